@@ -1,0 +1,1 @@
+//! ringlb: the data plane and the command line.

@@ -1,0 +1,8 @@
+//! The `ringlb` binary.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    std::process::exit(1);
+}
