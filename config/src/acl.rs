@@ -78,3 +78,20 @@ pub fn parse_condition(words: &[String], ctx: &Ctx<'_>) -> Result<Condition, Dia
         "conditions are not parsed yet",
     ))
 }
+
+/// `NAME CRITERION [flags] VALUES…`: the words after `acl`, written back in HAProxy syntax.
+impl std::fmt::Display for AclDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", crate::lexer::quote(&self.name))
+    }
+}
+
+/// `if A B || !C`: the condition written back in HAProxy syntax.
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.polarity {
+            Polarity::If => "if",
+            Polarity::Unless => "unless",
+        })
+    }
+}

@@ -193,9 +193,8 @@ fn expand_variable(
             return Err(unterminated_brace());
         }
     }
-    match env(&name).or(default) {
-        Some(value) => word.push_str(&value),
-        None => {}
+    if let Some(value) = env(&name).or(default) {
+        word.push_str(&value);
     }
     Ok(())
 }
@@ -205,6 +204,42 @@ fn unterminated_brace() -> SplitError {
         "unterminated '${' in variable reference".to_string(),
         "write ${NAME} or ${NAME-default}",
     )
+}
+
+/// Writes `word` so that [`split_line`] reads it back as exactly one word equal to `word`.
+///
+/// Plain words stay as they are; anything else is single-quoted when it can be, and
+/// double-quoted with escapes otherwise (`$` is escaped so nothing is expanded).
+pub fn quote(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| {
+            !c.is_whitespace() && !c.is_control() && !matches!(c, '#' | '\\' | '"' | '\'')
+        });
+    if plain {
+        return word.into();
+    }
+    if !word.contains('\'') && !word.chars().any(|c| c.is_control()) {
+        return format!("'{word}'").into();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('"');
+    for c in word.chars() {
+        match c {
+            '"' | '\\' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out.into()
 }
 
 #[cfg(test)]
@@ -267,6 +302,25 @@ mod tests {
         assert!(split_line("acl x \"abc", &env).is_err());
         assert!(split_line("acl x 'abc", &env).is_err());
         assert!(split_line("acl x \"${A\"", &env).is_err());
+    }
+
+    #[test]
+    fn quote_round_trips_through_split() {
+        for w in [
+            "plain",
+            "",
+            "a b",
+            "it's",
+            "#x",
+            "$HOME",
+            "tab\there",
+            "back\\slash",
+            "q\"uote",
+            "x\u{1}y",
+        ] {
+            let q = quote(w);
+            assert_eq!(split_line(&q, &env).unwrap(), [w], "{w:?} quoted as {q}");
+        }
     }
 
     #[test]

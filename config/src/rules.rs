@@ -92,3 +92,30 @@ pub fn parse_tcp_request(args: &[String], ctx: &Ctx<'_>) -> Result<TcpRequestRul
         "tcp-request is not parsed yet",
     ))
 }
+
+/// Each rule type displays as the words after its keyword, condition included, in HAProxy
+/// syntax, so `--dump` can write it back and the parser read it again.
+impl std::fmt::Display for HttpRequestRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("return")
+    }
+}
+
+impl std::fmt::Display for HttpResponseRule {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for TcpRequestRule {
+    fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+/// A log-format string displays as written (unquoted; the dumper quotes words).
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
