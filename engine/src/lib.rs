@@ -1,1 +1,3 @@
 //! ringlb: the data plane and the command line.
+
+pub mod buffer;
