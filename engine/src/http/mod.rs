@@ -1,0 +1,10 @@
+//! HTTP/1.x proxying: the codec (heads, framing, chunked bodies, rewriting, connection
+//! modes, error pages) and the session that serves one client connection end to end.
+//! `LIFECYCLE.md` beside this file describes a connection's states and timeouts.
+
+pub mod chunked;
+pub mod conn_mode;
+pub mod errors;
+pub mod framing;
+pub mod head;
+pub mod rewrite;
