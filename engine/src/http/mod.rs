@@ -8,3 +8,13 @@ pub mod errors;
 pub mod framing;
 pub mod head;
 pub mod rewrite;
+pub mod session;
+pub mod settings;
+pub mod upstream;
+
+mod body;
+mod io;
+
+pub use session::{serve_http, SessionSummary, Termination};
+pub use settings::{HttpBackend, HttpFrontend};
+pub use upstream::{Reuse, Router, Upstream, UpstreamConn, UpstreamError};
