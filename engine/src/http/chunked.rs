@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(d.feed(b"ffffffffffffffff\r\nab"), Ok(20));
         assert!(!d.is_done());
         let mut long = b"1;".to_vec();
-        long.extend(std::iter::repeat(b'x').take(MAX_EXTENSION + 1));
+        long.resize(long.len() + MAX_EXTENSION + 1, b'x');
         assert_eq!(run(&long, 64), Err(ChunkError::ExtensionTooLong));
         let mut trailers = b"0\r\n".to_vec();
         for _ in 0..2000 {
