@@ -14,6 +14,7 @@ pub mod upstream;
 
 mod body;
 mod io;
+mod response;
 
 pub use session::{serve_http, SessionSummary, Termination};
 pub use settings::{HttpBackend, HttpFrontend};
