@@ -1,3 +1,4 @@
 //! ringlb: the data plane and the command line.
 
 pub mod buffer;
+pub mod http;

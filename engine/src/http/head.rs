@@ -1,0 +1,225 @@
+//! HTTP/1.x message heads parsed into offsets of the read buffer, so no header is copied and
+//! the buffer's borrow ends as soon as parsing does.
+
+use std::ops::Range;
+
+/// Most header lines accepted in one head, like HAProxy's default `tune.http.maxhdr`.
+pub const MAX_HEADERS: usize = 101;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+impl Version {
+    fn from_minor(minor: u8) -> Self {
+        if minor == 0 {
+            Self::Http10
+        } else {
+            Self::Http11
+        }
+    }
+}
+
+/// One header line: where its name and its value sit in the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderSpan {
+    pub name: Range<usize>,
+    pub value: Range<usize>,
+}
+
+/// A parsed request head. Ranges index the buffer it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: Range<usize>,
+    pub target: Range<usize>,
+    pub version: Version,
+    pub headers: Vec<HeaderSpan>,
+    /// Length of the head, final empty line included; the body starts here.
+    pub len: usize,
+}
+
+/// A parsed response head. Ranges index the buffer it was parsed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: Range<usize>,
+    pub version: Version,
+    pub headers: Vec<HeaderSpan>,
+    pub len: usize,
+}
+
+/// Why a head was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// The head does not fit in the space allowed for it.
+    TooLarge,
+    TooManyHeaders,
+    /// Not HTTP/1.x syntax.
+    Invalid,
+}
+
+fn offset(buf: &[u8], part: &[u8]) -> Range<usize> {
+    let start = part.as_ptr() as usize - buf.as_ptr() as usize;
+    start..start + part.len()
+}
+
+fn spans(buf: &[u8], headers: &[httparse::Header<'_>]) -> Vec<HeaderSpan> {
+    headers
+        .iter()
+        .map(|h| HeaderSpan {
+            name: offset(buf, h.name.as_bytes()),
+            value: offset(buf, trim(h.value)),
+        })
+        .collect()
+}
+
+/// Strips optional whitespace around a field value.
+pub fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+fn map_error(e: httparse::Error) -> HeadError {
+    match e {
+        httparse::Error::TooManyHeaders => HeadError::TooManyHeaders,
+        _ => HeadError::Invalid,
+    }
+}
+
+/// Parses a request head at the start of `buf`. `Ok(None)` means more bytes are needed;
+/// a head longer than `limit` bytes is refused, complete or not.
+pub fn parse_request(buf: &[u8], limit: usize) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf).map_err(map_error)? {
+        httparse::Status::Partial if buf.len() >= limit => Err(HeadError::TooLarge),
+        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete(len) if len > limit => Err(HeadError::TooLarge),
+        httparse::Status::Complete(len) => Ok(Some(RequestHead {
+            method: offset(buf, req.method.unwrap_or_default().as_bytes()),
+            target: offset(buf, req.path.unwrap_or_default().as_bytes()),
+            version: Version::from_minor(req.version.unwrap_or(1)),
+            headers: spans(buf, req.headers),
+            len,
+        })),
+    }
+}
+
+/// Parses a response head at the start of `buf`, like [`parse_request`].
+pub fn parse_response(buf: &[u8], limit: usize) -> Result<Option<ResponseHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(buf).map_err(map_error)? {
+        httparse::Status::Partial if buf.len() >= limit => Err(HeadError::TooLarge),
+        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete(len) if len > limit => Err(HeadError::TooLarge),
+        httparse::Status::Complete(len) => {
+            let reason = match resp.reason {
+                Some(r) if !r.is_empty() => offset(buf, r.as_bytes()),
+                _ => 0..0,
+            };
+            Ok(Some(ResponseHead {
+                status: resp.code.unwrap_or(0),
+                reason,
+                version: Version::from_minor(resp.version.unwrap_or(1)),
+                headers: spans(buf, resp.headers),
+                len,
+            }))
+        }
+    }
+}
+
+/// Values of every header named `name` (case-insensitive), in order.
+pub fn values<'b>(
+    buf: &'b [u8],
+    headers: &'b [HeaderSpan],
+    name: &'b str,
+) -> impl Iterator<Item = &'b [u8]> + 'b {
+    headers
+        .iter()
+        .filter(move |h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+        .map(move |h| &buf[h.value.clone()])
+}
+
+/// Comma-separated list elements of every header named `name`, trimmed, empty ones skipped.
+pub fn list_items<'b>(
+    buf: &'b [u8],
+    headers: &'b [HeaderSpan],
+    name: &'b str,
+) -> impl Iterator<Item = &'b [u8]> + 'b {
+    values(buf, headers, name)
+        .flat_map(|v| v.split(|&b| b == b','))
+        .map(trim)
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_head_is_parsed_into_offsets() {
+        let buf = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Long:  v  \r\n\r\nBODY";
+        let head = parse_request(buf, 1024).unwrap().unwrap();
+        assert_eq!(&buf[head.method.clone()], b"GET");
+        assert_eq!(&buf[head.target.clone()], b"/a?b=1");
+        assert_eq!(head.version, Version::Http11);
+        assert_eq!(&buf[head.len..], b"BODY");
+        let v: Vec<_> = values(buf, &head.headers, "x-long").collect();
+        assert_eq!(v, vec![&b"v"[..]]);
+    }
+
+    #[test]
+    fn partial_head_asks_for_more_until_the_limit() {
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost:", 100), Ok(None));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nHost: aaaaaaaaaa", 20),
+            Err(HeadError::TooLarge)
+        );
+        let full = b"GET / HTTP/1.1\r\nHost: aaaaaaaaaa\r\n\r\n";
+        assert_eq!(parse_request(full, 20), Err(HeadError::TooLarge));
+    }
+
+    #[test]
+    fn too_many_headers_and_garbage_are_refused() {
+        let mut req = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            req.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        assert_eq!(parse_request(&req, 1 << 20), Err(HeadError::TooManyHeaders));
+        assert_eq!(
+            parse_request(b"\x01\x02 garbage\r\n\r\n", 100),
+            Err(HeadError::Invalid)
+        );
+        assert_eq!(
+            parse_request(b"GET / HTTP/2.0\r\n\r\n", 100),
+            Err(HeadError::Invalid)
+        );
+    }
+
+    #[test]
+    fn response_head_keeps_status_and_reason() {
+        let buf = b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let head = parse_response(buf, 1024).unwrap().unwrap();
+        assert_eq!(head.status, 404);
+        assert_eq!(&buf[head.reason.clone()], b"Not Found");
+        assert_eq!(head.version, Version::Http10);
+        assert_eq!(head.len, buf.len());
+    }
+
+    #[test]
+    fn list_items_split_every_header_line() {
+        let buf = b"GET / HTTP/1.1\r\nConnection: keep-alive , Foo\r\nconnection: close\r\n\r\n";
+        let head = parse_request(buf, 1024).unwrap().unwrap();
+        let items: Vec<_> = list_items(buf, &head.headers, "Connection").collect();
+        assert_eq!(items, vec![&b"keep-alive"[..], b"Foo", b"close"]);
+    }
+}

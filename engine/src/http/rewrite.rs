@@ -1,0 +1,222 @@
+//! The heads the proxy writes: the request to the server and the response to the client,
+//! without hop-by-hop headers, with `Connection` set per mode and `X-Forwarded-For` added.
+
+use std::net::IpAddr;
+
+use ringlb_config::model::ForwardFor;
+
+use super::head::{list_items, values, HeaderSpan, RequestHead, ResponseHead, Version};
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: [&str; 3] = ["connection", "keep-alive", "proxy-connection"];
+/// Headers a `Connection` option may not remove: they frame or route the message.
+const PROTECTED: [&str; 3] = ["content-length", "transfer-encoding", "host"];
+
+/// How to rewrite a request head for the server.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRewrite<'a> {
+    /// Ask the server to close after its response (SCL and CLO modes).
+    pub server_close: bool,
+    /// Header name and address to add, decided by [`forwarded_for`].
+    pub forwarded_for: Option<(&'a str, IpAddr)>,
+}
+
+/// How to rewrite a response head for the client.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseRewrite {
+    pub client_close: bool,
+    pub client_version: Version,
+    /// The body is chunked or runs to close: a `Content-Length` beside it is dropped.
+    pub drop_length: bool,
+}
+
+/// Whether header `name` is dropped: hop-by-hop, or named by a `Connection` option.
+fn is_hop_by_hop(buf: &[u8], headers: &[HeaderSpan], name: &[u8]) -> bool {
+    if HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+    {
+        return true;
+    }
+    if PROTECTED
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+    {
+        return false;
+    }
+    list_items(buf, headers, "connection").any(|t| t.eq_ignore_ascii_case(name))
+}
+
+fn write_headers(out: &mut Vec<u8>, buf: &[u8], headers: &[HeaderSpan], drop_length: bool) {
+    for h in headers {
+        let name = &buf[h.name.clone()];
+        if is_hop_by_hop(buf, headers, name)
+            || (drop_length && name.eq_ignore_ascii_case(b"content-length"))
+        {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&buf[h.value.clone()]);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn version_str(v: Version) -> &'static [u8] {
+    match v {
+        Version::Http10 => b"HTTP/1.0",
+        Version::Http11 => b"HTTP/1.1",
+    }
+}
+
+/// Writes the request head sent to the server into `out` (cleared first).
+pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, rw: &RequestRewrite) {
+    out.clear();
+    out.extend_from_slice(&buf[head.method.clone()]);
+    out.push(b' ');
+    out.extend_from_slice(&buf[head.target.clone()]);
+    out.push(b' ');
+    out.extend_from_slice(version_str(head.version));
+    out.extend_from_slice(b"\r\n");
+    write_headers(out, buf, &head.headers, false);
+    if rw.server_close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if head.version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    if let Some((name, ip)) = rw.forwarded_for {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(format!(": {ip}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the response head sent to the client into `out` (cleared first). The status line
+/// is always HTTP/1.1, as the proxy speaks it whatever the server's version.
+pub fn write_response_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &ResponseHead,
+    rw: &ResponseRewrite,
+) {
+    out.clear();
+    out.extend_from_slice(format!("HTTP/1.1 {} ", head.status).as_bytes());
+    out.extend_from_slice(&buf[head.reason.clone()]);
+    out.extend_from_slice(b"\r\n");
+    write_headers(out, buf, &head.headers, rw.drop_length);
+    if rw.client_close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if rw.client_version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `X-Forwarded-For`-like header to add, if any. `forwardfor` is the backend's option
+/// when it has one, else the frontend's. A client inside `except` gets none; with
+/// `if-none`, a request that already carries the header keeps it alone.
+pub fn forwarded_for<'a>(
+    forwardfor: Option<&'a ForwardFor>,
+    client: IpAddr,
+    buf: &[u8],
+    headers: &[HeaderSpan],
+) -> Option<(&'a str, IpAddr)> {
+    let ff = forwardfor?;
+    if ff.except.is_some_and(|net| net.contains(client)) {
+        return None;
+    }
+    if ff.if_none && values(buf, headers, &ff.header).next().is_some() {
+        return None;
+    }
+    let client = match client {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
+        v4 => v4,
+    };
+    Some((ff.header.as_str(), client))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::head::{parse_request, parse_response};
+    use super::*;
+    use ringlb_config::model::IpNet;
+
+    fn rewrite_req(text: &str, rw: RequestRewrite) -> String {
+        let buf = text.as_bytes();
+        let head = parse_request(buf, 4096).unwrap().unwrap();
+        let mut out = Vec::new();
+        write_request_head(&mut out, buf, &head, &rw);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn request_keeps_line_and_drops_hop_by_hop_headers() {
+        let out = rewrite_req(
+            "POST /p?q HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, Content-Length\r\nX-Secret: s\r\nKeep-Alive: 5\r\nContent-Length: 2\r\n\r\n",
+            RequestRewrite { server_close: true, forwarded_for: None },
+        );
+        assert_eq!(
+            out,
+            "POST /p?q HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn http10_request_asks_the_server_for_keep_alive() {
+        let ip = "10.0.0.9".parse().unwrap();
+        let out = rewrite_req(
+            "GET / HTTP/1.0\r\n\r\n",
+            RequestRewrite {
+                server_close: false,
+                forwarded_for: Some(("X-Forwarded-For", ip)),
+            },
+        );
+        assert_eq!(
+            out,
+            "GET / HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_is_written_as_http11_with_the_client_connection_header() {
+        let buf = b"HTTP/1.0 200 Fine\r\nConnection: keep-alive\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let head = parse_response(buf, 4096).unwrap().unwrap();
+        let mut out = Vec::new();
+        let rw = ResponseRewrite {
+            client_close: true,
+            client_version: Version::Http11,
+            drop_length: true,
+        };
+        write_response_head(&mut out, buf, &head, &rw);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn forwardfor_honours_except_and_if_none() {
+        let buf = b"GET / HTTP/1.1\r\nX-Real: 1.1.1.1\r\n\r\n";
+        let head = parse_request(buf, 4096).unwrap().unwrap();
+        let mut ff = ForwardFor {
+            except: None,
+            header: "X-Real".into(),
+            if_none: false,
+        };
+        let client: IpAddr = "::ffff:192.168.1.5".parse().unwrap();
+        let v4: IpAddr = "192.168.1.5".parse().unwrap();
+        assert_eq!(
+            forwarded_for(Some(&ff), client, buf, &head.headers),
+            Some(("X-Real", v4))
+        );
+        ff.if_none = true;
+        assert_eq!(forwarded_for(Some(&ff), client, buf, &head.headers), None);
+        ff.if_none = false;
+        ff.except = Some(IpNet {
+            addr: "192.168.0.0".parse().unwrap(),
+            prefix: 16,
+        });
+        assert_eq!(forwarded_for(Some(&ff), client, buf, &head.headers), None);
+        assert_eq!(forwarded_for(None, client, buf, &head.headers), None);
+    }
+}

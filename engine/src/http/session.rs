@@ -1,0 +1,520 @@
+//! One client connection served end to end: read a request head, answer it or pick a
+//! backend, forward the request, relay the response, then keep the connection or close it.
+//! See `LIFECYCLE.md` for the states and the timeouts that apply in each.
+
+use std::net::{IpAddr, SocketAddr};
+
+use monoio::buf::IoBuf;
+use monoio::net::TcpStream;
+
+use super::body::{forward_body, BodyError};
+use super::chunked::ChunkedDecoder;
+use super::conn_mode::{ConnectionTokens, ExchangePlan};
+use super::errors::{error_response, return_response};
+use super::framing::{request_framing, BodyKind, RequestFraming};
+use super::head::{parse_request, RequestHead};
+use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
+use super::response::RespError;
+use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
+use super::settings::{HttpBackend, HttpFrontend};
+use super::upstream::{Reuse, Router, Upstream, UpstreamConn, UpstreamError};
+use crate::buffer::BufferPool;
+
+/// Why a client connection ended, for logs and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Termination {
+    /// The client closed between requests, or the connection mode closed it after a response.
+    #[default]
+    Normal,
+    /// An idle keep-alive connection saw no new request in time.
+    IdleTimeout,
+    /// A request head (408) or body did not arrive in time.
+    ClientTimeout,
+    /// The client closed or failed in the middle of an exchange.
+    ClientAborted,
+    /// The request was refused (400, 501).
+    BadRequest,
+    /// No server could be reached (503).
+    NoServer,
+    /// The server sent an invalid or truncated response, or failed mid-exchange (502).
+    ServerError,
+    /// The server did not answer in time (504, or silence mid-body).
+    ServerTimeout,
+}
+
+/// What a session did, for the log line written when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSummary {
+    pub requests: u32,
+    /// Bytes received from the client.
+    pub bytes_in: u64,
+    /// Bytes sent to the client.
+    pub bytes_out: u64,
+    /// Status of the last response sent.
+    pub last_status: Option<u16>,
+    pub termination: Termination,
+}
+
+/// After one exchange: serve another request on this connection, or close it.
+pub(super) enum Next {
+    KeepAlive,
+    Close(Termination),
+}
+
+/// Serves one accepted client connection until it closes. Never panics on bad input; every
+/// error is answered (when a response can still be sent) and ends in a close.
+pub async fn serve_http<R: Router>(
+    client: TcpStream,
+    peer: SocketAddr,
+    frontend: &HttpFrontend,
+    router: &R,
+    pool: &BufferPool,
+) -> SessionSummary {
+    let _ = client.set_nodelay(true);
+    let mut s = Session {
+        client,
+        peer: peer.ip(),
+        fe: frontend,
+        router,
+        pool,
+        inbuf: None,
+        summary: SessionSummary::default(),
+    };
+    let termination = s.run().await;
+    if let Some(buf) = s.inbuf.take() {
+        pool.give(buf);
+    }
+    s.summary.termination = termination;
+    s.summary
+}
+
+pub(super) struct Session<'a, R> {
+    pub(super) client: TcpStream,
+    peer: IpAddr,
+    pub(super) fe: &'a HttpFrontend,
+    router: &'a R,
+    pub(super) pool: &'a BufferPool,
+    /// The client read buffer: held only while a request is being read or bytes of the next
+    /// pipelined request wait in it.
+    inbuf: Option<Vec<u8>>,
+    pub(super) summary: SessionSummary,
+}
+
+/// How far the request body got when the response head arrived.
+pub(super) struct Forwarded {
+    /// The whole request body reached the server.
+    pub(super) body_sent: bool,
+    /// The whole request body was read from the client (the connection can carry more).
+    pub(super) body_read: bool,
+}
+
+impl<'a, R: Router> Session<'a, R> {
+    async fn run(&mut self) -> Termination {
+        loop {
+            let head = match self.read_head().await {
+                Ok(head) => head,
+                Err(t) => return t,
+            };
+            match self.exchange(head).await {
+                Next::KeepAlive => continue,
+                Next::Close(t) => return t,
+            }
+        }
+    }
+
+    fn buf(&self) -> &[u8] {
+        self.inbuf.as_deref().unwrap_or_default()
+    }
+
+    /// Waits for the next request head; buffers are taken only once the client sent bytes.
+    async fn read_head(&mut self) -> Result<RequestHead, Termination> {
+        let first = self.summary.requests == 0;
+        let started = monoio::time::Instant::now();
+        if self.inbuf.is_none() {
+            let idle = if first {
+                self.fe.head_timeout()
+            } else {
+                self.fe.keep_alive_timeout()
+            };
+            match readable(&self.client, idle).await {
+                Readiness::Ready => {}
+                Readiness::Timeout if first => {
+                    return Err(self.fail(408, Termination::ClientTimeout, None).await)
+                }
+                Readiness::Timeout => return Err(Termination::IdleTimeout),
+                Readiness::Failed => return Err(Termination::ClientAborted),
+            }
+            self.inbuf = Some(self.pool.take());
+        }
+        // A head must arrive whole within `timeout http-request`, counted from the first
+        // byte of a follow-up request or from the accept of a new connection.
+        let deadline = self.fe.head_timeout().map(|d| {
+            if first {
+                started + d
+            } else {
+                monoio::time::Instant::now() + d
+            }
+        });
+        loop {
+            let buf = self.buf();
+            match parse_request(buf, self.fe.head_limit.min(self.pool.buffer_size())) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(_) => return Err(self.fail(400, Termination::BadRequest, None).await),
+            }
+            let was_empty = buf.is_empty();
+            let limit = deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
+            let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
+            let (outcome, inbuf) = read_more(&mut self.client, inbuf, limit).await;
+            self.inbuf = Some(inbuf);
+            match outcome {
+                ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
+                ReadOutcome::Eof | ReadOutcome::Failed if was_empty => {
+                    return Err(Termination::Normal)
+                }
+                ReadOutcome::Eof | ReadOutcome::Failed => {
+                    return Err(self.fail(400, Termination::BadRequest, None).await)
+                }
+                ReadOutcome::Timeout => {
+                    return Err(self.fail(408, Termination::ClientTimeout, None).await)
+                }
+            }
+        }
+    }
+
+    /// Sends an error page (the backend's replacement first, then the frontend's) and closes.
+    pub(super) async fn fail(
+        &mut self,
+        status: u16,
+        t: Termination,
+        be: Option<&HttpBackend>,
+    ) -> Termination {
+        let page = match be {
+            Some(be) => error_response(&[&be.errors, &self.fe.errors], status),
+            None => error_response(&[&self.fe.errors], status),
+        };
+        self.summary.last_status = Some(status);
+        let len = page.len() as u64;
+        if write_all(&mut self.client, page, self.fe.timeouts.client)
+            .await
+            .0
+            .is_ok()
+        {
+            self.summary.bytes_out += len;
+        }
+        t
+    }
+
+    pub(super) async fn send_to_client(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, Termination> {
+        let len = bytes.len() as u64;
+        let (res, bytes) = write_all(&mut self.client, bytes, self.fe.timeouts.client).await;
+        match res {
+            Ok(()) => {
+                self.summary.bytes_out += len;
+                Ok(bytes)
+            }
+            Err(_) => Err(Termination::ClientAborted),
+        }
+    }
+
+    /// Drops the bytes of the request just handled; the client buffer goes back to the pool
+    /// unless a pipelined request already sits in it.
+    fn consume_request(&mut self, end: usize) {
+        if let Some(mut buf) = self.inbuf.take() {
+            buf.drain(..end.min(buf.len()));
+            if buf.is_empty() {
+                self.pool.give(buf);
+            } else {
+                self.inbuf = Some(buf);
+            }
+        }
+    }
+
+    async fn exchange(&mut self, head: RequestHead) -> Next {
+        self.summary.requests += 1;
+        let framing = match request_framing(self.buf(), &head) {
+            Ok(f) => f,
+            Err(e) => {
+                return Next::Close(self.fail(e.status(), Termination::BadRequest, None).await)
+            }
+        };
+        let tokens = ConnectionTokens::parse(self.buf(), &head.headers);
+        if let Some(spec) = self.fe.returns.first() {
+            // The proxy answers; a body it will not read forces a close.
+            let keep = self.fe.mode != ringlb_config::model::HttpConnMode::Close
+                && tokens.persistent(head.version)
+                && framing.body == BodyKind::None;
+            let reply = return_response(spec, !keep);
+            self.summary.last_status = Some(spec.status);
+            if let Err(t) = self.send_to_client(reply).await {
+                return Next::Close(t);
+            }
+            if !keep {
+                return Next::Close(Termination::Normal);
+            }
+            self.consume_request(head.len);
+            return Next::KeepAlive;
+        }
+        let router = self.router;
+        let route = self
+            .fe
+            .default_backend
+            .as_deref()
+            .and_then(|name| router.backend(name));
+        let Some((be, upstream)) = route else {
+            return Next::Close(self.fail(503, Termination::NoServer, None).await);
+        };
+        self.proxy(head, framing, tokens, be, upstream).await
+    }
+
+    /// Forwards one request to `be` and relays its response.
+    async fn proxy(
+        &mut self,
+        head: RequestHead,
+        framing: RequestFraming,
+        tokens: ConnectionTokens,
+        be: &HttpBackend,
+        upstream: &R::Upstream,
+    ) -> Next {
+        let plan = ExchangePlan::new(self.fe.mode, be.mode, head.version, tokens);
+        let ff = forwarded_for(
+            be.forwardfor.as_ref().or(self.fe.forwardfor.as_ref()),
+            self.peer,
+            self.buf(),
+            &head.headers,
+        );
+        let mut out = Vec::with_capacity(head.len + 128);
+        let rw = RequestRewrite {
+            server_close: !plan.server_keep_alive,
+            forwarded_for: ff,
+        };
+        write_request_head(&mut out, self.buf(), &head, &rw);
+
+        // A body already complete in the buffer can be sent again on another connection.
+        let buffered_end = match framing.body {
+            BodyKind::None => Some(head.len),
+            BodyKind::Length(n) => {
+                ((self.buf().len() - head.len) as u64 >= n).then(|| head.len + n as usize)
+            }
+            BodyKind::Chunked => {
+                let mut d = ChunkedDecoder::new();
+                match d.feed(&self.buf()[head.len..]) {
+                    Ok(n) if d.is_done() => Some(head.len + n),
+                    Ok(_) => None,
+                    Err(_) => {
+                        return Next::Close(self.fail(400, Termination::BadRequest, None).await)
+                    }
+                }
+            }
+            BodyKind::UntilClose => None,
+        };
+
+        let mut reuse = Reuse::Allowed;
+        let (conn, resp, sbuf, fwd) = loop {
+            let mut conn = match connect(be, upstream, reuse).await {
+                Ok(c) => c,
+                Err(()) => {
+                    return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
+                }
+            };
+            // A pooled connection the server already closed fails before any response byte;
+            // the request is then sent once more on a fresh connection when it can be.
+            let retry = conn.reused && buffered_end.is_some() && reuse == Reuse::Allowed;
+            let sent = self
+                .send_request(&mut conn, out, &head, framing, buffered_end, be)
+                .await;
+            let fwd = match sent {
+                (Ok(fwd), o) => {
+                    out = o;
+                    fwd
+                }
+                (Err(None), o) if retry => {
+                    out = o;
+                    upstream.discard(conn);
+                    reuse = Reuse::NewOnly;
+                    continue;
+                }
+                (Err(e), _) => {
+                    upstream.discard(conn);
+                    return Next::Close(match e {
+                        Some(t) => t,
+                        None => self.fail(502, Termination::ServerError, Some(be)).await,
+                    });
+                }
+            };
+            let sbuf = self.pool.take();
+            let mut pending = (!fwd.body_sent).then_some((head.len, framing.body));
+            let got = self.read_response_head(&mut conn, sbuf, be, head.version, &mut pending);
+            match got.await {
+                (Ok(resp), sbuf) => {
+                    let fwd = if pending.is_none() {
+                        Forwarded {
+                            body_sent: true,
+                            body_read: true,
+                        }
+                    } else {
+                        fwd
+                    };
+                    break (conn, resp, sbuf, fwd);
+                }
+                (Err(RespError::Empty), sbuf) if retry => {
+                    self.pool.give(sbuf);
+                    upstream.discard(conn);
+                    reuse = Reuse::NewOnly;
+                }
+                (Err(e), sbuf) => {
+                    self.pool.give(sbuf);
+                    upstream.discard(conn);
+                    let t = match e {
+                        RespError::Timeout => {
+                            self.fail(504, Termination::ServerTimeout, Some(be)).await
+                        }
+                        RespError::Gone(t) => t,
+                        _ => self.fail(502, Termination::ServerError, Some(be)).await,
+                    };
+                    return Next::Close(t);
+                }
+            }
+        };
+        drop(out);
+        if let Some(end) = buffered_end {
+            self.consume_request(end);
+        } else if fwd.body_read {
+            self.consume_request(0);
+        }
+        let client_version = head.version;
+        self.relay_response(
+            conn,
+            resp,
+            sbuf,
+            (framing, client_version),
+            plan,
+            fwd,
+            be,
+            upstream,
+        )
+        .await
+    }
+
+    /// Sends the head and, unless the client waits for `100 Continue`, the body. Errors:
+    /// `None` when the server side failed (502 or a retry), `Some` when the exchange is over.
+    async fn send_request(
+        &mut self,
+        conn: &mut UpstreamConn,
+        out: Vec<u8>,
+        head: &RequestHead,
+        framing: RequestFraming,
+        buffered_end: Option<usize>,
+        be: &HttpBackend,
+    ) -> (Result<Forwarded, Option<Termination>>, Vec<u8>) {
+        let timeout = be.timeouts.server;
+        let (res, out) = write_all(&mut conn.stream, out, timeout).await;
+        if res.is_err() {
+            return (Err(None), out);
+        }
+        if let Some(end) = buffered_end {
+            if end > head.len {
+                let inbuf = self.inbuf.take().unwrap_or_default();
+                let (res, slice) =
+                    write_all(&mut conn.stream, inbuf.slice(head.len..end), timeout).await;
+                self.inbuf = Some(slice.into_inner());
+                if res.is_err() {
+                    return (Err(None), out);
+                }
+            }
+            return (
+                Ok(Forwarded {
+                    body_sent: true,
+                    body_read: true,
+                }),
+                out,
+            );
+        }
+        if framing.expect_continue && self.buf().len() == head.len {
+            // The body follows the server's `100 Continue`, relayed with the response.
+            return (
+                Ok(Forwarded {
+                    body_sent: false,
+                    body_read: false,
+                }),
+                out,
+            );
+        }
+        let r = self
+            .stream_request_body(conn, head.len, framing.body, be)
+            .await;
+        (
+            r.map(|()| Forwarded {
+                body_sent: true,
+                body_read: true,
+            })
+            .map_err(Some),
+            out,
+        )
+    }
+
+    /// Streams the request body from the client to the server.
+    pub(super) async fn stream_request_body(
+        &mut self,
+        conn: &mut UpstreamConn,
+        start: usize,
+        kind: BodyKind,
+        be: &HttpBackend,
+    ) -> Result<(), Termination> {
+        let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
+        let (res, inbuf) = forward_body(
+            &mut self.client,
+            &mut conn.stream,
+            inbuf,
+            start,
+            kind,
+            self.fe.timeouts.client,
+            be.timeouts.server,
+        )
+        .await;
+        self.inbuf = Some(inbuf);
+        match res {
+            Ok(n) => {
+                self.summary.bytes_in += n;
+                Ok(())
+            }
+            Err(BodyError::BadChunk) => {
+                Err(self.fail(400, Termination::BadRequest, Some(be)).await)
+            }
+            Err(BodyError::SrcClosed) => Err(Termination::ClientAborted),
+            Err(BodyError::SrcTimeout) => {
+                Err(self.fail(408, Termination::ClientTimeout, Some(be)).await)
+            }
+            Err(BodyError::DstTimeout) => {
+                Err(self.fail(504, Termination::ServerTimeout, Some(be)).await)
+            }
+            Err(BodyError::DstFailed) => {
+                Err(self.fail(502, Termination::ServerError, Some(be)).await)
+            }
+        }
+    }
+}
+
+/// Gets a server connection, retrying failed connects `retries` times.
+async fn connect<U: Upstream>(
+    be: &HttpBackend,
+    upstream: &U,
+    reuse: Reuse,
+) -> Result<UpstreamConn, ()> {
+    let mut failures = 0;
+    loop {
+        let attempt = match be.timeouts.connect {
+            Some(limit) => monoio::time::timeout(limit, upstream.acquire(reuse))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(UpstreamError::Connect(std::io::ErrorKind::TimedOut.into()))
+                }),
+            None => upstream.acquire(reuse).await,
+        };
+        match attempt {
+            Ok(conn) => return Ok(conn),
+            Err(UpstreamError::Connect(_)) if failures < be.retries => failures += 1,
+            Err(_) => return Err(()),
+        }
+    }
+}

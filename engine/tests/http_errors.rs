@@ -1,0 +1,205 @@
+//! What the client sees when something goes wrong: bad requests, slow clients, dead,
+//! broken or slow servers, and a pooled connection the server closed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::client::{request, Client};
+use common::origin::Origin;
+use common::proxy::{client, listen, sessions_done, TestProxy};
+use ringlb::http::Termination;
+use ringlb_config::model::{ErrorFile, ErrorSource};
+
+#[monoio::test_all(timer_enabled = true)]
+async fn slow_request_head_gets_408_and_a_close() {
+    let mut p = listen("web");
+    p.timeouts.http_request = Some(Duration::from_millis(200));
+    let proxy = TestProxy::listen(&p, Vec::new());
+    let addr = proxy.addr;
+    let (resp, closed) = client(move || {
+        let mut c = Client::connect(addr);
+        c.send(b"GET / HTTP/1.1\r\nHost:");
+        let r = c.read(false);
+        (r, c.is_closed())
+    })
+    .await;
+    assert_eq!(resp.status, 408);
+    assert!(resp.text().contains("408 Request Timeout"));
+    assert!(closed);
+    sessions_done(&proxy, 1).await;
+    assert_eq!(
+        proxy.summaries.borrow()[0].termination,
+        Termination::ClientTimeout
+    );
+    assert_eq!(
+        proxy.pool.free_count(),
+        1,
+        "the timed-out read gave its buffer back"
+    );
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn idle_keep_alive_connection_is_closed_silently() {
+    let origin = Origin::start();
+    let mut p = listen("web");
+    p.timeouts.http_keep_alive = Some(Duration::from_millis(100));
+    let proxy = TestProxy::listen(&p, vec![origin.addr]);
+    let addr = proxy.addr;
+    let closed = client(move || {
+        let mut c = Client::connect(addr);
+        c.send(b"GET /echo HTTP/1.1\r\n\r\n");
+        assert_eq!(c.read(false).status, 200);
+        c.is_closed()
+    })
+    .await;
+    assert!(closed);
+    sessions_done(&proxy, 1).await;
+    assert_eq!(
+        proxy.summaries.borrow()[0].termination,
+        Termination::IdleTimeout
+    );
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn smuggling_shapes_and_garbage_get_400() {
+    let origin = Origin::start();
+    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let addr = proxy.addr;
+    let statuses = client(move || {
+        [
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "\x16\x03\x01 not http\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        ]
+        .iter()
+        .map(|raw| request(addr, raw).status)
+        .collect::<Vec<_>>()
+    })
+    .await;
+    assert_eq!(statuses, vec![400, 400, 400, 400, 400, 400, 501]);
+    assert_eq!(origin.connections(), 0, "nothing reached the server");
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn oversized_head_gets_400() {
+    let proxy = TestProxy::listen(&listen("web"), Vec::new());
+    let addr = proxy.addr;
+    let resp = client(move || {
+        let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20000));
+        request(addr, &big)
+    })
+    .await;
+    assert_eq!(resp.status, 400);
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn garbage_or_truncated_server_response_gets_502() {
+    let origin = Origin::start();
+    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let addr = proxy.addr;
+    let (garbage, truncated) = client(move || {
+        let g = request(addr, "GET /garbage HTTP/1.1\r\n\r\n");
+        let mut c = Client::connect(addr);
+        c.send(b"GET /truncated HTTP/1.1\r\n\r\n");
+        let head = c.read(true);
+        let mut rest = Vec::new();
+        let eof = std::io::Read::read_to_end(&mut c.reader, &mut rest).is_ok();
+        (g, (head.status, rest, eof))
+    })
+    .await;
+    assert_eq!(garbage.status, 502);
+    assert!(garbage.text().contains("502 Bad Gateway"));
+    // The head was already relayed: the client sees the connection cut short.
+    assert_eq!(truncated, (200, b"short".to_vec(), true));
+    sessions_done(&proxy, 2).await;
+    let terms: Vec<_> = proxy
+        .summaries
+        .borrow()
+        .iter()
+        .map(|s| s.termination)
+        .collect();
+    assert_eq!(
+        terms,
+        vec![Termination::ServerError, Termination::ServerError]
+    );
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn unreachable_server_gets_503_after_retries() {
+    // A port that was just free: connections to it are refused.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut p = listen("web");
+    p.retries = 2;
+    let proxy = TestProxy::listen(&p, vec![dead]);
+    let addr = proxy.addr;
+    let resp = client(move || request(addr, "GET / HTTP/1.1\r\n\r\n")).await;
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.header("Cache-Control"), Some("no-cache"));
+    assert!(resp.closes());
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn errorfile_replaces_the_503_page() {
+    let mut p = listen("web");
+    p.errorfiles.push(ErrorFile {
+        status: 503,
+        source: ErrorSource::File {
+            path: "/etc/errors/503.http".into(),
+            contents: b"HTTP/1.0 503 Busy\r\nContent-Length: 5\r\n\r\nsorry".to_vec(),
+        },
+    });
+    let proxy = TestProxy::listen(&p, Vec::new());
+    let addr = proxy.addr;
+    let resp = client(move || request(addr, "GET / HTTP/1.1\r\n\r\n")).await;
+    assert_eq!((resp.status, resp.text().as_str()), (503, "sorry"));
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn silent_server_gets_504() {
+    let origin = Origin::start();
+    let mut p = listen("web");
+    p.timeouts.server = Some(Duration::from_millis(300));
+    let proxy = TestProxy::listen(&p, vec![origin.addr]);
+    let addr = proxy.addr;
+    let resp = client(move || request(addr, "GET /slow HTTP/1.1\r\n\r\n")).await;
+    assert_eq!(resp.status, 504);
+    assert!(resp.text().contains("504 Gateway Timeout"));
+}
+
+#[monoio::test_all(timer_enabled = true)]
+async fn reused_connection_closed_by_the_server_is_retried_once() {
+    let origin = Origin::start();
+    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let addr = proxy.addr;
+    let (a, b) = client(move || {
+        let mut c = Client::connect(addr);
+        c.send(b"GET /bye HTTP/1.1\r\n\r\n");
+        let a = c.read(false);
+        // Let the server's close reach the proxy's idle connection.
+        std::thread::sleep(Duration::from_millis(100));
+        c.send(b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nagain");
+        (a, c.read(false))
+    })
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!((b.status, b.text().as_str()), (200, "again"));
+    assert_eq!(
+        b.header("X-Conn-Id"),
+        Some("2"),
+        "answered on a fresh connection"
+    );
+    assert_eq!(
+        proxy.router.upstream.reused.get(),
+        1,
+        "the pooled connection was tried first"
+    );
+    assert_eq!(origin.connections(), 2);
+}
