@@ -225,7 +225,7 @@ pub enum Level {
 // proxies
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProxyKind {
     Frontend,
     Backend,
