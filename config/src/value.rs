@@ -98,7 +98,7 @@ pub fn fmt_duration(d: Duration) -> String {
         ("s", 1_000_000),
         ("ms", 1_000),
     ] {
-        if us != 0 && us % per == 0 {
+        if us != 0 && (us / per) * per == us {
             return format!("{}{unit}", us / per);
         }
     }

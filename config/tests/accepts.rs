@@ -20,7 +20,9 @@ fn accept(text: &str) -> (Config, Vec<Diagnostic>) {
 }
 
 fn warning_on(diags: &[Diagnostic], line: usize, needle: &str) -> bool {
-    diags.iter().any(|d| !d.is_error() && d.location.line == line && d.message.contains(needle))
+    diags
+        .iter()
+        .any(|d| !d.is_error() && d.location.line == line && d.message.contains(needle))
 }
 
 const TIMEOUTS: &str = "    timeout client 30s\n    timeout server 30s\n    timeout connect 5s\n";
@@ -57,7 +59,11 @@ fn from_picks_a_named_defaults_section() {
     let (c, _) = accept(&text);
     assert_eq!(c.proxy("a").unwrap().mode, Mode::Http);
     assert_eq!(c.proxy("a").unwrap().defaults.as_deref(), Some("web"));
-    assert_eq!(c.proxy("b").unwrap().mode, Mode::Tcp, "without from, the last defaults");
+    assert_eq!(
+        c.proxy("b").unwrap().mode,
+        Mode::Tcp,
+        "without from, the last defaults"
+    );
     assert_eq!(c.proxy("b").unwrap().defaults.as_deref(), Some("raw"));
 }
 
@@ -84,12 +90,23 @@ fn legacy_listen_forms_become_binds_with_warnings() {
     let w = c.proxy("webfarm").unwrap();
     assert_eq!(
         w.binds[0].addrs,
-        vec![BindAddr::Tcp { ip: Some("192.168.1.1".parse().unwrap()), ports: PortRange::single(80) }]
+        vec![BindAddr::Tcp {
+            ip: Some("192.168.1.1".parse().unwrap()),
+            ports: PortRange::single(80)
+        }]
     );
-    let anon = c.proxy("listen_127.0.0.1_8000").expect("named from its address");
+    let anon = c
+        .proxy("listen_127.0.0.1_8000")
+        .expect("named from its address");
     assert_eq!(anon.binds.len(), 1);
     assert!(warning_on(&diags, 7, "without a name"));
-    assert_eq!(c.proxy("main").unwrap().binds[0].addrs, vec![BindAddr::Tcp { ip: None, ports: PortRange::single(80) }]);
+    assert_eq!(
+        c.proxy("main").unwrap().binds[0].addrs,
+        vec![BindAddr::Tcp {
+            ip: None,
+            ports: PortRange::single(80)
+        }]
+    );
     assert!(warning_on(&diags, 5, "legacy form"));
 }
 
@@ -103,13 +120,17 @@ fn legacy_timeouts_and_redispatch_warn_and_apply() {
     assert_eq!(b.timeouts.server, Some(Duration::from_secs(50)));
     assert!(b.options.redispatch);
     let help: Vec<String> = diags.iter().filter_map(|d| d.help.clone()).collect();
-    assert!(help.iter().any(|h| h.contains("timeout connect 5000")), "{help:?}");
+    assert!(
+        help.iter().any(|h| h.contains("timeout connect 5000")),
+        "{help:?}"
+    );
     assert!(help.iter().any(|h| h.contains("option redispatch")));
 }
 
 #[test]
 fn several_global_sections_merge() {
-    let (c, _) = accept("global\n    daemon\n    maxconn 100\nglobal\n    nbthread 4\n    maxconn 200\n");
+    let (c, _) =
+        accept("global\n    daemon\n    maxconn 100\nglobal\n    nbthread 4\n    maxconn 200\n");
     assert!(c.global.daemon);
     assert_eq!(c.global.nbthread, Some(4));
     assert_eq!(c.global.maxconn, Some(200));
@@ -120,11 +141,23 @@ fn environment_variables_expand_inside_double_quotes() {
     std::env::set_var("RINGLB_ACCEPTS_PORT", "8123");
     let text = format!("frontend f\n    bind \"*:${{RINGLB_ACCEPTS_PORT}}\"\n    default_backend b\n{TIMEOUTS}backend b\n    server s '10.0.0.1:${{X}}'\n");
     let l = parse(&text);
-    assert!(l.diagnostics.iter().any(|d| d.location.line == 8 && d.message.contains("${X}")));
+    assert!(l
+        .diagnostics
+        .iter()
+        .any(|d| d.location.line == 8 && d.message.contains("${X}")));
     let text = text.replace("'10.0.0.1:${X}'", "\"10.0.0.1:${RINGLB_ACCEPTS_PORT}\"");
     let (c, _) = accept(&text);
-    assert_eq!(c.proxy("f").unwrap().binds[0].addrs, vec![BindAddr::Tcp { ip: None, ports: PortRange::single(8123) }]);
-    assert_eq!(c.proxy("b").unwrap().servers[0].addr.port, Some(PortSpec::Fixed(8123)));
+    assert_eq!(
+        c.proxy("f").unwrap().binds[0].addrs,
+        vec![BindAddr::Tcp {
+            ip: None,
+            ports: PortRange::single(8123)
+        }]
+    );
+    assert_eq!(
+        c.proxy("b").unwrap().servers[0].addr.port,
+        Some(PortSpec::Fixed(8123))
+    );
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -137,10 +170,18 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn a_directory_loads_its_cfg_files_in_name_order() {
     let d = temp_dir("dir");
-    std::fs::write(d.join("20-b.cfg"), "backend second\n    server s 10.0.0.1:80\n").unwrap();
-    std::fs::write(d.join("10-a.cfg"), "backend first\n    server s 10.0.0.1:80\n").unwrap();
+    std::fs::write(
+        d.join("20-b.cfg"),
+        "backend second\n    server s 10.0.0.1:80\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("10-a.cfg"),
+        "backend first\n    server s 10.0.0.1:80\n",
+    )
+    .unwrap();
     std::fs::write(d.join("notes.txt"), "not a config").unwrap();
-    let l = load(&[d.clone()]);
+    let l = load(std::slice::from_ref(&d));
     let c = l.config.expect("loads");
     let names: Vec<&str> = c.proxies.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["first", "second"]);
@@ -162,8 +203,16 @@ fn errorfile_contents_are_read_relative_to_the_config() {
     let c = parse_str(&text, &d.join("haproxy.cfg")).config.unwrap();
     let e = &c.proxy("b").unwrap().errorfiles;
     assert_eq!(e[0].status, 503);
-    assert!(matches!(&e[0].source, ErrorSource::File { contents, .. } if contents.starts_with(b"HTTP/1.0 503")));
-    assert_eq!(e[1].source, ErrorSource::Location { code: 303, url: "https://status.example/".into() });
+    assert!(
+        matches!(&e[0].source, ErrorSource::File { contents, .. } if contents.starts_with(b"HTTP/1.0 503"))
+    );
+    assert_eq!(
+        e[1].source,
+        ErrorSource::Location {
+            code: 303,
+            url: "https://status.example/".into()
+        }
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -172,7 +221,12 @@ fn if_blocks_skip_their_lines_after_a_bad_expression() {
     // `( ` is not a valid expression whatever the evaluator: the block is skipped, so the
     // unknown keyword inside it is not reported.
     let l = parse("global\n.if (\n    nosuchkeyword\n.else\n    alsobad\n.endif\n    daemon\n");
-    let errors: Vec<usize> = l.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.location.line).collect();
+    let errors: Vec<usize> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.location.line)
+        .collect();
     assert_eq!(errors, [2]);
 }
 
@@ -194,13 +248,19 @@ fn tcp_proxies_drop_inherited_http_settings_with_a_warning() {
     assert!(db.cookie.is_none());
     assert!(db.options.forwardfor.is_none());
     assert!(db.options.httplog.is_none() && db.options.tcplog);
-    assert!(warning_on(&diags, 8, "'cookie' inherited from defaults is ignored"));
+    assert!(warning_on(
+        &diags,
+        8,
+        "'cookie' inherited from defaults is ignored"
+    ));
     assert!(warning_on(&diags, 6, "option httplog"));
 }
 
 #[test]
 fn conflicting_log_options_keep_the_last_with_a_warning() {
-    let (c, diags) = accept(&format!("backend b\n{TIMEOUTS}    option httplog\n    option tcplog\n    server s 10.0.0.1:80\n"));
+    let (c, diags) = accept(&format!(
+        "backend b\n{TIMEOUTS}    option httplog\n    option tcplog\n    server s 10.0.0.1:80\n"
+    ));
     let b = c.proxy("b").unwrap();
     assert!(b.options.tcplog && b.options.httplog.is_none());
     assert!(warning_on(&diags, 6, "overrides 'option httplog'"));
@@ -241,10 +301,16 @@ fn global_threads_cpu_map_and_stats_socket() {
     assert_eq!(g.cpu_map[1].cpus, IdSet::Ranges(vec![(0, 3)]));
     assert_eq!(g.cpu_map[2].threads, IdSet::All);
     assert!(warning_on(&diags, 6, "nbproc"));
-    assert_eq!(g.stats_sockets[0].addr, SocketAddress::Inet("127.0.0.1:9999".parse().unwrap()));
+    assert_eq!(
+        g.stats_sockets[0].addr,
+        SocketAddress::Inet("127.0.0.1:9999".parse().unwrap())
+    );
     assert_eq!(g.stats_sockets[0].level, AdminLevel::Operator);
     assert_eq!(g.stats_sockets[0].mode, Some(0o600));
-    assert_eq!(g.stats_sockets[1].addr, SocketAddress::Unix("/run/ringlb.sock".into()));
+    assert_eq!(
+        g.stats_sockets[1].addr,
+        SocketAddress::Unix("/run/ringlb.sock".into())
+    );
     assert_eq!(g.stats_timeout, Some(Duration::from_secs(120)));
 }
 
@@ -268,7 +334,16 @@ fn binds_take_lists_ranges_and_options() {
     ));
     let b = &c.proxy("f").unwrap().binds;
     assert_eq!(b[0].addrs.len(), 2);
-    assert_eq!(b[0].addrs[1], BindAddr::Tcp { ip: Some("::1".parse::<IpAddr>().unwrap()), ports: PortRange { first: 8000, last: 8010 } });
+    assert_eq!(
+        b[0].addrs[1],
+        BindAddr::Tcp {
+            ip: Some("::1".parse::<IpAddr>().unwrap()),
+            ports: PortRange {
+                first: 8000,
+                last: 8010
+            }
+        }
+    );
     assert_eq!(b[0].name.as_deref(), Some("web"));
     assert!(b[0].options.v6only && b[0].options.defer_accept);
     assert_eq!(b[1].addrs, vec![BindAddr::Fd(3)]);

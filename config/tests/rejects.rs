@@ -14,12 +14,21 @@ fn error_at(text: &str, line: usize, needle: &str) -> Diagnostic {
         .iter()
         .find(|d| d.is_error() && d.location.line == line && d.message.contains(needle))
         .cloned()
-        .unwrap_or_else(|| panic!("no error with {needle:?} on line {line}: {:#?}", loaded.diagnostics))
+        .unwrap_or_else(|| {
+            panic!(
+                "no error with {needle:?} on line {line}: {:#?}",
+                loaded.diagnostics
+            )
+        })
 }
 
 fn check(text: &str, line: usize, needle: &str, help: Option<&str>) {
     let d = error_at(text, line, needle);
-    assert!(d.to_string().starts_with(&format!("bad.cfg:{line}: error: ")), "{d}");
+    assert!(
+        d.to_string()
+            .starts_with(&format!("bad.cfg:{line}: error: ")),
+        "{d}"
+    );
     if let Some(h) = help {
         let got = d.help.clone().unwrap_or_default();
         assert!(got.contains(h), "help {got:?} lacks {h:?}");
@@ -201,8 +210,14 @@ rejects! {
 
 #[test]
 fn every_problem_is_reported_in_one_run() {
-    let text = "global\n    nbthred 4\nbackend b\n    balanse roundrobin\n    server s 10.0.0.1:0\n";
+    let text =
+        "global\n    nbthred 4\nbackend b\n    balanse roundrobin\n    server s 10.0.0.1:0\n";
     let loaded = parse_str(text, Path::new("bad.cfg"));
-    let lines: Vec<usize> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.location.line).collect();
+    let lines: Vec<usize> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.location.line)
+        .collect();
     assert_eq!(lines, [2, 4, 5]);
 }

@@ -8,14 +8,23 @@ use ringlb_config::{dump, load, parse_str, Config};
 fn round_trip(config: &Config, file: &Path) {
     let text = dump(config);
     let again = parse_str(&text, file);
-    let errors: Vec<String> = again.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
-    let back = again.config.unwrap_or_else(|| panic!("dump of {} is refused: {errors:#?}\n{text}", file.display()));
+    let errors: Vec<String> = again
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.to_string())
+        .collect();
+    let back = again
+        .config
+        .unwrap_or_else(|| panic!("dump of {} is refused: {errors:#?}\n{text}", file.display()));
     assert_eq!(&back, config, "dump of {} differs:\n{text}", file.display());
     assert_eq!(dump(&back), text, "dump is not stable");
 }
 
 fn cfg_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -39,7 +48,11 @@ fn every_example_round_trips() {
         if let Some(c) = loaded.config {
             round_trip(&c, &f);
         } else {
-            eprintln!("skipping {}: {:?}", f.display(), loaded.diagnostics.iter().find(|d| d.is_error()));
+            eprintln!(
+                "skipping {}: {:?}",
+                f.display(),
+                loaded.diagnostics.iter().find(|d| d.is_error())
+            );
         }
     }
 }
@@ -212,10 +225,23 @@ backend lc
 fn every_keyword_round_trips() {
     let dir = std::env::temp_dir().join(format!("ringlb-roundtrip-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::write(dir.join("data/503.http"), "HTTP/1.0 503 Service Unavailable\r\n\r\n").unwrap();
+    std::fs::write(
+        dir.join("data/503.http"),
+        "HTTP/1.0 503 Service Unavailable\r\n\r\n",
+    )
+    .unwrap();
     let file = dir.join("all.cfg");
     let loaded = parse_str(EVERYTHING, &file);
-    let config = loaded.config.unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics.iter().filter(|d| d.is_error()).collect::<Vec<_>>()));
+    let config = loaded.config.unwrap_or_else(|| {
+        panic!(
+            "{:#?}",
+            loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect::<Vec<_>>()
+        )
+    });
     // Spot checks that the inline configuration really set what it says.
     assert_eq!(config.proxy("app").unwrap().servers.len(), 5);
     assert_eq!(config.proxy("www").unwrap().binds.len(), 5);
