@@ -122,7 +122,7 @@ pub(super) fn keyword(
             Ok(())
         }
         "log" => {
-            g.logs.push(super::proxy::log_target(line, false)?);
+            g.logs.push(super::log::log_target(line, false)?);
             Ok(())
         }
         "stats" => stats(g, line),

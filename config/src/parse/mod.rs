@@ -1,9 +1,11 @@
 //! The parser driver: walks lexed lines, tracks sections and `.if` blocks, and hands each
 //! keyword line to the parser of its section. Keeps going after errors.
 
+mod balance;
 mod bind;
 mod cond;
 mod global;
+pub(crate) mod log;
 mod options;
 pub(crate) mod proxy;
 mod proxy_http;

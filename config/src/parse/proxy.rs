@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
-use super::{bind, did_you_mean, options, proxy_http, server, unknown, LineRef, Step};
+use super::{
+    balance, bind, did_you_mean, log, options, proxy_http, server, unknown, LineRef, Step,
+};
 use crate::acl::{self, AclDef, Ctx};
 use crate::diag::{Diagnostic, Location};
 use crate::model::{
-    BackendName, Balance, Bind, BindOptions, Capture, CaptureSide, Facility, HashFunction,
-    HashMethod, HashType, Level, LogFormatKind, LogTarget, Mode, Proxy, ProxyKind, Timeouts,
-    UseBackend,
+    BackendName, Bind, BindOptions, LogTarget, Mode, Proxy, ProxyKind, Timeouts, UseBackend,
 };
+use crate::model::{Balance, HashType};
 use crate::rules;
 use crate::validate::{Site, Sites};
 use crate::value::{self, TimeUnit};
@@ -403,7 +404,7 @@ pub(super) fn keyword(
                 line.no_more(1, "log global")?;
                 p.logs.push(LogTarget::Global);
             } else {
-                p.logs.push(log_target(line, true)?);
+                p.logs.push(log::log_target(line, true)?);
             }
             Ok(())
         }
@@ -475,12 +476,12 @@ pub(super) fn keyword(
         "fullconn" => number(line, "fullconn").map(|n| p.fullconn = Some(n)),
         "backlog" => number(line, "backlog").map(|n| p.backlog = Some(n)),
         "balance" => {
-            p.balance = balance(line)?;
+            p.balance = balance::balance(line)?;
             d.site("balance", line);
             Ok(())
         }
         "hash-type" => {
-            p.hash_type = hash_type(line)?;
+            p.hash_type = balance::hash_type(line)?;
             Ok(())
         }
         "cookie" => {
@@ -606,7 +607,7 @@ pub(super) fn keyword(
         }
         "http-check" => proxy_http::http_check(p, line),
         "capture" => {
-            p.captures.push(capture(line)?);
+            p.captures.push(balance::capture(line)?);
             d.site("capture", line);
             Ok(())
         }
@@ -711,356 +712,5 @@ pub(crate) fn timeout_field<'a>(
         "server-fin" => &mut t.server_fin,
         "tarpit" => &mut t.tarpit,
         _ => return None,
-    })
-}
-
-const FACILITIES: &[(&str, Facility)] = &[
-    ("kern", Facility::Kern),
-    ("user", Facility::User),
-    ("mail", Facility::Mail),
-    ("daemon", Facility::Daemon),
-    ("auth", Facility::Auth),
-    ("syslog", Facility::Syslog),
-    ("lpr", Facility::Lpr),
-    ("news", Facility::News),
-    ("uucp", Facility::Uucp),
-    ("cron", Facility::Cron),
-    ("auth2", Facility::Auth2),
-    ("ftp", Facility::Ftp),
-    ("ntp", Facility::Ntp),
-    ("audit", Facility::Audit),
-    ("alert", Facility::Alert),
-    ("cron2", Facility::Cron2),
-    ("local0", Facility::Local0),
-    ("local1", Facility::Local1),
-    ("local2", Facility::Local2),
-    ("local3", Facility::Local3),
-    ("local4", Facility::Local4),
-    ("local5", Facility::Local5),
-    ("local6", Facility::Local6),
-    ("local7", Facility::Local7),
-];
-
-pub(crate) const LEVELS: &[(&str, Level)] = &[
-    ("emerg", Level::Emerg),
-    ("alert", Level::Alert),
-    ("crit", Level::Crit),
-    ("err", Level::Err),
-    ("warning", Level::Warning),
-    ("notice", Level::Notice),
-    ("info", Level::Info),
-    ("debug", Level::Debug),
-];
-
-pub(crate) const LOG_FORMATS: &[(&str, LogFormatKind)] = &[
-    ("rfc3164", LogFormatKind::Rfc3164),
-    ("rfc5424", LogFormatKind::Rfc5424),
-    ("raw", LogFormatKind::Raw),
-    ("short", LogFormatKind::Short),
-];
-
-pub(crate) fn facility_name(f: Facility) -> &'static str {
-    FACILITIES
-        .iter()
-        .find(|(_, x)| *x == f)
-        .map(|(n, _)| *n)
-        .expect("every facility is listed")
-}
-
-pub(crate) fn level_name(l: Level) -> &'static str {
-    LEVELS
-        .iter()
-        .find(|(_, x)| *x == l)
-        .map(|(n, _)| *n)
-        .expect("every level is listed")
-}
-
-/// `log ADDR [len N] [format F] FACILITY [LEVEL [MINLEVEL]]`.
-pub(super) fn log_target(line: &LineRef<'_>, in_proxy: bool) -> Result<LogTarget, Diagnostic> {
-    let usage = "ADDRESS [len N] [format F] FACILITY [LEVEL [MINLEVEL]]";
-    let first = line.arg(1, "log", usage)?;
-    if first == "global" && !in_proxy {
-        return Err(line
-            .error("'log global' is only meaningful in a proxy section")
-            .with_help("in 'global', write: log ADDRESS FACILITY [LEVEL]"));
-    }
-    let addr = value::log_address(first).map_err(|e| line.invalid("log", e))?;
-    let mut len = None;
-    let mut format = LogFormatKind::default();
-    let mut i = 2;
-    loop {
-        match line.words.get(i).map(String::as_str) {
-            Some("len") => {
-                let w = line.arg(i + 1, "log len", "LENGTH")?;
-                len = Some(
-                    value::bounded(w, "log len", 80, 65535)
-                        .map_err(|e| line.invalid("log len", e))? as u32,
-                );
-                i += 2;
-            }
-            Some("format") => {
-                let w = line.arg(i + 1, "log format", "rfc3164|rfc5424|raw|short")?;
-                format = match LOG_FORMATS.iter().find(|(n, _)| *n == w) {
-                    Some((_, f)) => *f,
-                    None => {
-                        return Err(unknown(
-                            line,
-                            "log format",
-                            w,
-                            &["rfc3164", "rfc5424", "raw", "short"],
-                        ))
-                    }
-                };
-                i += 2;
-            }
-            _ => break,
-        }
-    }
-    let fac = line.arg(i, "log", usage)?;
-    let facility = match FACILITIES.iter().find(|(n, _)| *n == fac) {
-        Some((_, f)) => *f,
-        None => {
-            let names: Vec<&str> = FACILITIES.iter().map(|(n, _)| *n).collect();
-            return Err(unknown(line, "log facility", fac, &names));
-        }
-    };
-    let level_at = |j: usize| -> Result<Option<Level>, Diagnostic> {
-        match line.words.get(j) {
-            None => Ok(None),
-            Some(w) => match LEVELS.iter().find(|(n, _)| n == w) {
-                Some((_, l)) => Ok(Some(*l)),
-                None => {
-                    let names: Vec<&str> = LEVELS.iter().map(|(n, _)| *n).collect();
-                    Err(unknown(line, "log level", w, &names))
-                }
-            },
-        }
-    };
-    let level = level_at(i + 1)?;
-    let min_level = level_at(i + 2)?;
-    line.no_more(i + 2, "log")?;
-    Ok(LogTarget::Remote {
-        addr,
-        len,
-        format,
-        facility,
-        level,
-        min_level,
-    })
-}
-
-const BALANCES: &[&str] = &[
-    "roundrobin",
-    "static-rr",
-    "leastconn",
-    "first",
-    "source",
-    "uri",
-    "url_param",
-    "hdr(NAME)",
-    "random",
-    "rdp-cookie",
-];
-
-fn balance(line: &LineRef<'_>) -> Result<Balance, Diagnostic> {
-    let algo = line.arg(1, "balance", "ALGORITHM")?;
-    let opt_num = |i: usize, what: &str| -> Result<u32, Diagnostic> {
-        let w = line.arg(i + 1, what, "NUMBER")?;
-        value::number(w, what).map_err(|e| line.invalid(what, e))
-    };
-    let simple = |b: Balance| -> Result<Balance, Diagnostic> {
-        line.no_more(1, "balance")?;
-        Ok(b)
-    };
-    match algo {
-        "roundrobin" => simple(Balance::RoundRobin),
-        "static-rr" => simple(Balance::StaticRr),
-        "leastconn" => simple(Balance::LeastConn),
-        "first" => simple(Balance::First),
-        "source" => simple(Balance::Source),
-        "uri" => {
-            let (mut len, mut depth, mut whole) = (None, None, false);
-            let mut i = 2;
-            while let Some(w) = line.words.get(i) {
-                match w.as_str() {
-                    "len" => len = Some(opt_num(i, "balance uri len")?),
-                    "depth" => depth = Some(opt_num(i, "balance uri depth")?),
-                    "whole" => {
-                        whole = true;
-                        i += 1;
-                        continue;
-                    }
-                    other => {
-                        return Err(unknown(
-                            line,
-                            "'balance uri' option",
-                            other,
-                            &["len", "depth", "whole"],
-                        ))
-                    }
-                }
-                i += 2;
-            }
-            Ok(Balance::Uri { len, depth, whole })
-        }
-        "url_param" => {
-            let name = line
-                .arg(2, "balance url_param", "NAME [check_post N] [max_wait N]")?
-                .to_string();
-            let (mut check_post, mut max_wait) = (None, None);
-            let mut i = 3;
-            while let Some(w) = line.words.get(i) {
-                match w.as_str() {
-                    "check_post" => check_post = Some(opt_num(i, "check_post")?),
-                    "max_wait" => max_wait = Some(opt_num(i, "max_wait")?),
-                    other => {
-                        return Err(unknown(
-                            line,
-                            "'balance url_param' option",
-                            other,
-                            &["check_post", "max_wait"],
-                        ))
-                    }
-                }
-                i += 2;
-            }
-            Ok(Balance::UrlParam {
-                name,
-                check_post,
-                max_wait,
-            })
-        }
-        "random" => {
-            let draws = match line.words.get(2).map(String::as_str) {
-                None => 2,
-                Some("draws") => {
-                    value::bounded(line.arg(3, "balance random draws", "N")?, "draws", 1, 1000)
-                        .map_err(|e| line.invalid("balance random", e))? as u32
-                }
-                Some(other) => {
-                    return Err(unknown(line, "'balance random' option", other, &["draws"]))
-                }
-            };
-            line.no_more(3, "balance random")?;
-            Ok(Balance::Random { draws })
-        }
-        "rdp-cookie" => simple(Balance::RdpCookie {
-            name: "mstshash".into(),
-        }),
-        _ => {
-            if let Some(inner) = algo
-                .strip_prefix("random(")
-                .and_then(|r| r.strip_suffix(')'))
-            {
-                line.no_more(1, "balance")?;
-                let draws = value::bounded(inner, "draws", 1, 1000)
-                    .map_err(|e| line.invalid("balance random", e))?;
-                return Ok(Balance::Random {
-                    draws: draws as u32,
-                });
-            }
-            if let Some(inner) = algo
-                .strip_prefix("rdp-cookie(")
-                .and_then(|r| r.strip_suffix(')'))
-            {
-                line.no_more(1, "balance")?;
-                return Ok(Balance::RdpCookie {
-                    name: inner.to_string(),
-                });
-            }
-            if let Some(inner) = algo.strip_prefix("hdr(").and_then(|r| r.strip_suffix(')')) {
-                if inner.is_empty() {
-                    return Err(line
-                        .error("'balance hdr()' needs a header name")
-                        .with_help("write: balance hdr(Host)"));
-                }
-                let use_domain_only = match line.words.get(2).map(String::as_str) {
-                    None => false,
-                    Some("use_domain_only") => true,
-                    Some(other) => {
-                        return Err(unknown(
-                            line,
-                            "'balance hdr' option",
-                            other,
-                            &["use_domain_only"],
-                        ))
-                    }
-                };
-                line.no_more(2, "balance hdr")?;
-                return Ok(Balance::Hdr {
-                    name: inner.to_string(),
-                    use_domain_only,
-                });
-            }
-            Err(unknown(line, "balance algorithm", algo, BALANCES))
-        }
-    }
-}
-
-fn hash_type(line: &LineRef<'_>) -> Result<HashType, Diagnostic> {
-    let method = match line.arg(
-        1,
-        "hash-type",
-        "map-based|consistent [FUNCTION] [avalanche]",
-    )? {
-        "map-based" => HashMethod::MapBased,
-        "consistent" => HashMethod::Consistent,
-        other => {
-            return Err(unknown(
-                line,
-                "hash-type method",
-                other,
-                &["map-based", "consistent"],
-            ))
-        }
-    };
-    let mut h = HashType {
-        method,
-        ..HashType::default()
-    };
-    for w in &line.words[2..] {
-        match w.as_str() {
-            "sdbm" => h.function = HashFunction::Sdbm,
-            "djb2" => h.function = HashFunction::Djb2,
-            "wt6" => h.function = HashFunction::Wt6,
-            "crc32" => h.function = HashFunction::Crc32,
-            "avalanche" => h.avalanche = true,
-            other => {
-                return Err(unknown(
-                    line,
-                    "hash function",
-                    other,
-                    &["sdbm", "djb2", "wt6", "crc32", "avalanche"],
-                ))
-            }
-        }
-    }
-    Ok(h)
-}
-
-fn capture(line: &LineRef<'_>) -> Result<Capture, Diagnostic> {
-    let usage = "request|response header NAME len LENGTH";
-    let side = match line.arg(1, "capture", usage)? {
-        "request" => CaptureSide::Request,
-        "response" => CaptureSide::Response,
-        other => return Err(unknown(line, "capture", other, &["request", "response"])),
-    };
-    match line.arg(2, "capture", usage)? {
-        "header" => {}
-        other => return Err(unknown(line, "capture kind", other, &["header"])),
-    }
-    let name = line.arg(3, "capture", usage)?.to_string();
-    if line.arg(4, "capture", usage)? != "len" {
-        return Err(line
-            .error("'capture' expects 'len LENGTH' after the header name")
-            .with_help(format!("write: capture {usage}")));
-    }
-    let len = value::bounded(line.arg(5, "capture", usage)?, "capture len", 1, 65535)
-        .map_err(|e| line.invalid("capture", e))?;
-    line.no_more(5, "capture")?;
-    Ok(Capture {
-        side,
-        name,
-        len: len as u32,
     })
 }
