@@ -10,12 +10,20 @@
 pub mod acl;
 pub mod ccexpr;
 pub mod diag;
+pub mod diff;
+pub mod dump;
 pub mod lexer;
 pub mod model;
+mod parse;
 pub mod rules;
+pub mod validate;
+pub mod value;
 
 pub use diag::{Diagnostic, Location, Severity};
+pub use diff::{diff, Change};
+pub use dump::dump;
 pub use model::Config;
+pub use validate::validate;
 
 use std::path::{Path, PathBuf};
 
@@ -28,13 +36,50 @@ pub struct Loaded {
 }
 
 /// Loads configuration files in order; a directory contributes its `*.cfg` files in name order.
+/// A file that cannot be read is an error diagnostic; the others are still parsed.
 pub fn load(paths: &[PathBuf]) -> Loaded {
-    let _ = paths;
-    Loaded::default()
+    let mut parser = parse::Parser::new();
+    for path in paths {
+        if path.is_dir() {
+            match cfg_files(path) {
+                Ok(files) => {
+                    for f in files {
+                        load_file(&mut parser, &f);
+                    }
+                }
+                Err(e) => parser.unreadable(path, &e),
+            }
+        } else {
+            load_file(&mut parser, path);
+        }
+    }
+    parser.finish()
 }
 
-/// Parses configuration text as if read from `file`.
+fn load_file(parser: &mut parse::Parser, path: &Path) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parser.feed(&text, path),
+        Err(e) => parser.unreadable(path, &e),
+    }
+}
+
+/// The `*.cfg` files of a directory, sorted by name.
+fn cfg_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "cfg") && !path.is_dir() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Parses configuration text as if read from `file` (relative paths in it, such as
+/// `errorfile`, are read from `file`'s directory).
 pub fn parse_str(text: &str, file: &Path) -> Loaded {
-    let _ = (text, file);
-    Loaded::default()
+    let mut parser = parse::Parser::new();
+    parser.feed(text, file);
+    parser.finish()
 }

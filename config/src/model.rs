@@ -225,7 +225,7 @@ pub enum Level {
 // proxies
 // ---------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProxyKind {
     Frontend,
     Backend,
@@ -267,6 +267,10 @@ pub struct Proxy {
     pub defaults: Option<String>,
     pub mode: Mode,
     pub disabled: bool,
+    /// `description TEXT`: shown on the stats page.
+    pub description: Option<String>,
+    /// `id N`: the proxy's numeric id (stats, runtime API); assigned in order when `None`.
+    pub id: Option<u32>,
     pub binds: Vec<Bind>,
     pub maxconn: Option<u32>,
     /// `fullconn`: the backend load at which `minconn` servers reach `maxconn`.
@@ -418,6 +422,12 @@ impl Default for HttpChk {
 /// `http-check send` and `http-check expect`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpCheck {
+    /// `http-check send meth M`; the method of `option httpchk` when `None`.
+    pub send_method: Option<String>,
+    /// `http-check send uri U`.
+    pub send_uri: Option<String>,
+    /// `http-check send ver V`.
+    pub send_version: Option<String>,
     pub send_headers: Vec<(String, String)>,
     pub send_body: Option<String>,
     pub expect: Option<HttpCheckExpect>,
