@@ -11,6 +11,7 @@ pub mod acl;
 pub mod ccexpr;
 pub mod diag;
 pub mod lexer;
+pub mod logformat;
 pub mod model;
 pub mod rules;
 
