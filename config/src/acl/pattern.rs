@@ -150,7 +150,7 @@ impl IntPattern {
     pub fn matches(&self, v: i64) -> bool {
         match *self {
             IntPattern::Range { min, max } => {
-                min.map_or(true, |m| v >= m) && max.map_or(true, |m| v <= m)
+                !matches!(min, Some(m) if v < m) && !matches!(max, Some(m) if v > m)
             }
             IntPattern::Ne(n) => v != n,
         }

@@ -111,7 +111,7 @@ fn parse_time(s: &str) -> Option<Duration> {
 fn write_time(f: &mut fmt::Formatter<'_>, d: Duration) -> fmt::Result {
     if d.subsec_nanos() == 0 && d.as_secs() > 0 {
         write!(f, "{}s", d.as_secs())
-    } else if d.subsec_nanos() % 1_000_000 == 0 {
+    } else if d.as_micros() == d.as_millis() * 1000 {
         write!(f, "{}ms", d.as_millis())
     } else {
         write!(f, "{}us", d.as_micros())
