@@ -2,6 +2,7 @@
 //! method and patterns; conditions (`if|unless …`) live in [`cond`].
 
 pub mod cond;
+pub mod convert;
 pub mod fetch;
 pub mod pattern;
 pub mod predefined;
@@ -10,7 +11,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use cond::{parse_condition, AclRef, CondTerm, Condition, Polarity};
-pub use fetch::{Converter, Fetch, ParseError, SampleExpr, SampleType};
+pub use convert::Converter;
+pub use fetch::{Fetch, ParseError, SampleExpr, SampleType};
 pub use pattern::{IntPattern, MatchMethod, Matcher, RegexPattern};
 pub use predefined::Predefined;
 
@@ -356,5 +358,7 @@ impl fmt::Display for AclExpr {
     }
 }
 
+#[cfg(test)]
+mod cond_tests;
 #[cfg(test)]
 mod tests;

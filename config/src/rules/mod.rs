@@ -8,6 +8,8 @@ mod reply;
 mod tcp;
 
 #[cfg(test)]
+mod response_tcp_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
