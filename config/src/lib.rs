@@ -13,6 +13,7 @@ pub mod diag;
 pub mod diff;
 pub mod dump;
 pub mod lexer;
+pub mod logformat;
 pub mod model;
 mod parse;
 pub mod rules;

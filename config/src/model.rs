@@ -915,6 +915,40 @@ impl std::fmt::Display for IpNet {
     }
 }
 
+/// `ADDR`, `ADDR/PREFIX` or (IPv4) `ADDR/DOTTED.MASK`; a bare address is a single host.
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("'{addr}' is not an IPv4 or IPv6 address"))?;
+        let full = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => full,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= full => n,
+                Ok(_) => return Err(format!("prefix length /{p} is longer than {full}")),
+                Err(_) => match (addr, p.parse::<std::net::Ipv4Addr>()) {
+                    (IpAddr::V4(_), Ok(mask)) => {
+                        let m = u32::from(mask);
+                        if m.leading_ones() + m.trailing_zeros() != 32 {
+                            return Err(format!("netmask '{p}' is not contiguous"));
+                        }
+                        m.leading_ones() as u8
+                    }
+                    _ => return Err(format!("invalid prefix length '/{p}'")),
+                },
+            },
+        };
+        Ok(IpNet { addr, prefix })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -933,6 +967,24 @@ mod tests {
             prefix: 0,
         };
         assert!(any.contains("8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipnet_parses_addresses_prefixes_and_masks() {
+        let n: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert_eq!((n.addr.to_string(), n.prefix), ("10.0.0.0".into(), 8));
+        let n: IpNet = "192.168.1.7".parse().unwrap();
+        assert_eq!(n.prefix, 32);
+        let n: IpNet = "10.1.0.0/255.255.0.0".parse().unwrap();
+        assert_eq!(n.prefix, 16);
+        let n: IpNet = "2001:db8::/32".parse().unwrap();
+        assert_eq!((n.prefix, n.to_string()), (32, "2001:db8::/32".to_string()));
+        assert_eq!("::1".parse::<IpNet>().unwrap().prefix, 128);
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+        assert!("::/129".parse::<IpNet>().is_err());
+        assert!("10.0.0.0/255.0.255.0".parse::<IpNet>().is_err());
+        assert!("300.1.1.1".parse::<IpNet>().is_err());
+        assert!("example.com".parse::<IpNet>().is_err());
     }
 
     #[test]

@@ -1,0 +1,410 @@
+//! Sample expressions: what an ACL, a `%[…]` log-format part or a rule reads from a stream
+//! (`hdr(host)`, `src`, `nbsrv(app)`…) and the converters applied to it (`,lower`).
+
+use std::fmt;
+
+use super::convert::Converter;
+use crate::diag::nearest;
+
+/// Why a piece of text is not a valid sample expression, pattern or format; the caller adds
+/// the file, line and keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// The type of value a fetch or converter yields; it decides an ACL's default match method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleType {
+    Bool,
+    Int,
+    Ip,
+    Str,
+}
+
+/// A sample fetch. Header and cookie names are kept as written; HTTP header names compare
+/// case-insensitively at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// `src`: the client's address.
+    Src,
+    /// `src_port`: the client's port.
+    SrcPort,
+    /// `dst`: the local address the client reached.
+    Dst,
+    /// `dst_port`: the local port the client reached.
+    DstPort,
+    /// `method`: the request method.
+    Method,
+    /// `path`: the request path, without the query string.
+    Path,
+    /// `url`: the request target as sent.
+    Url,
+    /// `query`: the query string, without the `?`.
+    Query,
+    /// `base`: the Host header followed by the path.
+    Base,
+    /// `req.ver`: the request's HTTP version, `1.0` or `1.1`.
+    ReqVer,
+    /// `req.len`: bytes of request data buffered so far.
+    ReqLen,
+    /// `req.proto_http`: true once the buffered request parses as HTTP.
+    ReqProtoHttp,
+    /// `req.rdp_cookie_cnt`: number of RDP cookies in the buffered request.
+    ReqRdpCookieCnt,
+    /// `wait_end`: true once the `tcp-request inspect-delay` has expired.
+    WaitEnd,
+    /// `req.hdr([NAME[,OCC]])`, also spelled `hdr`: header values. `occ` counts from 1,
+    /// negative from the last one; `None` means every occurrence.
+    ReqHdr {
+        name: Option<String>,
+        occ: Option<i32>,
+    },
+    /// `req.hdr_cnt([NAME])`, also `hdr_cnt`: how many times the header occurs.
+    ReqHdrCnt {
+        name: Option<String>,
+    },
+    /// `res.hdr([NAME[,OCC]])`, also `shdr`: response header values.
+    ResHdr {
+        name: Option<String>,
+        occ: Option<i32>,
+    },
+    /// `req.cook([NAME])`, also `cook`: a request cookie's value.
+    ReqCook {
+        name: Option<String>,
+    },
+    /// `req.cook_cnt([NAME])`, also `cook_cnt`: how many times the cookie occurs.
+    ReqCookCnt {
+        name: Option<String>,
+    },
+    /// `url_param([NAME])`, also `urlp`: a query-string parameter's value.
+    UrlParam {
+        name: Option<String>,
+    },
+    /// `nbsrv([BACKEND])`: usable servers in the backend (the current one when `None`).
+    Nbsrv {
+        backend: Option<String>,
+    },
+    /// `be_name`: the backend chosen for the stream.
+    BeName,
+    /// `fe_name`: the frontend that accepted the stream.
+    FeName,
+    /// `srv_name`: the server the stream was sent to.
+    SrvName,
+    /// `status`: the response status code.
+    Status,
+    AlwaysTrue,
+    AlwaysFalse,
+}
+
+/// Every fetch name accepted, aliases included, for "did you mean" help.
+pub const FETCH_NAMES: &[&str] = &[
+    "src",
+    "src_port",
+    "dst",
+    "dst_port",
+    "method",
+    "path",
+    "url",
+    "query",
+    "base",
+    "req.ver",
+    "req_ver",
+    "req.len",
+    "req_len",
+    "req.proto_http",
+    "req_proto_http",
+    "req.rdp_cookie_cnt",
+    "rdp_cookie_cnt",
+    "wait_end",
+    "req.hdr",
+    "hdr",
+    "req.hdr_cnt",
+    "hdr_cnt",
+    "res.hdr",
+    "shdr",
+    "req.cook",
+    "cook",
+    "req.cook_cnt",
+    "cook_cnt",
+    "url_param",
+    "urlp",
+    "nbsrv",
+    "be_name",
+    "fe_name",
+    "srv_name",
+    "status",
+    "always_true",
+    "always_false",
+];
+
+impl Fetch {
+    /// Builds a fetch from its name and its arguments as written inside the parentheses.
+    pub fn from_parts(name: &str, args: &[String]) -> Result<Fetch, ParseError> {
+        let no_args = |f: Fetch| {
+            if args.is_empty() {
+                Ok(f)
+            } else {
+                Err(ParseError::new(format!("fetch '{name}' takes no argument")))
+            }
+        };
+        let opt_name = || -> Result<Option<String>, ParseError> {
+            match args {
+                [] => Ok(None),
+                [n] if !n.is_empty() => Ok(Some(n.clone())),
+                [_] => Ok(None),
+                _ => Err(ParseError::new(format!(
+                    "fetch '{name}' takes at most one argument, got {}",
+                    args.len()
+                ))),
+            }
+        };
+        let hdr_args = || -> Result<(Option<String>, Option<i32>), ParseError> {
+            match args {
+                [] => Ok((None, None)),
+                [n] => Ok(((!n.is_empty()).then(|| n.clone()), None)),
+                [n, occ] => {
+                    let occ: i32 = occ.parse().map_err(|_| {
+                        ParseError::new(format!("occurrence '{occ}' of '{name}' is not an integer"))
+                            .with_help("write the occurrence as 1, 2, … or -1 for the last one")
+                    })?;
+                    Ok((
+                        (!n.is_empty()).then(|| n.clone()),
+                        (occ != 0).then_some(occ),
+                    ))
+                }
+                _ => Err(ParseError::new(format!(
+                    "fetch '{name}' takes at most two arguments (NAME,OCC)"
+                ))),
+            }
+        };
+        match name {
+            "src" => no_args(Fetch::Src),
+            "src_port" => no_args(Fetch::SrcPort),
+            "dst" => no_args(Fetch::Dst),
+            "dst_port" => no_args(Fetch::DstPort),
+            "method" => no_args(Fetch::Method),
+            "path" => no_args(Fetch::Path),
+            "url" => no_args(Fetch::Url),
+            "query" => no_args(Fetch::Query),
+            "base" => no_args(Fetch::Base),
+            "req.ver" | "req_ver" => no_args(Fetch::ReqVer),
+            "req.len" | "req_len" => no_args(Fetch::ReqLen),
+            "req.proto_http" | "req_proto_http" => no_args(Fetch::ReqProtoHttp),
+            "req.rdp_cookie_cnt" | "rdp_cookie_cnt" => no_args(Fetch::ReqRdpCookieCnt),
+            "wait_end" => no_args(Fetch::WaitEnd),
+            "req.hdr" | "hdr" => hdr_args().map(|(name, occ)| Fetch::ReqHdr { name, occ }),
+            "req.hdr_cnt" | "hdr_cnt" => opt_name().map(|name| Fetch::ReqHdrCnt { name }),
+            "res.hdr" | "shdr" => hdr_args().map(|(name, occ)| Fetch::ResHdr { name, occ }),
+            "req.cook" | "cook" => opt_name().map(|name| Fetch::ReqCook { name }),
+            "req.cook_cnt" | "cook_cnt" => opt_name().map(|name| Fetch::ReqCookCnt { name }),
+            "url_param" | "urlp" => opt_name().map(|name| Fetch::UrlParam { name }),
+            "nbsrv" => opt_name().map(|backend| Fetch::Nbsrv { backend }),
+            "be_name" => no_args(Fetch::BeName),
+            "fe_name" => no_args(Fetch::FeName),
+            "srv_name" => no_args(Fetch::SrvName),
+            "status" => no_args(Fetch::Status),
+            "always_true" => no_args(Fetch::AlwaysTrue),
+            "always_false" => no_args(Fetch::AlwaysFalse),
+            _ => Err(unknown_fetch(name)),
+        }
+    }
+
+    /// The canonical name, as written back by `Display`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fetch::Src => "src",
+            Fetch::SrcPort => "src_port",
+            Fetch::Dst => "dst",
+            Fetch::DstPort => "dst_port",
+            Fetch::Method => "method",
+            Fetch::Path => "path",
+            Fetch::Url => "url",
+            Fetch::Query => "query",
+            Fetch::Base => "base",
+            Fetch::ReqVer => "req.ver",
+            Fetch::ReqLen => "req.len",
+            Fetch::ReqProtoHttp => "req.proto_http",
+            Fetch::ReqRdpCookieCnt => "req.rdp_cookie_cnt",
+            Fetch::WaitEnd => "wait_end",
+            Fetch::ReqHdr { .. } => "hdr",
+            Fetch::ReqHdrCnt { .. } => "hdr_cnt",
+            Fetch::ResHdr { .. } => "res.hdr",
+            Fetch::ReqCook { .. } => "cook",
+            Fetch::ReqCookCnt { .. } => "cook_cnt",
+            Fetch::UrlParam { .. } => "urlp",
+            Fetch::Nbsrv { .. } => "nbsrv",
+            Fetch::BeName => "be_name",
+            Fetch::FeName => "fe_name",
+            Fetch::SrvName => "srv_name",
+            Fetch::Status => "status",
+            Fetch::AlwaysTrue => "always_true",
+            Fetch::AlwaysFalse => "always_false",
+        }
+    }
+
+    pub fn output_type(&self) -> SampleType {
+        match self {
+            Fetch::Src | Fetch::Dst => SampleType::Ip,
+            Fetch::SrcPort
+            | Fetch::DstPort
+            | Fetch::ReqLen
+            | Fetch::ReqRdpCookieCnt
+            | Fetch::ReqHdrCnt { .. }
+            | Fetch::ReqCookCnt { .. }
+            | Fetch::Nbsrv { .. }
+            | Fetch::Status => SampleType::Int,
+            Fetch::ReqProtoHttp | Fetch::WaitEnd | Fetch::AlwaysTrue | Fetch::AlwaysFalse => {
+                SampleType::Bool
+            }
+            Fetch::Method
+            | Fetch::Path
+            | Fetch::Url
+            | Fetch::Query
+            | Fetch::Base
+            | Fetch::ReqVer
+            | Fetch::ReqHdr { .. }
+            | Fetch::ResHdr { .. }
+            | Fetch::ReqCook { .. }
+            | Fetch::UrlParam { .. }
+            | Fetch::BeName
+            | Fetch::FeName
+            | Fetch::SrvName => SampleType::Str,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        match self {
+            Fetch::ReqHdr { name, occ } | Fetch::ResHdr { name, occ } => {
+                let mut args = vec![name.clone().unwrap_or_default()];
+                if let Some(occ) = occ {
+                    args.push(occ.to_string());
+                }
+                if args == [""] {
+                    args.clear();
+                }
+                args
+            }
+            Fetch::ReqHdrCnt { name }
+            | Fetch::ReqCook { name }
+            | Fetch::ReqCookCnt { name }
+            | Fetch::UrlParam { name }
+            | Fetch::Nbsrv { backend: name } => name.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn unknown_fetch(name: &str) -> ParseError {
+    let e = ParseError::new(format!("unknown fetch method '{name}'"));
+    match nearest(name, FETCH_NAMES.iter().copied()) {
+        Some(n) => e.with_help(format!("did you mean '{n}'?")),
+        None => e.with_help("known fetches include src, dst, path, url, hdr(NAME), cook(NAME), urlp(NAME), method, nbsrv(BACKEND), status"),
+    }
+}
+
+impl fmt::Display for Fetch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        let args = self.args();
+        if !args.is_empty() {
+            write!(f, "({})", args.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// A fetch followed by its converters: `req.hdr(host),lower`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleExpr {
+    pub fetch: Fetch,
+    pub converters: Vec<Converter>,
+}
+
+impl SampleExpr {
+    pub fn new(fetch: Fetch) -> Self {
+        Self {
+            fetch,
+            converters: Vec::new(),
+        }
+    }
+
+    /// Parses `fetch[(args)][,converter[(args)]]…`.
+    pub fn parse(text: &str) -> Result<SampleExpr, ParseError> {
+        let mut items = split_items(text)?.into_iter();
+        let (name, args) = items.next().unwrap_or_default();
+        let fetch = Fetch::from_parts(&name, &args)?;
+        let converters = items
+            .map(|(name, args)| Converter::from_parts(&name, &args))
+            .collect::<Result<_, _>>()?;
+        Ok(SampleExpr { fetch, converters })
+    }
+
+    /// The type of the final value, after every converter.
+    pub fn output_type(&self) -> SampleType {
+        self.converters
+            .last()
+            .map_or(self.fetch.output_type(), Converter::output_type)
+    }
+}
+
+impl fmt::Display for SampleExpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.fetch)?;
+        for c in &self.converters {
+            write!(f, ",{c}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `a(x,y),b,c(z)` into `[("a", ["x","y"]), ("b", []), ("c", ["z"])]`.
+pub(crate) fn split_items(text: &str) -> Result<Vec<(String, Vec<String>)>, ParseError> {
+    let mut items = Vec::new();
+    let mut rest = text;
+    loop {
+        let end = rest.find([',', '(']).unwrap_or(rest.len());
+        let name = rest[..end].trim().to_string();
+        if name.is_empty() {
+            return Err(ParseError::new(format!(
+                "missing fetch or converter name in '{text}'"
+            )));
+        }
+        rest = &rest[end..];
+        let mut args = Vec::new();
+        if let Some(after) = rest.strip_prefix('(') {
+            let close = after.find(')').ok_or_else(|| {
+                ParseError::new(format!("missing ')' after the arguments of '{name}'"))
+                    .with_help("write arguments as NAME(ARG1,ARG2)")
+            })?;
+            let inner = &after[..close];
+            if !inner.is_empty() {
+                args = inner.split(',').map(str::to_string).collect();
+            }
+            rest = &after[close + 1..];
+        }
+        items.push((name, args));
+        if rest.is_empty() {
+            return Ok(items);
+        }
+        rest = rest.strip_prefix(',').ok_or_else(|| {
+            ParseError::new(format!("unexpected '{rest}' in sample expression '{text}'"))
+                .with_help("separate converters with commas: hdr(host),lower")
+        })?;
+    }
+}
