@@ -1,4 +1,5 @@
 //! ringlb: the data plane and the command line.
 
 pub mod buffer;
+pub mod cli;
 pub mod http;

@@ -356,12 +356,14 @@ impl Parser {
     }
 }
 
-/// A log-format string from its text. The single place that builds one, so the structured
-/// form only has to be wired in here.
-pub(crate) fn log_format(source: &str) -> LogFormat {
-    LogFormat {
-        source: source.to_string(),
-    }
+/// A log-format string from its text, or the line's error saying why it is not one.
+pub(crate) fn log_format(
+    line: &LineRef<'_>,
+    keyword: &str,
+    source: &str,
+) -> Result<LogFormat, Diagnostic> {
+    LogFormat::parse(source)
+        .map_err(|e| line.error(format!("'{keyword}': invalid log-format '{source}': {e}")))
 }
 
 /// The nearest known word as a `did you mean` help, if any is close.

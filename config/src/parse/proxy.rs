@@ -490,7 +490,7 @@ pub(super) fn keyword(
             Ok(())
         }
         "stats" => {
-            proxy_http::stats(p, line)?;
+            proxy_http::stats(p, line, diags)?;
             d.site("stats", line);
             Ok(())
         }
@@ -512,7 +512,7 @@ pub(super) fn keyword(
         "use_backend" => {
             let name = line.arg(1, "use_backend", "BACKEND [if|unless CONDITION]")?;
             let backend = if name.contains("%[") {
-                BackendName::Dynamic(super::log_format(name))
+                BackendName::Dynamic(super::log_format(line, "use_backend", name)?)
             } else {
                 BackendName::Static(name.to_string())
             };
@@ -618,7 +618,7 @@ pub(super) fn keyword(
                     .error("'log-format' takes one word; the format has unquoted blanks")
                     .with_help("put the whole format in double quotes"));
             }
-            p.log_format = Some(super::log_format(w));
+            p.log_format = Some(super::log_format(line, "log-format", w)?);
             Ok(())
         }
         "disabled" | "enabled" => {

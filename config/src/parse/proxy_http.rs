@@ -98,11 +98,11 @@ const STATS_KEYWORDS: &[&str] = &[
     "http-request",
 ];
 
-pub(super) fn stats(p: &mut Proxy, line: &LineRef<'_>) -> Step {
+pub(super) fn stats(p: &mut Proxy, line: &LineRef<'_>, diags: &mut Vec<Diagnostic>) -> Step {
     let sub = line.arg(1, "stats", "enable|uri|realm|auth|refresh|…")?;
     // Every `stats` keyword turns the page on, as in HAProxy.
     let mut s = p.stats.take().unwrap_or_default();
-    let result = stats_keyword(&mut s, &p.acls, sub, line);
+    let result = stats_keyword(&mut s, &p.acls, sub, line, diags);
     s.enabled = true;
     p.stats = Some(s);
     result
@@ -113,6 +113,7 @@ fn stats_keyword(
     acls: &[crate::acl::AclDef],
     sub: &str,
     line: &LineRef<'_>,
+    diags: &mut Vec<Diagnostic>,
 ) -> Step {
     let what = format!("stats {sub}");
     let one = |usage: &str| -> Result<String, Diagnostic> {
@@ -143,8 +144,22 @@ fn stats_keyword(
             Ok(())
         }
         "realm" => {
-            // Unescaped blanks split the realm into words; HAProxy keeps only the first.
-            s.realm = Some(one("REALM")?);
+            line.arg(2, &what, "REALM")?;
+            // A realm with unescaped blanks arrives as several words. Older guides print such
+            // lines with a lost backslash; the intent is the whole phrase, so keep it all.
+            let realm = line.words[2..].join(" ");
+            if line.words.len() > 3 {
+                diags.push(
+                    line.warning(format!(
+                        "'stats realm' has unescaped blanks; the realm is read as '{realm}'"
+                    ))
+                    .with_help(format!(
+                        "escape the blanks: stats realm {}",
+                        realm.replace(' ', "\\ ")
+                    )),
+                );
+            }
+            s.realm = Some(realm);
             Ok(())
         }
         "auth" => {

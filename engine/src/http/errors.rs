@@ -131,6 +131,10 @@ pub fn return_response(spec: &ReturnSpec, close: bool) -> Vec<u8> {
         ReturnBody::String(s) => s.as_bytes(),
         ReturnBody::LfString(lf) => lf.source.as_bytes(),
         ReturnBody::File { contents, .. } => contents,
+        ReturnBody::LfFile { format, .. } => format.source.as_bytes(),
+        // A complete response read at load time goes out as it is.
+        ReturnBody::ErrorFile { contents, .. } => return contents.clone(),
+        ReturnBody::DefaultErrorfiles => return default_error(spec.status),
     };
     let mut out = format!("HTTP/1.1 {} {}\r\n", spec.status, reason(spec.status)).into_bytes();
     if let Some(ct) = &spec.content_type {
@@ -202,7 +206,7 @@ mod tests {
             status: 200,
             content_type: Some("text/plain".into()),
             body: ReturnBody::String("pong".into()),
-            headers: vec![("X-A".into(), LogFormat { source: "b".into() })],
+            headers: vec![("X-A".into(), LogFormat::literal("b"))],
         };
         let (head, body) = split(&return_response(&spec, false));
         assert_eq!(

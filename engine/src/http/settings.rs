@@ -30,8 +30,9 @@ impl HttpFrontend {
             .http_request
             .iter()
             .filter(|r| r.condition.is_none())
-            .map(|r| match &r.action {
-                HttpRequestAction::Return(spec) => spec.clone(),
+            .filter_map(|r| match &r.action {
+                HttpRequestAction::Return(spec) => Some(spec.clone()),
+                _ => None,
             })
             .collect();
         let default_backend = proxy

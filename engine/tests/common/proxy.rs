@@ -57,6 +57,8 @@ pub fn listen(name: &str) -> Proxy {
         cookie: None,
         servers: Vec::new(),
         dispatch: None,
+        description: None,
+        id: None,
         http_check: HttpCheck::default(),
     }
 }
