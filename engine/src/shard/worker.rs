@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -154,6 +155,17 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
 
 async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpListener) {
     loop {
+        // Take a slot only once a client is waiting on this worker's own socket: a slot
+        // held by an idle accept would starve a worker whose queue has clients in it.
+        // Abandoning a readiness wait loses nothing.
+        match first_of(listener.readable(true), worker.stop_accepting.wait()).await {
+            None => return,
+            Some(Err(_)) => {
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Some(Ok(())) => {}
+        }
         // Above maxconn nothing is accepted; waiting clients stay in the kernel backlog.
         let slot = loop {
             if worker.stop_accepting.is_set() {
@@ -169,7 +181,12 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpL
         let res = match first_of(accept.as_mut(), worker.stop_accepting.wait()).await {
             Some(r) => r,
             None => {
-                // Cancel, then collect: a connection accepted meanwhile is served, not lost.
+                // Stop listening, cancel, then collect: a connection accepted meanwhile is
+                // served, not lost. Shutting the listening socket down also refuses new
+                // clients at once, even before the last reference to it is dropped, and
+                // completes an accept the cancellation did not reach.
+                // SAFETY: the descriptor belongs to `listener`, alive here.
+                unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
                 let _fresh = canceller.cancel();
                 accept.await
             }
