@@ -22,7 +22,13 @@ struct Inner {
 impl BufferPool {
     /// A pool of `size`-byte buffers keeping at most `keep` free ones.
     pub fn new(size: usize, keep: usize) -> Self {
-        Self { inner: Rc::new(Inner { size, free: RefCell::new(Vec::new()), keep }) }
+        Self {
+            inner: Rc::new(Inner {
+                size,
+                free: RefCell::new(Vec::new()),
+                keep,
+            }),
+        }
     }
 
     /// The capacity of every buffer in this pool.
@@ -75,7 +81,11 @@ mod tests {
         pool.give(pool.take());
         pool.give(Vec::with_capacity(64));
         pool.give(Vec::with_capacity(64));
-        assert_eq!(pool.free_count(), 2, "the pool keeps at most `keep` buffers");
+        assert_eq!(
+            pool.free_count(),
+            2,
+            "the pool keeps at most `keep` buffers"
+        );
     }
 
     #[test]

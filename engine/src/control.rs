@@ -13,8 +13,15 @@ use std::thread::JoinHandle;
 
 use crate::shard::inbox::{Inboxes, ShardEvent};
 
-pub const HANDLED_SIGNALS: [libc::c_int; 7] =
-    [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1, libc::SIGHUP, libc::SIGUSR2, libc::SIGTTOU, libc::SIGTTIN];
+pub const HANDLED_SIGNALS: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGHUP,
+    libc::SIGUSR2,
+    libc::SIGTTOU,
+    libc::SIGTTIN,
+];
 
 fn signal_set() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise the set we own.
@@ -51,24 +58,36 @@ pub fn event_for_signal(sig: libc::c_int) -> Option<ShardEvent> {
 /// Starts the control thread. It waits for signals in slices of 100 ms so it notices
 /// `done` (set when the workers have stopped) and exits.
 pub fn spawn_control(inboxes: Arc<Inboxes>, done: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("ringlb-control".into()).spawn(move || {
-        let set = signal_set();
-        let slice = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
-        while !done.load(Ordering::Acquire) {
-            // SAFETY: valid set and timeout; siginfo is not needed.
-            let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &slice) };
-            if sig < 0 {
-                continue;
-            }
-            match event_for_signal(sig) {
-                Some(ev) => {
-                    eprintln!("ringlb: signal {sig} received, {}", if matches!(ev, ShardEvent::Stop) { "stopping" } else { "stopping softly" });
-                    inboxes.broadcast(&ev);
+    std::thread::Builder::new()
+        .name("ringlb-control".into())
+        .spawn(move || {
+            let set = signal_set();
+            let slice = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            };
+            while !done.load(Ordering::Acquire) {
+                // SAFETY: valid set and timeout; siginfo is not needed.
+                let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &slice) };
+                if sig < 0 {
+                    continue;
                 }
-                None => eprintln!("ringlb: signal {sig} received and ignored"),
+                match event_for_signal(sig) {
+                    Some(ev) => {
+                        eprintln!(
+                            "ringlb: signal {sig} received, {}",
+                            if matches!(ev, ShardEvent::Stop) {
+                                "stopping"
+                            } else {
+                                "stopping softly"
+                            }
+                        );
+                        inboxes.broadcast(&ev);
+                    }
+                    None => eprintln!("ringlb: signal {sig} received and ignored"),
+                }
             }
-        }
-    })
+        })
 }
 
 #[cfg(test)]
@@ -77,9 +96,18 @@ mod tests {
 
     #[test]
     fn termination_signals_map_to_stops() {
-        assert!(matches!(event_for_signal(libc::SIGTERM), Some(ShardEvent::Stop)));
-        assert!(matches!(event_for_signal(libc::SIGINT), Some(ShardEvent::Stop)));
-        assert!(matches!(event_for_signal(libc::SIGUSR1), Some(ShardEvent::SoftStop)));
+        assert!(matches!(
+            event_for_signal(libc::SIGTERM),
+            Some(ShardEvent::Stop)
+        ));
+        assert!(matches!(
+            event_for_signal(libc::SIGINT),
+            Some(ShardEvent::Stop)
+        ));
+        assert!(matches!(
+            event_for_signal(libc::SIGUSR1),
+            Some(ShardEvent::SoftStop)
+        ));
         assert!(event_for_signal(libc::SIGHUP).is_none());
     }
 }

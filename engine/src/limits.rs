@@ -21,7 +21,10 @@ pub struct ConnLimit {
 
 impl ConnLimit {
     pub fn new(max: u32) -> Arc<Self> {
-        Arc::new(Self { current: AtomicU32::new(0), max })
+        Arc::new(Self {
+            current: AtomicU32::new(0),
+            max,
+        })
     }
 
     pub fn max(&self) -> u32 {
@@ -63,7 +66,9 @@ impl Limits {
             self.global.put();
             return None;
         }
-        Some(ConnSlot { limits: self.clone() })
+        Some(ConnSlot {
+            limits: self.clone(),
+        })
     }
 }
 
@@ -109,14 +114,24 @@ pub struct FdBudget {
 pub enum LimitError {
     Rlimit(io::Error),
     /// The configured `maxconn` needs more descriptors than the process may open.
-    TooFewFds { maxconn: u32, needed: u64, nofile: u64, hard: u64 },
+    TooFewFds {
+        maxconn: u32,
+        needed: u64,
+        nofile: u64,
+        hard: u64,
+    },
 }
 
 impl fmt::Display for LimitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Rlimit(e) => write!(f, "cannot read or raise the file descriptor limit: {e}"),
-            Self::TooFewFds { maxconn, needed, nofile, hard } => write!(
+            Self::TooFewFds {
+                maxconn,
+                needed,
+                nofile,
+                hard,
+            } => write!(
                 f,
                 "maxconn {maxconn} needs {needed} file descriptors but only {nofile} are allowed \
                  (hard limit {hard}); lower maxconn or raise 'ulimit-n' / the hard limit"
@@ -158,16 +173,30 @@ pub fn fd_budget(
     let fit = nofile.saturating_sub(listeners + SPARE_FDS) / per;
     let fit = fit.min(u64::from(u32::MAX)) as u32;
     match maxconn {
-        Some(m) if needed_for(m) > nofile => {
-            Err(LimitError::TooFewFds { maxconn: m, needed: needed_for(m), nofile, hard })
-        }
-        Some(m) => Ok(FdBudget { nofile, maxconn_fit: fit, maxconn: m }),
-        None => Ok(FdBudget { nofile, maxconn_fit: fit, maxconn: fit.min(DEFAULT_MAXCONN) }),
+        Some(m) if needed_for(m) > nofile => Err(LimitError::TooFewFds {
+            maxconn: m,
+            needed: needed_for(m),
+            nofile,
+            hard,
+        }),
+        Some(m) => Ok(FdBudget {
+            nofile,
+            maxconn_fit: fit,
+            maxconn: m,
+        }),
+        None => Ok(FdBudget {
+            nofile,
+            maxconn_fit: fit,
+            maxconn: fit.min(DEFAULT_MAXCONN),
+        }),
     }
 }
 
 fn get_nofile() -> io::Result<(u64, u64)> {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return Err(io::Error::last_os_error());
@@ -176,7 +205,10 @@ fn get_nofile() -> io::Result<(u64, u64)> {
 }
 
 fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
-    let rl = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let rl = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: setrlimit reads the struct we own.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
         return Err(io::Error::last_os_error());
@@ -190,13 +222,26 @@ mod tests {
 
     #[test]
     fn a_slot_counts_against_both_limits_until_dropped() {
-        let limits = Limits { global: ConnLimit::new(3), frontend: ConnLimit::new(2) };
+        let limits = Limits {
+            global: ConnLimit::new(3),
+            frontend: ConnLimit::new(2),
+        };
         let a = limits.try_acquire().unwrap();
         let _b = limits.try_acquire().unwrap();
-        assert!(limits.try_acquire().is_none(), "frontend maxconn 2 refuses a third");
-        assert_eq!(limits.global.current(), 2, "a refused attempt leaves the global count alone");
+        assert!(
+            limits.try_acquire().is_none(),
+            "frontend maxconn 2 refuses a third"
+        );
+        assert_eq!(
+            limits.global.current(),
+            2,
+            "a refused attempt leaves the global count alone"
+        );
         drop(a);
-        assert!(limits.try_acquire().is_some(), "a freed slot is usable again");
+        assert!(
+            limits.try_acquire().is_some(),
+            "a freed slot is usable again"
+        );
     }
 
     #[test]
@@ -205,7 +250,10 @@ mod tests {
         let too_many = (hard / 2 + 1).min(u64::from(u32::MAX)) as u32;
         let err = fd_budget(Some(too_many), None, 4, false).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains(&format!("maxconn {too_many} needs")), "{text}");
+        assert!(
+            text.contains(&format!("maxconn {too_many} needs")),
+            "{text}"
+        );
         assert!(text.contains("file descriptors"), "{text}");
     }
 
@@ -213,6 +261,9 @@ mod tests {
     fn default_maxconn_fits_the_descriptor_limit() {
         let b = fd_budget(None, None, 4, false).unwrap();
         assert!(u64::from(b.maxconn) * 2 + 4 + SPARE_FDS <= b.nofile);
-        assert_eq!(b.maxconn_fit, ((b.nofile - 4 - SPARE_FDS) / 2).min(u64::from(u32::MAX)) as u32);
+        assert_eq!(
+            b.maxconn_fit,
+            ((b.nofile - 4 - SPARE_FDS) / 2).min(u64::from(u32::MAX)) as u32
+        );
     }
 }

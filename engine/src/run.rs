@@ -37,7 +37,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { nbthread: None, legacy_driver: false, handle_signals: true, ring_entries: 4096 }
+        Self {
+            nbthread: None,
+            legacy_driver: false,
+            handle_signals: true,
+            ring_entries: 4096,
+        }
     }
 }
 
@@ -94,7 +99,11 @@ pub struct RunHandle {
 impl RunHandle {
     /// The addresses frontend `name` listens on (ports resolved when the config said 0).
     pub fn addrs(&self, frontend: &str) -> Vec<SocketAddr> {
-        self.bound.iter().filter(|(n, _)| n == frontend).map(|(_, a)| *a).collect()
+        self.bound
+            .iter()
+            .filter(|(n, _)| n == frontend)
+            .map(|(_, a)| *a)
+            .collect()
     }
 
     /// What every worker reported at start, by index.
@@ -124,7 +133,10 @@ impl RunHandle {
     /// Sends a probe to every worker and returns each worker's delivery latency.
     pub fn probe(&self, wait: Duration) -> Vec<(usize, Duration)> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.broadcast(ShardEvent::Probe { sent: Instant::now(), reply: tx });
+        self.broadcast(ShardEvent::Probe {
+            sent: Instant::now(),
+            reply: tx,
+        });
         let deadline = Instant::now() + wait;
         let mut out = Vec::new();
         while out.len() < self.infos.len() {
@@ -182,12 +194,20 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let nbthread = opts
         .nbthread
         .or(config.global.nbthread.map(usize::from))
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
         .max(1);
     let legacy = opts.legacy_driver || shard::legacy_forced_by_env();
 
-    let backends: Vec<ResolvedBackend> =
-        config.backends().filter(|p| !p.disabled).map(ResolvedBackend::resolve).collect::<Result<_, _>>().map_err(RunError::Resolve)?;
+    let backends: Vec<ResolvedBackend> = config
+        .backends()
+        .filter(|p| !p.disabled)
+        .map(ResolvedBackend::resolve)
+        .collect::<Result<_, _>>()
+        .map_err(RunError::Resolve)?;
 
     let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
     let mut addrs = Vec::new();
@@ -201,8 +221,13 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     }
     let any_splice = frontends.iter().any(|fe| fe.options.splice_auto)
         || config.backends().any(|b| b.options.splice_auto);
-    let budget = limits::fd_budget(config.global.maxconn, config.global.ulimit_n, (addrs.len() * nbthread) as u64, any_splice)
-        .map_err(RunError::Limits)?;
+    let budget = limits::fd_budget(
+        config.global.maxconn,
+        config.global.ulimit_n,
+        (addrs.len() * nbthread) as u64,
+        any_splice,
+    )
+    .map_err(RunError::Limits)?;
     eprintln!(
         "ringlb: maxconn {} (file descriptor limit {} allows {}), {} worker(s)",
         budget.maxconn, budget.nofile, budget.maxconn_fit, nbthread
@@ -216,9 +241,17 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             _ => fe.default_backend.clone(),
         };
         let be = match &backend_name {
-            Some(n) => Some(config.proxy(n).filter(|p| p.kind.has_backend()).ok_or_else(|| {
-                RunError::Config(format!("frontend '{}': default_backend '{n}' does not exist", fe.name))
-            })?),
+            Some(n) => Some(
+                config
+                    .proxy(n)
+                    .filter(|p| p.kind.has_backend())
+                    .ok_or_else(|| {
+                        RunError::Config(format!(
+                            "frontend '{}': default_backend '{n}' does not exist",
+                            fe.name
+                        ))
+                    })?,
+            ),
             None => None,
         };
         plans.push(Arc::new(FrontendPlan {
@@ -230,7 +263,10 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 server: be.and_then(|b| b.timeouts.server),
                 tunnel: be.and_then(|b| b.timeouts.tunnel).or(fe.timeouts.tunnel),
             },
-            limits: Limits { global: global.clone(), frontend: ConnLimit::new(fe.maxconn.unwrap_or(budget.maxconn)) },
+            limits: Limits {
+                global: global.clone(),
+                frontend: ConnLimit::new(fe.maxconn.unwrap_or(budget.maxconn)),
+            },
             splice: fe.options.splice_auto || be.is_some_and(|b| b.options.splice_auto),
         }));
     }
@@ -240,11 +276,18 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         (0..nbthread).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     for (fe_name, addr) in &addrs {
-        let plan = plans.iter().find(|p| &p.name == fe_name).expect("plan per frontend").clone();
+        let plan = plans
+            .iter()
+            .find(|p| &p.name == fe_name)
+            .expect("plan per frontend")
+            .clone();
         let (at, socks) = listener::bind_for_workers(addr, nbthread).map_err(RunError::Listen)?;
         bound.push((fe_name.clone(), at));
         for (i, s) in socks.into_iter().enumerate() {
-            match per_worker[i].iter_mut().find(|(p, _)| Arc::ptr_eq(p, &plan)) {
+            match per_worker[i]
+                .iter_mut()
+                .find(|(p, _)| Arc::ptr_eq(p, &plan))
+            {
                 Some((_, v)) => v.push(s),
                 None => per_worker[i].push((plan.clone(), vec![s])),
             }
@@ -259,7 +302,12 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     for (i, frontends) in per_worker.into_iter().enumerate() {
         let (tx, rx) = inbox::inbox().map_err(RunError::Io)?;
         senders.push(tx);
-        let cpus = pin::cpus_for_thread(&config.global.cpu_map, i as u32 + 1, nbthread as u32, &allowed);
+        let cpus = pin::cpus_for_thread(
+            &config.global.cpu_map,
+            i as u32 + 1,
+            nbthread as u32,
+            &allowed,
+        );
         let setup = WorkerSetup {
             frontends,
             backends: backends.clone(),
@@ -267,8 +315,10 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             buffer_size: config.global.tune.bufsize as usize,
             ready: ready_tx.clone(),
         };
-        let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| worker_main(info, setup))
-            .map_err(RunError::Io)?;
+        let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
+            worker_main(info, setup)
+        })
+        .map_err(RunError::Io)?;
         workers.push(handle);
     }
     drop(ready_tx);
@@ -291,7 +341,9 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 // A worker died before serving: collect its error.
                 handle.stop();
                 let err = handle.join().err();
-                return Err(err.unwrap_or_else(|| RunError::Worker(infos.len(), "did not start".into())));
+                return Err(
+                    err.unwrap_or_else(|| RunError::Worker(infos.len(), "did not start".into()))
+                );
             }
         }
     }
@@ -304,7 +356,12 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
 }
 
 /// Serves one accepted connection according to its frontend's mode.
-pub async fn serve_connection(worker: &Worker, plan: &FrontendPlan, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let _ = stream.set_nodelay(true);
     match plan.mode {
         Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
@@ -316,12 +373,22 @@ pub async fn serve_connection(worker: &Worker, plan: &FrontendPlan, stream: TcpS
 ///
 /// HTTP SESSION PLUGS IN HERE: until the HTTP session driver is wired in, HTTP frontends
 /// are proxied byte for byte like `mode tcp`. Integration replaces this body.
-pub async fn serve_http_connection(worker: &Worker, plan: &FrontendPlan, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve_http_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     serve_tcp_connection(worker, plan, stream, peer).await
 }
 
 /// `mode tcp`: connect to a server of the frontend's backend and tunnel.
-pub async fn serve_tcp_connection(worker: &Worker, plan: &FrontendPlan, client: TcpStream, _peer: SocketAddr) {
+pub async fn serve_tcp_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    client: TcpStream,
+    _peer: SocketAddr,
+) {
     let Some(table) = plan.backend.as_deref().and_then(|b| worker.backend(b)) else {
         return;
     };
@@ -329,6 +396,10 @@ pub async fn serve_tcp_connection(worker: &Worker, plan: &FrontendPlan, client: 
     let Ok((server, _id)) = table.connect(client_port).await else {
         return;
     };
-    let transfer = if plan.splice && tcp::proxy::splice_pays_off() { Transfer::Splice } else { Transfer::Copy };
+    let transfer = if plan.splice && tcp::proxy::splice_pays_off() {
+        Transfer::Splice
+    } else {
+        Transfer::Copy
+    };
     tcp::proxy(client, server, &plan.timeouts, &worker.pool, transfer).await;
 }

@@ -19,13 +19,26 @@ fn maxconn_holds_the_next_connection_until_one_closes(legacy: bool) {
 
     let mut third = connect(addr);
     third.write_all(b"c").unwrap();
-    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut buf = [0u8; 1];
-    assert!(third.read(&mut buf).is_err(), "the third connection is not served while two are open");
+    assert!(
+        third.read(&mut buf).is_err(),
+        "the third connection is not served while two are open"
+    );
 
     drop(a);
-    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     third.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"c", "the waiting connection proceeds once a slot is free");
+    assert_eq!(
+        &buf, b"c",
+        "the waiting connection proceeds once a slot is free"
+    );
 }
-both_drivers!(maxconn_holds_the_next_connection_until_one_closes, super::maxconn_holds_the_next_connection_until_one_closes);
+both_drivers!(
+    maxconn_holds_the_next_connection_until_one_closes,
+    super::maxconn_holds_the_next_connection_until_one_closes
+);

@@ -38,12 +38,17 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             ConnectErrorKind::NoServer => write!(f, "no server available"),
-            ConnectErrorKind::Timeout => write!(f, "connect timeout after {} attempt(s)", self.attempts),
+            ConnectErrorKind::Timeout => {
+                write!(f, "connect timeout after {} attempt(s)", self.attempts)
+            }
             ConnectErrorKind::Failed => write!(
                 f,
                 "connect failed after {} attempt(s): {}",
                 self.attempts,
-                self.source.as_ref().map(|e| e.to_string()).unwrap_or_default()
+                self.source
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
             ),
         }
     }
@@ -53,7 +58,10 @@ impl std::error::Error for ConnectError {}
 
 /// One connection attempt bounded by `timeout`. Dropping a pending connect on timeout is
 /// safe: no data is in flight yet, and the socket is closed with the operation.
-pub async fn connect_once(addr: SocketAddr, timeout: Option<Duration>) -> Result<TcpStream, (ConnectErrorKind, Option<io::Error>)> {
+pub async fn connect_once(
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+) -> Result<TcpStream, (ConnectErrorKind, Option<io::Error>)> {
     let attempt = TcpStream::connect_addr(addr);
     let res = match timeout {
         Some(t) => match monoio::time::timeout(t, attempt).await {
@@ -75,7 +83,12 @@ impl BackendTable {
     /// Connects to a server chosen by the balancing algorithm, for a client that reached
     /// `client_port`. Returns the stream and the server it reached.
     pub async fn connect(&self, client_port: u16) -> Result<(TcpStream, ServerId), ConnectError> {
-        let no_server = |attempts| ConnectError { kind: ConnectErrorKind::NoServer, server: None, attempts, source: None };
+        let no_server = |attempts| ConnectError {
+            kind: ConnectErrorKind::NoServer,
+            server: None,
+            attempts,
+            source: None,
+        };
         let mut server = self.choose_server(None).ok_or_else(|| no_server(0))?;
         let mut attempts = 0;
         loop {
@@ -84,10 +97,17 @@ impl BackendTable {
                 Ok(s) => return Ok((s, server)),
                 Err((kind, source)) => {
                     if attempts > self.retries {
-                        return Err(ConnectError { kind, server: Some(server), attempts, source });
+                        return Err(ConnectError {
+                            kind,
+                            server: Some(server),
+                            attempts,
+                            source,
+                        });
                     }
                     if self.redispatch && attempts == self.retries {
-                        server = self.choose_server(Some(server)).ok_or_else(|| no_server(attempts))?;
+                        server = self
+                            .choose_server(Some(server))
+                            .ok_or_else(|| no_server(attempts))?;
                     }
                 }
             }

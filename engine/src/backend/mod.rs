@@ -61,18 +61,42 @@ pub struct ResolvedBackend {
 
 #[derive(Debug)]
 pub enum ResolveError {
-    Lookup { backend: String, server: String, host: String, error: String },
-    Unsupported { backend: String, server: String, what: &'static str },
+    Lookup {
+        backend: String,
+        server: String,
+        host: String,
+        error: String,
+    },
+    Unsupported {
+        backend: String,
+        server: String,
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Lookup { backend, server, host, error } => {
-                write!(f, "backend '{backend}', server '{server}': cannot resolve '{host}': {error}")
+            Self::Lookup {
+                backend,
+                server,
+                host,
+                error,
+            } => {
+                write!(
+                    f,
+                    "backend '{backend}', server '{server}': cannot resolve '{host}': {error}"
+                )
             }
-            Self::Unsupported { backend, server, what } => {
-                write!(f, "backend '{backend}', server '{server}': {what} is not supported")
+            Self::Unsupported {
+                backend,
+                server,
+                what,
+            } => {
+                write!(
+                    f,
+                    "backend '{backend}', server '{server}': {what} is not supported"
+                )
             }
         }
     }
@@ -202,7 +226,10 @@ impl BackendTable {
     }
 
     pub fn server_id(&self, name: &str) -> Option<ServerId> {
-        self.servers.iter().position(|s| s.conf.name == name).map(ServerId)
+        self.servers
+            .iter()
+            .position(|s| s.conf.name == name)
+            .map(ServerId)
     }
 
     pub fn server_name(&self, id: ServerId) -> &str {
@@ -234,12 +261,22 @@ impl BackendTable {
     /// Applies an event addressed to this backend; returns whether it changed anything.
     pub fn apply(&self, event: &ShardEvent) -> bool {
         match event {
-            ShardEvent::SetServerState { backend, server, up } if *backend == self.name => {
-                self.server_id(server).map(|id| self.set_server_state(id, *up)).is_some()
-            }
-            ShardEvent::SetWeight { backend, server, weight } if *backend == self.name => {
-                self.server_id(server).map(|id| self.set_weight(id, *weight)).is_some()
-            }
+            ShardEvent::SetServerState {
+                backend,
+                server,
+                up,
+            } if *backend == self.name => self
+                .server_id(server)
+                .map(|id| self.set_server_state(id, *up))
+                .is_some(),
+            ShardEvent::SetWeight {
+                backend,
+                server,
+                weight,
+            } if *backend == self.name => self
+                .server_id(server)
+                .map(|id| self.set_weight(id, *weight))
+                .is_some(),
             _ => false,
         }
     }
@@ -249,7 +286,9 @@ impl BackendTable {
     /// another server is usable (redispatch).
     pub fn choose_server(&self, avoid: Option<ServerId>) -> Option<ServerId> {
         let pick = |backup: bool, avoid: Option<ServerId>| {
-            let eligible = |i: usize, s: &ServerSlot| s.conf.backup == backup && s.usable() && Some(ServerId(i)) != avoid;
+            let eligible = |i: usize, s: &ServerSlot| {
+                s.conf.backup == backup && s.usable() && Some(ServerId(i)) != avoid
+            };
             let mut total = 0i64;
             let mut best: Option<usize> = None;
             for (i, s) in self.servers.iter().enumerate() {
@@ -259,7 +298,10 @@ impl BackendTable {
                 let w = i64::from(s.weight.get());
                 s.current.set(s.current.get() + w);
                 total += w;
-                if best.map_or(true, |b| s.current.get() > self.servers[b].current.get()) {
+                if match best {
+                    None => true,
+                    Some(b) => s.current.get() > self.servers[b].current.get(),
+                } {
                     best = Some(i);
                 }
             }
@@ -270,7 +312,13 @@ impl BackendTable {
         };
         pick(false, avoid)
             .or_else(|| pick(true, avoid))
-            .or_else(|| if avoid.is_some() { pick(false, None).or_else(|| pick(true, None)) } else { None })
+            .or_else(|| {
+                if avoid.is_some() {
+                    pick(false, None).or_else(|| pick(true, None))
+                } else {
+                    None
+                }
+            })
     }
 
     /// An idle connection to `id` that still looks open, if any.
@@ -318,7 +366,9 @@ mod tests {
     }
 
     fn names(t: &BackendTable, n: usize) -> Vec<String> {
-        (0..n).map(|_| t.server_name(t.choose_server(None).unwrap()).to_string()).collect()
+        (0..n)
+            .map(|_| t.server_name(t.choose_server(None).unwrap()).to_string())
+            .collect()
     }
 
     #[test]
@@ -327,14 +377,22 @@ mod tests {
         let picks = names(&t, 6);
         assert_eq!(picks.iter().filter(|n| *n == "a").count(), 4);
         assert_eq!(picks.iter().filter(|n| *n == "b").count(), 2);
-        assert_ne!(picks[0], picks[1], "smooth round robin does not send bursts to one server: {picks:?}");
+        assert_ne!(
+            picks[0], picks[1],
+            "smooth round robin does not send bursts to one server: {picks:?}"
+        );
     }
 
     #[test]
     fn weight_zero_disabled_and_down_servers_get_nothing() {
         let mut d = server("d", 1, false);
         d.disabled = true;
-        let t = table(vec![server("a", 1, false), server("z", 0, false), d, server("x", 1, false)]);
+        let t = table(vec![
+            server("a", 1, false),
+            server("z", 0, false),
+            d,
+            server("x", 1, false),
+        ]);
         t.set_server_state(t.server_id("x").unwrap(), false);
         assert!(names(&t, 4).iter().all(|n| n == "a"));
     }
@@ -343,9 +401,17 @@ mod tests {
     fn backups_serve_only_when_no_active_server_is_usable() {
         let t = table(vec![server("a", 1, false), server("bk", 1, true)]);
         assert!(names(&t, 3).iter().all(|n| n == "a"));
-        assert!(t.apply(&ShardEvent::SetServerState { backend: "be".into(), server: "a".into(), up: false }));
+        assert!(t.apply(&ShardEvent::SetServerState {
+            backend: "be".into(),
+            server: "a".into(),
+            up: false
+        }));
         assert!(names(&t, 3).iter().all(|n| n == "bk"));
-        assert!(!t.apply(&ShardEvent::SetWeight { backend: "other".into(), server: "a".into(), weight: 3 }));
+        assert!(!t.apply(&ShardEvent::SetWeight {
+            backend: "other".into(),
+            server: "a".into(),
+            weight: 3
+        }));
     }
 
     #[test]
@@ -356,7 +422,11 @@ mod tests {
             assert_ne!(t.choose_server(Some(a)), Some(a));
         }
         let single = table(vec![server("a", 1, false)]);
-        assert_eq!(single.choose_server(Some(ServerId(0))), Some(ServerId(0)), "a lone server is retried");
+        assert_eq!(
+            single.choose_server(Some(ServerId(0))),
+            Some(ServerId(0)),
+            "a lone server is retried"
+        );
     }
 
     #[test]

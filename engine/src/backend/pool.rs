@@ -18,7 +18,10 @@ pub struct IdlePool {
 
 impl IdlePool {
     pub fn new(max: usize) -> Self {
-        Self { conns: VecDeque::new(), max }
+        Self {
+            conns: VecDeque::new(),
+            max,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -53,7 +56,12 @@ fn still_open(stream: &TcpStream) -> bool {
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a local; the descriptor is owned by `stream`.
     let n = unsafe {
-        libc::recv(stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        libc::recv(
+            stream.as_raw_fd(),
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
     };
     n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }
@@ -65,7 +73,10 @@ mod tests {
 
     #[test]
     fn closed_and_chatty_connections_are_not_handed_out() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
@@ -78,6 +89,7 @@ mod tests {
             let (_peer_b, _) = l.accept().unwrap();
             assert!(pool.put(b));
             let c = TcpStream::connect_addr(addr).await.unwrap();
+            let (_peer_c, _) = l.accept().unwrap();
             assert!(!pool.put(c), "the pool is bounded");
 
             // The newest (b) is handed out first and is healthy.
@@ -90,9 +102,14 @@ mod tests {
             let d = TcpStream::connect_addr(addr).await.unwrap();
             let (mut peer_d, _) = l.accept().unwrap();
             assert!(pool.put(d));
-            peer_d.write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n").unwrap();
+            peer_d
+                .write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+                .unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(pool.take().is_none(), "a connection with unsolicited bytes is dropped");
+            assert!(
+                pool.take().is_none(),
+                "a connection with unsolicited bytes is dropped"
+            );
         });
     }
 }

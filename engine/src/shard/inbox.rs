@@ -16,11 +16,22 @@ pub enum ShardEvent {
     /// Close listeners, let in-flight connections finish, then stop.
     SoftStop,
     /// A server went up or down (health check or runtime API).
-    SetServerState { backend: String, server: String, up: bool },
+    SetServerState {
+        backend: String,
+        server: String,
+        up: bool,
+    },
     /// A server's weight changed (0 means no new traffic).
-    SetWeight { backend: String, server: String, weight: u16 },
+    SetWeight {
+        backend: String,
+        server: String,
+        weight: u16,
+    },
     /// Liveness probe: the worker answers with its index and the time since `sent`.
-    Probe { sent: Instant, reply: Sender<(usize, Duration)> },
+    Probe {
+        sent: Instant,
+        reply: Sender<(usize, Duration)>,
+    },
 }
 
 /// The control side of one worker's inbox.
@@ -97,7 +108,11 @@ impl InboxReceiver {
     /// Registers the wake-up socket with the calling thread's runtime.
     pub fn into_worker(self) -> io::Result<WorkerInbox> {
         let wake = monoio::net::UnixStream::from_std(self.wake)?;
-        Ok(WorkerInbox { rx: self.rx, wake, scratch: Some(Vec::with_capacity(64)) })
+        Ok(WorkerInbox {
+            rx: self.rx,
+            wake,
+            scratch: Some(Vec::with_capacity(64)),
+        })
     }
 
     /// Drains pending events without a runtime (for a worker that failed to start).
@@ -129,7 +144,10 @@ impl WorkerInbox {
             }
             // Events are queued before their wake byte is written, so draining first and
             // then waiting for a byte never misses one.
-            let buf = self.scratch.take().unwrap_or_else(|| Vec::with_capacity(64));
+            let buf = self
+                .scratch
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(64));
             let (res, mut buf) = self.wake.read(buf).await;
             buf.clear();
             self.scratch = Some(buf);

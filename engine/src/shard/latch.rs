@@ -36,7 +36,9 @@ impl Latch {
 
     /// Completes once the latch is set. Dropping it loses nothing.
     pub fn wait(&self) -> LatchWait {
-        LatchWait { latch: self.clone() }
+        LatchWait {
+            latch: self.clone(),
+        }
     }
 }
 

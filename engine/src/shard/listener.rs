@@ -16,7 +16,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// One address a frontend listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenAddr {
-    Inet { addr: SocketAddr, v6only: bool, backlog: i32 },
+    Inet {
+        addr: SocketAddr,
+        v6only: bool,
+        backlog: i32,
+    },
     /// An inherited listening socket, shared by all workers.
     Fd(RawFd),
 }
@@ -33,7 +37,10 @@ pub enum ListenError {
 impl fmt::Display for ListenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InUse(a) => write!(f, "cannot bind {a}: address already in use by another process"),
+            Self::InUse(a) => write!(
+                f,
+                "cannot bind {a}: address already in use by another process"
+            ),
             Self::Bind(a, e) => write!(f, "cannot bind {a}: {e}"),
             Self::Fd(fd, e) => write!(f, "cannot use inherited socket fd@{fd}: {e}"),
             Self::Unsupported(s) => write!(f, "{s}"),
@@ -45,7 +52,11 @@ impl std::error::Error for ListenError {}
 
 /// The addresses of a `bind` line, port ranges expanded.
 pub fn expand(bind: &Bind, default_backlog: u32) -> Result<Vec<ListenAddr>, ListenError> {
-    let backlog = bind.options.backlog.unwrap_or(default_backlog).min(i32::MAX as u32) as i32;
+    let backlog = bind
+        .options
+        .backlog
+        .unwrap_or(default_backlog)
+        .min(i32::MAX as u32) as i32;
     let mut out = Vec::new();
     for a in &bind.addrs {
         match a {
@@ -53,7 +64,11 @@ pub fn expand(bind: &Bind, default_backlog: u32) -> Result<Vec<ListenAddr>, List
                 let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                 let v6only = ip.is_ipv6() && bind.options.v6only && !bind.options.v4v6;
                 for port in ports.iter() {
-                    out.push(ListenAddr::Inet { addr: SocketAddr::new(ip, port), v6only, backlog });
+                    out.push(ListenAddr::Inet {
+                        addr: SocketAddr::new(ip, port),
+                        v6only,
+                        backlog,
+                    });
                 }
             }
             BindAddr::Fd(fd) => out.push(ListenAddr::Fd(*fd)),
@@ -77,7 +92,8 @@ pub fn probe_unused(addr: SocketAddr) -> Result<(), ListenError> {
     }
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| ListenError::Bind(addr, e))?;
-    sock.set_reuse_address(true).map_err(|e| ListenError::Bind(addr, e))?;
+    sock.set_reuse_address(true)
+        .map_err(|e| ListenError::Bind(addr, e))?;
     if addr.is_ipv6() {
         let _ = sock.set_only_v6(false);
     }
@@ -112,7 +128,10 @@ pub fn adopt_fd(fd: RawFd) -> io::Result<TcpListener> {
     // SAFETY: `dup` is a valid descriptor owned by nobody else.
     let sock = unsafe { Socket::from_raw_fd(dup) };
     if sock.r#type()? != Type::STREAM || !sock.is_listener()? {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a listening TCP socket"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a listening TCP socket",
+        ));
     }
     sock.set_nonblocking(true)?;
     Ok(sock.into())
@@ -120,16 +139,26 @@ pub fn adopt_fd(fd: RawFd) -> io::Result<TcpListener> {
 
 /// `workers` listening sockets for `addr`, one per worker, after checking no other process
 /// holds the address. Returns them with the address actually bound.
-pub fn bind_for_workers(addr: &ListenAddr, workers: usize) -> Result<(SocketAddr, Vec<TcpListener>), ListenError> {
+pub fn bind_for_workers(
+    addr: &ListenAddr,
+    workers: usize,
+) -> Result<(SocketAddr, Vec<TcpListener>), ListenError> {
     match *addr {
-        ListenAddr::Inet { addr, v6only, backlog } => {
+        ListenAddr::Inet {
+            addr,
+            v6only,
+            backlog,
+        } => {
             probe_unused(addr)?;
-            let first = reuseport_listener(addr, v6only, backlog).map_err(|e| bind_error(addr, e))?;
+            let first =
+                reuseport_listener(addr, v6only, backlog).map_err(|e| bind_error(addr, e))?;
             // Port 0: every worker joins the port the first socket got.
             let bound = first.local_addr().map_err(|e| ListenError::Bind(addr, e))?;
             let mut out = vec![first];
             for _ in 1..workers {
-                out.push(reuseport_listener(bound, v6only, backlog).map_err(|e| bind_error(bound, e))?);
+                out.push(
+                    reuseport_listener(bound, v6only, backlog).map_err(|e| bind_error(bound, e))?,
+                );
             }
             Ok((bound, out))
         }
@@ -161,7 +190,13 @@ mod tests {
     fn port_ranges_expand_and_star_means_ipv4_any() {
         let bind = Bind {
             location: Default::default(),
-            addrs: vec![BindAddr::Tcp { ip: None, ports: PortRange { first: 8080, last: 8082 } }],
+            addrs: vec![BindAddr::Tcp {
+                ip: None,
+                ports: PortRange {
+                    first: 8080,
+                    last: 8082,
+                },
+            }],
             name: None,
             options: BindOptions::default(),
         };
@@ -184,7 +219,10 @@ mod tests {
         let other = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = other.local_addr().unwrap();
         let err = probe_unused(addr).unwrap_err();
-        assert_eq!(err.to_string(), format!("cannot bind {addr}: address already in use by another process"));
+        assert_eq!(
+            err.to_string(),
+            format!("cannot bind {addr}: address already in use by another process")
+        );
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! (io_uring, or epoll where io_uring is unavailable or refused).
 
 pub mod inbox;
+pub mod latch;
 pub mod listener;
 pub mod pin;
-pub mod latch;
 pub mod worker;
 
 use std::fmt;
@@ -39,9 +39,16 @@ impl fmt::Display for DriverKind {
 /// is not set), epoll otherwise.
 pub fn build_runtime(legacy: bool, entries: u32) -> io::Result<(WorkerRuntime, DriverKind)> {
     let rt: WorkerRuntime = if legacy {
-        RuntimeBuilder::<LegacyDriver>::new().enable_timer().with_entries(entries).build()?.into()
+        RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .with_entries(entries)
+            .build()?
+            .into()
     } else {
-        RuntimeBuilder::<FusionDriver>::new().enable_timer().with_entries(entries).build()?
+        RuntimeBuilder::<FusionDriver>::new()
+            .enable_timer()
+            .with_entries(entries)
+            .build()?
     };
     let kind = match rt {
         FusionRuntime::Uring(_) => DriverKind::IoUring,
@@ -82,18 +89,29 @@ where
     F: FnOnce(WorkerInfo) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
-    std::thread::Builder::new().name(format!("ringlb-w{}", index + 1)).spawn(move || {
-        let pinned = pin::pin_current(&cpus);
-        let affinity = pin::current_affinity();
-        let (mut rt, driver) = build_runtime(legacy, entries)?;
-        eprintln!(
-            "ringlb: worker {} running on {} driver, pinned to CPU {}",
-            index + 1,
-            driver,
-            if pinned { format!("{cpus:?}") } else { format!("(not pinned, may use {affinity:?})") }
-        );
-        let info = WorkerInfo { index, driver, cpus, affinity };
-        rt.block_on(body(info));
-        Ok(())
-    })
+    std::thread::Builder::new()
+        .name(format!("ringlb-w{}", index + 1))
+        .spawn(move || {
+            let pinned = pin::pin_current(&cpus);
+            let affinity = pin::current_affinity();
+            let (mut rt, driver) = build_runtime(legacy, entries)?;
+            eprintln!(
+                "ringlb: worker {} running on {} driver, pinned to CPU {}",
+                index + 1,
+                driver,
+                if pinned {
+                    format!("{cpus:?}")
+                } else {
+                    format!("(not pinned, may use {affinity:?})")
+                }
+            );
+            let info = WorkerInfo {
+                index,
+                driver,
+                cpus,
+                affinity,
+            };
+            rt.block_on(body(info));
+            Ok(())
+        })
 }

@@ -17,7 +17,12 @@ fn ids(set: &IdSet, first: u32, last: u32) -> Vec<u32> {
 /// The last `cpu-map` line naming the thread wins, as in HAProxy. `auto:` maps the n-th
 /// thread of the set to the n-th CPU of the set; otherwise the thread gets the whole CPU set.
 /// Without a matching line, worker *i* takes the *i*-th CPU the process may use (wrapping).
-pub fn cpus_for_thread(maps: &[CpuMap], thread: u32, nbthread: u32, allowed: &[usize]) -> Vec<usize> {
+pub fn cpus_for_thread(
+    maps: &[CpuMap],
+    thread: u32,
+    nbthread: u32,
+    allowed: &[usize],
+) -> Vec<usize> {
     let max_cpu = allowed.iter().copied().max().unwrap_or(0) as u32;
     let mut chosen = None;
     for map in maps {
@@ -25,11 +30,18 @@ pub fn cpus_for_thread(maps: &[CpuMap], thread: u32, nbthread: u32, allowed: &[u
         let Some(pos) = threads.iter().position(|&t| t == thread) else {
             continue;
         };
-        let cpus: Vec<usize> = ids(&map.cpus, 0, max_cpu).into_iter().map(|c| c as usize).collect();
+        let cpus: Vec<usize> = ids(&map.cpus, 0, max_cpu)
+            .into_iter()
+            .map(|c| c as usize)
+            .collect();
         if cpus.is_empty() {
             continue;
         }
-        chosen = Some(if map.auto { vec![cpus[pos % cpus.len()]] } else { cpus });
+        chosen = Some(if map.auto {
+            vec![cpus[pos % cpus.len()]]
+        } else {
+            cpus
+        });
     }
     chosen.unwrap_or_else(|| match allowed {
         [] => Vec::new(),
@@ -71,7 +83,9 @@ pub fn current_affinity() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return Vec::new();
         }
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
     }
 }
 
@@ -80,7 +94,12 @@ mod tests {
     use super::*;
 
     fn map(auto: bool, threads: IdSet, cpus: IdSet) -> CpuMap {
-        CpuMap { auto, process: None, threads, cpus }
+        CpuMap {
+            auto,
+            process: None,
+            threads,
+            cpus,
+        }
     }
 
     #[test]
@@ -94,17 +113,32 @@ mod tests {
     #[test]
     fn single_thread_line_pins_that_thread() {
         // cpu-map 1 0
-        let maps = [map(false, IdSet::Ranges(vec![(1, 1)]), IdSet::Ranges(vec![(0, 0)]))];
+        let maps = [map(
+            false,
+            IdSet::Ranges(vec![(1, 1)]),
+            IdSet::Ranges(vec![(0, 0)]),
+        )];
         assert_eq!(cpus_for_thread(&maps, 1, 2, &[0, 1]), vec![0]);
-        assert_eq!(cpus_for_thread(&maps, 2, 2, &[0, 1]), vec![1], "unmapped thread keeps the default");
+        assert_eq!(
+            cpus_for_thread(&maps, 2, 2, &[0, 1]),
+            vec![1],
+            "unmapped thread keeps the default"
+        );
     }
 
     #[test]
     fn auto_maps_threads_one_to_one() {
         // cpu-map auto:1/1-4 0-3
-        let maps = [map(true, IdSet::Ranges(vec![(1, 4)]), IdSet::Ranges(vec![(0, 3)]))];
+        let maps = [map(
+            true,
+            IdSet::Ranges(vec![(1, 4)]),
+            IdSet::Ranges(vec![(0, 3)]),
+        )];
         for t in 1..=4 {
-            assert_eq!(cpus_for_thread(&maps, t, 4, &[0, 1, 2, 3]), vec![t as usize - 1]);
+            assert_eq!(
+                cpus_for_thread(&maps, t, 4, &[0, 1, 2, 3]),
+                vec![t as usize - 1]
+            );
         }
     }
 
@@ -119,7 +153,11 @@ mod tests {
     fn later_lines_override_earlier_ones() {
         let maps = [
             map(false, IdSet::All, IdSet::Ranges(vec![(0, 1)])),
-            map(false, IdSet::Ranges(vec![(2, 2)]), IdSet::Ranges(vec![(3, 3)])),
+            map(
+                false,
+                IdSet::Ranges(vec![(2, 2)]),
+                IdSet::Ranges(vec![(3, 3)]),
+            ),
         ];
         assert_eq!(cpus_for_thread(&maps, 2, 2, &[0, 1, 2, 3]), vec![3]);
         assert_eq!(cpus_for_thread(&maps, 1, 2, &[0, 1, 2, 3]), vec![0, 1]);

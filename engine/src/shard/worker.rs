@@ -69,18 +69,30 @@ const LIMIT_RECHECK: Duration = Duration::from_millis(5);
 
 /// The worker body: starts accepting, then serves inbox events until stopped.
 pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
-    let WorkerSetup { frontends, backends, inbox, buffer_size, ready } = setup;
+    let WorkerSetup {
+        frontends,
+        backends,
+        inbox,
+        buffer_size,
+        ready,
+    } = setup;
     let mut inbox = match inbox.into_worker() {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("ringlb: worker {}: cannot set up its inbox: {e}", info.index + 1);
+            eprintln!(
+                "ringlb: worker {}: cannot set up its inbox: {e}",
+                info.index + 1
+            );
             return;
         }
     };
     let worker = Rc::new(Worker {
         index: info.index,
         pool: BufferPool::new(buffer_size, POOL_KEEP),
-        backends: backends.iter().map(|b| (b.name.clone(), Rc::new(BackendTable::new(b)))).collect(),
+        backends: backends
+            .iter()
+            .map(|b| (b.name.clone(), Rc::new(BackendTable::new(b))))
+            .collect(),
         active: Cell::new(0),
         stop_accepting: Latch::new(),
     });
@@ -90,7 +102,11 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 Ok(l) => {
                     monoio::spawn(accept_loop(worker.clone(), plan.clone(), l));
                 }
-                Err(e) => eprintln!("ringlb: worker {}: frontend '{}': {e}", info.index + 1, plan.name),
+                Err(e) => eprintln!(
+                    "ringlb: worker {}: frontend '{}': {e}",
+                    info.index + 1,
+                    plan.name
+                ),
             }
         }
     }
@@ -174,7 +190,11 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpL
             if let Some(slot) = plan.limits.try_acquire() {
                 break slot;
             }
-            let _ = first_of(worker.stop_accepting.wait(), monoio::time::sleep(LIMIT_RECHECK)).await;
+            let _ = first_of(
+                worker.stop_accepting.wait(),
+                monoio::time::sleep(LIMIT_RECHECK),
+            )
+            .await;
         };
         let canceller = Canceller::new();
         let mut accept = pin!(listener.cancelable_accept(canceller.handle()));
@@ -209,7 +229,13 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpL
     }
 }
 
-async fn serve(active: Active, plan: Arc<FrontendPlan>, stream: TcpStream, peer: SocketAddr, slot: ConnSlot) {
+async fn serve(
+    active: Active,
+    plan: Arc<FrontendPlan>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnSlot,
+) {
     let _slot = slot;
     crate::run::serve_connection(&active.0, &plan, stream, peer).await;
     drop(active);

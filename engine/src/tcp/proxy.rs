@@ -79,8 +79,22 @@ pub async fn proxy(
     let up_idle = timeouts.tunnel.or(timeouts.client);
     let down_idle = timeouts.tunnel.or(timeouts.server);
 
-    let mut up = pin!(pump(&mut client_rd, &mut server_wr, up_idle, &act, pool, transfer));
-    let mut down = pin!(pump(&mut server_rd, &mut client_wr, down_idle, &act, pool, transfer));
+    let mut up = pin!(pump(
+        &mut client_rd,
+        &mut server_wr,
+        up_idle,
+        &act,
+        pool,
+        transfer
+    ));
+    let mut down = pin!(pump(
+        &mut server_rd,
+        &mut client_wr,
+        down_idle,
+        &act,
+        pool,
+        transfer
+    ));
 
     let first = poll_fn(|cx| {
         if let Poll::Ready(r) = up.as_mut().poll(cx) {
@@ -97,7 +111,11 @@ pub async fn proxy(
         // so it finishes on its own instead of being dropped mid-operation.
         abort(fds);
     }
-    let (up_res, down_res) = if first.0 { (first.1, down.await) } else { (up.await, first.1) };
+    let (up_res, down_res) = if first.0 {
+        (first.1, down.await)
+    } else {
+        (up.await, first.1)
+    };
 
     let end = match (up_res.1, down_res.1) {
         (Ok(()), Ok(())) => TunnelEnd::Closed,
@@ -106,7 +124,11 @@ pub async fn proxy(
         (_, Err(e)) => down_end(e),
         (Err(e), Ok(())) => up_end(e),
     };
-    TunnelStats { to_server: up_res.0, to_client: down_res.0, end }
+    TunnelStats {
+        to_server: up_res.0,
+        to_client: down_res.0,
+        end,
+    }
 }
 
 fn up_end(e: PumpError) -> TunnelEnd {
@@ -255,7 +277,10 @@ async fn pump_splice(
             Some(Ok(())) => {}
         }
         // The source is readable, so this completes without waiting; no timeout needed.
-        let n = match SpliceEnd(&rd.0).splice_to_pipe(&mut pipe_in, SPLICE_CHUNK).await {
+        let n = match SpliceEnd(&rd.0)
+            .splice_to_pipe(&mut pipe_in, SPLICE_CHUNK)
+            .await
+        {
             Ok(0) => {
                 let _ = wr.shutdown().await;
                 return (total, Ok(()));
@@ -267,7 +292,12 @@ async fn pump_splice(
         act.touch();
         let mut left = n;
         while left > 0 {
-            let step = until_idle(SpliceEnd(&wr.0).splice_from_pipe(&mut pipe_out, left), idle, act).await;
+            let step = until_idle(
+                SpliceEnd(&wr.0).splice_from_pipe(&mut pipe_out, left),
+                idle,
+                act,
+            )
+            .await;
             match step {
                 None => return (total, Err(PumpError::Timeout)),
                 Some(Ok(0)) => return (total, Err(PumpError::Write)),
@@ -277,7 +307,10 @@ async fn pump_splice(
                     act.touch();
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if until_idle(stream_of(&wr.0).writable(true), idle, act).await.is_none() {
+                    if until_idle(stream_of(&wr.0).writable(true), idle, act)
+                        .await
+                        .is_none()
+                    {
                         return (total, Err(PumpError::Timeout));
                     }
                 }

@@ -44,7 +44,11 @@ async fn race<F: Future>(fut: std::pin::Pin<&mut F>, deadline: Instant) -> Optio
 
 /// Runs a future that may be dropped without losing data (a readiness wait) until it
 /// completes or the tunnel has been idle for `idle`. `None` means timed out.
-pub async fn until_idle<F: Future>(fut: F, idle: Option<Duration>, act: &Activity) -> Option<F::Output> {
+pub async fn until_idle<F: Future>(
+    fut: F,
+    idle: Option<Duration>,
+    act: &Activity,
+) -> Option<F::Output> {
     let Some(idle) = idle else {
         return Some(fut.await);
     };

@@ -71,7 +71,10 @@ pub fn proxy(kind: ProxyKind, name: &str) -> Proxy {
 pub fn bind(addr: SocketAddr) -> Bind {
     Bind {
         location: Default::default(),
-        addrs: vec![BindAddr::Tcp { ip: Some(addr.ip()), ports: PortRange::single(addr.port()) }],
+        addrs: vec![BindAddr::Tcp {
+            ip: Some(addr.ip()),
+            ports: PortRange::single(addr.port()),
+        }],
         name: None,
         options: BindOptions::default(),
     }
@@ -81,7 +84,10 @@ pub fn server(name: &str, addr: SocketAddr) -> Server {
     Server {
         location: Default::default(),
         name: name.into(),
-        addr: ServerAddr { host: Host::Ip(addr.ip()), port: Some(PortSpec::Fixed(addr.port())) },
+        addr: ServerAddr {
+            host: Host::Ip(addr.ip()),
+            port: Some(PortSpec::Fixed(addr.port())),
+        },
         weight: Weight::DEFAULT,
         backup: false,
         disabled: false,
@@ -115,8 +121,15 @@ pub fn config(nbthread: u16, proxies: Vec<Proxy>) -> Config {
 
 /// Starts the engine in-process without signal handling.
 pub fn run(config: Config, legacy: bool) -> RunHandle {
-    start(config, RunOptions { legacy_driver: legacy, handle_signals: false, ..RunOptions::default() })
-        .expect("engine starts")
+    start(
+        config,
+        RunOptions {
+            legacy_driver: legacy,
+            handle_signals: false,
+            ..RunOptions::default()
+        },
+    )
+    .expect("engine starts")
 }
 
 pub fn addr_of(h: &RunHandle, frontend: &str) -> SocketAddr {
