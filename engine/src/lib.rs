@@ -1,5 +1,11 @@
 //! ringlb: the data plane and the command line.
 
+pub mod backend;
 pub mod buffer;
 pub mod cli;
+pub mod control;
 pub mod http;
+pub mod limits;
+pub mod run;
+pub mod shard;
+pub mod tcp;

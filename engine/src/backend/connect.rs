@@ -1,0 +1,116 @@
+//! Connecting to a server: `timeout connect`, `retries`, and `option redispatch` on the
+//! last retry.
+//!
+//! Each attempt is bounded by `timeout connect`. A failed attempt is retried on the same
+//! server up to `retries` times; with `redispatch` the last retry goes to another server
+//! when one is usable. Retries follow at once (HAProxy waits up to a second between
+//! retries on a refused connection; not done here).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+
+use super::{BackendTable, ServerId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectErrorKind {
+    /// No usable server in the backend (HAProxy answers 503).
+    NoServer,
+    /// The last attempt exceeded `timeout connect` (504 in HTTP).
+    Timeout,
+    /// The last attempt failed (refused, unreachable; 503 in HTTP).
+    Failed,
+}
+
+#[derive(Debug)]
+pub struct ConnectError {
+    pub kind: ConnectErrorKind,
+    /// The server of the last attempt.
+    pub server: Option<ServerId>,
+    pub attempts: u32,
+    pub source: Option<io::Error>,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ConnectErrorKind::NoServer => write!(f, "no server available"),
+            ConnectErrorKind::Timeout => {
+                write!(f, "connect timeout after {} attempt(s)", self.attempts)
+            }
+            ConnectErrorKind::Failed => write!(
+                f,
+                "connect failed after {} attempt(s): {}",
+                self.attempts,
+                self.source
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// One connection attempt bounded by `timeout`. Dropping a pending connect on timeout is
+/// safe: no data is in flight yet, and the socket is closed with the operation.
+pub async fn connect_once(
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+) -> Result<TcpStream, (ConnectErrorKind, Option<io::Error>)> {
+    let attempt = TcpStream::connect_addr(addr);
+    let res = match timeout {
+        Some(t) => match monoio::time::timeout(t, attempt).await {
+            Ok(r) => r,
+            Err(_) => return Err((ConnectErrorKind::Timeout, None)),
+        },
+        None => attempt.await,
+    };
+    match res {
+        Ok(s) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Err(e) => Err((ConnectErrorKind::Failed, Some(e))),
+    }
+}
+
+impl BackendTable {
+    /// Connects to a server chosen by the balancing algorithm, for a client that reached
+    /// `client_port`. Returns the stream and the server it reached.
+    pub async fn connect(&self, client_port: u16) -> Result<(TcpStream, ServerId), ConnectError> {
+        let no_server = |attempts| ConnectError {
+            kind: ConnectErrorKind::NoServer,
+            server: None,
+            attempts,
+            source: None,
+        };
+        let mut server = self.choose_server(None).ok_or_else(|| no_server(0))?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match connect_once(self.server_addr(server, client_port), self.connect_timeout).await {
+                Ok(s) => return Ok((s, server)),
+                Err((kind, source)) => {
+                    if attempts > self.retries {
+                        return Err(ConnectError {
+                            kind,
+                            server: Some(server),
+                            attempts,
+                            source,
+                        });
+                    }
+                    if self.redispatch && attempts == self.retries {
+                        server = self
+                            .choose_server(Some(server))
+                            .ok_or_else(|| no_server(attempts))?;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! A worker's server table: servers resolved at startup, weighted round robin, up/down and
+//! weight changes from the control thread, connecting with retries, idle connection pools.
+//!
+//! `ResolvedBackend` is built once (names resolved) and shared; each worker builds its own
+//! `BackendTable` from it. The table is not `Send`: no locks on the request path.
+
+mod connect;
+mod pool;
+
+pub use connect::{ConnectError, ConnectErrorKind};
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use ringlb_config::model::{Host, PortSpec, Proxy};
+
+use crate::shard::inbox::ShardEvent;
+use pool::IdlePool;
+
+/// Index of a server in its backend's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerId(pub usize);
+
+/// A server with its address resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedServer {
+    pub name: String,
+    pub ip: IpAddr,
+    /// `None`: the port the client reached; an offset is relative to it.
+    pub port: Option<PortSpec>,
+    pub weight: u16,
+    pub backup: bool,
+    pub disabled: bool,
+}
+
+impl ResolvedServer {
+    /// The address to connect to for a client that reached `client_port`.
+    pub fn addr(&self, client_port: u16) -> SocketAddr {
+        let port = match self.port {
+            None => client_port,
+            Some(PortSpec::Fixed(p)) => p,
+            Some(PortSpec::Offset(o)) => (i32::from(client_port) + o).clamp(1, 65535) as u16,
+        };
+        SocketAddr::new(self.ip, port)
+    }
+}
+
+/// Everything a worker needs to build its table for one backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedBackend {
+    pub name: String,
+    pub servers: Vec<ResolvedServer>,
+    pub retries: u32,
+    pub redispatch: bool,
+    pub connect_timeout: Option<Duration>,
+    /// Idle server connections kept per server for keep-alive reuse.
+    pub idle_per_server: usize,
+}
+
+#[derive(Debug)]
+pub enum ResolveError {
+    Lookup {
+        backend: String,
+        server: String,
+        host: String,
+        error: String,
+    },
+    Unsupported {
+        backend: String,
+        server: String,
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lookup {
+                backend,
+                server,
+                host,
+                error,
+            } => {
+                write!(
+                    f,
+                    "backend '{backend}', server '{server}': cannot resolve '{host}': {error}"
+                )
+            }
+            Self::Unsupported {
+                backend,
+                server,
+                what,
+            } => {
+                write!(
+                    f,
+                    "backend '{backend}', server '{server}': {what} is not supported"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Idle connections kept per server unless configured otherwise.
+pub const DEFAULT_IDLE_PER_SERVER: usize = 32;
+
+impl ResolvedBackend {
+    /// Resolves the servers of `proxy` (names through the system resolver, once). A backend
+    /// without servers but with `dispatch ADDR` gets one server named `dispatch`.
+    pub fn resolve(proxy: &Proxy) -> Result<Self, ResolveError> {
+        let mut servers = Vec::with_capacity(proxy.servers.len());
+        for s in &proxy.servers {
+            let ip = match &s.addr.host {
+                Host::Ip(ip) => *ip,
+                Host::Name(name) => lookup(name).map_err(|error| ResolveError::Lookup {
+                    backend: proxy.name.clone(),
+                    server: s.name.clone(),
+                    host: name.clone(),
+                    error,
+                })?,
+                Host::Unix(_) => {
+                    return Err(ResolveError::Unsupported {
+                        backend: proxy.name.clone(),
+                        server: s.name.clone(),
+                        what: "a unix socket server address",
+                    })
+                }
+            };
+            servers.push(ResolvedServer {
+                name: s.name.clone(),
+                ip,
+                port: s.addr.port,
+                weight: s.weight.get(),
+                backup: s.backup,
+                disabled: s.disabled,
+            });
+        }
+        if servers.is_empty() {
+            if let Some(d) = proxy.dispatch {
+                servers.push(ResolvedServer {
+                    name: "dispatch".into(),
+                    ip: d.ip(),
+                    port: Some(PortSpec::Fixed(d.port())),
+                    weight: 1,
+                    backup: false,
+                    disabled: false,
+                });
+            }
+        }
+        Ok(Self {
+            name: proxy.name.clone(),
+            servers,
+            retries: proxy.retries,
+            redispatch: proxy.options.redispatch,
+            connect_timeout: proxy.timeouts.connect,
+            idle_per_server: DEFAULT_IDLE_PER_SERVER,
+        })
+    }
+}
+
+fn lookup(name: &str) -> Result<IpAddr, String> {
+    (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| "no address".to_string())
+}
+
+/// One server's live state in a worker.
+struct ServerSlot {
+    conf: ResolvedServer,
+    weight: Cell<u16>,
+    up: Cell<bool>,
+    /// Smooth weighted round robin accumulator.
+    current: Cell<i64>,
+    idle: RefCell<IdlePool>,
+}
+
+impl ServerSlot {
+    fn usable(&self) -> bool {
+        !self.conf.disabled && self.up.get() && self.weight.get() > 0
+    }
+}
+
+/// A worker's view of one backend.
+pub struct BackendTable {
+    name: String,
+    servers: Vec<ServerSlot>,
+    retries: u32,
+    redispatch: bool,
+    connect_timeout: Option<Duration>,
+}
+
+impl BackendTable {
+    pub fn new(conf: &ResolvedBackend) -> Self {
+        let servers = conf
+            .servers
+            .iter()
+            .map(|s| ServerSlot {
+                conf: s.clone(),
+                weight: Cell::new(s.weight),
+                up: Cell::new(true),
+                current: Cell::new(0),
+                idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
+            })
+            .collect();
+        Self {
+            name: conf.name.clone(),
+            servers,
+            retries: conf.retries,
+            redispatch: conf.redispatch,
+            connect_timeout: conf.connect_timeout,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn server_id(&self, name: &str) -> Option<ServerId> {
+        self.servers
+            .iter()
+            .position(|s| s.conf.name == name)
+            .map(ServerId)
+    }
+
+    pub fn server_name(&self, id: ServerId) -> &str {
+        &self.servers[id.0].conf.name
+    }
+
+    /// The address server `id` is reached at for a client that connected to `client_port`.
+    pub fn server_addr(&self, id: ServerId, client_port: u16) -> SocketAddr {
+        self.servers[id.0].conf.addr(client_port)
+    }
+
+    pub fn is_up(&self, id: ServerId) -> bool {
+        self.servers[id.0].up.get()
+    }
+
+    /// Marks a server up or down. Going down drops its idle connections.
+    pub fn set_server_state(&self, id: ServerId, up: bool) {
+        let s = &self.servers[id.0];
+        s.up.set(up);
+        if !up {
+            s.idle.borrow_mut().clear();
+        }
+    }
+
+    pub fn set_weight(&self, id: ServerId, weight: u16) {
+        self.servers[id.0].weight.set(weight);
+    }
+
+    /// Applies an event addressed to this backend; returns whether it changed anything.
+    pub fn apply(&self, event: &ShardEvent) -> bool {
+        match event {
+            ShardEvent::SetServerState {
+                backend,
+                server,
+                up,
+            } if *backend == self.name => self
+                .server_id(server)
+                .map(|id| self.set_server_state(id, *up))
+                .is_some(),
+            ShardEvent::SetWeight {
+                backend,
+                server,
+                weight,
+            } if *backend == self.name => self
+                .server_id(server)
+                .map(|id| self.set_weight(id, *weight))
+                .is_some(),
+            _ => false,
+        }
+    }
+
+    /// Picks the next server by smooth weighted round robin among usable active servers,
+    /// or among usable backups when no active server is usable. `avoid` is skipped when
+    /// another server is usable (redispatch).
+    pub fn choose_server(&self, avoid: Option<ServerId>) -> Option<ServerId> {
+        let pick = |backup: bool, avoid: Option<ServerId>| {
+            let eligible = |i: usize, s: &ServerSlot| {
+                s.conf.backup == backup && s.usable() && Some(ServerId(i)) != avoid
+            };
+            let mut total = 0i64;
+            let mut best: Option<usize> = None;
+            for (i, s) in self.servers.iter().enumerate() {
+                if !eligible(i, s) {
+                    continue;
+                }
+                let w = i64::from(s.weight.get());
+                s.current.set(s.current.get() + w);
+                total += w;
+                if match best {
+                    None => true,
+                    Some(b) => s.current.get() > self.servers[b].current.get(),
+                } {
+                    best = Some(i);
+                }
+            }
+            let b = best?;
+            let s = &self.servers[b];
+            s.current.set(s.current.get() - total);
+            Some(ServerId(b))
+        };
+        pick(false, avoid)
+            .or_else(|| pick(true, avoid))
+            .or_else(|| {
+                if avoid.is_some() {
+                    pick(false, None).or_else(|| pick(true, None))
+                } else {
+                    None
+                }
+            })
+    }
+
+    /// An idle connection to `id` that still looks open, if any.
+    pub fn take_idle(&self, id: ServerId) -> Option<monoio::net::TcpStream> {
+        self.servers[id.0].idle.borrow_mut().take()
+    }
+
+    /// Keeps `stream` for reuse; returns false (and drops it) when the pool is full or the
+    /// server is down.
+    pub fn put_idle(&self, id: ServerId, stream: monoio::net::TcpStream) -> bool {
+        let s = &self.servers[id.0];
+        s.up.get() && s.idle.borrow_mut().put(stream)
+    }
+
+    /// Number of idle connections held for `id`.
+    pub fn idle_count(&self, id: ServerId) -> usize {
+        self.servers[id.0].idle.borrow().len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str, weight: u16, backup: bool) -> ResolvedServer {
+        ResolvedServer {
+            name: name.into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            port: Some(PortSpec::Fixed(1)),
+            weight,
+            backup,
+            disabled: false,
+        }
+    }
+
+    fn table(servers: Vec<ResolvedServer>) -> BackendTable {
+        BackendTable::new(&ResolvedBackend {
+            name: "be".into(),
+            servers,
+            retries: 0,
+            redispatch: false,
+            connect_timeout: None,
+            idle_per_server: 2,
+        })
+    }
+
+    fn names(t: &BackendTable, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| t.server_name(t.choose_server(None).unwrap()).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn round_robin_follows_weights_and_interleaves() {
+        let t = table(vec![server("a", 2, false), server("b", 1, false)]);
+        let picks = names(&t, 6);
+        assert_eq!(picks.iter().filter(|n| *n == "a").count(), 4);
+        assert_eq!(picks.iter().filter(|n| *n == "b").count(), 2);
+        assert_ne!(
+            picks[0], picks[1],
+            "smooth round robin does not send bursts to one server: {picks:?}"
+        );
+    }
+
+    #[test]
+    fn weight_zero_disabled_and_down_servers_get_nothing() {
+        let mut d = server("d", 1, false);
+        d.disabled = true;
+        let t = table(vec![
+            server("a", 1, false),
+            server("z", 0, false),
+            d,
+            server("x", 1, false),
+        ]);
+        t.set_server_state(t.server_id("x").unwrap(), false);
+        assert!(names(&t, 4).iter().all(|n| n == "a"));
+    }
+
+    #[test]
+    fn backups_serve_only_when_no_active_server_is_usable() {
+        let t = table(vec![server("a", 1, false), server("bk", 1, true)]);
+        assert!(names(&t, 3).iter().all(|n| n == "a"));
+        assert!(t.apply(&ShardEvent::SetServerState {
+            backend: "be".into(),
+            server: "a".into(),
+            up: false
+        }));
+        assert!(names(&t, 3).iter().all(|n| n == "bk"));
+        assert!(!t.apply(&ShardEvent::SetWeight {
+            backend: "other".into(),
+            server: "a".into(),
+            weight: 3
+        }));
+    }
+
+    #[test]
+    fn redispatch_avoids_the_failed_server_when_another_exists() {
+        let t = table(vec![server("a", 1, false), server("b", 1, false)]);
+        let a = t.server_id("a").unwrap();
+        for _ in 0..4 {
+            assert_ne!(t.choose_server(Some(a)), Some(a));
+        }
+        let single = table(vec![server("a", 1, false)]);
+        assert_eq!(
+            single.choose_server(Some(ServerId(0))),
+            Some(ServerId(0)),
+            "a lone server is retried"
+        );
+    }
+
+    #[test]
+    fn offset_and_missing_ports_follow_the_client_port() {
+        let mut s = server("a", 1, false);
+        s.port = None;
+        assert_eq!(s.addr(8080).port(), 8080);
+        s.port = Some(PortSpec::Offset(1000));
+        assert_eq!(s.addr(8080).port(), 9080);
+    }
+}

@@ -1,0 +1,113 @@
+//! The control thread: process signals turned into `ShardEvent`s for every worker.
+//!
+//! The handled signals are blocked in the starting thread before any worker exists, so
+//! every thread inherits the mask and only the control thread, in `sigtimedwait`, receives
+//! them. SIGINT/SIGTERM stop at once; SIGUSR1 stops softly (listeners close, connections
+//! finish). SIGHUP, SIGUSR2, SIGTTOU and SIGTTIN are taken so they cannot kill the process;
+//! they do nothing yet (reload and listener pause belong to later work).
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::shard::inbox::{Inboxes, ShardEvent};
+
+pub const HANDLED_SIGNALS: [libc::c_int; 7] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGHUP,
+    libc::SIGUSR2,
+    libc::SIGTTOU,
+    libc::SIGTTIN,
+];
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in HANDLED_SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the handled signals in the calling thread (and every thread it spawns later).
+pub fn block_signals() -> io::Result<()> {
+    let set = signal_set();
+    // SAFETY: a valid set; the old mask is not needed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// What a signal asks the workers to do.
+pub fn event_for_signal(sig: libc::c_int) -> Option<ShardEvent> {
+    match sig {
+        libc::SIGINT | libc::SIGTERM => Some(ShardEvent::Stop),
+        libc::SIGUSR1 => Some(ShardEvent::SoftStop),
+        _ => None,
+    }
+}
+
+/// Starts the control thread. It waits for signals in slices of 100 ms so it notices
+/// `done` (set when the workers have stopped) and exits.
+pub fn spawn_control(inboxes: Arc<Inboxes>, done: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ringlb-control".into())
+        .spawn(move || {
+            let set = signal_set();
+            let slice = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            };
+            while !done.load(Ordering::Acquire) {
+                // SAFETY: valid set and timeout; siginfo is not needed.
+                let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &slice) };
+                if sig < 0 {
+                    continue;
+                }
+                match event_for_signal(sig) {
+                    Some(ev) => {
+                        eprintln!(
+                            "ringlb: signal {sig} received, {}",
+                            if matches!(ev, ShardEvent::Stop) {
+                                "stopping"
+                            } else {
+                                "stopping softly"
+                            }
+                        );
+                        inboxes.broadcast(&ev);
+                    }
+                    None => eprintln!("ringlb: signal {sig} received and ignored"),
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn termination_signals_map_to_stops() {
+        assert!(matches!(
+            event_for_signal(libc::SIGTERM),
+            Some(ShardEvent::Stop)
+        ));
+        assert!(matches!(
+            event_for_signal(libc::SIGINT),
+            Some(ShardEvent::Stop)
+        ));
+        assert!(matches!(
+            event_for_signal(libc::SIGUSR1),
+            Some(ShardEvent::SoftStop)
+        ));
+        assert!(event_for_signal(libc::SIGHUP).is_none());
+    }
+}

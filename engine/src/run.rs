@@ -1,0 +1,405 @@
+//! The entry point: a `Config` turned into bound listeners, pinned workers and a control
+//! thread; plus the handle tests and the command line use to stop it.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use monoio::net::TcpStream;
+use ringlb_config::model::{Mode, Proxy, ProxyKind};
+use ringlb_config::Config;
+
+use crate::backend::{ResolveError, ResolvedBackend};
+use crate::control;
+use crate::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
+use crate::shard::inbox::{self, Inboxes, ShardEvent};
+use crate::shard::listener::{self, ListenError};
+use crate::shard::worker::{worker_main, Worker, WorkerSetup};
+use crate::shard::{self, pin, WorkerInfo};
+use crate::tcp::{self, Transfer, TunnelTimeouts};
+
+/// How to run, beyond the configuration.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Overrides `nbthread`.
+    pub nbthread: Option<usize>,
+    /// Forces the epoll driver (also forced by `MONOIO_FORCE_LEGACY_DRIVER=1`).
+    pub legacy_driver: bool,
+    /// Take SIGINT/SIGTERM/SIGUSR1… in a control thread. Off for in-process tests.
+    pub handle_signals: bool,
+    /// io_uring submission queue entries per worker.
+    pub ring_entries: u32,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            nbthread: None,
+            legacy_driver: false,
+            handle_signals: true,
+            ring_entries: 4096,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum RunError {
+    Config(String),
+    Resolve(ResolveError),
+    Listen(ListenError),
+    Limits(LimitError),
+    Io(io::Error),
+    /// A worker thread failed to start or panicked.
+    Worker(usize, String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(s) => f.write_str(s),
+            Self::Resolve(e) => e.fmt(f),
+            Self::Listen(e) => e.fmt(f),
+            Self::Limits(e) => e.fmt(f),
+            Self::Io(e) => e.fmt(f),
+            Self::Worker(i, s) => write!(f, "worker {}: {s}", i + 1),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// What a worker needs to serve one frontend.
+#[derive(Debug)]
+pub struct FrontendPlan {
+    pub name: String,
+    pub mode: Mode,
+    /// The backend connections go to (`default_backend`, or the `listen` itself).
+    pub backend: Option<String>,
+    pub timeouts: TunnelTimeouts,
+    pub limits: Limits,
+    /// `option splice-auto` on the frontend or its backend.
+    pub splice: bool,
+}
+
+/// A running engine.
+pub struct RunHandle {
+    inboxes: Arc<Inboxes>,
+    workers: Vec<JoinHandle<io::Result<()>>>,
+    control: Option<JoinHandle<()>>,
+    control_done: Arc<AtomicBool>,
+    bound: Vec<(String, SocketAddr)>,
+    infos: Vec<WorkerInfo>,
+    budget: FdBudget,
+}
+
+impl RunHandle {
+    /// The addresses frontend `name` listens on (ports resolved when the config said 0).
+    pub fn addrs(&self, frontend: &str) -> Vec<SocketAddr> {
+        self.bound
+            .iter()
+            .filter(|(n, _)| n == frontend)
+            .map(|(_, a)| *a)
+            .collect()
+    }
+
+    /// What every worker reported at start, by index.
+    pub fn workers(&self) -> &[WorkerInfo] {
+        &self.infos
+    }
+
+    pub fn fd_budget(&self) -> &FdBudget {
+        &self.budget
+    }
+
+    /// Sends an event to every worker.
+    pub fn broadcast(&self, event: ShardEvent) {
+        self.inboxes.broadcast(&event);
+    }
+
+    /// Same as SIGTERM.
+    pub fn stop(&self) {
+        self.broadcast(ShardEvent::Stop);
+    }
+
+    /// Same as SIGUSR1.
+    pub fn soft_stop(&self) {
+        self.broadcast(ShardEvent::SoftStop);
+    }
+
+    /// Sends a probe to every worker and returns each worker's delivery latency.
+    pub fn probe(&self, wait: Duration) -> Vec<(usize, Duration)> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.broadcast(ShardEvent::Probe {
+            sent: Instant::now(),
+            reply: tx,
+        });
+        let deadline = Instant::now() + wait;
+        let mut out = Vec::new();
+        while out.len() < self.infos.len() {
+            match rx.recv_deadline(deadline) {
+                Ok(r) => out.push(r),
+                Err(_) => break,
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Waits until every worker has stopped.
+    pub fn wait(mut self) -> Result<(), RunError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(), RunError> {
+        let mut result = Ok(());
+        for (i, w) in self.workers.drain(..).enumerate() {
+            match w.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(RunError::Worker(i, e.to_string())),
+                Err(_) => result = Err(RunError::Worker(i, "panicked".into())),
+            }
+        }
+        self.control_done.store(true, Ordering::Release);
+        if let Some(c) = self.control.take() {
+            let _ = c.join();
+        }
+        result
+    }
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() {
+            self.stop();
+            let _ = self.join();
+        }
+    }
+}
+
+/// Runs `config` until stopped (signal or event).
+pub fn run(config: Config, opts: RunOptions) -> Result<(), RunError> {
+    start(config, opts)?.wait()
+}
+
+/// Binds, spawns the workers and the control thread, and returns once every worker serves.
+pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
+    if opts.handle_signals {
+        // Before any thread exists, so every thread inherits the mask.
+        control::block_signals().map_err(RunError::Io)?;
+    }
+    let nbthread = opts
+        .nbthread
+        .or(config.global.nbthread.map(usize::from))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1);
+    let legacy = opts.legacy_driver || shard::legacy_forced_by_env();
+
+    let backends: Vec<ResolvedBackend> = config
+        .backends()
+        .filter(|p| !p.disabled)
+        .map(ResolvedBackend::resolve)
+        .collect::<Result<_, _>>()
+        .map_err(RunError::Resolve)?;
+
+    let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
+    let mut addrs = Vec::new();
+    for fe in &frontends {
+        let backlog = fe.backlog.or(fe.maxconn).unwrap_or(1024);
+        for b in &fe.binds {
+            for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
+                addrs.push((fe.name.clone(), a));
+            }
+        }
+    }
+    let any_splice = frontends.iter().any(|fe| fe.options.splice_auto)
+        || config.backends().any(|b| b.options.splice_auto);
+    let budget = limits::fd_budget(
+        config.global.maxconn,
+        config.global.ulimit_n,
+        (addrs.len() * nbthread) as u64,
+        any_splice,
+    )
+    .map_err(RunError::Limits)?;
+    eprintln!(
+        "ringlb: maxconn {} (file descriptor limit {} allows {}), {} worker(s)",
+        budget.maxconn, budget.nofile, budget.maxconn_fit, nbthread
+    );
+    let global = ConnLimit::new(budget.maxconn);
+
+    let mut plans = Vec::new();
+    for fe in &frontends {
+        let backend_name = match fe.kind {
+            ProxyKind::Listen => Some(fe.name.clone()),
+            _ => fe.default_backend.clone(),
+        };
+        let be = match &backend_name {
+            Some(n) => Some(
+                config
+                    .proxy(n)
+                    .filter(|p| p.kind.has_backend())
+                    .ok_or_else(|| {
+                        RunError::Config(format!(
+                            "frontend '{}': default_backend '{n}' does not exist",
+                            fe.name
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        plans.push(Arc::new(FrontendPlan {
+            name: fe.name.clone(),
+            mode: fe.mode,
+            backend: backend_name,
+            timeouts: TunnelTimeouts {
+                client: fe.timeouts.client,
+                server: be.and_then(|b| b.timeouts.server),
+                tunnel: be.and_then(|b| b.timeouts.tunnel).or(fe.timeouts.tunnel),
+            },
+            limits: Limits {
+                global: global.clone(),
+                frontend: ConnLimit::new(fe.maxconn.unwrap_or(budget.maxconn)),
+            },
+            splice: fe.options.splice_auto || be.is_some_and(|b| b.options.splice_auto),
+        }));
+    }
+
+    // Bind everything before starting any worker, so a refusal leaves nothing running.
+    let mut per_worker: Vec<Vec<(Arc<FrontendPlan>, Vec<std::net::TcpListener>)>> =
+        (0..nbthread).map(|_| Vec::new()).collect();
+    let mut bound = Vec::new();
+    for (fe_name, addr) in &addrs {
+        let plan = plans
+            .iter()
+            .find(|p| &p.name == fe_name)
+            .expect("plan per frontend")
+            .clone();
+        let (at, socks) = listener::bind_for_workers(addr, nbthread).map_err(RunError::Listen)?;
+        bound.push((fe_name.clone(), at));
+        for (i, s) in socks.into_iter().enumerate() {
+            match per_worker[i]
+                .iter_mut()
+                .find(|(p, _)| Arc::ptr_eq(p, &plan))
+            {
+                Some((_, v)) => v.push(s),
+                None => per_worker[i].push((plan.clone(), vec![s])),
+            }
+        }
+    }
+
+    let backends = Arc::new(backends);
+    let allowed = pin::allowed_cpus();
+    let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for (i, frontends) in per_worker.into_iter().enumerate() {
+        let (tx, rx) = inbox::inbox().map_err(RunError::Io)?;
+        senders.push(tx);
+        let cpus = pin::cpus_for_thread(
+            &config.global.cpu_map,
+            i as u32 + 1,
+            nbthread as u32,
+            &allowed,
+        );
+        let setup = WorkerSetup {
+            frontends,
+            backends: backends.clone(),
+            inbox: rx,
+            buffer_size: config.global.tune.bufsize as usize,
+            ready: ready_tx.clone(),
+        };
+        let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
+            worker_main(info, setup)
+        })
+        .map_err(RunError::Io)?;
+        workers.push(handle);
+    }
+    drop(ready_tx);
+    let inboxes = Arc::new(Inboxes::new(senders));
+    let control_done = Arc::new(AtomicBool::new(false));
+    let mut handle = RunHandle {
+        inboxes: inboxes.clone(),
+        workers,
+        control: None,
+        control_done: control_done.clone(),
+        bound,
+        infos: Vec::new(),
+        budget,
+    };
+    let mut infos = Vec::new();
+    while infos.len() < nbthread {
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(info) => infos.push(info),
+            Err(_) => {
+                // A worker died before serving: collect its error.
+                handle.stop();
+                let err = handle.join().err();
+                return Err(
+                    err.unwrap_or_else(|| RunError::Worker(infos.len(), "did not start".into()))
+                );
+            }
+        }
+    }
+    infos.sort_by_key(|i| i.index);
+    handle.infos = infos;
+    if opts.handle_signals {
+        handle.control = Some(control::spawn_control(inboxes, control_done).map_err(RunError::Io)?);
+    }
+    Ok(handle)
+}
+
+/// Serves one accepted connection according to its frontend's mode.
+pub async fn serve_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    match plan.mode {
+        Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
+        Mode::Tcp | Mode::Health => serve_tcp_connection(worker, plan, stream, peer).await,
+    }
+}
+
+/// `mode http` connections land here.
+///
+/// HTTP SESSION PLUGS IN HERE: until the HTTP session driver is wired in, HTTP frontends
+/// are proxied byte for byte like `mode tcp`. Integration replaces this body.
+pub async fn serve_http_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    serve_tcp_connection(worker, plan, stream, peer).await
+}
+
+/// `mode tcp`: connect to a server of the frontend's backend and tunnel.
+pub async fn serve_tcp_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    client: TcpStream,
+    _peer: SocketAddr,
+) {
+    let Some(table) = plan.backend.as_deref().and_then(|b| worker.backend(b)) else {
+        return;
+    };
+    let client_port = client.local_addr().map(|a| a.port()).unwrap_or(0);
+    let Ok((server, _id)) = table.connect(client_port).await else {
+        return;
+    };
+    let transfer = if plan.splice && tcp::proxy::splice_pays_off() {
+        Transfer::Splice
+    } else {
+        Transfer::Copy
+    };
+    tcp::proxy(client, server, &plan.timeouts, &worker.pool, transfer).await;
+}

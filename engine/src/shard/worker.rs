@@ -1,0 +1,242 @@
+//! A worker's event loop: accept loops per listener, the inbox, soft and hard stop.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use monoio::io::Canceller;
+use monoio::net::{TcpListener, TcpStream};
+
+use super::inbox::{InboxReceiver, ShardEvent};
+use super::latch::Latch;
+use super::WorkerInfo;
+use crate::backend::{BackendTable, ResolvedBackend};
+use crate::buffer::BufferPool;
+use crate::limits::ConnSlot;
+use crate::run::FrontendPlan;
+
+/// Everything one worker thread starts from (all `Send`).
+pub struct WorkerSetup {
+    pub frontends: Vec<(Arc<FrontendPlan>, Vec<std::net::TcpListener>)>,
+    pub backends: Arc<Vec<ResolvedBackend>>,
+    pub inbox: InboxReceiver,
+    pub buffer_size: usize,
+    pub ready: Sender<WorkerInfo>,
+}
+
+/// A worker's own state, shared by its tasks.
+pub struct Worker {
+    pub index: usize,
+    pub pool: BufferPool,
+    pub backends: HashMap<String, Rc<BackendTable>>,
+    /// Connections being served.
+    active: Cell<usize>,
+    /// Set on stop or soft stop: accept loops return and drop their listeners.
+    stop_accepting: Latch,
+}
+
+impl Worker {
+    pub fn backend(&self, name: &str) -> Option<&Rc<BackendTable>> {
+        self.backends.get(name)
+    }
+    pub fn active(&self) -> usize {
+        self.active.get()
+    }
+}
+
+/// Counts a connection as active for as long as it lives.
+struct Active(Rc<Worker>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+/// Free buffers a worker keeps around.
+const POOL_KEEP: usize = 1024;
+
+/// How long an accept loop at `maxconn` waits before looking at the counters again.
+const LIMIT_RECHECK: Duration = Duration::from_millis(5);
+
+/// The worker body: starts accepting, then serves inbox events until stopped.
+pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
+    let WorkerSetup {
+        frontends,
+        backends,
+        inbox,
+        buffer_size,
+        ready,
+    } = setup;
+    let mut inbox = match inbox.into_worker() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!(
+                "ringlb: worker {}: cannot set up its inbox: {e}",
+                info.index + 1
+            );
+            return;
+        }
+    };
+    let worker = Rc::new(Worker {
+        index: info.index,
+        pool: BufferPool::new(buffer_size, POOL_KEEP),
+        backends: backends
+            .iter()
+            .map(|b| (b.name.clone(), Rc::new(BackendTable::new(b))))
+            .collect(),
+        active: Cell::new(0),
+        stop_accepting: Latch::new(),
+    });
+    for (plan, listeners) in frontends {
+        for l in listeners {
+            match TcpListener::from_std(l) {
+                Ok(l) => {
+                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), l));
+                }
+                Err(e) => eprintln!(
+                    "ringlb: worker {}: frontend '{}': {e}",
+                    info.index + 1,
+                    plan.name
+                ),
+            }
+        }
+    }
+    let _ = ready.send(info);
+
+    let mut soft = false;
+    loop {
+        let batch = if soft {
+            // Soft stop: leave as soon as the last connection is gone, still obeying a
+            // hard stop meanwhile. Abandoning the inbox wait loses at most a wake-up byte;
+            // the events themselves stay queued in the channel.
+            let drained = async {
+                while worker.active() > 0 {
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            match first_of(inbox.next_batch(), drained).await {
+                Some(b) => b,
+                None => return,
+            }
+        } else {
+            inbox.next_batch().await
+        };
+        for ev in batch {
+            match ev {
+                ShardEvent::Stop => {
+                    worker.stop_accepting.set();
+                    return;
+                }
+                ShardEvent::SoftStop => {
+                    worker.stop_accepting.set();
+                    soft = true;
+                }
+                ShardEvent::Probe { sent, reply } => {
+                    let _ = reply.send((worker.index, sent.elapsed()));
+                }
+                ref other => {
+                    for b in worker.backends.values() {
+                        b.apply(other);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `Some(a)` when `a` finishes first, `None` when `b` does.
+async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpListener) {
+    loop {
+        // Take a slot only once a client is waiting on this worker's own socket: a slot
+        // held by an idle accept would starve a worker whose queue has clients in it.
+        // Abandoning a readiness wait loses nothing.
+        match first_of(listener.readable(true), worker.stop_accepting.wait()).await {
+            None => return,
+            Some(Err(_)) => {
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Some(Ok(())) => {}
+        }
+        // Above maxconn nothing is accepted; waiting clients stay in the kernel backlog.
+        let slot = loop {
+            if worker.stop_accepting.is_set() {
+                return;
+            }
+            if let Some(slot) = plan.limits.try_acquire() {
+                break slot;
+            }
+            let _ = first_of(
+                worker.stop_accepting.wait(),
+                monoio::time::sleep(LIMIT_RECHECK),
+            )
+            .await;
+        };
+        let canceller = Canceller::new();
+        let mut accept = pin!(listener.cancelable_accept(canceller.handle()));
+        let res = match first_of(accept.as_mut(), worker.stop_accepting.wait()).await {
+            Some(r) => r,
+            None => {
+                // Stop listening, cancel, then collect: a connection accepted meanwhile is
+                // served, not lost. Shutting the listening socket down also refuses new
+                // clients at once, even before the last reference to it is dropped, and
+                // completes an accept the cancellation did not reach.
+                // SAFETY: the descriptor belongs to `listener`, alive here.
+                unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+                let _fresh = canceller.cancel();
+                accept.await
+            }
+        };
+        match res {
+            Ok((stream, peer)) => {
+                worker.active.set(worker.active.get() + 1);
+                let active = Active(worker.clone());
+                monoio::spawn(serve(active, plan.clone(), stream, peer, slot));
+            }
+            Err(e) => {
+                if worker.stop_accepting.is_set() {
+                    return;
+                }
+                // Out of descriptors or memory: back off instead of spinning.
+                eprintln!("ringlb: frontend '{}': accept failed: {e}", plan.name);
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn serve(
+    active: Active,
+    plan: Arc<FrontendPlan>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnSlot,
+) {
+    let _slot = slot;
+    crate::run::serve_connection(&active.0, &plan, stream, peer).await;
+    drop(active);
+}

@@ -1,0 +1,87 @@
+//! `mode tcp` tunnels: half-close in both directions and a large transfer both ways.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::sync::mpsc;
+use std::thread;
+
+use support::*;
+
+fn client_half_close_still_receives_the_server_reply(legacy: bool) {
+    // The server reads until the client's FIN, then answers with what it counted.
+    let backend = serve_each(|mut s| {
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        s.write_all(format!("got {} bytes", all.len()).as_bytes())
+            .unwrap();
+    });
+    let h = run(
+        config(2, vec![listen("tcp_in", &[("s1", backend)])]),
+        legacy,
+    );
+    let mut c = connect(addr_of(&h, "tcp_in"));
+    c.write_all(&[7u8; 5000]).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_end(&mut c).unwrap(), b"got 5000 bytes");
+}
+both_drivers!(
+    client_half_close_still_receives_the_server_reply,
+    super::client_half_close_still_receives_the_server_reply
+);
+
+fn server_half_close_lets_the_client_keep_sending(legacy: bool) {
+    // The server greets, closes its sending side, and keeps reading until the client's FIN.
+    let (tx, rx) = mpsc::channel();
+    let backend = serve_each(move |mut s| {
+        s.write_all(b"hello").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        tx.send(all).unwrap();
+    });
+    let h = run(
+        config(1, vec![listen("tcp_in", &[("s1", backend)])]),
+        legacy,
+    );
+    let mut c = connect(addr_of(&h, "tcp_in"));
+    assert_eq!(
+        read_to_end(&mut c).unwrap(),
+        b"hello",
+        "the server's FIN reaches the client"
+    );
+    c.write_all(b"still talking").unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let got = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(got, b"still talking");
+}
+both_drivers!(
+    server_half_close_lets_the_client_keep_sending,
+    super::server_half_close_lets_the_client_keep_sending
+);
+
+fn ten_mebibytes_cross_intact_in_both_directions(legacy: bool) {
+    let h = run(
+        config(2, vec![listen("tcp_in", &[("s1", echo_server())])]),
+        legacy,
+    );
+    let mut c = connect(addr_of(&h, "tcp_in"));
+    let data: Vec<u8> = (0..10 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let mut writer = c.try_clone().unwrap();
+    let sent = data.clone();
+    let w = thread::spawn(move || {
+        writer.write_all(&sent).unwrap();
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let back = read_to_end(&mut c).unwrap();
+    w.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "echoed bytes differ from sent bytes");
+}
+both_drivers!(
+    ten_mebibytes_cross_intact_in_both_directions,
+    super::ten_mebibytes_cross_intact_in_both_directions
+);
