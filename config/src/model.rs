@@ -310,6 +310,51 @@ pub struct Proxy {
     pub http_check: HttpCheck,
 }
 
+impl Proxy {
+    /// A proxy with nothing set: what a section holding only its header line means, with
+    /// HAProxy's built-in defaults (`retries 3`, `balance roundrobin`, `mode tcp`, …).
+    pub fn new(kind: ProxyKind, name: String, location: Location) -> Proxy {
+        Proxy {
+            location,
+            kind,
+            name,
+            defaults: None,
+            mode: Mode::default(),
+            disabled: false,
+            description: None,
+            id: None,
+            binds: Vec::new(),
+            maxconn: None,
+            fullconn: None,
+            backlog: None,
+            timeouts: Timeouts::default(),
+            retries: 3,
+            options: Default::default(),
+            logs: Vec::new(),
+            log_format: None,
+            captures: Vec::new(),
+            acls: Vec::new(),
+            tcp_request: Vec::new(),
+            http_request: Vec::new(),
+            http_response: Vec::new(),
+            use_backends: Vec::new(),
+            default_backend: None,
+            monitor_uri: None,
+            monitor_net: Vec::new(),
+            monitor_fail: Vec::new(),
+            stats: None,
+            errorfiles: Vec::new(),
+            errorfiles_sections: Vec::new(),
+            balance: Balance::default(),
+            hash_type: HashType::default(),
+            cookie: None,
+            servers: Vec::new(),
+            dispatch: None,
+            http_check: Default::default(),
+        }
+    }
+}
+
 /// Timeouts; `None` means not set (HAProxy then waits forever and warns).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeouts {

@@ -7,7 +7,6 @@ use crate::model::{
     BackendName, Balance, Bind, CheckMatch, CookieMode, HashFunction, HashMethod, HttpConnMode,
     Mode, Proxy, Server, Stats,
 };
-use crate::parse::proxy::new_proxy;
 use crate::parse::server::builtin_server;
 use crate::value::{fmt_bind_addr, fmt_duration, fmt_server_addr};
 
@@ -18,7 +17,7 @@ pub(super) fn dump_proxy(out: &mut Out, p: &Proxy) {
         Some(d) => out.section(&[kind, &name, "from", &q(d)]),
         None => out.section(&[kind, &name]),
     }
-    let blank = new_proxy(p.kind, String::new(), Default::default());
+    let blank = Proxy::new(p.kind, String::new(), Default::default());
     out.kv(
         "mode",
         match p.mode {

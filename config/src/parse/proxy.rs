@@ -8,10 +8,10 @@ use super::{
 };
 use crate::acl::{self, AclDef, Ctx};
 use crate::diag::{Diagnostic, Location};
+use crate::model::Balance;
 use crate::model::{
     BackendName, Bind, BindOptions, LogTarget, Mode, Proxy, ProxyKind, Timeouts, UseBackend,
 };
-use crate::model::{Balance, HashType};
 use crate::rules;
 use crate::validate::{Site, Sites};
 use crate::value::{self, TimeUnit};
@@ -53,52 +53,10 @@ pub(crate) struct Draft {
     pub sites: HashMap<&'static str, Site>,
 }
 
-/// A proxy with nothing set: HAProxy's built-in defaults.
-pub(crate) fn new_proxy(kind: ProxyKind, name: String, location: Location) -> Proxy {
-    Proxy {
-        location,
-        kind,
-        name,
-        defaults: None,
-        mode: Mode::default(),
-        disabled: false,
-        description: None,
-        id: None,
-        binds: Vec::new(),
-        maxconn: None,
-        fullconn: None,
-        backlog: None,
-        timeouts: Timeouts::default(),
-        retries: 3,
-        options: Default::default(),
-        logs: Vec::new(),
-        log_format: None,
-        captures: Vec::new(),
-        acls: Vec::new(),
-        tcp_request: Vec::new(),
-        http_request: Vec::new(),
-        http_response: Vec::new(),
-        use_backends: Vec::new(),
-        default_backend: None,
-        monitor_uri: None,
-        monitor_net: Vec::new(),
-        monitor_fail: Vec::new(),
-        stats: None,
-        errorfiles: Vec::new(),
-        errorfiles_sections: Vec::new(),
-        balance: Balance::default(),
-        hash_type: HashType::default(),
-        cookie: None,
-        servers: Vec::new(),
-        dispatch: None,
-        http_check: Default::default(),
-    }
-}
-
 impl Draft {
     pub fn fresh(kind: Kind) -> Self {
         Self {
-            proxy: new_proxy(kind.proxy_kind(), String::new(), Location::default()),
+            proxy: Proxy::new(kind.proxy_kind(), String::new(), Location::default()),
             kind,
             default_server: server::Params::default(),
             sites: HashMap::new(),
@@ -116,7 +74,7 @@ impl Draft {
         for site in d.sites.values_mut() {
             site.inherited = true;
         }
-        let blank = new_proxy(ProxyKind::Listen, String::new(), Location::default());
+        let blank = Proxy::new(ProxyKind::Listen, String::new(), Location::default());
         let p = &mut d.proxy;
         if kind == Kind::Backend {
             p.default_backend = None;

@@ -12,55 +12,20 @@ use ringlb::http::{
     serve_http, HttpBackend, HttpFrontend, Reuse, Router, SessionSummary, Upstream, UpstreamConn,
     UpstreamError,
 };
-use ringlb_config::model::{
-    Balance, HashType, HttpCheck, Mode, Options, Proxy, ProxyKind, Timeouts, Tune,
-};
+use ringlb_config::model::{Mode, Proxy, ProxyKind, Timeouts, Tune};
 
 /// A `listen` section in HTTP mode with short timeouts; tests change what they need.
 pub fn listen(name: &str) -> Proxy {
-    Proxy {
-        location: Default::default(),
-        kind: ProxyKind::Listen,
-        name: name.into(),
-        defaults: None,
-        mode: Mode::Http,
-        disabled: false,
-        binds: Vec::new(),
-        maxconn: None,
-        fullconn: None,
-        backlog: None,
-        timeouts: Timeouts {
-            client: Some(Duration::from_secs(5)),
-            server: Some(Duration::from_secs(5)),
-            connect: Some(Duration::from_secs(1)),
-            ..Default::default()
-        },
-        retries: 0,
-        options: Options::default(),
-        logs: Vec::new(),
-        log_format: None,
-        captures: Vec::new(),
-        acls: Vec::new(),
-        tcp_request: Vec::new(),
-        http_request: Vec::new(),
-        http_response: Vec::new(),
-        use_backends: Vec::new(),
-        default_backend: None,
-        monitor_uri: None,
-        monitor_net: Vec::new(),
-        monitor_fail: Vec::new(),
-        stats: None,
-        errorfiles: Vec::new(),
-        errorfiles_sections: Vec::new(),
-        balance: Balance::default(),
-        hash_type: HashType::default(),
-        cookie: None,
-        servers: Vec::new(),
-        dispatch: None,
-        description: None,
-        id: None,
-        http_check: HttpCheck::default(),
-    }
+    let mut p = Proxy::new(ProxyKind::Listen, name.into(), Default::default());
+    p.mode = Mode::Http;
+    p.timeouts = Timeouts {
+        client: Some(Duration::from_secs(5)),
+        server: Some(Duration::from_secs(5)),
+        connect: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    p.retries = 0;
+    p
 }
 
 /// Connects round robin to fixed addresses and keeps released connections idle.

@@ -30,42 +30,7 @@ macro_rules! both_drivers {
 
 /// A proxy with nothing set, as a section with only its header line would be.
 pub fn proxy(kind: ProxyKind, name: &str) -> Proxy {
-    Proxy {
-        location: Default::default(),
-        kind,
-        name: name.into(),
-        defaults: None,
-        mode: Mode::Tcp,
-        disabled: false,
-        binds: Vec::new(),
-        maxconn: None,
-        fullconn: None,
-        backlog: None,
-        timeouts: Timeouts::default(),
-        retries: 3,
-        options: Options::default(),
-        logs: Vec::new(),
-        log_format: None,
-        captures: Vec::new(),
-        acls: Vec::new(),
-        tcp_request: Vec::new(),
-        http_request: Vec::new(),
-        http_response: Vec::new(),
-        use_backends: Vec::new(),
-        default_backend: None,
-        monitor_uri: None,
-        monitor_net: Vec::new(),
-        monitor_fail: Vec::new(),
-        stats: None,
-        errorfiles: Vec::new(),
-        errorfiles_sections: Vec::new(),
-        balance: Balance::RoundRobin,
-        hash_type: HashType::default(),
-        cookie: None,
-        servers: Vec::new(),
-        dispatch: None,
-        http_check: HttpCheck::default(),
-    }
+    Proxy::new(kind, name.into(), Default::default())
 }
 
 pub fn bind(addr: SocketAddr) -> Bind {
