@@ -7,6 +7,8 @@ use clap::Parser;
 use ringlb_config::ccexpr::{self, CcEnv};
 use ringlb_config::{Diagnostic, Loaded, Severity};
 
+use crate::run::{self, RunOptions};
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Build features, as `-vv` lists them and `-cc 'feature(X)'` tests them.
@@ -155,10 +157,61 @@ fn run(args: Args) -> i32 {
 }
 
 fn serve(config: ringlb_config::Config, args: &Args) -> i32 {
-    let _ = (config, args);
-    eprintln!("ringlb: the configuration is valid, but serving traffic is not built into this version yet");
-    eprintln!("    help: use -c to check a configuration");
-    1
+    for notice in crate::pending::not_applied(&config) {
+        eprintln!("ringlb: warning: {notice}");
+    }
+    if args.daemon {
+        eprintln!("ringlb: warning: -D is not applied yet; ringlb stays in the foreground");
+    }
+    let pidfile = args
+        .pidfile
+        .clone()
+        .or_else(|| config.global.pidfile.clone());
+    let old_pids: Vec<(u32, libc::c_int)> = args
+        .soft_stop_pids
+        .iter()
+        .map(|&p| (p, libc::SIGUSR1))
+        .chain(args.hard_stop_pids.iter().map(|&p| (p, libc::SIGTERM)))
+        .collect();
+    let opts = RunOptions {
+        legacy_driver: args.legacy_driver,
+        // With -sf/-st the old process still holds the ports: join them, then stop it.
+        takeover: !old_pids.is_empty(),
+        ..RunOptions::default()
+    };
+    let handle = match run::start(config, opts) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("ringlb: cannot start: {e}");
+            return 1;
+        }
+    };
+    if let Some(path) = &pidfile {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            eprintln!("ringlb: cannot write pidfile {}: {e}", path.display());
+            return 1;
+        }
+    }
+    for (pid, signal) in old_pids {
+        // SAFETY: kill(2) with a plain pid and signal number has no memory effects.
+        if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
+            eprintln!(
+                "ringlb: warning: cannot signal old process {pid}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    let result = handle.wait();
+    if let Some(path) = &pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ringlb: {e}");
+            1
+        }
+    }
 }
 
 /// Warnings and errors to stderr, in file order; warnings are hidden by `-q`.

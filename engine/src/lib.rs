@@ -6,6 +6,7 @@ pub mod cli;
 pub mod control;
 pub mod http;
 pub mod limits;
+pub mod pending;
 pub mod run;
 pub mod shard;
 pub mod tcp;

@@ -15,6 +15,7 @@ use ringlb_config::Config;
 
 use crate::backend::{ResolveError, ResolvedBackend};
 use crate::control;
+use crate::http::{self, HttpFrontend};
 use crate::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
 use crate::shard::inbox::{self, Inboxes, ShardEvent};
 use crate::shard::listener::{self, ListenError};
@@ -33,6 +34,9 @@ pub struct RunOptions {
     pub handle_signals: bool,
     /// io_uring submission queue entries per worker.
     pub ring_entries: u32,
+    /// Another process (being replaced, `-sf`/`-st`) legitimately holds the ports: join
+    /// them with SO_REUSEPORT instead of refusing to start.
+    pub takeover: bool,
 }
 
 impl Default for RunOptions {
@@ -42,6 +46,7 @@ impl Default for RunOptions {
             legacy_driver: false,
             handle_signals: true,
             ring_entries: 4096,
+            takeover: false,
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct FrontendPlan {
     pub limits: Limits,
     /// `option splice-auto` on the frontend or its backend.
     pub splice: bool,
+    /// HTTP settings, for `mode http` frontends.
+    pub http: Option<HttpFrontend>,
 }
 
 /// A running engine.
@@ -268,6 +275,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 frontend: ConnLimit::new(fe.maxconn.unwrap_or(budget.maxconn)),
             },
             splice: fe.options.splice_auto || be.is_some_and(|b| b.options.splice_auto),
+            http: (fe.mode == Mode::Http)
+                .then(|| HttpFrontend::from_proxy(fe, &config.global.tune)),
         }));
     }
 
@@ -281,7 +290,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             .find(|p| &p.name == fe_name)
             .expect("plan per frontend")
             .clone();
-        let (at, socks) = listener::bind_for_workers(addr, nbthread).map_err(RunError::Listen)?;
+        let (at, socks) =
+            listener::bind_for_workers(addr, nbthread, opts.takeover).map_err(RunError::Listen)?;
         bound.push((fe_name.clone(), at));
         for (i, s) in socks.into_iter().enumerate() {
             match per_worker[i]
@@ -369,17 +379,17 @@ pub async fn serve_connection(
     }
 }
 
-/// `mode http` connections land here.
-///
-/// HTTP SESSION PLUGS IN HERE: until the HTTP session driver is wired in, HTTP frontends
-/// are proxied byte for byte like `mode tcp`. Integration replaces this body.
+/// `mode http`: the HTTP session serves the connection, request after request.
 pub async fn serve_http_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
-    serve_tcp_connection(worker, plan, stream, peer).await
+    let Some(http) = &plan.http else {
+        return;
+    };
+    http::serve_http(stream, peer, http, worker, &worker.pool).await;
 }
 
 /// `mode tcp`: connect to a server of the frontend's backend and tunnel.

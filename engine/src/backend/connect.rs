@@ -79,17 +79,29 @@ pub async fn connect_once(
     }
 }
 
+fn no_server(attempts: u32) -> ConnectError {
+    ConnectError {
+        kind: ConnectErrorKind::NoServer,
+        server: None,
+        attempts,
+        source: None,
+    }
+}
+
 impl BackendTable {
     /// Connects to a server chosen by the balancing algorithm, for a client that reached
     /// `client_port`. Returns the stream and the server it reached.
     pub async fn connect(&self, client_port: u16) -> Result<(TcpStream, ServerId), ConnectError> {
-        let no_server = |attempts| ConnectError {
-            kind: ConnectErrorKind::NoServer,
-            server: None,
-            attempts,
-            source: None,
-        };
-        let mut server = self.choose_server(None).ok_or_else(|| no_server(0))?;
+        let server = self.choose_server(None).ok_or_else(|| no_server(0))?;
+        self.connect_to(server, client_port).await
+    }
+
+    /// Connects to `server`, already chosen, with the same retries and redispatch.
+    pub async fn connect_to(
+        &self,
+        mut server: ServerId,
+        client_port: u16,
+    ) -> Result<(TcpStream, ServerId), ConnectError> {
         let mut attempts = 0;
         loop {
             attempts += 1;

@@ -6,18 +6,24 @@
 
 mod connect;
 mod pool;
+mod upstream;
 
 pub use connect::{ConnectError, ConnectErrorKind};
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringlb_config::model::{Host, PortSpec, Proxy};
 
 use crate::shard::inbox::ShardEvent;
 use pool::IdlePool;
+
+use crate::http::HttpBackend;
 
 /// Index of a server in its backend's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,15 +54,36 @@ impl ResolvedServer {
 }
 
 /// Everything a worker needs to build its table for one backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ResolvedBackend {
     pub name: String,
+    /// What an HTTP session needs of this backend (timeouts, connection mode, error pages).
+    pub http: HttpBackend,
     pub servers: Vec<ResolvedServer>,
     pub retries: u32,
     pub redispatch: bool,
     pub connect_timeout: Option<Duration>,
     /// Idle server connections kept per server for keep-alive reuse.
     pub idle_per_server: usize,
+    /// The round-robin position, one per backend for the whole process.
+    pub cursor: Arc<RoundRobinCursor>,
+}
+
+/// The position in a backend's round-robin schedule, shared by every worker.
+///
+/// Each worker derives the same schedule from the same server states, and all of them
+/// advance one shared counter, so successive requests walk the schedule in order whichever
+/// worker accepted them: the aggregate distribution is exactly the weighted round robin a
+/// single-threaded balancer would produce. Padded to its own cache line so that the one
+/// relaxed `fetch_add` per pick does not contend with anything else.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct RoundRobinCursor(AtomicU64);
+
+impl RoundRobinCursor {
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug)]
@@ -152,11 +179,13 @@ impl ResolvedBackend {
         }
         Ok(Self {
             name: proxy.name.clone(),
+            http: HttpBackend::from_proxy(proxy),
             servers,
             retries: proxy.retries,
             redispatch: proxy.options.redispatch,
             connect_timeout: proxy.timeouts.connect,
             idle_per_server: DEFAULT_IDLE_PER_SERVER,
+            cursor: Arc::default(),
         })
     }
 }
@@ -175,8 +204,6 @@ struct ServerSlot {
     conf: ResolvedServer,
     weight: Cell<u16>,
     up: Cell<bool>,
-    /// Smooth weighted round robin accumulator.
-    current: Cell<i64>,
     idle: RefCell<IdlePool>,
 }
 
@@ -189,10 +216,14 @@ impl ServerSlot {
 /// A worker's view of one backend.
 pub struct BackendTable {
     name: String,
+    pub http: HttpBackend,
     servers: Vec<ServerSlot>,
     retries: u32,
     redispatch: bool,
     connect_timeout: Option<Duration>,
+    cursor: Arc<RoundRobinCursor>,
+    /// The current round-robin schedule; rebuilt after a state or weight change.
+    schedule: RefCell<Option<Rc<[ServerId]>>>,
 }
 
 impl BackendTable {
@@ -204,16 +235,18 @@ impl BackendTable {
                 conf: s.clone(),
                 weight: Cell::new(s.weight),
                 up: Cell::new(true),
-                current: Cell::new(0),
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
             })
             .collect();
         Self {
             name: conf.name.clone(),
+            http: conf.http.clone(),
             servers,
             retries: conf.retries,
             redispatch: conf.redispatch,
             connect_timeout: conf.connect_timeout,
+            cursor: conf.cursor.clone(),
+            schedule: RefCell::new(None),
         }
     }
 
@@ -249,6 +282,7 @@ impl BackendTable {
     pub fn set_server_state(&self, id: ServerId, up: bool) {
         let s = &self.servers[id.0];
         s.up.set(up);
+        self.schedule.replace(None);
         if !up {
             s.idle.borrow_mut().clear();
         }
@@ -256,6 +290,7 @@ impl BackendTable {
 
     pub fn set_weight(&self, id: ServerId, weight: u16) {
         self.servers[id.0].weight.set(weight);
+        self.schedule.replace(None);
     }
 
     /// Applies an event addressed to this backend; returns whether it changed anything.
@@ -281,44 +316,41 @@ impl BackendTable {
         }
     }
 
-    /// Picks the next server by smooth weighted round robin among usable active servers,
-    /// or among usable backups when no active server is usable. `avoid` is skipped when
-    /// another server is usable (redispatch).
+    /// Picks the next server in the weighted round-robin schedule of usable active
+    /// servers, or of usable backups when no active server is usable. `avoid` is skipped
+    /// when another server is usable (redispatch).
     pub fn choose_server(&self, avoid: Option<ServerId>) -> Option<ServerId> {
-        let pick = |backup: bool, avoid: Option<ServerId>| {
-            let eligible = |i: usize, s: &ServerSlot| {
-                s.conf.backup == backup && s.usable() && Some(ServerId(i)) != avoid
-            };
-            let mut total = 0i64;
-            let mut best: Option<usize> = None;
-            for (i, s) in self.servers.iter().enumerate() {
-                if !eligible(i, s) {
-                    continue;
-                }
-                let w = i64::from(s.weight.get());
-                s.current.set(s.current.get() + w);
-                total += w;
-                if match best {
-                    None => true,
-                    Some(b) => s.current.get() > self.servers[b].current.get(),
-                } {
-                    best = Some(i);
-                }
-            }
-            let b = best?;
-            let s = &self.servers[b];
-            s.current.set(s.current.get() - total);
-            Some(ServerId(b))
+        let schedule = self.schedule();
+        let len = schedule.len() as u64;
+        if len == 0 {
+            return None;
+        }
+        let n = self.cursor.next();
+        (0..len)
+            .map(|k| schedule[((n + k) % len) as usize])
+            .find(|&id| Some(id) != avoid)
+            .or(Some(schedule[(n % len) as usize]))
+    }
+
+    fn schedule(&self) -> Rc<[ServerId]> {
+        if let Some(s) = &*self.schedule.borrow() {
+            return s.clone();
+        }
+        let usable = |backup: bool| -> Vec<(ServerId, u16)> {
+            self.servers
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.conf.backup == backup && s.usable())
+                .map(|(i, s)| (ServerId(i), s.weight.get()))
+                .collect()
         };
-        pick(false, avoid)
-            .or_else(|| pick(true, avoid))
-            .or_else(|| {
-                if avoid.is_some() {
-                    pick(false, None).or_else(|| pick(true, None))
-                } else {
-                    None
-                }
-            })
+        let mut servers = usable(false);
+        if servers.is_empty() {
+            servers = usable(true);
+        }
+        let schedule: Rc<[ServerId]> = smooth_weighted_order(&servers).into();
+        self.schedule.replace(Some(schedule.clone()));
+        schedule
     }
 
     /// An idle connection to `id` that still looks open, if any.
@@ -337,6 +369,41 @@ impl BackendTable {
     pub fn idle_count(&self, id: ServerId) -> usize {
         self.servers[id.0].idle.borrow().len()
     }
+}
+
+/// One cycle of smooth weighted round robin: each server appears `weight / gcd` times,
+/// spread out rather than in bursts (weights 5:1:1 give a a b a c a a, not a a a a a b c).
+fn smooth_weighted_order(servers: &[(ServerId, u16)]) -> Vec<ServerId> {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let g = servers
+        .iter()
+        .fold(0, |g, &(_, w)| gcd(g, u64::from(w)))
+        .max(1);
+    let weights: Vec<i64> = servers
+        .iter()
+        .map(|&(_, w)| (u64::from(w) / g) as i64)
+        .collect();
+    let total: i64 = weights.iter().sum();
+    let mut current = vec![0i64; servers.len()];
+    let mut order = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        let mut best = 0;
+        for i in 0..servers.len() {
+            current[i] += weights[i];
+            if current[i] > current[best] {
+                best = i;
+            }
+        }
+        current[best] -= total;
+        order.push(servers[best].0);
+    }
+    order
 }
 
 #[cfg(test)]
@@ -362,6 +429,12 @@ mod tests {
             redispatch: false,
             connect_timeout: None,
             idle_per_server: 2,
+            cursor: Arc::default(),
+            http: crate::http::HttpBackend::from_proxy(&ringlb_config::model::Proxy::new(
+                ringlb_config::model::ProxyKind::Backend,
+                "be".into(),
+                Default::default(),
+            )),
         })
     }
 
@@ -426,6 +499,38 @@ mod tests {
             single.choose_server(Some(ServerId(0))),
             Some(ServerId(0)),
             "a lone server is retried"
+        );
+    }
+
+    #[test]
+    fn workers_sharing_a_cursor_alternate_between_servers() {
+        let conf = ResolvedBackend {
+            name: "be".into(),
+            servers: vec![server("a", 1, false), server("b", 1, false)],
+            retries: 0,
+            redispatch: false,
+            connect_timeout: None,
+            idle_per_server: 2,
+            cursor: Arc::default(),
+            http: table(Vec::new()).http.clone(),
+        };
+        let (w1, w2) = (BackendTable::new(&conf), BackendTable::new(&conf));
+        // Requests land on either worker in any order; the sequence still alternates.
+        let picks: Vec<&str> = [&w1, &w1, &w2, &w1, &w2, &w2]
+            .iter()
+            .map(|t| t.server_name(t.choose_server(None).unwrap()))
+            .collect();
+        assert_eq!(picks, ["a", "b", "a", "b", "a", "b"]);
+    }
+
+    #[test]
+    fn smooth_order_spreads_heavy_servers_and_reduces_by_gcd() {
+        let ids = [(ServerId(0), 10), (ServerId(1), 2), (ServerId(2), 2)];
+        let order: Vec<usize> = smooth_weighted_order(&ids).iter().map(|s| s.0).collect();
+        assert_eq!(
+            order,
+            [0, 0, 1, 0, 2, 0, 0],
+            "5:1:1 after dividing by 2, never three a in a row"
         );
     }
 

@@ -17,7 +17,7 @@ use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
 use super::response::RespError;
 use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use super::settings::{HttpBackend, HttpFrontend};
-use super::upstream::{Reuse, Router, Upstream, UpstreamConn, UpstreamError};
+use super::upstream::{Reuse, Router, Upstream, UpstreamConn};
 use crate::buffer::BufferPool;
 
 /// Why a client connection ended, for logs and counters.
@@ -71,8 +71,10 @@ pub async fn serve_http<R: Router>(
     pool: &BufferPool,
 ) -> SessionSummary {
     let _ = client.set_nodelay(true);
+    let client_port = client.local_addr().map_or(0, |a| a.port());
     let mut s = Session {
         client,
+        client_port,
         peer: peer.ip(),
         fe: frontend,
         router,
@@ -90,6 +92,8 @@ pub async fn serve_http<R: Router>(
 
 pub(super) struct Session<'a, R> {
     pub(super) client: TcpStream,
+    /// The port the client reached: servers written without a port are connected on it.
+    client_port: u16,
     peer: IpAddr,
     pub(super) fe: &'a HttpFrontend,
     router: &'a R,
@@ -311,7 +315,7 @@ impl<'a, R: Router> Session<'a, R> {
 
         let mut reuse = Reuse::Allowed;
         let (conn, resp, sbuf, fwd) = loop {
-            let mut conn = match connect(be, upstream, reuse).await {
+            let mut conn = match connect(upstream, reuse, self.client_port).await {
                 Ok(c) => c,
                 Err(()) => {
                     return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
@@ -495,26 +499,12 @@ impl<'a, R: Router> Session<'a, R> {
     }
 }
 
-/// Gets a server connection, retrying failed connects `retries` times.
+/// Gets a server connection. The upstream owns `timeout connect`, `retries` and
+/// `redispatch`, so a failure here is final.
 async fn connect<U: Upstream>(
-    be: &HttpBackend,
     upstream: &U,
     reuse: Reuse,
+    client_port: u16,
 ) -> Result<UpstreamConn, ()> {
-    let mut failures = 0;
-    loop {
-        let attempt = match be.timeouts.connect {
-            Some(limit) => monoio::time::timeout(limit, upstream.acquire(reuse))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(UpstreamError::Connect(std::io::ErrorKind::TimedOut.into()))
-                }),
-            None => upstream.acquire(reuse).await,
-        };
-        match attempt {
-            Ok(conn) => return Ok(conn),
-            Err(UpstreamError::Connect(_)) if failures < be.retries => failures += 1,
-            Err(_) => return Err(()),
-        }
-    }
+    upstream.acquire(reuse, client_port).await.map_err(|_| ())
 }

@@ -70,7 +70,6 @@ pub struct HttpBackend {
     pub mode: HttpConnMode,
     pub forwardfor: Option<ForwardFor>,
     pub errors: ErrorPages,
-    pub retries: u32,
 }
 
 impl HttpBackend {
@@ -81,7 +80,6 @@ impl HttpBackend {
             mode: proxy.options.http_conn_mode,
             forwardfor: proxy.options.forwardfor.clone(),
             errors: ErrorPages::from_proxy(proxy),
-            retries: proxy.retries,
         }
     }
 }

@@ -28,7 +28,7 @@ pub struct UpstreamConn {
 pub enum UpstreamError {
     /// No usable server (all down, none configured, or all full).
     NoServer,
-    /// Connecting failed; the session retries up to `retries` times.
+    /// Connecting failed after every retry.
     Connect(io::Error),
 }
 
@@ -36,8 +36,9 @@ pub enum UpstreamError {
 /// tests implement it over fixed addresses.
 #[allow(async_fn_in_trait)] // used generically inside one worker, never as `dyn` or across threads
 pub trait Upstream {
-    /// A connection to the server chosen for the next request.
-    async fn acquire(&self, reuse: Reuse) -> Result<UpstreamConn, UpstreamError>;
+    /// A connection to the server chosen for the next request, for a client that reached
+    /// `client_port`. Connect timeouts, retries and redispatch happen inside.
+    async fn acquire(&self, reuse: Reuse, client_port: u16) -> Result<UpstreamConn, UpstreamError>;
     /// Gives back a connection that finished an exchange cleanly and may be reused.
     fn release(&self, conn: UpstreamConn);
     /// Gives back a connection that must be closed (error, close mode, server's choice).

@@ -142,6 +142,7 @@ pub fn adopt_fd(fd: RawFd) -> io::Result<TcpListener> {
 pub fn bind_for_workers(
     addr: &ListenAddr,
     workers: usize,
+    takeover: bool,
 ) -> Result<(SocketAddr, Vec<TcpListener>), ListenError> {
     match *addr {
         ListenAddr::Inet {
@@ -149,7 +150,9 @@ pub fn bind_for_workers(
             v6only,
             backlog,
         } => {
-            probe_unused(addr)?;
+            if !takeover {
+                probe_unused(addr)?;
+            }
             let first =
                 reuseport_listener(addr, v6only, backlog).map_err(|e| bind_error(addr, e))?;
             // Port 0: every worker joins the port the first socket got.
@@ -229,7 +232,8 @@ mod tests {
     fn inherited_socket_is_shared_by_dup() {
         use std::os::fd::AsRawFd;
         let parent = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (bound, socks) = bind_for_workers(&ListenAddr::Fd(parent.as_raw_fd()), 2).unwrap();
+        let (bound, socks) =
+            bind_for_workers(&ListenAddr::Fd(parent.as_raw_fd()), 2, false).unwrap();
         assert_eq!(bound, parent.local_addr().unwrap());
         assert_eq!(socks.len(), 2);
         assert_ne!(socks[0].as_raw_fd(), parent.as_raw_fd());

@@ -38,7 +38,11 @@ pub struct FixedUpstream {
 }
 
 impl Upstream for FixedUpstream {
-    async fn acquire(&self, reuse: Reuse) -> Result<UpstreamConn, UpstreamError> {
+    async fn acquire(
+        &self,
+        reuse: Reuse,
+        _client_port: u16,
+    ) -> Result<UpstreamConn, UpstreamError> {
         if reuse == Reuse::Allowed {
             if let Some(mut conn) = self.idle.borrow_mut().pop() {
                 conn.reused = true;

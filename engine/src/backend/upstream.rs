@@ -1,0 +1,49 @@
+//! The HTTP session's view of a worker's backend table: the balancing algorithm picks the
+//! server, and an idle connection to that server is reused when the session allows it.
+
+use crate::http::{Reuse, Router, Upstream, UpstreamConn, UpstreamError};
+use crate::shard::worker::Worker;
+
+use super::connect::ConnectErrorKind;
+use super::{BackendTable, ServerId};
+
+impl Upstream for BackendTable {
+    async fn acquire(&self, reuse: Reuse, client_port: u16) -> Result<UpstreamConn, UpstreamError> {
+        let server = self.choose_server(None).ok_or(UpstreamError::NoServer)?;
+        // Reusing only the chosen server's idle connections keeps the algorithm's
+        // distribution exact; an idle connection elsewhere would skew it.
+        if reuse == Reuse::Allowed {
+            if let Some(stream) = self.take_idle(server) {
+                return Ok(UpstreamConn {
+                    stream,
+                    reused: true,
+                    server: server.0,
+                });
+            }
+        }
+        match self.connect_to(server, client_port).await {
+            Ok((stream, reached)) => Ok(UpstreamConn {
+                stream,
+                reused: false,
+                server: reached.0,
+            }),
+            Err(e) if e.kind == ConnectErrorKind::NoServer => Err(UpstreamError::NoServer),
+            Err(e) => Err(UpstreamError::Connect(
+                e.source
+                    .unwrap_or_else(|| std::io::ErrorKind::TimedOut.into()),
+            )),
+        }
+    }
+
+    fn release(&self, conn: UpstreamConn) {
+        self.put_idle(ServerId(conn.server), conn.stream);
+    }
+}
+
+impl Router for Worker {
+    type Upstream = BackendTable;
+
+    fn backend(&self, name: &str) -> Option<(&crate::http::HttpBackend, &BackendTable)> {
+        Worker::backend(self, name).map(|t| (&t.http, &**t))
+    }
+}
