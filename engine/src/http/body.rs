@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use monoio::buf::IoBuf;
+use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
 use super::chunked::ChunkedDecoder;
@@ -54,6 +55,7 @@ pub(crate) async fn forward_body(
     kind: BodyKind,
     src_timeout: Option<Duration>,
     dst_timeout: Option<Duration>,
+    canceller: &mut Canceller,
 ) -> (Result<u64, BodyError>, Vec<u8>) {
     let mut remaining = match kind {
         BodyKind::Length(n) => n,
@@ -68,7 +70,8 @@ pub(crate) async fn forward_body(
             Err(e) => return (Err(e), buf),
         };
         if take > 0 {
-            let (res, slice) = write_all(dst, buf.slice(pos..pos + take), dst_timeout).await;
+            let (res, slice) =
+                write_all(dst, buf.slice(pos..pos + take), dst_timeout, canceller).await;
             buf = slice.into_inner();
             if let Err(e) = res {
                 let e = match e {
@@ -85,7 +88,7 @@ pub(crate) async fn forward_body(
         }
         buf.clear();
         pos = 0;
-        let (outcome, b) = read_more(src, buf, src_timeout).await;
+        let (outcome, b) = read_more(src, buf, src_timeout, canceller).await;
         buf = b;
         match outcome {
             ReadOutcome::Data(_) => {}

@@ -1,6 +1,9 @@
 //! Reads and writes bounded by a timeout. A timed-out operation is cancelled through
 //! `Canceller` and then awaited, never dropped: a dropped io_uring read keeps its buffer
 //! pinned until the kernel lets go, and bytes it already received would be lost.
+//!
+//! A session keeps one `Canceller` for all its operations (they run one at a time): a fresh
+//! one per operation costs an allocation and a hash-set growth on every read and write.
 
 use std::io;
 use std::time::Duration;
@@ -18,7 +21,7 @@ pub(crate) enum ReadOutcome {
 
 /// Runs a cancellable operation; when `limit` passes first, cancels it and waits for it.
 /// Returns the result and whether the timer fired.
-async fn bounded<F, T>(op: F, canceller: Canceller, limit: Option<Duration>) -> (T, bool)
+async fn bounded<F, T>(op: F, canceller: &mut Canceller, limit: Option<Duration>) -> (T, bool)
 where
     F: std::future::Future<Output = T>,
 {
@@ -33,7 +36,8 @@ where
     match done {
         Some(r) => (r, false),
         None => {
-            canceller.cancel();
+            // `cancel` hands back a fresh canceller for the session's next operations.
+            *canceller = std::mem::take(canceller).cancel();
             (op.await, true)
         }
     }
@@ -44,9 +48,9 @@ pub(crate) async fn read_more(
     stream: &mut TcpStream,
     buf: Vec<u8>,
     limit: Option<Duration>,
+    canceller: &mut Canceller,
 ) -> (ReadOutcome, Vec<u8>) {
     let len = buf.len();
-    let canceller = Canceller::new();
     let handle = canceller.handle();
     let ((res, slice), fired) = bounded(
         stream.cancelable_read(buf.slice_mut(len..), handle),
@@ -76,8 +80,8 @@ pub(crate) async fn write_all<T: IoBuf + 'static>(
     stream: &mut TcpStream,
     buf: T,
     limit: Option<Duration>,
+    canceller: &mut Canceller,
 ) -> (Result<(), WriteError>, T) {
-    let canceller = Canceller::new();
     let handle = canceller.handle();
     let ((res, buf), fired) = bounded(stream.write_all(buf, handle), canceller, limit).await;
     let res = match res {

@@ -85,7 +85,13 @@ impl<R: Router> Session<'_, R> {
                     continue;
                 }
             }
-            let (outcome, b) = read_more(&mut conn.stream, sbuf, be.timeouts.server).await;
+            let (outcome, b) = read_more(
+                &mut conn.stream,
+                sbuf,
+                be.timeouts.server,
+                &mut self.canceller,
+            )
+            .await;
             sbuf = b;
             match outcome {
                 ReadOutcome::Data(_) => got_any = true,
@@ -143,6 +149,7 @@ impl<R: Router> Session<'_, R> {
             kind,
             be.timeouts.server,
             self.fe.timeouts.client,
+            &mut self.canceller,
         )
         .await;
         let leftover = !sbuf.is_empty();

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use monoio::buf::IoBuf;
+use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
 use super::body::{forward_body, BodyError};
@@ -80,6 +81,7 @@ pub async fn serve_http<R: Router>(
         router,
         pool,
         inbuf: None,
+        canceller: Canceller::new(),
         summary: SessionSummary::default(),
     };
     let termination = s.run().await;
@@ -101,6 +103,8 @@ pub(super) struct Session<'a, R> {
     /// The client read buffer: held only while a request is being read or bytes of the next
     /// pipelined request wait in it.
     inbuf: Option<Vec<u8>>,
+    /// Cancels the session's one pending read or write when its timeout fires.
+    pub(super) canceller: Canceller,
     pub(super) summary: SessionSummary,
 }
 
@@ -169,7 +173,8 @@ impl<'a, R: Router> Session<'a, R> {
             let was_empty = buf.is_empty();
             let limit = deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
             let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
-            let (outcome, inbuf) = read_more(&mut self.client, inbuf, limit).await;
+            let (outcome, inbuf) =
+                read_more(&mut self.client, inbuf, limit, &mut self.canceller).await;
             self.inbuf = Some(inbuf);
             match outcome {
                 ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
@@ -199,10 +204,15 @@ impl<'a, R: Router> Session<'a, R> {
         };
         self.summary.last_status = Some(status);
         let len = page.len() as u64;
-        if write_all(&mut self.client, page, self.fe.timeouts.client)
-            .await
-            .0
-            .is_ok()
+        if write_all(
+            &mut self.client,
+            page,
+            self.fe.timeouts.client,
+            &mut self.canceller,
+        )
+        .await
+        .0
+        .is_ok()
         {
             self.summary.bytes_out += len;
         }
@@ -211,7 +221,13 @@ impl<'a, R: Router> Session<'a, R> {
 
     pub(super) async fn send_to_client(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, Termination> {
         let len = bytes.len() as u64;
-        let (res, bytes) = write_all(&mut self.client, bytes, self.fe.timeouts.client).await;
+        let (res, bytes) = write_all(
+            &mut self.client,
+            bytes,
+            self.fe.timeouts.client,
+            &mut self.canceller,
+        )
+        .await;
         match res {
             Ok(()) => {
                 self.summary.bytes_out += len;
@@ -412,15 +428,20 @@ impl<'a, R: Router> Session<'a, R> {
         be: &HttpBackend,
     ) -> (Result<Forwarded, Option<Termination>>, Vec<u8>) {
         let timeout = be.timeouts.server;
-        let (res, out) = write_all(&mut conn.stream, out, timeout).await;
+        let (res, out) = write_all(&mut conn.stream, out, timeout, &mut self.canceller).await;
         if res.is_err() {
             return (Err(None), out);
         }
         if let Some(end) = buffered_end {
             if end > head.len {
                 let inbuf = self.inbuf.take().unwrap_or_default();
-                let (res, slice) =
-                    write_all(&mut conn.stream, inbuf.slice(head.len..end), timeout).await;
+                let (res, slice) = write_all(
+                    &mut conn.stream,
+                    inbuf.slice(head.len..end),
+                    timeout,
+                    &mut self.canceller,
+                )
+                .await;
                 self.inbuf = Some(slice.into_inner());
                 if res.is_err() {
                     return (Err(None), out);
@@ -474,6 +495,7 @@ impl<'a, R: Router> Session<'a, R> {
             kind,
             self.fe.timeouts.client,
             be.timeouts.server,
+            &mut self.canceller,
         )
         .await;
         self.inbuf = Some(inbuf);
