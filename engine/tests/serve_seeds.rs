@@ -48,6 +48,8 @@ struct Seed {
     frontends: Vec<(String, Vec<SocketAddr>)>,
     /// Fixture answers of the file's servers: `fixture ORIGINAL-ADDRESS`.
     fixtures: Vec<String>,
+    /// The listening ports, held until this seed's process starts.
+    reserved: Vec<std::net::TcpListener>,
 }
 
 /// `host:port` with a numeric port; `*`, empty and `0.0.0.0` hosts are the same wildcard.
@@ -102,14 +104,18 @@ fn rewrite(path: &Path, dir: &TempDir) -> Seed {
         .collect();
 
     let mut binds: HashMap<(String, u16), SocketAddr> = HashMap::new();
+    let mut reserved = Vec::new();
     for (_, words) in &lines {
         for i in 1..words.len() {
             if is_bind_word(words, i) {
                 for a in words[i].split(',') {
                     let key = parse_addr(a).unwrap();
-                    binds
-                        .entry(key)
-                        .or_insert_with(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+                    binds.entry(key).or_insert_with(|| {
+                        let port = reserve_port();
+                        let addr = port.local_addr().unwrap();
+                        reserved.push(port);
+                        addr
+                    });
                 }
             }
         }
@@ -246,6 +252,7 @@ fn rewrite(path: &Path, dir: &TempDir) -> Seed {
             .map(|(n, a, _)| (n, a))
             .collect(),
         fixtures,
+        reserved,
     }
 }
 
@@ -296,10 +303,11 @@ fn every_seed_configuration_serves_once_its_backends_exist() {
     paths.sort();
     assert!(paths.len() >= 30, "seeds found: {paths:?}");
     // Every backend first, then one process per seed in turn.
-    let seeds: Vec<Seed> = paths.iter().map(|p| rewrite(p, &dir)).collect();
+    let mut seeds: Vec<Seed> = paths.iter().map(|p| rewrite(p, &dir)).collect();
 
     let mut served: BTreeMap<String, usize> = BTreeMap::new();
-    for seed in &seeds {
+    for seed in &mut seeds {
+        seed.reserved.clear();
         assert!(
             !seed.frontends.is_empty(),
             "{}: no listening address found",

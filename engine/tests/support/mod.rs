@@ -202,11 +202,13 @@ impl Drop for TempDir {
 /// A loopback port free at the time of the call (bound once, then released), for
 /// configurations that must name their port before the process under test binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    reserve_port().local_addr().unwrap().port()
+}
+
+/// A loopback port held until the listener is dropped: while several ports are chosen and
+/// fixtures started, none of them can be handed out twice.
+pub fn reserve_port() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
 /// The workspace root, where `examples/` lives.
