@@ -1,11 +1,16 @@
 //! Fixtures for engine tests: configurations built in code, the engine started in-process on
-//! loopback ports, and small blocking backends.
+//! loopback ports, the `ringlb` binary run as a guarded child process, and small blocking
+//! backends and clients.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::ffi::OsStr;
+use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringlb::run::{start, RunHandle, RunOptions};
 use ringlb_config::model::*;
@@ -161,4 +166,303 @@ pub fn read_to_end(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     s.read_to_end(&mut out)?;
     Ok(out)
+}
+
+/// A directory of its own under the system temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("ringlb-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `text` to `name` inside the directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port free at the time of the call (bound once, then released), for
+/// configurations that must name their port before the process under test binds it.
+pub fn free_port() -> u16 {
+    reserve_port().local_addr().unwrap().port()
+}
+
+/// A loopback port held until the listener is dropped: while several ports are chosen and
+/// fixtures started, none of them can be handed out twice.
+pub fn reserve_port() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// The workspace root, where `examples/` lives.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `ringlb` binary running as a child process. Its stderr goes to a file so it can be
+/// read at any time; dropping the value kills the process if it still runs, so a failing
+/// test leaves nothing behind.
+pub struct Ringlb {
+    child: Child,
+    stderr_path: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Ringlb {
+    /// Starts `ringlb ARGS`, its stderr in `stderr_path`.
+    pub fn spawn<S: AsRef<OsStr>>(args: &[S], stderr_path: PathBuf) -> Self {
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ringlb"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("ringlb starts");
+        Self {
+            child,
+            stderr_path,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn signal(&self, signal: libc::c_int) {
+        if self.status.is_none() {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        }
+    }
+
+    /// The exit status if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().unwrap();
+        }
+        self.status
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        self.exited()
+    }
+
+    /// Waits until `addr` accepts connections and every worker has announced itself;
+    /// panics with the process's stderr if it exits first or takes longer than 10 s.
+    pub fn wait_serving(&mut self, addr: SocketAddr) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.exited() {
+                panic!(
+                    "ringlb exited with {status} before serving {addr}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            if self.workers_running() && TcpStream::connect(addr).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ringlb does not serve {addr} after 10 s; stderr:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the startup notice announced as many running workers as it started.
+    fn workers_running(&self) -> bool {
+        let err = self.stderr();
+        let Some(n) = err
+            .lines()
+            .find_map(|l| l.split(", ").nth(1)?.strip_suffix(" worker(s)"))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return false;
+        };
+        err.lines()
+            .filter(|l| l.starts_with("ringlb: worker ") && l.contains(" running on "))
+            .count()
+            >= n
+    }
+
+    /// Waits up to 10 s for `path` to hold a pid and a newline, and returns the pid.
+    pub fn wait_pidfile(&self, path: &Path) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if let Some(pid) = text.strip_suffix('\n').and_then(|t| t.parse().ok()) {
+                    return pid;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pidfile at {}; stderr:\n{}",
+                path.display(),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `signal` and waits up to 5 s for the exit; returns the status, or panics with
+    /// stderr when the process is still running.
+    pub fn stop_with(&mut self, signal: libc::c_int) -> ExitStatus {
+        self.signal(signal);
+        match self.wait_exit(Duration::from_secs(5)) {
+            Some(s) => s,
+            None => panic!(
+                "ringlb still runs 5 s after signal {signal}; stderr:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+}
+
+impl Drop for Ringlb {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A keep-alive HTTP/1.1 backend answering every request with `200` and `body`; it reads
+/// request bodies sized by Content-Length and closes when the client asks to.
+pub fn http_server(body: &str) -> SocketAddr {
+    http_server_on("127.0.0.1:0".parse().unwrap(), body)
+}
+
+/// [`http_server`] on a chosen address.
+pub fn http_server_on(addr: SocketAddr, body: &str) -> SocketAddr {
+    let body = body.to_string();
+    let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let body = body.clone();
+            thread::spawn(move || answer_requests(s, |_| (Duration::ZERO, body.clone())));
+        }
+    });
+    addr
+}
+
+/// Serves requests on `s` until the client closes or asks to: for each request head,
+/// `respond(path)` says how long to wait and what body to send with a `200`.
+pub fn answer_requests(s: TcpStream, respond: impl Fn(&str) -> (Duration, String)) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut w = s.try_clone().unwrap();
+    let mut r = std::io::BufReader::new(s);
+    loop {
+        let mut line = String::new();
+        if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let (mut length, mut close) = (0usize, line.ends_with("HTTP/1.0\r\n"));
+        loop {
+            let mut h = String::new();
+            if !matches!(r.read_line(&mut h), Ok(n) if n > 0) {
+                return;
+            }
+            let h = h.trim_end().to_ascii_lowercase();
+            if h.is_empty() {
+                break;
+            }
+            if let Some(v) = h.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if let Some(v) = h.strip_prefix("connection:") {
+                close = v.contains("close");
+            }
+        }
+        let mut discard = vec![0u8; length];
+        if r.read_exact(&mut discard).is_err() {
+            return;
+        }
+        let (delay, body) = respond(&path);
+        thread::sleep(delay);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        if w.write_all(head.as_bytes()).is_err() || w.write_all(body.as_bytes()).is_err() {
+            return;
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+/// Sends `GET path` with `Connection: close` on a new connection and returns the status and
+/// body; `Err` when the connection is refused, reset or closed without a complete answer.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let raw = read_to_end(&mut s)?;
+    parse_response(&raw).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "no complete HTTP response: {:?}",
+                String::from_utf8_lossy(&raw)
+            ),
+        )
+    })
+}
+
+/// Status and body of one complete close-delimited or Content-Length response.
+fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+    let length = head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    });
+    match length {
+        Some(n) if body.len() < n => None,
+        Some(n) => Some((status, body[..n].to_string())),
+        None => Some((status, body.to_string())),
+    }
 }
