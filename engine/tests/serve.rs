@@ -186,9 +186,6 @@ fn soft_stop_finishes_in_flight(legacy: bool) {
 }
 mod sigusr1_soft_stop_finishes_an_in_flight_slow_request {
     #[test]
-    #[ignore = "engine bug: under io_uring a connection made right after SIGUSR1 is taken \
-                into a listening socket that is never served and is reset only when the \
-                process exits (about 1 run in 3)"]
     fn io_uring() {
         super::soft_stop_finishes_in_flight(false)
     }

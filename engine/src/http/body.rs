@@ -45,6 +45,13 @@ fn body_part(
     })
 }
 
+/// How long each side of a body transfer may stay silent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyTimeouts {
+    pub src: Option<Duration>,
+    pub dst: Option<Duration>,
+}
+
 /// Forwards a body of `kind` from `src` to `dst`; `buf[start..]` holds bytes already read.
 /// Returns the body's length and the buffer holding only the bytes read past the body.
 pub(crate) async fn forward_body(
@@ -53,10 +60,13 @@ pub(crate) async fn forward_body(
     mut buf: Vec<u8>,
     start: usize,
     kind: BodyKind,
-    src_timeout: Option<Duration>,
-    dst_timeout: Option<Duration>,
+    timeouts: BodyTimeouts,
     canceller: &mut Canceller,
 ) -> (Result<u64, BodyError>, Vec<u8>) {
+    let BodyTimeouts {
+        src: src_timeout,
+        dst: dst_timeout,
+    } = timeouts;
     let mut remaining = match kind {
         BodyKind::Length(n) => n,
         _ => 0,

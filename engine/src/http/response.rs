@@ -2,7 +2,7 @@
 //! releasing a body that waited for `100 Continue`), then relaying the response and deciding
 //! whether each side's connection is kept.
 
-use super::body::{forward_body, BodyError};
+use super::body::{forward_body, BodyError, BodyTimeouts};
 use super::conn_mode::{ConnectionTokens, ExchangePlan};
 use super::framing::{response_framing, BodyKind, RequestFraming};
 use super::head::{parse_response, ResponseHead, Version};
@@ -147,8 +147,10 @@ impl<R: Router> Session<'_, R> {
             sbuf,
             resp.len,
             kind,
-            be.timeouts.server,
-            self.fe.timeouts.client,
+            BodyTimeouts {
+                src: be.timeouts.server,
+                dst: self.fe.timeouts.client,
+            },
             &mut self.canceller,
         )
         .await;

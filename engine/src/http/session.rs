@@ -8,7 +8,7 @@ use monoio::buf::IoBuf;
 use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
-use super::body::{forward_body, BodyError};
+use super::body::{forward_body, BodyError, BodyTimeouts};
 use super::chunked::ChunkedDecoder;
 use super::conn_mode::{ConnectionTokens, ExchangePlan};
 use super::errors::{error_response, return_response};
@@ -493,8 +493,10 @@ impl<'a, R: Router> Session<'a, R> {
             inbuf,
             start,
             kind,
-            self.fe.timeouts.client,
-            be.timeouts.server,
+            BodyTimeouts {
+                src: self.fe.timeouts.client,
+                dst: be.timeouts.server,
+            },
             &mut self.canceller,
         )
         .await;

@@ -1,6 +1,6 @@
 //! A worker's event loop: accept loops per listener, the inbox, soft and hard stop.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
@@ -41,9 +41,24 @@ pub struct Worker {
     active: Cell<usize>,
     /// Set on stop or soft stop: accept loops return and drop their listeners.
     stop_accepting: Latch,
+    /// This worker's listening sockets, kept so a stop can close them to new clients at
+    /// once, whatever their accept loops are doing at that moment.
+    listeners: RefCell<Vec<Rc<TcpListener>>>,
 }
 
 impl Worker {
+    /// Refuses new clients from now on: every listening socket of this worker is shut down
+    /// synchronously, so the kernel stops queueing connections on it even while an abandoned
+    /// io_uring operation still holds the descriptor open, and the accept loops are told to
+    /// return.
+    fn stop_listening(&self) {
+        for l in self.listeners.borrow_mut().drain(..) {
+            // SAFETY: `l` keeps the descriptor open for the duration of the call.
+            unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+        self.stop_accepting.set();
+    }
+
     pub fn backend(&self, name: &str) -> Option<&Rc<BackendTable>> {
         self.backends.get(name)
     }
@@ -95,11 +110,14 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             .collect(),
         active: Cell::new(0),
         stop_accepting: Latch::new(),
+        listeners: RefCell::new(Vec::new()),
     });
     for (plan, listeners) in frontends {
         for l in listeners {
             match TcpListener::from_std(l) {
                 Ok(l) => {
+                    let l = Rc::new(l);
+                    worker.listeners.borrow_mut().push(l.clone());
                     monoio::spawn(accept_loop(worker.clone(), plan.clone(), l));
                 }
                 Err(e) => eprintln!(
@@ -133,11 +151,11 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         for ev in batch {
             match ev {
                 ShardEvent::Stop => {
-                    worker.stop_accepting.set();
+                    worker.stop_listening();
                     return;
                 }
                 ShardEvent::SoftStop => {
-                    worker.stop_accepting.set();
+                    worker.stop_listening();
                     soft = true;
                 }
                 ShardEvent::Probe { sent, reply } => {
@@ -169,12 +187,13 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
     .await
 }
 
-async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpListener) {
+async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<TcpListener>) {
     loop {
         // Take a slot only once a client is waiting on this worker's own socket: a slot
         // held by an idle accept would starve a worker whose queue has clients in it.
-        // Abandoning a readiness wait loses nothing.
-        match first_of(listener.readable(true), worker.stop_accepting.wait()).await {
+        // Abandoning a readiness wait loses nothing. Not relaxed: the epoll driver would
+        // otherwise answer from a cached readiness that an earlier accept already used up.
+        match first_of(listener.readable(false), worker.stop_accepting.wait()).await {
             None => return,
             Some(Err(_)) => {
                 monoio::time::sleep(Duration::from_millis(10)).await;
@@ -196,6 +215,13 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpL
             )
             .await;
         };
+        // While this worker waited for a slot, its queued client may have gone (or, on an
+        // inherited `fd@` socket, another worker took it). Blocking in accept with the slot
+        // would keep it from a worker whose client is still waiting.
+        if !connection_pending(&listener) {
+            drop(slot);
+            continue;
+        }
         let canceller = Canceller::new();
         let mut accept = pin!(listener.cancelable_accept(canceller.handle()));
         let res = match first_of(accept.as_mut(), worker.stop_accepting.wait()).await {
@@ -227,6 +253,17 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: TcpL
             }
         }
     }
+}
+
+/// Whether a client waits in the listening socket's queue right now (a zero-timeout poll).
+fn connection_pending(listener: &TcpListener) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
 async fn serve(
