@@ -375,7 +375,11 @@ pub async fn serve_connection(
     let _ = stream.set_nodelay(true);
     match plan.mode {
         Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
-        Mode::Tcp | Mode::Health => serve_tcp_connection(worker, plan, stream, peer).await,
+        // Boxed: a tunnel's state is large, and inline it would size every HTTP
+        // connection's future too, idle keep-alive ones included.
+        Mode::Tcp | Mode::Health => {
+            Box::pin(serve_tcp_connection(worker, plan, stream, peer)).await
+        }
     }
 }
 

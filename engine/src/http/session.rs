@@ -123,7 +123,10 @@ impl<'a, R: Router> Session<'a, R> {
                 Ok(head) => head,
                 Err(t) => return t,
             };
-            match self.exchange(head).await {
+            // Boxed: an exchange's state (proxying, relaying, timers) is several KiB, and
+            // living inside the session future it would be paid by every idle keep-alive
+            // connection too. On the heap it exists only while a request is in flight.
+            match Box::pin(self.exchange(head)).await {
                 Next::KeepAlive => continue,
                 Next::Close(t) => return t,
             }
