@@ -45,16 +45,29 @@ pub fn build_runtime(legacy: bool, entries: u32) -> io::Result<(WorkerRuntime, D
             .build()?
             .into()
     } else {
-        RuntimeBuilder::<FusionDriver>::new()
+        let mut builder = RuntimeBuilder::<FusionDriver>::new()
             .enable_timer()
-            .with_entries(entries)
-            .build()?
+            .with_entries(entries);
+        if let Some(urb) = tuned_uring() {
+            builder = builder.uring_builder(urb);
+        }
+        builder.build()?
     };
     let kind = match rt {
         FusionRuntime::Uring(_) => DriverKind::IoUring,
         FusionRuntime::Legacy(_) => DriverKind::Epoll,
     };
     Ok((rt, kind))
+}
+
+/// io_uring setup for a ring that one worker thread alone drives: completions are run when
+/// the worker next enters the kernel instead of interrupting it (`COOP_TASKRUN`), and the
+/// kernel may skip the locking a shared ring needs (`SINGLE_ISSUER`). `None` when this
+/// kernel refuses the flags (before 6.0): the plain ring is used, not the epoll fallback.
+fn tuned_uring() -> Option<io_uring::Builder> {
+    let mut urb = io_uring::IoUring::builder();
+    urb.setup_coop_taskrun().setup_single_issuer();
+    urb.build(8).ok().map(|_probe| urb)
 }
 
 /// Whether the environment asks for the epoll driver (`MONOIO_FORCE_LEGACY_DRIVER=1`).
