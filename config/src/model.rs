@@ -221,6 +221,20 @@ pub enum Level {
     Debug,
 }
 
+impl Level {
+    /// Every level with its configuration name, most severe first.
+    pub const NAMES: [(&'static str, Level); 8] = [
+        ("emerg", Level::Emerg),
+        ("alert", Level::Alert),
+        ("crit", Level::Crit),
+        ("err", Level::Err),
+        ("warning", Level::Warning),
+        ("notice", Level::Notice),
+        ("info", Level::Info),
+        ("debug", Level::Debug),
+    ];
+}
+
 // ---------------------------------------------------------------------------
 // proxies
 // ---------------------------------------------------------------------------
@@ -792,6 +806,29 @@ pub struct Server {
     pub redir: Option<String>,
     pub send_proxy: bool,
     pub ssl: bool,
+}
+
+impl Server {
+    /// A server with every parameter at HAProxy's default.
+    pub fn new(name: String, addr: ServerAddr) -> Self {
+        Self {
+            location: Location::default(),
+            name,
+            addr,
+            weight: Weight::DEFAULT,
+            backup: false,
+            disabled: false,
+            maxconn: None,
+            minconn: None,
+            maxqueue: None,
+            cookie: None,
+            check: ServerCheck::default(),
+            source: None,
+            redir: None,
+            send_proxy: false,
+            ssl: false,
+        }
+    }
 }
 
 /// `ADDR[:PORT]`; a name is resolved when the engine starts.

@@ -592,22 +592,27 @@ pub fn id_set(word: &str, min: u32, max: u32) -> Parsed<IdSet> {
     Ok(IdSet::Ranges(ranges))
 }
 
+/// `1-4,7,9-10`: inclusive ranges, a single value written alone.
+pub fn fmt_ranges<T: PartialEq + std::fmt::Display>(ranges: &[(T, T)]) -> String {
+    ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn fmt_id_set(set: &IdSet) -> String {
     match set {
         IdSet::All => "all".into(),
         IdSet::Odd => "odd".into(),
         IdSet::Even => "even".into(),
-        IdSet::Ranges(r) => r
-            .iter()
-            .map(|(a, b)| {
-                if a == b {
-                    a.to_string()
-                } else {
-                    format!("{a}-{b}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(","),
+        IdSet::Ranges(r) => fmt_ranges(r),
     }
 }
 

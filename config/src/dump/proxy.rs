@@ -202,19 +202,7 @@ pub(super) fn dump_proxy(out: &mut Out, p: &Proxy) {
             w.push("!".into());
         }
         let (kind, v) = match &e.matcher {
-            CheckMatch::Status(r) => (
-                "status",
-                r.iter()
-                    .map(|(a, b)| {
-                        if a == b {
-                            a.to_string()
-                        } else {
-                            format!("{a}-{b}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            CheckMatch::Status(r) => ("status", crate::value::fmt_ranges(r)),
             CheckMatch::Rstatus(s) => ("rstatus", s.clone()),
             CheckMatch::String(s) => ("string", s.clone()),
             CheckMatch::Rstring(s) => ("rstring", s.clone()),

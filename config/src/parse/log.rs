@@ -32,16 +32,7 @@ const FACILITIES: &[(&str, Facility)] = &[
     ("local7", Facility::Local7),
 ];
 
-pub(crate) const LEVELS: &[(&str, Level)] = &[
-    ("emerg", Level::Emerg),
-    ("alert", Level::Alert),
-    ("crit", Level::Crit),
-    ("err", Level::Err),
-    ("warning", Level::Warning),
-    ("notice", Level::Notice),
-    ("info", Level::Info),
-    ("debug", Level::Debug),
-];
+pub(crate) const LEVELS: &[(&str, Level)] = &Level::NAMES;
 
 pub(crate) const LOG_FORMATS: &[(&str, LogFormatKind)] = &[
     ("rfc3164", LogFormatKind::Rfc3164),

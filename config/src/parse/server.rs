@@ -1,10 +1,9 @@
 //! `server NAME ADDR[:PORT] [params]` and `default-server [params]`.
 
 use super::{unknown, LineRef, Step};
-use crate::diag::{Diagnostic, Location};
+use crate::diag::Diagnostic;
 use crate::model::{
-    AgentCheck, Host, Observe, OnError, OnMarkedDown, OnMarkedUp, Proxy, Server, ServerAddr,
-    ServerCheck, Weight,
+    AgentCheck, Host, Observe, OnError, OnMarkedDown, OnMarkedUp, Proxy, Server, ServerAddr, Weight,
 };
 use crate::value::{self, TimeUnit};
 
@@ -23,26 +22,13 @@ pub(crate) struct Params {
 impl Default for Params {
     fn default() -> Self {
         Self {
-            server: Server {
-                location: Location::default(),
-                name: String::new(),
-                addr: ServerAddr {
+            server: Server::new(
+                String::new(),
+                ServerAddr {
                     host: Host::Name(String::new()),
                     port: None,
                 },
-                weight: Weight::DEFAULT,
-                backup: false,
-                disabled: false,
-                maxconn: None,
-                minconn: None,
-                maxqueue: None,
-                cookie: None,
-                check: ServerCheck::default(),
-                source: None,
-                redir: None,
-                send_proxy: false,
-                ssl: false,
-            },
+            ),
             agent_check: false,
             agent_port: None,
             agent_inter: None,

@@ -252,16 +252,7 @@ pub enum LogLevel {
     Level(Level),
 }
 
-const LEVELS: [(&str, Level); 8] = [
-    ("emerg", Level::Emerg),
-    ("alert", Level::Alert),
-    ("crit", Level::Crit),
-    ("err", Level::Err),
-    ("warning", Level::Warning),
-    ("notice", Level::Notice),
-    ("info", Level::Info),
-    ("debug", Level::Debug),
-];
+const LEVELS: [(&str, Level); 8] = Level::NAMES;
 
 impl LogLevel {
     pub(crate) fn parse(args: &mut Args<'_, '_>) -> Result<LogLevel, Diagnostic> {

@@ -51,26 +51,13 @@ pub fn bind(addr: SocketAddr) -> Bind {
 }
 
 pub fn server(name: &str, addr: SocketAddr) -> Server {
-    Server {
-        location: Default::default(),
-        name: name.into(),
-        addr: ServerAddr {
+    Server::new(
+        name.into(),
+        ServerAddr {
             host: Host::Ip(addr.ip()),
             port: Some(PortSpec::Fixed(addr.port())),
         },
-        weight: Weight::DEFAULT,
-        backup: false,
-        disabled: false,
-        maxconn: None,
-        minconn: None,
-        maxqueue: None,
-        cookie: None,
-        check: ServerCheck::default(),
-        source: None,
-        redir: None,
-        send_proxy: false,
-        ssl: false,
-    }
+    )
 }
 
 /// `listen NAME` on an ephemeral loopback port with `servers`.
