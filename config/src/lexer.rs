@@ -143,7 +143,13 @@ fn push_escape(
                 }
             }
         }
-        Some(ch) => word.push(ch),
+        Some(ch @ (' ' | '\t' | '#' | '\\' | '\'' | '"' | '$')) => word.push(ch),
+        // Any other escape stays as written: `\1` in a regex replacement, `\.` in a
+        // pattern, mean what they say to the regex engine, as in HAProxy.
+        Some(ch) => {
+            word.push('\\');
+            word.push(ch);
+        }
         None => word.push('\\'),
     }
     Ok(())
@@ -270,6 +276,15 @@ mod tests {
     #[test]
     fn backslash_escapes_blanks_hash_and_controls() {
         assert_eq!(split(r"a\ b c\#d \x41 \\"), ["a b", "c#d", "A", "\\"]);
+    }
+
+    #[test]
+    fn unknown_escapes_keep_their_backslash() {
+        assert_eq!(
+            split(r"replace-path /a/(.*) /b/\1 \. \d"),
+            ["replace-path", "/a/(.*)", r"/b/\1", r"\.", r"\d"]
+        );
+        assert_eq!(split(r#""x\1y""#), [r"x\1y"]);
     }
 
     #[test]
