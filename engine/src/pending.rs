@@ -2,7 +2,7 @@
 //! announced at startup, so nothing the user wrote is dropped silently.
 
 use ringlb_config::model::{Balance, CookieMode, Mode, Proxy};
-use ringlb_config::rules::HttpRequestAction;
+use ringlb_config::rules::{HttpRequestAction, HttpResponseAction};
 use ringlb_config::Config;
 
 /// One notice per proxy and feature, in configuration order.
@@ -36,34 +36,49 @@ pub fn not_applied(config: &Config) -> Vec<String> {
 fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
     let mut say = |what: &str| out.push(format!("{} '{}': {what}", p.kind.keyword(), p.name));
     if p.kind.has_frontend() {
-        if !p.use_backends.is_empty() {
-            say("'use_backend' rules are not evaluated yet; every request goes to the default backend");
-        }
-        let unapplied = p
+        let unapplied: Vec<String> = p
             .http_request
             .iter()
-            .filter(|r| r.condition.is_some() || !matches!(r.action, HttpRequestAction::Return(_)))
-            .count();
-        if unapplied > 0 {
+            .filter_map(|r| match &r.action {
+                HttpRequestAction::SetVar { .. } => Some("set-var".into()),
+                HttpRequestAction::Capture { .. } => Some("capture".into()),
+                HttpRequestAction::SetLogLevel(_) => Some("set-log-level".into()),
+                HttpRequestAction::UseService(_) => Some("use-service".into()),
+                HttpRequestAction::DisableL7Retry => Some("disable-l7-retry".into()),
+                HttpRequestAction::Auth { .. } => Some(
+                    "auth (the 401 is sent, but no 'http_auth' fetch checks userlist credentials)"
+                        .into(),
+                ),
+                _ => None,
+            })
+            .collect();
+        if !unapplied.is_empty() {
             say(&format!(
-                "{unapplied} 'http-request' rule(s) (with conditions, or other than an unconditional 'return') are not applied yet, including any deny, block or redirect"
+                "'http-request' actions not applied yet: {}",
+                unapplied.join(", ")
             ));
-        }
-        if !p.http_response.is_empty() {
-            say("'http-response' rules are not applied yet");
-        }
-        if !p.tcp_request.is_empty() {
-            say("'tcp-request' rules are not applied yet");
         }
         if p.stats.as_ref().is_some_and(|s| s.enabled) {
             say("the stats page is not served yet");
         }
-        if p.monitor_uri.is_some() || !p.monitor_net.is_empty() || !p.monitor_fail.is_empty() {
-            say("'monitor-uri', 'monitor-net' and 'monitor fail' are not applied yet");
-        }
         if !p.logs.is_empty() || p.options.httplog.is_some() || p.options.tcplog {
             say("logging is not built yet");
         }
+    }
+    let response_unapplied = p.http_response.iter().any(|r| {
+        matches!(
+            r.action,
+            HttpResponseAction::Return(_)
+                | HttpResponseAction::Redirect(_)
+                | HttpResponseAction::SetVar { .. }
+                | HttpResponseAction::SetLogLevel(_)
+        )
+    });
+    if response_unapplied {
+        say("'http-response' return, redirect, set-var and set-log-level are not applied yet");
+    }
+    if !p.errorfiles_sections.is_empty() {
+        say("'errorfiles' (pages from http-errors sections) are not applied yet");
     }
     if p.kind.has_backend() {
         if !matches!(p.balance, Balance::RoundRobin | Balance::StaticRr) {
@@ -122,15 +137,16 @@ mod tests {
     fn unapplied_features_are_named_with_their_proxy() {
         let n = notices(
             "global\n daemon\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
-             frontend f\n bind :8080\n acl bad src 10.0.0.1\n http-request deny if bad\n default_backend b\n\
+             frontend f\n bind :8080\n acl bad src 10.0.0.1\n http-request deny if bad\n http-request capture req.hdr(host) len 10\n default_backend b\n\
              backend b\n balance leastconn\n cookie SRV insert\n server s 127.0.0.1:80 check cookie s\n",
         );
         let all = n.join("\n");
         assert!(all.contains("'daemon' is not applied"), "{all}");
         assert!(
-            all.contains("frontend 'f': 1 'http-request' rule(s)"),
+            all.contains("frontend 'f': 'http-request' actions not applied yet: capture"),
             "{all}"
         );
+        assert!(!all.contains("deny"), "deny is applied: {all}");
         assert!(
             all.contains("backend 'b': this 'balance' algorithm"),
             "{all}"

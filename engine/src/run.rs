@@ -13,8 +13,10 @@ use monoio::net::TcpStream;
 use ringlb_config::model::{Mode, Proxy, ProxyKind};
 use ringlb_config::Config;
 
+use crate::acl::Txn;
 use crate::backend::{ResolveError, ResolvedBackend};
 use crate::control;
+use crate::http::rules::ProxyRules;
 use crate::http::{self, HttpFrontend};
 use crate::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
 use crate::shard::inbox::{self, Inboxes, ShardEvent};
@@ -90,6 +92,8 @@ pub struct FrontendPlan {
     pub splice: bool,
     /// HTTP settings, for `mode http` frontends.
     pub http: Option<HttpFrontend>,
+    /// ACLs and rules (shared with `http` for HTTP frontends).
+    pub rules: Arc<ProxyRules>,
 }
 
 /// A running engine.
@@ -261,6 +265,11 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             ),
             None => None,
         };
+        check_routing(&config, fe)?;
+        let rules =
+            Arc::new(ProxyRules::compile(fe).map_err(|e| {
+                RunError::Config(format!("{} '{}': {e}", fe.kind.keyword(), fe.name))
+            })?);
         plans.push(Arc::new(FrontendPlan {
             name: fe.name.clone(),
             mode: fe.mode,
@@ -276,7 +285,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             },
             splice: fe.options.splice_auto || be.is_some_and(|b| b.options.splice_auto),
             http: (fe.mode == Mode::Http)
-                .then(|| HttpFrontend::from_proxy(fe, &config.global.tune)),
+                .then(|| HttpFrontend::with_rules(fe, &config.global.tune, rules.clone())),
+            rules,
         }));
     }
 
@@ -365,7 +375,36 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     Ok(handle)
 }
 
-/// Serves one accepted connection according to its frontend's mode.
+/// What the engine refuses to start with although the parser accepts it: `use_backend`
+/// naming no backend, and `crypt` passwords (no crypt(3) implementation is built in).
+fn check_routing(config: &Config, fe: &Proxy) -> Result<(), RunError> {
+    for u in &fe.use_backends {
+        if let ringlb_config::model::BackendName::Static(n) = &u.backend {
+            if !config.proxy(n).is_some_and(|p| p.kind.has_backend()) {
+                return Err(RunError::Config(format!(
+                    "{} '{}' ({}): use_backend '{n}' does not exist",
+                    fe.kind.keyword(),
+                    fe.name,
+                    u.location
+                )));
+            }
+        }
+    }
+    for l in &config.userlists {
+        for u in &l.users {
+            if matches!(u.password, ringlb_config::model::Password::Crypt(_)) {
+                return Err(RunError::Config(format!(
+                    "userlist '{}' ({}): user '{}' has an encrypted 'password'; hashed passwords are not supported, write 'insecure-password' instead",
+                    l.name, l.location, u.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Serves one accepted connection according to its frontend's mode, after `monitor-net`
+/// and `tcp-request connection` rules had their say.
 pub async fn serve_connection(
     worker: &Worker,
     plan: &FrontendPlan,
@@ -373,6 +412,27 @@ pub async fn serve_connection(
     peer: SocketAddr,
 ) {
     let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let rules = &plan.rules;
+    let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
+    let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
+    if !ProxyRules::tcp_accepts(&rules.tcp_connection, &rules.acls, &txn) {
+        // Closed right after accept, before any byte is read.
+        return;
+    }
+    let peer_ip = crate::acl::fetch::unmap(peer.ip());
+    if rules.monitor_net.iter().any(|n| n.contains(peer_ip)) {
+        if plan.mode == Mode::Http {
+            let _ = monoio::io::AsyncWriteRentExt::write_all(
+                &mut { stream },
+                b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
+            )
+            .await;
+        }
+        return;
+    }
     match plan.mode {
         Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
         // Boxed: a tunnel's state is large, and inline it would size every HTTP
@@ -401,9 +461,21 @@ pub async fn serve_tcp_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     client: TcpStream,
-    _peer: SocketAddr,
+    peer: SocketAddr,
 ) {
-    let Some(table) = plan.backend.as_deref().and_then(|b| worker.backend(b)) else {
+    let local = client
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
+    let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
+    let rules = &plan.rules;
+    // Content rules see what a tcp stream offers before any data: its addresses.
+    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, &txn) {
+        return;
+    }
+    let exists = |n: &str| worker.backend(n).is_some();
+    let chosen = rules.choose_backend(&txn, &exists, plan.backend.as_deref());
+    let Some(table) = chosen.as_deref().and_then(|b| worker.backend(b)) else {
         return;
     };
     let client_port = client.local_addr().map(|a| a.port()).unwrap_or(0);

@@ -16,9 +16,8 @@ enum Expect {
     Backend,
     /// The proxy answers by itself; the reason says why no backend can.
     Proxy(&'static str),
-    /// An unconditional `redirect location` (302) once redirect rules are applied, a backend
-    /// until then.
-    RedirectOrBackend,
+    /// The proxy redirects (302) to this location.
+    Redirect(&'static str),
 }
 
 fn expectation(file: &str, frontend: &str) -> Expect {
@@ -34,7 +33,7 @@ fn expectation(file: &str, frontend: &str) -> Expect {
         | ("004-www-htmpool-imgpool.cfg", "admin_stats") => {
             Expect::Proxy("a stats or monitor section without servers")
         }
-        ("000-redirect-location.cfg", _) => Expect::RedirectOrBackend,
+        ("000-redirect-location.cfg", _) => Expect::Redirect("http://192.0.2.10/"),
         _ => Expect::Backend,
     }
 }
@@ -286,8 +285,19 @@ fn check_answer(seed: &Seed, frontend: &str, addr: SocketAddr, lb: &Ringlb) {
             !from_fixture,
             "expected the proxy to answer ({why}): {what}"
         ),
-        Expect::RedirectOrBackend => {
-            assert!(status == 302 || (status == 200 && from_fixture), "{what}")
+        Expect::Redirect(location) => {
+            assert_eq!(status, 302, "{what}");
+            let mut c = connect(addr);
+            std::io::Write::write_all(
+                &mut c,
+                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
+            let raw = String::from_utf8_lossy(&read_to_end(&mut c).unwrap()).into_owned();
+            assert!(
+                raw.contains(&format!("\r\nLocation: {location}\r\n")),
+                "{raw}"
+            );
         }
     }
 }

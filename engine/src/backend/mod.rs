@@ -274,6 +274,20 @@ impl BackendTable {
         self.servers[id.0].conf.addr(client_port)
     }
 
+    /// Servers that can take traffic now (`nbsrv`): usable active ones, else usable backups.
+    pub fn usable_count(&self) -> usize {
+        let count = |backup: bool| {
+            self.servers
+                .iter()
+                .filter(|s| s.conf.backup == backup && s.usable())
+                .count()
+        };
+        match count(false) {
+            0 => count(true),
+            n => n,
+        }
+    }
+
     pub fn is_up(&self, id: ServerId) -> bool {
         self.servers[id.0].up.get()
     }

@@ -46,4 +46,8 @@ impl Router for Worker {
     fn backend(&self, name: &str) -> Option<(&crate::http::HttpBackend, &BackendTable)> {
         Worker::backend(self, name).map(|t| (&t.http, &**t))
     }
+
+    fn usable_servers(&self, name: &str) -> Option<usize> {
+        Worker::backend(self, name).map(|t| t.usable_count())
+    }
 }

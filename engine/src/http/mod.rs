@@ -4,10 +4,13 @@
 
 pub mod chunked;
 pub mod conn_mode;
+pub mod edits;
 pub mod errors;
 pub mod framing;
 pub mod head;
+pub mod replies;
 pub mod rewrite;
+pub mod rules;
 pub mod session;
 pub mod settings;
 pub mod upstream;

@@ -4,6 +4,7 @@
 
 use super::body::{forward_body, BodyError, BodyTimeouts};
 use super::conn_mode::{ConnectionTokens, ExchangePlan};
+use super::edits::HeadEdits;
 use super::framing::{response_framing, BodyKind, RequestFraming};
 use super::head::{parse_response, ResponseHead, Version};
 use super::io::{read_more, ReadOutcome};
@@ -11,6 +12,7 @@ use super::rewrite::{write_response_head, ResponseRewrite};
 use super::session::{Forwarded, Next, Session, Termination};
 use super::settings::HttpBackend;
 use super::upstream::{Router, Upstream, UpstreamConn};
+use crate::acl::Txn;
 
 pub(super) enum RespError {
     /// The server closed before sending a single byte.
@@ -120,6 +122,42 @@ impl<R: Router> Session<'_, R> {
             self.pool.give(sbuf);
             return Next::Close(self.fail(502, Termination::ServerError, Some(be)).await);
         };
+        let mut edits = HeadEdits::default();
+        let denied = {
+            let router = self.router;
+            let nbsrv = |n: &str| router.usable_servers(n);
+            let txn = Txn {
+                buf: &[],
+                req: None,
+                src: self.peer,
+                dst: self.local,
+                frontend: &self.fe.name,
+                backend: Some(&be.name),
+                server: None,
+                res: Some((&sbuf, &resp)),
+                nbsrv: &nbsrv,
+            };
+            // The backend's rules first, then the frontend's, as HAProxy orders them.
+            let mut deny = be.rules.http_response(&txn, &mut edits);
+            if deny.is_none() && be.name != self.fe.name {
+                deny = self.fe.rules.http_response(&txn, &mut edits);
+            }
+            deny.map(|spec| {
+                (
+                    super::replies::spec_reply(spec, true, &txn, &[&be.errors, &self.fe.errors]),
+                    spec.status,
+                )
+            })
+        };
+        if let Some((page, status)) = denied {
+            self.pool.give(sbuf);
+            upstream.discard(conn);
+            self.summary.last_status = Some(status);
+            return Next::Close(match self.send_to_client(page).await {
+                Ok(_) => Termination::Denied,
+                Err(t) => t,
+            });
+        }
         let server_tokens = ConnectionTokens::parse(&sbuf, &resp.headers);
         // A close-delimited body ends with the close; a client that sent `Expect` and got a
         // final answer instead of `100 Continue` still owes its body: both end the connection.
@@ -130,8 +168,8 @@ impl<R: Router> Session<'_, R> {
             client_version,
             drop_length: matches!(kind, BodyKind::Chunked | BodyKind::UntilClose),
         };
-        write_response_head(&mut out, &sbuf, &resp, &rw);
-        self.summary.last_status = Some(resp.status);
+        write_response_head(&mut out, &sbuf, &resp, &rw, &edits);
+        self.summary.last_status = Some(edits.status.map_or(resp.status, |(s, _)| s));
         let out = match self.send_to_client(out).await {
             Ok(out) => out,
             Err(t) => {

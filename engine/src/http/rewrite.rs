@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use ringlb_config::model::ForwardFor;
 
+use super::edits::HeadEdits;
 use super::head::{list_items, values, HeaderSpan, RequestHead, ResponseHead, Version};
 
 /// Headers that describe one connection, never forwarded.
@@ -47,17 +48,30 @@ fn is_hop_by_hop(buf: &[u8], headers: &[HeaderSpan], name: &[u8]) -> bool {
     list_items(buf, headers, "connection").any(|t| t.eq_ignore_ascii_case(name))
 }
 
-fn write_headers(out: &mut Vec<u8>, buf: &[u8], headers: &[HeaderSpan], drop_length: bool) {
-    for h in headers {
+fn write_headers(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    headers: &[HeaderSpan],
+    drop_length: bool,
+    edits: &HeadEdits,
+) {
+    for (i, h) in headers.iter().enumerate() {
         let name = &buf[h.name.clone()];
-        if is_hop_by_hop(buf, headers, name)
+        if edits.is_removed(i)
+            || is_hop_by_hop(buf, headers, name)
             || (drop_length && name.eq_ignore_ascii_case(b"content-length"))
         {
             continue;
         }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(&buf[h.value.clone()]);
+        out.extend_from_slice(edits.value(i, buf, h));
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in &edits.added {
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
 }
@@ -69,16 +83,23 @@ fn version_str(v: Version) -> &'static [u8] {
     }
 }
 
-/// Writes the request head sent to the server into `out` (cleared first).
-pub fn write_request_head(out: &mut Vec<u8>, buf: &[u8], head: &RequestHead, rw: &RequestRewrite) {
+/// Writes the request head sent to the server into `out` (cleared first), with the rules'
+/// edits applied.
+pub fn write_request_head(
+    out: &mut Vec<u8>,
+    buf: &[u8],
+    head: &RequestHead,
+    rw: &RequestRewrite,
+    edits: &HeadEdits,
+) {
     out.clear();
-    out.extend_from_slice(&buf[head.method.clone()]);
+    out.extend_from_slice(edits.method.as_deref().unwrap_or(&buf[head.method.clone()]));
     out.push(b' ');
-    out.extend_from_slice(&buf[head.target.clone()]);
+    out.extend_from_slice(edits.target.as_deref().unwrap_or(&buf[head.target.clone()]));
     out.push(b' ');
     out.extend_from_slice(version_str(head.version));
     out.extend_from_slice(b"\r\n");
-    write_headers(out, buf, &head.headers, false);
+    write_headers(out, buf, &head.headers, false, edits);
     if rw.server_close {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if head.version == Version::Http10 {
@@ -98,12 +119,21 @@ pub fn write_response_head(
     buf: &[u8],
     head: &ResponseHead,
     rw: &ResponseRewrite,
+    edits: &HeadEdits,
 ) {
     out.clear();
-    out.extend_from_slice(format!("HTTP/1.1 {} ", head.status).as_bytes());
-    out.extend_from_slice(&buf[head.reason.clone()]);
+    match &edits.status {
+        Some((status, reason)) => {
+            let reason = reason.as_deref().unwrap_or(super::errors::reason(*status));
+            out.extend_from_slice(format!("HTTP/1.1 {status} {reason}").as_bytes());
+        }
+        None => {
+            out.extend_from_slice(format!("HTTP/1.1 {} ", head.status).as_bytes());
+            out.extend_from_slice(&buf[head.reason.clone()]);
+        }
+    }
     out.extend_from_slice(b"\r\n");
-    write_headers(out, buf, &head.headers, rw.drop_length);
+    write_headers(out, buf, &head.headers, rw.drop_length, edits);
     if rw.client_close {
         out.extend_from_slice(b"Connection: close\r\n");
     } else if rw.client_version == Version::Http10 {
@@ -145,7 +175,7 @@ mod tests {
         let buf = text.as_bytes();
         let head = parse_request(buf, 4096).unwrap().unwrap();
         let mut out = Vec::new();
-        write_request_head(&mut out, buf, &head, &rw);
+        write_request_head(&mut out, buf, &head, &rw, &HeadEdits::default());
         String::from_utf8(out).unwrap()
     }
 
@@ -187,7 +217,7 @@ mod tests {
             client_version: Version::Http11,
             drop_length: true,
         };
-        write_response_head(&mut out, buf, &head, &rw);
+        write_response_head(&mut out, buf, &head, &rw, &HeadEdits::default());
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 Fine\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"

@@ -2,7 +2,7 @@
 //! backend, forward the request, relay the response, then keep the connection or close it.
 //! See `LIFECYCLE.md` for the states and the timeouts that apply in each.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use monoio::buf::IoBuf;
 use monoio::io::Canceller;
@@ -11,15 +11,20 @@ use monoio::net::TcpStream;
 use super::body::{forward_body, BodyError, BodyTimeouts};
 use super::chunked::ChunkedDecoder;
 use super::conn_mode::{ConnectionTokens, ExchangePlan};
-use super::errors::{error_response, return_response};
+use super::edits::HeadEdits;
+use super::errors::error_response;
 use super::framing::{request_framing, BodyKind, RequestFraming};
 use super::head::{parse_request, RequestHead};
 use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
+use super::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
 use super::response::RespError;
 use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
+use super::rules::{ProxyRules, RequestVerdict};
 use super::settings::{HttpBackend, HttpFrontend};
 use super::upstream::{Reuse, Router, Upstream, UpstreamConn};
+use crate::acl::Txn;
 use crate::buffer::BufferPool;
+use ringlb_config::rules::{ReturnBody, ReturnSpec};
 
 /// Why a client connection ended, for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +40,8 @@ pub enum Termination {
     ClientAborted,
     /// The request was refused (400, 501).
     BadRequest,
+    /// A rule refused the connection or the request (`deny`, `tarpit`, `reject`).
+    Denied,
     /// No server could be reached (503).
     NoServer,
     /// The server sent an invalid or truncated response, or failed mid-exchange (502).
@@ -72,11 +79,13 @@ pub async fn serve_http<R: Router>(
     pool: &BufferPool,
 ) -> SessionSummary {
     let _ = client.set_nodelay(true);
-    let client_port = client.local_addr().map_or(0, |a| a.port());
+    let local = client
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut s = Session {
         client,
-        client_port,
-        peer: peer.ip(),
+        local,
+        peer,
         fe: frontend,
         router,
         pool,
@@ -94,11 +103,12 @@ pub async fn serve_http<R: Router>(
 
 pub(super) struct Session<'a, R> {
     pub(super) client: TcpStream,
-    /// The port the client reached: servers written without a port are connected on it.
-    client_port: u16,
-    peer: IpAddr,
+    /// The address the client reached: servers written without a port are connected on
+    /// its port.
+    pub(super) local: SocketAddr,
+    pub(super) peer: SocketAddr,
     pub(super) fe: &'a HttpFrontend,
-    router: &'a R,
+    pub(super) router: &'a R,
     pub(super) pool: &'a BufferPool,
     /// The client read buffer: held only while a request is being read or bytes of the next
     /// pipelined request wait in it.
@@ -262,32 +272,59 @@ impl<'a, R: Router> Session<'a, R> {
             }
         };
         let tokens = ConnectionTokens::parse(self.buf(), &head.headers);
-        if let Some(spec) = self.fe.returns.first() {
-            // The proxy answers; a body it will not read forces a close.
-            let keep = self.fe.mode != ringlb_config::model::HttpConnMode::Close
-                && tokens.persistent(head.version)
-                && framing.body == BodyKind::None;
-            let reply = return_response(spec, !keep);
-            self.summary.last_status = Some(spec.status);
-            if let Err(t) = self.send_to_client(reply).await {
-                return Next::Close(t);
-            }
-            if !keep {
-                return Next::Close(Termination::Normal);
-            }
-            self.consume_request(head.len);
-            return Next::KeepAlive;
-        }
+        // The proxy's own answers keep the connection when the client allows it and sent no
+        // body that would have to be read first.
+        let keep = self.fe.mode != ringlb_config::model::HttpConnMode::Close
+            && tokens.persistent(head.version)
+            && framing.body == BodyKind::None;
+        let mut edits = HeadEdits::default();
         let router = self.router;
-        let route = self
-            .fe
-            .default_backend
-            .as_deref()
-            .and_then(|name| router.backend(name));
-        let Some((be, upstream)) = route else {
-            return Next::Close(self.fail(503, Termination::NoServer, None).await);
+        let nbsrv = |n: &str| router.usable_servers(n);
+        let decision = {
+            let txn = Txn {
+                buf: self.buf(),
+                req: Some(&head),
+                src: self.peer,
+                dst: self.local,
+                frontend: &self.fe.name,
+                backend: None,
+                server: None,
+                res: None,
+                nbsrv: &nbsrv,
+            };
+            decide(self.fe, router, &txn, &mut edits, keep)
         };
-        self.proxy(head, framing, tokens, be, upstream).await
+        match decision {
+            Decision::Forward(be, upstream) => {
+                self.proxy(head, framing, tokens, be, upstream, edits).await
+            }
+            Decision::NoBackend => Next::Close(self.fail(503, Termination::NoServer, None).await),
+            Decision::Reject => Next::Close(Termination::Denied),
+            Decision::Reply {
+                bytes,
+                status,
+                close,
+                delay,
+                denied,
+            } => {
+                if let Some(d) = delay {
+                    monoio::time::sleep(d).await;
+                }
+                self.summary.last_status = Some(status);
+                if let Err(t) = self.send_to_client(bytes).await {
+                    return Next::Close(t);
+                }
+                if close {
+                    return Next::Close(if denied {
+                        Termination::Denied
+                    } else {
+                        Termination::Normal
+                    });
+                }
+                self.consume_request(head.len);
+                Next::KeepAlive
+            }
+        }
     }
 
     /// Forwards one request to `be` and relays its response.
@@ -298,11 +335,12 @@ impl<'a, R: Router> Session<'a, R> {
         tokens: ConnectionTokens,
         be: &HttpBackend,
         upstream: &R::Upstream,
+        edits: HeadEdits,
     ) -> Next {
         let plan = ExchangePlan::new(self.fe.mode, be.mode, head.version, tokens);
         let ff = forwarded_for(
             be.forwardfor.as_ref().or(self.fe.forwardfor.as_ref()),
-            self.peer,
+            self.peer.ip(),
             self.buf(),
             &head.headers,
         );
@@ -311,7 +349,8 @@ impl<'a, R: Router> Session<'a, R> {
             server_close: !plan.server_keep_alive,
             forwarded_for: ff,
         };
-        write_request_head(&mut out, self.buf(), &head, &rw);
+        write_request_head(&mut out, self.buf(), &head, &rw, &edits);
+        drop(edits);
 
         // A body already complete in the buffer can be sent again on another connection.
         let buffered_end = match framing.body {
@@ -334,7 +373,7 @@ impl<'a, R: Router> Session<'a, R> {
 
         let mut reuse = Reuse::Allowed;
         let (conn, resp, sbuf, fwd) = loop {
-            let mut conn = match connect(upstream, reuse, self.client_port).await {
+            let mut conn = match connect(upstream, reuse, self.local.port()).await {
                 Ok(c) => c,
                 Err(()) => {
                     return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
@@ -534,4 +573,135 @@ async fn connect<U: Upstream>(
     client_port: u16,
 ) -> Result<UpstreamConn, ()> {
     upstream.acquire(reuse, client_port).await.map_err(|_| ())
+}
+
+/// What the rules decided about one request.
+enum Decision<'a, R: Router> {
+    Forward(&'a HttpBackend, &'a R::Upstream),
+    /// No backend applies, or the one named does not exist: 503.
+    NoBackend,
+    /// `tcp-request content reject`: close without a word.
+    Reject,
+    /// The proxy answers itself.
+    Reply {
+        bytes: Vec<u8>,
+        status: u16,
+        close: bool,
+        /// `tarpit`: hold the client this long first.
+        delay: Option<std::time::Duration>,
+        denied: bool,
+    },
+}
+
+/// Whether a reply is an error page that carries `Connection: close`.
+fn closes(spec: &ReturnSpec) -> bool {
+    match spec.body {
+        ReturnBody::None => spec.headers.is_empty() && spec.status >= 400,
+        ReturnBody::ErrorFile { .. } | ReturnBody::DefaultErrorfiles => true,
+        _ => false,
+    }
+}
+
+/// The request path's decisions, top to bottom: monitor URI, `tcp-request content`, the
+/// frontend's `http-request` rules, the backend choice, then the backend's own rules.
+fn decide<'a, R: Router>(
+    fe: &'a HttpFrontend,
+    router: &'a R,
+    txn: &Txn<'_>,
+    edits: &mut HeadEdits,
+    keep: bool,
+) -> Decision<'a, R> {
+    let rules = &fe.rules;
+    if let Some(uri) = &rules.monitor_uri {
+        if txn.url() == Some(uri.as_bytes()) {
+            let failing = rules.monitor_failing(txn);
+            return Decision::Reply {
+                bytes: monitor_reply(failing, !keep),
+                status: if failing { 503 } else { 200 },
+                close: !keep,
+                delay: None,
+                denied: false,
+            };
+        }
+    }
+    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, txn) {
+        return Decision::Reject;
+    }
+    if let Some(d) = verdict_reply(
+        rules,
+        rules.http_request(txn, edits),
+        txn,
+        &[&fe.errors],
+        keep,
+    ) {
+        return d;
+    }
+    let exists = |n: &str| router.backend(n).is_some();
+    let Some(name) = rules.choose_backend(txn, &exists, fe.default_backend.as_deref()) else {
+        return Decision::NoBackend;
+    };
+    let Some((be, upstream)) = router.backend(&name) else {
+        return Decision::NoBackend;
+    };
+    if be.name != fe.name {
+        let txn = Txn {
+            backend: Some(&be.name),
+            ..*txn
+        };
+        let verdict = be.rules.http_request(&txn, edits);
+        if let Some(d) = verdict_reply(&be.rules, verdict, &txn, &[&be.errors, &fe.errors], keep) {
+            return d;
+        }
+    }
+    Decision::Forward(be, upstream)
+}
+
+/// The reply for a verdict that stops the request, or `None` to go on.
+fn verdict_reply<'a, R: Router>(
+    rules: &ProxyRules,
+    verdict: RequestVerdict<'_>,
+    txn: &Txn<'_>,
+    pages: &[&super::errors::ErrorPages],
+    keep: bool,
+) -> Option<Decision<'a, R>> {
+    let reply = |bytes, status, close, delay, denied| {
+        Some(Decision::Reply {
+            bytes,
+            status,
+            close,
+            delay,
+            denied,
+        })
+    };
+    match verdict {
+        RequestVerdict::Pass => None,
+        RequestVerdict::Deny(spec) => reply(
+            spec_reply(spec, true, txn, pages),
+            spec.status,
+            true,
+            None,
+            true,
+        ),
+        RequestVerdict::Tarpit(spec) => reply(
+            spec_reply(spec, true, txn, pages),
+            spec.status,
+            true,
+            Some(rules.tarpit),
+            true,
+        ),
+        RequestVerdict::Auth(realm) => reply(auth_reply(realm, !keep), 401, !keep, None, false),
+        RequestVerdict::Redirect(r) => {
+            reply(redirect_reply(r, txn, !keep), r.code, !keep, None, false)
+        }
+        RequestVerdict::Return(spec) => {
+            let close = !keep || closes(spec);
+            reply(
+                spec_reply(spec, close, txn, pages),
+                spec.status,
+                close,
+                None,
+                false,
+            )
+        }
+    }
 }

@@ -1,12 +1,13 @@
 //! What an HTTP session needs from the configuration of its frontend and backend, taken
 //! once from the model so the request path never looks into it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringlb_config::model::{ForwardFor, HttpConnMode, Proxy, Timeouts, Tune};
-use ringlb_config::rules::{HttpRequestAction, ReturnSpec};
 
 use super::errors::ErrorPages;
+use super::rules::ProxyRules;
 
 /// A frontend (or the front half of a `listen`).
 #[derive(Debug, Clone)]
@@ -16,8 +17,8 @@ pub struct HttpFrontend {
     pub mode: HttpConnMode,
     pub forwardfor: Option<ForwardFor>,
     pub errors: ErrorPages,
-    /// Unconditional `http-request return` replies; the first one answers every request.
-    pub returns: Vec<ReturnSpec>,
+    /// ACLs, `use_backend`, `http-request`/`http-response`/`tcp-request`, monitor settings.
+    pub rules: Arc<ProxyRules>,
     /// `default_backend`, or the `listen` section itself.
     pub default_backend: Option<String>,
     /// Largest request or response head: `tune.bufsize - tune.maxrewrite`.
@@ -25,16 +26,16 @@ pub struct HttpFrontend {
 }
 
 impl HttpFrontend {
+    /// Takes the settings of `proxy`; panics only when its rules cannot be compiled, which
+    /// [`ProxyRules::compile`] reports for callers that check first.
     pub fn from_proxy(proxy: &Proxy, tune: &Tune) -> Self {
-        let returns = proxy
-            .http_request
-            .iter()
-            .filter(|r| r.condition.is_none())
-            .filter_map(|r| match &r.action {
-                HttpRequestAction::Return(spec) => Some(spec.clone()),
-                _ => None,
-            })
-            .collect();
+        let rules =
+            ProxyRules::compile(proxy).unwrap_or_else(|e| panic!("proxy '{}': {e}", proxy.name));
+        Self::with_rules(proxy, tune, Arc::new(rules))
+    }
+
+    /// Like [`HttpFrontend::from_proxy`] with rules compiled by the caller.
+    pub fn with_rules(proxy: &Proxy, tune: &Tune, rules: Arc<ProxyRules>) -> Self {
         let default_backend = proxy
             .default_backend
             .clone()
@@ -45,7 +46,7 @@ impl HttpFrontend {
             mode: proxy.options.http_conn_mode,
             forwardfor: proxy.options.forwardfor.clone(),
             errors: ErrorPages::from_proxy(proxy),
-            returns,
+            rules,
             default_backend,
             head_limit: tune.bufsize.saturating_sub(tune.maxrewrite).max(256) as usize,
         }
@@ -70,11 +71,16 @@ pub struct HttpBackend {
     pub mode: HttpConnMode,
     pub forwardfor: Option<ForwardFor>,
     pub errors: ErrorPages,
+    /// The backend's own `http-request`/`http-response` rules, run after the frontend's.
+    pub rules: Arc<ProxyRules>,
 }
 
 impl HttpBackend {
     pub fn from_proxy(proxy: &Proxy) -> Self {
+        let rules =
+            ProxyRules::compile(proxy).unwrap_or_else(|e| panic!("proxy '{}': {e}", proxy.name));
         Self {
+            rules: Arc::new(rules),
             name: proxy.name.clone(),
             timeouts: proxy.timeouts.clone(),
             mode: proxy.options.http_conn_mode,

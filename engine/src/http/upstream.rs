@@ -51,4 +51,9 @@ pub trait Upstream {
 pub trait Router {
     type Upstream: Upstream;
     fn backend(&self, name: &str) -> Option<(&HttpBackend, &Self::Upstream)>;
+    /// Usable servers of backend `name` (`nbsrv`); `None` when unknown to this router.
+    fn usable_servers(&self, name: &str) -> Option<usize> {
+        let _ = name;
+        None
+    }
 }
