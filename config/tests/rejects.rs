@@ -190,6 +190,12 @@ rejects! {
         "frontend f\n    bind :80\n    monitor-net 10.0.0.0/40\n", line 3, "invalid prefix length";
     bad_check_regex:
         "backend b\n    http-check expect rstatus (\n", line 2, "invalid regular expression";
+    bad_acl_regex_names_the_pattern:
+        "frontend f\n    bind :80\n    acl bad path_reg ^/(unclosed\n", line 3, "invalid regex '^/(unclosed'", help "backreferences";
+    bad_acl_cidr_names_the_network:
+        "frontend f\n    bind :80\n    acl net src 10.0.0.0/33\n", line 3, "'10.0.0.0/33'", help "CIDR";
+    bad_acl_int_operator_value:
+        "frontend f\n    bind :80\n    acl few hdr_cnt(host) lt many\n", line 3, "invalid integer 'many'", help "lt 2";
     bad_hash_type:
         "backend b\n    hash-type consistant\n", line 2, "'consistant'", help "consistent";
     bad_cookie_option:
