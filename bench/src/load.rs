@@ -118,6 +118,7 @@ pub fn run(spec: &LoadSpec, script: &Path, out_file: &Path) -> Result<LoadResult
     // SAFETY: sched_setaffinity only, async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
+            procfs::die_with_parent();
             procfs::pin_current_thread(&cpus);
             Ok(())
         });

@@ -78,6 +78,12 @@ struct Args {
     /// Repeat a run when other processes used more than this % of the machine during it.
     #[arg(long, default_value_t = 5.0)]
     foreign_max: f64,
+    /// Times a disturbed run is repeated before it is kept and flagged.
+    #[arg(long)]
+    retries: Option<usize>,
+    /// Seconds to wait, before each run, for the machine to go quiet.
+    #[arg(long)]
+    idle_wait: Option<u64>,
 }
 
 fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
@@ -287,9 +293,9 @@ fn bench(a: Args) -> Result<bool, String> {
         proxy_cpus,
         load_cpus,
         idle_max_pct: 15.0,
-        idle_wait: Duration::from_secs(idle_wait),
+        idle_wait: Duration::from_secs(a.idle_wait.unwrap_or(idle_wait)),
         foreign_max_pct: a.foreign_max,
-        retries: if a.smoke { 0 } else { 2 },
+        retries: a.retries.unwrap_or(if a.smoke { 0 } else { 2 }),
         front_port: free_port()?,
         back_port: free_port()?,
         wrk_script: load::write_wrk_script(&dir).map_err(|e| e.to_string())?,

@@ -30,6 +30,16 @@ pub fn pin_current_thread(cpus: &[usize]) -> bool {
     }
 }
 
+/// Asks the kernel to send SIGTERM to the calling process when its parent dies, so that a
+/// harness stopped by a signal does not leave proxies and backends running. Called in
+/// pre_exec; async-signal-safe.
+pub fn die_with_parent() {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+}
+
 /// `pid` and every live descendant, found through the parent links in /proc/*/stat.
 pub fn tree(pid: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();

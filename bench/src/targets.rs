@@ -276,6 +276,7 @@ pub fn spawn(
     // SAFETY: the closure only calls sched_setaffinity, which is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
+            procfs::die_with_parent();
             procfs::pin_current_thread(&cpus);
             Ok(())
         });
