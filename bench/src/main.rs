@@ -27,7 +27,7 @@ use targets::{Bins, Target};
     after_help = "Needs haproxy, nginx, wrk and h2load (scripts/bench-deps.sh installs them)."
 )]
 struct Args {
-    /// Short run: one round of 2 s per target (under 2 minutes in all).
+    /// Short run: one round of 2 s per target, disturbed runs kept and flagged (under 2 minutes).
     #[arg(long)]
     quick: bool,
     /// A second per target; fails unless every target served requests without errors.
@@ -295,7 +295,7 @@ fn bench(a: Args) -> Result<bool, String> {
         idle_max_pct: 15.0,
         idle_wait: Duration::from_secs(a.idle_wait.unwrap_or(idle_wait)),
         foreign_max_pct: a.foreign_max,
-        retries: a.retries.unwrap_or(if a.smoke { 0 } else { 2 }),
+        retries: a.retries.unwrap_or(if a.smoke || a.quick { 0 } else { 2 }),
         front_port: free_port()?,
         back_port: free_port()?,
         wrk_script: load::write_wrk_script(&dir).map_err(|e| e.to_string())?,
