@@ -2,8 +2,9 @@
 # usage: scripts/deps.sh — installs the Debian packages the test suite needs (as root) and the Rust components.
 set -euo pipefail
 
-# Debian packages the tests use; empty until a test needs one.
-packages=()
+# Debian packages the tests use: the benchmark smoke run drives haproxy, nginx (and its stream
+# module for TCP mode), wrk and h2load.
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -8,3 +8,5 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# Every proxy under test serves every benchmark workload without errors (a few seconds each).
+cargo run --release -p ringlb-bench -- --smoke >/dev/null

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# usage: perf/instructions.sh [REQUESTS] — instructions per proxied request (callgrind), keep-alive
+# and close, for ringlb and haproxy; writes the callgrind dumps to $WORK (default /tmp/ringlb-perf).
+#
+# Each proxy runs under valgrind --tool=callgrind with one thread; after a warm-up the counters
+# are zeroed (callgrind_control -z), h2load --h1 sends REQUESTS requests (50 connections), the
+# profile is dumped (callgrind_control -d) and the proxy killed (ringlb does not exit on signals
+# under valgrind). Instruction counts repeat to a fraction of a percent where timings do not.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+REQUESTS=${1:-20000}
+WORK=${WORK:-/tmp/ringlb-perf}
+mkdir -p "$WORK"
+trap stop_started EXIT
+for b in valgrind callgrind_control h2load haproxy taskset; do
+  command -v "$b" >/dev/null || { echo "missing $b: run scripts/bench-deps.sh" >&2; exit 1; }
+done
+build
+
+BACK=$(free_port)
+start_fixture "$BACK"
+
+printf "%-8s %-10s %12s %14s\n" proxy workload requests "instr/request"
+for proxy in ringlb haproxy; do
+  for workload in keepalive close; do
+    FRONT=$(free_port)
+    cfg="$WORK/$proxy.cfg"
+    write_config "$proxy" http "$FRONT" "$BACK" "$cfg"
+    out="$WORK/callgrind.$proxy.$workload"
+    rm -f "$out"*
+    if [[ $proxy == ringlb ]]; then cmd=("$ROOT/target/release/ringlb" -f "$cfg"); else cmd=(haproxy -db -f "$cfg"); fi
+    taskset -c "$PROXY_CPU" valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >"$WORK/$proxy.log" 2>&1 &
+    pid=$!
+    STARTED+=("$pid")
+    wait_port "$FRONT" "$pid"
+    hdr=()
+    [[ $workload == close ]] && hdr=(-H "Connection: close")
+    url="http://127.0.0.1:$FRONT/?s=6"
+    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${hdr[@]}" "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${hdr[@]}" "$url" >"$WORK/h2load.$proxy.$workload.txt"
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    sleep 1
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    ok=$(awk '/^requests:/{print $8}' "$WORK/h2load.$proxy.$workload.txt")
+    # The dump taken on request is the newest file; its "summary:" line is the total Ir.
+    dump=$(ls -t "$out"* | head -1)
+    ir=$(awk '/^(summary|totals):/{print $2; exit}' "$dump")
+    printf "%-8s %-10s %12s %14s\n" "$proxy" "$workload" "$ok" "$(awk -v i="$ir" -v n="$ok" 'BEGIN{printf "%.0f", i/n}')"
+    cp "$dump" "$WORK/$proxy.$workload.callgrind"
+  done
+done
+echo "dumps: $WORK/{ringlb,haproxy}.{keepalive,close}.callgrind (callgrind_annotate FILE | head -40)"
