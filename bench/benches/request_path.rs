@@ -8,6 +8,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringlb::backend::{BackendTable, ResolvedBackend};
+use ringlb::http::edits::HeadEdits;
 use ringlb::http::head::parse_request;
 use ringlb::http::rewrite::{write_request_head, RequestRewrite};
 
@@ -46,17 +47,18 @@ fn head(c: &mut Criterion) {
         server_close: false,
         forwarded_for: Some(("X-Forwarded-For", IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))),
     };
+    let no_edits = HeadEdits::default();
     let mut out = Vec::with_capacity(1024);
     c.bench_function("write_request_head", |b| {
         b.iter(|| {
-            write_request_head(&mut out, black_box(REQUEST), &parsed, &rw);
+            write_request_head(&mut out, black_box(REQUEST), &parsed, &rw, &no_edits);
             out.len()
         })
     });
     c.bench_function("parse_and_rewrite", |b| {
         b.iter(|| {
             let h = parse_request(black_box(REQUEST), 16384).unwrap().unwrap();
-            write_request_head(&mut out, REQUEST, &h, &rw);
+            write_request_head(&mut out, REQUEST, &h, &rw, &no_edits);
             out.len()
         })
     });
