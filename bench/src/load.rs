@@ -2,9 +2,8 @@
 //! error counts) and h2load `--h1`; each run pinned and its CPU time taken from `wait4`.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::procfs;
@@ -111,20 +110,7 @@ pub fn run(spec: &LoadSpec, script: &Path, out_file: &Path) -> Result<LoadResult
             c
         }
     };
-    let out = fs::File::create(out_file).map_err(|e| e.to_string())?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    let cpus = spec.cpus.clone();
-    // SAFETY: sched_setaffinity only, async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            procfs::die_with_parent();
-            procfs::pin_current_thread(&cpus);
-            Ok(())
-        });
-    }
-    let child = cmd
-        .spawn()
+    let child = procfs::spawn_pinned(&mut cmd, &spec.cpus, out_file)
         .map_err(|e| format!("cannot start {}: {e}", spec.gen.name()))?;
     let (status, cpu_us) = wait_with_cpu(child.id());
     let text = fs::read_to_string(out_file).unwrap_or_default();

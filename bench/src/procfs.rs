@@ -146,6 +146,30 @@ pub fn rusage_us(ru: &libc::rusage) -> u64 {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
+/// Starts `cmd` with stdout and stderr to `log`, pinned to `cpus`, dying with this process.
+pub fn spawn_pinned(
+    cmd: &mut std::process::Command,
+    cpus: &[usize],
+    log: &std::path::Path,
+) -> Result<std::process::Child, String> {
+    use std::os::unix::process::CommandExt;
+    let out = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    let cpus = cpus.to_vec();
+    // SAFETY: the closure only calls prctl and sched_setaffinity, both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            die_with_parent();
+            pin_current_thread(&cpus);
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

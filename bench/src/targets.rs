@@ -4,9 +4,8 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -269,20 +268,7 @@ pub fn spawn(
     log: PathBuf,
     port: u16,
 ) -> Result<Proc, String> {
-    let out = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
-    let cpus = cpus.to_vec();
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    // SAFETY: the closure only calls sched_setaffinity, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            procfs::die_with_parent();
-            procfs::pin_current_thread(&cpus);
-            Ok(())
-        });
-    }
-    let child = cmd
-        .spawn()
+    let child = procfs::spawn_pinned(&mut cmd, cpus, &log)
         .map_err(|e| format!("cannot start {name}: {e}"))?;
     let mut p = Proc { child, log };
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

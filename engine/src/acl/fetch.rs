@@ -93,19 +93,8 @@ impl<'a> Txn<'a> {
             Some(h) => (self.buf, &h.headers),
             None => (&[], &[]),
         };
-        lines(buf, headers, name)
+        crate::http::head::values(buf, headers, name)
     }
-}
-
-fn lines<'a>(
-    buf: &'a [u8],
-    headers: &'a [HeaderSpan],
-    name: &'a str,
-) -> impl Iterator<Item = &'a [u8]> + 'a {
-    headers
-        .iter()
-        .filter(move |h| buf[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
-        .map(move |h| &buf[h.value.clone()])
 }
 
 /// Splits a request target into its path and its query (without `?`).
