@@ -39,6 +39,8 @@ pub struct ResolvedServer {
     pub weight: u16,
     pub backup: bool,
     pub disabled: bool,
+    /// The persistence cookie value that selects this server (`cookie` keyword).
+    pub cookie: Option<String>,
 }
 
 impl ResolvedServer {
@@ -163,6 +165,7 @@ impl ResolvedBackend {
                 weight: s.weight.get(),
                 backup: s.backup,
                 disabled: s.disabled,
+                cookie: s.cookie.clone(),
             });
         }
         if servers.is_empty() {
@@ -174,6 +177,7 @@ impl ResolvedBackend {
                     weight: 1,
                     backup: false,
                     disabled: false,
+                    cookie: None,
                 });
             }
         }
@@ -290,6 +294,24 @@ impl BackendTable {
 
     pub fn is_up(&self, id: ServerId) -> bool {
         self.servers[id.0].up.get()
+    }
+
+    /// Whether `id` may take new traffic now (up, enabled, weight above 0).
+    pub fn is_usable(&self, id: ServerId) -> bool {
+        self.servers[id.0].usable()
+    }
+
+    /// The server whose persistence cookie value is `value`.
+    pub fn server_by_cookie(&self, value: &[u8]) -> Option<ServerId> {
+        self.servers
+            .iter()
+            .position(|s| s.conf.cookie.as_deref().map(str::as_bytes) == Some(value))
+            .map(ServerId)
+    }
+
+    /// The persistence cookie value of `id`, if it has one.
+    pub fn cookie_of(&self, id: ServerId) -> Option<&str> {
+        self.servers[id.0].conf.cookie.as_deref()
     }
 
     /// Marks a server up or down. Going down drops its idle connections.
@@ -432,6 +454,7 @@ mod tests {
             weight,
             backup,
             disabled: false,
+            cookie: None,
         }
     }
 

@@ -21,4 +21,4 @@ mod response;
 
 pub use session::{serve_http, SessionSummary, Termination};
 pub use settings::{HttpBackend, HttpFrontend};
-pub use upstream::{Reuse, Router, Upstream, UpstreamConn, UpstreamError};
+pub use upstream::{Pick, Reuse, Router, Upstream, UpstreamConn, UpstreamError};

@@ -21,7 +21,7 @@ use super::response::RespError;
 use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use super::rules::{ProxyRules, RequestVerdict};
 use super::settings::{HttpBackend, HttpFrontend};
-use super::upstream::{Reuse, Router, Upstream, UpstreamConn};
+use super::upstream::{Pick, Reuse, Router, Upstream, UpstreamConn};
 use crate::acl::Txn;
 use crate::buffer::BufferPool;
 use ringlb_config::rules::{ReturnBody, ReturnSpec};
@@ -373,7 +373,14 @@ impl<'a, R: Router> Session<'a, R> {
 
         let mut reuse = Reuse::Allowed;
         let (conn, resp, sbuf, fwd) = loop {
-            let mut conn = match connect(upstream, reuse, self.local.port()).await {
+            let pick = Pick {
+                client_port: self.local.port(),
+                src: self.peer,
+                buf: self.buf(),
+                req: Some(&head),
+                prefer: None,
+            };
+            let mut conn = match connect(upstream, reuse, &pick).await {
                 Ok(c) => c,
                 Err(()) => {
                     return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
@@ -570,9 +577,9 @@ impl<'a, R: Router> Session<'a, R> {
 async fn connect<U: Upstream>(
     upstream: &U,
     reuse: Reuse,
-    client_port: u16,
+    pick: &Pick<'_>,
 ) -> Result<UpstreamConn, ()> {
-    upstream.acquire(reuse, client_port).await.map_err(|_| ())
+    upstream.acquire(reuse, pick).await.map_err(|_| ())
 }
 
 /// What the rules decided about one request.

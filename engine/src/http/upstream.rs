@@ -2,10 +2,40 @@
 //! chosen server (new or idle) and takes them back when keep-alive allows.
 
 use std::io;
+use std::net::SocketAddr;
 
 use monoio::net::TcpStream;
 
+use super::head::RequestHead;
 use super::settings::HttpBackend;
+
+/// What the balancer may look at to pick a server for one request or connection.
+#[derive(Clone, Copy)]
+pub struct Pick<'a> {
+    /// The port the client reached: servers without a port, or with an offset, follow it.
+    pub client_port: u16,
+    /// The client's address (`balance source`).
+    pub src: SocketAddr,
+    /// The client read buffer that `req`'s offsets point into.
+    pub buf: &'a [u8],
+    /// The request head (`balance uri|url_param|hdr|rdp-cookie`); `None` in TCP mode.
+    pub req: Option<&'a RequestHead>,
+    /// The server a persistence cookie names (its index in the backend), if any.
+    pub prefer: Option<usize>,
+}
+
+impl<'a> Pick<'a> {
+    /// A pick with nothing but the addresses: TCP mode, or a request nobody inspects.
+    pub fn connection(src: SocketAddr, client_port: u16) -> Self {
+        Pick {
+            client_port,
+            src,
+            buf: &[],
+            req: None,
+            prefer: None,
+        }
+    }
+}
 
 /// Whether an idle pooled connection may be handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +52,8 @@ pub struct UpstreamConn {
     pub reused: bool,
     /// The server's position in its backend, for counters and logs.
     pub server: usize,
+    /// The server is the one `Pick::prefer` named (persistence held).
+    pub persisted: bool,
 }
 
 #[derive(Debug)]
@@ -36,14 +68,24 @@ pub enum UpstreamError {
 /// tests implement it over fixed addresses.
 #[allow(async_fn_in_trait)] // used generically inside one worker, never as `dyn` or across threads
 pub trait Upstream {
-    /// A connection to the server chosen for the next request, for a client that reached
-    /// `client_port`. Connect timeouts, retries and redispatch happen inside.
-    async fn acquire(&self, reuse: Reuse, client_port: u16) -> Result<UpstreamConn, UpstreamError>;
+    /// A connection to the server chosen for the next request. Connect timeouts, retries
+    /// and redispatch happen inside.
+    async fn acquire(&self, reuse: Reuse, pick: &Pick<'_>) -> Result<UpstreamConn, UpstreamError>;
     /// Gives back a connection that finished an exchange cleanly and may be reused.
     fn release(&self, conn: UpstreamConn);
     /// Gives back a connection that must be closed (error, close mode, server's choice).
     fn discard(&self, conn: UpstreamConn) {
         drop(conn);
+    }
+    /// Persistence: the server whose `cookie` value is `value`. An unknown value is ignored.
+    fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
+        let _ = value;
+        None
+    }
+    /// The `cookie` value of `server`, if it has one.
+    fn server_cookie(&self, server: usize) -> Option<&str> {
+        let _ = server;
+        None
     }
 }
 

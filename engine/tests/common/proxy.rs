@@ -9,8 +9,8 @@ use std::time::Duration;
 use monoio::net::{TcpListener, TcpStream};
 use ringlb::buffer::BufferPool;
 use ringlb::http::{
-    serve_http, HttpBackend, HttpFrontend, Reuse, Router, SessionSummary, Upstream, UpstreamConn,
-    UpstreamError,
+    serve_http, HttpBackend, HttpFrontend, Pick, Reuse, Router, SessionSummary, Upstream,
+    UpstreamConn, UpstreamError,
 };
 use ringlb_config::model::{Mode, Proxy, ProxyKind, Timeouts, Tune};
 
@@ -38,11 +38,7 @@ pub struct FixedUpstream {
 }
 
 impl Upstream for FixedUpstream {
-    async fn acquire(
-        &self,
-        reuse: Reuse,
-        _client_port: u16,
-    ) -> Result<UpstreamConn, UpstreamError> {
+    async fn acquire(&self, reuse: Reuse, _pick: &Pick<'_>) -> Result<UpstreamConn, UpstreamError> {
         if reuse == Reuse::Allowed {
             if let Some(mut conn) = self.idle.borrow_mut().pop() {
                 conn.reused = true;
@@ -63,6 +59,7 @@ impl Upstream for FixedUpstream {
             stream,
             reused: false,
             server,
+            persisted: false,
         })
     }
 
