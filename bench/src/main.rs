@@ -84,6 +84,10 @@ struct Args {
     /// Seconds to wait, before each run, for the machine to go quiet.
     #[arg(long)]
     idle_wait: Option<u64>,
+    /// Minutes the whole run may take: once the runs left would not fit, they skip the
+    /// quiet wait and retries (disturbed runs are then kept and flagged). 0: no limit.
+    #[arg(long)]
+    budget: Option<u64>,
 }
 
 fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
@@ -225,7 +229,7 @@ fn bench(a: Args) -> Result<bool, String> {
     } else if a.quick {
         (1, 2, 0.5, 9000, 10)
     } else {
-        (3, 8, 1.0, 9000, 60)
+        (3, 6, 1.0, 9000, 30)
     };
     let targets: Vec<Target> = match &a.targets {
         Some(s) => s
@@ -296,6 +300,10 @@ fn bench(a: Args) -> Result<bool, String> {
         idle_wait: Duration::from_secs(a.idle_wait.unwrap_or(idle_wait)),
         foreign_max_pct: a.foreign_max,
         retries: a.retries.unwrap_or(if a.smoke || a.quick { 0 } else { 2 }),
+        deadline: match a.budget.unwrap_or(if a.smoke || a.quick { 0 } else { 14 }) {
+            0 => None,
+            m => Some(started + Duration::from_secs(m * 60)),
+        },
         front_port: free_port()?,
         back_port: free_port()?,
         wrk_script: load::write_wrk_script(&dir).map_err(|e| e.to_string())?,

@@ -28,6 +28,9 @@ pub struct Plan {
     /// A run during which other processes used more than this is repeated.
     pub foreign_max_pct: f64,
     pub retries: usize,
+    /// The whole run ends by then: quiet waits and retries are dropped once the runs left
+    /// would not fit otherwise.
+    pub deadline: Option<Instant>,
     pub front_port: u16,
     pub back_port: u16,
     pub dir: PathBuf,
@@ -59,7 +62,11 @@ pub struct Sample {
     pub rss_bytes_per_conn: Option<f64>,
 }
 
-fn wait_quiet(plan: &Plan) {
+/// Waits for the machine to go quiet, at most `plan.idle_wait`; not at all without `extras`.
+fn wait_quiet(plan: &Plan, extras: bool) {
+    if !extras {
+        return;
+    }
     let start = Instant::now();
     let n = procfs::online_cpus() as f64;
     let mut said = false;
@@ -101,11 +108,12 @@ pub fn measure(
     target: Target,
     round: usize,
     backend_pid: u32,
+    extras: bool,
     notes: &mut Vec<String>,
 ) -> Result<Sample, String> {
     match w.kind {
-        Kind::Load => measure_load(plan, w, target, round, backend_pid, notes),
-        Kind::Idle => measure_idle(plan, w, target, round, notes),
+        Kind::Load => measure_load(plan, w, target, round, backend_pid, extras, notes),
+        Kind::Idle => measure_idle(plan, w, target, round, extras, notes),
     }
 }
 
@@ -127,6 +135,7 @@ fn measure_load(
     target: Target,
     round: usize,
     backend_pid: u32,
+    extras: bool,
     notes: &mut Vec<String>,
 ) -> Result<Sample, String> {
     let port = if target == Target::Direct {
@@ -148,7 +157,7 @@ fn measure_load(
         .join(format!("{}-{}-{round}.txt", w.name, target.name()));
     let mut tries = 0;
     loop {
-        wait_quiet(plan);
+        wait_quiet(plan, extras);
         let proc = targets::start(target, &spec(plan, w), &plan.bins, &plan.dir)?;
         if let Some(p) = &proc {
             note_startup(target, &p.log_text(), w, notes);
@@ -185,7 +194,7 @@ fn measure_load(
         let foreign = (100.0 * ((m1.busy - m0.busy) as f64 - ours) / total).max(0.0);
         let steal = 100.0 * (m1.steal - m0.steal) as f64 / total;
         let disturbed = foreign > plan.foreign_max_pct;
-        if disturbed && tries < plan.retries {
+        if disturbed && extras && tries < plan.retries {
             tries += 1;
             eprintln!(
                 "  discarded {} {}: other processes used {foreign:.0}% of the machine; retrying",
@@ -226,9 +235,10 @@ fn measure_idle(
     w: &Workload,
     target: Target,
     round: usize,
+    extras: bool,
     notes: &mut Vec<String>,
 ) -> Result<Sample, String> {
-    wait_quiet(plan);
+    wait_quiet(plan, extras);
     let proc = targets::start(target, &spec(plan, w), &plan.bins, &plan.dir)?
         .ok_or("the idle workload needs a proxy")?;
     note_startup(target, &proc.log_text(), w, notes);
@@ -275,6 +285,11 @@ pub fn run_all(
 ) -> (Vec<Sample>, Vec<String>) {
     let mut samples = Vec::new();
     let mut notes = Vec::new();
+    let per_round = |w: &Workload| w.targets.iter().filter(|t| targets.contains(t)).count();
+    let total: usize = workloads.iter().map(|w| per_round(w) * plan.rounds).sum();
+    let started = Instant::now();
+    let mut done = 0usize;
+    let mut said_budget = false;
     for w in workloads {
         let ts: Vec<Target> = w
             .targets
@@ -284,8 +299,17 @@ pub fn run_all(
             .collect();
         for round in 1..=plan.rounds {
             for &t in &ts {
+                let extras = within_budget(plan, started, done, total);
+                if !extras && !said_budget {
+                    said_budget = true;
+                    let n = "time budget reached: later runs skip the quiet wait and retries";
+                    eprintln!("  {n}");
+                    notes.push(n.to_string());
+                }
                 eprint!("[{} {}/{}] {:<8} ", w.name, round, plan.rounds, t.name());
-                match measure(plan, w, t, round, backend_pid, &mut notes) {
+                let res = measure(plan, w, t, round, backend_pid, extras, &mut notes);
+                done += 1;
+                match res {
                     Ok(s) => {
                         if s.idle_conns.is_some() {
                             eprintln!(
@@ -313,6 +337,23 @@ pub fn run_all(
         }
     }
     (samples, notes)
+}
+
+/// Whether the runs left still fit before the deadline with quiet waits and retries: the
+/// runs so far give the average cost of one run, and what is left must fit at that pace
+/// with room for one more.
+fn within_budget(plan: &Plan, started: Instant, done: usize, total: usize) -> bool {
+    let Some(deadline) = plan.deadline else {
+        return true;
+    };
+    let nominal = plan.warmup + plan.duration + Duration::from_secs(2);
+    let pace = if done == 0 {
+        nominal
+    } else {
+        (started.elapsed() / done as u32).max(nominal)
+    };
+    let left = (total - done) as u32 + 1;
+    Instant::now() + pace * left < deadline
 }
 
 /// The fixture backend, started as a child process of this binary.
