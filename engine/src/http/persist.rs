@@ -276,6 +276,27 @@ pub struct Served<'a> {
     pub now: u64,
 }
 
+/// What the request side learned, kept for its response.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    pub presented: Option<ClientCookie>,
+    pub post: bool,
+    pub now: u64,
+}
+
+impl Seen {
+    /// How the request was served by the server whose value is `server_cookie`.
+    pub fn served<'a>(&'a self, server_cookie: Option<&'a str>, direct: bool) -> Served<'a> {
+        Served {
+            server_cookie,
+            direct,
+            presented: self.presented.as_ref(),
+            post: self.post,
+            now: self.now,
+        }
+    }
+}
+
 /// What one `Set-Cookie` line of the server becomes, and whether it sets our cookie.
 pub fn set_cookie_line(cfg: &CookiePersist, served: &Served<'_>, line: &[u8]) -> (LineEdit, bool) {
     let first = line
