@@ -1,7 +1,7 @@
 //! What a valid configuration asks for that this engine does not apply yet: each item is
 //! announced at startup, so nothing the user wrote is dropped silently.
 
-use ringlb_config::model::{Balance, CookieMode, Mode, Proxy};
+use ringlb_config::model::{Balance, Mode, Proxy};
 use ringlb_config::rules::{HttpRequestAction, HttpResponseAction};
 use ringlb_config::Config;
 
@@ -84,17 +84,11 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
         if !matches!(p.balance, Balance::RoundRobin | Balance::StaticRr) {
             say("this 'balance' algorithm is not built yet; weighted round robin is used");
         }
-        if let Some(c) = &p.cookie {
-            let mode = match c.mode {
-                CookieMode::Insert => "insert",
-                CookieMode::Prefix => "prefix",
-                CookieMode::Rewrite => "rewrite",
-                CookieMode::Passive => "passive",
-            };
-            say(&format!(
-                "cookie persistence ('{}' {mode}) is not applied yet",
-                c.name
-            ));
+        if p.cookie.as_ref().is_some_and(|c| c.dynamic) {
+            say("'cookie … dynamic' is not applied yet; servers use their 'cookie' values");
+        }
+        if p.options.persist {
+            say("'option persist' is not applied yet; a down server's clients are balanced");
         }
         if p.servers.iter().any(|s| s.check.enabled) {
             say("health checks are not run yet; servers are assumed up");
@@ -151,7 +145,27 @@ mod tests {
             all.contains("backend 'b': this 'balance' algorithm"),
             "{all}"
         );
-        assert!(all.contains("cookie persistence ('SRV' insert)"), "{all}");
+        assert!(
+            !all.contains("cookie"),
+            "cookie persistence is applied: {all}"
+        );
         assert!(all.contains("health checks are not run yet"), "{all}");
+    }
+
+    #[test]
+    fn option_persist_and_dynamic_cookies_are_announced() {
+        let n = notices(
+            "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+             listen l\n bind :8080\n option persist\n cookie SRV insert dynamic\n server s 127.0.0.1:80\n",
+        );
+        let all = n.join("\n");
+        assert!(
+            all.contains("listen 'l': 'option persist' is not applied yet"),
+            "{all}"
+        );
+        assert!(
+            all.contains("listen 'l': 'cookie … dynamic' is not applied yet"),
+            "{all}"
+        );
     }
 }

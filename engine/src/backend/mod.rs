@@ -301,12 +301,20 @@ impl BackendTable {
         self.servers[id.0].usable()
     }
 
-    /// The server whose persistence cookie value is `value`.
+    /// The server whose persistence cookie value is `value`. Several servers may share a
+    /// value (an active server and its backup): the first usable one wins, else the first.
     pub fn server_by_cookie(&self, value: &[u8]) -> Option<ServerId> {
-        self.servers
+        let mut named = self
+            .servers
             .iter()
-            .position(|s| s.conf.cookie.as_deref().map(str::as_bytes) == Some(value))
-            .map(ServerId)
+            .enumerate()
+            .filter(|(_, s)| s.conf.cookie.as_deref().map(str::as_bytes) == Some(value));
+        let first = named.next()?;
+        std::iter::once(first)
+            .chain(named)
+            .find(|(_, s)| s.usable())
+            .or(Some(first))
+            .map(|(i, _)| ServerId(i))
     }
 
     /// The persistence cookie value of `id`, if it has one.

@@ -44,6 +44,16 @@ impl HeadEdits {
         }
     }
 
+    /// Drops original header line `i` from the outgoing head.
+    pub fn remove_line(&mut self, i: usize) {
+        self.remove(i);
+    }
+
+    /// Gives original header line `i` a new value.
+    pub fn replace_line(&mut self, i: usize, value: Vec<u8>) {
+        self.replaced.push((i, value));
+    }
+
     /// The value of original line `i` after edits.
     pub fn value<'b>(&'b self, i: usize, buf: &'b [u8], h: &HeaderSpan) -> &'b [u8] {
         self.replaced

@@ -8,6 +8,7 @@ pub mod edits;
 pub mod errors;
 pub mod framing;
 pub mod head;
+pub mod persist;
 pub mod replies;
 pub mod rewrite;
 pub mod rules;

@@ -8,6 +8,7 @@ use super::edits::HeadEdits;
 use super::framing::{response_framing, BodyKind, RequestFraming};
 use super::head::{parse_response, ResponseHead, Version};
 use super::io::{read_more, ReadOutcome};
+use super::persist::{edit_response, Seen};
 use super::rewrite::{write_response_head, ResponseRewrite};
 use super::session::{Forwarded, Next, Session, Termination};
 use super::settings::HttpBackend;
@@ -115,7 +116,7 @@ impl<R: Router> Session<'_, R> {
         (framing, client_version): (RequestFraming, Version),
         plan: ExchangePlan,
         fwd: Forwarded,
-        be: &HttpBackend,
+        (be, seen): (&HttpBackend, &Seen),
         upstream: &R::Upstream,
     ) -> Next {
         let Ok(kind) = response_framing(&sbuf, &resp, framing.is_head) else {
@@ -157,6 +158,10 @@ impl<R: Router> Session<'_, R> {
                 Ok(_) => Termination::Denied,
                 Err(t) => t,
             });
+        }
+        if let Some(cfg) = &be.cookie {
+            let served = seen.served(upstream.server_cookie(conn.server), conn.persisted);
+            edit_response(cfg, &served, &sbuf, &resp, &mut edits);
         }
         let server_tokens = ConnectionTokens::parse(&sbuf, &resp.headers);
         // A close-delimited body ends with the close; a client that sent `Expect` and got a

@@ -16,6 +16,7 @@ use super::errors::error_response;
 use super::framing::{request_framing, BodyKind, RequestFraming};
 use super::head::{parse_request, RequestHead};
 use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
+use super::persist;
 use super::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
 use super::response::RespError;
 use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
@@ -335,8 +336,14 @@ impl<'a, R: Router> Session<'a, R> {
         tokens: ConnectionTokens,
         be: &HttpBackend,
         upstream: &R::Upstream,
-        edits: HeadEdits,
+        mut edits: HeadEdits,
     ) -> Next {
+        let seen = self.read_persistence(&head, be, &mut edits);
+        let prefer = seen
+            .presented
+            .as_ref()
+            .filter(|c| !c.expired)
+            .and_then(|c| upstream.server_by_cookie(&c.server));
         let plan = ExchangePlan::new(self.fe.mode, be.mode, head.version, tokens);
         let ff = forwarded_for(
             be.forwardfor.as_ref().or(self.fe.forwardfor.as_ref()),
@@ -378,7 +385,7 @@ impl<'a, R: Router> Session<'a, R> {
                 src: self.peer,
                 buf: self.buf(),
                 req: Some(&head),
-                prefer: None,
+                prefer,
             };
             let mut conn = match connect(upstream, reuse, &pick).await {
                 Ok(c) => c,
@@ -459,10 +466,33 @@ impl<'a, R: Router> Session<'a, R> {
             (framing, client_version),
             plan,
             fwd,
-            be,
+            (be, &seen),
             upstream,
         )
         .await
+    }
+
+    /// Cookie persistence on the request: the client's cookie, hidden from the server as the
+    /// backend's `cookie` line asks.
+    fn read_persistence(
+        &self,
+        head: &RequestHead,
+        be: &HttpBackend,
+        edits: &mut HeadEdits,
+    ) -> persist::Seen {
+        let Some(cfg) = &be.cookie else {
+            return persist::Seen::default();
+        };
+        let now = persist::unix_now();
+        let method = edits
+            .method
+            .as_deref()
+            .unwrap_or(&self.buf()[head.method.clone()]);
+        persist::Seen {
+            post: method == b"POST",
+            presented: persist::edit_request(cfg, self.buf(), &head.headers, edits, now),
+            now,
+        }
     }
 
     /// Sends the head and, unless the client waits for `100 Continue`, the body. Errors:

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{ForwardFor, HttpConnMode, Proxy, Timeouts, Tune};
+use ringlb_config::model::{CookiePersist, ForwardFor, HttpConnMode, Proxy, Timeouts, Tune};
 
 use super::errors::ErrorPages;
 use super::rules::ProxyRules;
@@ -73,6 +73,8 @@ pub struct HttpBackend {
     pub errors: ErrorPages,
     /// The backend's own `http-request`/`http-response` rules, run after the frontend's.
     pub rules: Arc<ProxyRules>,
+    /// Cookie persistence (`cookie NAME …`), if configured.
+    pub cookie: Option<CookiePersist>,
 }
 
 impl HttpBackend {
@@ -86,6 +88,7 @@ impl HttpBackend {
             mode: proxy.options.http_conn_mode,
             forwardfor: proxy.options.forwardfor.clone(),
             errors: ErrorPages::from_proxy(proxy),
+            cookie: proxy.cookie.clone(),
         }
     }
 }
