@@ -159,8 +159,7 @@ impl Observer {
         let st = &self.stats;
         let front = &st.frontends[fe];
         let (bytes_in, bytes_out) = (ctx.bytes_in - trace.in0, ctx.bytes_out - trace.out0);
-        let got_request = !trace.null;
-        if got_request {
+        if bytes_in > 0 {
             front.request();
             st.process.request();
         }
@@ -172,9 +171,7 @@ impl Observer {
             }
             _ => {}
         }
-        if trace.null {
-            // Nothing was answered: not a response of any class.
-        } else {
+        if bytes_in > 0 {
             front.response(ctx.status);
         }
         if let Some(b) = trace.backend {
@@ -193,15 +190,35 @@ impl Observer {
                     Termination::ServerError | Termination::ServerTimeout => c.response_error(),
                     _ => {}
                 }
+            }
+        }
+        // The line shows this exchange among the backend's and server's current sessions,
+        // as HAProxy's does; they end right after it.
+        self.log_request(fe, ctx, trace, (bytes_in, bytes_out));
+        if let Some(b) = trace.backend {
+            if let Some(c) = st.backends.get(b) {
+                c.session_end();
+            }
+            if let Some(c) = trace.server.and_then(|s| st.servers.get(b)?.get(s)) {
                 c.session_end();
             }
         }
+    }
+
+    fn log_request(
+        &self,
+        fe: usize,
+        ctx: &ExchangeEnd<'_>,
+        trace: &RequestTrace,
+        (bytes_in, bytes_out): (u64, u64),
+    ) {
         let Some(plan) = self.frontend_log(fe) else {
             return;
         };
-        if trace.null && plan.dontlognull {
+        if bytes_in == 0 && plan.dontlognull {
             return;
         }
+        let st = &self.stats;
         let log = self.log.as_ref().expect("checked by frontend_log");
         let end = Instant::now();
         let start = trace.start;
@@ -267,9 +284,21 @@ impl Observer {
                 if t.state == *b"SC" {
                     c.connection_error();
                 }
+            }
+        }
+        self.log_tunnel(fe, t);
+        if let Some(b) = t.backend {
+            if let Some(c) = st.backends.get(b) {
+                c.session_end();
+            }
+            if let Some(c) = t.server.and_then(|s| st.servers.get(b)?.get(s)) {
                 c.session_end();
             }
         }
+    }
+
+    fn log_tunnel(&self, fe: usize, t: &TunnelEnd<'_>) {
+        let st = &self.stats;
         let Some(plan) = self.frontend_log(fe) else {
             return;
         };
@@ -350,8 +379,6 @@ pub struct TunnelEnd<'a> {
 pub struct RequestTrace {
     /// The frontend logs: keep the request head and read the extra clocks.
     pub logging: bool,
-    /// The connection ended before a request head arrived (`<BADREQ>` in logs).
-    pub null: bool,
     pub start: Option<Instant>,
     pub head_at: Option<Instant>,
     pub connect_at: Option<Instant>,
@@ -375,7 +402,6 @@ impl RequestTrace {
     /// Starts a new exchange; `bytes` are the session's totals (in, out) so far.
     pub fn begin(&mut self, logging: bool, bytes: (u64, u64)) {
         self.logging = logging;
-        self.null = false;
         self.start = logging.then(Instant::now);
         self.head_at = None;
         self.connect_at = None;
