@@ -93,7 +93,7 @@ pub fn termination_state(t: Termination, phase: u8) -> [u8; 2] {
 pub fn escape_capture(v: &[u8], out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in v {
-        if b < 0x20 || b >= 0x7f || matches!(b, b'"' | b'#' | b'{' | b'|' | b'}') {
+        if !(0x20..0x7f).contains(&b) || matches!(b, b'"' | b'#' | b'{' | b'|' | b'}') {
             out.extend_from_slice(&[b'#', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
         } else {
             out.push(b);

@@ -159,7 +159,9 @@ impl Observer {
         let st = &self.stats;
         let front = &st.frontends[fe];
         let (bytes_in, bytes_out) = (ctx.bytes_in - trace.in0, ctx.bytes_out - trace.out0);
-        if bytes_in > 0 {
+        // Pipelined requests arrive in one read: a parsed head counts even without new bytes.
+        let null = !trace.got_head && bytes_in == 0;
+        if !null {
             front.request();
             st.process.request();
         }
@@ -171,7 +173,7 @@ impl Observer {
             }
             _ => {}
         }
-        if bytes_in > 0 {
+        if !null {
             front.response(ctx.status);
         }
         if let Some(b) = trace.backend {
@@ -215,7 +217,7 @@ impl Observer {
         let Some(plan) = self.frontend_log(fe) else {
             return;
         };
-        if bytes_in == 0 && plan.dontlognull {
+        if !trace.got_head && bytes_in == 0 && plan.dontlognull {
             return;
         }
         let st = &self.stats;
@@ -379,6 +381,8 @@ pub struct TunnelEnd<'a> {
 pub struct RequestTrace {
     /// The frontend logs: keep the request head and read the extra clocks.
     pub logging: bool,
+    /// A request head was parsed.
+    pub got_head: bool,
     pub start: Option<Instant>,
     pub head_at: Option<Instant>,
     pub connect_at: Option<Instant>,
@@ -402,6 +406,7 @@ impl RequestTrace {
     /// Starts a new exchange; `bytes` are the session's totals (in, out) so far.
     pub fn begin(&mut self, logging: bool, bytes: (u64, u64)) {
         self.logging = logging;
+        self.got_head = false;
         self.start = logging.then(Instant::now);
         self.head_at = None;
         self.connect_at = None;
@@ -419,6 +424,7 @@ impl RequestTrace {
 
     /// The request head is complete: keep what the log line needs of it.
     pub fn head_read(&mut self, buf: &[u8], head: &RequestHead) {
+        self.got_head = true;
         if self.logging {
             self.head_at = Some(Instant::now());
             self.head_bytes
