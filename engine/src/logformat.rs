@@ -1,5 +1,6 @@
 //! Log-format strings filled in for one stream: `%ci`, `%[req.hdr(host),lower]`, … written
-//! into a caller's buffer. Used by rule values, dynamic `use_backend` names and the logs.
+//! into a caller's buffer. Used by rule values, dynamic `use_backend` names and the logs
+//! (which add timers, counts and the termination state through [`LogInfo`]).
 
 use std::io::Write;
 
@@ -7,15 +8,36 @@ use ringlb_config::logformat::{LogAlias, LogFlagKind, LogFormat, LogPart};
 
 use crate::acl::fetch::{convert, fetch_each, to_bytes, unmap as unmapped};
 use crate::acl::Txn;
-use crate::http::head::Version;
+use crate::http::head::{values, Version};
+use crate::log::line::{escape_capture, LogInfo};
 
 /// Appends `lf` evaluated for `txn` to `out`. A variable with no value writes `-`, as
 /// HAProxy does in logs; inside rule values an empty sample writes nothing.
 pub fn render(lf: &LogFormat, txn: &Txn<'_>, out: &mut Vec<u8>) {
+    render_with(lf, txn, None, out);
+}
+
+/// Appends a traffic log line: `lf` evaluated for `txn` with the timers, counts and state
+/// of `info`. A variable printing nothing (`%hr` without captures) takes one neighbouring
+/// space with it, so that default layouts keep single spaces.
+pub fn render_log(lf: &LogFormat, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) {
+    render_with(lf, txn, Some(info), out);
+}
+
+fn render_with(lf: &LogFormat, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut Vec<u8>) {
     let mut quote_all = false;
+    let mut skip_space = false;
     for part in &lf.parts {
         match part {
-            LogPart::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            LogPart::Literal(s) => {
+                let s = s.as_bytes();
+                let s = match s.split_first() {
+                    Some((b' ', rest)) if skip_space => rest,
+                    _ => s,
+                };
+                skip_space = false;
+                out.extend_from_slice(s);
+            }
             LogPart::Options(flags) => {
                 for f in flags {
                     if f.kind == LogFlagKind::Quote {
@@ -28,10 +50,12 @@ pub fn render(lf: &LogFormat, txn: &Txn<'_>, out: &mut Vec<u8>) {
                 if q {
                     out.push(b'"');
                 }
-                alias_value(*alias, txn, out);
+                let before = out.len();
+                alias_value(*alias, txn, info, out);
                 if q {
                     out.push(b'"');
                 }
+                skip_space = out.len() == before && out.last() == Some(&b' ');
             }
             LogPart::Sample { expr, flags } => {
                 let q = quoted(quote_all, flags);
@@ -69,7 +93,12 @@ pub fn render_vec(lf: &LogFormat, txn: &Txn<'_>) -> Vec<u8> {
     v
 }
 
-fn alias_value(a: LogAlias, txn: &Txn<'_>, out: &mut Vec<u8>) {
+fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut Vec<u8>) {
+    if let Some(info) = info {
+        if log_value(a, txn, info, out) {
+            return;
+        }
+    }
     let dash = |out: &mut Vec<u8>| out.push(b'-');
     let sample = |s: Option<&[u8]>, out: &mut Vec<u8>| match s {
         Some(v) => out.extend_from_slice(v),
@@ -129,5 +158,98 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, out: &mut Vec<u8>) {
             let _ = write!(out, "{}", std::process::id());
         }
         _ => dash(out),
+    }
+}
+
+/// The variables only a log line has; `false` for the ones the stream answers.
+fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) -> bool {
+    let num = |out: &mut Vec<u8>, n: i64| {
+        let _ = write!(out, "{n}");
+    };
+    let t = &info.timers;
+    match a {
+        LogAlias::BytesRead => num(out, info.bytes_out as i64),
+        LogAlias::BytesUploaded => num(out, info.bytes_in as i64),
+        LogAlias::Status => num(out, info.status.map_or(-1, i64::from)),
+        LogAlias::Server if txn.server.is_none() => out.extend_from_slice(b"<NOSRV>"),
+        LogAlias::Backend if txn.backend.is_none() => {
+            out.extend_from_slice(txn.frontend.as_bytes())
+        }
+        LogAlias::CapturedRequestCookie | LogAlias::CapturedResponseCookie => out.push(b'-'),
+        LogAlias::RequestTime => num(out, t.tq),
+        LogAlias::QueueTime => num(out, t.tw),
+        LogAlias::ConnectTime => num(out, t.tc),
+        LogAlias::ResponseTime => num(out, t.tr),
+        LogAlias::ActiveTime => num(out, t.ta),
+        LogAlias::SessionTime | LogAlias::UserTime => num(out, t.tt),
+        LogAlias::HandshakeTime | LogAlias::IdleTime => num(out, 0),
+        LogAlias::DataTime => {
+            let parts = [t.tq, t.tw, t.tc, t.tr];
+            if t.tt < 0 || parts.iter().any(|&p| p < 0) {
+                num(out, -1)
+            } else {
+                num(out, t.tt - parts.iter().sum::<i64>())
+            }
+        }
+        LogAlias::Date | LogAlias::RequestDate => info.date.write_log_date(out, true),
+        LogAlias::ActConn => num(out, info.conns[0] as i64),
+        LogAlias::FeConn => num(out, info.conns[1] as i64),
+        LogAlias::BeConn => num(out, info.conns[2] as i64),
+        LogAlias::SrvConn => num(out, info.conns[3] as i64),
+        LogAlias::RetriesCount => num(out, info.conns[4] as i64),
+        LogAlias::ServerQueue => num(out, info.queues[0] as i64),
+        LogAlias::BackendQueue => num(out, info.queues[1] as i64),
+        LogAlias::TerminationState => out.extend_from_slice(&info.state),
+        LogAlias::TerminationStateCookie => {
+            out.extend_from_slice(&info.state);
+            out.extend_from_slice(b"--");
+        }
+        LogAlias::CapturedRequestHeaders | LogAlias::CapturedRequestHeadersList => {
+            if info.request_captures.is_empty() {
+                return true;
+            }
+            let braces = a == LogAlias::CapturedRequestHeaders;
+            let caps = info.request_captures.iter().map(|(name, len)| {
+                let v = txn
+                    .req
+                    .and_then(|r| values(txn.buf, &r.headers, name).last());
+                v.map(|v| &v[..v.len().min(*len)])
+            });
+            captured_block(caps, braces, out);
+        }
+        LogAlias::CapturedResponseHeaders | LogAlias::CapturedResponseHeadersList => {
+            if info.response_capture_slots == 0 {
+                return true;
+            }
+            let braces = a == LogAlias::CapturedResponseHeaders;
+            let caps = (0..info.response_capture_slots)
+                .map(|i| info.response_captures.get(i).and_then(|v| v.as_deref()));
+            captured_block(caps, braces, out);
+        }
+        LogAlias::RequestLine if info.bad_request => out.extend_from_slice(b"<BADREQ>"),
+        _ => return false,
+    }
+    true
+}
+
+/// `{v1|v2}` (or `v1 v2` for the list form) with each value escaped.
+fn captured_block<'v>(
+    caps: impl Iterator<Item = Option<&'v [u8]>>,
+    braces: bool,
+    out: &mut Vec<u8>,
+) {
+    if braces {
+        out.push(b'{');
+    }
+    for (i, v) in caps.enumerate() {
+        if i > 0 {
+            out.push(if braces { b'|' } else { b' ' });
+        }
+        if let Some(v) = v {
+            escape_capture(v, out);
+        }
+    }
+    if braces {
+        out.push(b'}');
     }
 }

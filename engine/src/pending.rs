@@ -21,9 +21,6 @@ pub fn not_applied(config: &Config) -> Vec<String> {
     if g.chroot.is_some() {
         out.push("global: 'chroot' is not applied yet".into());
     }
-    if !g.logs.is_empty() {
-        out.push("global: 'log' targets receive nothing yet; logging is not built".into());
-    }
     if !g.stats_sockets.is_empty() {
         out.push("global: 'stats socket' is not served yet".into());
     }
@@ -60,9 +57,6 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
         }
         if p.stats.as_ref().is_some_and(|s| s.enabled) {
             say("the stats page is not served yet");
-        }
-        if !p.logs.is_empty() || p.options.httplog.is_some() || p.options.tcplog {
-            say("logging is not built yet");
         }
     }
     let response_unapplied = p.http_response.iter().any(|r| {

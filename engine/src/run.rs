@@ -19,11 +19,13 @@ use crate::control;
 use crate::http::rules::ProxyRules;
 use crate::http::{self, HttpFrontend};
 use crate::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
+use crate::log::{FrontendLog, Hub};
 use crate::shard::inbox::{self, Inboxes, ShardEvent};
 use crate::shard::listener::{self, ListenError};
 use crate::shard::worker::{worker_main, Worker, WorkerSetup};
 use crate::shard::{self, pin, WorkerInfo};
-use crate::tcp::{self, Transfer, TunnelTimeouts};
+use crate::stats::{Layout, Registry, Snapshot, TunnelEnd};
+use crate::tcp::{self, Transfer, TunnelEnd as End, TunnelTimeouts};
 
 /// How to run, beyond the configuration.
 #[derive(Debug, Clone)]
@@ -83,6 +85,8 @@ impl std::error::Error for RunError {}
 #[derive(Debug)]
 pub struct FrontendPlan {
     pub name: String,
+    /// Position among the frontends, for its counters and logging.
+    pub index: usize,
     pub mode: Mode,
     /// The backend connections go to (`default_backend`, or the `listen` itself).
     pub backend: Option<String>,
@@ -105,6 +109,8 @@ pub struct RunHandle {
     bound: Vec<(String, SocketAddr)>,
     infos: Vec<WorkerInfo>,
     budget: FdBudget,
+    stats: Registry,
+    hub: Arc<Hub>,
 }
 
 impl RunHandle {
@@ -124,6 +130,22 @@ impl RunHandle {
 
     pub fn fd_budget(&self) -> &FdBudget {
         &self.budget
+    }
+
+    /// Every worker's counters summed, histograms as last published (at most a second old,
+    /// exact once the workers stopped).
+    pub fn stats(&self) -> Snapshot {
+        self.stats.snapshot()
+    }
+
+    /// The counter blocks themselves, for readers that keep polling (stats page, runtime API).
+    pub fn stats_registry(&self) -> &Registry {
+        &self.stats
+    }
+
+    /// Process-wide logging: control-side messages go through [`Hub::emit`].
+    pub fn log_hub(&self) -> &Arc<Hub> {
+        &self.hub
     }
 
     /// Sends an event to every worker.
@@ -174,6 +196,8 @@ impl RunHandle {
                 Err(_) => result = Err(RunError::Worker(i, "panicked".into())),
             }
         }
+        // The workers' log senders are gone with them: write out what stdout/stderr queued.
+        self.hub.finish();
         self.control_done.store(true, Ordering::Release);
         if let Some(c) = self.control.take() {
             let _ = c.join();
@@ -246,7 +270,9 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let global = ConnLimit::new(budget.maxconn);
 
     let mut plans = Vec::new();
-    for fe in &frontends {
+    let mut logs = Vec::new();
+    for (index, fe) in frontends.iter().enumerate() {
+        logs.push(FrontendLog::from_proxy(fe, &config).map(Arc::new));
         let backend_name = match fe.kind {
             ProxyKind::Listen => Some(fe.name.clone()),
             _ => fe.default_backend.clone(),
@@ -272,6 +298,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             })?);
         plans.push(Arc::new(FrontendPlan {
             name: fe.name.clone(),
+            index,
             mode: fe.mode,
             backend: backend_name,
             timeouts: TunnelTimeouts {
@@ -314,6 +341,21 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         }
     }
 
+    let layout = Layout {
+        frontends: frontends.iter().map(|f| f.name.clone()).collect(),
+        backends: backends
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    b.servers.iter().map(|s| s.name.clone()).collect(),
+                )
+            })
+            .collect(),
+    };
+    let stats = Registry::new(layout, nbthread);
+    let logs = Arc::new(logs);
+    let hub = Hub::new(&config).map_err(RunError::Io)?;
     let backends = Arc::new(backends);
     let allowed = pin::allowed_cpus();
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
@@ -334,6 +376,9 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             inbox: rx,
             buffer_size: config.global.tune.bufsize as usize,
             ready: ready_tx.clone(),
+            stats: stats.clone(),
+            logs: logs.clone(),
+            hub: hub.clone(),
         };
         let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
             worker_main(info, setup)
@@ -352,6 +397,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         bound,
         infos: Vec::new(),
         budget,
+        stats,
+        hub,
     };
     let mut infos = Vec::new();
     while infos.len() < nbthread {
@@ -466,26 +513,73 @@ pub async fn serve_tcp_connection(
     let local = client
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut end = TunnelEnd {
+        frontend: &plan.name,
+        peer,
+        local,
+        accepted: std::time::Instant::now(),
+        connect_at: None,
+        connected_at: None,
+        backend: None,
+        server: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        state: *b"PR",
+    };
+    tunnel(worker, plan, client, &mut end).await;
+    worker.obs.finish_tunnel(plan.index, &end);
+}
+
+async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &mut TunnelEnd<'_>) {
     let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
-    let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
+    let txn = Txn::connection(end.peer, end.local, &plan.name, &nbsrv);
     let rules = &plan.rules;
     // Content rules see what a tcp stream offers before any data: its addresses.
     if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, &txn) {
+        worker.obs.stats.frontends[plan.index].denied_request();
         return;
     }
     let exists = |n: &str| worker.backend(n).is_some();
     let chosen = rules.choose_backend(&txn, &exists, plan.backend.as_deref());
     let Some(table) = chosen.as_deref().and_then(|b| worker.backend(b)) else {
+        end.state = *b"SC";
         return;
     };
-    let client_port = client.local_addr().map(|a| a.port()).unwrap_or(0);
-    let Ok((server, _id)) = table.connect(client_port).await else {
+    let stats = &worker.obs.stats;
+    if let Some(b) = worker.obs.backend_index(table.name()) {
+        stats.backends[b].session_start(stats.tick());
+        end.backend = Some(b);
+    }
+    let client_port = end.local.port();
+    end.connect_at = Some(std::time::Instant::now());
+    end.state = *b"SC";
+    let Ok((server, id)) = table.connect(client_port).await else {
         return;
     };
+    let now = std::time::Instant::now();
+    end.connected_at = Some(now);
+    if let Some(b) = end.backend {
+        if let Some(c) = stats.servers[b].get(id.0) {
+            c.session_start(stats.tick());
+            end.server = Some(id.0);
+        }
+        let took = now - end.connect_at.unwrap_or(now);
+        let which = crate::stats::Latency::Connect;
+        worker.obs.hist.record(which, b, end.server, took);
+    }
     let transfer = if plan.splice && tcp::proxy::splice_pays_off() {
         Transfer::Splice
     } else {
         Transfer::Copy
     };
-    tcp::proxy(client, server, &plan.timeouts, &worker.pool, transfer).await;
+    let t = tcp::proxy(client, server, &plan.timeouts, &worker.pool, transfer).await;
+    end.bytes_in = t.to_server;
+    end.bytes_out = t.to_client;
+    end.state = match t.end {
+        End::Closed => *b"--",
+        End::ClientTimeout => *b"cD",
+        End::ServerTimeout => *b"sD",
+        End::ClientError => *b"CD",
+        End::ServerError => *b"SD",
+    };
 }

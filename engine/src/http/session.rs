@@ -25,6 +25,7 @@ use super::settings::{HttpBackend, HttpFrontend};
 use super::upstream::{Pick, Reuse, Router, Upstream, UpstreamConn};
 use crate::acl::Txn;
 use crate::buffer::BufferPool;
+use crate::stats::{ExchangeEnd, Observer, RequestTrace};
 use ringlb_config::rules::{ReturnBody, ReturnSpec};
 
 /// Why a client connection ended, for logs and counters.
@@ -80,6 +81,9 @@ pub async fn serve_http<R: Router>(
     pool: &BufferPool,
 ) -> SessionSummary {
     let _ = client.set_nodelay(true);
+    let obs = router
+        .observer()
+        .and_then(|o| Some((o, o.frontend_index(&frontend.name)?)));
     let local = client
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -93,6 +97,8 @@ pub async fn serve_http<R: Router>(
         inbuf: None,
         canceller: Canceller::new(),
         summary: SessionSummary::default(),
+        obs,
+        trace: RequestTrace::default(),
     };
     let termination = s.run().await;
     if let Some(buf) = s.inbuf.take() {
@@ -117,6 +123,10 @@ pub(super) struct Session<'a, R> {
     /// Cancels the session's one pending read or write when its timeout fires.
     pub(super) canceller: Canceller,
     pub(super) summary: SessionSummary,
+    /// The worker's counters and logs, with this frontend's index in them.
+    obs: Option<(&'a Observer, usize)>,
+    /// What the current exchange did, for counters and the log line.
+    pub(super) trace: RequestTrace,
 }
 
 /// How far the request body got when the response head arrived.
@@ -130,14 +140,23 @@ pub(super) struct Forwarded {
 impl<'a, R: Router> Session<'a, R> {
     async fn run(&mut self) -> Termination {
         loop {
+            self.trace_begin();
             let head = match self.read_head().await {
                 Ok(head) => head,
-                Err(t) => return t,
+                Err(t) => {
+                    self.trace_end_without_request(t);
+                    return t;
+                }
             };
             // Boxed: an exchange's state (proxying, relaying, timers) is several KiB, and
             // living inside the session future it would be paid by every idle keep-alive
             // connection too. On the heap it exists only while a request is in flight.
-            match Box::pin(self.exchange(head)).await {
+            let next = Box::pin(self.exchange(head)).await;
+            self.trace_end(match next {
+                Next::KeepAlive => Termination::Normal,
+                Next::Close(t) => t,
+            });
+            match next {
                 Next::KeepAlive => continue,
                 Next::Close(t) => return t,
             }
@@ -167,6 +186,10 @@ impl<'a, R: Router> Session<'a, R> {
                 Readiness::Failed => return Err(Termination::ClientAborted),
             }
             self.inbuf = Some(self.pool.take());
+        }
+        if self.trace.logging {
+            // Timers count from the request's first byte, not from the idle wait before it.
+            self.trace.start = Some(std::time::Instant::now());
         }
         // A head must arrive whole within `timeout http-request`, counted from the first
         // byte of a follow-up request or from the accept of a new connection.
@@ -266,6 +289,9 @@ impl<'a, R: Router> Session<'a, R> {
 
     async fn exchange(&mut self, head: RequestHead) -> Next {
         self.summary.requests += 1;
+        self.summary.last_status = None;
+        self.trace
+            .head_read(self.inbuf.as_deref().unwrap_or_default(), &head);
         let framing = match request_framing(self.buf(), &head) {
             Ok(f) => f,
             Err(e) => {
@@ -297,6 +323,11 @@ impl<'a, R: Router> Session<'a, R> {
         };
         match decision {
             Decision::Forward(be, upstream) => {
+                if let Some((o, _)) = self.obs {
+                    if let Some(i) = o.backend_index(&be.name) {
+                        o.backend_chosen(i, &mut self.trace);
+                    }
+                }
                 self.proxy(head, framing, tokens, be, upstream, edits).await
             }
             Decision::NoBackend => Next::Close(self.fail(503, Termination::NoServer, None).await),
@@ -309,6 +340,7 @@ impl<'a, R: Router> Session<'a, R> {
                 denied,
             } => {
                 if let Some(d) = delay {
+                    self.trace.phase = b'T';
                     monoio::time::sleep(d).await;
                 }
                 self.summary.last_status = Some(status);
@@ -379,6 +411,7 @@ impl<'a, R: Router> Session<'a, R> {
         };
 
         let mut reuse = Reuse::Allowed;
+        self.trace.phase = b'C';
         let (conn, resp, sbuf, fwd) = loop {
             let pick = Pick {
                 client_port: self.local.port(),
@@ -387,8 +420,14 @@ impl<'a, R: Router> Session<'a, R> {
                 req: Some(&head),
                 prefer,
             };
+            let asked = std::time::Instant::now();
             let mut conn = match connect(upstream, reuse, &pick).await {
-                Ok(c) => c,
+                Ok(c) => {
+                    if let Some((o, _)) = self.obs {
+                        o.server_acquired(c.server, asked, &mut self.trace);
+                    }
+                    c
+                }
                 Err(()) => {
                     return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
                 }
@@ -423,6 +462,7 @@ impl<'a, R: Router> Session<'a, R> {
             let got = self.read_response_head(&mut conn, sbuf, be, head.version, &mut pending);
             match got.await {
                 (Ok(resp), sbuf) => {
+                    self.trace_response(&sbuf, &resp);
                     let fwd = if pending.is_none() {
                         Forwarded {
                             body_sent: true,
@@ -740,5 +780,62 @@ fn verdict_reply<'a, R: Router>(
                 false,
             )
         }
+    }
+}
+
+/// Counting and logging hooks of the request path: each is a few field writes, and the log
+/// line itself is built only for frontends that log.
+impl<'a, R: Router> Session<'a, R> {
+    fn trace_begin(&mut self) {
+        let logging = self.obs.is_some_and(|(o, fe)| o.frontend_log(fe).is_some());
+        self.trace
+            .begin(logging, (self.summary.bytes_in, self.summary.bytes_out));
+    }
+
+    fn trace_response(&mut self, sbuf: &[u8], resp: &super::head::ResponseHead) {
+        let Some((o, fe)) = self.obs else {
+            return;
+        };
+        o.response_received(&mut self.trace);
+        if let Some(plan) = o.frontend_log(fe) {
+            for (name, len) in &plan.response_captures {
+                let v = super::head::values(sbuf, &resp.headers, name).last();
+                self.trace
+                    .response_captures
+                    .push(v.map(|v| v[..v.len().min(*len)].to_vec()));
+            }
+        }
+    }
+
+    /// The connection ended while waiting for a request head. A keep-alive connection
+    /// closing between requests is no exchange; a first request that never came, or a head
+    /// refused (400) or too slow (408), is.
+    fn trace_end_without_request(&mut self, t: Termination) {
+        let first = self.summary.requests == 0;
+        let answered = matches!(t, Termination::BadRequest | Termination::ClientTimeout);
+        if !(first || answered) {
+            return;
+        }
+        let t = match t {
+            Termination::Normal | Termination::IdleTimeout => Termination::ClientAborted,
+            t => t,
+        };
+        self.trace_end(t);
+    }
+
+    fn trace_end(&mut self, termination: Termination) {
+        let Some((o, fe)) = self.obs else {
+            return;
+        };
+        let end = ExchangeEnd {
+            termination,
+            status: self.summary.last_status,
+            bytes_in: self.summary.bytes_in,
+            bytes_out: self.summary.bytes_out,
+            peer: self.peer,
+            local: self.local,
+            frontend: &self.fe.name,
+        };
+        o.finish_request(fe, &end, &mut self.trace);
     }
 }

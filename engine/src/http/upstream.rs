@@ -98,4 +98,8 @@ pub trait Router {
         let _ = name;
         None
     }
+    /// The worker's counters and log output; `None` where nothing is counted.
+    fn observer(&self) -> Option<&crate::stats::Observer> {
+        None
+    }
 }

@@ -21,7 +21,9 @@ use super::WorkerInfo;
 use crate::backend::{BackendTable, ResolvedBackend};
 use crate::buffer::BufferPool;
 use crate::limits::ConnSlot;
+use crate::log::{FrontendLog, Hub};
 use crate::run::FrontendPlan;
+use crate::stats::{Observer, Registry};
 
 /// Everything one worker thread starts from (all `Send`).
 pub struct WorkerSetup {
@@ -30,6 +32,10 @@ pub struct WorkerSetup {
     pub inbox: InboxReceiver,
     pub buffer_size: usize,
     pub ready: Sender<WorkerInfo>,
+    /// Counters of every worker, and each frontend's logging.
+    pub stats: Registry,
+    pub logs: Arc<Vec<Option<Arc<FrontendLog>>>>,
+    pub hub: Arc<Hub>,
 }
 
 /// A worker's own state, shared by its tasks.
@@ -37,6 +43,8 @@ pub struct Worker {
     pub index: usize,
     pub pool: BufferPool,
     pub backends: HashMap<String, Rc<BackendTable>>,
+    /// This worker's counters, histograms and log output.
+    pub obs: Observer,
     /// Connections being served.
     active: Cell<usize>,
     /// Set on stop or soft stop: accept loops return and drop their listeners.
@@ -90,7 +98,15 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         inbox,
         buffer_size,
         ready,
+        stats,
+        logs,
+        hub,
     } = setup;
+    let log = logs
+        .iter()
+        .any(Option::is_some)
+        .then(|| hub.worker_log(logs.iter().flatten().map(|l| &**l)));
+    drop(hub);
     let mut inbox = match inbox.into_worker() {
         Ok(i) => i,
         Err(e) => {
@@ -108,6 +124,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             .iter()
             .map(|b| (b.name.clone(), Rc::new(BackendTable::new(b))))
             .collect(),
+        obs: Observer::new(stats, info.index, logs, log),
         active: Cell::new(0),
         stop_accepting: Latch::new(),
         listeners: RefCell::new(Vec::new()),
@@ -128,7 +145,9 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             }
         }
     }
+    monoio::spawn(tick(worker.clone()));
     let _ = ready.send(info);
+    let _flush = Flush(worker.clone());
 
     let mut soft = false;
     loop {
@@ -168,6 +187,23 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 }
             }
         }
+    }
+}
+
+/// Once a second: histograms published for readers, and the session-rate second advanced.
+async fn tick(worker: Rc<Worker>) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        worker.obs.on_tick();
+    }
+}
+
+/// Publishes the histograms one last time when the worker returns.
+struct Flush(Rc<Worker>);
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.0.obs.flush();
     }
 }
 
@@ -274,6 +310,13 @@ async fn serve(
     slot: ConnSlot,
 ) {
     let _slot = slot;
+    let stats = &active.0.obs.stats;
+    let tick = stats.tick();
+    stats.process.session_start(tick);
+    stats.frontends[plan.index].session_start(tick);
     crate::run::serve_connection(&active.0, &plan, stream, peer).await;
+    let stats = &active.0.obs.stats;
+    stats.frontends[plan.index].session_end();
+    stats.process.session_end();
     drop(active);
 }

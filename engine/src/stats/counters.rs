@@ -1,0 +1,264 @@
+//! One cache-line-padded block of counters per proxy, server and worker: written by its
+//! worker alone with relaxed loads and stores, read by anyone, summed into snapshots.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Adds `n` to a counter only this thread writes. A relaxed load and store instead of
+/// `fetch_add`: with a single writer nothing can be lost, and no locked instruction is paid.
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// Response classes: 1xx..5xx, then anything else (including no response at all).
+pub const RESPONSE_CLASSES: usize = 6;
+
+/// Counters of one frontend, backend or server in one worker. Aligned to 128 bytes (two
+/// cache lines, for the adjacent-line prefetcher) so that blocks of different workers
+/// never share a line: a worker's writes never invalidate another worker's cache.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Counters {
+    sess_cur: AtomicU64,
+    sess_max: AtomicU64,
+    sess_total: AtomicU64,
+    /// The worker tick (seconds) `rate_cur` counts in, and the count of the tick before.
+    rate_tick: AtomicU64,
+    rate_cur: AtomicU64,
+    rate_prev: AtomicU64,
+    rate_max: AtomicU64,
+    req_total: AtomicU64,
+    responses: [AtomicU64; RESPONSE_CLASSES],
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    denied_req: AtomicU64,
+    denied_resp: AtomicU64,
+    err_req: AtomicU64,
+    err_conn: AtomicU64,
+    err_resp: AtomicU64,
+    retries: AtomicU64,
+    redispatches: AtomicU64,
+    queue_cur: AtomicU64,
+    queue_max: AtomicU64,
+}
+
+impl Counters {
+    /// A session (connection, or a request forwarded to a backend/server) starts. `tick` is
+    /// the worker's current second, for the session rate.
+    #[inline]
+    pub fn session_start(&self, tick: u64) {
+        let cur = self.sess_cur.load(Relaxed) + 1;
+        self.sess_cur.store(cur, Relaxed);
+        if cur > self.sess_max.load(Relaxed) {
+            self.sess_max.store(cur, Relaxed);
+        }
+        bump(&self.sess_total, 1);
+        let last = self.rate_tick.load(Relaxed);
+        if last != tick {
+            // A new second: the finished one becomes the rate (zero if seconds were skipped).
+            let prev = if last + 1 == tick {
+                self.rate_cur.load(Relaxed)
+            } else {
+                0
+            };
+            self.rate_prev.store(prev, Relaxed);
+            self.rate_tick.store(tick, Relaxed);
+            self.rate_cur.store(0, Relaxed);
+        }
+        let n = self.rate_cur.load(Relaxed) + 1;
+        self.rate_cur.store(n, Relaxed);
+        if n > self.rate_max.load(Relaxed) {
+            self.rate_max.store(n, Relaxed);
+        }
+    }
+
+    #[inline]
+    pub fn session_end(&self) {
+        let cur = self.sess_cur.load(Relaxed);
+        self.sess_cur.store(cur.saturating_sub(1), Relaxed);
+    }
+
+    #[inline]
+    pub fn request(&self) {
+        bump(&self.req_total, 1);
+    }
+
+    /// A response with `status` was sent (`None`: the exchange ended without one).
+    #[inline]
+    pub fn response(&self, status: Option<u16>) {
+        let class = match status {
+            Some(s @ 100..=599) => (s / 100 - 1) as usize,
+            _ => RESPONSE_CLASSES - 1,
+        };
+        bump(&self.responses[class], 1);
+    }
+
+    #[inline]
+    pub fn bytes(&self, from_client: u64, to_client: u64) {
+        if from_client > 0 {
+            bump(&self.bytes_in, from_client);
+        }
+        if to_client > 0 {
+            bump(&self.bytes_out, to_client);
+        }
+    }
+
+    #[inline]
+    pub fn denied_request(&self) {
+        bump(&self.denied_req, 1);
+    }
+    #[inline]
+    pub fn denied_response(&self) {
+        bump(&self.denied_resp, 1);
+    }
+    #[inline]
+    pub fn request_error(&self) {
+        bump(&self.err_req, 1);
+    }
+    #[inline]
+    pub fn connection_error(&self) {
+        bump(&self.err_conn, 1);
+    }
+    #[inline]
+    pub fn response_error(&self) {
+        bump(&self.err_resp, 1);
+    }
+    #[inline]
+    pub fn retry(&self) {
+        bump(&self.retries, 1);
+    }
+    #[inline]
+    pub fn redispatch(&self) {
+        bump(&self.redispatches, 1);
+    }
+
+    /// A request entered (`+1`) or left (`-1`) this proxy's or server's queue.
+    #[inline]
+    pub fn queue(&self, delta: i64) {
+        let cur = self.queue_cur.load(Relaxed).saturating_add_signed(delta);
+        self.queue_cur.store(cur, Relaxed);
+        if cur > self.queue_max.load(Relaxed) {
+            self.queue_max.store(cur, Relaxed);
+        }
+    }
+
+    /// Sessions being served now by this worker.
+    pub fn current(&self) -> u64 {
+        self.sess_cur.load(Relaxed)
+    }
+
+    /// Adds this block's values into `into`; `tick` is the owning worker's current second.
+    pub fn add_to(&self, into: &mut CounterSnapshot, tick: u64) {
+        let l = |c: &AtomicU64| c.load(Relaxed);
+        into.sess_cur += l(&self.sess_cur);
+        into.sess_max += l(&self.sess_max);
+        into.sess_total += l(&self.sess_total);
+        let rate_tick = l(&self.rate_tick);
+        into.sess_rate += if rate_tick == tick {
+            l(&self.rate_prev)
+        } else if rate_tick + 1 == tick {
+            l(&self.rate_cur)
+        } else {
+            0
+        };
+        into.sess_rate_max += l(&self.rate_max);
+        into.req_total += l(&self.req_total);
+        for (i, r) in self.responses.iter().enumerate() {
+            into.responses[i] += l(r);
+        }
+        into.bytes_in += l(&self.bytes_in);
+        into.bytes_out += l(&self.bytes_out);
+        into.denied_req += l(&self.denied_req);
+        into.denied_resp += l(&self.denied_resp);
+        into.err_req += l(&self.err_req);
+        into.err_conn += l(&self.err_conn);
+        into.err_resp += l(&self.err_resp);
+        into.retries += l(&self.retries);
+        into.redispatches += l(&self.redispatches);
+        into.queue_cur += l(&self.queue_cur);
+        into.queue_max += l(&self.queue_max);
+    }
+}
+
+/// Counters summed over every worker. Maxima are the sum of each worker's maximum: an upper
+/// bound of the process-wide peak, which the workers never observe together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub sess_cur: u64,
+    pub sess_max: u64,
+    pub sess_total: u64,
+    /// Sessions started during the last whole second.
+    pub sess_rate: u64,
+    pub sess_rate_max: u64,
+    pub req_total: u64,
+    /// Responses by class: `[1xx, 2xx, 3xx, 4xx, 5xx, other]`.
+    pub responses: [u64; RESPONSE_CLASSES],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub denied_req: u64,
+    pub denied_resp: u64,
+    pub err_req: u64,
+    pub err_conn: u64,
+    pub err_resp: u64,
+    pub retries: u64,
+    pub redispatches: u64,
+    pub queue_cur: u64,
+    pub queue_max: u64,
+}
+
+impl CounterSnapshot {
+    /// Responses of status class `n` (1..=5).
+    pub fn class(&self, n: usize) -> u64 {
+        self.responses[n - 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_across_blocks_and_classify_responses() {
+        let (a, b) = (Counters::default(), Counters::default());
+        a.session_start(1);
+        a.session_start(1);
+        a.session_end();
+        b.session_start(1);
+        a.response(Some(200));
+        b.response(Some(404));
+        b.response(Some(503));
+        b.response(None);
+        a.bytes(10, 100);
+        b.bytes(5, 0);
+        let mut s = CounterSnapshot::default();
+        a.add_to(&mut s, 1);
+        b.add_to(&mut s, 1);
+        assert_eq!((s.sess_cur, s.sess_total, s.sess_max), (2, 3, 3));
+        assert_eq!(s.responses, [0, 1, 0, 1, 1, 1]);
+        assert_eq!((s.bytes_in, s.bytes_out), (15, 100));
+    }
+
+    #[test]
+    fn session_rate_reports_the_last_whole_second() {
+        let c = Counters::default();
+        for _ in 0..3 {
+            c.session_start(7);
+        }
+        let rate = |tick| {
+            let mut s = CounterSnapshot::default();
+            c.add_to(&mut s, tick);
+            s.sess_rate
+        };
+        assert_eq!(rate(8), 3, "second 7 is over: its 3 sessions are the rate");
+        assert_eq!(rate(9), 0, "nothing happened in second 8");
+        c.session_start(8);
+        assert_eq!(rate(8), 3, "second 8 still running: the rate is second 7's");
+        assert_eq!(c.rate_max.load(Relaxed), 3);
+    }
+
+    #[test]
+    fn blocks_do_not_share_cache_lines() {
+        assert_eq!(std::mem::align_of::<Counters>(), 128);
+        assert_eq!(std::mem::size_of::<Counters>() % 128, 0);
+    }
+}

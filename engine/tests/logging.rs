@@ -1,0 +1,368 @@
+//! Traffic logs end to end: the engine on loopback sends its lines to a UDP receiver in the
+//! test (or to stderr through the binary), and each line is matched field by field.
+
+mod support;
+
+use std::io::{BufRead, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::thread;
+use std::time::Duration;
+
+use ringlb::run::RunHandle;
+use ringlb_config::model::Level;
+use support::*;
+
+/// An origin: `/missing…` answers 404, `/slow` waits 1 s, anything else 200 `hello`.
+fn origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut r = std::io::BufReader::new(s);
+                loop {
+                    let mut first = String::new();
+                    if !matches!(r.read_line(&mut first), Ok(n) if n > 0) {
+                        return;
+                    }
+                    loop {
+                        let mut line = String::new();
+                        if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = first.split(' ').nth(1).unwrap_or("/").to_string();
+                    if path == "/slow" {
+                        thread::sleep(Duration::from_secs(1));
+                    }
+                    let (status, body) = if path.starts_with("/missing") {
+                        ("404 Not Found", "nope")
+                    } else {
+                        ("200 OK", "hello")
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A syslog receiver on a loopback UDP port.
+struct Receiver(UdpSocket);
+
+impl Receiver {
+    fn new() -> Self {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Self(s)
+    }
+    fn addr(&self) -> SocketAddr {
+        self.0.local_addr().unwrap()
+    }
+    fn line(&self) -> String {
+        let mut buf = [0u8; 4096];
+        let n = self.0.recv(&mut buf).expect("a log line arrives");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    /// No line arrives within `wait`.
+    fn silent(&self, wait: Duration) -> bool {
+        self.0.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 4096];
+        let r = self.0.recv(&mut buf);
+        self.0
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        r.is_err()
+    }
+}
+
+/// Starts the engine on `text` (`@ORIGIN`, `@LOG`, `@PORT` substituted) after a global
+/// section that sends `local3 info` to the receiver with tag `testlb`.
+fn start(text: &str, origin: SocketAddr, log: SocketAddr, legacy: bool) -> (RunHandle, u16) {
+    let port = free_port();
+    let text = text
+        .replace("@ORIGIN", &origin.to_string())
+        .replace("@PORT", &port.to_string())
+        .replace("@LOG", &log.to_string());
+    let full = format!(
+        "global\n nbthread 1\n log @LOG local3 info\n log-tag testlb\ndefaults\n mode http\n log global\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
+    )
+    .replace("@LOG", &log.to_string());
+    let loaded = ringlb_config::parse_str(&full, Path::new("logging.cfg"));
+    let config = loaded
+        .config
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    (run(config, legacy), port)
+}
+
+/// Sends one `Connection: close` request; returns the client's port and the bytes received.
+fn request(port: u16, path: &str) -> (u16, Vec<u8>) {
+    let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    let cport = s.local_addr().unwrap().port();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let got = read_to_end(&mut s).unwrap_or_default();
+    (cport, got)
+}
+
+/// A syslog line split into its header (`<PRI>date`), tag, pid and message fields.
+struct Line {
+    pri: u32,
+    tag: String,
+    pid: u32,
+    fields: Vec<String>,
+}
+
+fn parse(line: &str) -> Line {
+    let rest = line.strip_prefix('<').expect("starts with <PRI>");
+    let (pri, rest) = rest.split_once('>').unwrap();
+    // `Mmm dd hh:mm:ss ` is 16 bytes.
+    let rest = &rest[16..];
+    let (tag_pid, msg) = rest.split_once(": ").unwrap();
+    let (tag, pid) = tag_pid.trim_end_matches(']').split_once('[').unwrap();
+    Line {
+        pri: pri.parse().unwrap(),
+        tag: tag.into(),
+        pid: pid.parse().unwrap(),
+        fields: msg.split(' ').map(String::from).collect(),
+    }
+}
+
+const SITE: &str = "frontend www\n bind 127.0.0.1:@PORT\n option httplog\n capture request header Host len 8\n capture response header Content-Type len 30\n acl forbidden path_beg /forbidden\n acl empty path_beg /empty\n http-request deny if forbidden\n use_backend nosrv if empty\n default_backend web\nbackend web\n server web1 @ORIGIN\nbackend nosrv\n";
+
+fn httplog_lines_match_haproxys_layout(legacy: bool) {
+    let rx = Receiver::new();
+    let (h, port) = start(SITE, origin(), rx.addr(), legacy);
+    let pid = std::process::id();
+
+    let check = |path: &str, status: &str, be_srv: &str, state: &str, hs: &str| {
+        let (cport, got) = request(port, path);
+        let l = parse(&rx.line());
+        assert_eq!(l.pri, 19 * 8 + 6, "local3.info");
+        assert_eq!((l.tag.as_str(), l.pid), ("testlb", pid));
+        let f = &l.fields;
+        assert_eq!(f[0], format!("127.0.0.1:{cport}"), "{f:?}");
+        assert!(
+            f[1].starts_with('[') && f[1].ends_with(']') && f[1].len() == 26,
+            "{f:?}"
+        );
+        assert_eq!(f[2], "www");
+        assert_eq!(f[3], be_srv, "{f:?}");
+        assert_eq!(f[4].split('/').count(), 5, "Tq/Tw/Tc/Tr/Ta: {f:?}");
+        assert_eq!(f[5], status, "{f:?}");
+        assert_eq!(
+            f[6],
+            got.len().to_string(),
+            "bytes sent to the client: {f:?}"
+        );
+        assert_eq!((f[7].as_str(), f[8].as_str()), ("-", "-"));
+        assert_eq!(f[9], format!("{state}--"), "{f:?}");
+        assert_eq!(f[11], "0/0");
+        assert_eq!(
+            f[12], "{shop.exa}",
+            "request capture cut to its length: {f:?}"
+        );
+        assert_eq!(f[13], hs, "{f:?}");
+        assert_eq!(f[14..].join(" "), format!("\"GET {path} HTTP/1.1\""));
+        f.clone()
+    };
+    let ok = check("/", "200", "web/web1", "--", "{text/plain}");
+    let timers: Vec<i64> = ok[4].split('/').map(|t| t.parse().unwrap()).collect();
+    assert!(
+        timers.iter().all(|&t| t >= 0),
+        "every step reached: {timers:?}"
+    );
+    assert_eq!(
+        ok[10], "1/1/1/1/0",
+        "this request is the one connection everywhere"
+    );
+
+    check("/missing", "404", "web/web1", "--", "{text/plain}");
+    let nosrv = check("/empty", "503", "nosrv/<NOSRV>", "SC", "{}");
+    let t: Vec<&str> = nosrv[4].split('/').collect();
+    assert_eq!(&t[2..4], ["-1", "-1"], "never connected: {t:?}");
+    let denied = check("/forbidden", "403", "www/<NOSRV>", "PR", "{}");
+    assert_eq!(denied[4].split('/').nth(2), Some("-1"));
+
+    // A client that gives up while the server thinks: without `option abortonclose` the
+    // request still runs, and the response finds the client gone.
+    let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    drop(s);
+    let l = parse(&rx.line());
+    assert_eq!(l.fields[3], "web/web1");
+    assert_eq!(
+        l.fields[9], "CD--",
+        "client gone during the data phase: {:?}",
+        l.fields
+    );
+    let tr: i64 = l.fields[4].split('/').nth(3).unwrap().parse().unwrap();
+    assert!(
+        tr >= 900,
+        "the server took a second to answer: {:?}",
+        l.fields
+    );
+    drop(h);
+}
+both_drivers!(httplog, super::httplog_lines_match_haproxys_layout);
+
+fn dontlognull_skips_connections_that_sent_nothing(legacy: bool) {
+    let rx = Receiver::new();
+    let with = SITE.replace("option httplog\n", "option httplog\n option dontlognull\n");
+    let (h, port) = start(&with, origin(), rx.addr(), legacy);
+    drop(connect(SocketAddr::from(([127, 0, 0, 1], port))));
+    thread::sleep(Duration::from_millis(200));
+    let (cport, _) = request(port, "/");
+    let l = parse(&rx.line());
+    assert_eq!(
+        l.fields[0],
+        format!("127.0.0.1:{cport}"),
+        "the empty connection left no line"
+    );
+    drop(h);
+
+    let (h, port) = start(SITE, origin(), rx.addr(), legacy);
+    let s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    let cport = s.local_addr().unwrap().port();
+    drop(s);
+    let l = parse(&rx.line());
+    assert_eq!(l.fields[0], format!("127.0.0.1:{cport}"));
+    assert_eq!(l.fields[9], "CR--", "{:?}", l.fields);
+    assert_eq!(l.fields.last().unwrap(), "\"<BADREQ>\"");
+    drop(h);
+}
+both_drivers!(
+    dontlognull,
+    super::dontlognull_skips_connections_that_sent_nothing
+);
+
+#[test]
+fn tcplog_line_shows_the_tunnel() {
+    let rx = Receiver::new();
+    let echo = echo_server();
+    let text =
+        "listen relay\n mode tcp\n option tcplog\n bind 127.0.0.1:@PORT\n server echo1 @ORIGIN\n";
+    let (h, port) = start(text, echo, rx.addr(), false);
+    let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    let cport = s.local_addr().unwrap().port();
+    assert_eq!(roundtrip(&mut s, b"ping"), b"ping");
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let _ = read_to_end(&mut s);
+    let l = parse(&rx.line());
+    let f = &l.fields;
+    assert_eq!(f[0], format!("127.0.0.1:{cport}"));
+    assert_eq!(f[2], "relay");
+    assert_eq!(f[3], "relay/echo1");
+    let t: Vec<i64> = f[4].split('/').map(|t| t.parse().unwrap()).collect();
+    assert_eq!(t.len(), 3, "Tw/Tc/Tt");
+    assert!(t.iter().all(|&x| x >= 0), "{t:?}");
+    assert_eq!(f[5], "4", "bytes sent to the client");
+    assert_eq!(f[6], "--");
+    assert_eq!(f[7], "1/1/1/1/0");
+    assert_eq!(f[8], "0/0");
+    assert_eq!(f.len(), 9, "{f:?}");
+    drop(h);
+}
+
+#[test]
+fn custom_log_format_fills_samples_and_log_variables() {
+    let rx = Receiver::new();
+    let text = "frontend www\n bind 127.0.0.1:@PORT\n log-format \"%ci %HM %HU %[req.hdr(host)] %b/%s %ST %ts %{+Q}r\"\n default_backend web\nbackend web\n server web1 @ORIGIN\n";
+    let (h, port) = start(text, origin(), rx.addr(), false);
+    request(port, "/missing?x=1");
+    let l = parse(&rx.line());
+    assert_eq!(
+        l.fields.join(" "),
+        "127.0.0.1 GET /missing?x=1 shop.example web/web1 404 -- \"GET /missing?x=1 HTTP/1.1\""
+    );
+    drop(h);
+}
+
+#[test]
+fn levels_filter_lines_and_separate_errors_raise_failures() {
+    // `log global` from the defaults goes elsewhere; the frontend's own target filters.
+    let (elsewhere, rx) = (Receiver::new(), Receiver::new());
+    let text = format!("frontend www\n bind 127.0.0.1:@PORT\n log {} local0 err\n option httplog\n option log-separate-errors\n acl empty path_beg /empty\n use_backend nosrv if empty\n default_backend web\nbackend web\n server web1 @ORIGIN\nbackend nosrv\n", rx.addr());
+    let (h, port) = start(&text, origin(), elsewhere.addr(), false);
+    request(port, "/");
+    request(port, "/empty");
+    // The 200 is an info line, below `err`: the first line to arrive is the 503's.
+    let l = parse(&rx.line());
+    assert_eq!(l.pri, 16 * 8 + 3, "local0.err");
+    assert_eq!(l.fields[5], "503");
+    drop(h);
+}
+
+#[test]
+fn control_messages_go_to_the_global_targets() {
+    let rx = Receiver::new();
+    let (h, _) = start(
+        "frontend www\n bind 127.0.0.1:@PORT\n default_backend web\nbackend web\n server web1 @ORIGIN\n",
+        origin(),
+        rx.addr(),
+        false,
+    );
+    h.log_hub().emit(Level::Alert, "Server web/web1 is DOWN");
+    let l = parse(&rx.line());
+    assert_eq!(l.pri, 19 * 8 + 1, "local3.alert");
+    assert_eq!(l.fields.join(" "), "Server web/web1 is DOWN");
+    h.log_hub().emit(Level::Debug, "below the target's level");
+    assert!(rx.silent(Duration::from_millis(100)));
+    drop(h);
+}
+
+#[test]
+fn raw_stderr_lines_through_the_binary() {
+    let dir = TempDir::new("rawlog");
+    let origin = origin();
+    let port = free_port();
+    let cfg = dir.write(
+        "raw.cfg",
+        &format!(
+            "global\n log stderr format raw daemon\ndefaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n default_backend web\nbackend web\n server web1 {origin}\n"
+        ),
+    );
+    let mut child = Ringlb::spawn(
+        &["-f", cfg.to_str().unwrap()],
+        dir.path().join("stderr.txt"),
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    child.wait_serving(addr);
+    let (cport, _) = request(port, "/");
+    let want = format!("127.0.0.1:{cport} [");
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = child.stderr();
+        if text.contains(&want) {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&want))
+        .unwrap_or_else(|| panic!("no raw line in {text}"));
+    assert!(line.contains(" www web/web1 "), "{line}");
+    assert!(line.ends_with("\"GET / HTTP/1.1\""), "{line}");
+    assert!(
+        !line.starts_with('<'),
+        "raw lines carry no syslog header: {line}"
+    );
+}
