@@ -38,10 +38,7 @@ pub fn parse_reply(text: &str) -> AgentReply {
         description,
         ..AgentReply::default()
     };
-    for w in words
-        .split(|c: char| c == ' ' || c == '\t' || c == ',')
-        .filter(|w| !w.is_empty())
-    {
+    for w in words.split([' ', '\t', ',']).filter(|w| !w.is_empty()) {
         let lw = w.to_ascii_lowercase();
         match lw.as_str() {
             "up" => r.operational = Some(true),
