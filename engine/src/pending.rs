@@ -96,9 +96,6 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
                 c.name
             ));
         }
-        if p.servers.iter().any(|s| s.check.enabled) {
-            say("health checks are not run yet; servers are assumed up");
-        }
         if p.servers
             .iter()
             .any(|s| s.maxconn.is_some() || s.maxqueue.is_some() || s.minconn.is_some())
@@ -152,6 +149,6 @@ mod tests {
             "{all}"
         );
         assert!(all.contains("cookie persistence ('SRV' insert)"), "{all}");
-        assert!(all.contains("health checks are not run yet"), "{all}");
+        assert!(!all.contains("health check"), "health checks run: {all}");
     }
 }

@@ -105,6 +105,8 @@ pub struct RunHandle {
     bound: Vec<(String, SocketAddr)>,
     infos: Vec<WorkerInfo>,
     budget: FdBudget,
+    /// The health checker, when a server has `check` or `agent-check`.
+    checker: Option<ringlb_checks::CheckerHandle>,
 }
 
 impl RunHandle {
@@ -124,6 +126,11 @@ impl RunHandle {
 
     pub fn fd_budget(&self) -> &FdBudget {
         &self.budget
+    }
+
+    /// The health checker (check states, admin states), when one runs.
+    pub fn checker(&self) -> Option<&ringlb_checks::CheckerHandle> {
+        self.checker.as_ref()
     }
 
     /// Sends an event to every worker.
@@ -173,6 +180,9 @@ impl RunHandle {
                 Ok(Err(e)) => result = Err(RunError::Worker(i, e.to_string())),
                 Err(_) => result = Err(RunError::Worker(i, "panicked".into())),
             }
+        }
+        if let Some(mut c) = self.checker.take() {
+            c.stop();
         }
         self.control_done.store(true, Ordering::Release);
         if let Some(c) = self.control.take() {
@@ -352,6 +362,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         bound,
         infos: Vec::new(),
         budget,
+        checker: None,
     };
     let mut infos = Vec::new();
     while infos.len() < nbthread {
@@ -369,6 +380,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     }
     infos.sort_by_key(|i| i.index);
     handle.infos = infos;
+    // Once every worker serves, so the first check results find every inbox listening.
+    handle.checker = crate::health::start(&config, inboxes.clone()).map_err(RunError::Io)?;
     if opts.handle_signals {
         handle.control = Some(control::spawn_control(inboxes, control_done).map_err(RunError::Io)?);
     }
