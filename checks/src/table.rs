@@ -193,7 +193,9 @@ impl Table {
     pub fn record_check(&mut self, i: usize, result: CheckResult) {
         let r = &mut self.servers[i];
         r.checks += 1;
-        let passed = result.status.passed();
+        // `disable-on-404` keeps an UP server up without traffic; it never raises a DOWN one.
+        let passed =
+            result.status.passed() && (result.status != CheckStatus::L7OkCond || r.health.is_up());
         if !passed {
             r.failed += 1;
         }
