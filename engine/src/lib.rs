@@ -5,6 +5,7 @@ pub mod backend;
 pub mod buffer;
 pub mod cli;
 pub mod control;
+pub mod health;
 pub mod http;
 pub mod limits;
 pub mod log;

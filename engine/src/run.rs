@@ -111,6 +111,8 @@ pub struct RunHandle {
     budget: FdBudget,
     stats: Registry,
     hub: Arc<Hub>,
+    /// The health checker, when a server has `check` or `agent-check`.
+    checker: Option<ringlb_checks::CheckerHandle>,
 }
 
 impl RunHandle {
@@ -146,6 +148,11 @@ impl RunHandle {
     /// Process-wide logging: control-side messages go through [`Hub::emit`].
     pub fn log_hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The health checker (check states, admin states), when one runs.
+    pub fn checker(&self) -> Option<&ringlb_checks::CheckerHandle> {
+        self.checker.as_ref()
     }
 
     /// Sends an event to every worker.
@@ -195,6 +202,9 @@ impl RunHandle {
                 Ok(Err(e)) => result = Err(RunError::Worker(i, e.to_string())),
                 Err(_) => result = Err(RunError::Worker(i, "panicked".into())),
             }
+        }
+        if let Some(mut c) = self.checker.take() {
+            c.stop();
         }
         // The workers' log senders are gone with them: write out what stdout/stderr queued.
         self.hub.finish();
@@ -399,6 +409,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         budget,
         stats,
         hub,
+        checker: None,
     };
     let mut infos = Vec::new();
     while infos.len() < nbthread {
@@ -416,6 +427,9 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     }
     infos.sort_by_key(|i| i.index);
     handle.infos = infos;
+    // Once every worker serves, so the first check results find every inbox listening.
+    handle.checker =
+        crate::health::start(&config, inboxes.clone(), handle.hub.clone()).map_err(RunError::Io)?;
     if opts.handle_signals {
         handle.control = Some(control::spawn_control(inboxes, control_done).map_err(RunError::Io)?);
     }

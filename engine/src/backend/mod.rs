@@ -302,18 +302,14 @@ impl BackendTable {
     }
 
     /// The server whose persistence cookie value is `value`. Several servers may share a
-    /// value (an active server and its backup): the first usable one wins, else the first.
+    /// value (seed 003: `webA` checked on port 81 and its backup `bkpA` on port 80): the
+    /// first usable one wins, so a client stays on the machine while either is up.
     pub fn server_by_cookie(&self, value: &[u8]) -> Option<ServerId> {
-        let mut named = self
-            .servers
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.conf.cookie.as_deref().map(str::as_bytes) == Some(value));
-        let first = named.next()?;
-        std::iter::once(first)
-            .chain(named)
+        let named = |s: &&ServerSlot| s.conf.cookie.as_deref().map(str::as_bytes) == Some(value);
+        let ids = || self.servers.iter().enumerate().filter(|(_, s)| named(s));
+        ids()
             .find(|(_, s)| s.usable())
-            .or(Some(first))
+            .or_else(|| ids().next())
             .map(|(i, _)| ServerId(i))
     }
 
@@ -576,6 +572,24 @@ mod tests {
             order,
             [0, 0, 1, 0, 2, 0, 0],
             "5:1:1 after dividing by 2, never three a in a row"
+        );
+    }
+
+    #[test]
+    fn a_shared_cookie_names_the_server_that_is_up() {
+        let mut web = server("webA", 1, false);
+        web.cookie = Some("A".into());
+        let mut bkp = server("bkpA", 1, true);
+        bkp.cookie = Some("A".into());
+        let t = table(vec![web, bkp]);
+        assert_eq!(t.server_by_cookie(b"A"), t.server_id("webA"));
+        t.set_server_state(t.server_id("webA").unwrap(), false);
+        assert_eq!(t.server_by_cookie(b"A"), t.server_id("bkpA"));
+        t.set_server_state(t.server_id("bkpA").unwrap(), false);
+        assert_eq!(
+            t.server_by_cookie(b"A"),
+            t.server_id("webA"),
+            "with both down, the first one (for `option persist`)"
         );
     }
 

@@ -115,6 +115,11 @@ impl Hub {
         Ok(hub)
     }
 
+    /// Whether `global` has log targets.
+    pub fn has_targets(&self) -> bool {
+        !self.global.is_empty()
+    }
+
     /// A message from the control side (server state changes, warnings) to the global
     /// targets; to stderr when there are none.
     pub fn emit(&self, level: Level, msg: &str) {

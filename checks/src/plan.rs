@@ -1,0 +1,249 @@
+//! What to check for each server, read once from the configuration: the probe, its address
+//! and timeouts, the intervals, rise/fall, the agent, and passive observation.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use ringlb_config::model::{Host, OnError, OnMarkedDown, PortSpec, Proxy, Server};
+use ringlb_config::Config;
+
+use crate::health::Intervals;
+use crate::probe::http::HttpProbe;
+use crate::probe::{ProbeKind, Target};
+
+/// One server as the checker knows it. Servers without `check` are listed too: they count
+/// in the "N active and M backup servers left" lines.
+#[derive(Debug, Clone)]
+pub struct ServerPlan {
+    pub backend: String,
+    pub server: String,
+    pub backup: bool,
+    pub weight: u16,
+    /// `disabled`: starts in maintenance.
+    pub disabled: bool,
+    pub rise: u32,
+    pub fall: u32,
+    pub intervals: Intervals,
+    /// The health check; `None` without `check` (or when it cannot run, see `notes`).
+    pub check: Option<(ProbeKind, Target)>,
+    pub agent: Option<AgentPlan>,
+    pub observe: Option<Observe>,
+    pub shutdown_sessions_on_down: bool,
+    /// `option log-health-checks` on the backend.
+    pub log_checks: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentPlan {
+    pub target: Target,
+    pub inter: Duration,
+    pub send: Option<String>,
+}
+
+/// `observe layer4|layer7` with `error-limit` and `on-error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    pub layer7: bool,
+    pub error_limit: u32,
+    pub on_error: OnError,
+}
+
+/// Every server of every enabled backend, plus warnings for checks that cannot run.
+pub fn plan(config: &Config) -> (Vec<ServerPlan>, Vec<(String, String)>) {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    for p in config.backends().filter(|p| !p.disabled) {
+        let kind = match probe_kind(p) {
+            Ok(k) => k,
+            Err(e) => {
+                notes.push((
+                    p.name.clone(),
+                    format!("backend {}: {e}; checks use TCP", p.name),
+                ));
+                ProbeKind::Tcp
+            }
+        };
+        for s in &p.servers {
+            out.push(server_plan(p, s, &kind, &mut notes));
+        }
+    }
+    (out, notes)
+}
+
+/// The probe a backend's options ask for.
+pub fn probe_kind(p: &Proxy) -> Result<ProbeKind, String> {
+    if let Some(h) = HttpProbe::from_proxy(p)? {
+        return Ok(ProbeKind::Http(h));
+    }
+    if p.options.ssl_hello_chk {
+        return Ok(ProbeKind::SslHello);
+    }
+    Ok(ProbeKind::Tcp)
+}
+
+fn server_plan(
+    p: &Proxy,
+    s: &Server,
+    kind: &ProbeKind,
+    notes: &mut Vec<(String, String)>,
+) -> ServerPlan {
+    let c = &s.check;
+    let inter = c.inter.max(Duration::from_millis(1));
+    let intervals = Intervals {
+        inter,
+        fastinter: c.fastinter.unwrap_or(inter),
+        downinter: c.downinter.unwrap_or(inter),
+    };
+    // With `timeout check`, connecting is bounded by `timeout connect` (at most `inter`)
+    // and the answer by `timeout check`; without it, `inter` bounds both.
+    let (connect_timeout, response_timeout) = match p.timeouts.check {
+        Some(t) => (p.timeouts.connect.unwrap_or(inter).min(inter), t),
+        None => (inter, inter),
+    };
+    let ip = server_ip(s);
+    let mut warn = |what: &str| {
+        notes.push((
+            p.name.clone(),
+            format!("Server {}/{} {what}", p.name, s.name),
+        ))
+    };
+    let check = if c.enabled {
+        let port = c.port.or(match s.addr.port {
+            Some(PortSpec::Fixed(p)) => Some(p),
+            _ => None,
+        });
+        match (c.addr.or(ip), port) {
+            (Some(ip), Some(port)) => Some((
+                kind.clone(),
+                Target {
+                    addr: SocketAddr::new(ip, port),
+                    connect_timeout,
+                    response_timeout,
+                },
+            )),
+            (None, _) => {
+                warn("has no address to check. Check has been disabled.");
+                None
+            }
+            (_, None) => {
+                warn("has neither service port nor check port. Check has been disabled.");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let agent = c.agent.as_ref().and_then(|a| {
+        let ip = a.addr.or(c.addr).or(ip)?;
+        let inter = a.inter.unwrap_or(inter);
+        Some(AgentPlan {
+            target: Target {
+                addr: SocketAddr::new(ip, a.port),
+                connect_timeout: connect_timeout.min(inter),
+                response_timeout: p.timeouts.check.unwrap_or(inter),
+            },
+            inter,
+            send: a.send.clone(),
+        })
+    });
+    ServerPlan {
+        backend: p.name.clone(),
+        server: s.name.clone(),
+        backup: s.backup,
+        weight: s.weight.get(),
+        disabled: s.disabled,
+        rise: c.rise,
+        fall: c.fall,
+        intervals,
+        check,
+        agent,
+        observe: c.observe.map(|o| Observe {
+            layer7: matches!(o, ringlb_config::model::Observe::Layer7),
+            error_limit: c.error_limit.max(1),
+            on_error: c.on_error.unwrap_or(OnError::FailCheck),
+        }),
+        shutdown_sessions_on_down: c.on_marked_down == Some(OnMarkedDown::ShutdownSessions),
+        log_checks: p.options.log_health_checks,
+    }
+}
+
+fn server_ip(s: &Server) -> Option<IpAddr> {
+    match &s.addr.host {
+        Host::Ip(ip) => Some(*ip),
+        Host::Name(n) => (n.as_str(), 0)
+            .to_socket_addrs()
+            .ok()?
+            .next()
+            .map(|a| a.ip()),
+        Host::Unix(_) => None,
+    }
+}
+
+/// Whether any server of `config` asks for a health or agent check.
+pub fn wants_checks(config: &Config) -> bool {
+    config
+        .backends()
+        .filter(|p| !p.disabled)
+        .flat_map(|p| &p.servers)
+        .any(|s| s.check.enabled || s.check.agent.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn load(text: &str) -> Config {
+        ringlb_config::parse_str(text, Path::new("t.cfg"))
+            .config
+            .expect("valid")
+    }
+
+    #[test]
+    fn check_port_overrides_the_service_port_and_defaults_apply() {
+        let c = load(
+            "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+             backend b\n option httpchk HEAD / HTTP/1.0\n default-server inter 50 rise 1 fall 2\n\
+             server a 127.0.0.1:80 check port 81\n server k 127.0.0.1:80 check backup\n server n 127.0.0.1:80\n",
+        );
+        let (p, notes) = plan(&c);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(p.len(), 3);
+        let (kind, t) = p[0].check.as_ref().unwrap();
+        assert!(matches!(kind, ProbeKind::Http(_)));
+        assert_eq!(t.addr.port(), 81);
+        assert_eq!(p[0].intervals.inter, Duration::from_millis(50));
+        assert_eq!((p[0].rise, p[0].fall), (1, 2));
+        assert_eq!(p[1].check.as_ref().unwrap().1.addr.port(), 80);
+        assert!(p[1].backup);
+        assert!(p[2].check.is_none());
+        assert!(wants_checks(&c));
+    }
+
+    #[test]
+    fn a_server_without_any_port_has_its_check_disabled_with_a_warning() {
+        let c = load(
+            "defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+             backend b\n server a 127.0.0.1 check\n",
+        );
+        let (p, notes) = plan(&c);
+        assert!(p[0].check.is_none());
+        assert!(
+            notes[0].1.contains("neither service port nor check port"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn timeout_check_bounds_the_answer_and_connect_is_capped_by_inter() {
+        let c = load(
+            "defaults\n timeout connect 5s\n timeout check 300ms\n timeout client 1s\n timeout server 1s\n\
+             backend b\n option ssl-hello-chk\n server a 127.0.0.1:443 check inter 1s\n",
+        );
+        let (p, _) = plan(&c);
+        let (kind, t) = p[0].check.as_ref().unwrap();
+        assert!(matches!(kind, ProbeKind::SslHello));
+        assert_eq!(t.connect_timeout, Duration::from_secs(1));
+        assert_eq!(t.response_timeout, Duration::from_millis(300));
+    }
+}

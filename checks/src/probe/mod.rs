@@ -1,0 +1,129 @@
+//! Probes: one connection to a server that ends in a `CheckResult`. TCP connect, HTTP
+//! request with an expectation, SSL hello, and the agent's one-line reply.
+
+pub mod agent;
+pub mod http;
+pub mod ssl_hello;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use crate::status::{CheckResult, CheckStatus};
+
+/// What a health check sends and expects.
+#[derive(Debug, Clone)]
+pub enum ProbeKind {
+    /// A connection that opens is enough (plain `check`).
+    Tcp,
+    /// `option httpchk`: a request, then the response held against the expectation.
+    Http(http::HttpProbe),
+    /// `option ssl-hello-chk`: a TLS ClientHello must be answered by a ServerHello.
+    SslHello,
+}
+
+/// Where and how long to probe.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// Bound on establishing the connection.
+    pub connect_timeout: Duration,
+    /// Bound on the whole exchange once connected.
+    pub response_timeout: Duration,
+}
+
+/// Runs one probe of `kind` against `target`.
+pub async fn run(kind: &ProbeKind, target: &Target) -> CheckResult {
+    let start = Instant::now();
+    let mut result = match connect(target).await {
+        Err(r) => r,
+        Ok(stream) => match kind {
+            ProbeKind::Tcp => CheckResult::new(CheckStatus::L4Ok),
+            ProbeKind::Http(h) => h.exchange(stream, target.response_timeout).await,
+            ProbeKind::SslHello => ssl_hello::exchange(stream, target.response_timeout).await,
+        },
+    };
+    result.duration = start.elapsed();
+    result
+}
+
+/// Opens the connection, or says why not (`L4TOUT`, `L4CON` with the OS error as info).
+pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
+    match monoio::time::timeout(target.connect_timeout, TcpStream::connect_addr(target.addr)).await
+    {
+        Err(_) => Err(CheckResult::new(CheckStatus::L4Timeout)),
+        Ok(Err(e)) => Err(CheckResult::new(CheckStatus::L4Con).with_info(os_error_text(&e))),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+/// The OS error without Rust's " (os error N)" suffix, as `strerror` words it.
+pub fn os_error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// How a read-until-done exchange ended.
+pub enum Exchange {
+    /// The bytes gathered; `done` said enough, or the peer closed.
+    Read(Vec<u8>),
+    TimedOut(Vec<u8>),
+    Failed(io::Error),
+}
+
+/// Writes `request` (if any), then reads until `done(bytes)` says enough, the peer closes,
+/// `limit` bytes arrived, or `timeout` passes.
+pub async fn write_then_read(
+    stream: &mut TcpStream,
+    request: Vec<u8>,
+    timeout: Duration,
+    limit: usize,
+    done: impl Fn(&[u8]) -> bool,
+) -> Exchange {
+    let deadline = Instant::now() + timeout;
+    if !request.is_empty() {
+        let write = stream.write_all(request);
+        match monoio::time::timeout(timeout, write).await {
+            Err(_) => return Exchange::TimedOut(Vec::new()),
+            Ok((Err(e), _)) => return Exchange::Failed(e),
+            Ok((Ok(_), _)) => {}
+        }
+    }
+    let mut got = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Exchange::TimedOut(got);
+        }
+        let buf = Vec::with_capacity(4096);
+        match monoio::time::timeout(left, stream.read(buf)).await {
+            Err(_) => return Exchange::TimedOut(got),
+            Ok((Err(e), _)) => {
+                if got.is_empty() {
+                    return Exchange::Failed(e);
+                }
+                return Exchange::Read(got);
+            }
+            Ok((Ok(0), _)) => return Exchange::Read(got),
+            Ok((Ok(_), buf)) => {
+                got.extend_from_slice(&buf);
+                if got.len() >= limit {
+                    got.truncate(limit);
+                    return Exchange::Read(got);
+                }
+                if done(&got) {
+                    return Exchange::Read(got);
+                }
+            }
+        }
+    }
+}

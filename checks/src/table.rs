@@ -1,0 +1,456 @@
+//! Every server's check state, and the one place where results, agent replies, traffic
+//! errors and admin orders become server events and log lines.
+//!
+//! The table remembers what the workers were last told (up, weight) and publishes only the
+//! difference, so each worker-visible change goes out exactly once whatever caused it.
+
+use std::time::{Duration, Instant};
+
+use ringlb_config::model::{Level, OnError};
+
+use crate::health::Health;
+use crate::plan::ServerPlan;
+use crate::probe::agent::{scaled_weight, AgentAdmin, AgentReply};
+use crate::status::{CheckResult, CheckStatus};
+use crate::{wording, AdminState, Change, LogRecord, Output, ServerEvent, Sink};
+
+/// One server's state as the control side sees it (stats page, runtime API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSnapshot {
+    pub backend: String,
+    pub server: String,
+    pub backup: bool,
+    /// Whether workers may send it traffic.
+    pub up: bool,
+    /// The weight workers use (0 while draining).
+    pub weight: u16,
+    pub admin: AdminState,
+    /// Whether a health check is configured and can run.
+    pub checked: bool,
+    /// Switched off at runtime (`disable health`).
+    pub check_enabled: bool,
+    /// The rise/fall counter (0..=rise+fall-1), rise and fall.
+    pub health: u32,
+    pub rise: u32,
+    pub fall: u32,
+    /// HAProxy's status column: `UP`, `DOWN`, `UP 1/3`, `DOWN 1/2`, `MAINT`, `DRAIN`, `no check`.
+    pub status: String,
+    pub last_check: Option<CheckResult>,
+    pub last_agent: Option<CheckResult>,
+    /// Checks run, checks failed, and transitions to DOWN.
+    pub checks: u64,
+    pub failed_checks: u64,
+    pub downs: u64,
+    /// Time since the last UP/DOWN transition.
+    pub since_change: Duration,
+}
+
+struct Record {
+    plan: ServerPlan,
+    health: Health,
+    admin: AdminState,
+    check_enabled: bool,
+    /// The agent's last word on the operational state was "down".
+    agent_down: bool,
+    agent_pct: Option<u32>,
+    /// `http-check disable-on-404` saw a 404: up, but no new traffic.
+    nolb: bool,
+    last: Option<CheckResult>,
+    last_agent: Option<CheckResult>,
+    checks: u64,
+    failed: u64,
+    downs: u64,
+    last_change: Instant,
+    observe_errors: u32,
+    told_up: bool,
+    told_weight: u16,
+}
+
+impl Record {
+    fn checked(&self) -> bool {
+        self.plan.check.is_some()
+    }
+
+    fn up(&self) -> bool {
+        self.admin != AdminState::Maint
+            && !self.agent_down
+            && (!self.checked() || !self.check_enabled || self.health.is_up())
+    }
+
+    fn weight(&self) -> u16 {
+        if self.admin == AdminState::Drain || self.nolb {
+            return 0;
+        }
+        match self.agent_pct {
+            Some(p) => scaled_weight(self.plan.weight, p),
+            None => self.plan.weight,
+        }
+    }
+
+    fn status_text(&self) -> String {
+        if self.admin == AdminState::Maint {
+            return "MAINT".into();
+        }
+        if !self.checked() || !self.check_enabled {
+            return if self.admin == AdminState::Drain {
+                "DRAIN".into()
+            } else {
+                "no check".into()
+            };
+        }
+        let h = &self.health;
+        let base = match (h.is_up(), h.in_transition()) {
+            (true, false) => "UP".to_string(),
+            (false, false) => "DOWN".to_string(),
+            (true, true) => format!("UP {}/{}", h.value() + 1 - h.rise(), h.fall()),
+            (false, true) => format!("DOWN {}/{}", h.value(), h.rise()),
+        };
+        if self.admin == AdminState::Drain && h.is_up() {
+            "DRAIN".into()
+        } else {
+            base
+        }
+    }
+}
+
+/// Why a server is being republished.
+enum Cause {
+    Check { agent: bool, moved: bool },
+    Admin,
+}
+
+pub struct Table {
+    servers: Vec<Record>,
+    sink: Sink,
+}
+
+impl Table {
+    pub fn new(plans: Vec<ServerPlan>, sink: Sink) -> Self {
+        let servers = plans
+            .into_iter()
+            .map(|plan| {
+                let mut r = Record {
+                    health: Health::starting(plan.rise, plan.fall),
+                    admin: if plan.disabled {
+                        AdminState::Maint
+                    } else {
+                        AdminState::Ready
+                    },
+                    check_enabled: true,
+                    agent_down: false,
+                    agent_pct: None,
+                    nolb: false,
+                    last: None,
+                    last_agent: None,
+                    checks: 0,
+                    failed: 0,
+                    downs: 0,
+                    last_change: Instant::now(),
+                    observe_errors: 0,
+                    told_up: true,
+                    told_weight: plan.weight,
+                    plan,
+                };
+                r.told_up = r.up();
+                r.told_weight = r.weight();
+                r
+            })
+            .collect();
+        Self { servers, sink }
+    }
+
+    pub fn len(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty()
+    }
+
+    pub fn plan(&self, i: usize) -> &ServerPlan {
+        &self.servers[i].plan
+    }
+
+    pub fn find(&self, backend: &str, server: &str) -> Option<usize> {
+        self.servers
+            .iter()
+            .position(|r| r.plan.backend == backend && r.plan.server == server)
+    }
+
+    /// Whether the health check of `i` runs now: configured, enabled, not in maintenance.
+    pub fn check_due(&self, i: usize) -> bool {
+        let r = &self.servers[i];
+        r.checked() && r.check_enabled && r.admin != AdminState::Maint
+    }
+
+    /// The wait before the next health check of `i`.
+    pub fn next_interval(&self, i: usize) -> Duration {
+        let r = &self.servers[i];
+        r.plan.intervals.next(&r.health)
+    }
+
+    /// Counts a health check result.
+    pub fn record_check(&mut self, i: usize, result: CheckResult) {
+        let r = &mut self.servers[i];
+        r.checks += 1;
+        // `disable-on-404` keeps an UP server up without traffic; it never raises a DOWN one.
+        let passed =
+            result.status.passed() && (result.status != CheckStatus::L7OkCond || r.health.is_up());
+        if !passed {
+            r.failed += 1;
+        }
+        r.nolb = result.status == CheckStatus::L7OkCond;
+        let before = r.health;
+        r.health.record(passed);
+        let moved = before != r.health;
+        r.last = Some(result);
+        self.publish(
+            i,
+            Cause::Check {
+                agent: false,
+                moved,
+            },
+        );
+    }
+
+    /// Applies an agent reply; a failed agent exchange changes nothing (the agent may be
+    /// down while the service is fine).
+    pub fn record_agent(&mut self, i: usize, reply: Result<(AgentReply, Duration), CheckResult>) {
+        let (reply, duration) = match reply {
+            Err(r) => {
+                self.servers[i].last_agent = Some(r);
+                return;
+            }
+            Ok(x) => x,
+        };
+        if let Some(a) = reply.admin {
+            let admin = match a {
+                AgentAdmin::Ready => AdminState::Ready,
+                AgentAdmin::Drain => AdminState::Drain,
+                AgentAdmin::Maint => AdminState::Maint,
+            };
+            self.set_admin(i, admin);
+        }
+        let r = &mut self.servers[i];
+        if let Some(p) = reply.weight_pct {
+            r.agent_pct = Some(p);
+        }
+        let mut result = match reply.operational {
+            Some(false) => CheckResult::new(CheckStatus::L7Sts)
+                .with_info(reply.description.clone().unwrap_or_else(|| "down".into())),
+            _ => CheckResult::new(CheckStatus::L7Ok),
+        };
+        result.duration = duration;
+        let moved = match reply.operational {
+            Some(is_up) => {
+                let was = r.agent_down;
+                r.agent_down = !is_up;
+                was != r.agent_down
+            }
+            None => false,
+        };
+        r.last_agent = Some(result);
+        self.publish(i, Cause::Check { agent: true, moved });
+    }
+
+    /// Counts a traffic outcome for `observe layer4|layer7`: `error-limit` consecutive
+    /// errors trigger the `on-error` action; a success resets the count.
+    pub fn observe(&mut self, i: usize, layer7: bool, error: bool) {
+        let r = &mut self.servers[i];
+        let Some(o) = r.plan.observe else { return };
+        if layer7 && !o.layer7 {
+            return;
+        }
+        if !error {
+            r.observe_errors = 0;
+            return;
+        }
+        r.observe_errors += 1;
+        if r.observe_errors < o.error_limit {
+            return;
+        }
+        r.observe_errors = 0;
+        let before = r.health;
+        match o.on_error {
+            // Only the next check comes sooner; nothing to do at this level of detail.
+            OnError::FastInter => {}
+            OnError::FailCheck => {
+                r.health.record(false);
+            }
+            OnError::SuddenDeath => {
+                // One failure away from DOWN, whatever the counter was.
+                while r.health.is_up() && r.health.value() > r.health.rise() {
+                    r.health.record(false);
+                }
+            }
+            OnError::MarkDown => {
+                r.health.force_down();
+            }
+        }
+        if r.health != before {
+            let what = if o.layer7 { "Layer7" } else { "Layer4" };
+            r.last = Some(
+                CheckResult::new(CheckStatus::L4Con)
+                    .with_info(format!("{what} errors observed on traffic")),
+            );
+            self.publish(
+                i,
+                Cause::Check {
+                    agent: false,
+                    moved: true,
+                },
+            );
+        }
+    }
+
+    /// Sets the administrative state. Leaving maintenance starts the health check over
+    /// from HAProxy's initial state (UP, down at the first failure).
+    pub fn set_admin(&mut self, i: usize, admin: AdminState) {
+        let r = &mut self.servers[i];
+        let from = r.admin;
+        if from == admin {
+            return;
+        }
+        let was_up = r.up();
+        r.admin = admin;
+        if from == AdminState::Maint {
+            r.health = Health::starting(r.plan.rise, r.plan.fall);
+        }
+        let (be, srv) = (r.plan.backend.clone(), r.plan.server.clone());
+        self.emit_event(i, Change::Admin(admin));
+        self.publish(i, Cause::Admin);
+        let up_now = self.servers[i].up();
+        let (act, bck) = self.counts(&be);
+        let line = match (from, admin) {
+            (_, AdminState::Maint) => (Level::Alert, wording::maint(&be, &srv, was_up, act, bck)),
+            (AdminState::Maint, _) => (Level::Notice, wording::leave_maint(&be, &srv, up_now)),
+            (_, AdminState::Drain) => (Level::Notice, wording::drain(&be, &srv)),
+            (AdminState::Drain, AdminState::Ready) => {
+                (Level::Notice, wording::leave_drain(&be, &srv))
+            }
+            _ => return,
+        };
+        self.log(&be, line.0, line.1);
+        if admin == AdminState::Maint && was_up && act + bck == 0 {
+            self.log(&be, Level::Emerg, wording::no_server(&be));
+        }
+    }
+
+    pub fn set_check_enabled(&mut self, i: usize, on: bool) {
+        self.servers[i].check_enabled = on;
+        self.publish(i, Cause::Admin);
+    }
+
+    /// Servers of `backend` currently up: (active, backup).
+    fn counts(&self, backend: &str) -> (usize, usize) {
+        let up = |backup: bool| {
+            self.servers
+                .iter()
+                .filter(|r| r.plan.backend == backend && r.plan.backup == backup && r.up())
+                .count()
+        };
+        (up(false), up(true))
+    }
+
+    fn emit_event(&self, i: usize, change: Change) {
+        let r = &self.servers[i];
+        (self.sink)(Output::Server(ServerEvent {
+            backend: r.plan.backend.clone(),
+            server: r.plan.server.clone(),
+            change,
+            decided: Instant::now(),
+        }));
+    }
+
+    fn log(&self, backend: &str, level: Level, message: String) {
+        (self.sink)(Output::Log(LogRecord {
+            level,
+            backend: backend.to_string(),
+            message,
+        }));
+    }
+
+    /// Tells the workers what changed since they were last told, and logs it.
+    fn publish(&mut self, i: usize, cause: Cause) {
+        let (up, weight) = (self.servers[i].up(), self.servers[i].weight());
+        let (told_up, told_weight) = (self.servers[i].told_up, self.servers[i].told_weight);
+        if up != told_up {
+            self.emit_event(i, if up { Change::Up } else { Change::Down });
+            let r = &mut self.servers[i];
+            r.told_up = up;
+            r.last_change = Instant::now();
+            if !up {
+                r.downs += 1;
+            }
+        }
+        if weight != told_weight {
+            self.emit_event(i, Change::Weight(weight));
+            self.servers[i].told_weight = weight;
+        }
+        let Cause::Check { agent, moved } = cause else {
+            return;
+        };
+        let r = &self.servers[i];
+        let (be, srv) = (r.plan.backend.clone(), r.plan.server.clone());
+        let result = if agent { &r.last_agent } else { &r.last };
+        let result = result
+            .clone()
+            .unwrap_or_else(|| CheckResult::new(CheckStatus::Ini));
+        if up != told_up {
+            let (act, bck) = self.counts(&be);
+            if up {
+                self.log(
+                    &be,
+                    Level::Notice,
+                    wording::up(&be, &srv, &result, act, bck),
+                );
+            } else {
+                self.log(
+                    &be,
+                    Level::Alert,
+                    wording::down(&be, &srv, &result, act, bck),
+                );
+                if act + bck == 0 {
+                    self.log(&be, Level::Emerg, wording::no_server(&be));
+                }
+            }
+        } else if moved && r.plan.log_checks {
+            let progress = r.health.progress();
+            self.log(
+                &be,
+                Level::Notice,
+                wording::progress(&be, &srv, &result, &progress, agent),
+            );
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<ServerSnapshot> {
+        self.servers
+            .iter()
+            .map(|r| ServerSnapshot {
+                backend: r.plan.backend.clone(),
+                server: r.plan.server.clone(),
+                backup: r.plan.backup,
+                up: r.up(),
+                weight: r.weight(),
+                admin: r.admin,
+                checked: r.checked(),
+                check_enabled: r.check_enabled,
+                health: r.health.value(),
+                rise: r.health.rise(),
+                fall: r.health.fall(),
+                status: r.status_text(),
+                last_check: r.last.clone(),
+                last_agent: r.last_agent.clone(),
+                checks: r.checks,
+                failed_checks: r.failed,
+                downs: r.downs,
+                since_change: r.last_change.elapsed(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;

@@ -1,0 +1,328 @@
+//! Health checks seen through the proxy: traffic leaves a DOWN server and comes back,
+//! backups take over and hand back, nothing up gives 503, seed 003's port-81 check beside
+//! port-80 traffic, one probe per interval whatever the number of workers, HAProxy's log
+//! line on stderr, and (ignored by default) the propagation delay to every worker.
+
+#[path = "../../checks/tests/fixture/mod.rs"]
+mod fixture;
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use fixture::{Answer, Fixture};
+use ringlb::run::RunHandle;
+use ringlb::shard::inbox::ShardEvent;
+use ringlb_checks::AdminState;
+use ringlb_config::model::*;
+use support::*;
+
+/// A server checked every `inter_ms` with rise 2, fall 2.
+fn checked(name: &str, f: &Fixture, inter_ms: u64) -> Server {
+    let mut s = server(name, f.addr);
+    s.check.enabled = true;
+    s.check.inter = Duration::from_millis(inter_ms);
+    s.check.rise = 2;
+    s.check.fall = 2;
+    s
+}
+
+/// `listen web` in HTTP mode checking `HEAD /running` (seed 003's soft-stop file).
+fn web(servers: Vec<Server>) -> Proxy {
+    let mut p = listen("web", &[]);
+    p.mode = Mode::Http;
+    p.timeouts.client = Some(Duration::from_secs(5));
+    p.timeouts.server = Some(Duration::from_secs(5));
+    p.options.httpchk = Some(HttpChk {
+        method: "HEAD".into(),
+        uri: "/running".into(),
+        version: "HTTP/1.0".into(),
+        extra_headers: Vec::new(),
+    });
+    p.servers = servers;
+    p
+}
+
+/// Waits until the checker says `server` is up (or down).
+fn wait_state(h: &RunHandle, server: &str, up: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let snap = h.checker().expect("a checker runs").snapshot();
+        let s = snap.iter().find(|s| s.server == server).unwrap();
+        if s.up == up {
+            // The workers apply the change within milliseconds of the decision.
+            std::thread::sleep(Duration::from_millis(50));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{server} never became up={up}: {s:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The bodies (server names) of `n` requests through the proxy.
+fn served_by(addr: std::net::SocketAddr, n: usize) -> BTreeSet<String> {
+    (0..n)
+        .map(|_| {
+            let (status, body) = http_get(addr, "/").expect("an answer");
+            assert_eq!(status, 200, "{body}");
+            body
+        })
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn traffic_leaves_a_down_server_and_returns_when_it_is_up(legacy: bool) {
+    let a = Fixture::named("a", Answer::Http);
+    let b = Fixture::named("b", Answer::Http);
+    let h = run(
+        config(
+            2,
+            vec![web(vec![checked("a", &a, 50), checked("b", &b, 50)])],
+        ),
+        legacy,
+    );
+    let addr = addr_of(&h, "web");
+    assert_eq!(served_by(addr, 6), set(&["a", "b"]));
+    a.remove_running_file();
+    wait_state(&h, "a", false);
+    assert_eq!(
+        served_by(addr, 6),
+        set(&["b"]),
+        "a DOWN server gets no traffic"
+    );
+    a.touch_running_file();
+    wait_state(&h, "a", true);
+    assert_eq!(served_by(addr, 6), set(&["a", "b"]));
+}
+both_drivers!(
+    traffic_leaves_down_server,
+    super::traffic_leaves_a_down_server_and_returns_when_it_is_up
+);
+
+fn backups_take_over_when_every_active_server_is_down_and_hand_back(legacy: bool) {
+    let a = Fixture::named("a", Answer::Http);
+    let bk = Fixture::named("bk", Answer::Http);
+    let mut backup = checked("bk", &bk, 50);
+    backup.backup = true;
+    let h = run(
+        config(2, vec![web(vec![checked("a", &a, 50), backup])]),
+        legacy,
+    );
+    let addr = addr_of(&h, "web");
+    assert_eq!(
+        served_by(addr, 4),
+        set(&["a"]),
+        "backups wait while an active server is up"
+    );
+    a.remove_running_file();
+    wait_state(&h, "a", false);
+    assert_eq!(served_by(addr, 4), set(&["bk"]));
+    a.touch_running_file();
+    wait_state(&h, "a", true);
+    assert_eq!(
+        served_by(addr, 4),
+        set(&["a"]),
+        "the active server takes its traffic back"
+    );
+}
+both_drivers!(
+    backups_take_over,
+    super::backups_take_over_when_every_active_server_is_down_and_hand_back
+);
+
+fn nothing_up_answers_503(legacy: bool) {
+    let a = Fixture::named("a", Answer::Http);
+    let h = run(config(2, vec![web(vec![checked("a", &a, 50)])]), legacy);
+    let addr = addr_of(&h, "web");
+    a.set(Answer::Status(500));
+    wait_state(&h, "a", false);
+    let (status, body) = http_get(addr, "/").unwrap();
+    assert_eq!(status, 503, "{body}");
+    a.set(Answer::Http);
+    wait_state(&h, "a", true);
+    assert_eq!(http_get(addr, "/").unwrap(), (200, "a".to_string()));
+}
+both_drivers!(nothing_up_503, super::nothing_up_answers_503);
+
+/// Seed 003, 4.2: `webX` serve port 80 but are checked on port 81, which the operator
+/// closes to take a machine out softly; `bkpX` are checked on port 80 itself and share the
+/// cookie, so the machine is still reachable as a backup while its web server runs.
+fn seed_003_port_81_check_takes_a_machine_out_while_its_port_80_still_serves(legacy: bool) {
+    let (a80, a81) = (
+        Fixture::named("A", Answer::Http),
+        Fixture::start(Answer::Http),
+    );
+    let (b80, b81) = (
+        Fixture::named("B", Answer::Http),
+        Fixture::start(Answer::Http),
+    );
+    let pair = |n: &str, f80: &Fixture, f81: &Fixture| {
+        let mut web = checked(&format!("web{n}"), f80, 50);
+        web.check.port = Some(f81.addr.port());
+        web.cookie = Some(n.into());
+        let mut bkp = checked(&format!("bkp{n}"), f80, 50);
+        bkp.backup = true;
+        bkp.cookie = Some(n.into());
+        [web, bkp]
+    };
+    let mut servers = pair("A", &a80, &a81).to_vec();
+    servers.extend(pair("B", &b80, &b81));
+    let mut p = web(servers);
+    p.options.httpchk = Some(HttpChk {
+        method: "HEAD".into(),
+        uri: "/".into(),
+        version: "HTTP/1.0".into(),
+        extra_headers: Vec::new(),
+    });
+    p.options.redispatch = true;
+    let h = run(config(2, vec![p]), legacy);
+    let addr = addr_of(&h, "web");
+    assert_eq!(served_by(addr, 6), set(&["A", "B"]));
+    a81.stop(); // iptables -D … --dport 81: soft-stop machine A
+    wait_state(&h, "webA", false);
+    assert_eq!(
+        served_by(addr, 6),
+        set(&["B"]),
+        "new traffic leaves machine A"
+    );
+    let snap = h.checker().unwrap().snapshot();
+    let bkp_a = snap.iter().find(|s| s.server == "bkpA").unwrap();
+    assert!(
+        bkp_a.up,
+        "A's port 80 still answers its own check: {bkp_a:?}"
+    );
+    b81.stop();
+    wait_state(&h, "webB", false);
+    assert_eq!(
+        served_by(addr, 6),
+        set(&["A", "B"]),
+        "with every active server out, the backups on port 80 serve both machines"
+    );
+    a81.restart();
+    wait_state(&h, "webA", true);
+    assert_eq!(served_by(addr, 6), set(&["A"]));
+}
+both_drivers!(
+    seed_003_port_81,
+    super::seed_003_port_81_check_takes_a_machine_out_while_its_port_80_still_serves
+);
+
+#[test]
+fn two_workers_probe_each_server_once_per_interval() {
+    let a = Fixture::named("a", Answer::Http);
+    let h = run(config(2, vec![web(vec![checked("a", &a, 100)])]), false);
+    assert_eq!(h.workers().len(), 2);
+    std::thread::sleep(Duration::from_millis(150));
+    let before = a.accepted();
+    std::thread::sleep(Duration::from_millis(1000));
+    let probes = a.accepted() - before;
+    println!("{probes} probes of one server in 1 s at inter 100ms with 2 workers");
+    assert!(
+        (5..=12).contains(&probes),
+        "{probes} probes in 1 s at inter 100ms with 2 workers: one checker, not one per worker"
+    );
+}
+
+#[test]
+fn down_line_is_written_to_stderr_in_haproxys_format() {
+    let dir = TempDir::new("health");
+    let dead = dead_addr();
+    let port = free_port();
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "global\n nbthread 1\ndefaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+             listen web\n bind 127.0.0.1:{port}\n server web1 {dead} check inter 50\n"
+        ),
+    );
+    let mut p = Ringlb::spawn(
+        &["-f".to_string(), cfg.display().to_string()],
+        dir.path().join("stderr.txt"),
+    );
+    let want = format!(
+        "[WARNING]  ({}) : Server web/web1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: ",
+        p.pid()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.stderr().contains(&want) {
+        assert!(
+            Instant::now() < deadline,
+            "no DOWN line; stderr:\n{}",
+            p.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = p.stderr();
+    assert!(
+        err.contains("ms. 0 active and 0 backup servers left."),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "[ALERT]    ({}) : backend web has no server available!",
+            p.pid()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("health checks are not run"), "{err}");
+    p.stop_with(libc::SIGTERM);
+}
+
+/// Propagation delay from the checker's decision to every worker having applied it, over
+/// 1,000 changes: each change is followed in every inbox by a probe stamped with the
+/// decision time, which a worker answers only after applying the change before it.
+/// `cargo test -p ringlb --test health -- --ignored --nocapture propagation`
+#[test]
+#[ignore]
+fn propagation_latency_to_every_worker() {
+    let a = Fixture::named("a", Answer::Http);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let h = run(
+        config(workers as u16, vec![web(vec![checked("a", &a, 60_000)])]),
+        false,
+    );
+    let checker = h.checker().unwrap();
+    let mut samples = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let decided = Instant::now();
+        let admin = if i % 2 == 0 {
+            AdminState::Maint
+        } else {
+            AdminState::Ready
+        };
+        checker.set_admin("web", "a", admin).unwrap();
+        h.broadcast(ShardEvent::Probe {
+            sent: decided,
+            reply: tx,
+        });
+        let worst = (0..workers)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(1))
+                    .expect("worker answers")
+                    .1
+            })
+            .max()
+            .unwrap();
+        samples.push(worst);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    samples.sort();
+    let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
+    println!(
+        "propagation to all {workers} workers over {} changes: p50 {:?}, p99 {:?}, max {:?}",
+        samples.len(),
+        pct(50),
+        pct(99),
+        samples[samples.len() - 1]
+    );
+}
