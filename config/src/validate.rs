@@ -45,6 +45,7 @@ pub(crate) fn validate_with(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
     for (i, p) in config.proxies.iter().enumerate() {
         v.references(i, p, &by_name);
         v.userlist_references(i, p);
+        v.reply_sections(i, p);
         v.servers(i, p);
         v.proxy_shape(p);
     }
@@ -297,6 +298,39 @@ impl<'a> Validator<'a> {
                     help,
                 );
             }
+        }
+    }
+
+    /// `deny`/`return … errorfiles NAME` must name a declared http-errors section.
+    fn reply_sections(&mut self, i: usize, p: &Proxy) {
+        use crate::rules::{HttpRequestAction as Q, HttpResponseAction as S, ReturnBody};
+        let req = p.http_request.iter().filter_map(|r| match &r.action {
+            Q::Deny(s) | Q::Tarpit(s) | Q::Return(s) => Some(("http-request", s)),
+            _ => None,
+        });
+        let res = p.http_response.iter().filter_map(|r| match &r.action {
+            S::Deny(s) | S::Return(s) => Some(("http-response", s)),
+            _ => None,
+        });
+        let missing: Vec<(&'static str, String)> = req
+            .chain(res)
+            .filter_map(|(key, s)| match &s.body {
+                ReturnBody::ErrorFiles { section }
+                    if !self.config.http_errors.iter().any(|h| &h.name == section) =>
+                {
+                    Some((key, section.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (key, name) in missing {
+            let site = self.at(i, key);
+            self.error(
+                site,
+                key,
+                format!("'errorfiles' names http-errors section '{name}', which is not defined"),
+                format!("declare 'http-errors {name}' with its errorfile lines"),
+            );
         }
     }
 
