@@ -578,6 +578,8 @@ pub struct UserGroup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The `user` line, for diagnostics about its password.
+    pub location: Location,
     pub name: String,
     pub password: Password,
     pub groups: Vec<String>,

@@ -3,8 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::acl::{AclExpr, AclRef, Condition, Fetch};
 use crate::diag::{nearest, Diagnostic, Location};
-use crate::model::{BackendName, Config, Mode, Proxy, ProxyKind};
+use crate::model::{BackendName, Config, Mode, Password, Proxy, ProxyKind};
 use crate::value::id_set_max;
 
 /// Where a keyword was written, so a check on the whole model can point at the line.
@@ -39,9 +40,12 @@ pub(crate) fn validate_with(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
     };
     v.duplicate_proxies();
     v.named_sections();
+    v.passwords();
     let by_name = v.backends_by_name();
     for (i, p) in config.proxies.iter().enumerate() {
         v.references(i, p, &by_name);
+        v.userlist_references(i, p);
+        v.reply_sections(i, p);
         v.servers(i, p);
         v.proxy_shape(p);
     }
@@ -145,6 +149,83 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// Every `password` must be a hash the engine can check.
+    fn passwords(&mut self) {
+        for l in &self.config.userlists {
+            for u in &l.users {
+                let Password::Crypt(hash) = &u.password else {
+                    continue;
+                };
+                if let Err((msg, help)) = check_crypt(hash) {
+                    self.error(
+                        (u.location.clone(), String::new()),
+                        "user",
+                        format!("user '{}' of userlist '{}': {msg}", u.name, l.name),
+                        help,
+                    );
+                }
+            }
+        }
+    }
+
+    /// `http_auth(L)` and `http_auth_group(L)` must name a declared userlist. A named ACL is
+    /// reported at its `acl` line, an anonymous one at its rule's keyword.
+    fn userlist_references(&mut self, i: usize, p: &Proxy) {
+        let mut found: Vec<(&str, (Location, String))> = Vec::new();
+        for d in &p.acls {
+            if let Some(l) = auth_userlist(&d.expr) {
+                found.push((l, (d.location.clone(), String::new())));
+            }
+        }
+        let conds: [(&'static str, Vec<&Condition>); 3] = [
+            (
+                "http-request",
+                p.http_request
+                    .iter()
+                    .filter_map(|r| r.condition.as_ref())
+                    .collect(),
+            ),
+            (
+                "http-response",
+                p.http_response
+                    .iter()
+                    .filter_map(|r| r.condition.as_ref())
+                    .collect(),
+            ),
+            (
+                "use_backend",
+                p.use_backends
+                    .iter()
+                    .filter_map(|r| r.condition.as_ref())
+                    .collect(),
+            ),
+        ];
+        for (key, list) in conds {
+            for t in list.into_iter().flat_map(|c| c.terms.iter().flatten()) {
+                if let AclRef::Anonymous(e) = &t.acl {
+                    if let Some(l) = auth_userlist(e) {
+                        found.push((l, self.at(i, key)));
+                    }
+                }
+            }
+        }
+        for (name, site) in found {
+            if self.config.userlists.iter().any(|u| u.name == name) {
+                continue;
+            }
+            let help = match nearest(name, self.config.userlists.iter().map(|u| u.name.as_str())) {
+                Some(n) => format!("did you mean '{n}'?"),
+                None => format!("declare 'userlist {name}' with its 'user' lines"),
+            };
+            self.error(
+                site,
+                "acl",
+                format!("'http_auth' names userlist '{name}', which is not defined"),
+                help,
+            );
+        }
+    }
+
     fn backends_by_name(&self) -> HashMap<&'a str, ProxyKind> {
         let mut m = HashMap::new();
         for p in &self.config.proxies {
@@ -217,6 +298,39 @@ impl<'a> Validator<'a> {
                     help,
                 );
             }
+        }
+    }
+
+    /// `deny`/`return … errorfiles NAME` must name a declared http-errors section.
+    fn reply_sections(&mut self, i: usize, p: &Proxy) {
+        use crate::rules::{HttpRequestAction as Q, HttpResponseAction as S, ReturnBody};
+        let req = p.http_request.iter().filter_map(|r| match &r.action {
+            Q::Deny(s) | Q::Tarpit(s) | Q::Return(s) => Some(("http-request", s)),
+            _ => None,
+        });
+        let res = p.http_response.iter().filter_map(|r| match &r.action {
+            S::Deny(s) | S::Return(s) => Some(("http-response", s)),
+            _ => None,
+        });
+        let missing: Vec<(&'static str, String)> = req
+            .chain(res)
+            .filter_map(|(key, s)| match &s.body {
+                ReturnBody::ErrorFiles { section }
+                    if !self.config.http_errors.iter().any(|h| &h.name == section) =>
+                {
+                    Some((key, section.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (key, name) in missing {
+            let site = self.at(i, key);
+            self.error(
+                site,
+                key,
+                format!("'errorfiles' names http-errors section '{name}', which is not defined"),
+                format!("declare 'http-errors {name}' with its errorfile lines"),
+            );
         }
     }
 
@@ -362,5 +476,67 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+    }
+}
+
+/// The userlist an ACL's fetch checks credentials against, if it is an auth fetch.
+fn auth_userlist(e: &AclExpr) -> Option<&str> {
+    match &e.sample.fetch {
+        Fetch::HttpAuth { userlist } | Fetch::HttpAuthGroup { userlist } => Some(userlist),
+        _ => None,
+    }
+}
+
+/// Checks that `hash` is a crypt(3) form the engine verifies: SHA-256-crypt (`$5$`) or
+/// SHA-512-crypt (`$6$`), with an optional `rounds=N$`. Errors carry a message and a fix.
+pub fn check_crypt(hash: &str) -> Result<(), (String, String)> {
+    const FIX: &str = "write a SHA-512-crypt hash (e.g. from 'mkpasswd -m sha-512' or 'openssl passwd -6'), or 'insecure-password PASSWORD'";
+    let unsupported = |what: &str| {
+        Err((
+            format!("password hash form {what} is not supported (only SHA-256-crypt '$5$' and SHA-512-crypt '$6$' are)"),
+            FIX.to_string(),
+        ))
+    };
+    let len = match hash.get(..3) {
+        Some("$5$") => 43,
+        Some("$6$") => 86,
+        _ if hash.starts_with("$1$") => return unsupported("'$1$' (MD5-crypt)"),
+        _ if hash.starts_with("$2") => return unsupported("'$2…$' (bcrypt)"),
+        _ if hash.starts_with("$y$") || hash.starts_with("$gy$") => {
+            return unsupported("'$y$' (yescrypt)")
+        }
+        _ if hash.starts_with('$') => {
+            let id = hash[1..].split('$').next().unwrap_or_default();
+            return unsupported(&format!("'${id}$'"));
+        }
+        _ if hash.len() == 13 => return unsupported("DES-crypt"),
+        _ => {
+            return Err((
+                "'password' expects a crypt(3) hash, and this is not one".into(),
+                FIX.into(),
+            ))
+        }
+    };
+    let crypt_char = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '/';
+    let mut fields: Vec<&str> = hash[3..].split('$').collect();
+    if fields.first().is_some_and(|f| f.starts_with("rounds=")) {
+        let r = fields.remove(0);
+        if r["rounds=".len()..].parse::<u32>().is_err() {
+            return Err((format!("'{r}' is not a number of rounds"), FIX.into()));
+        }
+    }
+    match fields[..] {
+        [salt, digest]
+            if !salt.is_empty() && digest.len() == len && digest.chars().all(crypt_char) =>
+        {
+            Ok(())
+        }
+        _ => Err((
+            format!(
+                "'{hash}' is not a well-formed {} hash (expected $ID$[rounds=N$]SALT$ then {len} characters)",
+                &hash[..3]
+            ),
+            FIX.into(),
+        )),
     }
 }

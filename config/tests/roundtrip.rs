@@ -84,7 +84,7 @@ global
 
 userlist admins
     group ops users alice,bob
-    user alice password $6$abc$def groups ops
+    user alice password $6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1 groups ops
     user bob insecure-password "s3cret pass"
 
 http-errors site

@@ -43,6 +43,7 @@ fn measure(name: &str, rules: &ProxyRules, expect: &str) {
         server: None,
         res: None,
         nbsrv: &nbsrv,
+        edits: None,
     };
     let chosen = rules.choose_backend(&txn, &exists, Some("last"));
     assert_eq!(chosen.as_deref(), Some(expect));

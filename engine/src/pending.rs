@@ -42,10 +42,6 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
                 HttpRequestAction::SetLogLevel(_) => Some("set-log-level".into()),
                 HttpRequestAction::UseService(_) => Some("use-service".into()),
                 HttpRequestAction::DisableL7Retry => Some("disable-l7-retry".into()),
-                HttpRequestAction::Auth { .. } => Some(
-                    "auth (the 401 is sent, but no 'http_auth' fetch checks userlist credentials)"
-                        .into(),
-                ),
                 _ => None,
             })
             .collect();
@@ -62,17 +58,11 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
     let response_unapplied = p.http_response.iter().any(|r| {
         matches!(
             r.action,
-            HttpResponseAction::Return(_)
-                | HttpResponseAction::Redirect(_)
-                | HttpResponseAction::SetVar { .. }
-                | HttpResponseAction::SetLogLevel(_)
+            HttpResponseAction::SetVar { .. } | HttpResponseAction::SetLogLevel(_)
         )
     });
     if response_unapplied {
-        say("'http-response' return, redirect, set-var and set-log-level are not applied yet");
-    }
-    if !p.errorfiles_sections.is_empty() {
-        say("'errorfiles' (pages from http-errors sections) are not applied yet");
+        say("'http-response' set-var and set-log-level are not applied yet");
     }
     if p.kind.has_backend() {
         if !matches!(p.balance, Balance::RoundRobin | Balance::StaticRr) {

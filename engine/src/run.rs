@@ -16,7 +16,8 @@ use ringlb_config::Config;
 use crate::acl::Txn;
 use crate::backend::{ResolveError, ResolvedBackend};
 use crate::control;
-use crate::http::rules::ProxyRules;
+use crate::http::errors::ErrorPages;
+use crate::http::rules::{ProxyRules, Shared};
 use crate::http::{self, HttpFrontend};
 use crate::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
 use crate::log::{FrontendLog, Hub};
@@ -250,7 +251,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let backends: Vec<ResolvedBackend> = config
         .backends()
         .filter(|p| !p.disabled)
-        .map(ResolvedBackend::resolve)
+        .map(|p| ResolvedBackend::resolve_in(p, Shared::of(&config)))
         .collect::<Result<_, _>>()
         .map_err(RunError::Resolve)?;
 
@@ -302,10 +303,11 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             None => None,
         };
         check_routing(&config, fe)?;
-        let rules =
-            Arc::new(ProxyRules::compile(fe).map_err(|e| {
+        let rules = Arc::new(
+            ProxyRules::compile_in(fe, Shared::of(&config)).map_err(|e| {
                 RunError::Config(format!("{} '{}': {e}", fe.kind.keyword(), fe.name))
-            })?);
+            })?,
+        );
         plans.push(Arc::new(FrontendPlan {
             name: fe.name.clone(),
             index,
@@ -321,8 +323,10 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 frontend: ConnLimit::new(fe.maxconn.unwrap_or(budget.maxconn)),
             },
             splice: fe.options.splice_auto || be.is_some_and(|b| b.options.splice_auto),
-            http: (fe.mode == Mode::Http)
-                .then(|| HttpFrontend::with_rules(fe, &config.global.tune, rules.clone())),
+            http: (fe.mode == Mode::Http).then(|| HttpFrontend {
+                errors: ErrorPages::in_config(fe, Shared::of(&config)),
+                ..HttpFrontend::with_rules(fe, &config.global.tune, rules.clone())
+            }),
             rules,
         }));
     }
@@ -437,7 +441,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
 }
 
 /// What the engine refuses to start with although the parser accepts it: `use_backend`
-/// naming no backend, and `crypt` passwords (no crypt(3) implementation is built in).
+/// naming no backend.
 fn check_routing(config: &Config, fe: &Proxy) -> Result<(), RunError> {
     for u in &fe.use_backends {
         if let ringlb_config::model::BackendName::Static(n) = &u.backend {
@@ -447,16 +451,6 @@ fn check_routing(config: &Config, fe: &Proxy) -> Result<(), RunError> {
                     fe.kind.keyword(),
                     fe.name,
                     u.location
-                )));
-            }
-        }
-    }
-    for l in &config.userlists {
-        for u in &l.users {
-            if matches!(u.password, ringlb_config::model::Password::Crypt(_)) {
-                return Err(RunError::Config(format!(
-                    "userlist '{}' ({}): user '{}' has an encrypted 'password'; hashed passwords are not supported, write 'insecure-password' instead",
-                    l.name, l.location, u.name
                 )));
             }
         }

@@ -2,115 +2,17 @@
 //! `http-request` deny/redirect/return/rewrites, `http-response` edits, errorloc, monitor
 //! URI with `nbsrv`, `monitor-net` and `tcp-request` rules, under io_uring and epoll.
 
+mod routing_support;
 mod support;
 
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use ringlb::run::RunHandle;
 use ringlb::shard::inbox::ShardEvent;
+use routing_support::*;
 use support::*;
-
-/// An origin that answers every request with its name and the request head it received.
-fn origin(name: &'static str) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                let mut r = std::io::BufReader::new(s);
-                loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                            return;
-                        }
-                        head.push_str(&line);
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let body = format!("{name}\n{head}");
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Origin: {name}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// Starts the engine on `text`, where `@NAME` stands for the address of origin NAME and
-/// each `bind 127.0.0.1:0` gets a free port.
-fn start(text: &str, origins: &[(&str, SocketAddr)], legacy: bool) -> RunHandle {
-    let mut text = text.to_string();
-    while let Some(i) = text.find("127.0.0.1:0\n") {
-        text.replace_range(i..i + 11, &format!("127.0.0.1:{}", free_port()));
-    }
-    for (n, a) in origins {
-        text = text.replace(&format!("@{n}"), &a.to_string());
-    }
-    let full = format!(
-        "global\n nbthread 1\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
-    );
-    let loaded = ringlb_config::parse_str(&full, Path::new("routing.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    run(config, legacy)
-}
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// Sends `request` (which must ask for `Connection: close`) and reads the whole answer.
-fn send(addr: SocketAddr, request: &str) -> Answer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Answer {
-        status: head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0),
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-fn get(addr: SocketAddr, path: &str, host: &str) -> Answer {
-    send(
-        addr,
-        &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
-    )
-}
-
-fn served_by(a: &Answer) -> &str {
-    a.body.lines().next().unwrap_or("")
-}
 
 fn host_routing_and_static_split(legacy: bool) {
     let (s, d, img, api) = (

@@ -108,6 +108,16 @@ pub enum Fetch {
     SrvName,
     /// `status`: the response status code.
     Status,
+    /// `http_auth(USERLIST)`: true when the request's Basic credentials name a user of the
+    /// userlist with the right password.
+    HttpAuth {
+        userlist: String,
+    },
+    /// `http_auth_group(USERLIST)`: the groups of the user the Basic credentials prove, so
+    /// that an ACL lists the groups it admits.
+    HttpAuthGroup {
+        userlist: String,
+    },
     AlwaysTrue,
     AlwaysFalse,
 }
@@ -149,6 +159,8 @@ pub const FETCH_NAMES: &[&str] = &[
     "fe_name",
     "srv_name",
     "status",
+    "http_auth",
+    "http_auth_group",
     "always_true",
     "always_false",
 ];
@@ -219,6 +231,20 @@ impl Fetch {
             "fe_name" => no_args(Fetch::FeName),
             "srv_name" => no_args(Fetch::SrvName),
             "status" => no_args(Fetch::Status),
+            "http_auth" | "http_auth_group" => {
+                let [userlist] = args else {
+                    return Err(ParseError::new(format!(
+                        "fetch '{name}' takes one argument, the userlist"
+                    ))
+                    .with_help(format!("write {name}(USERLIST)")));
+                };
+                let userlist = userlist.clone();
+                Ok(if name == "http_auth" {
+                    Fetch::HttpAuth { userlist }
+                } else {
+                    Fetch::HttpAuthGroup { userlist }
+                })
+            }
             "always_true" => no_args(Fetch::AlwaysTrue),
             "always_false" => no_args(Fetch::AlwaysFalse),
             _ => Err(unknown_fetch(name)),
@@ -253,6 +279,8 @@ impl Fetch {
             Fetch::FeName => "fe_name",
             Fetch::SrvName => "srv_name",
             Fetch::Status => "status",
+            Fetch::HttpAuth { .. } => "http_auth",
+            Fetch::HttpAuthGroup { .. } => "http_auth_group",
             Fetch::AlwaysTrue => "always_true",
             Fetch::AlwaysFalse => "always_false",
         }
@@ -269,9 +297,11 @@ impl Fetch {
             | Fetch::ReqCookCnt { .. }
             | Fetch::Nbsrv { .. }
             | Fetch::Status => SampleType::Int,
-            Fetch::ReqProtoHttp | Fetch::WaitEnd | Fetch::AlwaysTrue | Fetch::AlwaysFalse => {
-                SampleType::Bool
-            }
+            Fetch::ReqProtoHttp
+            | Fetch::WaitEnd
+            | Fetch::HttpAuth { .. }
+            | Fetch::AlwaysTrue
+            | Fetch::AlwaysFalse => SampleType::Bool,
             Fetch::Method
             | Fetch::Path
             | Fetch::Url
@@ -284,7 +314,8 @@ impl Fetch {
             | Fetch::UrlParam { .. }
             | Fetch::BeName
             | Fetch::FeName
-            | Fetch::SrvName => SampleType::Str,
+            | Fetch::SrvName
+            | Fetch::HttpAuthGroup { .. } => SampleType::Str,
         }
     }
 
@@ -305,6 +336,9 @@ impl Fetch {
             | Fetch::ReqCookCnt { name }
             | Fetch::UrlParam { name }
             | Fetch::Nbsrv { backend: name } => name.iter().cloned().collect(),
+            Fetch::HttpAuth { userlist } | Fetch::HttpAuthGroup { userlist } => {
+                vec![userlist.clone()]
+            }
             _ => Vec::new(),
         }
     }

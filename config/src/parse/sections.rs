@@ -205,6 +205,7 @@ pub(super) fn userlist_keyword(u: &mut Userlist, line: &LineRef<'_>) -> Step {
                 )));
             }
             u.users.push(User {
+                location: line.loc.clone(),
                 name,
                 password,
                 groups,

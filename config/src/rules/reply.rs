@@ -52,6 +52,11 @@ pub enum ReturnBody {
     },
     /// `default-errorfiles`: the proxy's `errorfile` for the status, else the built-in page.
     DefaultErrorfiles,
+    /// `errorfiles NAME`: the page for the status from `http-errors NAME`, else as
+    /// `default-errorfiles`.
+    ErrorFiles {
+        section: String,
+    },
 }
 
 impl ReturnBody {
@@ -64,6 +69,7 @@ impl ReturnBody {
             ReturnBody::LfFile { .. } => "lf-file",
             ReturnBody::ErrorFile { .. } => "errorfile",
             ReturnBody::DefaultErrorfiles => "default-errorfiles",
+            ReturnBody::ErrorFiles { .. } => "errorfiles",
         })
     }
 }
@@ -100,11 +106,12 @@ pub(crate) fn parse_reply(
                     .map_err(|e| args.ctx.diag(e))?;
                 spec.headers.push((name, value));
             }
-            "string" | "lf-string" | "file" | "lf-file" | "errorfile" | "default-errorfiles" => {
+            "string" | "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles"
+            | "default-errorfiles" => {
                 if let Some(prev) = spec.body.keyword() {
                     return Err(args
                         .error(format!("'{}' has two bodies: '{prev}' and '{kw}'", args.action))
-                        .with_help("keep one of string, lf-string, file, lf-file, errorfile, default-errorfiles"));
+                        .with_help("keep one of string, lf-string, file, lf-file, errorfile, errorfiles, default-errorfiles"));
                 }
                 spec.body = parse_body(args, kw)?;
             }
@@ -112,7 +119,7 @@ pub(crate) fn parse_reply(
                 return Err(args
                     .error(format!("unknown option '{other}' for '{}'", args.action))
                     .with_help(format!(
-                        "options are {}, content-type TYPE, string|lf-string|file|lf-file|errorfile FILE, default-errorfiles, hdr NAME VALUE",
+                        "options are {}, content-type TYPE, string|lf-string|file|lf-file|errorfile FILE, errorfiles NAME, default-errorfiles, hdr NAME VALUE",
                         status_kws.iter().map(|k| format!("{k} CODE")).collect::<Vec<_>>().join(", ")
                     )))
             }
@@ -120,7 +127,9 @@ pub(crate) fn parse_reply(
     }
     let own_headers = matches!(
         spec.body,
-        ReturnBody::ErrorFile { .. } | ReturnBody::DefaultErrorfiles
+        ReturnBody::ErrorFile { .. }
+            | ReturnBody::ErrorFiles { .. }
+            | ReturnBody::DefaultErrorfiles
     );
     if own_headers && (spec.content_type.is_some() || !spec.headers.is_empty()) {
         return Err(args
@@ -156,6 +165,7 @@ fn parse_body(args: &mut Args<'_, '_>, kw: &str) -> Result<ReturnBody, Diagnosti
     Ok(match kw {
         "string" => ReturnBody::String(v.clone()),
         "lf-string" => ReturnBody::LfString(lf_of(v, args)?),
+        "errorfiles" => ReturnBody::ErrorFiles { section: v.clone() },
         _ => {
             let path = args.ctx.resolve(v);
             let contents = std::fs::read(&path).map_err(|e| {
@@ -206,6 +216,7 @@ pub(crate) fn write_reply(
             write!(f, " errorfile {}", quote(&path.to_string_lossy()))?
         }
         ReturnBody::DefaultErrorfiles => f.write_str(" default-errorfiles")?,
+        ReturnBody::ErrorFiles { section } => write!(f, " errorfiles {}", quote(section))?,
     }
     for (name, value) in &spec.headers {
         write!(f, " hdr {} {}", quote(name), lf(value))?;

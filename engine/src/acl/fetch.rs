@@ -6,7 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use ringlb_config::acl::{Converter, Fetch};
 
-use crate::http::head::{HeaderSpan, RequestHead, ResponseHead, Version};
+use crate::http::edits::HeadEdits;
+use crate::http::head::{RequestHead, ResponseHead, Version};
 
 /// One value produced by a fetch, after converters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,10 @@ pub struct Txn<'a> {
     pub res: Option<(&'a [u8], &'a ResponseHead)>,
     /// Usable servers of a backend by name (`nbsrv`); `None` when there is no such backend.
     pub nbsrv: &'a dyn Fn(&str) -> Option<usize>,
+    /// Rewrites earlier rules made to the request: set only once one did, so that later
+    /// conditions see the request as it will be sent while an untouched request is read
+    /// straight from the buffer.
+    pub edits: Option<&'a HeadEdits>,
 }
 
 impl<'a> Txn<'a> {
@@ -66,16 +71,61 @@ impl<'a> Txn<'a> {
             server: None,
             res: None,
             nbsrv,
+            edits: None,
+        }
+    }
+
+    /// This stream seen with `edits` applied to its request (none when they are empty).
+    pub fn with_edits<'b>(&self, edits: &'b HeadEdits) -> Txn<'b>
+    where
+        'a: 'b,
+    {
+        Txn {
+            edits: (!edits.is_empty()).then_some(edits),
+            ..*self
         }
     }
 
     pub fn method(&self) -> Option<&'a [u8]> {
-        self.req.map(|h| &self.buf[h.method.clone()])
+        let h = self.req?;
+        match self.edits.and_then(|e| e.method.as_deref()) {
+            Some(m) => Some(m),
+            None => Some(&self.buf[h.method.clone()]),
+        }
     }
 
-    /// The request target as sent.
+    /// The request target as it will be sent.
     pub fn url(&self) -> Option<&'a [u8]> {
-        self.req.map(|h| &self.buf[h.target.clone()])
+        let h = self.req?;
+        match self.edits.and_then(|e| e.target.as_deref()) {
+            Some(t) => Some(t),
+            None => Some(&self.buf[h.target.clone()]),
+        }
+    }
+
+    /// The request's header lines as (name, value), after the rewrites of earlier rules:
+    /// original lines not deleted (with replaced values), then the added ones.
+    pub fn request_lines(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
+        let (buf, headers): (&'a [u8], &'a [crate::http::head::HeaderSpan]) = match self.req {
+            Some(h) => (self.buf, &h.headers),
+            None => (&[], &[]),
+        };
+        let edits = self.edits;
+        let original = headers
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !edits.is_some_and(|e| e.is_removed(*i)))
+            .map(move |(i, h)| {
+                let v = match edits {
+                    Some(e) => e.value(i, buf, h),
+                    None => &buf[h.value.clone()],
+                };
+                (&buf[h.name.clone()], v)
+            });
+        let added = edits
+            .into_iter()
+            .flat_map(|e| e.added.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
+        original.chain(added)
     }
 
     /// The path: the target up to `?`, without `scheme://authority` for an absolute URI.
@@ -89,11 +139,9 @@ impl<'a> Txn<'a> {
 
     /// Raw values of the request header `name`, one per line.
     pub fn header_lines(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let (buf, headers): (&[u8], &[HeaderSpan]) = match self.req {
-            Some(h) => (self.buf, &h.headers),
-            None => (&[], &[]),
-        };
-        crate::http::head::values(buf, headers, name)
+        self.request_lines()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 }
 
@@ -171,19 +219,24 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
         // Content rules are evaluated on what has arrived; there is no inspect-delay wait.
         Fetch::WaitEnd => f(Sample::Bool(true)),
         Fetch::ReqHdr { name, occ } => {
-            let Some(req) = txn.req else { return false };
-            header_values(txn.buf, &req.headers, name.as_deref(), *occ, f)
+            txn.req.is_some() && header_values(txn.request_lines(), name.as_deref(), *occ, f)
         }
         Fetch::ResHdr { name, occ } => {
             let Some((buf, res)) = txn.res else {
                 return false;
             };
-            header_values(buf, &res.headers, name.as_deref(), *occ, f)
+            let lines = res
+                .headers
+                .iter()
+                .map(|h| (&buf[h.name.clone()], &buf[h.value.clone()]));
+            header_values(lines, name.as_deref(), *occ, f)
         }
         Fetch::ReqHdrCnt { name } => {
-            let Some(req) = txn.req else { return false };
+            if txn.req.is_none() {
+                return false;
+            }
             let mut n = 0;
-            header_values(txn.buf, &req.headers, name.as_deref(), None, &mut |_| {
+            header_values(txn.request_lines(), name.as_deref(), None, &mut |_| {
                 n += 1;
                 false
             });
@@ -224,6 +277,9 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
         Fetch::Status => txn
             .res
             .is_some_and(|(_, r)| f(Sample::Int(i64::from(r.status)))),
+        // Evaluated by the compiled ACL, which holds the userlist; a log-format value has
+        // none to check against.
+        Fetch::HttpAuth { .. } | Fetch::HttpAuthGroup { .. } => false,
         Fetch::AlwaysTrue => f(Sample::Bool(true)),
         Fetch::AlwaysFalse => f(Sample::Bool(false)),
     }
@@ -240,20 +296,19 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
 /// Header values: every comma-separated item when `occ` is `None`, else the `occ`th item
 /// (negative from the last). A missing name means every header.
 fn header_values<'a>(
-    buf: &'a [u8],
-    headers: &'a [HeaderSpan],
+    lines: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
     name: Option<&str>,
     occ: Option<i32>,
     f: &mut dyn FnMut(Sample<'a>) -> bool,
 ) -> bool {
     let items = || {
-        headers
-            .iter()
-            .filter(move |h| match name {
-                Some(n) => buf[h.name.clone()].eq_ignore_ascii_case(n.as_bytes()),
+        lines
+            .clone()
+            .filter(move |(n, _)| match name {
+                Some(want) => n.eq_ignore_ascii_case(want.as_bytes()),
                 None => true,
             })
-            .flat_map(move |h| buf[h.value.clone()].split(|&b| b == b','))
+            .flat_map(|(_, v)| v.split(|&b| b == b','))
             .map(crate::http::head::trim)
     };
     let item = match occ {

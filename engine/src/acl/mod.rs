@@ -1,14 +1,19 @@
 //! ACLs compiled once per configuration load, and conditions evaluated against a stream
 //! without allocating: fetches read the parsed head in place, patterns are pre-built.
 
+pub mod auth;
 pub mod fetch;
 pub mod matcher;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ringlb_config::acl::{
     AclDef, AclExpr, AclRef, Condition, Converter, Fetch, Matcher, Polarity, Predefined,
 };
+use ringlb_config::model::Userlist;
+
+use auth::AuthList;
 
 pub use fetch::{fetch_each, Sample, Txn};
 pub use matcher::CompiledMatcher;
@@ -20,6 +25,8 @@ pub struct CompiledExpr {
     converters: Vec<Converter>,
     ignore_case: bool,
     matcher: CompiledMatcher,
+    /// The userlist of `http_auth`/`http_auth_group`.
+    auth: Option<Arc<AuthList>>,
 }
 
 impl CompiledExpr {
@@ -30,19 +37,46 @@ impl CompiledExpr {
             converters,
             ignore_case,
             matcher: CompiledMatcher::compile(&matcher, ignore_case)?,
+            auth: None,
         })
+    }
+
+    /// Compiles `e`, giving an auth fetch its userlist from `lists`.
+    fn compile_in(e: &AclExpr, lists: &HashMap<String, Arc<AuthList>>) -> Result<Self, String> {
+        let mut c = Self::compile(e)?;
+        if let Fetch::HttpAuth { userlist } | Fetch::HttpAuthGroup { userlist } = &e.sample.fetch {
+            let list = lists
+                .get(userlist)
+                .ok_or_else(|| format!("userlist '{userlist}' is not defined"))?;
+            c.auth = Some(list.clone());
+        }
+        Ok(c)
     }
 
     /// Whether any value of the sample matches any pattern.
     pub fn matches(&self, txn: &Txn<'_>) -> bool {
-        fetch_each(&self.fetch, txn, &mut |s| {
+        let mut test = |s: Sample<'_>| {
             let s = if self.converters.is_empty() {
                 Some(s)
             } else {
                 fetch::convert(s, &self.converters)
             };
             s.is_some_and(|s| self.matcher.matches(&s, self.ignore_case))
-        })
+        };
+        match &self.auth {
+            // `http_auth` is true or false; `http_auth_group` yields each group of the user.
+            Some(list) => {
+                let groups = list.authenticate(txn);
+                match self.fetch {
+                    Fetch::HttpAuthGroup { .. } => groups.is_some_and(|g| {
+                        g.iter()
+                            .any(|g| test(Sample::Str(std::borrow::Cow::Borrowed(g))))
+                    }),
+                    _ => test(Sample::Bool(groups.is_some())),
+                }
+            }
+            None => fetch_each(&self.fetch, txn, &mut test),
+        }
     }
 }
 
@@ -152,6 +186,7 @@ pub fn applies(cond: &Option<Cond>, acls: &AclTable, txn: &Txn<'_>) -> bool {
 /// Builds a proxy's [`AclTable`] while its rules' conditions are compiled.
 pub struct AclCompiler<'p> {
     defs: &'p [AclDef],
+    userlists: HashMap<String, Arc<AuthList>>,
     table: AclTable,
     named: HashMap<String, AclId>,
     predefined: HashMap<Predefined, AclId>,
@@ -161,10 +196,20 @@ impl<'p> AclCompiler<'p> {
     pub fn new(defs: &'p [AclDef]) -> Self {
         Self {
             defs,
+            userlists: HashMap::new(),
             table: AclTable::default(),
             named: HashMap::new(),
             predefined: HashMap::new(),
         }
+    }
+
+    /// Makes `lists` available to `http_auth(NAME)` and `http_auth_group(NAME)`.
+    pub fn with_userlists(mut self, lists: &[Userlist]) -> Self {
+        self.userlists = lists
+            .iter()
+            .map(|l| (l.name.clone(), AuthList::compile(l)))
+            .collect();
+        self
     }
 
     fn push(&mut self, exprs: Vec<CompiledExpr>) -> AclId {
@@ -183,7 +228,7 @@ impl<'p> AclCompiler<'p> {
                     .iter()
                     .filter(|d| &d.name == name)
                     .map(|d| {
-                        CompiledExpr::compile(&d.expr)
+                        CompiledExpr::compile_in(&d.expr, &self.userlists)
                             .map_err(|e| format!("acl '{name}' ({}): {e}", d.location))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -192,7 +237,7 @@ impl<'p> AclCompiler<'p> {
                 id
             }
             AclRef::Anonymous(e) => {
-                let c = CompiledExpr::compile(e)?;
+                let c = CompiledExpr::compile_in(e, &self.userlists)?;
                 self.push(vec![c])
             }
             AclRef::Predefined(p) => {

@@ -64,6 +64,7 @@ fn matching(acl_lines: &str, request: &str, src: &str) -> Vec<String> {
         server: None,
         res: None,
         nbsrv: &nbsrv,
+        edits: None,
     };
     conds
         .into_iter()
@@ -197,6 +198,7 @@ fn conditions_combine_with_and_or_and_negation() {
         server: None,
         res: None,
         nbsrv: &nbsrv,
+        edits: None,
     };
     let held: Vec<bool> = cs.iter().map(|c| c.holds(&t2, &txn)).collect();
     assert_eq!(held, [false, true, false]);

@@ -140,6 +140,15 @@ impl ResolvedBackend {
     /// Resolves the servers of `proxy` (names through the system resolver, once). A backend
     /// without servers but with `dispatch ADDR` gets one server named `dispatch`.
     pub fn resolve(proxy: &Proxy) -> Result<Self, ResolveError> {
+        Self::resolve_in(proxy, crate::http::rules::Shared::default())
+    }
+
+    /// Like [`ResolvedBackend::resolve`], with the configuration's userlists and
+    /// http-errors sections for the backend's rules and error pages.
+    pub fn resolve_in(
+        proxy: &Proxy,
+        shared: crate::http::rules::Shared<'_>,
+    ) -> Result<Self, ResolveError> {
         let mut servers = Vec::with_capacity(proxy.servers.len());
         for s in &proxy.servers {
             let ip = match &s.addr.host {
@@ -183,7 +192,7 @@ impl ResolvedBackend {
         }
         Ok(Self {
             name: proxy.name.clone(),
-            http: HttpBackend::from_proxy(proxy),
+            http: HttpBackend::in_config(proxy, shared),
             servers,
             retries: proxy.retries,
             redispatch: proxy.options.redispatch,

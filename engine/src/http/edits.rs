@@ -103,32 +103,30 @@ impl HeadEdits {
         }
     }
 
-    /// Applies one header rewrite to the lines of `headers` (in `buf`) and the added ones.
+    /// Applies one header rewrite to the lines of `headers` (in `buf`) and the added ones;
+    /// `value` is the op's value or replacement, rendered for this message.
     pub fn apply_header(
         &mut self,
         op: &HeaderOp,
+        value: Vec<u8>,
         buf: &[u8],
         headers: &[HeaderSpan],
-        fmt: &dyn Fn(&ringlb_config::rules::LogFormat) -> Vec<u8>,
     ) {
         let named = |n: &[u8], name: &str| n.eq_ignore_ascii_case(name.as_bytes());
         match op {
-            HeaderOp::Add { name, value } => {
-                self.added.push((name.as_bytes().to_vec(), fmt(value)))
-            }
-            HeaderOp::Set { name, value } => {
-                let v = fmt(value);
+            HeaderOp::Add { name, .. } => self.added.push((name.as_bytes().to_vec(), value)),
+            HeaderOp::Set { name, .. } => {
                 self.delete(buf, headers, |n| named(n, name));
-                self.added.push((name.as_bytes().to_vec(), v));
+                self.added.push((name.as_bytes().to_vec(), value));
             }
             HeaderOp::Del(m) => self.delete(buf, headers, |n| m.matches(n)),
             HeaderOp::Replace {
                 name,
                 regex,
-                replacement,
                 per_value,
+                ..
             } => {
-                let rep = fmt(replacement);
+                let rep = value;
                 let rewrite = |v: &[u8]| -> Option<Vec<u8>> {
                     if !per_value {
                         return regex.captures(v).map(|c| expand(&rep, &c));

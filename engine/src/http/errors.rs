@@ -1,10 +1,11 @@
-//! Responses the proxy writes itself: its error pages (or the `errorfile` / `errorloc`
-//! replacing them) and the replies of `http-request return`.
+//! The proxy's error pages: the built-in ones, and the `errorfile` / `errorloc` /
+//! `errorfiles` (from `http-errors` sections) replacing them.
 
 use std::collections::HashMap;
 
 use ringlb_config::model::{ErrorFile, ErrorSource, Proxy};
-use ringlb_config::rules::{ReturnBody, ReturnSpec};
+
+use super::rules::Shared;
 
 /// The reason phrase written after a status code.
 pub fn reason(status: u16) -> &'static str {
@@ -85,8 +86,17 @@ pub struct ErrorPages {
 
 impl ErrorPages {
     pub fn new(errorfiles: &[ErrorFile]) -> Self {
+        let mut pages = Self::default();
+        pages.replace(errorfiles, None);
+        pages
+    }
+
+    /// Sets the pages of `errorfiles` (only the statuses in `only`, when given), replacing
+    /// any set before.
+    fn replace(&mut self, errorfiles: &[ErrorFile], only: Option<&[u16]>) {
         let pages = errorfiles
             .iter()
+            .filter(|e| only.is_none_or(|codes| codes.contains(&e.status)))
             .map(|e| {
                 let page = match &e.source {
                     // A raw HTTP response, sent as it is.
@@ -98,13 +108,35 @@ impl ErrorPages {
                     .into_bytes(),
                 };
                 (e.status, page)
-            })
-            .collect();
-        Self { pages }
+            });
+        self.pages.extend(pages);
     }
 
     pub fn from_proxy(proxy: &Proxy) -> Self {
         Self::new(&proxy.errorfiles)
+    }
+
+    /// The proxy's pages: each `errorfiles NAME [CODE…]` imports its section's pages in
+    /// order (a later import wins for a status), and the proxy's own `errorfile`/`errorloc`
+    /// lines win over any import.
+    pub fn in_config(proxy: &Proxy, shared: Shared<'_>) -> Self {
+        let mut pages = Self::default();
+        for (name, codes) in &proxy.errorfiles_sections {
+            if let Some(section) = shared.http_errors.iter().find(|h| &h.name == name) {
+                let only = (!codes.is_empty()).then_some(codes.as_slice());
+                pages.replace(&section.errorfiles, only);
+            }
+        }
+        pages.replace(&proxy.errorfiles, None);
+        pages
+    }
+
+    /// The page for `status` from the http-errors section `name`, if it has one.
+    pub fn from_section(shared: Shared<'_>, name: &str, status: u16) -> Option<Vec<u8>> {
+        let section = shared.http_errors.iter().find(|h| h.name == name)?;
+        let mut pages = Self::default();
+        pages.replace(&section.errorfiles, Some(&[status]));
+        pages.pages.remove(&status)
     }
 
     /// The replacement page for `status`, if this proxy has one.
@@ -123,39 +155,9 @@ pub fn error_response(pages: &[&ErrorPages], status: u16) -> Vec<u8> {
         .unwrap_or_else(|| default_error(status))
 }
 
-/// The reply of `http-request return`. Log-format values are written as given, since
-/// sample expressions are not evaluated here yet.
-pub fn return_response(spec: &ReturnSpec, close: bool) -> Vec<u8> {
-    let body: &[u8] = match &spec.body {
-        ReturnBody::None => b"",
-        ReturnBody::String(s) => s.as_bytes(),
-        ReturnBody::LfString(lf) => lf.source.as_bytes(),
-        ReturnBody::File { contents, .. } => contents,
-        ReturnBody::LfFile { format, .. } => format.source.as_bytes(),
-        // A complete response read at load time goes out as it is.
-        ReturnBody::ErrorFile { contents, .. } => return contents.clone(),
-        ReturnBody::DefaultErrorfiles => return default_error(spec.status),
-    };
-    let mut out = format!("HTTP/1.1 {} {}\r\n", spec.status, reason(spec.status)).into_bytes();
-    if let Some(ct) = &spec.content_type {
-        out.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
-    }
-    for (name, value) in &spec.headers {
-        out.extend_from_slice(format!("{name}: {}\r\n", value.source).as_bytes());
-    }
-    out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-    if close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringlb_config::rules::LogFormat;
 
     fn split(resp: &[u8]) -> (String, String) {
         let text = String::from_utf8(resp.to_vec()).unwrap();
@@ -198,24 +200,5 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 303 See Other"));
         assert!(head.contains("Location: https://x/err"));
         assert_eq!(error_response(&[&be, &fe], 504), default_error(504));
-    }
-
-    #[test]
-    fn return_reply_has_type_headers_and_length() {
-        let spec = ReturnSpec {
-            status: 200,
-            content_type: Some("text/plain".into()),
-            body: ReturnBody::String("pong".into()),
-            headers: vec![("X-A".into(), LogFormat::literal("b"))],
-        };
-        let (head, body) = split(&return_response(&spec, false));
-        assert_eq!(
-            head,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: b\r\nContent-Length: 4"
-        );
-        assert_eq!(body, "pong");
-        assert!(split(&return_response(&spec, true))
-            .0
-            .ends_with("Connection: close"));
     }
 }

@@ -38,7 +38,8 @@ pub fn spec_reply(spec: &ReturnSpec, close: bool, txn: &Txn<'_>, pages: &[&Error
         ReturnBody::File { contents, .. } => contents.clone(),
         ReturnBody::LfFile { format, .. } => lf(format),
         ReturnBody::ErrorFile { contents, .. } => return contents.clone(),
-        ReturnBody::DefaultErrorfiles => {
+        // `errorfiles NAME` is resolved when rules compile; one left is `default-errorfiles`.
+        ReturnBody::DefaultErrorfiles | ReturnBody::ErrorFiles { .. } => {
             return pages
                 .iter()
                 .find_map(|p| p.get(spec.status))

@@ -9,8 +9,10 @@ use super::framing::{response_framing, BodyKind, RequestFraming};
 use super::head::{parse_response, ResponseHead, Version};
 use super::io::{read_more, ReadOutcome};
 use super::persist::{edit_response, Seen};
+use super::replies::{redirect_reply, spec_reply};
 use super::rewrite::{write_response_head, ResponseRewrite};
-use super::session::{Forwarded, Next, Session, Termination};
+use super::rules::ResponseVerdict;
+use super::session::{closes, Forwarded, Next, Session, Termination};
 use super::settings::HttpBackend;
 use super::upstream::{Router, Upstream, UpstreamConn};
 use crate::acl::Txn;
@@ -124,7 +126,10 @@ impl<R: Router> Session<'_, R> {
             return Next::Close(self.fail(502, Termination::ServerError, Some(be)).await);
         };
         let mut edits = HeadEdits::default();
-        let denied = {
+        // The client connection outlives a reply that replaces the response only when it
+        // would have outlived the response itself.
+        let keep = plan.client_keep_alive && fwd.body_read;
+        let replaced = {
             let router = self.router;
             let nbsrv = |n: &str| router.usable_servers(n);
             let txn = Txn {
@@ -137,27 +142,44 @@ impl<R: Router> Session<'_, R> {
                 server: None,
                 res: Some((&sbuf, &resp)),
                 nbsrv: &nbsrv,
+                edits: None,
             };
             // The backend's rules first, then the frontend's, as HAProxy orders them.
-            let mut deny = be.rules.http_response(&txn, &mut edits);
-            if deny.is_none() && be.name != self.fe.name {
-                deny = self.fe.rules.http_response(&txn, &mut edits);
+            let mut verdict = be.rules.http_response(&txn, &mut edits);
+            if matches!(verdict, ResponseVerdict::Pass) && be.name != self.fe.name {
+                verdict = self.fe.rules.http_response(&txn, &mut edits);
             }
-            deny.map(|spec| {
-                (
-                    super::replies::spec_reply(spec, true, &txn, &[&be.errors, &self.fe.errors]),
+            let pages = [&be.errors, &self.fe.errors];
+            match verdict {
+                ResponseVerdict::Pass => None,
+                ResponseVerdict::Deny(spec) => Some((
+                    spec_reply(spec, true, &txn, &pages),
                     spec.status,
-                )
-            })
+                    true,
+                    true,
+                )),
+                ResponseVerdict::Return(spec) => {
+                    let close = !keep || closes(spec);
+                    let page = spec_reply(spec, close, &txn, &pages);
+                    Some((page, spec.status, close, false))
+                }
+                ResponseVerdict::Redirect(r) => {
+                    Some((redirect_reply(r, &txn, !keep), r.code, !keep, false))
+                }
+            }
         };
-        if let Some((page, status)) = denied {
+        if let Some((page, status, close, denied)) = replaced {
             self.pool.give(sbuf);
             upstream.discard(conn);
             self.summary.last_status = Some(status);
-            return Next::Close(match self.send_to_client(page).await {
-                Ok(_) => Termination::Denied,
-                Err(t) => t,
-            });
+            if let Err(t) = self.send_to_client(page).await {
+                return Next::Close(t);
+            }
+            return match (close, denied) {
+                (false, _) => Next::KeepAlive,
+                (true, true) => Next::Close(Termination::Denied),
+                (true, false) => Next::Close(Termination::Normal),
+            };
         }
         if let Some(cfg) = &be.cookie {
             let served = seen.served(upstream.server_cookie(conn.server), conn.persisted);

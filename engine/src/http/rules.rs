@@ -4,15 +4,32 @@
 use std::time::Duration;
 
 use regex::bytes::Regex;
-use ringlb_config::model::{BackendName, IpNet, Proxy};
+use ringlb_config::model::{BackendName, Config, HttpErrors, IpNet, Proxy, Userlist};
 use ringlb_config::rules::{
     HeaderAction, HttpRequestAction, HttpResponseAction, LogFormat, NameMatch, Redirect,
-    ReturnSpec, TcpAction, TcpRequestRule,
+    ReturnBody, ReturnSpec, TcpAction, TcpRequestRule,
 };
 
 use super::edits::{expand, HeadEdits};
+use super::errors::ErrorPages;
 use crate::acl::{applies, AclCompiler, AclTable, Cond, Txn};
 use crate::logformat::render;
+
+/// The sections of a configuration that a proxy's rules and pages may name.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shared<'c> {
+    pub userlists: &'c [Userlist],
+    pub http_errors: &'c [HttpErrors],
+}
+
+impl<'c> Shared<'c> {
+    pub fn of(config: &'c Config) -> Self {
+        Self {
+            userlists: &config.userlists,
+            http_errors: &config.http_errors,
+        }
+    }
+}
 
 /// Where `use_backend` sends a request.
 #[derive(Debug)]
@@ -42,6 +59,17 @@ pub enum HeaderOp {
         replacement: LogFormat,
         per_value: bool,
     },
+}
+
+impl HeaderOp {
+    /// The value (or replacement) to render for the request at hand, if the op has one.
+    pub fn format(&self) -> Option<&LogFormat> {
+        match self {
+            HeaderOp::Add { value, .. } | HeaderOp::Set { value, .. } => Some(value),
+            HeaderOp::Replace { replacement, .. } => Some(replacement),
+            HeaderOp::Del(_) => None,
+        }
+    }
 }
 
 /// How `del-header` picks header names (always ignoring case).
@@ -118,6 +146,8 @@ pub enum RequestAction {
 pub enum ResponseAction {
     Allow,
     Deny(ReturnSpec),
+    Return(ReturnSpec),
+    Redirect(Redirect),
     Header(HeaderOp),
     SetStatus { status: u16, reason: Option<String> },
     NoEffect,
@@ -133,6 +163,19 @@ pub enum RequestVerdict<'r> {
     Auth(&'r str),
     Redirect(&'r Redirect),
     Return(&'r ReturnSpec),
+}
+
+/// What `http-response` rules decide about a response.
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseVerdict<'r> {
+    /// Relay it (after the edits collected).
+    Pass,
+    /// Replace it with the error reply (`deny`, 502 by default).
+    Deny(&'r ReturnSpec),
+    /// Replace it with this reply (`return`).
+    Return(&'r ReturnSpec),
+    /// Replace it with a redirect.
+    Redirect(&'r Redirect),
 }
 
 /// Every rule of one proxy, in configuration order.
@@ -156,6 +199,22 @@ fn regex(r: &ringlb_config::acl::RegexPattern, ci: bool) -> Result<Regex, String
         .case_insensitive(ci)
         .build()
         .map_err(|e| format!("regex '{}': {e}", r.as_str()))
+}
+
+/// `errorfiles NAME` in a reply becomes the section's page for the status, or the proxy's
+/// pages (`default-errorfiles`) when the section has none for it.
+fn resolve_reply(spec: &ReturnSpec, shared: Shared<'_>) -> ReturnSpec {
+    let mut spec = spec.clone();
+    if let ReturnBody::ErrorFiles { section } = &spec.body {
+        spec.body = match ErrorPages::from_section(shared, section, spec.status) {
+            Some(contents) => ReturnBody::ErrorFile {
+                path: format!("http-errors {section}").into(),
+                contents,
+            },
+            None => ReturnBody::DefaultErrorfiles,
+        };
+    }
+    spec
 }
 
 fn header_op(h: &HeaderAction) -> Result<HeaderOp, String> {
@@ -197,7 +256,12 @@ impl ProxyRules {
     /// Compiles `proxy`'s rules. Fails only on what the parser cannot see (a regex over the
     /// compiled size limit).
     pub fn compile(proxy: &Proxy) -> Result<Self, String> {
-        let mut acls = AclCompiler::new(&proxy.acls);
+        Self::compile_in(proxy, Shared::default())
+    }
+
+    /// Compiles `proxy`'s rules with the userlists and http-errors sections they may name.
+    pub fn compile_in(proxy: &Proxy, shared: Shared<'_>) -> Result<Self, String> {
+        let mut acls = AclCompiler::new(&proxy.acls).with_userlists(shared.userlists);
         let mut use_backends = Vec::new();
         for u in &proxy.use_backends {
             let target = match &u.backend {
@@ -212,13 +276,13 @@ impl ProxyRules {
             let re = |r| regex(r, false);
             let action = match &r.action {
                 A::Allow => RequestAction::Allow,
-                A::Deny(s) => RequestAction::Deny(s.clone()),
-                A::Tarpit(s) => RequestAction::Tarpit(s.clone()),
+                A::Deny(s) => RequestAction::Deny(resolve_reply(s, shared)),
+                A::Tarpit(s) => RequestAction::Tarpit(resolve_reply(s, shared)),
                 A::Auth { realm } => RequestAction::Auth {
                     realm: realm.clone().unwrap_or_else(|| proxy.name.clone()),
                 },
                 A::Redirect(r) => RequestAction::Redirect(r.clone()),
-                A::Return(s) => RequestAction::Return(s.clone()),
+                A::Return(s) => RequestAction::Return(resolve_reply(s, shared)),
                 A::Header(h) => RequestAction::Header(header_op(h)?),
                 A::SetPath(v) => RequestAction::SetPath(v.clone()),
                 A::SetPathq(v) => RequestAction::SetPathq(v.clone()),
@@ -246,7 +310,9 @@ impl ProxyRules {
             use HttpResponseAction as A;
             let action = match &r.action {
                 A::Allow => ResponseAction::Allow,
-                A::Deny(s) => ResponseAction::Deny(s.clone()),
+                A::Deny(s) => ResponseAction::Deny(resolve_reply(s, shared)),
+                A::Return(s) => ResponseAction::Return(resolve_reply(s, shared)),
+                A::Redirect(r) => ResponseAction::Redirect(r.clone()),
                 A::Header(h) => ResponseAction::Header(header_op(h)?),
                 A::SetStatus { status, reason } => ResponseAction::SetStatus {
                     status: *status,
@@ -338,15 +404,17 @@ impl ProxyRules {
     }
 
     /// Runs the `http-request` rules in order, collecting rewrites into `edits`, until one
-    /// stops evaluation (allow, deny, tarpit, auth, redirect, return).
+    /// stops evaluation (allow, deny, tarpit, auth, redirect, return). Each rule's condition
+    /// and values see the request as the rules before it rewrote it.
     pub fn http_request<'s>(&'s self, txn: &Txn<'_>, edits: &mut HeadEdits) -> RequestVerdict<'s> {
         for (action, cond) in &self.http_request {
-            if !applies(cond, &self.acls, txn) {
+            let view = txn.with_edits(edits);
+            if !applies(cond, &self.acls, &view) {
                 continue;
             }
             let fmt = |lf: &LogFormat| {
                 let mut v = Vec::new();
-                render(lf, txn, &mut v);
+                render(lf, &view, &mut v);
                 v
             };
             let (buf, req) = (txn.buf, txn.req);
@@ -358,12 +426,19 @@ impl ProxyRules {
                 RequestAction::Redirect(r) => return RequestVerdict::Redirect(r),
                 RequestAction::Return(s) => return RequestVerdict::Return(s),
                 RequestAction::Header(op) => {
+                    let value = op.format().map(fmt).unwrap_or_default();
                     if let Some(h) = req {
-                        edits.apply_header(op, buf, &h.headers, &fmt);
+                        edits.apply_header(op, value, buf, &h.headers);
                     }
                 }
-                RequestAction::SetMethod(lf) => edits.method = Some(fmt(lf)),
-                RequestAction::SetUri(lf) => edits.target = Some(fmt(lf)),
+                RequestAction::SetMethod(lf) => {
+                    let m = fmt(lf);
+                    edits.method = Some(m);
+                }
+                RequestAction::SetUri(lf) => {
+                    let t = fmt(lf);
+                    edits.target = Some(t);
+                }
                 RequestAction::SetPath(lf) => {
                     let path = fmt(lf);
                     edits.set_path(txn, |_, q| (path, q.map(<[u8]>::to_vec)));
@@ -403,13 +478,15 @@ impl ProxyRules {
         RequestVerdict::Pass
     }
 
-    /// Runs the `http-response` rules; returns the deny reply when one denies.
+    /// Runs the `http-response` rules in order until one replaces the response or allows it.
     pub fn http_response<'s>(
         &'s self,
         txn: &Txn<'_>,
         edits: &mut HeadEdits,
-    ) -> Option<&'s ReturnSpec> {
-        let (buf, res) = txn.res?;
+    ) -> ResponseVerdict<'s> {
+        let Some((buf, res)) = txn.res else {
+            return ResponseVerdict::Pass;
+        };
         for (action, cond) in &self.http_response {
             if !applies(cond, &self.acls, txn) {
                 continue;
@@ -420,15 +497,20 @@ impl ProxyRules {
                 v
             };
             match action {
-                ResponseAction::Allow => return None,
-                ResponseAction::Deny(s) => return Some(s),
-                ResponseAction::Header(op) => edits.apply_header(op, buf, &res.headers, &fmt),
+                ResponseAction::Allow => return ResponseVerdict::Pass,
+                ResponseAction::Deny(s) => return ResponseVerdict::Deny(s),
+                ResponseAction::Return(s) => return ResponseVerdict::Return(s),
+                ResponseAction::Redirect(r) => return ResponseVerdict::Redirect(r),
+                ResponseAction::Header(op) => {
+                    let value = op.format().map(fmt).unwrap_or_default();
+                    edits.apply_header(op, value, buf, &res.headers)
+                }
                 ResponseAction::SetStatus { status, reason } => {
                     edits.status = Some((*status, reason.clone()))
                 }
                 ResponseAction::NoEffect => {}
             }
         }
-        None
+        ResponseVerdict::Pass
     }
 }

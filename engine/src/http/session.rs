@@ -318,6 +318,7 @@ impl<'a, R: Router> Session<'a, R> {
                 server: None,
                 res: None,
                 nbsrv: &nbsrv,
+                edits: None,
             };
             decide(self.fe, router, &txn, &mut edits, keep)
         };
@@ -671,7 +672,7 @@ enum Decision<'a, R: Router> {
 }
 
 /// Whether a reply is an error page that carries `Connection: close`.
-fn closes(spec: &ReturnSpec) -> bool {
+pub(super) fn closes(spec: &ReturnSpec) -> bool {
     match spec.body {
         ReturnBody::None => spec.headers.is_empty() && spec.status >= 400,
         ReturnBody::ErrorFile { .. } | ReturnBody::DefaultErrorfiles => true,
@@ -704,17 +705,14 @@ fn decide<'a, R: Router>(
     if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, txn) {
         return Decision::Reject;
     }
-    if let Some(d) = verdict_reply(
-        rules,
-        rules.http_request(txn, edits),
-        txn,
-        &[&fe.errors],
-        keep,
-    ) {
+    // From here on, conditions and replies see the request as earlier rules rewrote it.
+    let verdict = rules.http_request(txn, edits);
+    if let Some(d) = verdict_reply(rules, verdict, &txn.with_edits(edits), &[&fe.errors], keep) {
         return d;
     }
     let exists = |n: &str| router.backend(n).is_some();
-    let Some(name) = rules.choose_backend(txn, &exists, fe.default_backend.as_deref()) else {
+    let default = fe.default_backend.as_deref();
+    let Some(name) = rules.choose_backend(&txn.with_edits(edits), &exists, default) else {
         return Decision::NoBackend;
     };
     let Some((be, upstream)) = router.backend(&name) else {
@@ -726,7 +724,8 @@ fn decide<'a, R: Router>(
             ..*txn
         };
         let verdict = be.rules.http_request(&txn, edits);
-        if let Some(d) = verdict_reply(&be.rules, verdict, &txn, &[&be.errors, &fe.errors], keep) {
+        let pages = [&be.errors, &fe.errors];
+        if let Some(d) = verdict_reply(&be.rules, verdict, &txn.with_edits(edits), &pages, keep) {
             return d;
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ringlb_config::model::{CookiePersist, ForwardFor, HttpConnMode, Proxy, Timeouts, Tune};
 
 use super::errors::ErrorPages;
-use super::rules::ProxyRules;
+use super::rules::{ProxyRules, Shared};
 
 /// A frontend (or the front half of a `listen`).
 #[derive(Debug, Clone)]
@@ -79,15 +79,21 @@ pub struct HttpBackend {
 
 impl HttpBackend {
     pub fn from_proxy(proxy: &Proxy) -> Self {
-        let rules =
-            ProxyRules::compile(proxy).unwrap_or_else(|e| panic!("proxy '{}': {e}", proxy.name));
+        Self::in_config(proxy, Shared::default())
+    }
+
+    /// Like [`HttpBackend::from_proxy`], with the userlists and http-errors sections of the
+    /// configuration the proxy belongs to.
+    pub fn in_config(proxy: &Proxy, shared: Shared<'_>) -> Self {
+        let rules = ProxyRules::compile_in(proxy, shared)
+            .unwrap_or_else(|e| panic!("proxy '{}': {e}", proxy.name));
         Self {
             rules: Arc::new(rules),
             name: proxy.name.clone(),
             timeouts: proxy.timeouts.clone(),
             mode: proxy.options.http_conn_mode,
             forwardfor: proxy.options.forwardfor.clone(),
-            errors: ErrorPages::from_proxy(proxy),
+            errors: ErrorPages::in_config(proxy, shared),
             cookie: proxy.cookie.clone(),
         }
     }

@@ -265,6 +265,7 @@ impl Observer {
             backend: backend.or(trace.backend.map(|_| ctx.frontend)),
             server,
             res: None,
+            edits: None,
             nbsrv: &nbsrv,
         };
         log.emit(plan, plan.level(failed), st, |out| {
