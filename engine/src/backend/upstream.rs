@@ -67,4 +67,8 @@ impl Router for Worker {
     fn usable_servers(&self, name: &str) -> Option<usize> {
         Worker::backend(self, name).map(|t| t.usable_count())
     }
+
+    fn stopping(&self) -> Option<&crate::shard::latch::Latch> {
+        Some(Worker::stopping(self))
+    }
 }
