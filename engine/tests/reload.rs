@@ -189,8 +189,8 @@ fn wait_gone(pid: u32, limit: Duration) -> bool {
     false
 }
 
-#[test]
-fn twenty_reloads_under_load_lose_no_request() {
+fn twenty_reloads_under_load(legacy: bool) {
+    let flags: &[&str] = if legacy { &["--legacy-driver"] } else { &[] };
     let dir = TempDir::new("reload-load");
     let port = free_port();
     let front = loopback(port);
@@ -198,14 +198,16 @@ fn twenty_reloads_under_load_lose_no_request() {
         "web.cfg",
         &proxy_config(port, &[("s1", http_server("backend"))], ""),
     );
-    let mut current = start(&dir, &config, &[]);
+    let mut current = start(&dir, &config, flags);
     current.wait_serving(front);
     let load = Load::start(front, 200, 4);
     thread::sleep(Duration::from_millis(300));
     let mut old_pids = Vec::new();
     for round in 0..20 {
         let pid = current.pid().to_string();
-        let mut next = start(&dir, &config, &["-sf", &pid]);
+        let mut args = vec!["-sf", &pid];
+        args.extend_from_slice(flags);
+        let mut next = start(&dir, &config, &args);
         next.wait_serving(front);
         let status = current.wait_exit(Duration::from_secs(15));
         assert_eq!(
@@ -239,6 +241,10 @@ fn twenty_reloads_under_load_lose_no_request() {
     }
     assert_eq!(current.stop_with(libc::SIGTERM).code(), Some(0));
 }
+both_drivers!(
+    twenty_reloads_under_load_lose_no_request,
+    super::twenty_reloads_under_load
+);
 
 #[test]
 fn a_reload_with_a_broken_config_changes_nothing_and_says_why() {
