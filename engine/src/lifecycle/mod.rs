@@ -158,7 +158,10 @@ pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
         }
     }
     report_ready();
-    notify::notify("READY=1");
+    // Under a master, the master speaks to the service manager.
+    if !opts.supervised {
+        notify::notify("READY=1");
+    }
     if let Some(d) = detached {
         d.ready();
     }
