@@ -47,9 +47,7 @@ pub struct ProcessOptions {
 
 /// Serves `config` as one process until stopped; returns the exit code.
 pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
-    if config.global.nbproc.is_some_and(|n| n > 1) && !opts.quiet {
-        eprintln!("ringlb: warning: 'nbproc' is ignored; one process runs nbthread workers");
-    }
+    // `nbproc` is warned about by the parser: workers are threads, one process serves.
     let privileges = match privileges::Plan::from_global(&config.global) {
         Ok(p) => p,
         Err(e) => {
