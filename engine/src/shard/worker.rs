@@ -238,6 +238,8 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
                 monoio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
+            // Paused while waiting: the client stays queued.
+            Some(Ok(())) if worker.paused.get() => continue,
             Some(Ok(())) => {}
         }
         // Above maxconn nothing is accepted; waiting clients stay in the kernel backlog.
