@@ -1,5 +1,5 @@
 //! The command line: haproxy's flags (`-f`, `-c`, `-v`, `-vv`, `-d`, `-D`, `-p`, `-sf`, `-st`,
-//! `-cc`) on top of clap.
+//! `-x`, `-W`, `-cc`) on top of clap; serving itself is `lifecycle`'s.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use clap::Parser;
 use ringlb_config::ccexpr::{self, CcEnv};
 use ringlb_config::{Diagnostic, Loaded, Severity};
 
-use crate::run::{self, RunOptions};
+use crate::lifecycle::{self, master, ProcessOptions};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -31,7 +31,7 @@ const MISSING_FEATURES: &[&str] = &["OPENSSL", "LUA", "PCRE", "ZLIB", "QUIC", "P
     version = VERSION,
     disable_version_flag = true,
     about = "Load-balancing reverse proxy reading HAProxy's configuration language",
-    after_help = "Flags are haproxy's: -f FILE, -c, -v, -vv, -d, -D, -p FILE, -sf PID…, -st PID…, -cc EXPR."
+    after_help = "Flags are haproxy's: -f FILE, -c, -v, -vv, -d, -D, -W, -p FILE, -sf PID…, -st PID…, -x SOCKET, -cc EXPR."
 )]
 pub struct Args {
     /// Configuration file or directory (its *.cfg in name order); repeatable.
@@ -81,6 +81,23 @@ pub struct Args {
     /// Master-worker mode.
     #[arg(short = 'W')]
     pub master_worker: bool,
+
+    /// Take the listening sockets from this Unix socket (`@NAME`: abstract) first; with
+    /// -sf/-st they are taken from the old process without it.
+    #[arg(short = 'x', value_name = "SOCKET")]
+    pub sockets_from: Option<String>,
+
+    /// Server state file: applied at start (`server BACKEND SERVER up|down WEIGHT` lines).
+    #[arg(long = "server-state", value_name = "FILE")]
+    pub server_state: Option<PathBuf>,
+
+    /// Take the server state from this Unix socket (used by the master for its workers).
+    #[arg(long = "state-from", value_name = "SOCKET", hide = true)]
+    pub state_from: Option<String>,
+
+    /// Run as a worker of a master process (set by the master).
+    #[arg(long = "master-child", hide = true)]
+    pub master_child: bool,
 
     /// Print the normalized configuration in HAProxy syntax and exit.
     #[arg(long = "dump")]
@@ -157,65 +174,42 @@ fn run(args: Args) -> i32 {
 }
 
 fn serve(config: ringlb_config::Config, args: &Args) -> i32 {
-    for notice in crate::pending::not_applied(&config) {
-        eprintln!("ringlb: warning: {notice}");
+    let quiet = args.quiet || config.global.quiet;
+    if !quiet && !args.master_child {
+        for notice in crate::pending::not_applied(&config) {
+            eprintln!("ringlb: warning: {notice}");
+        }
     }
-    if args.daemon {
-        eprintln!("ringlb: warning: -D is not applied yet; ringlb stays in the foreground");
-    }
-    let pidfile = args
-        .pidfile
-        .clone()
-        .or_else(|| config.global.pidfile.clone());
-    let old_pids: Vec<(u32, libc::c_int)> = args
-        .soft_stop_pids
-        .iter()
-        .map(|&p| (p, libc::SIGUSR1))
-        .chain(args.hard_stop_pids.iter().map(|&p| (p, libc::SIGTERM)))
-        .collect();
-    let opts = RunOptions {
+    let process = ProcessOptions {
+        daemon: (args.daemon || config.global.daemon) && !args.master_child,
+        quiet,
+        pidfile: if args.master_child {
+            None
+        } else {
+            args.pidfile.clone()
+        },
+        soft_stop_pids: args.soft_stop_pids.clone(),
+        hard_stop_pids: args.hard_stop_pids.clone(),
+        sockets_from: args.sockets_from.clone(),
+        state_from: args.state_from.clone(),
+        state_file: args.server_state.clone(),
         legacy_driver: args.legacy_driver,
-        // With -sf/-st the old process still holds the ports: join them, then stop it.
-        takeover: !old_pids.is_empty(),
-        ..RunOptions::default()
+        supervised: args.master_child,
     };
-    let handle = match run::start(config, opts) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("ringlb: cannot start: {e}");
-            return 1;
-        }
-    };
-    if let Some(path) = &pidfile {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
-            eprintln!("ringlb: cannot write pidfile {}: {e}", path.display());
-            return 1;
-        }
+    if (args.master_worker || config.global.master_worker) && !args.master_child {
+        let mut process = process;
+        process.pidfile = process.pidfile.or_else(|| config.global.pidfile.clone());
+        let opts = master::MasterOptions {
+            files: args.files.clone(),
+            process,
+        };
+        return master::run_master(config, opts);
     }
-    for (pid, signal) in old_pids {
-        // SAFETY: kill(2) with a plain pid and signal number has no memory effects.
-        if unsafe { libc::kill(pid as libc::pid_t, signal) } != 0 {
-            eprintln!(
-                "ringlb: warning: cannot signal old process {pid}: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-    }
-    let result = handle.wait();
-    if let Some(path) = &pidfile {
-        let _ = std::fs::remove_file(path);
-    }
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("ringlb: {e}");
-            1
-        }
-    }
+    lifecycle::serve(config, &process)
 }
 
 /// Warnings and errors to stderr, in file order; warnings are hidden by `-q`.
-fn print_diagnostics(loaded: &Loaded, quiet: bool) {
+pub(crate) fn print_diagnostics(loaded: &Loaded, quiet: bool) {
     for d in &loaded.diagnostics {
         if quiet && d.severity == Severity::Warning {
             continue;

@@ -3,13 +3,15 @@
 //! The handled signals are blocked in the starting thread before any worker exists, so
 //! every thread inherits the mask and only the control thread, in `sigtimedwait`, receives
 //! them. SIGINT/SIGTERM stop at once; SIGUSR1 stops softly (listeners close, connections
-//! finish). SIGHUP, SIGUSR2, SIGTTOU and SIGTTIN are taken so they cannot kill the process;
-//! they do nothing yet (reload and listener pause belong to later work).
+//! finish), for at most `hard-stop-after`. SIGTTOU pauses accepting and SIGTTIN resumes it,
+//! as seed 003's reload script expects. SIGHUP and SIGUSR2 are taken so they cannot kill
+//! the process; reloading on SIGUSR2 is the master's job (`lifecycle/master.rs`).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::shard::inbox::{Inboxes, ShardEvent};
 
@@ -51,13 +53,20 @@ pub fn event_for_signal(sig: libc::c_int) -> Option<ShardEvent> {
     match sig {
         libc::SIGINT | libc::SIGTERM => Some(ShardEvent::Stop),
         libc::SIGUSR1 => Some(ShardEvent::SoftStop),
+        libc::SIGTTOU => Some(ShardEvent::Pause),
+        libc::SIGTTIN => Some(ShardEvent::Resume),
         _ => None,
     }
 }
 
 /// Starts the control thread. It waits for signals in slices of 100 ms so it notices
-/// `done` (set when the workers have stopped) and exits.
-pub fn spawn_control(inboxes: Arc<Inboxes>, done: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
+/// `done` (set when the workers have stopped) and exits. A soft stop turns into a hard one
+/// after `hard_stop_after`.
+pub fn spawn_control(
+    inboxes: Arc<Inboxes>,
+    done: Arc<AtomicBool>,
+    hard_stop_after: Option<Duration>,
+) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ringlb-control".into())
         .spawn(move || {
@@ -66,7 +75,13 @@ pub fn spawn_control(inboxes: Arc<Inboxes>, done: Arc<AtomicBool>) -> io::Result
                 tv_sec: 0,
                 tv_nsec: 100_000_000,
             };
+            let mut hard_stop_at = None;
             while !done.load(Ordering::Acquire) {
+                if hard_stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                    eprintln!("ringlb: hard-stop-after expired, closing the remaining connections");
+                    inboxes.broadcast(&ShardEvent::Stop);
+                    hard_stop_at = None;
+                }
                 // SAFETY: valid set and timeout; siginfo is not needed.
                 let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &slice) };
                 if sig < 0 {
@@ -74,14 +89,16 @@ pub fn spawn_control(inboxes: Arc<Inboxes>, done: Arc<AtomicBool>) -> io::Result
                 }
                 match event_for_signal(sig) {
                     Some(ev) => {
-                        eprintln!(
-                            "ringlb: signal {sig} received, {}",
-                            if matches!(ev, ShardEvent::Stop) {
-                                "stopping"
-                            } else {
-                                "stopping softly"
-                            }
-                        );
+                        let what = match ev {
+                            ShardEvent::Stop => "stopping",
+                            ShardEvent::Pause => "pausing the listeners",
+                            ShardEvent::Resume => "resuming the listeners",
+                            _ => "stopping softly",
+                        };
+                        eprintln!("ringlb: signal {sig} received, {what}");
+                        if matches!(ev, ShardEvent::SoftStop) && hard_stop_at.is_none() {
+                            hard_stop_at = hard_stop_after.map(|d| std::time::Instant::now() + d);
+                        }
                         inboxes.broadcast(&ev);
                     }
                     None => eprintln!("ringlb: signal {sig} received and ignored"),
@@ -107,6 +124,14 @@ mod tests {
         assert!(matches!(
             event_for_signal(libc::SIGUSR1),
             Some(ShardEvent::SoftStop)
+        ));
+        assert!(matches!(
+            event_for_signal(libc::SIGTTOU),
+            Some(ShardEvent::Pause)
+        ));
+        assert!(matches!(
+            event_for_signal(libc::SIGTTIN),
+            Some(ShardEvent::Resume)
         ));
         assert!(event_for_signal(libc::SIGHUP).is_none());
     }

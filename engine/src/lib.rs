@@ -7,6 +7,7 @@ pub mod cli;
 pub mod control;
 pub mod health;
 pub mod http;
+pub mod lifecycle;
 pub mod limits;
 pub mod log;
 pub mod logformat;

@@ -9,18 +9,6 @@ use ringlb_config::Config;
 pub fn not_applied(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     let g = &config.global;
-    if g.daemon {
-        out.push("global: 'daemon' is not applied yet; ringlb stays in the foreground".into());
-    }
-    if g.user.is_some() || g.group.is_some() || g.uid.is_some() || g.gid.is_some() {
-        out.push(
-            "global: 'user'/'group'/'uid'/'gid' are not applied yet; privileges are not dropped"
-                .into(),
-        );
-    }
-    if g.chroot.is_some() {
-        out.push("global: 'chroot' is not applied yet".into());
-    }
     if !g.stats_sockets.is_empty() {
         out.push("global: 'stats socket' is not served yet".into());
     }
@@ -116,7 +104,7 @@ mod tests {
              backend b\n balance leastconn\n cookie SRV insert\n server s 127.0.0.1:80 check cookie s\n",
         );
         let all = n.join("\n");
-        assert!(all.contains("'daemon' is not applied"), "{all}");
+        assert!(!all.contains("daemon"), "daemon is applied: {all}");
         assert!(
             all.contains("frontend 'f': 'http-request' actions not applied yet: capture"),
             "{all}"

@@ -42,6 +42,13 @@ pub struct RunOptions {
     /// Another process (being replaced, `-sf`/`-st`) legitimately holds the ports: join
     /// them with SO_REUSEPORT instead of refusing to start.
     pub takeover: bool,
+    /// Listening sockets handed over by the process being replaced, used instead of new
+    /// ones wherever the addresses match.
+    pub inherited: Option<crate::lifecycle::fd_transfer::Inherited>,
+    /// Events every worker applies before it accepts (server state carried over).
+    pub initial_events: Vec<ShardEvent>,
+    /// `chroot` and `user`/`group` to apply once bound, before any worker starts.
+    pub privileges: Option<crate::lifecycle::privileges::Plan>,
 }
 
 impl Default for RunOptions {
@@ -52,6 +59,9 @@ impl Default for RunOptions {
             handle_signals: true,
             ring_entries: 4096,
             takeover: false,
+            inherited: None,
+            initial_events: Vec::new(),
+            privileges: None,
         }
     }
 }
@@ -114,6 +124,8 @@ pub struct RunHandle {
     hub: Arc<Hub>,
     /// The health checker, when a server has `check` or `agent-check`.
     checker: Option<ringlb_checks::CheckerHandle>,
+    /// A descriptor of every listening socket, for handing them to a reload.
+    listening: Vec<(SocketAddr, std::net::TcpListener)>,
 }
 
 impl RunHandle {
@@ -154,6 +166,16 @@ impl RunHandle {
     /// The health checker (check states, admin states), when one runs.
     pub fn checker(&self) -> Option<&ringlb_checks::CheckerHandle> {
         self.checker.as_ref()
+    }
+
+    /// The workers' inboxes, for threads that outlive a borrow of the handle.
+    pub fn inboxes(&self) -> Arc<Inboxes> {
+        self.inboxes.clone()
+    }
+
+    /// Every listening socket (one entry per worker socket), to offer to a reload.
+    pub fn take_listening_sockets(&mut self) -> Vec<(SocketAddr, std::net::TcpListener)> {
+        std::mem::take(&mut self.listening)
     }
 
     /// Sends an event to every worker.
@@ -335,24 +357,39 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let mut per_worker: Vec<Vec<(Arc<FrontendPlan>, Vec<std::net::TcpListener>)>> =
         (0..nbthread).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
+    let mut listening = Vec::new();
     for (fe_name, addr) in &addrs {
         let plan = plans
             .iter()
             .find(|p| &p.name == fe_name)
             .expect("plan per frontend")
             .clone();
-        let (at, socks) =
-            listener::bind_for_workers(addr, nbthread, opts.takeover).map_err(RunError::Listen)?;
+        let (at, socks) = crate::lifecycle::master::bind_or_inherit(
+            addr,
+            nbthread,
+            opts.takeover,
+            opts.inherited.as_ref(),
+        )
+        .map_err(RunError::Listen)?;
         bound.push((fe_name.clone(), at));
+        for s in &socks {
+            if let Ok(dup) = s.try_clone() {
+                listening.push((at, dup));
+            }
+        }
+        // Inherited sockets may outnumber the workers: some workers then serve several.
         for (i, s) in socks.into_iter().enumerate() {
-            match per_worker[i]
+            match per_worker[i % nbthread]
                 .iter_mut()
                 .find(|(p, _)| Arc::ptr_eq(p, &plan))
             {
                 Some((_, v)) => v.push(s),
-                None => per_worker[i].push((plan.clone(), vec![s])),
+                None => per_worker[i % nbthread].push((plan.clone(), vec![s])),
             }
         }
+    }
+    if let Some(plan) = opts.privileges.as_ref().filter(|p| !p.is_empty()) {
+        plan.apply().map_err(RunError::Io)?;
     }
 
     let layout = Layout {
@@ -393,6 +430,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             stats: stats.clone(),
             logs: logs.clone(),
             hub: hub.clone(),
+            initial_events: opts.initial_events.clone(),
         };
         let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
             worker_main(info, setup)
@@ -414,6 +452,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         stats,
         hub,
         checker: None,
+        listening,
     };
     let mut infos = Vec::new();
     while infos.len() < nbthread {
@@ -435,7 +474,10 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     handle.checker =
         crate::health::start(&config, inboxes.clone(), handle.hub.clone()).map_err(RunError::Io)?;
     if opts.handle_signals {
-        handle.control = Some(control::spawn_control(inboxes, control_done).map_err(RunError::Io)?);
+        handle.control = Some(
+            control::spawn_control(inboxes, control_done, config.global.hard_stop_after)
+                .map_err(RunError::Io)?,
+        );
     }
     Ok(handle)
 }

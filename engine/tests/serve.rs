@@ -241,11 +241,10 @@ fn a_second_instance_on_the_same_ports_is_refused() {
     assert_eq!(first.stop_with(libc::SIGTERM).code(), Some(0));
 }
 
-/// `-sf` handover under load. Without `lossless`, a connection reset is tolerated while the
-/// old process closes its listeners (a client queued on the old socket at that instant is
-/// reset: SO_REUSEPORT does not move it to the new socket unless the kernel's
-/// `net.ipv4.tcp_migrate_req` is on); a refusal, a timeout or a partial answer is not.
-fn sf_handover(legacy: bool, lossless: bool) {
+/// `-sf` handover under load: the new process takes the old one's listening sockets (fd
+/// passing), so a client queued on them when the old process stops is served by the new
+/// one; no request may fail.
+fn sf_handover(legacy: bool) {
     let dir = TempDir::new("sf");
     let port = free_port();
     let front = loopback(port);
@@ -292,11 +291,7 @@ fn sf_handover(legacy: bool, lossless: bool) {
         b.stderr()
     );
     assert!(b.exited().is_none(), "B stopped:\n{}", b.stderr());
-    let failed: Vec<_> = during
-        .iter()
-        .filter_map(|r| r.as_ref().err())
-        .filter(|(kind, _)| lossless || *kind != std::io::ErrorKind::ConnectionReset)
-        .collect();
+    let failed: Vec<_> = during.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
         failed.is_empty(),
         "{} of {} requests failed during the handover: {failed:?}",
@@ -320,24 +315,10 @@ fn sf_handover(legacy: bool, lossless: bool) {
     assert_eq!(b.stop_with(libc::SIGTERM).code(), Some(0), "{}", b.stderr());
 }
 
-mod sf_starts_beside_the_old_process_and_stops_it {
-    #[test]
-    fn io_uring() {
-        super::sf_handover(false, false)
-    }
-    #[test]
-    fn epoll() {
-        super::sf_handover(true, false)
-    }
-}
-
-#[test]
-#[ignore = "engine limitation: a client queued on the old process's socket when it stops \
-            listening is reset (about 1 handover in 20 here); needs listener fd passing or \
-            net.ipv4.tcp_migrate_req"]
-fn sf_handover_loses_no_connection() {
-    sf_handover(false, true)
-}
+both_drivers!(
+    sf_takes_the_old_sockets_loses_no_connection_and_stops_it,
+    super::sf_handover
+);
 
 #[test]
 fn pidfile_holds_the_pid_and_is_removed_on_exit() {

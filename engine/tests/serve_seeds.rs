@@ -143,6 +143,11 @@ fn rewrite(path: &Path, dir: &TempDir) -> Seed {
             // Descriptors beyond the hard limit need privileges: the limit is left as it is
             // and the global maxconn capped to what an unprivileged process can hold.
             "ulimit-n" => continue,
+            // The test supervises the process as its child: it must stay in the foreground.
+            "daemon" if in_global => continue,
+            // The seeds' chroot directories and users do not exist here; privilege
+            // dropping has its own test (reload.rs).
+            "chroot" | "user" | "group" | "uid" | "gid" if in_global => continue,
             "maxconn" if in_global => new[1] = new[1].parse::<u32>().unwrap().min(4000).to_string(),
             "pidfile" => {
                 let p = dir.path().join(format!("{name}.pid"));

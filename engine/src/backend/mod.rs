@@ -337,6 +337,11 @@ impl BackendTable {
         }
     }
 
+    /// The weight server `id` has now (its configured one unless changed at run time).
+    pub fn weight(&self, id: ServerId) -> u16 {
+        self.servers[id.0].weight.get()
+    }
+
     pub fn set_weight(&self, id: ServerId, weight: u16) {
         self.servers[id.0].weight.set(weight);
         self.schedule.replace(None);

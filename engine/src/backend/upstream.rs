@@ -71,4 +71,8 @@ impl Router for Worker {
     fn observer(&self) -> Option<&crate::stats::Observer> {
         Some(&self.obs)
     }
+
+    fn stopping(&self) -> Option<&crate::shard::latch::Latch> {
+        Some(Worker::stopping(self))
+    }
 }

@@ -188,7 +188,12 @@ impl<R: Router> Session<'_, R> {
         let server_tokens = ConnectionTokens::parse(&sbuf, &resp.headers);
         // A close-delimited body ends with the close; a client that sent `Expect` and got a
         // final answer instead of `100 Continue` still owes its body: both end the connection.
-        let client_keep = plan.client_keep_alive && kind != BodyKind::UntilClose && fwd.body_read;
+        // A stopping process answers with `Connection: close`: the client's next request
+        // goes to the process that replaces it.
+        let client_keep = plan.client_keep_alive
+            && kind != BodyKind::UntilClose
+            && fwd.body_read
+            && !self.router.stopping().is_some_and(|l| l.is_set());
         let mut out = Vec::with_capacity(resp.len + 64);
         let rw = ResponseRewrite {
             client_close: !client_keep,

@@ -65,6 +65,9 @@ pub struct SessionSummary {
     pub termination: Termination,
 }
 
+/// How long an idle keep-alive connection of a stopping process may still send a request.
+const SOFT_STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// After one exchange: serve another request on this connection, or close it.
 pub(super) enum Next {
     KeepAlive,
@@ -177,7 +180,22 @@ impl<'a, R: Router> Session<'a, R> {
             } else {
                 self.fe.keep_alive_timeout()
             };
-            match readable(&self.client, idle).await {
+            let ready = match self.router.stopping().filter(|_| !first) {
+                // Stopping: an idle keep-alive connection is closed only if it stays idle a
+                // moment, so a request already on its way is still answered (with close).
+                Some(stop) => {
+                    let last_chance = async {
+                        stop.wait().await;
+                        monoio::time::sleep(SOFT_STOP_IDLE).await;
+                    };
+                    monoio::select! {
+                        r = readable(&self.client, idle) => r,
+                        _ = last_chance => Readiness::Timeout,
+                    }
+                }
+                None => readable(&self.client, idle).await,
+            };
+            match ready {
                 Readiness::Ready => {}
                 Readiness::Timeout if first => {
                     return Err(self.fail(408, Termination::ClientTimeout, None).await)
@@ -303,7 +321,8 @@ impl<'a, R: Router> Session<'a, R> {
         // body that would have to be read first.
         let keep = self.fe.mode != ringlb_config::model::HttpConnMode::Close
             && tokens.persistent(head.version)
-            && framing.body == BodyKind::None;
+            && framing.body == BodyKind::None
+            && !self.router.stopping().is_some_and(|l| l.is_set());
         let mut edits = HeadEdits::default();
         let router = self.router;
         let nbsrv = |n: &str| router.usable_servers(n);

@@ -102,4 +102,9 @@ pub trait Router {
     fn observer(&self) -> Option<&crate::stats::Observer> {
         None
     }
+    /// Set once the process stops softly: responses then close the client connection, and
+    /// idle keep-alive connections get a short last chance to send one more request.
+    fn stopping(&self) -> Option<&crate::shard::latch::Latch> {
+        None
+    }
 }

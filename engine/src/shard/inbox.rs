@@ -27,6 +27,14 @@ pub enum ShardEvent {
         server: String,
         weight: u16,
     },
+    /// Stop accepting new clients for now (SIGTTOU); queued clients wait.
+    Pause,
+    /// Accept again after `Pause` (SIGTTIN).
+    Resume,
+    /// Report every server's state (for the process taking over).
+    ReportServerState {
+        reply: Sender<Vec<crate::lifecycle::state::ServerState>>,
+    },
     /// Liveness probe: the worker answers with its index and the time since `sent`.
     Probe {
         sent: Instant,

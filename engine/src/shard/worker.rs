@@ -36,6 +36,8 @@ pub struct WorkerSetup {
     pub stats: Registry,
     pub logs: Arc<Vec<Option<Arc<FrontendLog>>>>,
     pub hub: Arc<Hub>,
+    /// Applied to the backend tables before the first accept (state carried over a reload).
+    pub initial_events: Vec<ShardEvent>,
 }
 
 /// A worker's own state, shared by its tasks.
@@ -52,6 +54,8 @@ pub struct Worker {
     /// This worker's listening sockets, kept so a stop can close them to new clients at
     /// once, whatever their accept loops are doing at that moment.
     listeners: RefCell<Vec<Rc<TcpListener>>>,
+    /// SIGTTOU: accept loops wait instead of accepting until SIGTTIN.
+    paused: Cell<bool>,
 }
 
 impl Worker {
@@ -59,12 +63,24 @@ impl Worker {
     /// synchronously, so the kernel stops queueing connections on it even while an abandoned
     /// io_uring operation still holds the descriptor open, and the accept loops are told to
     /// return.
+    ///
+    /// Sockets handed over to a new process are shared with it: shutting one down would
+    /// reset the clients queued for the new owner too, so then the loops only stop.
     fn stop_listening(&self) {
+        let shared = crate::lifecycle::fd_transfer::listeners_handed_over();
         for l in self.listeners.borrow_mut().drain(..) {
-            // SAFETY: `l` keeps the descriptor open for the duration of the call.
-            unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+            if !shared {
+                // SAFETY: `l` keeps the descriptor open for the duration of the call.
+                unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+            }
         }
         self.stop_accepting.set();
+    }
+
+    /// Whether this worker is stopping: sessions then close their client connections
+    /// between requests (see `http/LIFECYCLE.md`).
+    pub fn stopping(&self) -> &Latch {
+        &self.stop_accepting
     }
 
     pub fn backend(&self, name: &str) -> Option<&Rc<BackendTable>> {
@@ -101,6 +117,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         stats,
         logs,
         hub,
+        initial_events,
     } = setup;
     let log = logs
         .iter()
@@ -128,7 +145,13 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         active: Cell::new(0),
         stop_accepting: Latch::new(),
         listeners: RefCell::new(Vec::new()),
+        paused: Cell::new(false),
     });
+    for ev in &initial_events {
+        for b in worker.backends.values() {
+            b.apply(ev);
+        }
+    }
     for (plan, listeners) in frontends {
         for l in listeners {
             match TcpListener::from_std(l) {
@@ -176,6 +199,11 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 ShardEvent::SoftStop => {
                     worker.stop_listening();
                     soft = true;
+                }
+                ShardEvent::Pause => worker.paused.set(true),
+                ShardEvent::Resume => worker.paused.set(false),
+                ShardEvent::ReportServerState { reply } => {
+                    let _ = reply.send(crate::lifecycle::state::collect(&worker));
                 }
                 ShardEvent::Probe { sent, reply } => {
                     let _ = reply.send((worker.index, sent.elapsed()));
@@ -225,6 +253,17 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
 
 async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<TcpListener>) {
     loop {
+        // Paused: clients queue in the kernel until SIGTTIN, or until a stop.
+        while worker.paused.get() {
+            if worker.stop_accepting.is_set() {
+                return;
+            }
+            let _ = first_of(
+                worker.stop_accepting.wait(),
+                monoio::time::sleep(LIMIT_RECHECK),
+            )
+            .await;
+        }
         // Take a slot only once a client is waiting on this worker's own socket: a slot
         // held by an idle accept would starve a worker whose queue has clients in it.
         // Abandoning a readiness wait loses nothing. Not relaxed: the epoll driver would
@@ -235,6 +274,8 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
                 monoio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
+            // Paused while waiting: the client stays queued.
+            Some(Ok(())) if worker.paused.get() => continue,
             Some(Ok(())) => {}
         }
         // Above maxconn nothing is accepted; waiting clients stay in the kernel backlog.
@@ -267,8 +308,12 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
                 // served, not lost. Shutting the listening socket down also refuses new
                 // clients at once, even before the last reference to it is dropped, and
                 // completes an accept the cancellation did not reach.
-                // SAFETY: the descriptor belongs to `listener`, alive here.
-                unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+                // A socket handed over to a new process is left alone (see `stop_listening`):
+                // the cancellation alone ends the accept.
+                if !crate::lifecycle::fd_transfer::listeners_handed_over() {
+                    // SAFETY: the descriptor belongs to `listener`, alive here.
+                    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+                }
                 let _fresh = canceller.cancel();
                 accept.await
             }
