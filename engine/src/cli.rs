@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ringlb_config::ccexpr::{self, CcEnv};
 use ringlb_config::{Diagnostic, Loaded, Severity};
 
+use crate::check_cmd::{self, CheckArgs};
 use crate::run::{self, RunOptions};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -89,6 +90,16 @@ pub struct Args {
     /// Force the epoll driver instead of io_uring.
     #[arg(long = "legacy-driver")]
     pub legacy_driver: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands beside serving; haproxy's flags keep their meaning without one.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe a running ringlb (for keepalived's vrrp_script): exit 0 when healthy.
+    Check(CheckArgs),
 }
 
 /// Rewrites haproxy-style multi-letter single-dash flags (`-sf`, `-st`, `-cc`, `-vv`) into
@@ -123,6 +134,9 @@ pub fn main() -> i32 {
 }
 
 fn run(args: Args) -> i32 {
+    if let Some(Command::Check(check)) = &args.command {
+        return check_cmd::run(check);
+    }
     if args.version || args.version_verbose {
         print_version(args.version_verbose);
         return 0;
