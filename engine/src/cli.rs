@@ -334,6 +334,19 @@ mod tests {
     }
 
     #[test]
+    fn check_command_takes_its_own_probes() {
+        let args = Args::parse_from(argv(
+            "ringlb check --pid /run/ringlb.pid --url http://127.0.0.1/healthz",
+        ));
+        let Some(Command::Check(check)) = args.command else {
+            panic!("check is a command: {args:?}");
+        };
+        assert_eq!(check.pid, Some(PathBuf::from("/run/ringlb.pid")));
+        assert_eq!(check.url.as_deref(), Some("http://127.0.0.1/healthz"));
+        assert!(!args.check, "not haproxy's -c");
+    }
+
+    #[test]
     fn repeated_f_collects_every_file() {
         let args = Args::parse_from(argv("ringlb -c -f a.cfg -f conf.d"));
         assert!(args.check);
