@@ -55,11 +55,18 @@ teardown() {
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
+  # keepalived's VRRP child and check scripts run in the namespaces too. Give keepalived
+  # time to stop them and reap them itself, then kill what is left.
+  local left
+  for _ in $(seq 40); do
+    left=$(for n in client lb1 lb2 be1 be2 sw; do ip netns pids "$(ns $n)" 2>/dev/null; done)
+    [ -n "$left" ] || break
+    sleep 0.05
+  done
+  for pid in $left; do
+    kill -9 "$pid" 2>/dev/null || true
+  done
   for n in client lb1 lb2 be1 be2 sw; do
-    # keepalived's VRRP child and check scripts run in the namespaces too.
-    for pid in $(ip netns pids "$(ns $n)" 2>/dev/null); do
-      kill -9 "$pid" 2>/dev/null || true
-    done
     ip netns del "$(ns $n)" 2>/dev/null || true
   done
   if [ "$status" -ne 0 ]; then
@@ -172,7 +179,10 @@ sleep_until() {
 }
 
 holds_vip() {
-  ip -n "$(ns "$1")" -4 addr show dev eth0 | grep -q " $vip/"
+  # Captured first: `grep -q` leaving early could kill `ip` with SIGPIPE under pipefail.
+  local out
+  out=$(ip -n "$(ns "$1")" -4 addr show dev eth0)
+  [[ $out == *" $vip/"* ]]
 }
 
 # Waits up to $2 seconds for the VIP to be on $1 and nowhere else; prints the milliseconds
@@ -261,7 +271,7 @@ sleep 2
 read -r n f _ servers < <(traffic "$t1" "$(now_ms)")
 holds_vip lb2 && fail "lb2 holds the VIP as well: VRRP adverts do not cross the bridge"
 holds_vip lb1 || fail "lb1 lost the VIP"
-[ "$n" -gt 10 ] || fail "only $n client requests in 2 s"
+[ "$n" -ge 5 ] || fail "only $n client requests in 2 s"
 [ "$f" -eq 0 ] || fail "$f of $n requests failed in normal operation"
 [ "$servers" = "be1,be2" ] || [ "$servers" = "be2,be1" ] || fail "requests reached '$servers', not both backends"
 echo "  ok: $n requests, none failed, answered by $servers"
@@ -329,7 +339,8 @@ sleep $((3 * advert_int + 1))
 holds_vip lb1 && ! holds_vip lb2 || fail "nopreempt pair: lb2 took the VIP from a healthy lb1"
 t_np=$(now_ms)
 stop_pid "$state/lb1-ringlb.pid" KILL
-took=$(wait_vip_on lb2 10 "$t_np") || fail "nopreempt pair: the VIP is not on lb2 after ringlb on lb1 was killed"
+took=$(wait_vip_on lb2 $((3 * advert_int)) "$t_np") ||
+  fail "nopreempt pair: the VIP is not on lb2 3 advertisement intervals after ringlb on lb1 was killed"
 sleep 1
 measure "2. ringlb on lb1 killed (nopreempt pair)" "$took" "$t_np" "$(now_ms)"
 start_ringlb lb1
