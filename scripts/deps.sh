@@ -3,8 +3,9 @@
 set -euo pipefail
 
 # Debian packages the tests use: the benchmark smoke run drives haproxy, nginx (and its stream
-# module for TCP mode), wrk and h2load.
-packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client)
+# module for TCP mode), wrk and h2load; the HA pair scenario needs keepalived, iproute2 (ip
+# netns, veth, bridge) and curl.
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl)
 
 missing=()
 for p in "${packages[@]}"; do

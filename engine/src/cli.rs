@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use ringlb_config::ccexpr::{self, CcEnv};
 use ringlb_config::{Diagnostic, Loaded, Severity};
 
+use crate::check_cmd::{self, CheckArgs};
 use crate::lifecycle::{self, master, ProcessOptions};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -106,6 +107,16 @@ pub struct Args {
     /// Force the epoll driver instead of io_uring.
     #[arg(long = "legacy-driver")]
     pub legacy_driver: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands beside serving; haproxy's flags keep their meaning without one.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe a running ringlb (for keepalived's vrrp_script): exit 0 when healthy.
+    Check(CheckArgs),
 }
 
 /// Rewrites haproxy-style multi-letter single-dash flags (`-sf`, `-st`, `-cc`, `-vv`) into
@@ -140,6 +151,9 @@ pub fn main() -> i32 {
 }
 
 fn run(args: Args) -> i32 {
+    if let Some(Command::Check(check)) = &args.command {
+        return check_cmd::run(check);
+    }
     if args.version || args.version_verbose {
         print_version(args.version_verbose);
         return 0;
@@ -311,6 +325,19 @@ mod tests {
         assert_eq!(args.soft_stop_pids, [10, 11, 12]);
         assert_eq!(args.pidfile, Some(PathBuf::from("/run/x.pid")));
         assert_eq!(args.files, [PathBuf::from("a.cfg")]);
+    }
+
+    #[test]
+    fn check_command_takes_its_own_probes() {
+        let args = Args::parse_from(argv(
+            "ringlb check --pid /run/ringlb.pid --url http://127.0.0.1/healthz",
+        ));
+        let Some(Command::Check(check)) = args.command else {
+            panic!("check is a command: {args:?}");
+        };
+        assert_eq!(check.pid, Some(PathBuf::from("/run/ringlb.pid")));
+        assert_eq!(check.url.as_deref(), Some("http://127.0.0.1/healthz"));
+        assert!(!args.check, "not haproxy's -c");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod acl;
 pub mod backend;
 pub mod buffer;
+pub mod check_cmd;
 pub mod cli;
 pub mod control;
 pub mod health;
