@@ -212,11 +212,12 @@ fn removing_the_running_file_soft_stops_the_server() {
     let f = Fixture::start(Answer::Http);
     let seen = Seen::default();
     let cfg = format!(
-        "{DEFAULTS}backend web\n option httpchk HEAD /running HTTP/1.0\n server webA {} check inter 50 rise 2 fall 2\n",
+        "{DEFAULTS}backend web\n option httpchk HEAD /running HTTP/1.0\n server webA {} check inter 200 rise 2 fall 2\n",
         f.addr
     );
     let _h = start(&cfg, &seen, |_| {});
-    std::thread::sleep(Duration::from_millis(120));
+    // Long enough for two checks; `inter` also bounds each probe, so it is not made tight.
+    std::thread::sleep(Duration::from_millis(450));
     assert!(seen.changes("webA").is_empty());
     f.remove_running_file();
     seen.wait_change("webA", Change::Down, 1);
@@ -388,6 +389,11 @@ fn a_server_in_maintenance_is_not_checked_and_comes_back_on_ready() {
     assert_eq!(server(&h, "web1").status, "MAINT");
     h.set_admin("web", "web1", AdminState::Ready).unwrap();
     wait_checks(&h, "web1", server(&h, "web1").checks + 1);
+    // A connect check passes on the handshake; the fixture counts the accept a moment later.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while f.accepted() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(f.accepted() > before);
     assert_eq!(
         seen.changes("web1"),
