@@ -6,6 +6,7 @@ pub mod buffer;
 pub mod cli;
 pub mod control;
 pub mod http;
+pub mod lb;
 pub mod limits;
 pub mod logformat;
 pub mod pending;

@@ -479,7 +479,15 @@ pub async fn serve_tcp_connection(
         return;
     };
     let client_port = client.local_addr().map(|a| a.port()).unwrap_or(0);
-    let Ok((server, _id)) = table.connect(client_port).await else {
+    let pick = http::Pick::connection(peer, client_port);
+    let acquired = http::Upstream::acquire(&**table, http::Reuse::NewOnly, &pick).await;
+    // The slot counts this tunnel against its server until the tunnel ends.
+    let Ok(http::UpstreamConn {
+        stream: server,
+        slot: _slot,
+        ..
+    }) = acquired
+    else {
         return;
     };
     let transfer = if plan.splice && tcp::proxy::splice_pays_off() {

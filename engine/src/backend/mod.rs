@@ -1,27 +1,37 @@
-//! A worker's server table: servers resolved at startup, weighted round robin, up/down and
-//! weight changes from the control thread, connecting with retries, idle connection pools.
+//! A worker's server table: servers resolved at startup, the `balance` algorithm, up/down
+//! and weight changes from the control thread, connection limits and queues, connecting
+//! with retries, idle connection pools.
 //!
-//! `ResolvedBackend` is built once (names resolved) and shared; each worker builds its own
-//! `BackendTable` from it. The table is not `Send`: no locks on the request path.
+//! `ResolvedBackend` is built once (names resolved, shared counters allocated) and shared;
+//! each worker builds its own `BackendTable` from it. The table is not `Send`: no locks on
+//! the request path; what workers share are atomics ([`load`]).
 
+mod abort;
+mod assign;
 mod connect;
+pub mod load;
 mod pool;
+pub mod queue;
 mod upstream;
 
+pub use abort::client_closed;
 pub use connect::{ConnectError, ConnectErrorKind};
+pub use load::{BackendLoad, ConnSlot, ServerLoad};
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{Host, PortSpec, Proxy};
+use ringlb_config::model::{Balance, HashType, Host, PortSpec, Proxy, ProxyKind};
 
+use crate::http::Pick;
+use crate::lb::{self, Balancer, LbServer, PickCtx};
 use crate::shard::inbox::ShardEvent;
 use pool::IdlePool;
+use queue::Waiters;
 
 use crate::http::HttpBackend;
 
@@ -41,6 +51,9 @@ pub struct ResolvedServer {
     pub disabled: bool,
     /// The persistence cookie value that selects this server (`cookie` keyword).
     pub cookie: Option<String>,
+    pub maxconn: Option<u32>,
+    pub minconn: Option<u32>,
+    pub maxqueue: Option<u32>,
 }
 
 impl ResolvedServer {
@@ -67,25 +80,60 @@ pub struct ResolvedBackend {
     pub connect_timeout: Option<Duration>,
     /// Idle server connections kept per server for keep-alive reuse.
     pub idle_per_server: usize,
-    /// The round-robin position, one per backend for the whole process.
-    pub cursor: Arc<RoundRobinCursor>,
+    pub lb: LbSettings,
+    /// Connection counts and the round-robin cursor, one set for the whole process.
+    pub load: Arc<BackendLoad>,
 }
 
-/// The position in a backend's round-robin schedule, shared by every worker.
-///
-/// Each worker derives the same schedule from the same server states, and all of them
-/// advance one shared counter, so successive requests walk the schedule in order whichever
-/// worker accepted them: the aggregate distribution is exactly the weighted round robin a
-/// single-threaded balancer would produce. Padded to its own cache line so that the one
-/// relaxed `fetch_add` per pick does not contend with anything else.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub struct RoundRobinCursor(AtomicU64);
+/// How a backend balances and queues.
+#[derive(Debug, Clone, Default)]
+pub struct LbSettings {
+    pub balance: Balance,
+    pub hash_type: HashType,
+    /// `option allbackups`: spread over every backup, not only the first.
+    pub allbackups: bool,
+    /// `option persist`: a persistence cookie naming a down server still sends there.
+    pub persist: bool,
+    /// `option abortonclose`: a queued request whose client closed is dropped.
+    pub abortonclose: bool,
+    /// `timeout queue`, defaulting to `timeout connect`; `None`: wait as long as it takes.
+    pub queue_timeout: Option<Duration>,
+}
 
-impl RoundRobinCursor {
-    fn next(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::Relaxed)
+impl LbSettings {
+    pub fn from_proxy(proxy: &Proxy) -> Self {
+        Self {
+            balance: proxy.balance.clone(),
+            hash_type: proxy.hash_type,
+            allbackups: proxy.options.allbackups,
+            persist: proxy.options.persist,
+            abortonclose: proxy.options.abortonclose,
+            queue_timeout: proxy.timeouts.queue.or(proxy.timeouts.connect),
+        }
     }
+}
+
+/// The shared counters for `servers`. `maxconn` on a plain `backend` caps the sum of its
+/// server connections (on a `listen` it limits accepted clients instead). `fullconn`
+/// defaults to a tenth of a `listen`'s own `maxconn`, as HAProxy derives it from the
+/// frontends that reach the backend.
+pub fn backend_load(proxy: &Proxy, servers: &[ResolvedServer]) -> BackendLoad {
+    let maxconn = match proxy.kind {
+        ProxyKind::Backend => proxy.maxconn.unwrap_or(0),
+        _ => 0,
+    };
+    let fullconn = proxy.fullconn.unwrap_or_else(|| {
+        if proxy.kind.has_frontend() {
+            proxy.maxconn.unwrap_or(0) / 10
+        } else {
+            0
+        }
+    });
+    let servers = servers
+        .iter()
+        .map(|s| Arc::new(ServerLoad::new(s.maxconn, s.minconn, s.maxqueue)))
+        .collect();
+    BackendLoad::new(servers, maxconn, fullconn)
 }
 
 #[derive(Debug)]
@@ -166,6 +214,9 @@ impl ResolvedBackend {
                 backup: s.backup,
                 disabled: s.disabled,
                 cookie: s.cookie.clone(),
+                maxconn: s.maxconn,
+                minconn: s.minconn,
+                maxqueue: s.maxqueue,
             });
         }
         if servers.is_empty() {
@@ -178,9 +229,13 @@ impl ResolvedBackend {
                     backup: false,
                     disabled: false,
                     cookie: None,
+                    maxconn: None,
+                    minconn: None,
+                    maxqueue: None,
                 });
             }
         }
+        let load = Arc::new(backend_load(proxy, &servers));
         Ok(Self {
             name: proxy.name.clone(),
             http: HttpBackend::from_proxy(proxy),
@@ -189,7 +244,8 @@ impl ResolvedBackend {
             redispatch: proxy.options.redispatch,
             connect_timeout: proxy.timeouts.connect,
             idle_per_server: DEFAULT_IDLE_PER_SERVER,
-            cursor: Arc::default(),
+            lb: LbSettings::from_proxy(proxy),
+            load,
         })
     }
 }
@@ -215,6 +271,15 @@ impl ServerSlot {
     fn usable(&self) -> bool {
         !self.conf.disabled && self.up.get() && self.weight.get() > 0
     }
+
+    fn lb_view(&self) -> LbServer {
+        LbServer {
+            weight: self.weight.get(),
+            conf_weight: self.conf.weight,
+            up: self.up.get() && !self.conf.disabled,
+            backup: self.conf.backup,
+        }
+    }
 }
 
 /// A worker's view of one backend.
@@ -225,9 +290,12 @@ pub struct BackendTable {
     retries: u32,
     redispatch: bool,
     connect_timeout: Option<Duration>,
-    cursor: Arc<RoundRobinCursor>,
-    /// The current round-robin schedule; rebuilt after a state or weight change.
-    schedule: RefCell<Option<Rc<[ServerId]>>>,
+    lb: LbSettings,
+    load: Arc<BackendLoad>,
+    /// The `balance` algorithm; told of every state and weight change.
+    balancer: RefCell<Box<dyn Balancer>>,
+    /// This worker's queues; slots given back here wake them directly.
+    waiters: Rc<Waiters>,
 }
 
 impl BackendTable {
@@ -242,16 +310,41 @@ impl BackendTable {
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
             })
             .collect();
+        let servers: Vec<ServerSlot> = servers;
+        let view: Vec<LbServer> = servers.iter().map(ServerSlot::lb_view).collect();
+        let balancer = lb::build(
+            &conf.lb.balance,
+            conf.lb.hash_type,
+            conf.lb.allbackups,
+            conf.load.clone(),
+            &view,
+        );
         Self {
             name: conf.name.clone(),
             http: conf.http.clone(),
+            waiters: Rc::new(Waiters::new(servers.len())),
             servers,
             retries: conf.retries,
             redispatch: conf.redispatch,
             connect_timeout: conf.connect_timeout,
-            cursor: conf.cursor.clone(),
-            schedule: RefCell::new(None),
+            lb: conf.lb.clone(),
+            load: conf.load.clone(),
+            balancer: RefCell::new(balancer),
         }
+    }
+
+    /// The counters this backend shares with the other workers.
+    pub fn load(&self) -> &Arc<BackendLoad> {
+        &self.load
+    }
+
+    /// Requests using a connection to `id` now, across all workers.
+    pub fn current_conns(&self, id: ServerId) -> u32 {
+        self.load.servers[id.0].current()
+    }
+
+    fn lb_view(&self) -> Vec<LbServer> {
+        self.servers.iter().map(ServerSlot::lb_view).collect()
     }
 
     pub fn name(&self) -> &str {
@@ -318,7 +411,9 @@ impl BackendTable {
     pub fn set_server_state(&self, id: ServerId, up: bool) {
         let s = &self.servers[id.0];
         s.up.set(up);
-        self.schedule.replace(None);
+        self.balancer
+            .borrow_mut()
+            .server_state(&self.lb_view(), id);
         if !up {
             s.idle.borrow_mut().clear();
         }
@@ -326,7 +421,9 @@ impl BackendTable {
 
     pub fn set_weight(&self, id: ServerId, weight: u16) {
         self.servers[id.0].weight.set(weight);
-        self.schedule.replace(None);
+        self.balancer
+            .borrow_mut()
+            .weight_changed(&self.lb_view(), id);
     }
 
     /// Applies an event addressed to this backend; returns whether it changed anything.
@@ -352,41 +449,35 @@ impl BackendTable {
         }
     }
 
-    /// Picks the next server in the weighted round-robin schedule of usable active
-    /// servers, or of usable backups when no active server is usable. `avoid` is skipped
-    /// when another server is usable (redispatch).
+    /// Picks a server with the backend's algorithm for a request that carries nothing to
+    /// hash (TCP without inspection, redispatch), ignoring connection limits. `avoid` is
+    /// skipped when another server is eligible (redispatch).
     pub fn choose_server(&self, avoid: Option<ServerId>) -> Option<ServerId> {
-        let schedule = self.schedule();
-        let len = schedule.len() as u64;
-        if len == 0 {
-            return None;
-        }
-        let n = self.cursor.next();
-        (0..len)
-            .map(|k| schedule[((n + k) % len) as usize])
-            .find(|&id| Some(id) != avoid)
-            .or(Some(schedule[(n % len) as usize]))
+        let pick = Pick::connection(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), 0);
+        self.pick_server(&pick, avoid, false)
     }
 
-    fn schedule(&self) -> Rc<[ServerId]> {
-        if let Some(s) = &*self.schedule.borrow() {
-            return s.clone();
-        }
-        let usable = |backup: bool| -> Vec<(ServerId, u16)> {
-            self.servers
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.conf.backup == backup && s.usable())
-                .map(|(i, s)| (ServerId(i), s.weight.get()))
-                .collect()
+    /// Picks a server for `pick`. With `skip_full`, load-driven algorithms pass over
+    /// servers at their limit (and return `None` when all are); hashing may still return a
+    /// full server, which the request then waits for.
+    pub fn pick_server(
+        &self,
+        pick: &Pick<'_>,
+        avoid: Option<ServerId>,
+        skip_full: bool,
+    ) -> Option<ServerId> {
+        let b = self.balancer.borrow();
+        let ctx = PickCtx {
+            request: pick,
+            load: &self.load,
+            avoid,
+            skip_full,
         };
-        let mut servers = usable(false);
-        if servers.is_empty() {
-            servers = usable(true);
-        }
-        let schedule: Rc<[ServerId]> = smooth_weighted_order(&servers).into();
-        self.schedule.replace(Some(schedule.clone()));
-        schedule
+        b.pick(&ctx).or_else(|| {
+            // The failed server is retried when it is the only one eligible.
+            avoid?;
+            b.pick(&PickCtx { avoid: None, ..ctx })
+        })
     }
 
     /// An idle connection to `id` that still looks open, if any.
@@ -407,41 +498,6 @@ impl BackendTable {
     }
 }
 
-/// One cycle of smooth weighted round robin: each server appears `weight / gcd` times,
-/// spread out rather than in bursts (weights 5:1:1 give a a b a c a a, not a a a a a b c).
-fn smooth_weighted_order(servers: &[(ServerId, u16)]) -> Vec<ServerId> {
-    fn gcd(a: u64, b: u64) -> u64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    let g = servers
-        .iter()
-        .fold(0, |g, &(_, w)| gcd(g, u64::from(w)))
-        .max(1);
-    let weights: Vec<i64> = servers
-        .iter()
-        .map(|&(_, w)| (u64::from(w) / g) as i64)
-        .collect();
-    let total: i64 = weights.iter().sum();
-    let mut current = vec![0i64; servers.len()];
-    let mut order = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        let mut best = 0;
-        for i in 0..servers.len() {
-            current[i] += weights[i];
-            if current[i] > current[best] {
-                best = i;
-            }
-        }
-        current[best] -= total;
-        order.push(servers[best].0);
-    }
-    order
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,24 +511,29 @@ mod tests {
             backup,
             disabled: false,
             cookie: None,
+            maxconn: None,
+            minconn: None,
+            maxqueue: None,
         }
     }
 
-    fn table(servers: Vec<ResolvedServer>) -> BackendTable {
-        BackendTable::new(&ResolvedBackend {
+    fn conf(servers: Vec<ResolvedServer>) -> ResolvedBackend {
+        let proxy = Proxy::new(ProxyKind::Backend, "be".into(), Default::default());
+        ResolvedBackend {
             name: "be".into(),
+            load: Arc::new(backend_load(&proxy, &servers)),
             servers,
             retries: 0,
             redispatch: false,
             connect_timeout: None,
             idle_per_server: 2,
-            cursor: Arc::default(),
-            http: crate::http::HttpBackend::from_proxy(&ringlb_config::model::Proxy::new(
-                ringlb_config::model::ProxyKind::Backend,
-                "be".into(),
-                Default::default(),
-            )),
-        })
+            lb: LbSettings::default(),
+            http: crate::http::HttpBackend::from_proxy(&proxy),
+        }
+    }
+
+    fn table(servers: Vec<ResolvedServer>) -> BackendTable {
+        BackendTable::new(&conf(servers))
     }
 
     fn names(t: &BackendTable, n: usize) -> Vec<String> {
@@ -541,16 +602,7 @@ mod tests {
 
     #[test]
     fn workers_sharing_a_cursor_alternate_between_servers() {
-        let conf = ResolvedBackend {
-            name: "be".into(),
-            servers: vec![server("a", 1, false), server("b", 1, false)],
-            retries: 0,
-            redispatch: false,
-            connect_timeout: None,
-            idle_per_server: 2,
-            cursor: Arc::default(),
-            http: table(Vec::new()).http.clone(),
-        };
+        let conf = conf(vec![server("a", 1, false), server("b", 1, false)]);
         let (w1, w2) = (BackendTable::new(&conf), BackendTable::new(&conf));
         // Requests land on either worker in any order; the sequence still alternates.
         let picks: Vec<&str> = [&w1, &w1, &w2, &w1, &w2, &w2]
@@ -558,17 +610,6 @@ mod tests {
             .map(|t| t.server_name(t.choose_server(None).unwrap()))
             .collect();
         assert_eq!(picks, ["a", "b", "a", "b", "a", "b"]);
-    }
-
-    #[test]
-    fn smooth_order_spreads_heavy_servers_and_reduces_by_gcd() {
-        let ids = [(ServerId(0), 10), (ServerId(1), 2), (ServerId(2), 2)];
-        let order: Vec<usize> = smooth_weighted_order(&ids).iter().map(|s| s.0).collect();
-        assert_eq!(
-            order,
-            [0, 0, 1, 0, 2, 0, 0],
-            "5:1:1 after dividing by 2, never three a in a row"
-        );
     }
 
     #[test]
