@@ -81,8 +81,16 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
         say("'errorfiles' (pages from http-errors sections) are not applied yet");
     }
     if p.kind.has_backend() {
-        if !matches!(p.balance, Balance::RoundRobin | Balance::StaticRr) {
-            say("this 'balance' algorithm is not built yet; weighted round robin is used");
+        match &p.balance {
+            Balance::RdpCookie { .. } => say(
+                "'balance rdp-cookie' sees no RDP cookie yet (TCP data is not inspected \
+                 before connecting); round robin is used",
+            ),
+            Balance::UrlParam {
+                check_post: Some(_),
+                ..
+            } => say("'balance url_param … check_post' does not look into request bodies yet"),
+            _ => {}
         }
         if let Some(c) = &p.cookie {
             let mode = match c.mode {
@@ -98,12 +106,6 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
         }
         if p.servers.iter().any(|s| s.check.enabled) {
             say("health checks are not run yet; servers are assumed up");
-        }
-        if p.servers
-            .iter()
-            .any(|s| s.maxconn.is_some() || s.maxqueue.is_some() || s.minconn.is_some())
-        {
-            say("server 'maxconn'/'minconn'/'maxqueue' queueing is not applied yet");
         }
         if p.mode == Mode::Http
             && p.options.httpchk.is_some()
@@ -134,6 +136,19 @@ mod tests {
     }
 
     #[test]
+    fn rdp_cookie_balancing_is_announced_as_round_robin() {
+        let n = notices(
+            "defaults\n mode tcp\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+             listen rdp\n bind :3389\n balance rdp-cookie\n server s 127.0.0.1:3389 maxconn 4\n",
+        );
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert!(
+            n[0].starts_with("listen 'rdp': 'balance rdp-cookie'"),
+            "{n:?}"
+        );
+    }
+
+    #[test]
     fn unapplied_features_are_named_with_their_proxy() {
         let n = notices(
             "global\n daemon\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
@@ -147,10 +162,7 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("deny"), "deny is applied: {all}");
-        assert!(
-            all.contains("backend 'b': this 'balance' algorithm"),
-            "{all}"
-        );
+        assert!(!all.contains("balance"), "leastconn is applied: {all}");
         assert!(all.contains("cookie persistence ('SRV' insert)"), "{all}");
         assert!(all.contains("health checks are not run yet"), "{all}");
     }

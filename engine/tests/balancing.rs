@@ -21,7 +21,11 @@ use support::*;
 fn named(name: &'static str, slow: Duration) -> SocketAddr {
     serve_each(move |s| {
         answer_requests(s, |path| {
-            let delay = if path == "/slow" { slow } else { Duration::ZERO };
+            let delay = if path == "/slow" {
+                slow
+            } else {
+                Duration::ZERO
+            };
             (delay, name.to_string())
         })
     })
@@ -107,7 +111,11 @@ fn keep_alive(addr: SocketAddr) -> BufReader<TcpStream> {
 /// Applies `event` in every worker before returning.
 fn apply(h: &RunHandle, event: ShardEvent) {
     h.broadcast(event);
-    assert_eq!(h.probe(Duration::from_secs(2)).len(), 2, "both workers answer");
+    assert_eq!(
+        h.probe(Duration::from_secs(2)).len(),
+        2,
+        "both workers answer"
+    );
 }
 
 fn down(backend: &str, server: &str, up: bool) -> ShardEvent {
@@ -172,9 +180,7 @@ fn equal_weights_never_send_two_requests_in_a_row_to_one_server(legacy: bool) {
         legacy,
     );
     // New connections land on either worker; the shared cursor keeps the order.
-    let seq: Vec<String> = (0..30)
-        .map(|_| http_get(addr, "/").unwrap().1)
-        .collect();
+    let seq: Vec<String> = (0..30).map(|_| http_get(addr, "/").unwrap().1).collect();
     assert!(
         seq.windows(2).all(|w| w[0] != w[1]),
         "a server twice in a row: {seq:?}"
@@ -223,9 +229,8 @@ fn backup_takes_over_and_hands_back(legacy: bool) {
         &servers,
         legacy,
     );
-    let served = |n: usize| -> Vec<String> {
-        (0..n).map(|_| http_get(addr, "/").unwrap().1).collect()
-    };
+    let served =
+        |n: usize| -> Vec<String> { (0..n).map(|_| http_get(addr, "/").unwrap().1).collect() };
     assert!(served(4).iter().all(|s| s == "a"));
     apply(&h, down("lb", "a", false));
     assert!(
@@ -233,7 +238,10 @@ fn backup_takes_over_and_hands_back(legacy: bool) {
         "without allbackups only the first backup serves"
     );
     apply(&h, down("lb", "a", true));
-    assert!(served(4).iter().all(|s| s == "a"), "the active server is back");
+    assert!(
+        served(4).iter().all(|s| s == "a"),
+        "the active server is back"
+    );
 }
 both_drivers!(
     backup_takes_over_and_hands_back,
@@ -266,7 +274,10 @@ fn consistent_uri_hash_is_stable_and_moves_only_the_removed_servers_keys(legacy:
         .iter()
         .map(|&n| (n, named(n, Duration::ZERO)))
         .collect();
-    let lines: String = names.iter().map(|n| format!(" server {n} @{n} \n")).collect();
+    let lines: String = names
+        .iter()
+        .map(|n| format!(" server {n} @{n} \n"))
+        .collect();
     let (h, addr) = start(
         &format!(" balance uri\n hash-type consistent\n{lines}"),
         &servers,
@@ -274,7 +285,9 @@ fn consistent_uri_hash_is_stable_and_moves_only_the_removed_servers_keys(legacy:
     );
     let route = || -> Vec<String> {
         let mut c = keep_alive(addr);
-        (0..300).map(|i| ask(&mut c, &format!("/k/{i}")).1).collect()
+        (0..300)
+            .map(|i| ask(&mut c, &format!("/k/{i}")).1)
+            .collect()
     };
     let before = route();
     assert_eq!(before, route(), "the same key goes to the same server");
@@ -283,7 +296,10 @@ fn consistent_uri_hash_is_stable_and_moves_only_the_removed_servers_keys(legacy:
     let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
     let owned = before.iter().filter(|s| *s == "s2").count();
     assert_eq!(moved, owned, "only the keys of the removed server move");
-    assert!((30..=90).contains(&moved), "about a fifth of 300 keys: {moved}");
+    assert!(
+        (30..=90).contains(&moved),
+        "about a fifth of 300 keys: {moved}"
+    );
 }
 both_drivers!(
     consistent_uri_hash_is_stable_and_moves_only_the_removed_servers_keys,
@@ -328,10 +344,16 @@ fn an_expired_queue_answers_503(legacy: bool) {
     let ok = statuses.iter().filter(|&&s| s == 200).count();
     let unavailable = statuses.iter().filter(|&&s| s == 503).count();
     assert_eq!(ok + unavailable, 40, "{statuses:?}");
-    assert!(ok >= 4 && unavailable > 0, "{ok} served, {unavailable} got 503");
+    assert!(
+        ok >= 4 && unavailable > 0,
+        "{ok} served, {unavailable} got 503"
+    );
     assert!(seen.max.load(Ordering::SeqCst) <= 4);
 }
-both_drivers!(an_expired_queue_answers_503, super::an_expired_queue_answers_503);
+both_drivers!(
+    an_expired_queue_answers_503,
+    super::an_expired_queue_answers_503
+);
 
 /// One slow request fills `maxconn 1`; a second client sends its request and leaves.
 /// Returns how many requests the server received in all.

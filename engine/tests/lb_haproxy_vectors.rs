@@ -36,7 +36,11 @@ fn backend(name: &str) -> (Balance, HashType, Vec<u16>) {
         "uri_crc32" => (uri(None, None, false), hash(Crc32, false), w123),
         "uri_sdbm_avalanche" => (uri(None, None, false), hash(Sdbm, true), w123),
         "uri_equal" => (uri(None, None, false), hash(Sdbm, false), vec![1; 5]),
-        "uri_gcd" => (uri(None, None, false), hash(Sdbm, false), vec![10, 20, 30, 0]),
+        "uri_gcd" => (
+            uri(None, None, false),
+            hash(Sdbm, false),
+            vec![10, 20, 30, 0],
+        ),
         "uri_depth" => (uri(None, Some(2), false), hash(Sdbm, false), w123),
         "uri_len" => (uri(Some(6), None, false), hash(Sdbm, false), w123),
         "uri_whole" => (uri(None, None, true), hash(Sdbm, false), w123),
@@ -80,7 +84,10 @@ fn request(name: &str, key: &str) -> (String, SocketAddr) {
             format!("GET /p?a=1&key={key}&z=2 HTTP/1.1\r\nHost: x\r\n\r\n"),
             local,
         ),
-        "hdr" => (format!("GET / HTTP/1.1\r\nHost: x\r\nX-Key: {key}\r\n\r\n"), local),
+        "hdr" => (
+            format!("GET / HTTP/1.1\r\nHost: x\r\nX-Key: {key}\r\n\r\n"),
+            local,
+        ),
         "hdr_domain" => (format!("GET / HTTP/1.1\r\nHost: {key}\r\n\r\n"), local),
         _ => (
             "GET / HTTP/1.1\r\nHost: x\r\n\r\n".into(),
@@ -107,7 +114,10 @@ fn map_based_hashing_picks_the_server_haproxy_picks() {
             })
             .collect();
         let load = Arc::new(BackendLoad::new(
-            servers.iter().map(|_| Arc::new(ServerLoad::default())).collect(),
+            servers
+                .iter()
+                .map(|_| Arc::new(ServerLoad::default()))
+                .collect(),
             0,
             0,
         ));
@@ -136,5 +146,10 @@ fn map_based_hashing_picks_the_server_haproxy_picks() {
         checked += 1;
     }
     assert_eq!(checked, 600);
-    assert!(wrong.is_empty(), "{} of {checked} differ:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }

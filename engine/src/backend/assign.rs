@@ -57,23 +57,22 @@ impl BackendTable {
             }
         }
 
-        if self.load.queued.load(Ordering::Relaxed) == 0 {
-            match self.pick_server(pick, None, true) {
-                Some(id) if !self.load.server_full(id.0) => {
-                    if self.load.try_take(id.0) {
-                        return Ok(self.assignment(id, assigned));
-                    }
+        let picked = (self.load.queued.load(Ordering::Relaxed) == 0)
+            .then(|| self.pick_server(pick, None, true))
+            .flatten();
+        if let Some(id) = picked {
+            if !self.load.server_full(id.0) {
+                if self.load.try_take(id.0) {
+                    return Ok(self.assignment(id, assigned));
                 }
+            } else if self.load.servers[id.0].queue_has_room() {
                 // Only a key-bound algorithm returns a full server: the key waits for it.
-                Some(id) if self.load.servers[id.0].queue_has_room() => {
-                    let slot = self.wait_for_server(id, assigned, deadline).await?;
-                    return Ok(Assignment {
-                        server: id,
-                        slot,
-                        persisted: false,
-                    });
-                }
-                _ => {}
+                let slot = self.wait_for_server(id, assigned, deadline).await?;
+                return Ok(Assignment {
+                    server: id,
+                    slot,
+                    persisted: false,
+                });
             }
         }
         if self.usable_count() == 0 {

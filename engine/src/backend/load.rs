@@ -227,7 +227,11 @@ mod tests {
         let s = ServerLoad::new(Some(12), Some(4), None);
         let fullconn = 1000;
         assert_eq!(s.limit(0, fullconn), 4);
-        assert_eq!(s.limit(200, fullconn), 4, "12 * 200 / 1000 = 2.4 stays at minconn");
+        assert_eq!(
+            s.limit(200, fullconn),
+            4,
+            "12 * 200 / 1000 = 2.4 stays at minconn"
+        );
         assert_eq!(s.limit(500, fullconn), 6);
         assert_eq!(s.limit(1000, fullconn), 12);
         assert_eq!(s.limit(3000, fullconn), 12);

@@ -411,9 +411,7 @@ impl BackendTable {
     pub fn set_server_state(&self, id: ServerId, up: bool) {
         let s = &self.servers[id.0];
         s.up.set(up);
-        self.balancer
-            .borrow_mut()
-            .server_state(&self.lb_view(), id);
+        self.balancer.borrow_mut().server_state(&self.lb_view(), id);
         if !up {
             s.idle.borrow_mut().clear();
         }

@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(list.len(), 2);
         drop(a);
         assert!(c.is_first());
-        assert!(c.entry.woken.get(), "the new head is woken to try for a slot");
+        assert!(
+            c.entry.woken.get(),
+            "the new head is woken to try for a slot"
+        );
         drop(c);
         assert!(list.is_empty());
     }

@@ -24,7 +24,12 @@ pub struct Consistent {
 }
 
 impl Consistent {
-    pub fn new(key: Balance, hash_type: HashType, load: Arc<BackendLoad>, allbackups: bool) -> Self {
+    pub fn new(
+        key: Balance,
+        hash_type: HashType,
+        load: Arc<BackendLoad>,
+        allbackups: bool,
+    ) -> Self {
         Self {
             key,
             hash_type,
@@ -89,7 +94,10 @@ mod tests {
         let mut ring = Consistent::new(Balance::Source, HashType::default(), load, false);
         ring.rebuild(&s);
         let keys: Vec<u32> = (0..10_000u32).map(avalanche).collect();
-        let before: Vec<ServerId> = keys.iter().map(|&k| ring.lookup(k, None).unwrap()).collect();
+        let before: Vec<ServerId> = keys
+            .iter()
+            .map(|&k| ring.lookup(k, None).unwrap())
+            .collect();
         s[3].up = false;
         ring.server_state(&s, ServerId(3));
         let moved = keys

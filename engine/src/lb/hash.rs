@@ -20,8 +20,9 @@ pub fn sdbm(key: &[u8]) -> u32 {
 
 /// `djb2`: Bernstein's times-33 hash.
 pub fn djb2(key: &[u8]) -> u32 {
-    key.iter()
-        .fold(5381u32, |h, &c| (h << 5).wrapping_add(h).wrapping_add(u32::from(c)))
+    key.iter().fold(5381u32, |h, &c| {
+        (h << 5).wrapping_add(h).wrapping_add(u32::from(c))
+    })
 }
 
 /// `wt6`: two 32-bit lanes mixed with data-dependent rotations.
@@ -51,7 +52,11 @@ pub fn crc32(key: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
                 k += 1;
             }
             t[i] = c;
@@ -161,7 +166,9 @@ pub fn domain_only(value: &[u8]) -> &[u8] {
 /// `mstshash=VALUE` from an RDP connection request's `Cookie:` line (`balance rdp-cookie`).
 pub fn rdp_cookie<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let start = memchr::memmem::find(data, b"Cookie: ")? + 8;
-    let rest = data[start..].strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+    let rest = data[start..]
+        .strip_prefix(name.as_bytes())?
+        .strip_prefix(b"=")?;
     let end = memchr::memmem::find(rest, b"\r\n").unwrap_or(rest.len());
     Some(&rest[..end]).filter(|v| !v.is_empty())
 }

@@ -38,7 +38,7 @@ impl Balancer for LeastConn {
             }
             // conns / weight compared without division: scaled by the largest weight.
             let score = u64::from(ctx.load.servers[id.0].current()) * 256 / u64::from(w);
-            if best.map_or(true, |(b, _)| score < b) {
+            if best.is_none_or(|(b, _)| score < b) {
                 best = Some((score, id));
             }
         }

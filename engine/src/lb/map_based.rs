@@ -25,7 +25,12 @@ pub struct MapBased {
 }
 
 impl MapBased {
-    pub fn new(key: Balance, hash_type: HashType, load: Arc<BackendLoad>, allbackups: bool) -> Self {
+    pub fn new(
+        key: Balance,
+        hash_type: HashType,
+        load: Arc<BackendLoad>,
+        allbackups: bool,
+    ) -> Self {
         Self {
             key,
             hash_type,
@@ -90,7 +95,10 @@ pub fn server_map(eligible: &[(ServerId, u16)], servers: &[LbServer]) -> Vec<Ser
         .collect();
     let total: i64 = weights.iter().sum();
     if total <= 1 {
-        return eligible.first().map(|&(id, _)| vec![id]).unwrap_or_default();
+        return eligible
+            .first()
+            .map(|&(id, _)| vec![id])
+            .unwrap_or_default();
     }
     let mut score = vec![0i64; eligible.len()];
     let mut table = Vec::with_capacity(total as usize);
@@ -99,7 +107,7 @@ pub fn server_map(eligible: &[(ServerId, u16)], servers: &[LbServer]) -> Vec<Ser
         for (i, w) in weights.iter().enumerate() {
             score[i] += w;
             let v = (score[i] + total) / total;
-            if best.map_or(true, |(_, max)| v > max) {
+            if best.is_none_or(|(_, max)| v > max) {
                 best = Some((i, v));
             }
         }

@@ -42,8 +42,18 @@ impl LbServer {
 }
 
 /// The servers that may take new traffic, with the weight each takes it by.
-pub fn eligible(servers: &[LbServer], allbackups: bool, conf_weights: bool) -> Vec<(ServerId, u16)> {
-    let weight = |s: &LbServer| if conf_weights { s.conf_weight } else { s.weight };
+pub fn eligible(
+    servers: &[LbServer],
+    allbackups: bool,
+    conf_weights: bool,
+) -> Vec<(ServerId, u16)> {
+    let weight = |s: &LbServer| {
+        if conf_weights {
+            s.conf_weight
+        } else {
+            s.weight
+        }
+    };
     let pick = |backup: bool| -> Vec<(ServerId, u16)> {
         servers
             .iter()
