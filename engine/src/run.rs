@@ -213,12 +213,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         .max(1);
     let legacy = opts.legacy_driver || shard::legacy_forced_by_env();
 
-    let backends: Vec<ResolvedBackend> = config
-        .backends()
-        .filter(|p| !p.disabled)
-        .map(ResolvedBackend::resolve)
-        .collect::<Result<_, _>>()
-        .map_err(RunError::Resolve)?;
+    let backends: Vec<ResolvedBackend> =
+        crate::backend::resolve_all(&config).map_err(RunError::Resolve)?;
 
     let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
     let mut addrs = Vec::new();

@@ -25,7 +25,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{Balance, HashType, Host, PortSpec, Proxy, ProxyKind};
+use ringlb_config::model::{BackendName, Balance, HashType, Host, PortSpec, Proxy, ProxyKind};
+use ringlb_config::Config;
 
 use crate::http::Pick;
 use crate::lb::{self, Balancer, LbServer, PickCtx};
@@ -114,26 +115,50 @@ impl LbSettings {
 }
 
 /// The shared counters for `servers`. `maxconn` on a plain `backend` caps the sum of its
-/// server connections (on a `listen` it limits accepted clients instead). `fullconn`
-/// defaults to a tenth of a `listen`'s own `maxconn`, as HAProxy derives it from the
-/// frontends that reach the backend.
-pub fn backend_load(proxy: &Proxy, servers: &[ResolvedServer]) -> BackendLoad {
+/// server connections (on a `listen` it limits accepted clients instead).
+pub fn backend_load(proxy: &Proxy, servers: &[ResolvedServer], fullconn: u32) -> BackendLoad {
     let maxconn = match proxy.kind {
         ProxyKind::Backend => proxy.maxconn.unwrap_or(0),
         _ => 0,
     };
-    let fullconn = proxy.fullconn.unwrap_or_else(|| {
-        if proxy.kind.has_frontend() {
-            proxy.maxconn.unwrap_or(0) / 10
-        } else {
-            0
-        }
-    });
     let servers = servers
         .iter()
         .map(|s| Arc::new(ServerLoad::new(s.maxconn, s.minconn, s.maxqueue)))
         .collect();
     BackendLoad::new(servers, maxconn, fullconn)
+}
+
+/// `fullconn` when not set: a tenth of the summed `maxconn` of the frontends that can send
+/// to `backend` (its `default_backend` or a `use_backend` naming it, or the `listen`
+/// itself), a frontend without `maxconn` counting the global one, as HAProxy derives it.
+pub fn default_fullconn(config: &Config, backend: &Proxy) -> u32 {
+    let reaches = |f: &Proxy| {
+        (f.kind == ProxyKind::Listen && f.name == backend.name)
+            || f.default_backend.as_deref() == Some(backend.name.as_str())
+            || f.use_backends
+                .iter()
+                .any(|u| matches!(&u.backend, BackendName::Static(n) if *n == backend.name))
+    };
+    let total: u64 = config
+        .frontends()
+        .filter(|f| !f.disabled && reaches(f))
+        .map(|f| u64::from(f.maxconn.or(config.global.maxconn).unwrap_or(0)))
+        .sum();
+    (total / 10).min(u64::from(u32::MAX)) as u32
+}
+
+/// Resolves every enabled backend of `config`, `fullconn` defaults included.
+pub fn resolve_all(config: &Config) -> Result<Vec<ResolvedBackend>, ResolveError> {
+    config
+        .backends()
+        .filter(|p| !p.disabled)
+        .map(|p| {
+            let mut r = ResolvedBackend::resolve(p)?;
+            let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(config, p));
+            r.load = Arc::new(backend_load(p, &r.servers, fullconn));
+            Ok(r)
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -235,7 +260,10 @@ impl ResolvedBackend {
                 });
             }
         }
-        let load = Arc::new(backend_load(proxy, &servers));
+        // Without the whole configuration, only a `listen`'s own `maxconn` is known.
+        let own = proxy.kind.has_frontend().then_some(proxy.maxconn).flatten();
+        let fullconn = proxy.fullconn.unwrap_or(own.unwrap_or(0) / 10);
+        let load = Arc::new(backend_load(proxy, &servers, fullconn));
         Ok(Self {
             name: proxy.name.clone(),
             http: HttpBackend::from_proxy(proxy),
@@ -519,7 +547,7 @@ mod tests {
         let proxy = Proxy::new(ProxyKind::Backend, "be".into(), Default::default());
         ResolvedBackend {
             name: "be".into(),
-            load: Arc::new(backend_load(&proxy, &servers)),
+            load: Arc::new(backend_load(&proxy, &servers, 0)),
             servers,
             retries: 0,
             redispatch: false,
@@ -608,6 +636,58 @@ mod tests {
             .map(|t| t.server_name(t.choose_server(None).unwrap()))
             .collect();
         assert_eq!(picks, ["a", "b", "a", "b", "a", "b"]);
+    }
+
+    #[test]
+    fn fullconn_defaults_to_a_tenth_of_the_frontends_reaching_the_backend() {
+        let text = "global\n maxconn 3000\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+                    frontend a\n bind :80\n maxconn 10000\n default_backend app\n\
+                    frontend b\n bind :81\n use_backend app if TRUE\n default_backend other\n\
+                    frontend c\n bind :82\n maxconn 500\n default_backend other\n\
+                    backend app\n server s 127.0.0.1:8080 minconn 4 maxconn 12\n\
+                    backend other\n fullconn 77\n server s 127.0.0.1:8080\n";
+        let loaded = ringlb_config::parse_str(text, std::path::Path::new("t.cfg"));
+        let config = loaded
+            .config
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let all = resolve_all(&config).unwrap();
+        assert_eq!(all[0].load.fullconn, 1300, "(10000 + global 3000) / 10");
+        assert_eq!(all[1].load.fullconn, 77, "set explicitly");
+    }
+
+    #[test]
+    fn persistence_reaches_a_drained_server_and_a_down_one_only_with_persist() {
+        use crate::http::{Reuse, Upstream};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let at = |name: &str, weight| {
+            let mut s = server(name, weight, false);
+            s.port = Some(PortSpec::Fixed(port));
+            s
+        };
+        let mut persist = conf(vec![at("a", 0), at("b", 1)]);
+        persist.lb.persist = true;
+        let plain = table(vec![at("a", 0), at("b", 1)]);
+        let persist = BackendTable::new(&persist);
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pick = Pick {
+                prefer: Some(0),
+                ..Pick::connection("127.0.0.1:9".parse().unwrap(), 0)
+            };
+            let got = |t: &'static str, c: crate::http::UpstreamConn| (t, c.server, c.persisted);
+            let c = plain.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            assert_eq!(got("drain", c), ("drain", 0, true));
+            plain.set_server_state(ServerId(0), false);
+            persist.set_server_state(ServerId(0), false);
+            let c = plain.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            assert_eq!(got("down", c), ("down", 1, false));
+            let c = persist.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            assert_eq!(got("persist", c), ("persist", 0, true));
+        });
     }
 
     #[test]
