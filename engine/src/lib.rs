@@ -8,6 +8,7 @@ pub mod cli;
 pub mod control;
 pub mod health;
 pub mod http;
+pub mod lb;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;

@@ -53,20 +53,19 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
         say("'http-response' set-var and set-log-level are not applied yet");
     }
     if p.kind.has_backend() {
-        if !matches!(p.balance, Balance::RoundRobin | Balance::StaticRr) {
-            say("this 'balance' algorithm is not built yet; weighted round robin is used");
+        match &p.balance {
+            Balance::RdpCookie { .. } => say(
+                "'balance rdp-cookie' sees no RDP cookie yet (TCP data is not inspected \
+                 before connecting); round robin is used",
+            ),
+            Balance::UrlParam {
+                check_post: Some(_),
+                ..
+            } => say("'balance url_param … check_post' does not look into request bodies yet"),
+            _ => {}
         }
         if p.cookie.as_ref().is_some_and(|c| c.dynamic) {
             say("'cookie … dynamic' is not applied yet; servers use their 'cookie' values");
-        }
-        if p.options.persist {
-            say("'option persist' is not applied yet; a down server's clients are balanced");
-        }
-        if p.servers
-            .iter()
-            .any(|s| s.maxconn.is_some() || s.maxqueue.is_some() || s.minconn.is_some())
-        {
-            say("server 'maxconn'/'minconn'/'maxqueue' queueing is not applied yet");
         }
         if p.mode == Mode::Http
             && p.options.httpchk.is_some()
@@ -97,6 +96,19 @@ mod tests {
     }
 
     #[test]
+    fn rdp_cookie_balancing_is_announced_as_round_robin() {
+        let n = notices(
+            "defaults\n mode tcp\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+             listen rdp\n bind :3389\n balance rdp-cookie\n server s 127.0.0.1:3389 maxconn 4\n",
+        );
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert!(
+            n[0].starts_with("listen 'rdp': 'balance rdp-cookie'"),
+            "{n:?}"
+        );
+    }
+
+    #[test]
     fn unapplied_features_are_named_with_their_proxy() {
         let n = notices(
             "global\n daemon\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
@@ -110,10 +122,7 @@ mod tests {
             "{all}"
         );
         assert!(!all.contains("deny"), "deny is applied: {all}");
-        assert!(
-            all.contains("backend 'b': this 'balance' algorithm"),
-            "{all}"
-        );
+        assert!(!all.contains("balance"), "leastconn is applied: {all}");
         assert!(
             !all.contains("cookie"),
             "cookie persistence is applied: {all}"
@@ -122,15 +131,15 @@ mod tests {
     }
 
     #[test]
-    fn option_persist_and_dynamic_cookies_are_announced() {
+    fn dynamic_cookies_are_announced_and_option_persist_is_not() {
         let n = notices(
             "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
              listen l\n bind :8080\n option persist\n cookie SRV insert dynamic\n server s 127.0.0.1:80\n",
         );
         let all = n.join("\n");
         assert!(
-            all.contains("listen 'l': 'option persist' is not applied yet"),
-            "{all}"
+            !all.contains("persist'"),
+            "option persist is applied: {all}"
         );
         assert!(
             all.contains("listen 'l': 'cookie … dynamic' is not applied yet"),

@@ -270,12 +270,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         .max(1);
     let legacy = opts.legacy_driver || shard::legacy_forced_by_env();
 
-    let backends: Vec<ResolvedBackend> = config
-        .backends()
-        .filter(|p| !p.disabled)
-        .map(|p| ResolvedBackend::resolve_in(p, Shared::of(&config)))
-        .collect::<Result<_, _>>()
-        .map_err(RunError::Resolve)?;
+    let backends: Vec<ResolvedBackend> =
+        crate::backend::resolve_all(&config).map_err(RunError::Resolve)?;
 
     let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
     let mut addrs = Vec::new();
@@ -603,15 +599,24 @@ async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &m
     let client_port = end.local.port();
     end.connect_at = Some(std::time::Instant::now());
     end.state = *b"SC";
-    let Ok((server, id)) = table.connect(client_port).await else {
+    let pick = http::Pick::connection(end.peer, client_port);
+    let acquired = http::Upstream::acquire(&**table, http::Reuse::NewOnly, &pick).await;
+    // The slot counts this tunnel against its server until the tunnel ends.
+    let Ok(http::UpstreamConn {
+        stream: server,
+        server: id,
+        slot: _slot,
+        ..
+    }) = acquired
+    else {
         return;
     };
     let now = std::time::Instant::now();
     end.connected_at = Some(now);
     if let Some(b) = end.backend {
-        if let Some(c) = stats.servers[b].get(id.0) {
+        if let Some(c) = stats.servers[b].get(id) {
             c.session_start(stats.tick());
-            end.server = Some(id.0);
+            end.server = Some(id);
         }
         let took = now - end.connect_at.unwrap_or(now);
         let which = crate::stats::Latency::Connect;

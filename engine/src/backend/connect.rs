@@ -99,8 +99,19 @@ impl BackendTable {
     /// Connects to `server`, already chosen, with the same retries and redispatch.
     pub async fn connect_to(
         &self,
+        server: ServerId,
+        client_port: u16,
+    ) -> Result<(TcpStream, ServerId), ConnectError> {
+        self.connect_holding(server, client_port, None).await
+    }
+
+    /// [`Self::connect_to`] for a request holding `slot` on `server`: a redispatch moves
+    /// the slot to the new server, and happens only when that server has room.
+    pub(super) async fn connect_holding(
+        &self,
         mut server: ServerId,
         client_port: u16,
+        mut slot: Option<&mut super::ConnSlot>,
     ) -> Result<(TcpStream, ServerId), ConnectError> {
         let mut attempts = 0;
         loop {
@@ -117,9 +128,20 @@ impl BackendTable {
                         });
                     }
                     if self.redispatch && attempts == self.retries {
-                        server = self
+                        let next = self
                             .choose_server(Some(server))
                             .ok_or_else(|| no_server(attempts))?;
+                        match slot.as_deref_mut() {
+                            None => server = next,
+                            Some(_) if next == server => {}
+                            Some(held) => {
+                                if self.load.try_take(next.0) {
+                                    // The old slot is given back when replaced.
+                                    held.move_to(next.0);
+                                    server = next;
+                                }
+                            }
+                        }
                     }
                 }
             }

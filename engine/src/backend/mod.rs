@@ -1,216 +1,45 @@
-//! A worker's server table: servers resolved at startup, weighted round robin, up/down and
-//! weight changes from the control thread, connecting with retries, idle connection pools.
+//! A worker's server table: servers resolved at startup, the `balance` algorithm, up/down
+//! and weight changes from the control thread, connection limits and queues, connecting
+//! with retries, idle connection pools.
 //!
-//! `ResolvedBackend` is built once (names resolved) and shared; each worker builds its own
-//! `BackendTable` from it. The table is not `Send`: no locks on the request path.
+//! `ResolvedBackend` is built once (names resolved, shared counters allocated) and shared;
+//! each worker builds its own `BackendTable` from it. The table is not `Send`: no locks on
+//! the request path; what workers share are atomics ([`load`]).
 
+mod abort;
+mod assign;
 mod connect;
+pub mod load;
 mod pool;
+pub mod queue;
+mod resolve;
 mod upstream;
 
+pub use abort::client_closed;
 pub use connect::{ConnectError, ConnectErrorKind};
+pub use load::{BackendLoad, ConnSlot, ServerLoad};
+pub use resolve::{
+    backend_load, default_fullconn, resolve_all, LbSettings, ResolveError, ResolvedBackend,
+    ResolvedServer, DEFAULT_IDLE_PER_SERVER,
+};
 
 use std::cell::{Cell, RefCell};
-use std::fmt;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{Host, PortSpec, Proxy};
-
+use crate::http::Pick;
+use crate::lb::{self, Balancer, LbServer, PickCtx};
 use crate::shard::inbox::ShardEvent;
 use pool::IdlePool;
+use queue::Waiters;
 
 use crate::http::HttpBackend;
 
 /// Index of a server in its backend's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServerId(pub usize);
-
-/// A server with its address resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResolvedServer {
-    pub name: String,
-    pub ip: IpAddr,
-    /// `None`: the port the client reached; an offset is relative to it.
-    pub port: Option<PortSpec>,
-    pub weight: u16,
-    pub backup: bool,
-    pub disabled: bool,
-    /// The persistence cookie value that selects this server (`cookie` keyword).
-    pub cookie: Option<String>,
-}
-
-impl ResolvedServer {
-    /// The address to connect to for a client that reached `client_port`.
-    pub fn addr(&self, client_port: u16) -> SocketAddr {
-        let port = match self.port {
-            None => client_port,
-            Some(PortSpec::Fixed(p)) => p,
-            Some(PortSpec::Offset(o)) => (i32::from(client_port) + o).clamp(1, 65535) as u16,
-        };
-        SocketAddr::new(self.ip, port)
-    }
-}
-
-/// Everything a worker needs to build its table for one backend.
-#[derive(Debug, Clone)]
-pub struct ResolvedBackend {
-    pub name: String,
-    /// What an HTTP session needs of this backend (timeouts, connection mode, error pages).
-    pub http: HttpBackend,
-    pub servers: Vec<ResolvedServer>,
-    pub retries: u32,
-    pub redispatch: bool,
-    pub connect_timeout: Option<Duration>,
-    /// Idle server connections kept per server for keep-alive reuse.
-    pub idle_per_server: usize,
-    /// The round-robin position, one per backend for the whole process.
-    pub cursor: Arc<RoundRobinCursor>,
-}
-
-/// The position in a backend's round-robin schedule, shared by every worker.
-///
-/// Each worker derives the same schedule from the same server states, and all of them
-/// advance one shared counter, so successive requests walk the schedule in order whichever
-/// worker accepted them: the aggregate distribution is exactly the weighted round robin a
-/// single-threaded balancer would produce. Padded to its own cache line so that the one
-/// relaxed `fetch_add` per pick does not contend with anything else.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub struct RoundRobinCursor(AtomicU64);
-
-impl RoundRobinCursor {
-    fn next(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug)]
-pub enum ResolveError {
-    Lookup {
-        backend: String,
-        server: String,
-        host: String,
-        error: String,
-    },
-    Unsupported {
-        backend: String,
-        server: String,
-        what: &'static str,
-    },
-}
-
-impl fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Lookup {
-                backend,
-                server,
-                host,
-                error,
-            } => {
-                write!(
-                    f,
-                    "backend '{backend}', server '{server}': cannot resolve '{host}': {error}"
-                )
-            }
-            Self::Unsupported {
-                backend,
-                server,
-                what,
-            } => {
-                write!(
-                    f,
-                    "backend '{backend}', server '{server}': {what} is not supported"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for ResolveError {}
-
-/// Idle connections kept per server unless configured otherwise.
-pub const DEFAULT_IDLE_PER_SERVER: usize = 32;
-
-impl ResolvedBackend {
-    /// Resolves the servers of `proxy` (names through the system resolver, once). A backend
-    /// without servers but with `dispatch ADDR` gets one server named `dispatch`.
-    pub fn resolve(proxy: &Proxy) -> Result<Self, ResolveError> {
-        Self::resolve_in(proxy, crate::http::rules::Shared::default())
-    }
-
-    /// Like [`ResolvedBackend::resolve`], with the configuration's userlists and
-    /// http-errors sections for the backend's rules and error pages.
-    pub fn resolve_in(
-        proxy: &Proxy,
-        shared: crate::http::rules::Shared<'_>,
-    ) -> Result<Self, ResolveError> {
-        let mut servers = Vec::with_capacity(proxy.servers.len());
-        for s in &proxy.servers {
-            let ip = match &s.addr.host {
-                Host::Ip(ip) => *ip,
-                Host::Name(name) => lookup(name).map_err(|error| ResolveError::Lookup {
-                    backend: proxy.name.clone(),
-                    server: s.name.clone(),
-                    host: name.clone(),
-                    error,
-                })?,
-                Host::Unix(_) => {
-                    return Err(ResolveError::Unsupported {
-                        backend: proxy.name.clone(),
-                        server: s.name.clone(),
-                        what: "a unix socket server address",
-                    })
-                }
-            };
-            servers.push(ResolvedServer {
-                name: s.name.clone(),
-                ip,
-                port: s.addr.port,
-                weight: s.weight.get(),
-                backup: s.backup,
-                disabled: s.disabled,
-                cookie: s.cookie.clone(),
-            });
-        }
-        if servers.is_empty() {
-            if let Some(d) = proxy.dispatch {
-                servers.push(ResolvedServer {
-                    name: "dispatch".into(),
-                    ip: d.ip(),
-                    port: Some(PortSpec::Fixed(d.port())),
-                    weight: 1,
-                    backup: false,
-                    disabled: false,
-                    cookie: None,
-                });
-            }
-        }
-        Ok(Self {
-            name: proxy.name.clone(),
-            http: HttpBackend::in_config(proxy, shared),
-            servers,
-            retries: proxy.retries,
-            redispatch: proxy.options.redispatch,
-            connect_timeout: proxy.timeouts.connect,
-            idle_per_server: DEFAULT_IDLE_PER_SERVER,
-            cursor: Arc::default(),
-        })
-    }
-}
-
-fn lookup(name: &str) -> Result<IpAddr, String> {
-    (name, 0)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .map(|a| a.ip())
-        .ok_or_else(|| "no address".to_string())
-}
 
 /// One server's live state in a worker.
 struct ServerSlot {
@@ -224,6 +53,15 @@ impl ServerSlot {
     fn usable(&self) -> bool {
         !self.conf.disabled && self.up.get() && self.weight.get() > 0
     }
+
+    fn lb_view(&self) -> LbServer {
+        LbServer {
+            weight: self.weight.get(),
+            conf_weight: self.conf.weight,
+            up: self.up.get() && !self.conf.disabled,
+            backup: self.conf.backup,
+        }
+    }
 }
 
 /// A worker's view of one backend.
@@ -234,9 +72,12 @@ pub struct BackendTable {
     retries: u32,
     redispatch: bool,
     connect_timeout: Option<Duration>,
-    cursor: Arc<RoundRobinCursor>,
-    /// The current round-robin schedule; rebuilt after a state or weight change.
-    schedule: RefCell<Option<Rc<[ServerId]>>>,
+    lb: LbSettings,
+    load: Arc<BackendLoad>,
+    /// The `balance` algorithm; told of every state and weight change.
+    balancer: RefCell<Box<dyn Balancer>>,
+    /// This worker's queues; slots given back here wake them directly.
+    waiters: Rc<Waiters>,
 }
 
 impl BackendTable {
@@ -251,16 +92,41 @@ impl BackendTable {
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
             })
             .collect();
+        let servers: Vec<ServerSlot> = servers;
+        let view: Vec<LbServer> = servers.iter().map(ServerSlot::lb_view).collect();
+        let balancer = lb::build(
+            &conf.lb.balance,
+            conf.lb.hash_type,
+            conf.lb.allbackups,
+            conf.load.clone(),
+            &view,
+        );
         Self {
             name: conf.name.clone(),
             http: conf.http.clone(),
+            waiters: Rc::new(Waiters::new(servers.len())),
             servers,
             retries: conf.retries,
             redispatch: conf.redispatch,
             connect_timeout: conf.connect_timeout,
-            cursor: conf.cursor.clone(),
-            schedule: RefCell::new(None),
+            lb: conf.lb.clone(),
+            load: conf.load.clone(),
+            balancer: RefCell::new(balancer),
         }
+    }
+
+    /// The counters this backend shares with the other workers.
+    pub fn load(&self) -> &Arc<BackendLoad> {
+        &self.load
+    }
+
+    /// Requests using a connection to `id` now, across all workers.
+    pub fn current_conns(&self, id: ServerId) -> u32 {
+        self.load.servers[id.0].current()
+    }
+
+    fn lb_view(&self) -> Vec<LbServer> {
+        self.servers.iter().map(ServerSlot::lb_view).collect()
     }
 
     pub fn name(&self) -> &str {
@@ -331,7 +197,7 @@ impl BackendTable {
     pub fn set_server_state(&self, id: ServerId, up: bool) {
         let s = &self.servers[id.0];
         s.up.set(up);
-        self.schedule.replace(None);
+        self.balancer.borrow_mut().server_state(&self.lb_view(), id);
         if !up {
             s.idle.borrow_mut().clear();
         }
@@ -344,7 +210,9 @@ impl BackendTable {
 
     pub fn set_weight(&self, id: ServerId, weight: u16) {
         self.servers[id.0].weight.set(weight);
-        self.schedule.replace(None);
+        self.balancer
+            .borrow_mut()
+            .weight_changed(&self.lb_view(), id);
     }
 
     /// Applies an event addressed to this backend; returns whether it changed anything.
@@ -370,41 +238,35 @@ impl BackendTable {
         }
     }
 
-    /// Picks the next server in the weighted round-robin schedule of usable active
-    /// servers, or of usable backups when no active server is usable. `avoid` is skipped
-    /// when another server is usable (redispatch).
+    /// Picks a server with the backend's algorithm for a request that carries nothing to
+    /// hash (TCP without inspection, redispatch), ignoring connection limits. `avoid` is
+    /// skipped when another server is eligible (redispatch).
     pub fn choose_server(&self, avoid: Option<ServerId>) -> Option<ServerId> {
-        let schedule = self.schedule();
-        let len = schedule.len() as u64;
-        if len == 0 {
-            return None;
-        }
-        let n = self.cursor.next();
-        (0..len)
-            .map(|k| schedule[((n + k) % len) as usize])
-            .find(|&id| Some(id) != avoid)
-            .or(Some(schedule[(n % len) as usize]))
+        let pick = Pick::connection(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), 0);
+        self.pick_server(&pick, avoid, false)
     }
 
-    fn schedule(&self) -> Rc<[ServerId]> {
-        if let Some(s) = &*self.schedule.borrow() {
-            return s.clone();
-        }
-        let usable = |backup: bool| -> Vec<(ServerId, u16)> {
-            self.servers
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.conf.backup == backup && s.usable())
-                .map(|(i, s)| (ServerId(i), s.weight.get()))
-                .collect()
+    /// Picks a server for `pick`. With `skip_full`, load-driven algorithms pass over
+    /// servers at their limit (and return `None` when all are); hashing may still return a
+    /// full server, which the request then waits for.
+    pub fn pick_server(
+        &self,
+        pick: &Pick<'_>,
+        avoid: Option<ServerId>,
+        skip_full: bool,
+    ) -> Option<ServerId> {
+        let b = self.balancer.borrow();
+        let ctx = PickCtx {
+            request: pick,
+            load: &self.load,
+            avoid,
+            skip_full,
         };
-        let mut servers = usable(false);
-        if servers.is_empty() {
-            servers = usable(true);
-        }
-        let schedule: Rc<[ServerId]> = smooth_weighted_order(&servers).into();
-        self.schedule.replace(Some(schedule.clone()));
-        schedule
+        b.pick(&ctx).or_else(|| {
+            // The failed server is retried when it is the only one eligible.
+            avoid?;
+            b.pick(&PickCtx { avoid: None, ..ctx })
+        })
     }
 
     /// An idle connection to `id` that still looks open, if any.
@@ -425,44 +287,10 @@ impl BackendTable {
     }
 }
 
-/// One cycle of smooth weighted round robin: each server appears `weight / gcd` times,
-/// spread out rather than in bursts (weights 5:1:1 give a a b a c a a, not a a a a a b c).
-fn smooth_weighted_order(servers: &[(ServerId, u16)]) -> Vec<ServerId> {
-    fn gcd(a: u64, b: u64) -> u64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
-    let g = servers
-        .iter()
-        .fold(0, |g, &(_, w)| gcd(g, u64::from(w)))
-        .max(1);
-    let weights: Vec<i64> = servers
-        .iter()
-        .map(|&(_, w)| (u64::from(w) / g) as i64)
-        .collect();
-    let total: i64 = weights.iter().sum();
-    let mut current = vec![0i64; servers.len()];
-    let mut order = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        let mut best = 0;
-        for i in 0..servers.len() {
-            current[i] += weights[i];
-            if current[i] > current[best] {
-                best = i;
-            }
-        }
-        current[best] -= total;
-        order.push(servers[best].0);
-    }
-    order
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringlb_config::model::{PortSpec, Proxy, ProxyKind};
 
     fn server(name: &str, weight: u16, backup: bool) -> ResolvedServer {
         ResolvedServer {
@@ -473,24 +301,29 @@ mod tests {
             backup,
             disabled: false,
             cookie: None,
+            maxconn: None,
+            minconn: None,
+            maxqueue: None,
         }
     }
 
-    fn table(servers: Vec<ResolvedServer>) -> BackendTable {
-        BackendTable::new(&ResolvedBackend {
+    fn conf(servers: Vec<ResolvedServer>) -> ResolvedBackend {
+        let proxy = Proxy::new(ProxyKind::Backend, "be".into(), Default::default());
+        ResolvedBackend {
             name: "be".into(),
+            load: Arc::new(backend_load(&proxy, &servers, 0)),
             servers,
             retries: 0,
             redispatch: false,
             connect_timeout: None,
             idle_per_server: 2,
-            cursor: Arc::default(),
-            http: crate::http::HttpBackend::from_proxy(&ringlb_config::model::Proxy::new(
-                ringlb_config::model::ProxyKind::Backend,
-                "be".into(),
-                Default::default(),
-            )),
-        })
+            lb: LbSettings::default(),
+            http: crate::http::HttpBackend::from_proxy(&proxy),
+        }
+    }
+
+    fn table(servers: Vec<ResolvedServer>) -> BackendTable {
+        BackendTable::new(&conf(servers))
     }
 
     fn names(t: &BackendTable, n: usize) -> Vec<String> {
@@ -559,16 +392,7 @@ mod tests {
 
     #[test]
     fn workers_sharing_a_cursor_alternate_between_servers() {
-        let conf = ResolvedBackend {
-            name: "be".into(),
-            servers: vec![server("a", 1, false), server("b", 1, false)],
-            retries: 0,
-            redispatch: false,
-            connect_timeout: None,
-            idle_per_server: 2,
-            cursor: Arc::default(),
-            http: table(Vec::new()).http.clone(),
-        };
+        let conf = conf(vec![server("a", 1, false), server("b", 1, false)]);
         let (w1, w2) = (BackendTable::new(&conf), BackendTable::new(&conf));
         // Requests land on either worker in any order; the sequence still alternates.
         let picks: Vec<&str> = [&w1, &w1, &w2, &w1, &w2, &w2]
@@ -579,14 +403,55 @@ mod tests {
     }
 
     #[test]
-    fn smooth_order_spreads_heavy_servers_and_reduces_by_gcd() {
-        let ids = [(ServerId(0), 10), (ServerId(1), 2), (ServerId(2), 2)];
-        let order: Vec<usize> = smooth_weighted_order(&ids).iter().map(|s| s.0).collect();
-        assert_eq!(
-            order,
-            [0, 0, 1, 0, 2, 0, 0],
-            "5:1:1 after dividing by 2, never three a in a row"
-        );
+    fn fullconn_defaults_to_a_tenth_of_the_frontends_reaching_the_backend() {
+        let text = "global\n maxconn 3000\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+                    frontend a\n bind :80\n maxconn 10000\n default_backend app\n\
+                    frontend b\n bind :81\n use_backend app if TRUE\n default_backend other\n\
+                    frontend c\n bind :82\n maxconn 500\n default_backend other\n\
+                    backend app\n server s 127.0.0.1:8080 minconn 4 maxconn 12\n\
+                    backend other\n fullconn 77\n server s 127.0.0.1:8080\n";
+        let loaded = ringlb_config::parse_str(text, std::path::Path::new("t.cfg"));
+        let config = loaded
+            .config
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let all = resolve_all(&config).unwrap();
+        assert_eq!(all[0].load.fullconn, 1300, "(10000 + global 3000) / 10");
+        assert_eq!(all[1].load.fullconn, 77, "set explicitly");
+    }
+
+    #[test]
+    fn persistence_reaches_a_drained_server_and_a_down_one_only_with_persist() {
+        use crate::http::{Reuse, Upstream};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let at = |name: &str, weight| {
+            let mut s = server(name, weight, false);
+            s.port = Some(PortSpec::Fixed(port));
+            s
+        };
+        let mut persist = conf(vec![at("a", 0), at("b", 1)]);
+        persist.lb.persist = true;
+        let plain = table(vec![at("a", 0), at("b", 1)]);
+        let persist = BackendTable::new(&persist);
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pick = Pick {
+                prefer: Some(0),
+                ..Pick::connection("127.0.0.1:9".parse().unwrap(), 0)
+            };
+            let got = |t: &'static str, c: crate::http::UpstreamConn| (t, c.server, c.persisted);
+            let c = plain.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            assert_eq!(got("drain", c), ("drain", 0, true));
+            plain.set_server_state(ServerId(0), false);
+            persist.set_server_state(ServerId(0), false);
+            let c = plain.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            assert_eq!(got("down", c), ("down", 1, false));
+            let c = persist.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            assert_eq!(got("persist", c), ("persist", 0, true));
+        });
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP session's view of a worker's backend table: the balancing algorithm picks the
-//! server, and an idle connection to that server is reused when the session allows it.
+//! server (or persistence does), the `maxconn` gate gives a slot, and an idle connection to
+//! that server is reused when the session allows it.
 
 use crate::http::{Pick, Reuse, Router, Upstream, UpstreamConn, UpstreamError};
 use crate::shard::worker::Worker;
@@ -9,32 +10,31 @@ use super::{BackendTable, ServerId};
 
 impl Upstream for BackendTable {
     async fn acquire(&self, reuse: Reuse, pick: &Pick<'_>) -> Result<UpstreamConn, UpstreamError> {
-        let preferred = pick
-            .prefer
-            .map(ServerId)
-            .filter(|&id| id.0 < self.server_count() && self.is_usable(id));
-        let server = match preferred {
-            Some(id) => id,
-            None => self.choose_server(None).ok_or(UpstreamError::NoServer)?,
-        };
+        let mut a = self.assign(pick).await?;
+        let preferred = pick.prefer.map(ServerId);
         // Reusing only the chosen server's idle connections keeps the algorithm's
         // distribution exact; an idle connection elsewhere would skew it.
         if reuse == Reuse::Allowed {
-            if let Some(stream) = self.take_idle(server) {
+            if let Some(stream) = self.take_idle(a.server) {
                 return Ok(UpstreamConn {
                     stream,
                     reused: true,
-                    server: server.0,
-                    persisted: preferred == Some(server),
+                    server: a.server.0,
+                    persisted: a.persisted,
+                    slot: Some(a.slot),
                 });
             }
         }
-        match self.connect_to(server, pick.client_port).await {
+        match self
+            .connect_holding(a.server, pick.client_port, Some(&mut a.slot))
+            .await
+        {
             Ok((stream, reached)) => Ok(UpstreamConn {
                 stream,
                 reused: false,
                 server: reached.0,
-                persisted: preferred == Some(reached),
+                persisted: a.persisted && preferred == Some(reached),
+                slot: Some(a.slot),
             }),
             Err(e) if e.kind == ConnectErrorKind::NoServer => Err(UpstreamError::NoServer),
             Err(e) => Err(UpstreamError::Connect(
@@ -45,7 +45,14 @@ impl Upstream for BackendTable {
     }
 
     fn release(&self, conn: UpstreamConn) {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn.slot);
         self.put_idle(ServerId(conn.server), conn.stream);
+    }
+
+    fn discard(&self, conn: UpstreamConn) {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn);
     }
 
     fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
@@ -54,6 +61,10 @@ impl Upstream for BackendTable {
 
     fn server_cookie(&self, server: usize) -> Option<&str> {
         self.cookie_of(ServerId(server))
+    }
+
+    fn abort_on_close(&self) -> bool {
+        self.lb.abortonclose
     }
 }
 

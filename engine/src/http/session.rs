@@ -441,14 +441,15 @@ impl<'a, R: Router> Session<'a, R> {
                 prefer,
             };
             let asked = std::time::Instant::now();
-            let mut conn = match connect(upstream, reuse, &pick).await {
+            let mut conn = match connect(upstream, reuse, &pick, &self.client).await {
                 Ok(c) => {
                     if let Some((o, _)) = self.obs {
                         o.server_acquired(c.server, asked, &mut self.trace);
                     }
                     c
                 }
-                Err(()) => {
+                Err(Some(t)) => return Next::Close(t),
+                Err(None) => {
                     return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
                 }
             };
@@ -662,14 +663,23 @@ impl<'a, R: Router> Session<'a, R> {
     }
 }
 
-/// Gets a server connection. The upstream owns `timeout connect`, `retries` and
-/// `redispatch`, so a failure here is final.
+/// Gets a server connection. The upstream owns `timeout connect`, `timeout queue`,
+/// `retries` and `redispatch`, so a failure here is final (503). With `abortonclose`, a
+/// client that closes meanwhile ends the wait: `Err(Some(ClientAborted))`, nothing sent.
 async fn connect<U: Upstream>(
     upstream: &U,
     reuse: Reuse,
     pick: &Pick<'_>,
-) -> Result<UpstreamConn, ()> {
-    upstream.acquire(reuse, pick).await.map_err(|_| ())
+    client: &TcpStream,
+) -> Result<UpstreamConn, Option<Termination>> {
+    let acquire = upstream.acquire(reuse, pick);
+    if !upstream.abort_on_close() {
+        return acquire.await.map_err(|_| None);
+    }
+    monoio::select! {
+        got = acquire => got.map_err(|_| None),
+        _ = crate::backend::client_closed(client) => Err(Some(Termination::ClientAborted)),
+    }
 }
 
 /// What the rules decided about one request.

@@ -54,6 +54,9 @@ pub struct UpstreamConn {
     pub server: usize,
     /// The server is the one `Pick::prefer` named (persistence held).
     pub persisted: bool,
+    /// The server connection slot this exchange holds (`maxconn`, `leastconn`); given
+    /// back when the connection is released, discarded or dropped.
+    pub slot: Option<crate::backend::ConnSlot>,
 }
 
 #[derive(Debug)]
@@ -62,6 +65,8 @@ pub enum UpstreamError {
     NoServer,
     /// Connecting failed after every retry.
     Connect(io::Error),
+    /// Every server was full and the request waited in a queue past `timeout queue` (503).
+    QueueTimeout,
 }
 
 /// One backend's servers as the session sees them. Implemented by the worker's server table;
@@ -86,6 +91,11 @@ pub trait Upstream {
     fn server_cookie(&self, server: usize) -> Option<&str> {
         let _ = server;
         None
+    }
+    /// `option abortonclose`: a request still waiting for a server is dropped when its
+    /// client closes.
+    fn abort_on_close(&self) -> bool {
+        false
     }
 }
 

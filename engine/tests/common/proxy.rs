@@ -60,6 +60,7 @@ impl Upstream for FixedUpstream {
             reused: false,
             server,
             persisted: false,
+            slot: None,
         })
     }
 

@@ -1,0 +1,267 @@
+//! Resolving a backend once at startup: server names through the system resolver, the
+//! balancing settings, and the connection counters every worker will share.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringlb_config::model::{BackendName, Balance, HashType, Host, PortSpec, Proxy, ProxyKind};
+use ringlb_config::Config;
+
+use super::load::{BackendLoad, ServerLoad};
+use crate::http::rules::Shared;
+use crate::http::HttpBackend;
+
+/// A server with its address resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedServer {
+    pub name: String,
+    pub ip: IpAddr,
+    /// `None`: the port the client reached; an offset is relative to it.
+    pub port: Option<PortSpec>,
+    pub weight: u16,
+    pub backup: bool,
+    pub disabled: bool,
+    /// The persistence cookie value that selects this server (`cookie` keyword).
+    pub cookie: Option<String>,
+    pub maxconn: Option<u32>,
+    pub minconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+}
+
+impl ResolvedServer {
+    /// The address to connect to for a client that reached `client_port`.
+    pub fn addr(&self, client_port: u16) -> SocketAddr {
+        let port = match self.port {
+            None => client_port,
+            Some(PortSpec::Fixed(p)) => p,
+            Some(PortSpec::Offset(o)) => (i32::from(client_port) + o).clamp(1, 65535) as u16,
+        };
+        SocketAddr::new(self.ip, port)
+    }
+}
+
+/// Everything a worker needs to build its table for one backend.
+#[derive(Debug, Clone)]
+pub struct ResolvedBackend {
+    pub name: String,
+    /// What an HTTP session needs of this backend (timeouts, connection mode, error pages).
+    pub http: HttpBackend,
+    pub servers: Vec<ResolvedServer>,
+    pub retries: u32,
+    pub redispatch: bool,
+    pub connect_timeout: Option<Duration>,
+    /// Idle server connections kept per server for keep-alive reuse.
+    pub idle_per_server: usize,
+    pub lb: LbSettings,
+    /// Connection counts and the round-robin cursor, one set for the whole process.
+    pub load: Arc<BackendLoad>,
+}
+
+/// How a backend balances and queues.
+#[derive(Debug, Clone, Default)]
+pub struct LbSettings {
+    pub balance: Balance,
+    pub hash_type: HashType,
+    /// `option allbackups`: spread over every backup, not only the first.
+    pub allbackups: bool,
+    /// `option persist`: a persistence cookie naming a down server still sends there.
+    pub persist: bool,
+    /// `option abortonclose`: a queued request whose client closed is dropped.
+    pub abortonclose: bool,
+    /// `timeout queue`, defaulting to `timeout connect`; `None`: wait as long as it takes.
+    pub queue_timeout: Option<Duration>,
+}
+
+impl LbSettings {
+    pub fn from_proxy(proxy: &Proxy) -> Self {
+        Self {
+            balance: proxy.balance.clone(),
+            hash_type: proxy.hash_type,
+            allbackups: proxy.options.allbackups,
+            persist: proxy.options.persist,
+            abortonclose: proxy.options.abortonclose,
+            queue_timeout: proxy.timeouts.queue.or(proxy.timeouts.connect),
+        }
+    }
+}
+
+/// The shared counters for `servers`. `maxconn` on a plain `backend` caps the sum of its
+/// server connections (on a `listen` it limits accepted clients instead).
+pub fn backend_load(proxy: &Proxy, servers: &[ResolvedServer], fullconn: u32) -> BackendLoad {
+    let maxconn = match proxy.kind {
+        ProxyKind::Backend => proxy.maxconn.unwrap_or(0),
+        _ => 0,
+    };
+    let servers = servers
+        .iter()
+        .map(|s| Arc::new(ServerLoad::new(s.maxconn, s.minconn, s.maxqueue)))
+        .collect();
+    BackendLoad::new(servers, maxconn, fullconn)
+}
+
+/// `fullconn` when not set: a tenth of the summed `maxconn` of the frontends that can send
+/// to `backend` (its `default_backend` or a `use_backend` naming it, or the `listen`
+/// itself), a frontend without `maxconn` counting the global one, as HAProxy derives it.
+pub fn default_fullconn(config: &Config, backend: &Proxy) -> u32 {
+    let reaches = |f: &Proxy| {
+        (f.kind == ProxyKind::Listen && f.name == backend.name)
+            || f.default_backend.as_deref() == Some(backend.name.as_str())
+            || f.use_backends
+                .iter()
+                .any(|u| matches!(&u.backend, BackendName::Static(n) if *n == backend.name))
+    };
+    let total: u64 = config
+        .frontends()
+        .filter(|f| !f.disabled && reaches(f))
+        .map(|f| u64::from(f.maxconn.or(config.global.maxconn).unwrap_or(0)))
+        .sum();
+    (total / 10).min(u64::from(u32::MAX)) as u32
+}
+
+/// Resolves every enabled backend of `config`, `fullconn` defaults included.
+pub fn resolve_all(config: &Config) -> Result<Vec<ResolvedBackend>, ResolveError> {
+    config
+        .backends()
+        .filter(|p| !p.disabled)
+        .map(|p| {
+            let mut r = ResolvedBackend::resolve_in(p, Shared::of(config))?;
+            let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(config, p));
+            r.load = Arc::new(backend_load(p, &r.servers, fullconn));
+            Ok(r)
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+pub enum ResolveError {
+    Lookup {
+        backend: String,
+        server: String,
+        host: String,
+        error: String,
+    },
+    Unsupported {
+        backend: String,
+        server: String,
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lookup {
+                backend,
+                server,
+                host,
+                error,
+            } => {
+                write!(
+                    f,
+                    "backend '{backend}', server '{server}': cannot resolve '{host}': {error}"
+                )
+            }
+            Self::Unsupported {
+                backend,
+                server,
+                what,
+            } => {
+                write!(
+                    f,
+                    "backend '{backend}', server '{server}': {what} is not supported"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Idle connections kept per server unless configured otherwise.
+pub const DEFAULT_IDLE_PER_SERVER: usize = 32;
+
+impl ResolvedBackend {
+    /// Resolves the servers of `proxy` (names through the system resolver, once). A backend
+    /// without servers but with `dispatch ADDR` gets one server named `dispatch`.
+    pub fn resolve(proxy: &Proxy) -> Result<Self, ResolveError> {
+        Self::resolve_in(proxy, Shared::default())
+    }
+
+    /// Like [`ResolvedBackend::resolve`], with the configuration's userlists and
+    /// http-errors sections for the backend's rules and error pages.
+    pub fn resolve_in(proxy: &Proxy, shared: Shared<'_>) -> Result<Self, ResolveError> {
+        let mut servers = Vec::with_capacity(proxy.servers.len());
+        for s in &proxy.servers {
+            let ip = match &s.addr.host {
+                Host::Ip(ip) => *ip,
+                Host::Name(name) => lookup(name).map_err(|error| ResolveError::Lookup {
+                    backend: proxy.name.clone(),
+                    server: s.name.clone(),
+                    host: name.clone(),
+                    error,
+                })?,
+                Host::Unix(_) => {
+                    return Err(ResolveError::Unsupported {
+                        backend: proxy.name.clone(),
+                        server: s.name.clone(),
+                        what: "a unix socket server address",
+                    })
+                }
+            };
+            servers.push(ResolvedServer {
+                name: s.name.clone(),
+                ip,
+                port: s.addr.port,
+                weight: s.weight.get(),
+                backup: s.backup,
+                disabled: s.disabled,
+                cookie: s.cookie.clone(),
+                maxconn: s.maxconn,
+                minconn: s.minconn,
+                maxqueue: s.maxqueue,
+            });
+        }
+        if servers.is_empty() {
+            if let Some(d) = proxy.dispatch {
+                servers.push(ResolvedServer {
+                    name: "dispatch".into(),
+                    ip: d.ip(),
+                    port: Some(PortSpec::Fixed(d.port())),
+                    weight: 1,
+                    backup: false,
+                    disabled: false,
+                    cookie: None,
+                    maxconn: None,
+                    minconn: None,
+                    maxqueue: None,
+                });
+            }
+        }
+        // Without the whole configuration, only a `listen`'s own `maxconn` is known.
+        let own = proxy.kind.has_frontend().then_some(proxy.maxconn).flatten();
+        let fullconn = proxy.fullconn.unwrap_or(own.unwrap_or(0) / 10);
+        let load = Arc::new(backend_load(proxy, &servers, fullconn));
+        Ok(Self {
+            name: proxy.name.clone(),
+            http: HttpBackend::in_config(proxy, shared),
+            servers,
+            retries: proxy.retries,
+            redispatch: proxy.options.redispatch,
+            connect_timeout: proxy.timeouts.connect,
+            idle_per_server: DEFAULT_IDLE_PER_SERVER,
+            lb: LbSettings::from_proxy(proxy),
+            load,
+        })
+    }
+}
+
+fn lookup(name: &str) -> Result<IpAddr, String> {
+    (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| "no address".to_string())
+}
