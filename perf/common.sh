@@ -42,8 +42,20 @@ start_fixture() { # start_fixture PORT -> FIXTURE_PID
 }
 
 write_config() { # write_config ringlb|haproxy MODE FRONT BACK FILE — one thread on PROXY_CPU
+  # RULES=N (http mode): N http-request rules in the frontend, odd ones a path ACL that never
+  # matches guarding a deny, even ones a header set on every request.
   local map="cpu-map 1 $PROXY_CPU"
   [[ $1 == haproxy ]] && map="cpu-map 1/1 $PROXY_CPU"
+  local rules="" i
+  if [[ $2 == http ]]; then
+    for ((i = 1; i <= ${RULES:-0}; i++)); do
+      if ((i % 2)); then
+        rules+=$'\n'"    acl blocked_$i path_beg /blocked$i"$'\n'"    http-request deny if blocked_$i"
+      else
+        rules+=$'\n'"    http-request set-header X-Rule-$i on"
+      fi
+    done
+  fi
   cat >"$5" <<CFG
 global
     nbthread 1
@@ -57,7 +69,7 @@ defaults
     timeout server 30s
 
 frontend fe
-    bind 127.0.0.1:$3
+    bind 127.0.0.1:$3$rules
     default_backend be
 
 backend be

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usage: perf/instructions.sh [REQUESTS] — instructions per proxied request (callgrind), keep-alive
+# usage: [RULES=N] perf/instructions.sh [REQUESTS] — instructions per proxied request (callgrind), keep-alive
 # and close, for ringlb and haproxy; writes the callgrind dumps to $WORK (default /tmp/ringlb-perf).
 #
 # Each proxy runs under valgrind --tool=callgrind with one thread; after a warm-up the counters
