@@ -401,9 +401,15 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             .collect(),
     };
     let stats = Registry::new(layout, nbthread);
+    let backends = Arc::new(backends);
+    let stats_context = Arc::new(crate::stats::service::StatsContext::new(
+        Arc::new(config.clone()),
+        stats.clone(),
+        backends.clone(),
+        u64::from(budget.maxconn),
+    ));
     let logs = Arc::new(logs);
     let hub = Hub::new(&config).map_err(RunError::Io)?;
-    let backends = Arc::new(backends);
     let allowed = pin::allowed_cpus();
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
     let mut senders = Vec::new();
@@ -427,6 +433,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             logs: logs.clone(),
             hub: hub.clone(),
             initial_events: opts.initial_events.clone(),
+            stats_context: stats_context.clone(),
         };
         let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
             worker_main(info, setup)

@@ -3,7 +3,11 @@
 
 pub mod counters;
 pub mod histogram;
+pub mod html;
 pub mod observer;
+pub mod page;
+pub mod prometheus;
+pub mod service;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
