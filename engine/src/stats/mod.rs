@@ -2,8 +2,10 @@
 //! by its worker alone, summed on read into a [`Snapshot`] (stats page, runtime API, tests).
 
 pub mod counters;
+pub mod csv;
 pub mod histogram;
 pub mod observer;
+pub mod view;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
