@@ -111,7 +111,8 @@ impl StatsPage {
                 HttpRequestAction::Auth { realm: r } => {
                     StatsRule::Auth(r.clone().unwrap_or_else(|| realm.clone()))
                 }
-                other => return Err(format!("'stats http-request {other}' is not supported")),
+                // Announced at startup (`pending`); the page applies the three above.
+                _ => continue,
             };
             rules.push((rule, acls.optional(&r.condition)?));
         }
@@ -129,7 +130,13 @@ impl StatsPage {
             scope: stats
                 .scope
                 .iter()
-                .map(|s| if s == "." { proxy.to_string() } else { s.clone() })
+                .map(|s| {
+                    if s == "." {
+                        proxy.to_string()
+                    } else {
+                        s.clone()
+                    }
+                })
                 .collect(),
             admin,
             rules,
