@@ -8,10 +8,6 @@ use ringlb_config::Config;
 /// One notice per proxy and feature, in configuration order.
 pub fn not_applied(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    let g = &config.global;
-    if !g.stats_sockets.is_empty() {
-        out.push("global: 'stats socket' is not served yet".into());
-    }
     for p in &config.proxies {
         proxy_notices(p, &mut out);
     }
