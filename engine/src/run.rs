@@ -502,6 +502,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         nofile: handle.budget.nofile,
         nbthread,
     });
+    stats_context.set_states(runtime.servers.clone());
     handle.runtime = Some(runtime.clone());
     handle.cli = crate::admin::listener::start(runtime).map_err(RunError::Io)?;
     if opts.handle_signals {

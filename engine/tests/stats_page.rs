@@ -270,3 +270,67 @@ both_drivers!(
     admin_posts_without_stats_admin_are_denied_with_303,
     super::admin_posts_without_stats_admin_are_denied_with_303
 );
+
+fn admin_post_puts_a_server_in_maintenance_and_routing_follows(legacy: bool) {
+    let (one, two) = (http_server("one"), http_server("two"));
+    let port = free_port();
+    let h = start(
+        &format!(
+            "listen app\n bind 127.0.0.1:{port}\n balance roundrobin\n stats uri /st\n stats admin if LOCALHOST\n\
+             server web1 {one}\n server web2 {two}\n"
+        ),
+        legacy,
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let page = get(addr, "/st", "").text();
+    assert!(
+        page.contains("<form method=\"post\" action=\"/st\">"),
+        "{page}"
+    );
+    assert!(page.contains("name=\"s\" value=\"web1\""), "{page}");
+    let r = post(addr, "/st", "s=web1&action=maint&b=app", "");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/st;st=DONE"));
+    // The same order again changes nothing.
+    let r = post(addr, "/st", "s=web1&action=maint&b=app", "");
+    assert_eq!(r.header("location"), Some("/st;st=NONE"));
+    let r = post(addr, "/st", "s=nope&action=maint&b=app", "");
+    assert_eq!(r.header("location"), Some("/st;st=UNKN"));
+    let t = csv(&get(addr, "/st;csv", "").text());
+    assert_eq!(field(&t, "app", "web1", "status"), "MAINT");
+    // Every worker stops sending to web1 within moments.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut bodies = Vec::new();
+    while Instant::now() < deadline {
+        bodies = (0..8).map(|_| http_get(addr, "/").unwrap().1).collect();
+        if bodies.iter().all(|b| b == "two") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(bodies.iter().all(|b| b == "two"), "{bodies:?}");
+    // `;up` hides it from the page; back to ready, it takes traffic again.
+    let page = get(addr, "/st;up", "").text();
+    assert!(!page.contains(">web1</td>"), "{page}");
+    let r = post(addr, "/st", "s=web1&action=ready&b=%23app", "");
+    assert_eq!(r.header("location"), Some("/st;st=UNKN"), "ids are numbers");
+    let r = post(addr, "/st", "s=web1&action=ready&b=%231", "");
+    assert_eq!(r.header("location"), Some("/st;st=DONE"));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let bodies: Vec<String> = (0..8).map(|_| http_get(addr, "/").unwrap().1).collect();
+        if bodies.iter().any(|b| b == "one") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "web1 never came back: {bodies:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(h);
+}
+both_drivers!(
+    admin_post_maint,
+    super::admin_post_puts_a_server_in_maintenance_and_routing_follows
+);

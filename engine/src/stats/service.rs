@@ -15,7 +15,7 @@ use super::{Registry, Snapshot};
 use crate::backend::ResolvedBackend;
 
 /// The control side's server states as the page reads and changes them.
-pub trait ServerStates: Send + Sync {
+pub trait PageStates: Send + Sync {
     /// Every server's check and admin state, in configuration order.
     fn checks(&self) -> Vec<CheckState>;
     /// Total time a server spent DOWN; `None` when it never was.
@@ -35,7 +35,7 @@ pub struct StatsContext {
     pub pid: u32,
     pub started: SystemTime,
     /// Set once the control side runs (after every worker serves).
-    states: OnceLock<Arc<dyn ServerStates>>,
+    states: OnceLock<Arc<dyn PageStates>>,
 }
 
 impl StatsContext {
@@ -57,11 +57,11 @@ impl StatsContext {
     }
 
     /// Connects the control side's server states; later calls are ignored.
-    pub fn set_states(&self, states: Arc<dyn ServerStates>) {
+    pub fn set_states(&self, states: Arc<dyn PageStates>) {
         let _ = self.states.set(states);
     }
 
-    pub fn states(&self) -> Option<&Arc<dyn ServerStates>> {
+    pub fn states(&self) -> Option<&Arc<dyn PageStates>> {
         self.states.get()
     }
 
@@ -91,5 +91,46 @@ impl StatsContext {
             pid: self.pid,
         };
         view::proxies(&src, scope)
+    }
+}
+
+/// The page goes through the one owner of server state, as the runtime socket does.
+impl PageStates for crate::admin::ServerStates {
+    fn checks(&self) -> Vec<CheckState> {
+        self.snapshot()
+    }
+
+    fn downtime(&self, backend: &str, server: &str) -> Option<Duration> {
+        crate::admin::ServerStates::downtime(self).total(backend, server)
+    }
+
+    fn apply(&self, backend: &str, server: &str, action: AdminAction) -> Result<bool, String> {
+        use ringlb_checks::AdminState;
+        let now = self.server(backend, server).map_err(|e| format!("{e:?}"))?;
+        let admin = |a: AdminState| {
+            if now.admin == a {
+                return Ok(false);
+            }
+            self.set_admin(backend, server, a)
+                .map(|()| true)
+                .map_err(|e| format!("{e:?}"))
+        };
+        let health = |on: bool| {
+            if now.check_enabled == on || !now.checked {
+                return Ok(false);
+            }
+            self.set_check_enabled(backend, server, on)
+                .map(|()| true)
+                .map_err(|e| format!("{e:?}"))
+        };
+        match action {
+            AdminAction::Ready => admin(AdminState::Ready),
+            AdminAction::Drain => admin(AdminState::Drain),
+            AdminAction::Maint => admin(AdminState::Maint),
+            AdminAction::DisableHealth => health(false),
+            AdminAction::EnableHealth => health(true),
+            // Agent checks cannot be switched at runtime yet: nothing changes.
+            AdminAction::DisableAgent | AdminAction::EnableAgent => Ok(false),
+        }
     }
 }
