@@ -34,7 +34,7 @@ h2 { font-size: 11pt; margin: 6px 0; color: #20435c; }
 table.tbl { border-collapse: collapse; border: 1px solid #999; margin-bottom: 10px; }
 table.tbl td, table.tbl th { border: 1px solid #bbb; padding: 1px 4px; text-align: right; white-space: nowrap; }
 table.tbl th { background: #b0b0d0; font-weight: normal; text-align: center; }
-th.pxname { background: #20435c; color: #fff; text-align: left; font-weight: bold; font-size: 11pt; }
+table.tbl th.pxname { background: #20435c; color: #fff; text-align: left; font-weight: bold; font-size: 11pt; }
 td.name, th.name { text-align: left; }
 tr.frontend td, tr.backend td { background: #f0f0f0; font-weight: bold; }
 tr.up td { background: #c0ffc0; }
@@ -268,7 +268,7 @@ fn ms(us: u64) -> String {
     format!("{:.1}", us as f64 / 1000.0)
 }
 
-const COLUMNS: usize = 34;
+const COLUMNS: usize = 35;
 
 fn proxy_table(out: &mut String, page: &StatsPage, opts: &PageOptions, admin: bool, v: &ProxyView) {
     let can_act = admin && !v.servers.is_empty();
