@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::page::{ActionOutcome, AdminAction, PageOptions, StatsPage};
 use super::service::StatsContext;
-use super::view::{Percentiles, ProxyView, Row, RowKind, Status};
+use super::view::{ProxyView, Row, RowKind, Status};
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -130,7 +130,7 @@ fn info(
         snap_cur
     );
     if let Some(d) = &page.show_desc {
-        let _ = write!(out, "<i>{}</i><br>\n", escape(d));
+        let _ = writeln!(out, "<i>{}</i><br>", escape(d));
     }
     out.push_str("</td><td><table class=\"legend\">");
     let legend = [
@@ -280,10 +280,10 @@ fn proxy_table(out: &mut String, page: &StatsPage, opts: &PageOptions, admin: bo
             escape(&page.uri)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<table class=\"tbl\" id=\"{}\"><tr><th class=\"pxname\" colspan=\"{}\">\
-         <a name=\"{0}\"></a>{0}</th></tr>\n",
+         <a name=\"{0}\"></a>{0}</th></tr>",
         escape(&v.name),
         COLUMNS + usize::from(can_act)
     );
@@ -328,10 +328,10 @@ fn proxy_table(out: &mut String, page: &StatsPage, opts: &PageOptions, admin: bo
         for a in AdminAction::ALL {
             let _ = write!(out, "<option value=\"{}\">{}</option>", a.name(), a.label());
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
             "</select><input type=\"hidden\" name=\"b\" value=\"#{iid}\">\
-             <input type=\"submit\" value=\"Apply\"></form>\n"
+             <input type=\"submit\" value=\"Apply\"></form>"
         );
     }
 }
@@ -426,7 +426,7 @@ fn row(out: &mut String, r: &Row, checkbox: Option<bool>) {
     for c in server_cells {
         let _ = write!(out, "<td>{c}</td>");
     }
-    let p = r.response.unwrap_or(Percentiles::default());
+    let p = r.response.unwrap_or_default();
     if r.response.is_some_and(|p| p.count > 0) {
         for v in [p.p50, p.p90, p.p99, p.p999] {
             let _ = write!(out, "<td>{}</td>", ms(v));
@@ -435,7 +435,7 @@ fn row(out: &mut String, r: &Row, checkbox: Option<bool>) {
         out.push_str("<td></td><td></td><td></td><td></td>");
     }
     let workers: Vec<String> = r.per_worker.iter().map(|w| w.current.to_string()).collect();
-    let _ = write!(out, "<td>{}</td></tr>\n", workers.join(" / "));
+    let _ = writeln!(out, "<td>{}</td></tr>", workers.join(" / "));
 }
 
 #[cfg(test)]

@@ -67,12 +67,10 @@ impl<'o> Family<'o> {
 }
 
 /// A per-row metric: its name, type, help and how to read it from a row.
-type RowMetric = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&Row) -> Option<u64>,
-);
+/// Reads one value from a row; `None` when it does not apply there.
+type ReadRow = fn(&Row) -> Option<u64>;
+
+type RowMetric = (&'static str, &'static str, &'static str, ReadRow);
 
 fn status_state(s: &Status) -> &'static str {
     match s {
@@ -84,355 +82,74 @@ fn status_state(s: &Status) -> &'static str {
     }
 }
 
+#[rustfmt::skip]
 const FRONTEND: &[RowMetric] = &[
-    (
-        "haproxy_frontend_current_sessions",
-        "gauge",
-        "Number of current sessions.",
-        |r| Some(r.scur),
-    ),
-    (
-        "haproxy_frontend_max_sessions",
-        "gauge",
-        "Maximum observed number of active sessions.",
-        |r| Some(r.smax),
-    ),
-    (
-        "haproxy_frontend_limit_sessions",
-        "gauge",
-        "Configured session limit.",
-        |r| r.slim,
-    ),
-    (
-        "haproxy_frontend_sessions_total",
-        "counter",
-        "Total number of sessions.",
-        |r| Some(r.stot),
-    ),
-    (
-        "haproxy_frontend_connections_total",
-        "counter",
-        "Total number of connections.",
-        |r| r.conn_tot,
-    ),
-    (
-        "haproxy_frontend_current_session_rate",
-        "gauge",
-        "Current number of sessions per second over last elapsed second.",
-        |r| Some(r.rate),
-    ),
-    (
-        "haproxy_frontend_max_session_rate",
-        "gauge",
-        "Maximum observed number of sessions per second.",
-        |r| Some(r.rate_max),
-    ),
-    (
-        "haproxy_frontend_bytes_in_total",
-        "counter",
-        "Current total of incoming bytes.",
-        |r| Some(r.bin),
-    ),
-    (
-        "haproxy_frontend_bytes_out_total",
-        "counter",
-        "Current total of outgoing bytes.",
-        |r| Some(r.bout),
-    ),
-    (
-        "haproxy_frontend_requests_denied_total",
-        "counter",
-        "Total number of denied requests.",
-        |r| r.dreq,
-    ),
-    (
-        "haproxy_frontend_responses_denied_total",
-        "counter",
-        "Total number of denied responses.",
-        |r| r.dresp,
-    ),
-    (
-        "haproxy_frontend_request_errors_total",
-        "counter",
-        "Total number of request errors.",
-        |r| r.ereq,
-    ),
-    (
-        "haproxy_frontend_http_requests_total",
-        "counter",
-        "Total number of HTTP requests received.",
-        |r| r.req_tot,
-    ),
+    ("haproxy_frontend_current_sessions", "gauge", "Number of current sessions.", |r| Some(r.scur)),
+    ("haproxy_frontend_max_sessions", "gauge", "Maximum observed number of active sessions.", |r| Some(r.smax)),
+    ("haproxy_frontend_limit_sessions", "gauge", "Configured session limit.", |r| r.slim),
+    ("haproxy_frontend_sessions_total", "counter", "Total number of sessions.", |r| Some(r.stot)),
+    ("haproxy_frontend_connections_total", "counter", "Total number of connections.", |r| r.conn_tot),
+    ("haproxy_frontend_current_session_rate", "gauge", "Current number of sessions per second over last elapsed second.", |r| Some(r.rate)),
+    ("haproxy_frontend_max_session_rate", "gauge", "Maximum observed number of sessions per second.", |r| Some(r.rate_max)),
+    ("haproxy_frontend_bytes_in_total", "counter", "Current total of incoming bytes.", |r| Some(r.bin)),
+    ("haproxy_frontend_bytes_out_total", "counter", "Current total of outgoing bytes.", |r| Some(r.bout)),
+    ("haproxy_frontend_requests_denied_total", "counter", "Total number of denied requests.", |r| r.dreq),
+    ("haproxy_frontend_responses_denied_total", "counter", "Total number of denied responses.", |r| r.dresp),
+    ("haproxy_frontend_request_errors_total", "counter", "Total number of request errors.", |r| r.ereq),
+    ("haproxy_frontend_http_requests_total", "counter", "Total number of HTTP requests received.", |r| r.req_tot),
 ];
 
+#[rustfmt::skip]
 const BACKEND: &[RowMetric] = &[
-    (
-        "haproxy_backend_current_queue",
-        "gauge",
-        "Current number of queued requests.",
-        |r| r.qcur,
-    ),
-    (
-        "haproxy_backend_max_queue",
-        "gauge",
-        "Maximum observed number of queued requests.",
-        |r| r.qmax,
-    ),
-    (
-        "haproxy_backend_current_sessions",
-        "gauge",
-        "Number of current sessions.",
-        |r| Some(r.scur),
-    ),
-    (
-        "haproxy_backend_max_sessions",
-        "gauge",
-        "Maximum observed number of active sessions.",
-        |r| Some(r.smax),
-    ),
-    (
-        "haproxy_backend_limit_sessions",
-        "gauge",
-        "Configured session limit.",
-        |r| r.slim,
-    ),
-    (
-        "haproxy_backend_sessions_total",
-        "counter",
-        "Total number of sessions.",
-        |r| Some(r.stot),
-    ),
-    (
-        "haproxy_backend_current_session_rate",
-        "gauge",
-        "Current number of sessions per second over last elapsed second.",
-        |r| Some(r.rate),
-    ),
-    (
-        "haproxy_backend_max_session_rate",
-        "gauge",
-        "Maximum observed number of sessions per second.",
-        |r| Some(r.rate_max),
-    ),
-    (
-        "haproxy_backend_bytes_in_total",
-        "counter",
-        "Current total of incoming bytes.",
-        |r| Some(r.bin),
-    ),
-    (
-        "haproxy_backend_bytes_out_total",
-        "counter",
-        "Current total of outgoing bytes.",
-        |r| Some(r.bout),
-    ),
-    (
-        "haproxy_backend_requests_denied_total",
-        "counter",
-        "Total number of denied requests.",
-        |r| r.dreq,
-    ),
-    (
-        "haproxy_backend_responses_denied_total",
-        "counter",
-        "Total number of denied responses.",
-        |r| r.dresp,
-    ),
-    (
-        "haproxy_backend_connection_errors_total",
-        "counter",
-        "Total number of connection errors.",
-        |r| r.econ,
-    ),
-    (
-        "haproxy_backend_response_errors_total",
-        "counter",
-        "Total number of response errors.",
-        |r| r.eresp,
-    ),
-    (
-        "haproxy_backend_retry_warnings_total",
-        "counter",
-        "Total number of retry warnings.",
-        |r| r.wretr,
-    ),
-    (
-        "haproxy_backend_redispatch_warnings_total",
-        "counter",
-        "Total number of redispatch warnings.",
-        |r| r.wredis,
-    ),
-    ("haproxy_backend_weight", "gauge", "Service weight.", |r| {
-        r.weight
-    }),
-    (
-        "haproxy_backend_active_servers",
-        "gauge",
-        "Current number of active servers.",
-        |r| r.act,
-    ),
-    (
-        "haproxy_backend_backup_servers",
-        "gauge",
-        "Current number of backup servers.",
-        |r| r.bck,
-    ),
-    (
-        "haproxy_backend_check_up_down_total",
-        "counter",
-        "Total number of UP->DOWN transitions.",
-        |r| r.chkdown,
-    ),
-    (
-        "haproxy_backend_downtime_seconds_total",
-        "counter",
-        "Total downtime (in seconds) for the service.",
-        |r| r.downtime,
-    ),
-    (
-        "haproxy_backend_loadbalanced_total",
-        "counter",
-        "Total number of times a service was selected.",
-        |r| r.lbtot,
-    ),
-    (
-        "haproxy_backend_http_requests_total",
-        "counter",
-        "Total number of HTTP requests received.",
-        |r| r.req_tot,
-    ),
+    ("haproxy_backend_current_queue", "gauge", "Current number of queued requests.", |r| r.qcur),
+    ("haproxy_backend_max_queue", "gauge", "Maximum observed number of queued requests.", |r| r.qmax),
+    ("haproxy_backend_current_sessions", "gauge", "Number of current sessions.", |r| Some(r.scur)),
+    ("haproxy_backend_max_sessions", "gauge", "Maximum observed number of active sessions.", |r| Some(r.smax)),
+    ("haproxy_backend_limit_sessions", "gauge", "Configured session limit.", |r| r.slim),
+    ("haproxy_backend_sessions_total", "counter", "Total number of sessions.", |r| Some(r.stot)),
+    ("haproxy_backend_current_session_rate", "gauge", "Current number of sessions per second over last elapsed second.", |r| Some(r.rate)),
+    ("haproxy_backend_max_session_rate", "gauge", "Maximum observed number of sessions per second.", |r| Some(r.rate_max)),
+    ("haproxy_backend_bytes_in_total", "counter", "Current total of incoming bytes.", |r| Some(r.bin)),
+    ("haproxy_backend_bytes_out_total", "counter", "Current total of outgoing bytes.", |r| Some(r.bout)),
+    ("haproxy_backend_requests_denied_total", "counter", "Total number of denied requests.", |r| r.dreq),
+    ("haproxy_backend_responses_denied_total", "counter", "Total number of denied responses.", |r| r.dresp),
+    ("haproxy_backend_connection_errors_total", "counter", "Total number of connection errors.", |r| r.econ),
+    ("haproxy_backend_response_errors_total", "counter", "Total number of response errors.", |r| r.eresp),
+    ("haproxy_backend_retry_warnings_total", "counter", "Total number of retry warnings.", |r| r.wretr),
+    ("haproxy_backend_redispatch_warnings_total", "counter", "Total number of redispatch warnings.", |r| r.wredis),
+    ("haproxy_backend_weight", "gauge", "Service weight.", |r| { r.weight }),
+    ("haproxy_backend_active_servers", "gauge", "Current number of active servers.", |r| r.act),
+    ("haproxy_backend_backup_servers", "gauge", "Current number of backup servers.", |r| r.bck),
+    ("haproxy_backend_check_up_down_total", "counter", "Total number of UP->DOWN transitions.", |r| r.chkdown),
+    ("haproxy_backend_downtime_seconds_total", "counter", "Total downtime (in seconds) for the service.", |r| r.downtime),
+    ("haproxy_backend_loadbalanced_total", "counter", "Total number of times a service was selected.", |r| r.lbtot),
+    ("haproxy_backend_http_requests_total", "counter", "Total number of HTTP requests received.", |r| r.req_tot),
 ];
 
+#[rustfmt::skip]
 const SERVER: &[RowMetric] = &[
-    (
-        "haproxy_server_current_queue",
-        "gauge",
-        "Current number of queued requests.",
-        |r| r.qcur,
-    ),
-    (
-        "haproxy_server_max_queue",
-        "gauge",
-        "Maximum observed number of queued requests.",
-        |r| r.qmax,
-    ),
-    (
-        "haproxy_server_queue_limit",
-        "gauge",
-        "Configured maxqueue for the server (0 meaning no limit).",
-        |r| r.qlimit.or(Some(0)),
-    ),
-    (
-        "haproxy_server_current_sessions",
-        "gauge",
-        "Number of current sessions.",
-        |r| Some(r.scur),
-    ),
-    (
-        "haproxy_server_max_sessions",
-        "gauge",
-        "Maximum observed number of active sessions.",
-        |r| Some(r.smax),
-    ),
-    (
-        "haproxy_server_limit_sessions",
-        "gauge",
-        "Configured session limit.",
-        |r| r.slim,
-    ),
-    (
-        "haproxy_server_sessions_total",
-        "counter",
-        "Total number of sessions.",
-        |r| Some(r.stot),
-    ),
-    (
-        "haproxy_server_current_session_rate",
-        "gauge",
-        "Current number of sessions per second over last elapsed second.",
-        |r| Some(r.rate),
-    ),
-    (
-        "haproxy_server_max_session_rate",
-        "gauge",
-        "Maximum observed number of sessions per second.",
-        |r| Some(r.rate_max),
-    ),
-    (
-        "haproxy_server_bytes_in_total",
-        "counter",
-        "Current total of incoming bytes.",
-        |r| Some(r.bin),
-    ),
-    (
-        "haproxy_server_bytes_out_total",
-        "counter",
-        "Current total of outgoing bytes.",
-        |r| Some(r.bout),
-    ),
-    (
-        "haproxy_server_responses_denied_total",
-        "counter",
-        "Total number of denied responses.",
-        |r| r.dresp,
-    ),
-    (
-        "haproxy_server_connection_errors_total",
-        "counter",
-        "Total number of connection errors.",
-        |r| r.econ,
-    ),
-    (
-        "haproxy_server_response_errors_total",
-        "counter",
-        "Total number of response errors.",
-        |r| r.eresp,
-    ),
-    (
-        "haproxy_server_retry_warnings_total",
-        "counter",
-        "Total number of retry warnings.",
-        |r| r.wretr,
-    ),
-    (
-        "haproxy_server_redispatch_warnings_total",
-        "counter",
-        "Total number of redispatch warnings.",
-        |r| r.wredis,
-    ),
-    ("haproxy_server_weight", "gauge", "Service weight.", |r| {
-        r.weight
-    }),
-    (
-        "haproxy_server_check_failures_total",
-        "counter",
-        "Total number of failed check (Only when the server is up).",
-        |r| r.chkfail,
-    ),
-    (
-        "haproxy_server_check_up_down_total",
-        "counter",
-        "Total number of UP->DOWN transitions.",
-        |r| r.chkdown,
-    ),
-    (
-        "haproxy_server_downtime_seconds_total",
-        "counter",
-        "Total downtime (in seconds) for the service.",
-        |r| r.downtime,
-    ),
-    (
-        "haproxy_server_last_change_seconds",
-        "gauge",
-        "Number of seconds since the last UP<->DOWN transition.",
-        |r| r.lastchg,
-    ),
-    (
-        "haproxy_server_loadbalanced_total",
-        "counter",
-        "Total number of times a service was selected.",
-        |r| r.lbtot,
-    ),
+    ("haproxy_server_current_queue", "gauge", "Current number of queued requests.", |r| r.qcur),
+    ("haproxy_server_max_queue", "gauge", "Maximum observed number of queued requests.", |r| r.qmax),
+    ("haproxy_server_queue_limit", "gauge", "Configured maxqueue for the server (0 meaning no limit).", |r| r.qlimit.or(Some(0))),
+    ("haproxy_server_current_sessions", "gauge", "Number of current sessions.", |r| Some(r.scur)),
+    ("haproxy_server_max_sessions", "gauge", "Maximum observed number of active sessions.", |r| Some(r.smax)),
+    ("haproxy_server_limit_sessions", "gauge", "Configured session limit.", |r| r.slim),
+    ("haproxy_server_sessions_total", "counter", "Total number of sessions.", |r| Some(r.stot)),
+    ("haproxy_server_current_session_rate", "gauge", "Current number of sessions per second over last elapsed second.", |r| Some(r.rate)),
+    ("haproxy_server_max_session_rate", "gauge", "Maximum observed number of sessions per second.", |r| Some(r.rate_max)),
+    ("haproxy_server_bytes_in_total", "counter", "Current total of incoming bytes.", |r| Some(r.bin)),
+    ("haproxy_server_bytes_out_total", "counter", "Current total of outgoing bytes.", |r| Some(r.bout)),
+    ("haproxy_server_responses_denied_total", "counter", "Total number of denied responses.", |r| r.dresp),
+    ("haproxy_server_connection_errors_total", "counter", "Total number of connection errors.", |r| r.econ),
+    ("haproxy_server_response_errors_total", "counter", "Total number of response errors.", |r| r.eresp),
+    ("haproxy_server_retry_warnings_total", "counter", "Total number of retry warnings.", |r| r.wretr),
+    ("haproxy_server_redispatch_warnings_total", "counter", "Total number of redispatch warnings.", |r| r.wredis),
+    ("haproxy_server_weight", "gauge", "Service weight.", |r| { r.weight }),
+    ("haproxy_server_check_failures_total", "counter", "Total number of failed check (Only when the server is up).", |r| r.chkfail),
+    ("haproxy_server_check_up_down_total", "counter", "Total number of UP->DOWN transitions.", |r| r.chkdown),
+    ("haproxy_server_downtime_seconds_total", "counter", "Total downtime (in seconds) for the service.", |r| r.downtime),
+    ("haproxy_server_last_change_seconds", "gauge", "Number of seconds since the last UP<->DOWN transition.", |r| r.lastchg),
+    ("haproxy_server_loadbalanced_total", "counter", "Total number of times a service was selected.", |r| r.lbtot),
 ];
 
 /// Writes one family over the rows `pick` selects, labelled as HAProxy labels them.
@@ -665,7 +382,7 @@ fn averages<'r>(
     pick: &dyn Fn(&'r ProxyView) -> Vec<&'r Row>,
     names: [&'static str; 2],
 ) {
-    let reads: [(&str, fn(&Row) -> Option<u64>); 2] = [
+    let reads: [(&str, ReadRow); 2] = [
         (
             "Avg. connect time for last 1024 successful connections.",
             |r| r.ctime,
