@@ -402,3 +402,14 @@ fn prompt_keeps_the_connection_for_several_commands() {
     r.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "quit closes");
 }
+
+#[test]
+fn check_socket_is_healthy_while_a_backend_has_a_server_up() {
+    let rig = rig();
+    let probe = ringlb::check_cmd::Probe::Socket(rig.unix.clone());
+    let ok = probe.run(Duration::from_secs(2)).expect("healthy");
+    assert!(ok.ends_with(": 1 of 1 backends up"), "{ok}");
+    both(&rig, "disable server web/s1; disable server web/s2");
+    let err = probe.run(Duration::from_secs(2)).unwrap_err();
+    assert!(err.contains("no backend has a server up"), "{err}");
+}
