@@ -4,8 +4,8 @@ set -euo pipefail
 
 # Debian packages the tests use: the benchmark smoke run drives haproxy, nginx (and its stream
 # module for TCP mode), wrk and h2load; the HA pair scenario needs keepalived, iproute2 (ip
-# netns, veth, bridge) and curl.
-packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl)
+# netns, veth, bridge) and curl; the runtime socket tests talk through socat.
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl socat)
 
 missing=()
 for p in "${packages[@]}"; do
