@@ -8,7 +8,7 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +45,9 @@ impl Listener {
 pub struct SocketServer {
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    paths: Vec<PathBuf>,
+    /// Socket files created, with their inode: a reload's new process binds the same path,
+    /// and the old one must not remove the new socket when it stops.
+    paths: Vec<(PathBuf, u64)>,
 }
 
 impl SocketServer {
@@ -54,8 +56,10 @@ impl SocketServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        for p in self.paths.drain(..) {
-            let _ = std::fs::remove_file(p);
+        for (p, ino) in self.paths.drain(..) {
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.ino() == ino) {
+                let _ = std::fs::remove_file(p);
+            }
         }
     }
 }
@@ -91,7 +95,7 @@ pub fn exposure_warning(s: &StatsSocket) -> Option<String> {
     ))
 }
 
-fn bind(s: &StatsSocket, paths: &mut Vec<PathBuf>) -> io::Result<Listener> {
+fn bind(s: &StatsSocket, paths: &mut Vec<(PathBuf, u64)>) -> io::Result<Listener> {
     let ctx =
         |e: io::Error, what: &str| io::Error::new(e.kind(), format!("stats socket {what}: {e}"));
     match &s.addr {
@@ -105,7 +109,8 @@ fn bind(s: &StatsSocket, paths: &mut Vec<PathBuf>) -> io::Result<Listener> {
                 let _ = std::fs::remove_file(path);
             }
             let l = UnixListener::bind(path).map_err(|e| ctx(e, &shown))?;
-            paths.push(path.clone());
+            let ino = std::fs::symlink_metadata(path).map_or(0, |m| m.ino());
+            paths.push((path.clone(), ino));
             if let Some(mode) = s.mode {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
                     .map_err(|e| ctx(e, &shown))?;

@@ -18,10 +18,13 @@ use ringlb_checks::{AdminError, AdminState, Change, CheckerHandle, ServerEvent, 
 
 use crate::backend::{ResolvedBackend, ServerLoad};
 
+/// Per server: down since when (while down), and the time down before that.
+type Outages = HashMap<(String, String), (Option<Instant>, Duration)>;
+
 /// Time each server spent DOWN, fed with the checker's events.
 #[derive(Debug, Default)]
 pub struct Downtime {
-    servers: Mutex<HashMap<(String, String), (Option<Instant>, Duration)>>,
+    servers: Mutex<Outages>,
 }
 
 impl Downtime {

@@ -460,6 +460,8 @@ fn server_row(
     let checked = state.is_some_and(|st| st.checked);
     let weight = state.map_or(s.weight, |st| st.weight);
     let be_index = src.registry.backend_index().get(&p.name).copied();
+    // The limit as the workers apply it now (`set maxconn server` changes it).
+    let maxconn = load.map_or(s.maxconn.unwrap_or(0), |l| l.maxconn());
     Row {
         pxname: p.name.clone(),
         svname: s.name.clone(),
@@ -467,7 +469,7 @@ fn server_row(
         qmax: Some(c.queue_max),
         scur: load.map_or(c.sess_cur, |l| u64::from(l.current())),
         smax: c.sess_max,
-        slim: s.maxconn.map(u64::from),
+        slim: (maxconn > 0).then_some(u64::from(maxconn)),
         stot: c.sess_total,
         bin: c.bytes_in,
         bout: c.bytes_out,
