@@ -4,8 +4,9 @@ set -euo pipefail
 
 # Debian packages the tests use: the benchmark smoke run drives haproxy, nginx (and its stream
 # module for TCP mode), wrk and h2load; the HA pair scenario needs keepalived, iproute2 (ip
-# netns, veth, bridge) and curl.
-packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl)
+# netns, veth, bridge) and curl; the runtime socket tests talk through socat, and the stats
+# page test renders the page in headless chromium.
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl socat chromium)
 
 missing=()
 for p in "${packages[@]}"; do

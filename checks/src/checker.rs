@@ -122,6 +122,21 @@ impl CheckerHandle {
         Ok(())
     }
 
+    /// `set server B/S weight N`: the user weight, 0..=256.
+    pub fn set_weight(&self, backend: &str, server: &str, weight: u16) -> Result<(), AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        t.set_weight(i, weight);
+        Ok(())
+    }
+
+    /// The configured (user) weight of a server.
+    pub fn user_weight(&self, backend: &str, server: &str) -> Result<u16, AdminError> {
+        let t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.plan(i).weight)
+    }
+
     /// A traffic outcome for `observe layer4|layer7` (`layer7`: an HTTP-level error or
     /// success, else a connection-level one).
     pub fn observe(&self, backend: &str, server: &str, layer7: bool, error: bool) {
@@ -129,6 +144,11 @@ impl CheckerHandle {
         if let Some(i) = t.find(backend, server) {
             t.observe(i, layer7, error);
         }
+    }
+
+    /// Tells the thread to end without waiting for it (for holders that share the handle).
+    pub fn request_stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
     }
 
     /// Stops the thread and waits for it.
@@ -152,6 +172,12 @@ pub fn start(config: &Config, sink: Sink) -> io::Result<Option<CheckerHandle>> {
     if !plan::wants_checks(config) {
         return Ok(None);
     }
+    start_always(config, sink).map(Some)
+}
+
+/// Starts the checker even when no server is checked: its table is then only the home of
+/// every server's admin state and weight (runtime API, stats page), and its thread idles.
+pub fn start_always(config: &Config, sink: Sink) -> io::Result<CheckerHandle> {
     let (plans, notes) = plan::plan(config);
     for (backend, message) in notes {
         sink(Output::Log(LogRecord {
@@ -175,10 +201,10 @@ pub fn start(config: &Config, sink: Sink) -> io::Result<Option<CheckerHandle>> {
     let thread = std::thread::Builder::new()
         .name("ringlb-checks".into())
         .spawn(move || run(inner, plans))?;
-    Ok(Some(CheckerHandle {
+    Ok(CheckerHandle {
         shared,
         thread: Some(thread),
-    }))
+    })
 }
 
 fn run(shared: Arc<Shared>, plans: Vec<plan::ServerPlan>) {

@@ -20,7 +20,7 @@ mod wording;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use checker::{start, AdminError, CheckerHandle};
+pub use checker::{start, start_always, AdminError, CheckerHandle};
 pub use ringlb_config::model::Level;
 pub use status::{CheckResult, CheckStatus};
 pub use table::ServerSnapshot;

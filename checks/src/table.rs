@@ -336,6 +336,12 @@ impl Table {
         }
     }
 
+    /// Sets the configured (user) weight; drain and agent scaling still apply on top.
+    pub fn set_weight(&mut self, i: usize, weight: u16) {
+        self.servers[i].plan.weight = weight;
+        self.publish(i, Cause::Admin);
+    }
+
     pub fn set_check_enabled(&mut self, i: usize, on: bool) {
         self.servers[i].check_enabled = on;
         self.publish(i, Cause::Admin);

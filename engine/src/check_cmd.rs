@@ -40,8 +40,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
 
-    /// Ask the runtime socket (workers alive, listeners bound, servers up). Reserved: the
-    /// runtime socket is not served yet, so this is refused with exit status 2.
+    /// Ask the runtime socket at PATH (a `stats socket`): healthy when `show info` answers
+    /// and at least one backend has a server up.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 
@@ -60,8 +60,8 @@ pub enum Probe {
     Pid(PathBuf),
     Listen(SocketAddr),
     Url(HttpUrl),
-    // The runtime-socket probe goes here once `stats socket` is served: one request
-    // ("show info" / "show servers state") answering for every worker and backend at once.
+    /// One request to the runtime socket answers for every worker and backend at once.
+    Socket(PathBuf),
 }
 
 /// The parts of an `http://` URL a probe needs.
@@ -102,14 +102,10 @@ pub fn run(args: &CheckArgs) -> i32 {
 
 /// The probes the command line asks for, in the order they run.
 pub fn probes(args: &CheckArgs) -> Result<Vec<Probe>, String> {
-    if let Some(path) = &args.socket {
-        return Err(format!(
-            "--socket {}: the runtime socket is not served yet; use --url with a \
-             'monitor-uri' (and 'monitor fail if {{ nbsrv(BACKEND) lt 1 }}') instead",
-            path.display()
-        ));
-    }
     let mut out = Vec::new();
+    if let Some(path) = &args.socket {
+        out.push(Probe::Socket(path.clone()));
+    }
     if let Some(path) = &args.pid {
         out.push(Probe::Pid(path.clone()));
     }
@@ -124,7 +120,10 @@ pub fn probes(args: &CheckArgs) -> Result<Vec<Probe>, String> {
         ));
     }
     if out.is_empty() {
-        return Err("nothing to check: give --url URL, --pid PIDFILE or --listen ADDR:PORT".into());
+        return Err(
+            "nothing to check: give --url URL, --pid PIDFILE, --listen ADDR:PORT or --socket PATH"
+                .into(),
+        );
     }
     Ok(out)
 }
@@ -159,8 +158,48 @@ impl Probe {
                     Err(e) => Err(format!("url {shown}: {e}")),
                 }
             }
+            Self::Socket(path) => socket_health(path, timeout),
         }
     }
+}
+
+/// `show info` then `show stat` on the runtime socket: the process answers, and some
+/// backend has a server up.
+fn socket_health(path: &std::path::Path, timeout: Duration) -> Result<String, String> {
+    let shown = path.display();
+    let answer = (|| -> io::Result<String> {
+        let mut s = std::os::unix::net::UnixStream::connect(path)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        s.write_all(b"show info;show stat\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    })()
+    .map_err(|e| format!("runtime socket {shown}: {e}"))?;
+    if !answer.starts_with("Name: ") {
+        return Err(format!(
+            "runtime socket {shown}: 'show info' did not answer"
+        ));
+    }
+    let backends: Vec<&str> = answer
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some("BACKEND"))
+        .collect();
+    let up = backends
+        .iter()
+        .filter(|l| l.split(',').nth(17) == Some("UP"))
+        .count();
+    if up == 0 {
+        return Err(format!(
+            "runtime socket {shown}: no backend has a server up ({} backends)",
+            backends.len()
+        ));
+    }
+    Ok(format!(
+        "runtime socket {shown}: {up} of {} backends up",
+        backends.len()
+    ))
 }
 
 fn resolve(addr: &str) -> io::Result<SocketAddr> {

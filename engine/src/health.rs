@@ -61,17 +61,22 @@ pub fn stderr_line(record: &LogRecord, pid: u32) -> String {
     format!("{tag} ({pid}) : {}", record.message)
 }
 
-/// Starts the checker when any server has `check` or `agent-check`; its events go to
-/// every worker's inbox as they are decided.
+/// Starts the checker, idle when no server has `check` or `agent-check` (it is then only
+/// the home of admin states and weights, see `admin::state`); its events go to every
+/// worker's inbox as they are decided, and up/down changes count in `downtime`.
 pub fn start(
     config: &Config,
     inboxes: Arc<Inboxes>,
     hub: Arc<Hub>,
-) -> io::Result<Option<CheckerHandle>> {
-    ringlb_checks::start(
+    downtime: Arc<crate::admin::state::Downtime>,
+) -> io::Result<CheckerHandle> {
+    ringlb_checks::start_always(
         config,
         Arc::new(move |out| match out {
-            Output::Server(ev) => deliver(&inboxes, &ev),
+            Output::Server(ev) => {
+                downtime.record(&ev);
+                deliver(&inboxes, &ev)
+            }
             Output::Log(rec) => write_log(&rec, &hub),
         }),
     )

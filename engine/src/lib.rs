@@ -1,6 +1,7 @@
 //! ringlb: the data plane and the command line.
 
 pub mod acl;
+pub mod admin;
 pub mod backend;
 pub mod buffer;
 pub mod check_cmd;

@@ -8,10 +8,6 @@ use ringlb_config::Config;
 /// One notice per proxy and feature, in configuration order.
 pub fn not_applied(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    let g = &config.global;
-    if !g.stats_sockets.is_empty() {
-        out.push("global: 'stats socket' is not served yet".into());
-    }
     for p in &config.proxies {
         proxy_notices(p, &mut out);
     }
@@ -28,7 +24,6 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
                 HttpRequestAction::SetVar { .. } => Some("set-var".into()),
                 HttpRequestAction::Capture { .. } => Some("capture".into()),
                 HttpRequestAction::SetLogLevel(_) => Some("set-log-level".into()),
-                HttpRequestAction::UseService(_) => Some("use-service".into()),
                 HttpRequestAction::DisableL7Retry => Some("disable-l7-retry".into()),
                 _ => None,
             })
@@ -39,9 +34,19 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
                 unapplied.join(", ")
             ));
         }
-        if p.stats.as_ref().is_some_and(|s| s.enabled) {
-            say("the stats page is not served yet");
-        }
+    }
+    let stats_rules_unapplied = p.stats.as_ref().is_some_and(|s| {
+        s.http_request.iter().any(|r| {
+            !matches!(
+                r.action,
+                HttpRequestAction::Allow
+                    | HttpRequestAction::Deny(_)
+                    | HttpRequestAction::Auth { .. }
+            )
+        })
+    });
+    if stats_rules_unapplied {
+        say("'stats http-request' applies only allow, deny and auth");
     }
     let response_unapplied = p.http_response.iter().any(|r| {
         matches!(
@@ -143,6 +148,22 @@ mod tests {
         );
         assert!(
             all.contains("listen 'l': 'cookie … dynamic' is not applied yet"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn the_stats_page_and_the_exporter_are_applied() {
+        let n = notices(
+            "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+             listen l\n bind :8080\n stats uri /s\n stats http-request set-header X 1\n\
+             http-request use-service prometheus-exporter if { path /metrics }\n server s 127.0.0.1:80\n",
+        );
+        let all = n.join("\n");
+        assert!(!all.contains("use-service"), "{all}");
+        assert!(!all.contains("stats page"), "{all}");
+        assert!(
+            all.contains("listen 'l': 'stats http-request' applies only allow, deny and auth"),
             "{all}"
         );
     }

@@ -122,8 +122,11 @@ pub struct RunHandle {
     budget: FdBudget,
     stats: Registry,
     hub: Arc<Hub>,
-    /// The health checker, when a server has `check` or `agent-check`.
-    checker: Option<ringlb_checks::CheckerHandle>,
+    /// Server states (admin, health, weight), counters and configuration for the runtime
+    /// API and the stats page; its checker runs even when no server is checked.
+    runtime: Option<Arc<crate::admin::Runtime>>,
+    /// The `stats socket` listeners.
+    cli: Option<crate::admin::listener::SocketServer>,
     /// A descriptor of every listening socket, for handing them to a reload.
     listening: Vec<(SocketAddr, std::net::TcpListener)>,
 }
@@ -163,9 +166,15 @@ impl RunHandle {
         &self.hub
     }
 
-    /// The health checker (check states, admin states), when one runs.
+    /// The health checker (check states, admin states).
     pub fn checker(&self) -> Option<&ringlb_checks::CheckerHandle> {
-        self.checker.as_ref()
+        self.runtime.as_ref().map(|r| r.servers.checker())
+    }
+
+    /// What the runtime API and the stats page read and change: the one owner of server
+    /// state, the counters and the configuration.
+    pub fn runtime(&self) -> Option<&Arc<crate::admin::Runtime>> {
+        self.runtime.as_ref()
     }
 
     /// The workers' inboxes, for threads that outlive a borrow of the handle.
@@ -226,8 +235,9 @@ impl RunHandle {
                 Err(_) => result = Err(RunError::Worker(i, "panicked".into())),
             }
         }
-        if let Some(mut c) = self.checker.take() {
-            c.stop();
+        drop(self.cli.take());
+        if let Some(rt) = self.runtime.take() {
+            rt.servers.stop();
         }
         // The workers' log senders are gone with them: write out what stdout/stderr queued.
         self.hub.finish();
@@ -401,9 +411,15 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             .collect(),
     };
     let stats = Registry::new(layout, nbthread);
+    let backends = Arc::new(backends);
+    let stats_context = Arc::new(crate::stats::service::StatsContext::new(
+        Arc::new(config.clone()),
+        stats.clone(),
+        backends.clone(),
+        u64::from(budget.maxconn),
+    ));
     let logs = Arc::new(logs);
     let hub = Hub::new(&config).map_err(RunError::Io)?;
-    let backends = Arc::new(backends);
     let allowed = pin::allowed_cpus();
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
     let mut senders = Vec::new();
@@ -427,6 +443,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             logs: logs.clone(),
             hub: hub.clone(),
             initial_events: opts.initial_events.clone(),
+            stats_context: stats_context.clone(),
         };
         let handle = shard::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
             worker_main(info, setup)
@@ -447,7 +464,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         budget,
         stats,
         hub,
-        checker: None,
+        runtime: None,
+        cli: None,
         listening,
     };
     let mut infos = Vec::new();
@@ -467,8 +485,26 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     infos.sort_by_key(|i| i.index);
     handle.infos = infos;
     // Once every worker serves, so the first check results find every inbox listening.
-    handle.checker =
-        crate::health::start(&config, inboxes.clone(), handle.hub.clone()).map_err(RunError::Io)?;
+    let downtime = Arc::new(crate::admin::state::Downtime::default());
+    let checker = crate::health::start(
+        &config,
+        inboxes.clone(),
+        handle.hub.clone(),
+        downtime.clone(),
+    )
+    .map_err(RunError::Io)?;
+    let runtime = Arc::new(crate::admin::Runtime {
+        config: Arc::new(config.clone()),
+        stats: handle.stats.clone(),
+        servers: Arc::new(crate::admin::ServerStates::new(checker, backends, downtime)),
+        started: Instant::now(),
+        maxconn: u64::from(handle.budget.maxconn),
+        nofile: handle.budget.nofile,
+        nbthread,
+    });
+    stats_context.set_states(runtime.servers.clone());
+    handle.runtime = Some(runtime.clone());
+    handle.cli = crate::admin::listener::start(runtime).map_err(RunError::Io)?;
     if opts.handle_signals {
         handle.control = Some(
             control::spawn_control(inboxes, control_done, config.global.hard_stop_after)

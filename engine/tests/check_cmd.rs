@@ -189,10 +189,10 @@ fn usage_errors_exit_2_with_the_reason() {
     assert_eq!(https.status.code(), Some(2));
     assert!(stderr(&https).contains("http://"), "{}", stderr(&https));
 
-    let socket = check(&["--socket", "/run/ringlb.sock"]);
-    assert_eq!(socket.status.code(), Some(2));
+    let socket = check(&["--socket", "/nonexistent/ringlb.sock"]);
+    assert_eq!(socket.status.code(), Some(1));
     assert!(
-        stderr(&socket).contains("runtime socket is not served yet"),
+        stderr(&socket).contains("runtime socket /nonexistent/ringlb.sock: "),
         "{}",
         stderr(&socket)
     );

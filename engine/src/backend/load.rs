@@ -17,8 +17,8 @@ pub struct ServerLoad {
     pub conns: AtomicU32,
     /// Requests waiting in this server's queues, across all workers.
     pub queued: AtomicU32,
-    /// `maxconn` (0: no limit).
-    pub maxconn: u32,
+    /// `maxconn` (0: no limit); the runtime API may change it (`set maxconn server`).
+    pub maxconn: AtomicU32,
     /// `minconn` (0: none): the limit at low backend load when `fullconn` applies.
     pub minconn: u32,
     /// `maxqueue` (0: no limit).
@@ -28,7 +28,7 @@ pub struct ServerLoad {
 impl ServerLoad {
     pub fn new(maxconn: Option<u32>, minconn: Option<u32>, maxqueue: Option<u32>) -> Self {
         Self {
-            maxconn: maxconn.unwrap_or(0),
+            maxconn: AtomicU32::new(maxconn.unwrap_or(0)),
             minconn: minconn.unwrap_or(0),
             maxqueue: maxqueue.unwrap_or(0),
             ..Self::default()
@@ -39,27 +39,33 @@ impl ServerLoad {
         self.conns.load(Ordering::Relaxed)
     }
 
+    /// The server's `maxconn` now (0: no limit).
+    pub fn maxconn(&self) -> u32 {
+        self.maxconn.load(Ordering::Relaxed)
+    }
+
     /// The concurrent connections this server accepts now. With `minconn` and a backend
     /// `fullconn`, the limit grows with the backend's load: `minconn` while the backend is
     /// quiet, `maxconn` once it carries `fullconn` requests, proportionally in between.
     pub fn limit(&self, backend_load: u32, fullconn: u32) -> u32 {
-        if self.maxconn == 0 {
+        let maxconn = self.maxconn();
+        if maxconn == 0 {
             return u32::MAX;
         }
-        if self.minconn == 0 || self.minconn >= self.maxconn || fullconn == 0 {
-            return self.maxconn;
+        if self.minconn == 0 || self.minconn >= maxconn || fullconn == 0 {
+            return maxconn;
         }
         if backend_load >= fullconn {
-            return self.maxconn;
+            return maxconn;
         }
-        let scaled = u64::from(backend_load) * u64::from(self.maxconn) / u64::from(fullconn);
+        let scaled = u64::from(backend_load) * u64::from(maxconn) / u64::from(fullconn);
         (scaled as u32).max(self.minconn).max(1)
     }
 
     /// Whether a new request must wait: the server is at its limit, or others already wait
     /// for it and would be overtaken.
     pub fn full(&self, backend_load: u32, fullconn: u32) -> bool {
-        self.maxconn != 0
+        self.maxconn() != 0
             && (self.queued.load(Ordering::Relaxed) > 0
                 || self.current() >= self.limit(backend_load, fullconn))
     }

@@ -83,6 +83,10 @@ impl Router for Worker {
         Some(&self.obs)
     }
 
+    fn stats_context(&self) -> Option<&crate::stats::service::StatsContext> {
+        Some(&self.stats_context)
+    }
+
     fn stopping(&self) -> Option<&crate::shard::latch::Latch> {
         Some(Worker::stopping(self))
     }

@@ -19,6 +19,7 @@ pub mod upstream;
 mod body;
 mod io;
 mod response;
+mod service;
 
 pub use session::{serve_http, SessionSummary, Termination};
 pub use settings::{HttpBackend, HttpFrontend};

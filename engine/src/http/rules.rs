@@ -7,7 +7,7 @@ use regex::bytes::Regex;
 use ringlb_config::model::{BackendName, Config, HttpErrors, IpNet, Proxy, Userlist};
 use ringlb_config::rules::{
     HeaderAction, HttpRequestAction, HttpResponseAction, LogFormat, NameMatch, Redirect,
-    ReturnBody, ReturnSpec, TcpAction, TcpRequestRule,
+    ReturnBody, ReturnSpec, Service, TcpAction, TcpRequestRule,
 };
 
 use super::edits::{expand, HeadEdits};
@@ -137,6 +137,8 @@ pub enum RequestAction {
         regex: Regex,
         replacement: LogFormat,
     },
+    /// `use-service`: a built-in service answers the request.
+    Service(Service),
     /// Actions that change nothing the proxy sends (`set-var`, `capture`, `set-log-level`,
     /// `disable-l7-retry`); listed by the startup notices.
     NoEffect,
@@ -163,6 +165,8 @@ pub enum RequestVerdict<'r> {
     Auth(&'r str),
     Redirect(&'r Redirect),
     Return(&'r ReturnSpec),
+    /// `use-service`: a built-in service answers.
+    Service(Service),
 }
 
 /// What `http-response` rules decide about a response.
@@ -192,6 +196,8 @@ pub struct ProxyRules {
     pub monitor_fail: Vec<Cond>,
     /// `timeout tarpit` (else `timeout connect`).
     pub tarpit: Duration,
+    /// The stats page this proxy serves (`stats enable`, `stats uri`…).
+    pub stats: Option<std::sync::Arc<crate::stats::page::StatsPage>>,
 }
 
 fn regex(r: &ringlb_config::acl::RegexPattern, ci: bool) -> Result<Regex, String> {
@@ -289,6 +295,7 @@ impl ProxyRules {
                 A::SetQuery(v) => RequestAction::SetQuery(v.clone()),
                 A::SetUri(v) => RequestAction::SetUri(v.clone()),
                 A::SetMethod(v) => RequestAction::SetMethod(v.clone()),
+                A::UseService(svc) => RequestAction::Service(*svc),
                 A::ReplacePath { regex, replacement } => RequestAction::ReplacePath {
                     regex: re(regex)?,
                     replacement: replacement.clone(),
@@ -335,6 +342,11 @@ impl ProxyRules {
                 TcpRequestRule::InspectDelay(_) => {}
             }
         }
+        let stats = match &proxy.stats {
+            Some(st) => crate::stats::page::StatsPage::compile(&proxy.name, st, &mut acls)?
+                .map(std::sync::Arc::new),
+            None => None,
+        };
         let monitor_fail = proxy
             .monitor_fail
             .iter()
@@ -355,6 +367,7 @@ impl ProxyRules {
                 .tarpit
                 .or(proxy.timeouts.connect)
                 .unwrap_or(Duration::ZERO),
+            stats,
         })
     }
 
@@ -425,6 +438,7 @@ impl ProxyRules {
                 RequestAction::Auth { realm } => return RequestVerdict::Auth(realm),
                 RequestAction::Redirect(r) => return RequestVerdict::Redirect(r),
                 RequestAction::Return(s) => return RequestVerdict::Return(s),
+                RequestAction::Service(svc) => return RequestVerdict::Service(*svc),
                 RequestAction::Header(op) => {
                     let value = op.format().map(fmt).unwrap_or_default();
                     if let Some(h) = req {

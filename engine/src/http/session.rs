@@ -26,7 +26,7 @@ use super::upstream::{Pick, Reuse, Router, Upstream, UpstreamConn};
 use crate::acl::Txn;
 use crate::buffer::BufferPool;
 use crate::stats::{ExchangeEnd, Observer, RequestTrace};
-use ringlb_config::rules::{ReturnBody, ReturnSpec};
+use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
 
 /// Why a client connection ended, for logs and counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -363,20 +363,59 @@ impl<'a, R: Router> Session<'a, R> {
                     self.trace.phase = b'T';
                     monoio::time::sleep(d).await;
                 }
-                self.summary.last_status = Some(status);
-                if let Err(t) = self.send_to_client(bytes).await {
-                    return Next::Close(t);
-                }
-                if close {
-                    return Next::Close(if denied {
-                        Termination::Denied
-                    } else {
-                        Termination::Normal
-                    });
-                }
-                self.consume_request(head.len);
-                Next::KeepAlive
+                let end = if denied {
+                    Termination::Denied
+                } else {
+                    Termination::Normal
+                };
+                self.reply_and_continue(bytes, status, (close, end), head.len)
+                    .await
             }
+            Decision::Stats { page, admin } => {
+                self.serve_stats(head, framing, page, admin, keep).await
+            }
+            Decision::Prometheus => self.serve_prometheus(head, framing, keep).await,
+        }
+    }
+
+    /// Sends the proxy's own answer, then closes (ending as `end`) or waits for the next
+    /// request.
+    pub(super) async fn reply_and_continue(
+        &mut self,
+        bytes: Vec<u8>,
+        status: u16,
+        (close, end): (bool, Termination),
+        head_len: usize,
+    ) -> Next {
+        self.summary.last_status = Some(status);
+        if let Err(t) = self.send_to_client(bytes).await {
+            return Next::Close(t);
+        }
+        if close {
+            return Next::Close(end);
+        }
+        self.consume_request(head_len);
+        Next::KeepAlive
+    }
+
+    /// The client buffer's bytes (empty when no buffer is held).
+    pub(super) fn inbuf_bytes(&self) -> &[u8] {
+        self.buf()
+    }
+
+    pub(super) fn take_inbuf(&mut self) -> Vec<u8> {
+        self.inbuf.take().unwrap_or_else(|| self.pool.take())
+    }
+
+    pub(super) fn put_inbuf(&mut self, buf: Vec<u8>) {
+        self.inbuf = Some(buf);
+    }
+
+    /// Removes `start..end` from the client buffer (a request body consumed in place).
+    pub(super) fn drop_request_range(&mut self, start: usize, end: usize) {
+        if let Some(buf) = self.inbuf.as_mut() {
+            let end = end.min(buf.len());
+            buf.drain(start.min(end)..end);
         }
     }
 
@@ -689,6 +728,13 @@ enum Decision<'a, R: Router> {
     NoBackend,
     /// `tcp-request content reject`: close without a word.
     Reject,
+    /// The stats page answers (access already granted).
+    Stats {
+        page: &'a crate::stats::page::StatsPage,
+        admin: bool,
+    },
+    /// `use-service prometheus-exporter` answers.
+    Prometheus,
     /// The proxy answers itself.
     Reply {
         bytes: Vec<u8>,
@@ -734,10 +780,16 @@ fn decide<'a, R: Router>(
     if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, txn) {
         return Decision::Reject;
     }
+    // The stats URI is matched on the request as received, and served once the proxy's
+    // `http-request` rules let the request through, as HAProxy does.
+    let stats = rules.stats.as_deref().filter(|p| p.matches(txn));
     // From here on, conditions and replies see the request as earlier rules rewrote it.
     let verdict = rules.http_request(txn, edits);
     if let Some(d) = verdict_reply(rules, verdict, &txn.with_edits(edits), &[&fe.errors], keep) {
         return d;
+    }
+    if let Some(page) = stats {
+        return stats_decision(page, rules, txn, keep);
     }
     let exists = |n: &str| router.backend(n).is_some();
     let default = fe.default_backend.as_deref();
@@ -752,13 +804,44 @@ fn decide<'a, R: Router>(
             backend: Some(&be.name),
             ..*txn
         };
+        let stats = be.rules.stats.as_deref().filter(|p| p.matches(&txn));
         let verdict = be.rules.http_request(&txn, edits);
         let pages = [&be.errors, &fe.errors];
         if let Some(d) = verdict_reply(&be.rules, verdict, &txn.with_edits(edits), &pages, keep) {
             return d;
         }
+        if let Some(page) = stats {
+            return stats_decision(page, &be.rules, &txn, keep);
+        }
     }
     Decision::Forward(be, upstream)
+}
+
+/// The stats page for a request that asked for it, or the 401/403 that keeps it out.
+fn stats_decision<'a, R: Router>(
+    page: &'a crate::stats::page::StatsPage,
+    rules: &ProxyRules,
+    txn: &Txn<'_>,
+    keep: bool,
+) -> Decision<'a, R> {
+    use crate::stats::page::Access;
+    match page.access(&rules.acls, txn) {
+        Access::Granted { admin } => Decision::Stats { page, admin },
+        Access::AuthRequired(realm) => Decision::Reply {
+            bytes: auth_reply(&realm, !keep),
+            status: 401,
+            close: !keep,
+            delay: None,
+            denied: false,
+        },
+        Access::Denied => Decision::Reply {
+            bytes: super::errors::default_error(403),
+            status: 403,
+            close: true,
+            delay: None,
+            denied: true,
+        },
+    }
 }
 
 /// The reply for a verdict that stops the request, or `None` to go on.
@@ -780,6 +863,7 @@ fn verdict_reply<'a, R: Router>(
     };
     match verdict {
         RequestVerdict::Pass => None,
+        RequestVerdict::Service(Service::PrometheusExporter) => Some(Decision::Prometheus),
         RequestVerdict::Deny(spec) => reply(
             spec_reply(spec, true, txn, pages),
             spec.status,

@@ -112,6 +112,10 @@ pub trait Router {
     fn observer(&self) -> Option<&crate::stats::Observer> {
         None
     }
+    /// What the stats page and the Prometheus exporter read; `None` where they are not served.
+    fn stats_context(&self) -> Option<&crate::stats::service::StatsContext> {
+        None
+    }
     /// Set once the process stops softly: responses then close the client connection, and
     /// idle keep-alive connections get a short last chance to send one more request.
     fn stopping(&self) -> Option<&crate::shard::latch::Latch> {

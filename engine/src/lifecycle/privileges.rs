@@ -102,7 +102,7 @@ fn cstring(bytes: &[u8]) -> io::Result<CString> {
 }
 
 /// The uid and primary gid of user `name`.
-fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
+pub(crate) fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
     let c = cstring(name.as_bytes())?;
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];
@@ -119,7 +119,7 @@ fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
     Ok((pwd.pw_uid, pwd.pw_gid))
 }
 
-fn lookup_group(name: &str) -> io::Result<u32> {
+pub(crate) fn lookup_group(name: &str) -> io::Result<u32> {
     let c = cstring(name.as_bytes())?;
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16 * 1024];

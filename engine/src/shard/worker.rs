@@ -38,6 +38,8 @@ pub struct WorkerSetup {
     pub hub: Arc<Hub>,
     /// Applied to the backend tables before the first accept (state carried over a reload).
     pub initial_events: Vec<ShardEvent>,
+    /// What the stats page and the Prometheus exporter read.
+    pub stats_context: Arc<crate::stats::service::StatsContext>,
 }
 
 /// A worker's own state, shared by its tasks.
@@ -47,6 +49,7 @@ pub struct Worker {
     pub backends: HashMap<String, Rc<BackendTable>>,
     /// This worker's counters, histograms and log output.
     pub obs: Observer,
+    pub stats_context: Arc<crate::stats::service::StatsContext>,
     /// Connections being served.
     active: Cell<usize>,
     /// Set on stop or soft stop: accept loops return and drop their listeners.
@@ -118,6 +121,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         logs,
         hub,
         initial_events,
+        stats_context,
     } = setup;
     let log = logs
         .iter()
@@ -142,6 +146,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             .map(|b| (b.name.clone(), Rc::new(BackendTable::new(b))))
             .collect(),
         obs: Observer::new(stats, info.index, logs, log),
+        stats_context,
         active: Cell::new(0),
         stop_accepting: Latch::new(),
         listeners: RefCell::new(Vec::new()),

@@ -2,8 +2,14 @@
 //! by its worker alone, summed on read into a [`Snapshot`] (stats page, runtime API, tests).
 
 pub mod counters;
+pub mod csv;
 pub mod histogram;
+pub mod html;
 pub mod observer;
+pub mod page;
+pub mod prometheus;
+pub mod service;
+pub mod view;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

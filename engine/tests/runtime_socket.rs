@@ -1,0 +1,415 @@
+//! The runtime API end to end: every command through `socat` on a Unix socket and through
+//! one-command TCP connections, exact counters in `show stat` after known traffic, levels
+//! and Unix permissions, and admin changes taking effect on routing.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ringlb::run::RunHandle;
+use ringlb_config::model::{AdminLevel, Mode, SocketAddress, StatsSocket};
+use support::*;
+
+/// A backend answering every request with its `name`.
+fn named(name: &'static str) -> SocketAddr {
+    serve_each(move |s| answer_requests(s, |_| (Duration::ZERO, name.to_string())))
+}
+
+fn socket(addr: SocketAddress, level: AdminLevel, mode: Option<u32>) -> StatsSocket {
+    StatsSocket {
+        location: Default::default(),
+        addr,
+        mode,
+        level,
+        user: None,
+        group: None,
+        expose_fd_listeners: false,
+        process: None,
+    }
+}
+
+struct Rig {
+    engine: RunHandle,
+    _dir: TempDir,
+    unix: PathBuf,
+    admin_tcp: SocketAddr,
+    user_tcp: SocketAddr,
+}
+
+impl Rig {
+    fn web(&self) -> SocketAddr {
+        addr_of(&self.engine, "web")
+    }
+}
+
+/// `listen web` (HTTP, round robin over s1 "one" and s2 "two"), an admin Unix socket
+/// (mode 600), an admin TCP socket and a user-level TCP socket, on one worker.
+fn rig() -> Rig {
+    let dir = TempDir::new("runtime-socket");
+    let unix = dir.path().join("admin.sock");
+    let mut p = listen("web", &[("s1", named("one")), ("s2", named("two"))]);
+    p.mode = Mode::Http;
+    p.timeouts.client = Some(Duration::from_secs(5));
+    p.timeouts.server = Some(Duration::from_secs(5));
+    let mut c = config(1, vec![p]);
+    let (a, u) = (reserve_port(), reserve_port());
+    let (admin_tcp, user_tcp) = (a.local_addr().unwrap(), u.local_addr().unwrap());
+    drop((a, u));
+    c.global.stats_sockets = vec![
+        socket(
+            SocketAddress::Unix(unix.clone()),
+            AdminLevel::Admin,
+            Some(0o600),
+        ),
+        socket(SocketAddress::Inet(admin_tcp), AdminLevel::Admin, None),
+        socket(SocketAddress::Inet(user_tcp), AdminLevel::User, None),
+    ];
+    Rig {
+        engine: run(c, false),
+        _dir: dir,
+        unix,
+        admin_tcp,
+        user_tcp,
+    }
+}
+
+/// One command line over a TCP connection; the answer is everything until the close.
+fn tcp(addr: SocketAddr, line: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("runtime socket accepts");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .expect("the answer ends with a close");
+    out
+}
+
+fn have_socat() -> bool {
+    Command::new("socat").arg("-V").output().is_ok()
+}
+
+/// `echo LINE | socat stdio UNIX-CONNECT:PATH`.
+fn socat(path: &Path, line: &str) -> String {
+    let mut child = Command::new("socat")
+        .arg("stdio")
+        .arg(format!("UNIX-CONNECT:{}", path.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("socat runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{line}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `line` through socat when it is installed (else through the Unix socket directly)
+/// and through the admin TCP socket, checks both answer the same, and returns the answer.
+fn both(rig: &Rig, line: &str) -> String {
+    let via_unix = if have_socat() {
+        socat(&rig.unix, line)
+    } else {
+        eprintln!("socat is not installed: talking to the Unix socket directly");
+        let mut s = std::os::unix::net::UnixStream::connect(&rig.unix).unwrap();
+        s.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let via_tcp = tcp(rig.admin_tcp, line);
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with("Uptime") && !l.starts_with("lastchg"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&via_unix), strip(&via_tcp), "{line}");
+    via_tcp
+}
+
+fn bodies(addr: SocketAddr, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| http_get(addr, "/").expect("proxied").1)
+        .collect()
+}
+
+/// The CSV cell `column` of row `px,sv` in a `show stat` answer.
+fn stat(csv: &str, px: &str, sv: &str, column: &str) -> String {
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let i = header.iter().position(|c| *c == column).expect("column");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&format!("{px},{sv},")))
+        .unwrap_or_else(|| panic!("no row {px}/{sv} in {csv}"));
+    row.split(',').nth(i).unwrap().to_string()
+}
+
+/// Polls `show stat` until `cond` holds (counters are summed when read; the last exchange
+/// may still be closing).
+fn stat_until(rig: &Rig, cond: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let csv = tcp(rig.admin_tcp, "show stat");
+        if cond(&csv) || Instant::now() > deadline {
+            return csv;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn show_info_answers_with_haproxys_fields_through_socat_and_tcp() {
+    let rig = rig();
+    let out = both(&rig, "show info");
+    assert!(out.starts_with("Name: ringlb\nVersion: "), "{out}");
+    assert!(
+        out.contains(&format!("\nPid: {}\n", std::process::id())),
+        "{out}"
+    );
+    for field in [
+        "Uptime_sec: ",
+        "Maxconn: ",
+        "CurrConns: ",
+        "CumConns: ",
+        "CumReq: ",
+        "Nbthread: 1",
+    ] {
+        assert!(out.contains(field), "{field} in {out}");
+    }
+    assert!(out.ends_with("\n\n"), "an answer ends with an empty line");
+}
+
+#[test]
+fn show_stat_counts_known_traffic_exactly() {
+    let rig = rig();
+    assert_eq!(bodies(rig.web(), 4).len(), 4);
+    let csv = stat_until(&rig, |c| stat(c, "web", "FRONTEND", "hrsp_2xx") == "4");
+    assert!(csv.starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,"));
+    assert_eq!(stat(&csv, "web", "FRONTEND", "stot"), "4");
+    assert_eq!(stat(&csv, "web", "FRONTEND", "req_tot"), "4");
+    assert_eq!(stat(&csv, "web", "FRONTEND", "status"), "OPEN");
+    assert_eq!(stat(&csv, "web", "s1", "stot"), "2");
+    assert_eq!(stat(&csv, "web", "s2", "stot"), "2");
+    assert_eq!(stat(&csv, "web", "s1", "hrsp_2xx"), "2");
+    assert_eq!(stat(&csv, "web", "BACKEND", "stot"), "4");
+    assert_eq!(stat(&csv, "web", "BACKEND", "hrsp_2xx"), "4");
+    assert_eq!(stat(&csv, "web", "BACKEND", "act"), "2");
+    assert_eq!(stat(&csv, "web", "s1", "status"), "no check");
+    let info = tcp(rig.admin_tcp, "show info");
+    assert!(info.contains("\nCumReq: 4\n"), "{info}");
+    // The same CSV through socat.
+    let via_socat = both(&rig, "show stat web");
+    assert_eq!(stat(&via_socat, "web", "s2", "hrsp_2xx"), "2");
+}
+
+#[test]
+fn disable_server_takes_it_out_of_rotation_until_enabled() {
+    let rig = rig();
+    assert_eq!(both(&rig, "disable server web/s1"), "\n");
+    assert_eq!(bodies(rig.web(), 4), vec!["two"; 4]);
+    let csv = tcp(rig.admin_tcp, "show stat");
+    assert_eq!(stat(&csv, "web", "s1", "status"), "MAINT");
+    assert_eq!(stat(&csv, "web", "BACKEND", "act"), "1");
+    assert_eq!(both(&rig, "enable server web/s1"), "\n");
+    let mut seen = bodies(rig.web(), 4);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "one", "two", "two"]);
+}
+
+#[test]
+fn set_server_state_drain_and_maint_change_routing() {
+    let rig = rig();
+    assert_eq!(both(&rig, "set server web/s2 state drain"), "\n");
+    assert_eq!(bodies(rig.web(), 3), vec!["one"; 3]);
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "s2", "status"),
+        "DRAIN"
+    );
+    both(
+        &rig,
+        "set server web/s2 state ready; set server web/s1 state maint",
+    );
+    assert_eq!(bodies(rig.web(), 3), vec!["two"; 3]);
+    assert_eq!(
+        both(&rig, "set server web/s1 state sleepy"),
+        "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"
+    );
+}
+
+#[test]
+fn weights_set_by_value_or_percent_steer_traffic() {
+    let rig = rig();
+    assert_eq!(both(&rig, "get weight web/s1"), "1 (initial 1)\n\n");
+    both(&rig, "set weight web/s1 0");
+    assert_eq!(bodies(rig.web(), 3), vec!["two"; 3]);
+    assert_eq!(both(&rig, "get weight web/s1"), "0 (initial 1)\n\n");
+    both(
+        &rig,
+        "set server web/s1 weight 100%; set server web/s2 weight 0",
+    );
+    assert_eq!(bodies(rig.web(), 3), vec!["one"; 3]);
+    assert_eq!(
+        both(&rig, "set weight web/s1 300"),
+        "Absolute weight can only be between 0 and 256 inclusive.\n\n"
+    );
+    assert_eq!(both(&rig, "set weight web/nope 1"), "No such server.\n\n");
+    assert_eq!(both(&rig, "set weight nope/s1 1"), "No such backend.\n\n");
+}
+
+#[test]
+fn set_maxconn_server_changes_the_limit_shown() {
+    let rig = rig();
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "slim"),
+        ""
+    );
+    assert_eq!(both(&rig, "set maxconn server web/s1 12"), "\n");
+    let csv = tcp(rig.admin_tcp, "show stat");
+    assert_eq!(stat(&csv, "web", "s1", "slim"), "12");
+}
+
+#[test]
+fn health_can_be_disabled_and_enabled_per_server() {
+    let rig = rig();
+    assert_eq!(both(&rig, "disable health web/s1"), "\n");
+    assert_eq!(both(&rig, "enable health web/s1"), "\n");
+    assert_eq!(
+        both(&rig, "disable health web"),
+        "Require 'backend/server'.\n\n"
+    );
+}
+
+#[test]
+fn show_servers_state_and_show_backend_use_haproxys_formats() {
+    let rig = rig();
+    both(&rig, "set server web/s2 state maint");
+    let out = both(&rig, "show servers state");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1");
+    assert!(lines[1].starts_with("# be_id be_name srv_id srv_name srv_addr srv_op_state"));
+    let s1: Vec<&str> = lines[2].split(' ').collect();
+    let s2: Vec<&str> = lines[3].split(' ').collect();
+    assert_eq!(&s1[1..8], ["web", "1", "s1", "127.0.0.1", "2", "0", "1"]);
+    assert_eq!(&s2[1..7], ["web", "2", "s2", "127.0.0.1", "0", "1"]);
+    assert_eq!(both(&rig, "show backend"), "# name\nweb\n\n");
+    assert_eq!(
+        both(&rig, "show servers state nope"),
+        "Can't find backend.\n\n"
+    );
+}
+
+#[test]
+fn semicolons_run_several_commands_in_order() {
+    let rig = rig();
+    assert_eq!(
+        both(&rig, "show backend; get weight web/s2;get weight web/s1"),
+        "# name\nweb\n\n1 (initial 1)\n\n1 (initial 1)\n\n"
+    );
+}
+
+#[test]
+fn unknown_commands_get_the_list_of_valid_ones() {
+    let rig = rig();
+    let out = both(&rig, "frobnicate now");
+    assert!(
+        out.starts_with("Unknown command: 'frobnicate now'\n\nThe following commands are valid at this level:\n"),
+        "{out}"
+    );
+    assert!(out.contains("  show info "));
+    let help = both(&rig, "help");
+    assert!(help.contains("  set server <bk>/<srv>"), "{help}");
+}
+
+#[test]
+fn a_user_level_socket_shows_but_cannot_change() {
+    let rig = rig();
+    assert!(tcp(rig.user_tcp, "show info").starts_with("Name: ringlb\n"));
+    assert_eq!(
+        tcp(rig.user_tcp, "disable server web/s1"),
+        "Permission denied\n\n"
+    );
+    assert_eq!(
+        tcp(rig.user_tcp, "set weight web/s1 0"),
+        "Permission denied\n\n"
+    );
+    let mut seen = bodies(rig.web(), 2);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "two"], "nothing changed");
+    let help = tcp(rig.user_tcp, "help");
+    assert!(!help.contains("set server"), "{help}");
+}
+
+#[test]
+fn the_unix_socket_gets_the_configured_mode() {
+    let rig = rig();
+    let mode = std::fs::metadata(&rig.unix).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    drop(rig.engine);
+    assert!(!rig.unix.exists(), "the socket file is removed at stop");
+}
+
+#[test]
+fn prompt_keeps_the_connection_for_several_commands() {
+    let rig = rig();
+    let s = TcpStream::connect(rig.admin_tcp).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    let read_prompt = |r: &mut BufReader<TcpStream>| {
+        let mut got = Vec::new();
+        while !got.ends_with(b"> ") {
+            let buf = r.fill_buf().unwrap();
+            assert!(
+                !buf.is_empty(),
+                "closed early: {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.push(buf[0]);
+            r.consume(1);
+        }
+        String::from_utf8(got).unwrap()
+    };
+    w.write_all(b"prompt\n").unwrap();
+    assert_eq!(read_prompt(&mut r), "> ");
+    w.write_all(b"show backend\n").unwrap();
+    assert_eq!(read_prompt(&mut r), "# name\nweb\n\n> ");
+    w.write_all(b"get weight web/s1\n").unwrap();
+    assert_eq!(read_prompt(&mut r), "1 (initial 1)\n\n> ");
+    w.write_all(b"quit\n").unwrap();
+    let mut rest = String::new();
+    r.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "quit closes");
+}
+
+#[test]
+fn check_socket_is_healthy_while_a_backend_has_a_server_up() {
+    let rig = rig();
+    let probe = ringlb::check_cmd::Probe::Socket(rig.unix.clone());
+    let ok = probe.run(Duration::from_secs(2)).expect("healthy");
+    assert!(ok.ends_with(": 1 of 1 backends up"), "{ok}");
+    both(&rig, "disable server web/s1; disable server web/s2");
+    let err = probe.run(Duration::from_secs(2)).unwrap_err();
+    assert!(err.contains("no backend has a server up"), "{err}");
+}
