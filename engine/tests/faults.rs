@@ -119,16 +119,14 @@ fn script(mut s: TcpStream) {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
                 std::thread::sleep(Duration::from_millis(50));
                 let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
-                return;
             }
-            "/silent" => return drain(&mut s),
+            "/silent" => drain(&mut s),
             "/stall-body" => {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial");
-                return drain(&mut s);
+                drain(&mut s);
             }
             "/close-after-head" => {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
-                return;
             }
             "/slow" => {
                 let body = b"slowly but surely";
@@ -146,13 +144,9 @@ fn script(mut s: TcpStream) {
                     format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\n\r\n").as_bytes(),
                 );
                 let chunk = vec![b'x'; 64 << 10];
-                while BIG_WRITTEN.load(Ordering::SeqCst) < BIG {
-                    if s.write_all(&chunk).is_err() {
-                        return;
-                    }
+                while BIG_WRITTEN.load(Ordering::SeqCst) < BIG && s.write_all(&chunk).is_ok() {
                     BIG_WRITTEN.fetch_add(chunk.len(), Ordering::SeqCst);
                 }
-                return;
             }
             // `/upload` and the rest: read what the client sends until it goes.
             _ => drain(&mut s),

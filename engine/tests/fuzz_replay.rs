@@ -31,7 +31,11 @@ fn inputs(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
 fn replay(name: &str, target: fn(&[u8])) {
     for (path, data) in inputs(name) {
         let run = std::panic::catch_unwind(|| target(&data));
-        assert!(run.is_ok(), "fuzz target {name} fails on {}", path.display());
+        assert!(
+            run.is_ok(),
+            "fuzz target {name} fails on {}",
+            path.display()
+        );
     }
 }
 

@@ -407,36 +407,44 @@ async fn hostile_requests_are_refused_or_forwarded_unambiguously() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Server-side shapes: each row is what the origin answers to `GET /`.
-fn response_rows() -> Vec<(&'static str, Vec<u8>, Option<u16>, bool, &'static [u8])> {
+/// A server-side shape: what the origin answers to `GET /`, what the client must see.
+struct ResponseRow {
+    name: &'static str,
+    answer: Vec<u8>,
+    status: Option<u16>,
+    /// Whether the client connection closes after the response.
+    closed: bool,
+    /// Bytes that must never reach the client.
+    never: &'static [u8],
+}
+
+fn response_rows() -> Vec<ResponseRow> {
     let mut big = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
-    big.extend(std::iter::repeat(b'x').take(20_000));
+    big.resize(big.len() + 20_000, b'x');
     big.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
     let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
     for i in 0..102 {
         many.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
     }
     many.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
-    // (name, origin answer, client status, client connection closes, bytes the client
-    // must never see)
     vec![
-        ("invalid_status_code", b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("not_http", b"HELLO\r\n\r\nok".to_vec(), Some(502), true, b"HELLO"),
-        ("unsupported_version", b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("conflicting_lengths", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!".to_vec(), Some(502), true, b"ok"),
-        ("signed_length", b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("space_before_colon", b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("obs_fold", b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 2\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("nul_in_header", b"HTTP/1.1 200 OK\r\nX-A: \x00\r\nContent-Length: 2\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("head_over_bufsize", big, Some(502), true, b"xxxx"),
-        ("more_than_maxhdr_headers", many, Some(502), true, b"X-1:"),
-        ("switching_protocols_unasked", b"HTTP/1.1 101 Switching Protocols\r\n\r\nok".to_vec(), Some(502), true, b"ok"),
-        ("closed_without_response", Vec::new(), Some(502), true, b"HTTP/1.1 200"),
+        ResponseRow { name: "invalid_status_code", answer: b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "not_http", answer: b"HELLO\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"HELLO" },
+        ResponseRow { name: "unsupported_version", answer: b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "conflicting_lengths", answer: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "signed_length", answer: b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "space_before_colon", answer: b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "obs_fold", answer: b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "nul_in_header", answer: b"HTTP/1.1 200 OK\r\nX-A: \x00\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "head_over_bufsize", answer: big, status: Some(502), closed: true, never: b"xxxx" },
+        ResponseRow { name: "more_than_maxhdr_headers", answer: many, status: Some(502), closed: true, never: b"X-1:" },
+        ResponseRow { name: "switching_protocols_unasked", answer: b"HTTP/1.1 101 Switching Protocols\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "closed_without_response", answer: Vec::new(), status: Some(502), closed: true, never: b"HTTP/1.1 200" },
         // Forwarded shapes: the excess after the announced body never reaches the client,
         // and the follow-up request is answered on a fresh server connection.
-        ("longer_than_announced", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL".to_vec(), Some(200), false, b"EVIL"),
-        ("no_content_with_a_body", b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL".to_vec(), Some(204), false, b"EVIL"),
-        ("chunked_wins_over_length", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nEVIL".to_vec(), Some(200), false, b"content-length: 100"),
+        ResponseRow { name: "longer_than_announced", answer: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL".to_vec(), status: Some(200), closed: false, never: b"EVIL" },
+        ResponseRow { name: "no_content_with_a_body", answer: b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL".to_vec(), status: Some(204), closed: false, never: b"EVIL" },
+        ResponseRow { name: "chunked_wins_over_length", answer: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nEVIL".to_vec(), status: Some(200), closed: false, never: b"content-length: 100" },
     ]
 }
 
@@ -445,7 +453,14 @@ async fn hostile_responses_get_502_or_are_cut_at_their_framing() {
     let rows = response_rows();
     let setups: Vec<_> = rows
         .into_iter()
-        .map(|(name, answer, status, closed, never)| {
+        .map(|row| {
+            let ResponseRow {
+                name,
+                answer,
+                status,
+                closed,
+                never,
+            } = row;
             let closes_silently = answer.is_empty();
             let origin = if closes_silently {
                 // Accepts, reads the request, closes without a byte.

@@ -76,7 +76,7 @@ pub fn request_head(data: &[u8]) {
     let _ = rewrite_rules().http_request(&txn, &mut edits);
     let mut out = Vec::new();
     let rw = RequestRewrite {
-        server_close: data.len() % 2 == 0,
+        server_close: data.len() & 1 == 0,
         forwarded_for: Some(("X-Forwarded-For", txn.src.ip())),
     };
     write_request_head(&mut out, data, &head, &rw, &edits);
@@ -91,10 +91,16 @@ pub fn request_head(data: &[u8]) {
     assert_eq!(again.version, head.version);
     assert_eq!(
         &out[again.method.clone()],
-        edits.method.as_deref().unwrap_or(&data[head.method.clone()])
+        edits
+            .method
+            .as_deref()
+            .unwrap_or(&data[head.method.clone()])
     );
     let framing_again = request_framing(&out, &again).expect("rewritten framing is valid");
-    assert_eq!(framing_again.body, framing.body, "the server frames the body alike");
+    assert_eq!(
+        framing_again.body, framing.body,
+        "the server frames the body alike"
+    );
 }
 
 /// A response head parsed, framed and written for the client. Invariant: the written head
@@ -104,13 +110,13 @@ pub fn response_head(data: &[u8]) {
     let Ok(Some(head)) = parse_response(data, HEAD_LIMIT) else {
         return;
     };
-    let is_head_request = data.len() % 3 == 0;
+    let is_head_request = data.last().is_some_and(|b| b & 4 != 0);
     let Ok(kind) = response_framing(data, &head, is_head_request) else {
         return;
     };
     let mut out = Vec::new();
     let rw = ResponseRewrite {
-        client_close: data.len() % 2 == 0,
+        client_close: data.len() & 1 == 0,
         client_version: Version::Http11,
         drop_length: matches!(
             kind,
