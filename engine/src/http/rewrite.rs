@@ -202,6 +202,19 @@ mod tests {
     }
 
     #[test]
+    fn repeated_equal_lengths_are_sent_as_one() {
+        let rw = RequestRewrite {
+            server_close: false,
+            forwarded_for: None,
+        };
+        let out = rewrite_req(
+            "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nX: y\r\ncontent-length: 3\r\n\r\n",
+            rw,
+        );
+        assert_eq!(out, "POST / HTTP/1.1\r\nContent-Length: 3\r\nX: y\r\n\r\n");
+    }
+
+    #[test]
     fn http10_request_asks_the_server_for_keep_alive() {
         let ip = "10.0.0.9".parse().unwrap();
         let out = rewrite_req(
