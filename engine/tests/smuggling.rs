@@ -429,6 +429,7 @@ fn response_rows() -> Vec<ResponseRow> {
     many.extend_from_slice(b"Content-Length: 2\r\n\r\nok");
     vec![
         ResponseRow { name: "invalid_status_code", answer: b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
+        ResponseRow { name: "status_below_100", answer: b"HTTP/1.1 099 Low\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
         ResponseRow { name: "not_http", answer: b"HELLO\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"HELLO" },
         ResponseRow { name: "unsupported_version", answer: b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), status: Some(502), closed: true, never: b"ok" },
         ResponseRow { name: "conflicting_lengths", answer: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!".to_vec(), status: Some(502), closed: true, never: b"ok" },
