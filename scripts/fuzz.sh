@@ -18,10 +18,18 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(head chunked config acl)
 fi
 
+failed=()
 for t in "${targets[@]}"; do
     mkdir -p "corpus-run/$t"
     echo "== $t for ${seconds}s" >&2
     # The committed seeds are read-only inputs; libFuzzer writes to the first directory.
-    nice -n 19 cargo +nightly fuzz run "$t" "corpus-run/$t" "corpus/$t" -- \
-        -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+    # A crash stops this target only: the others still run.
+    if ! nice -n 19 cargo +nightly fuzz run "$t" "corpus-run/$t" "corpus/$t" -- \
+        -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+        failed+=("$t")
+    fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "crashed: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    exit 1
+fi
