@@ -133,6 +133,8 @@ pub fn response_head(data: &[u8]) {
     write_response_head(&mut out, data, &head, &rw, &HeadEdits::default());
     let again = match parse_response(&out, usize::MAX) {
         Ok(Some(h)) => h,
+        // The `Connection` line the proxy adds, as for requests.
+        Err(HeadError::TooManyHeaders) if head.headers.len() + 1 > MAX_HEADERS => return,
         other => panic!(
             "rewritten response does not parse ({other:?}): {:?}",
             String::from_utf8_lossy(&out)
