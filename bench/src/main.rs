@@ -2,12 +2,15 @@
 //! fixture backend, pinned, interleaved over rounds, and prints one Markdown report.
 
 mod fixture;
+mod hostile;
 mod idle;
 mod load;
 mod plot;
 mod procfs;
 mod report;
 mod run;
+mod slowloris;
+mod soak;
 mod targets;
 mod workload;
 
@@ -24,7 +27,8 @@ use targets::{Bins, Target};
 #[command(
     name = "ringlb-bench",
     about = "Load harness: ringlb against haproxy, nginx and no proxy, on pinned CPUs",
-    after_help = "Needs haproxy, nginx, wrk and h2load (scripts/bench-deps.sh installs them)."
+    after_help = "Needs haproxy, nginx, wrk and h2load (scripts/bench-deps.sh installs them).\n\
+                  Hostile-input scenarios: `ringlb-bench slowloris --help`, `ringlb-bench soak --help`."
 )]
 struct Args {
     /// Short run: one round of 2 s per target, disturbed runs kept and flagged (under 2 minutes).
@@ -204,6 +208,21 @@ fn main() -> ExitCode {
             .and_then(|c| cpu_list(c).ok())
             .unwrap_or_else(|| vec![0]);
         fixture::serve(port, &cpus);
+    }
+    let scenario = match argv.get(1).map(String::as_str) {
+        Some("slowloris") => Some(slowloris::run(slowloris::Args::parse_from(&argv[1..]))),
+        Some("soak") => Some(soak::run(soak::Args::parse_from(&argv[1..]))),
+        _ => None,
+    };
+    if let Some(res) = scenario {
+        return match res {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("ringlb-bench: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     match bench(Args::parse()) {
         Ok(true) => ExitCode::SUCCESS,

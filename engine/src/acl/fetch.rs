@@ -152,9 +152,11 @@ pub fn path_of(url: &[u8]) -> (&[u8], Option<&[u8]>) {
         // `http://host/path`: the path starts at the first `/` after `://`.
         if let Some(p) = memchr::memmem::find(u, b"://") {
             let rest = &u[p + 3..];
+            // No path: the empty slice at the end of `url`, so callers can still locate it
+            // in `url` by address (rewrites keep what precedes it).
             u = match memchr::memchr2(b'/', b'?', rest) {
                 Some(i) => &rest[i..],
-                None => b"",
+                None => &rest[rest.len()..],
             };
         }
     }

@@ -1,8 +1,10 @@
 //! Incremental parser of a chunked body. It only finds where the body ends: the bytes are
 //! forwarded verbatim, so nothing is re-chunked.
 //!
-//! Line endings: CRLF, or a bare LF as HAProxy accepts in chunk framing; a CR not followed
-//! by LF is refused. Blanks are allowed between the size and its extension or line end.
+//! Line endings: CRLF only. HAProxy also accepts a bare LF, but it re-encodes the body it
+//! forwards; here the bytes go out verbatim, so a server reading LF differently (as a line
+//! end inside an extension, or as data) would frame the body otherwise than the proxy did.
+//! Blanks are allowed between the size and its extension or line end.
 
 /// Longest chunk extension accepted, so a peer cannot stream an endless size line.
 const MAX_EXTENSION: usize = 4096;
@@ -127,7 +129,7 @@ impl ChunkedDecoder {
             SizeBlank => self.after_size(b)?,
             Extension => match b {
                 b'\r' => self.state = SizeLf,
-                b'\n' => self.end_of_size_line(),
+                b'\n' => return Err(ChunkError::BadLineEnd),
                 _ => {
                     self.counted += 1;
                     if self.counted > MAX_EXTENSION {
@@ -141,7 +143,6 @@ impl ChunkedDecoder {
             },
             DataEnd => match b {
                 b'\r' => self.state = DataLf,
-                b'\n' => self.state = SizeStart,
                 _ => return Err(ChunkError::BadLineEnd),
             },
             DataLf => match b {
@@ -150,7 +151,7 @@ impl ChunkedDecoder {
             },
             TrailerStart => match b {
                 b'\r' => self.state = FinalLf,
-                b'\n' => self.state = Done,
+                b'\n' => return Err(ChunkError::BadLineEnd),
                 _ => {
                     self.count_trailer()?;
                     self.state = TrailerLine;
@@ -158,7 +159,7 @@ impl ChunkedDecoder {
             },
             TrailerLine => match b {
                 b'\r' => self.state = TrailerLf,
-                b'\n' => self.state = TrailerStart,
+                b'\n' => return Err(ChunkError::BadLineEnd),
                 _ => self.count_trailer()?,
             },
             TrailerLf => match b {
@@ -183,7 +184,7 @@ impl ChunkedDecoder {
                 self.state = State::Extension;
             }
             b'\r' => self.state = State::SizeLf,
-            b'\n' => self.end_of_size_line(),
+            b'\n' => return Err(ChunkError::BadLineEnd),
             _ => return Err(ChunkError::BadSize),
         }
         Ok(())
@@ -238,11 +239,18 @@ mod tests {
     }
 
     #[test]
-    fn trailers_and_bare_lf_are_accepted() {
+    fn trailers_are_accepted_and_bare_lf_refused() {
         let body = b"3\r\nabc\r\n0\r\nX-Sum: 1\r\nY: 2\r\n\r\n";
         assert_eq!(run(body, 1), Ok(Some(body.len())));
-        let lf = b"3\nabc\n0\n\n";
-        assert_eq!(run(lf, 2), Ok(Some(lf.len())));
+        for lf in [
+            &b"3\nabc\r\n0\r\n\r\n"[..],
+            b"3;x\nabc\r\n0\r\n\r\n",
+            b"3\r\nabc\n0\r\n\r\n",
+            b"0\r\n\n",
+            b"0\r\nX: 1\n\r\n",
+        ] {
+            assert_eq!(run(lf, 2), Err(ChunkError::BadLineEnd), "{lf:?}");
+        }
         let blanks = b"3  ;x\r\nabc\r\n0 \r\n\r\n";
         assert_eq!(run(blanks, 3), Ok(Some(blanks.len())));
     }

@@ -28,13 +28,23 @@ pub enum FramingError {
     UnsupportedCoding,
     /// HTTP/1.0 has no `Transfer-Encoding`.
     ChunkedInHttp10,
+    /// `chunked` applied more than once (RFC 9112 §6.1 forbids it).
+    ChunkedTwice,
+    /// A target in no form its method allows: authority-form without `CONNECT`,
+    /// `*` without `OPTIONS`, or not starting with `/` nor a scheme.
+    BadTarget,
+    /// `CONNECT`: the proxy does not open tunnels.
+    Connect,
+    /// Several `Host` lines, or an absolute-form target naming another host than `Host`:
+    /// the server and the routing rules could each pick a different one (RFC 9112 §3.2).
+    AmbiguousHost,
 }
 
 impl FramingError {
     /// The status answered to the client.
     pub fn status(self) -> u16 {
         match self {
-            Self::UnsupportedCoding => 501,
+            Self::UnsupportedCoding | Self::Connect => 501,
             _ => 400,
         }
     }
@@ -74,20 +84,75 @@ fn content_length<'a>(
     Ok(found)
 }
 
-/// The codings of every `Transfer-Encoding` line: `Some(true)` when the last is `chunked`.
-fn transfer_codings(buf: &[u8], headers: &[HeaderSpan]) -> Option<(bool, usize)> {
+/// The codings of every `Transfer-Encoding` line: whether the last is `chunked`, how many
+/// there are, and how many of them are `chunked`.
+fn transfer_codings(buf: &[u8], headers: &[HeaderSpan]) -> Option<(bool, usize, usize)> {
     let mut count = 0;
+    let mut chunked = 0;
     let mut last_chunked = false;
     for item in list_items(buf, headers, "transfer-encoding") {
         count += 1;
         last_chunked = item.eq_ignore_ascii_case(b"chunked");
+        chunked += usize::from(last_chunked);
     }
     let present = values(buf, headers, "transfer-encoding").next().is_some();
-    present.then_some((last_chunked, count))
+    present.then_some((last_chunked, count, chunked))
+}
+
+/// The authority of an absolute-form target (`scheme://authority/...`), if it is one.
+fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
+    let sep = target.windows(3).position(|w| w == b"://")?;
+    let scheme = &target[..sep];
+    if scheme.is_empty()
+        || !scheme
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+    {
+        return None;
+    }
+    let rest = &target[sep + 3..];
+    let end = rest
+        .iter()
+        .position(|b| b"/?#".contains(b))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+/// Refuses a target its method does not allow and any doubt about the host (RFC 9112 §3.2,
+/// §3.2.2): a proxy routing on `Host` must see the same host the server will use.
+fn check_target(buf: &[u8], head: &RequestHead) -> Result<(), FramingError> {
+    let method = &buf[head.method.clone()];
+    let target = &buf[head.target.clone()];
+    if method == b"CONNECT" {
+        return Err(FramingError::Connect);
+    }
+    let mut hosts = values(buf, &head.headers, "host");
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(FramingError::AmbiguousHost);
+    }
+    if target == b"*" {
+        return if method == b"OPTIONS" {
+            Ok(())
+        } else {
+            Err(FramingError::BadTarget)
+        };
+    }
+    if target.starts_with(b"/") {
+        return Ok(());
+    }
+    let Some(authority) = absolute_authority(target) else {
+        return Err(FramingError::BadTarget);
+    };
+    match host {
+        Some(h) if !h.eq_ignore_ascii_case(authority) => Err(FramingError::AmbiguousHost),
+        _ => Ok(()),
+    }
 }
 
 /// Decides a request's framing, refusing every ambiguous shape.
 pub fn request_framing(buf: &[u8], head: &RequestHead) -> Result<RequestFraming, FramingError> {
+    check_target(buf, head)?;
     let te = transfer_codings(buf, &head.headers);
     let has_cl = values(buf, &head.headers, "content-length")
         .next()
@@ -95,9 +160,10 @@ pub fn request_framing(buf: &[u8], head: &RequestHead) -> Result<RequestFraming,
     let body = match te {
         Some(_) if head.version == Version::Http10 => return Err(FramingError::ChunkedInHttp10),
         Some(_) if has_cl => return Err(FramingError::LengthAndChunked),
-        Some((true, 1)) => BodyKind::Chunked,
-        Some((true, _)) => return Err(FramingError::UnsupportedCoding),
-        Some((false, _)) => return Err(FramingError::NotChunked),
+        Some((_, _, 2..)) => return Err(FramingError::ChunkedTwice),
+        Some((true, 1, _)) => BodyKind::Chunked,
+        Some((true, _, _)) => return Err(FramingError::UnsupportedCoding),
+        Some((false, _, _)) => return Err(FramingError::NotChunked),
         None => match content_length(values(buf, &head.headers, "content-length"))? {
             Some(0) | None => BodyKind::None,
             Some(n) => BodyKind::Length(n),
@@ -123,8 +189,8 @@ pub fn response_framing(
         return Ok(BodyKind::None);
     }
     match transfer_codings(buf, &head.headers) {
-        Some((true, _)) => Ok(BodyKind::Chunked),
-        Some((false, _)) => Ok(BodyKind::UntilClose),
+        Some((true, _, _)) => Ok(BodyKind::Chunked),
+        Some((false, _, _)) => Ok(BodyKind::UntilClose),
         None => match content_length(values(buf, &head.headers, "content-length"))? {
             Some(0) => Ok(BodyKind::None),
             Some(n) => Ok(BodyKind::Length(n)),
@@ -196,7 +262,12 @@ mod tests {
             ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", NotChunked),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", NotChunked),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", UnsupportedCoding),
-            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", UnsupportedCoding),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", ChunkedTwice),
+            ("GET * HTTP/1.1\r\n\r\n", BadTarget),
+            ("GET host:80 HTTP/1.1\r\n\r\n", BadTarget),
+            ("CONNECT host:443 HTTP/1.1\r\n\r\n", Connect),
+            ("GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", AmbiguousHost),
+            ("GET http://b/x HTTP/1.1\r\nHost: a\r\n\r\n", AmbiguousHost),
             ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", ChunkedInHttp10),
         ];
         for (text, want) in cases {

@@ -120,6 +120,9 @@ pub fn parse_response(buf: &[u8], limit: usize) -> Result<Option<ResponseHead>, 
         httparse::Status::Partial if buf.len() >= limit => Err(HeadError::TooLarge),
         httparse::Status::Partial => Ok(None),
         httparse::Status::Complete(len) if len > limit => Err(HeadError::TooLarge),
+        // Three digits below 100 (`000`, `099`) are no status: refused rather than relayed
+        // as a shorter, invalid status line.
+        httparse::Status::Complete(_) if resp.code.unwrap_or(0) < 100 => Err(HeadError::Invalid),
         httparse::Status::Complete(len) => {
             let reason = match resp.reason {
                 Some(r) if !r.is_empty() => offset(buf, r.as_bytes()),
@@ -213,6 +216,10 @@ mod tests {
         assert_eq!(&buf[head.reason.clone()], b"Not Found");
         assert_eq!(head.version, Version::Http10);
         assert_eq!(head.len, buf.len());
+        assert_eq!(
+            parse_response(b"HTTP/1.1 099 Low\r\n\r\n", 1024),
+            Err(HeadError::Invalid)
+        );
     }
 
     #[test]

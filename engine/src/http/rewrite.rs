@@ -55,17 +55,27 @@ fn write_headers(
     drop_length: bool,
     edits: &HeadEdits,
 ) {
+    let mut length_written = false;
     for (i, h) in headers.iter().enumerate() {
         let name = &buf[h.name.clone()];
+        let is_length = name.eq_ignore_ascii_case(b"content-length");
         if edits.is_removed(i)
             || is_hop_by_hop(buf, headers, name)
-            || (drop_length && name.eq_ignore_ascii_case(b"content-length"))
+            || (is_length && (drop_length || length_written))
         {
             continue;
         }
+        let mut value = edits.value(i, buf, h);
+        if is_length {
+            // Framing accepted repeated lengths only when all are equal (`3, 3`, or two
+            // lines): the next hop gets the one value, as a stricter parser would choke on
+            // the list and frame the message differently.
+            length_written = true;
+            value = super::head::trim(value.split(|&b| b == b',').next().unwrap_or_default());
+        }
         out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(edits.value(i, buf, h));
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in &edits.added {
@@ -189,6 +199,19 @@ mod tests {
             out,
             "POST /p?q HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn repeated_equal_lengths_are_sent_as_one() {
+        let rw = RequestRewrite {
+            server_close: false,
+            forwarded_for: None,
+        };
+        let out = rewrite_req(
+            "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nX: y\r\ncontent-length: 3\r\n\r\n",
+            rw,
+        );
+        assert_eq!(out, "POST / HTTP/1.1\r\nContent-Length: 3\r\nX: y\r\n\r\n");
     }
 
     #[test]
