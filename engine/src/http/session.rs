@@ -344,7 +344,7 @@ impl<'a, R: Router> Session<'a, R> {
         match decision {
             Decision::Forward(be, upstream) => {
                 if let Some((o, _)) = self.obs {
-                    if let Some(i) = o.backend_index(&be.name) {
+                    if let Some(i) = be.stats_index.or_else(|| o.backend_index(&be.name)) {
                         o.backend_chosen(i, &mut self.trace);
                     }
                 }
