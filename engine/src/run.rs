@@ -280,8 +280,12 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         .max(1);
     let legacy = opts.legacy_driver || shard::legacy_forced_by_env();
 
-    let backends: Vec<ResolvedBackend> =
+    let mut backends: Vec<ResolvedBackend> =
         crate::backend::resolve_all(&config).map_err(RunError::Resolve)?;
+    // The counters' layout below lists the backends in this order.
+    for (i, b) in backends.iter_mut().enumerate() {
+        b.http.stats_index = Some(i);
+    }
 
     let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
     let mut addrs = Vec::new();
@@ -628,7 +632,11 @@ async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &m
         return;
     };
     let stats = &worker.obs.stats;
-    if let Some(b) = worker.obs.backend_index(table.name()) {
+    if let Some(b) = table
+        .http
+        .stats_index
+        .or_else(|| worker.obs.backend_index(table.name()))
+    {
         stats.backends[b].session_start(stats.tick());
         end.backend = Some(b);
     }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use monoio::buf::IoBuf;
-use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
 use super::chunked::ChunkedDecoder;
@@ -61,7 +60,6 @@ pub(crate) async fn forward_body(
     start: usize,
     kind: BodyKind,
     timeouts: BodyTimeouts,
-    canceller: &mut Canceller,
 ) -> (Result<u64, BodyError>, Vec<u8>) {
     let BodyTimeouts {
         src: src_timeout,
@@ -80,9 +78,8 @@ pub(crate) async fn forward_body(
             Err(e) => return (Err(e), buf),
         };
         if take > 0 {
-            let (res, slice) =
-                write_all(dst, buf.slice(pos..pos + take), dst_timeout, canceller).await;
-            buf = slice.into_inner();
+            let (res, slice) = write_all(dst, buf.slice(pos..pos + take), dst_timeout).await;
+            buf = slice.map(|s| s.into_inner()).unwrap_or_default();
             if let Err(e) = res {
                 let e = match e {
                     super::io::WriteError::Timeout => BodyError::DstTimeout,
@@ -98,7 +95,7 @@ pub(crate) async fn forward_body(
         }
         buf.clear();
         pos = 0;
-        let (outcome, b) = read_more(src, buf, src_timeout, canceller).await;
+        let (outcome, b) = read_more(src, buf, src_timeout).await;
         buf = b;
         match outcome {
             ReadOutcome::Data(_) => {}

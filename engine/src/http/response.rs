@@ -90,13 +90,7 @@ impl<R: Router> Session<'_, R> {
                     continue;
                 }
             }
-            let (outcome, b) = read_more(
-                &mut conn.stream,
-                sbuf,
-                be.timeouts.server,
-                &mut self.canceller,
-            )
-            .await;
+            let (outcome, b) = read_more(&mut conn.stream, sbuf, be.timeouts.server).await;
             sbuf = b;
             match outcome {
                 ReadOutcome::Data(_) => got_any = true,
@@ -221,7 +215,6 @@ impl<R: Router> Session<'_, R> {
                 src: be.timeouts.server,
                 dst: self.fe.timeouts.client,
             },
-            &mut self.canceller,
         )
         .await;
         let leftover = !sbuf.is_empty();

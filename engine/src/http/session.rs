@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use monoio::buf::IoBuf;
-use monoio::io::Canceller;
 use monoio::net::TcpStream;
 
 use super::body::{forward_body, BodyError, BodyTimeouts};
@@ -98,7 +97,6 @@ pub async fn serve_http<R: Router>(
         router,
         pool,
         inbuf: None,
-        canceller: Canceller::new(),
         summary: SessionSummary::default(),
         obs,
         trace: RequestTrace::default(),
@@ -123,8 +121,6 @@ pub(super) struct Session<'a, R> {
     /// The client read buffer: held only while a request is being read or bytes of the next
     /// pipelined request wait in it.
     inbuf: Option<Vec<u8>>,
-    /// Cancels the session's one pending read or write when its timeout fires.
-    pub(super) canceller: Canceller,
     pub(super) summary: SessionSummary,
     /// The worker's counters and logs, with this frontend's index in them.
     obs: Option<(&'a Observer, usize)>,
@@ -228,8 +224,7 @@ impl<'a, R: Router> Session<'a, R> {
             let was_empty = buf.is_empty();
             let limit = deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
             let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
-            let (outcome, inbuf) =
-                read_more(&mut self.client, inbuf, limit, &mut self.canceller).await;
+            let (outcome, inbuf) = read_more(&mut self.client, inbuf, limit).await;
             self.inbuf = Some(inbuf);
             match outcome {
                 ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
@@ -259,15 +254,10 @@ impl<'a, R: Router> Session<'a, R> {
         };
         self.summary.last_status = Some(status);
         let len = page.len() as u64;
-        if write_all(
-            &mut self.client,
-            page,
-            self.fe.timeouts.client,
-            &mut self.canceller,
-        )
-        .await
-        .0
-        .is_ok()
+        if write_all(&mut self.client, page, self.fe.timeouts.client)
+            .await
+            .0
+            .is_ok()
         {
             self.summary.bytes_out += len;
         }
@@ -276,17 +266,11 @@ impl<'a, R: Router> Session<'a, R> {
 
     pub(super) async fn send_to_client(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, Termination> {
         let len = bytes.len() as u64;
-        let (res, bytes) = write_all(
-            &mut self.client,
-            bytes,
-            self.fe.timeouts.client,
-            &mut self.canceller,
-        )
-        .await;
+        let (res, bytes) = write_all(&mut self.client, bytes, self.fe.timeouts.client).await;
         match res {
             Ok(()) => {
                 self.summary.bytes_out += len;
-                Ok(bytes)
+                Ok(bytes.unwrap_or_default())
             }
             Err(_) => Err(Termination::ClientAborted),
         }
@@ -344,7 +328,7 @@ impl<'a, R: Router> Session<'a, R> {
         match decision {
             Decision::Forward(be, upstream) => {
                 if let Some((o, _)) = self.obs {
-                    if let Some(i) = o.backend_index(&be.name) {
+                    if let Some(i) = be.stats_index.or_else(|| o.backend_index(&be.name)) {
                         o.backend_chosen(i, &mut self.trace);
                     }
                 }
@@ -607,20 +591,24 @@ impl<'a, R: Router> Session<'a, R> {
         be: &HttpBackend,
     ) -> (Result<Forwarded, Option<Termination>>, Vec<u8>) {
         let timeout = be.timeouts.server;
-        let (res, out) = write_all(&mut conn.stream, out, timeout, &mut self.canceller).await;
+        let (res, out) = write_all(&mut conn.stream, out, timeout).await;
+        // A timed-out write that never ended kept its buffer: no retry can send it again.
+        let Some(out) = out else {
+            let t = self.fail(502, Termination::ServerError, Some(be)).await;
+            return (Err(Some(t)), Vec::new());
+        };
         if res.is_err() {
             return (Err(None), out);
         }
         if let Some(end) = buffered_end {
             if end > head.len {
                 let inbuf = self.inbuf.take().unwrap_or_default();
-                let (res, slice) = write_all(
-                    &mut conn.stream,
-                    inbuf.slice(head.len..end),
-                    timeout,
-                    &mut self.canceller,
-                )
-                .await;
+                let (res, slice) =
+                    write_all(&mut conn.stream, inbuf.slice(head.len..end), timeout).await;
+                let Some(slice) = slice else {
+                    let t = self.fail(502, Termination::ServerError, Some(be)).await;
+                    return (Err(Some(t)), out);
+                };
                 self.inbuf = Some(slice.into_inner());
                 if res.is_err() {
                     return (Err(None), out);
@@ -676,7 +664,6 @@ impl<'a, R: Router> Session<'a, R> {
                 src: self.fe.timeouts.client,
                 dst: be.timeouts.server,
             },
-            &mut self.canceller,
         )
         .await;
         self.inbuf = Some(inbuf);

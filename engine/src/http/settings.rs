@@ -75,6 +75,9 @@ pub struct HttpBackend {
     pub rules: Arc<ProxyRules>,
     /// Cookie persistence (`cookie NAME …`), if configured.
     pub cookie: Option<CookiePersist>,
+    /// This backend's index in the worker counters, set once at startup so the request path
+    /// does not look it up by name; `None` leaves the lookup to the observer.
+    pub stats_index: Option<usize>,
 }
 
 impl HttpBackend {
@@ -95,6 +98,7 @@ impl HttpBackend {
             forwardfor: proxy.options.forwardfor.clone(),
             errors: ErrorPages::in_config(proxy, shared),
             cookie: proxy.cookie.clone(),
+            stats_index: None,
         }
     }
 }
