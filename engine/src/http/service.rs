@@ -140,13 +140,7 @@ impl<'a, R: Router> Session<'a, R> {
         let end = head.len + len;
         while self.inbuf_bytes().len() < end {
             let buf = self.take_inbuf();
-            let (outcome, buf) = read_more(
-                &mut self.client,
-                buf,
-                self.fe.timeouts.client,
-                &mut self.canceller,
-            )
-            .await;
+            let (outcome, buf) = read_more(&mut self.client, buf, self.fe.timeouts.client).await;
             self.put_inbuf(buf);
             match outcome {
                 ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
