@@ -30,19 +30,20 @@ impl Balancer for LeastConn {
             return None;
         }
         let start = (self.load.next_cursor() % n as u64) as usize;
-        let mut best: Option<(u64, ServerId)> = None;
-        for k in 0..n {
-            let (id, w) = self.servers[(start + k) % n];
+        // (conns, weight, id) of the best so far; conns/weight is compared by cross
+        // multiplication, so the scan does no division.
+        let mut best: Option<(u64, u64, ServerId)> = None;
+        let (tail, head) = self.servers.split_at(start);
+        for &(id, w) in head.iter().chain(tail) {
             if ctx.skipped(id) {
                 continue;
             }
-            // conns / weight compared without division: scaled by the largest weight.
-            let score = u64::from(ctx.load.servers[id.0].current()) * 256 / u64::from(w);
-            if best.is_none_or(|(b, _)| score < b) {
-                best = Some((score, id));
+            let (c, w) = (u64::from(ctx.load.servers[id.0].current()), u64::from(w));
+            if best.is_none_or(|(bc, bw, _)| c * bw < bc * w) {
+                best = Some((c, w, id));
             }
         }
-        best.map(|(_, id)| id)
+        best.map(|(_, _, id)| id)
     }
 
     fn rebuild(&mut self, servers: &[LbServer]) {
