@@ -681,3 +681,39 @@ fn maintenance_weight_and_maxconn_set_at_run_time_survive_a_sf_reload() {
 fn maintenance_weight_and_maxconn_set_at_run_time_survive_a_master_reload() {
     operator_state_survives(true);
 }
+
+#[test]
+fn grace_keeps_serving_new_connections_after_a_soft_stop_then_closes() {
+    let dir = TempDir::new("grace");
+    let port = free_port();
+    let front = loopback(port);
+    let text = proxy_config(port, &[("s1", http_server("backend"))], "")
+        .replace("listen web\n", "listen web\n    grace 1s\n");
+    let config = dir.write("web.cfg", &text);
+    let mut lb = start(&dir, &config, &[]);
+    lb.wait_serving(front);
+    let signalled = Instant::now();
+    lb.signal(libc::SIGUSR1);
+    thread::sleep(Duration::from_millis(300));
+    // A new connection during the grace period is accepted and served.
+    assert_eq!(
+        http_get(front, "/").unwrap(),
+        (200, "backend".into()),
+        "{}",
+        lb.stderr()
+    );
+    let status = lb.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(TcpStream::connect(front).is_err(), "refused once stopped");
+    assert!(
+        lb.stderr()
+            .contains("still accepting for the 1000ms grace period"),
+        "{}",
+        lb.stderr()
+    );
+}
