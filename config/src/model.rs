@@ -287,6 +287,9 @@ pub struct Proxy {
     pub id: Option<u32>,
     pub binds: Vec<Bind>,
     pub maxconn: Option<u32>,
+    /// `grace TIME`: after a soft stop, how long the proxy keeps accepting before its
+    /// listeners close.
+    pub grace: Option<Duration>,
     /// `fullconn`: the backend load at which `minconn` servers reach `maxconn`.
     pub fullconn: Option<u32>,
     pub backlog: Option<u32>,
@@ -339,6 +342,7 @@ impl Proxy {
             id: None,
             binds: Vec::new(),
             maxconn: None,
+            grace: None,
             fullconn: None,
             backlog: None,
             timeouts: Timeouts::default(),

@@ -128,6 +128,21 @@ fn legacy_timeouts_and_redispatch_warn_and_apply() {
 }
 
 #[test]
+fn grace_is_inherited_from_defaults_without_a_warning() {
+    let (c, diags) =
+        accept("defaults\n    grace 2s\nfrontend f\n    bind :80\nbackend b\n    grace 500\n");
+    assert_eq!(c.proxy("f").unwrap().grace, Some(Duration::from_secs(2)));
+    assert_eq!(
+        c.proxy("b").unwrap().grace,
+        Some(Duration::from_millis(500))
+    );
+    assert!(
+        !diags.iter().any(|d| d.message.contains("grace")),
+        "{diags:?}"
+    );
+}
+
+#[test]
 fn several_global_sections_merge() {
     let (c, _) =
         accept("global\n    daemon\n    maxconn 100\nglobal\n    nbthread 4\n    maxconn 200\n");

@@ -3,7 +3,8 @@
 //! The handled signals are blocked in the starting thread before any worker exists, so
 //! every thread inherits the mask and only the control thread, in `sigtimedwait`, receives
 //! them. SIGINT/SIGTERM stop at once; SIGUSR1 stops softly (listeners close, connections
-//! finish), for at most `hard-stop-after`. SIGTTOU pauses accepting and SIGTTIN resumes it,
+//! finish), for at most `hard-stop-after`; with `grace` on a proxy, the listeners keep
+//! accepting for the longest grace first (one process serves every proxy). SIGTTOU pauses accepting and SIGTTIN resumes it,
 //! as seed 003's reload script expects. SIGHUP and SIGUSR2 are taken so they cannot kill
 //! the process; reloading on SIGUSR2 is the master's job (`lifecycle/master.rs`).
 
@@ -60,12 +61,13 @@ pub fn event_for_signal(sig: libc::c_int) -> Option<ShardEvent> {
 }
 
 /// Starts the control thread. It waits for signals in slices of 100 ms so it notices
-/// `done` (set when the workers have stopped) and exits. A soft stop turns into a hard one
-/// after `hard_stop_after`.
+/// `done` (set when the workers have stopped) and exits. A soft stop reaches the workers
+/// `grace` after the signal and turns into a hard one `hard_stop_after` after the signal.
 pub fn spawn_control(
     inboxes: Arc<Inboxes>,
     done: Arc<AtomicBool>,
     hard_stop_after: Option<Duration>,
+    grace: Option<Duration>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ringlb-control".into())
@@ -76,7 +78,13 @@ pub fn spawn_control(
                 tv_nsec: 100_000_000,
             };
             let mut hard_stop_at = None;
+            let mut soft_stop_at: Option<std::time::Instant> = None;
             while !done.load(Ordering::Acquire) {
+                if soft_stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                    eprintln!("ringlb: grace period over, closing the listeners");
+                    inboxes.broadcast(&ShardEvent::SoftStop);
+                    soft_stop_at = None;
+                }
                 if hard_stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
                     eprintln!("ringlb: hard-stop-after expired, closing the remaining connections");
                     inboxes.broadcast(&ShardEvent::Stop);
@@ -96,8 +104,21 @@ pub fn spawn_control(
                             _ => "stopping softly",
                         };
                         eprintln!("ringlb: signal {sig} received, {what}");
-                        if matches!(ev, ShardEvent::SoftStop) && hard_stop_at.is_none() {
-                            hard_stop_at = hard_stop_after.map(|d| std::time::Instant::now() + d);
+                        if matches!(ev, ShardEvent::SoftStop) {
+                            if hard_stop_at.is_none() {
+                                hard_stop_at =
+                                    hard_stop_after.map(|d| std::time::Instant::now() + d);
+                            }
+                            if let Some(g) = grace.filter(|g| !g.is_zero()) {
+                                if soft_stop_at.is_none() {
+                                    eprintln!(
+                                        "ringlb: still accepting for the {}ms grace period",
+                                        g.as_millis()
+                                    );
+                                    soft_stop_at = Some(std::time::Instant::now() + g);
+                                }
+                                continue;
+                            }
                         }
                         inboxes.broadcast(&ev);
                     }

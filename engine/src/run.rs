@@ -511,8 +511,13 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     handle.cli = crate::admin::listener::start(runtime).map_err(RunError::Io)?;
     if opts.handle_signals {
         handle.control = Some(
-            control::spawn_control(inboxes, control_done, config.global.hard_stop_after)
-                .map_err(RunError::Io)?,
+            control::spawn_control(
+                inboxes,
+                control_done,
+                config.global.hard_stop_after,
+                config.proxies.iter().filter_map(|p| p.grace).max(),
+            )
+            .map_err(RunError::Io)?,
         );
     }
     Ok(handle)

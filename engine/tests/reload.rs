@@ -572,3 +572,148 @@ fn haproxy_reloads_under_the_same_load() {
         );
     }
 }
+
+/// One command on the runtime socket at `path` (waiting for the socket: it opens just
+/// after the listeners); the answer ends with a close.
+fn runtime_command(path: &Path, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut s = loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > deadline => panic!("runtime socket accepts: {e}"),
+            Err(_) => thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `srv_admin_state`, `srv_uweight` of `server` in `show servers state`.
+fn admin_and_weight(path: &Path, server: &str) -> (String, String) {
+    let out = runtime_command(path, "show servers state web");
+    let line = out
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some(server))
+        .unwrap_or_else(|| panic!("{server} in {out}"))
+        .to_string();
+    let f: Vec<&str> = line.split(' ').collect();
+    (f[6].to_string(), f[7].to_string())
+}
+
+/// A reload in `mode` (`-sf` or a master's SIGUSR2) keeps `s1` in maintenance and `s2`'s
+/// run-time weight and maxconn, all set through the runtime socket.
+fn operator_state_survives(master_worker: bool) {
+    let dir = TempDir::new("reload-admin");
+    let port = free_port();
+    let front = loopback(port);
+    let sock = dir.path().join("admin.sock");
+    let global = format!(
+        "    stats socket {} level admin\n{}",
+        sock.display(),
+        if master_worker {
+            "    master-worker\n"
+        } else {
+            ""
+        }
+    );
+    let config = dir.write(
+        "web.cfg",
+        &proxy_config(
+            port,
+            &[("s1", http_server("one")), ("s2", http_server("two"))],
+            &global,
+        ),
+    );
+    let mut a = start(&dir, &config, &[]);
+    a.wait_serving(front);
+    for cmd in [
+        "set server web/s1 state maint",
+        "set weight web/s2 7",
+        "set maxconn server web/s2 9",
+    ] {
+        assert_eq!(runtime_command(&sock, cmd), "\n", "{cmd}");
+    }
+    assert_eq!(admin_and_weight(&sock, "s1").0, "1");
+    assert_eq!(bodies(front, 4), ["two"; 4]);
+
+    // The replaced process, kept so it can exit by itself.
+    let mut replaced = None;
+    let old = if master_worker {
+        let old = wait_workers(&a, 1)[0];
+        a.signal(libc::SIGUSR2);
+        wait_workers(&a, 2);
+        old
+    } else {
+        let pid = a.pid();
+        let mut b = start(&dir, &config, &["-sf", &pid.to_string()]);
+        b.wait_serving(front);
+        replaced = Some(std::mem::replace(&mut a, b));
+        pid
+    };
+    assert!(wait_gone(old, Duration::from_secs(10)), "{}", a.stderr());
+    // The socket file now belongs to the new process.
+    assert_eq!(
+        admin_and_weight(&sock, "s1"),
+        ("1".into(), "1".into()),
+        "{}",
+        a.stderr()
+    );
+    assert_eq!(admin_and_weight(&sock, "s2").1, "7");
+    let csv = runtime_command(&sock, "show stat web");
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let slim = header.iter().position(|c| *c == "slim").unwrap();
+    let s2 = csv.lines().find(|l| l.starts_with("web,s2,")).unwrap();
+    assert_eq!(s2.split(',').nth(slim), Some("9"), "{csv}");
+    assert_eq!(bodies(front, 4), ["two"; 4], "{}", a.stderr());
+    assert_eq!(a.stop_with(libc::SIGTERM).code(), Some(0));
+    drop(replaced);
+}
+
+#[test]
+fn maintenance_weight_and_maxconn_set_at_run_time_survive_a_sf_reload() {
+    operator_state_survives(false);
+}
+
+#[test]
+fn maintenance_weight_and_maxconn_set_at_run_time_survive_a_master_reload() {
+    operator_state_survives(true);
+}
+
+#[test]
+fn grace_keeps_serving_new_connections_after_a_soft_stop_then_closes() {
+    let dir = TempDir::new("grace");
+    let port = free_port();
+    let front = loopback(port);
+    let text = proxy_config(port, &[("s1", http_server("backend"))], "")
+        .replace("listen web\n", "listen web\n    grace 1s\n");
+    let config = dir.write("web.cfg", &text);
+    let mut lb = start(&dir, &config, &[]);
+    lb.wait_serving(front);
+    let signalled = Instant::now();
+    lb.signal(libc::SIGUSR1);
+    thread::sleep(Duration::from_millis(300));
+    // A new connection during the grace period is accepted and served.
+    assert_eq!(
+        http_get(front, "/").unwrap(),
+        (200, "backend".into()),
+        "{}",
+        lb.stderr()
+    );
+    let status = lb.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        signalled.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(TcpStream::connect(front).is_err(), "refused once stopped");
+    assert!(
+        lb.stderr()
+            .contains("still accepting for the 1000ms grace period"),
+        "{}",
+        lb.stderr()
+    );
+}

@@ -45,6 +45,9 @@ pub(super) fn dump_proxy(out: &mut Out, p: &Proxy) {
             out.kv(kw, v.to_string());
         }
     }
+    if let Some(g) = p.grace {
+        out.kv("grace", fmt_duration(g));
+    }
     let t = &p.timeouts;
     for (kw, v) in [
         ("client", t.client),

@@ -423,11 +423,7 @@ pub(super) fn keyword(
         "grace" => {
             let w = line.arg(1, "grace", "DURATION")?;
             line.no_more(1, "grace")?;
-            value::duration(w, TimeUnit::Ms).map_err(|e| line.invalid("grace", e))?;
-            diags.push(
-                line.warning("'grace' is accepted but has no effect: stopping proxies close their listeners at once")
-                    .with_help("remove 'grace'; 'hard-stop-after' in global bounds how long old connections live"),
-            );
+            p.grace = Some(value::duration(w, TimeUnit::Ms).map_err(|e| line.invalid("grace", e))?);
             Ok(())
         }
         "maxconn" => number(line, "maxconn").map(|n| p.maxconn = Some(n)),

@@ -211,6 +211,12 @@ impl ServerStates {
         Ok(())
     }
 
+    /// The `maxconn` in force and the configured one (0: no limit).
+    pub fn maxconns(&self, backend: &str, server: &str) -> Result<(u32, u32), StateError> {
+        let l = self.load(backend, server)?;
+        Ok((l.maxconn(), l.configured_maxconn))
+    }
+
     /// Requests using a connection to the server now, and its `maxconn`.
     pub fn conns(&self, backend: &str, server: &str) -> Result<(u32, u32), StateError> {
         let l = self.load(backend, server)?;

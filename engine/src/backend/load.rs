@@ -19,6 +19,8 @@ pub struct ServerLoad {
     pub queued: AtomicU32,
     /// `maxconn` (0: no limit); the runtime API may change it (`set maxconn server`).
     pub maxconn: AtomicU32,
+    /// The `maxconn` the configuration gave, to tell a run-time change from it.
+    pub configured_maxconn: u32,
     /// `minconn` (0: none): the limit at low backend load when `fullconn` applies.
     pub minconn: u32,
     /// `maxqueue` (0: no limit).
@@ -29,6 +31,7 @@ impl ServerLoad {
     pub fn new(maxconn: Option<u32>, minconn: Option<u32>, maxqueue: Option<u32>) -> Self {
         Self {
             maxconn: AtomicU32::new(maxconn.unwrap_or(0)),
+            configured_maxconn: maxconn.unwrap_or(0),
             minconn: minconn.unwrap_or(0),
             maxqueue: maxqueue.unwrap_or(0),
             ..Self::default()

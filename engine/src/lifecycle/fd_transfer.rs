@@ -333,12 +333,9 @@ mod tests {
         let offer = Offer {
             listeners: vec![(a1, l1.try_clone().unwrap())],
             state: Box::new(|| {
-                vec![ServerState {
-                    backend: "web".into(),
-                    server: "s1".into(),
-                    up: false,
-                    weight: 7,
-                }]
+                let mut s = ServerState::new("web", "s1", false, 7);
+                s.admin = ringlb_checks::AdminState::Maint;
+                vec![s]
             }),
         };
         let shared = AtomicBool::new(false);
@@ -356,6 +353,7 @@ mod tests {
         assert_eq!(got.servers.len(), 1);
         assert_eq!(got.servers[0].weight, 7);
         assert!(!got.servers[0].up);
+        assert_eq!(got.servers[0].admin, ringlb_checks::AdminState::Maint);
         let inherited = Inherited::new(got.listeners);
         let socks = inherited.take(a1);
         assert_eq!(socks.len(), 1);

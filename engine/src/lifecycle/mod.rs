@@ -133,15 +133,14 @@ pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
             return 1;
         }
     }
+    let owner = handle.runtime().map(|r| r.servers.clone());
+    if let Some(owner) = &owner {
+        state::apply_operator_state(&initial, owner);
+    }
     let inboxes = handle.inboxes();
     let offer = Offer {
         listeners: handle.take_listening_sockets(),
-        state: Box::new(move || {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            inboxes.broadcast(&ShardEvent::ReportServerState { reply: tx });
-            rx.recv_timeout(std::time::Duration::from_secs(2))
-                .unwrap_or_default()
-        }),
+        state: Box::new(move || current_state(&inboxes, owner.as_deref())),
     };
     if let Err(e) = fd_transfer::serve(offer, None).map(drop) {
         eprintln!("ringlb: warning: listening sockets cannot be handed to a reload: {e}");
@@ -174,6 +173,23 @@ pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
             1
         }
     }
+}
+
+/// Every server's state now: up/down and weight as the workers apply them, and what the
+/// state owner holds beyond that.
+fn current_state(
+    inboxes: &crate::shard::inbox::Inboxes,
+    owner: Option<&crate::admin::ServerStates>,
+) -> Vec<state::ServerState> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    inboxes.broadcast(&ShardEvent::ReportServerState { reply: tx });
+    let mut states = rx
+        .recv_timeout(std::time::Duration::from_secs(2))
+        .unwrap_or_default();
+    if let Some(owner) = owner {
+        state::add_operator_state(&mut states, owner);
+    }
+    states
 }
 
 /// Listening sockets and server state from the process being replaced: listeners from

@@ -1,15 +1,21 @@
 //! Server state that outlives a process: whether each server is up and its current
 //! weight, keyed by backend and server name, read from the workers of the old process and
-//! applied by the new one before it accepts (HAProxy's `server-state-file` in spirit).
+//! applied by the new one before it accepts (HAProxy's `server-state-file` in spirit); and
+//! what an operator set through the runtime socket (admin state, weight, `maxconn`), read
+//! from the state owner and given back to the new process's owner once it runs, so a
+//! server in maintenance stays out of rotation and unchecked.
 //!
-//! Today the run-time changes are `ShardEvent::SetServerState` and `SetWeight`. Whatever
-//! later changes a server at run time (health checks, the runtime socket's maint/drain)
-//! only has to be visible in `BackendTable`: [`collect`] reads it from there, and a new
-//! field travels by adding it to [`ServerState`]'s line.
+//! A line is `server BACKEND SERVER up|down WEIGHT` followed by optional `key=value`
+//! fields: `admin=ready|drain|maint`, `uweight=NOW/CONFIGURED`, `maxconn=NOW/CONFIGURED`.
+//! A run-time weight or `maxconn` is only applied when the new configuration still gives
+//! the value it replaced: an edited configuration wins over an old run-time change.
 
 use std::io;
 use std::path::Path;
 
+use ringlb_checks::AdminState;
+
+use crate::admin::{ServerStates, WeightSpec};
 use crate::shard::inbox::ShardEvent;
 use crate::shard::worker::Worker;
 
@@ -19,19 +25,64 @@ pub struct ServerState {
     pub backend: String,
     pub server: String,
     pub up: bool,
+    /// The weight the workers use (0 while draining).
     pub weight: u16,
+    /// Set by an operator or an agent; `Ready` when unknown.
+    pub admin: AdminState,
+    /// The operator's weight and the configured one, when they differ.
+    pub user_weight: Option<(u16, u16)>,
+    /// The run-time `maxconn` and the configured one, when they differ.
+    pub maxconn: Option<(u32, u32)>,
+}
+
+fn admin_word(a: AdminState) -> &'static str {
+    match a {
+        AdminState::Ready => "ready",
+        AdminState::Drain => "drain",
+        AdminState::Maint => "maint",
+    }
+}
+
+fn pair<T: std::str::FromStr>(v: &str) -> Option<(T, T)> {
+    let (a, b) = v.split_once('/')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 impl ServerState {
-    /// `server BACKEND SERVER up|down WEIGHT` (names never hold blanks).
+    /// A server as the workers see it, nothing set by an operator.
+    pub fn new(backend: &str, server: &str, up: bool, weight: u16) -> Self {
+        Self {
+            backend: backend.to_string(),
+            server: server.to_string(),
+            up,
+            weight,
+            admin: AdminState::Ready,
+            user_weight: None,
+            maxconn: None,
+        }
+    }
+
+    /// `server BACKEND SERVER up|down WEIGHT [admin=…] [uweight=N/C] [maxconn=N/C]`
+    /// (names never hold blanks; fields with nothing to say are left out).
     pub fn to_line(&self) -> String {
-        format!(
+        let mut line = format!(
             "server {} {} {} {}",
             self.backend,
             self.server,
             if self.up { "up" } else { "down" },
             self.weight
-        )
+        );
+        if self.admin != AdminState::Ready {
+            line.push_str(" admin=");
+            line.push_str(admin_word(self.admin));
+        }
+        if let Some((now, cfg)) = self.user_weight {
+            line.push_str(&format!(" uweight={now}/{cfg}"));
+        }
+        if let Some((now, cfg)) = self.maxconn {
+            line.push_str(&format!(" maxconn={now}/{cfg}"));
+        }
+        line
     }
 
     pub fn from_line(line: &str) -> Option<Self> {
@@ -39,23 +90,26 @@ impl ServerState {
         if w.next()? != "server" {
             return None;
         }
-        let backend = w.next()?.to_string();
-        let server = w.next()?.to_string();
+        let backend = w.next()?;
+        let server = w.next()?;
         let up = match w.next()? {
             "up" => true,
             "down" => false,
             _ => return None,
         };
         let weight = w.next()?.parse().ok()?;
-        if w.next().is_some() {
-            return None;
+        let mut s = Self::new(backend, server, up, weight);
+        for field in w {
+            match field.split_once('=')? {
+                ("admin", "ready") => s.admin = AdminState::Ready,
+                ("admin", "drain") => s.admin = AdminState::Drain,
+                ("admin", "maint") => s.admin = AdminState::Maint,
+                ("uweight", v) => s.user_weight = Some(pair(v)?),
+                ("maxconn", v) => s.maxconn = Some(pair(v)?),
+                _ => return None,
+            }
         }
-        Some(Self {
-            backend,
-            server,
-            up,
-            weight,
-        })
+        Some(s)
     }
 
     /// The events that put a freshly started worker's server in this state.
@@ -75,6 +129,47 @@ impl ServerState {
     }
 }
 
+/// Adds what the state owner knows beyond the workers' view: admin state, the operator's
+/// weight and `maxconn`.
+pub fn add_operator_state(states: &mut [ServerState], owner: &ServerStates) {
+    let snapshot = owner.snapshot();
+    for s in states {
+        if let Some(snap) = snapshot
+            .iter()
+            .find(|x| x.backend == s.backend && x.server == s.server)
+        {
+            s.admin = snap.admin;
+        }
+        if let Ok((now, cfg)) = owner.weights(&s.backend, &s.server) {
+            s.user_weight = (now != cfg).then_some((now, cfg));
+        }
+        if let Ok((now, cfg)) = owner.maxconns(&s.backend, &s.server) {
+            s.maxconn = (now != cfg).then_some((now, cfg));
+        }
+    }
+}
+
+/// Gives the operator's settings of `states` to a new process's state owner. Servers the
+/// configuration no longer has are skipped.
+pub fn apply_operator_state(states: &[ServerState], owner: &ServerStates) {
+    for s in states {
+        let (b, sv) = (s.backend.as_str(), s.server.as_str());
+        if let Some((now, was)) = s.user_weight {
+            if owner.weights(b, sv).is_ok_and(|(_, cfg)| cfg == was) {
+                let _ = owner.set_weight(b, sv, WeightSpec::Absolute(now));
+            }
+        }
+        if let Some((now, was)) = s.maxconn {
+            if owner.maxconns(b, sv).is_ok_and(|(_, cfg)| cfg == was) {
+                let _ = owner.set_maxconn(b, sv, now);
+            }
+        }
+        if s.admin != AdminState::Ready {
+            let _ = owner.set_admin(b, sv, s.admin);
+        }
+    }
+}
+
 /// The state of every server as `worker` sees it. Every worker receives the same events,
 /// so one worker's view is the process's.
 pub fn collect(worker: &Worker) -> Vec<ServerState> {
@@ -85,12 +180,12 @@ pub fn collect(worker: &Worker) -> Vec<ServerState> {
         let table = &worker.backends[name];
         for i in 0..table.server_count() {
             let id = crate::backend::ServerId(i);
-            out.push(ServerState {
-                backend: name.clone(),
-                server: table.server_name(id).to_string(),
-                up: table.is_up(id),
-                weight: table.weight(id),
-            });
+            out.push(ServerState::new(
+                name,
+                table.server_name(id),
+                table.is_up(id),
+                table.weight(id),
+            ));
         }
     }
     out
@@ -109,7 +204,7 @@ pub fn read_file(path: &Path) -> io::Result<Vec<ServerState>> {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{}:{}: expected 'server BACKEND SERVER up|down WEIGHT'",
+                    "{}:{}: expected 'server BACKEND SERVER up|down WEIGHT [key=value…]'",
                     path.display(),
                     n + 1
                 ),
@@ -122,7 +217,9 @@ pub fn read_file(path: &Path) -> io::Result<Vec<ServerState>> {
 /// Writes a state file `read_file` reads back (through a temporary file, so a reader never
 /// sees half of it).
 pub fn write_file(path: &Path, states: &[ServerState]) -> io::Result<()> {
-    let mut text = String::from("# ringlb server state: server BACKEND SERVER up|down WEIGHT\n");
+    let mut text = String::from(
+        "# ringlb server state: server BACKEND SERVER up|down WEIGHT [admin=…] [uweight=N/C] [maxconn=N/C]\n",
+    );
     for s in states {
         text.push_str(&s.to_line());
         text.push('\n');
@@ -138,16 +235,21 @@ mod tests {
 
     #[test]
     fn a_state_line_reads_back_as_written() {
-        let s = ServerState {
-            backend: "web".into(),
-            server: "s2".into(),
-            up: false,
-            weight: 30,
-        };
+        let mut s = ServerState::new("web", "s2", false, 30);
         assert_eq!(s.to_line(), "server web s2 down 30");
+        assert_eq!(ServerState::from_line(&s.to_line()), Some(s.clone()));
+        s.admin = AdminState::Maint;
+        s.user_weight = Some((5, 30));
+        s.maxconn = Some((7, 0));
+        assert_eq!(
+            s.to_line(),
+            "server web s2 down 30 admin=maint uweight=5/30 maxconn=7/0"
+        );
         assert_eq!(ServerState::from_line(&s.to_line()), Some(s));
         assert_eq!(ServerState::from_line("server web s2 maybe 3"), None);
         assert_eq!(ServerState::from_line("server web s2 up 3 extra"), None);
+        assert_eq!(ServerState::from_line("server web s2 up 3 admin=off"), None);
+        assert_eq!(ServerState::from_line("server web s2 up 3 uweight=4"), None);
     }
 
     #[test]
@@ -158,15 +260,10 @@ mod tests {
         std::fs::write(&path, "# c\n\nserver a b up 1\nserver a\n").unwrap();
         let err = read_file(&path).unwrap_err().to_string();
         assert!(
-            err.ends_with("state:4: expected 'server BACKEND SERVER up|down WEIGHT'"),
+            err.ends_with("state:4: expected 'server BACKEND SERVER up|down WEIGHT [key=value…]'"),
             "{err}"
         );
-        let states = vec![ServerState {
-            backend: "a".into(),
-            server: "b".into(),
-            up: true,
-            weight: 1,
-        }];
+        let states = vec![ServerState::new("a", "b", true, 1)];
         write_file(&path, &states).unwrap();
         assert_eq!(read_file(&path).unwrap(), states);
         let _ = std::fs::remove_dir_all(&dir);
