@@ -274,11 +274,13 @@ impl Fetch {
                 })?;
                 Ok(Fetch::Var { var, default })
             }
-            "str" => match args {
-                [v] => Ok(Fetch::Str(v.clone())),
-                _ => Err(ParseError::new("fetch 'str' takes one argument")
-                    .with_help("write str(TEXT)")),
-            },
+            "str" => {
+                match args {
+                    [v] => Ok(Fetch::Str(v.clone())),
+                    _ => Err(ParseError::new("fetch 'str' takes one argument")
+                        .with_help("write str(TEXT)")),
+                }
+            }
             "int" => match args {
                 [v] => v.trim().parse().map(Fetch::Int).map_err(|_| {
                     ParseError::new(format!("'{v}' is not an integer"))

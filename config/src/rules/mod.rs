@@ -247,7 +247,10 @@ pub(crate) fn unset_var_name(ctx: &Ctx<'_>, word: &str) -> Option<Result<VarName
 }
 
 fn var_in(ctx: &Ctx<'_>, word: &str, action: &str) -> Option<Result<VarName, Diagnostic>> {
-    let inner = word.strip_prefix(action)?.strip_prefix('(')?.strip_suffix(')')?;
+    let inner = word
+        .strip_prefix(action)?
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
     Some(VarName::parse(inner).map_err(|m| {
         ctx.error(m).with_help(format!(
             "write {action}(SCOPE.NAME) with SCOPE one of proc, sess, txn, req, res"
@@ -259,9 +262,10 @@ fn var_in(ctx: &Ctx<'_>, word: &str, action: &str) -> Option<Result<VarName, Dia
 pub(crate) fn capture_id(a: &mut Args<'_, '_>, usage: &str) -> Result<u32, Diagnostic> {
     let v = a.value_of("id")?;
     v.parse().map_err(|_| {
-        a.error(format!("invalid capture id '{v}'")).with_help(format!(
-            "write the slot number (0 for the first 'capture … header' line): {usage}"
-        ))
+        a.error(format!("invalid capture id '{v}'"))
+            .with_help(format!(
+                "write the slot number (0 for the first 'capture … header' line): {usage}"
+            ))
     })
 }
 
