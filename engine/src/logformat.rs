@@ -244,11 +244,11 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
 
 /// What an `http-request`/`http-response capture` rule put in a slot: it takes the place
 /// of the header the slot declares.
-fn rule_capture<'v>(
-    ruled: Option<&'v [(CaptureSide, usize, Vec<u8>)]>,
+fn rule_capture(
+    ruled: Option<&[(CaptureSide, usize, Vec<u8>)]>,
     side: CaptureSide,
     slot: usize,
-) -> Option<&'v [u8]> {
+) -> Option<&[u8]> {
     ruled?
         .iter()
         .find(|(s, i, _)| *s == side && *i == slot)
