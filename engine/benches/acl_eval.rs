@@ -44,6 +44,7 @@ fn measure(name: &str, rules: &ProxyRules, expect: &str) {
         res: None,
         nbsrv: &nbsrv,
         edits: None,
+        vars: None,
     };
     let chosen = rules.choose_backend(&txn, &exists, Some("last"));
     assert_eq!(chosen.as_deref(), Some(expect));

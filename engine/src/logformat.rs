@@ -7,6 +7,7 @@ use std::io::Write;
 use ringlb_config::logformat::{LogAlias, LogFlagKind, LogFormat, LogPart};
 
 use crate::acl::fetch::{convert, fetch_each, to_bytes, unmap as unmapped};
+use crate::acl::vars::CaptureSide;
 use crate::acl::Txn;
 use crate::http::head::{values, Version};
 use crate::log::line::{escape_capture, LogInfo};
@@ -209,12 +210,18 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
                 return true;
             }
             let braces = a == LogAlias::CapturedRequestHeaders;
-            let caps = info.request_captures.iter().map(|(name, len)| {
-                let v = txn
-                    .req
-                    .and_then(|r| values(txn.buf, &r.headers, name).last());
-                v.map(|v| &v[..v.len().min(*len)])
-            });
+            let ruled = txn.vars.map(|v| v.captures());
+            let caps = info
+                .request_captures
+                .iter()
+                .enumerate()
+                .map(|(i, (name, len))| {
+                    let v = rule_capture(ruled.as_deref(), CaptureSide::Request, i).or_else(|| {
+                        txn.req
+                            .and_then(|r| values(txn.buf, &r.headers, name).last())
+                    });
+                    v.map(|v| &v[..v.len().min(*len)])
+                });
             captured_block(caps, braces, out);
         }
         LogAlias::CapturedResponseHeaders | LogAlias::CapturedResponseHeadersList => {
@@ -222,14 +229,30 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
                 return true;
             }
             let braces = a == LogAlias::CapturedResponseHeaders;
-            let caps = (0..info.response_capture_slots)
-                .map(|i| info.response_captures.get(i).and_then(|v| v.as_deref()));
+            let ruled = txn.vars.map(|v| v.captures());
+            let caps = (0..info.response_capture_slots).map(|i| {
+                rule_capture(ruled.as_deref(), CaptureSide::Response, i)
+                    .or_else(|| info.response_captures.get(i).and_then(|v| v.as_deref()))
+            });
             captured_block(caps, braces, out);
         }
         LogAlias::RequestLine if info.bad_request => out.extend_from_slice(b"<BADREQ>"),
         _ => return false,
     }
     true
+}
+
+/// What an `http-request`/`http-response capture` rule put in a slot: it takes the place
+/// of the header the slot declares.
+fn rule_capture(
+    ruled: Option<&[(CaptureSide, usize, Vec<u8>)]>,
+    side: CaptureSide,
+    slot: usize,
+) -> Option<&[u8]> {
+    ruled?
+        .iter()
+        .find(|(s, i, _)| *s == side && *i == slot)
+        .map(|(_, _, v)| v.as_slice())
 }
 
 /// `{v1|v2}` (or `v1 v2` for the list form) with each value escaped.

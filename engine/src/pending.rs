@@ -2,7 +2,7 @@
 //! announced at startup, so nothing the user wrote is dropped silently.
 
 use ringlb_config::model::{Balance, Mode, Proxy};
-use ringlb_config::rules::{HttpRequestAction, HttpResponseAction};
+use ringlb_config::rules::HttpRequestAction;
 use ringlb_config::Config;
 
 /// One notice per proxy and feature, in configuration order.
@@ -21,9 +21,6 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
             .http_request
             .iter()
             .filter_map(|r| match &r.action {
-                HttpRequestAction::SetVar { .. } => Some("set-var".into()),
-                HttpRequestAction::Capture { .. } => Some("capture".into()),
-                HttpRequestAction::SetLogLevel(_) => Some("set-log-level".into()),
                 HttpRequestAction::DisableL7Retry => Some("disable-l7-retry".into()),
                 _ => None,
             })
@@ -48,14 +45,12 @@ fn proxy_notices(p: &Proxy, out: &mut Vec<String>) {
     if stats_rules_unapplied {
         say("'stats http-request' applies only allow, deny and auth");
     }
-    let response_unapplied = p.http_response.iter().any(|r| {
-        matches!(
-            r.action,
-            HttpResponseAction::SetVar { .. } | HttpResponseAction::SetLogLevel(_)
-        )
-    });
-    if response_unapplied {
-        say("'http-response' set-var and set-log-level are not applied yet");
+    let slotless_capture = !p.kind.has_frontend()
+        && p.http_request
+            .iter()
+            .any(|r| matches!(r.action, HttpRequestAction::Capture { id: None, .. }));
+    if slotless_capture {
+        say("'http-request capture … len' needs a frontend's slot; write 'capture … id N' here");
     }
     if p.kind.has_backend() {
         match &p.balance {
@@ -117,13 +112,22 @@ mod tests {
     fn unapplied_features_are_named_with_their_proxy() {
         let n = notices(
             "global\n daemon\ndefaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
-             frontend f\n bind :8080\n acl bad src 10.0.0.1\n http-request deny if bad\n http-request capture req.hdr(host) len 10\n default_backend b\n\
-             backend b\n balance leastconn\n cookie SRV insert\n server s 127.0.0.1:80 check cookie s\n",
+             frontend f\n bind :8080\n acl bad src 10.0.0.1\n http-request deny if bad\n http-request capture req.hdr(host) len 10\n\
+             http-request set-var(txn.a) src\n http-request set-log-level err\n http-request disable-l7-retry\n\
+             http-response set-var(txn.b) status\n default_backend b\n\
+             backend b\n balance leastconn\n cookie SRV insert\n http-request capture src len 4\n server s 127.0.0.1:80 check cookie s\n",
         );
         let all = n.join("\n");
         assert!(!all.contains("daemon"), "daemon is applied: {all}");
         assert!(
-            all.contains("frontend 'f': 'http-request' actions not applied yet: capture"),
+            all.contains(
+                "frontend 'f': 'http-request' actions not applied yet: disable-l7-retry\n"
+            ),
+            "set-var, capture and set-log-level are applied: {all}"
+        );
+        assert!(!all.contains("http-response"), "{all}");
+        assert!(
+            all.contains("backend 'b': 'http-request capture … len' needs a frontend's slot"),
             "{all}"
         );
         assert!(!all.contains("deny"), "deny is applied: {all}");

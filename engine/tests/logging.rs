@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::{BufRead, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
@@ -57,35 +57,6 @@ fn origin() -> SocketAddr {
         }
     });
     addr
-}
-
-/// A syslog receiver on a loopback UDP port.
-struct Receiver(UdpSocket);
-
-impl Receiver {
-    fn new() -> Self {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Self(s)
-    }
-    fn addr(&self) -> SocketAddr {
-        self.0.local_addr().unwrap()
-    }
-    fn line(&self) -> String {
-        let mut buf = [0u8; 4096];
-        let n = self.0.recv(&mut buf).expect("a log line arrives");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-    /// No line arrives within `wait`.
-    fn silent(&self, wait: Duration) -> bool {
-        self.0.set_read_timeout(Some(wait)).unwrap();
-        let mut buf = [0u8; 4096];
-        let r = self.0.recv(&mut buf);
-        self.0
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        r.is_err()
-    }
 }
 
 /// Starts the engine on `text` (`@ORIGIN`, `@LOG`, `@PORT` substituted) after a global

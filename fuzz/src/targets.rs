@@ -71,6 +71,7 @@ pub fn request_head(data: &[u8]) {
         server: None,
         res: None,
         edits: None,
+        vars: None,
         nbsrv: &nbsrv,
     };
     let mut edits = HeadEdits::default();
@@ -239,6 +240,7 @@ pub fn acl(data: &[u8]) {
         server: None,
         res: None,
         edits: None,
+        vars: None,
         nbsrv: &nbsrv,
     };
     let chosen = rules.choose_backend(&txn, &exists, Some("miss"));

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::convert::Converter;
 use crate::diag::nearest;
+use crate::rules::VarName;
 
 /// Why a piece of text is not a valid sample expression, pattern or format; the caller adds
 /// the file, line and keyword.
@@ -118,6 +119,16 @@ pub enum Fetch {
     HttpAuthGroup {
         userlist: String,
     },
+    /// `var(SCOPE.NAME[,DEFAULT])`: a variable set by `set-var`, or the default when it is
+    /// not set.
+    Var {
+        var: VarName,
+        default: Option<String>,
+    },
+    /// `str(TEXT)`: a constant string.
+    Str(String),
+    /// `int(N)`: a constant integer.
+    Int(i64),
     AlwaysTrue,
     AlwaysFalse,
 }
@@ -161,6 +172,9 @@ pub const FETCH_NAMES: &[&str] = &[
     "status",
     "http_auth",
     "http_auth_group",
+    "var",
+    "str",
+    "int",
     "always_true",
     "always_false",
 ];
@@ -245,6 +259,36 @@ impl Fetch {
                     Fetch::HttpAuthGroup { userlist }
                 })
             }
+            "var" => {
+                let (var, default) = match args {
+                    [v] => (v, None),
+                    [v, d] => (v, Some(d.clone())),
+                    _ => {
+                        return Err(ParseError::new("fetch 'var' takes a variable name")
+                            .with_help("write var(SCOPE.NAME) or var(SCOPE.NAME,DEFAULT)"))
+                    }
+                };
+                let var = VarName::parse(var.trim()).map_err(|m| {
+                    ParseError::new(m)
+                        .with_help("SCOPE is one of proc, sess, txn, req, res: var(txn.name)")
+                })?;
+                Ok(Fetch::Var { var, default })
+            }
+            "str" => {
+                match args {
+                    [v] => Ok(Fetch::Str(v.clone())),
+                    _ => Err(ParseError::new("fetch 'str' takes one argument")
+                        .with_help("write str(TEXT)")),
+                }
+            }
+            "int" => match args {
+                [v] => v.trim().parse().map(Fetch::Int).map_err(|_| {
+                    ParseError::new(format!("'{v}' is not an integer"))
+                        .with_help("write int(NUMBER)")
+                }),
+                _ => Err(ParseError::new("fetch 'int' takes one argument")
+                    .with_help("write int(NUMBER)")),
+            },
             "always_true" => no_args(Fetch::AlwaysTrue),
             "always_false" => no_args(Fetch::AlwaysFalse),
             _ => Err(unknown_fetch(name)),
@@ -281,6 +325,9 @@ impl Fetch {
             Fetch::Status => "status",
             Fetch::HttpAuth { .. } => "http_auth",
             Fetch::HttpAuthGroup { .. } => "http_auth_group",
+            Fetch::Var { .. } => "var",
+            Fetch::Str(_) => "str",
+            Fetch::Int(_) => "int",
             Fetch::AlwaysTrue => "always_true",
             Fetch::AlwaysFalse => "always_false",
         }
@@ -296,7 +343,8 @@ impl Fetch {
             | Fetch::ReqHdrCnt { .. }
             | Fetch::ReqCookCnt { .. }
             | Fetch::Nbsrv { .. }
-            | Fetch::Status => SampleType::Int,
+            | Fetch::Status
+            | Fetch::Int(_) => SampleType::Int,
             Fetch::ReqProtoHttp
             | Fetch::WaitEnd
             | Fetch::HttpAuth { .. }
@@ -315,7 +363,11 @@ impl Fetch {
             | Fetch::BeName
             | Fetch::FeName
             | Fetch::SrvName
-            | Fetch::HttpAuthGroup { .. } => SampleType::Str,
+            | Fetch::HttpAuthGroup { .. }
+            // A variable holds whatever was stored; it matches as a string unless `-m` says
+            // otherwise.
+            | Fetch::Var { .. }
+            | Fetch::Str(_) => SampleType::Str,
         }
     }
 
@@ -339,6 +391,13 @@ impl Fetch {
             Fetch::HttpAuth { userlist } | Fetch::HttpAuthGroup { userlist } => {
                 vec![userlist.clone()]
             }
+            Fetch::Var { var, default } => {
+                let mut args = vec![var.to_string()];
+                args.extend(default.iter().cloned());
+                args
+            }
+            Fetch::Str(s) => vec![s.clone()],
+            Fetch::Int(n) => vec![n.to_string()],
             _ => Vec::new(),
         }
     }

@@ -7,7 +7,8 @@ use std::fmt;
 use super::header::{HeaderAction, HEADER_ACTIONS};
 use super::reply::{parse_reply, write_reply, Redirect, ReturnSpec};
 use super::{
-    lf, quote, set_var_name, unknown_action, write_condition, Args, LogFormat, LogLevel, VarName,
+    capture_id, lf, quote, set_var_name, unknown_action, unset_var_name, write_condition, Args,
+    LogFormat, LogLevel, VarName,
 };
 use crate::acl::{Condition, Ctx, RegexPattern, SampleExpr};
 use crate::diag::Diagnostic;
@@ -64,10 +65,15 @@ pub enum HttpRequestAction {
         var: VarName,
         expr: SampleExpr,
     },
-    /// `capture SAMPLE len N`: keeps up to N bytes of the sample for the log (`%hr`).
+    /// `unset-var(SCOPE.NAME)`.
+    UnsetVar(VarName),
+    /// `capture SAMPLE len N`: keeps up to N bytes of the sample for the log (`%hr`) in a
+    /// new slot after the `capture request header` ones. `capture SAMPLE id I` (then `len`
+    /// is 0) writes slot I instead, cut to that slot's length.
     Capture {
         sample: SampleExpr,
         len: u32,
+        id: Option<u32>,
     },
     SetLogLevel(LogLevel),
     /// `use-service NAME`: the request is answered by a built-in service.
@@ -104,6 +110,7 @@ const ACTIONS: &[&str] = &[
     "replace-pathq",
     "replace-uri",
     "set-var",
+    "unset-var",
     "capture",
     "set-log-level",
     "use-service",
@@ -133,6 +140,9 @@ fn parse_action(word: &str, a: &mut Args<'_, '_>) -> Result<HttpRequestAction, D
         let var = var?;
         let expr = a.sample("set-var(SCOPE.NAME) SAMPLE, e.g. set-var(txn.host) req.hdr(host)")?;
         return Ok(HttpRequestAction::SetVar { var, expr });
+    }
+    if let Some(var) = unset_var_name(a.ctx, word) {
+        return Ok(HttpRequestAction::UnsetVar(var?));
     }
     let set = |a: &mut Args<'_, '_>| a.log_format("a format", &format!("{word} FORMAT"));
     let replace = |a: &mut Args<'_, '_>| -> Result<(RegexPattern, LogFormat), Diagnostic> {
@@ -172,19 +182,30 @@ fn parse_action(word: &str, a: &mut Args<'_, '_>) -> Result<HttpRequestAction, D
             HttpRequestAction::ReplaceUri { regex, replacement }
         }
         "capture" => {
-            let usage = "capture SAMPLE len LENGTH";
+            let usage = "capture SAMPLE len LENGTH | capture SAMPLE id SLOT";
             let sample = a.sample(usage)?;
-            if a.next("'len'", usage)? != "len" {
-                return Err(a
-                    .error("'capture' expects 'len' after the sample")
-                    .with_help(format!("write: {usage}")));
+            match a.next("'len' or 'id'", usage)?.as_str() {
+                "len" => {}
+                "id" => {
+                    let id = Some(capture_id(a, usage)?);
+                    return Ok(HttpRequestAction::Capture { sample, len: 0, id });
+                }
+                _ => {
+                    return Err(a
+                        .error("'capture' expects 'len' or 'id' after the sample")
+                        .with_help(format!("write: {usage}")))
+                }
             }
             let v = a.value_of("len")?;
             let len = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 a.error(format!("invalid capture length '{v}'"))
                     .with_help("write a positive number of bytes")
             })?;
-            HttpRequestAction::Capture { sample, len }
+            HttpRequestAction::Capture {
+                sample,
+                len,
+                id: None,
+            }
         }
         "set-log-level" => HttpRequestAction::SetLogLevel(LogLevel::parse(a)?),
         "use-service" => {
@@ -266,8 +287,13 @@ impl fmt::Display for HttpRequestAction {
             A::SetVar { var, expr } => {
                 write!(f, "set-var({var}) {}", quote(&expr.to_string()))
             }
-            A::Capture { sample, len } => {
-                write!(f, "capture {} len {len}", quote(&sample.to_string()))
+            A::UnsetVar(var) => write!(f, "unset-var({var})"),
+            A::Capture { sample, len, id } => {
+                write!(f, "capture {}", quote(&sample.to_string()))?;
+                match id {
+                    Some(id) => write!(f, " id {id}"),
+                    None => write!(f, " len {len}"),
+                }
             }
             A::SetLogLevel(l) => write!(f, "set-log-level {l}"),
             A::UseService(Service::PrometheusExporter) => {

@@ -4,7 +4,10 @@ use std::fmt;
 
 use super::header::HeaderAction;
 use super::reply::{parse_reply, write_reply, Redirect, ReturnSpec};
-use super::{quote, set_var_name, unknown_action, write_condition, Args, LogLevel, VarName};
+use super::{
+    capture_id, quote, set_var_name, unknown_action, unset_var_name, write_condition, Args,
+    LogLevel, VarName,
+};
 use crate::acl::{Condition, Ctx, SampleExpr};
 use crate::diag::Diagnostic;
 
@@ -33,6 +36,13 @@ pub enum HttpResponseAction {
         var: VarName,
         expr: SampleExpr,
     },
+    UnsetVar(VarName),
+    /// `capture SAMPLE id SLOT`: the sample, cut to the slot's length, in `capture response
+    /// header` slot SLOT (0-based) for the log (`%hs`).
+    Capture {
+        sample: SampleExpr,
+        id: u32,
+    },
     SetLogLevel(LogLevel),
 }
 
@@ -48,6 +58,8 @@ const ACTIONS: &[&str] = &[
     "return",
     "redirect",
     "set-var",
+    "unset-var",
+    "capture",
     "set-log-level",
 ];
 
@@ -75,6 +87,9 @@ fn parse_action(word: &str, a: &mut Args<'_, '_>) -> Result<HttpResponseAction, 
         let expr = a.sample("set-var(SCOPE.NAME) SAMPLE, e.g. set-var(txn.status) status")?;
         return Ok(HttpResponseAction::SetVar { var, expr });
     }
+    if let Some(var) = unset_var_name(a.ctx, word) {
+        return Ok(HttpResponseAction::UnsetVar(var?));
+    }
     Ok(match word {
         "allow" => HttpResponseAction::Allow,
         "deny" => HttpResponseAction::Deny(parse_reply(a, 502, &["deny_status", "status"])?),
@@ -93,6 +108,17 @@ fn parse_action(word: &str, a: &mut Args<'_, '_>) -> Result<HttpResponseAction, 
         }
         "return" => HttpResponseAction::Return(parse_reply(a, 200, &["status"])?),
         "redirect" => HttpResponseAction::Redirect(Redirect::parse(a)?),
+        "capture" => {
+            let usage = "capture SAMPLE id SLOT";
+            let sample = a.sample(usage)?;
+            if a.next("'id'", usage)? != "id" {
+                return Err(a
+                    .error("'http-response capture' expects 'id' after the sample")
+                    .with_help(format!("write: {usage}")));
+            }
+            let id = capture_id(a, usage)?;
+            HttpResponseAction::Capture { sample, id }
+        }
         "set-log-level" => HttpResponseAction::SetLogLevel(LogLevel::parse(a)?),
         _ => return Err(unknown_action(a.ctx, "http-response", word, ACTIONS)),
     })
@@ -121,6 +147,10 @@ impl fmt::Display for HttpResponseAction {
             }
             A::Redirect(r) => write!(f, "{r}"),
             A::SetVar { var, expr } => write!(f, "set-var({var}) {}", quote(&expr.to_string())),
+            A::UnsetVar(var) => write!(f, "unset-var({var})"),
+            A::Capture { sample, id } => {
+                write!(f, "capture {} id {id}", quote(&sample.to_string()))
+            }
             A::SetLogLevel(l) => write!(f, "set-log-level {l}"),
         }
     }

@@ -169,14 +169,14 @@ pub(crate) fn unknown_action(ctx: &Ctx<'_>, keyword: &str, w: &str, known: &[&st
 }
 
 /// A variable written `set-var(SCOPE.NAME)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VarName {
     pub scope: VarScope,
     pub name: String,
 }
 
 /// How long a variable lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VarScope {
     /// The whole process.
     Proc,
@@ -238,11 +238,35 @@ impl fmt::Display for VarName {
 
 /// Splits `set-var(txn.x)` into its variable.
 pub(crate) fn set_var_name(ctx: &Ctx<'_>, word: &str) -> Option<Result<VarName, Diagnostic>> {
-    let inner = word.strip_prefix("set-var(")?.strip_suffix(')')?;
+    var_in(ctx, word, "set-var")
+}
+
+/// Splits `unset-var(txn.x)` into its variable.
+pub(crate) fn unset_var_name(ctx: &Ctx<'_>, word: &str) -> Option<Result<VarName, Diagnostic>> {
+    var_in(ctx, word, "unset-var")
+}
+
+fn var_in(ctx: &Ctx<'_>, word: &str, action: &str) -> Option<Result<VarName, Diagnostic>> {
+    let inner = word
+        .strip_prefix(action)?
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
     Some(VarName::parse(inner).map_err(|m| {
-        ctx.error(m)
-            .with_help("write set-var(SCOPE.NAME) with SCOPE one of proc, sess, txn, req, res")
+        ctx.error(m).with_help(format!(
+            "write {action}(SCOPE.NAME) with SCOPE one of proc, sess, txn, req, res"
+        ))
     }))
+}
+
+/// Reads `id N` (the 0-based index of a `capture … header` slot) after `capture SAMPLE`.
+pub(crate) fn capture_id(a: &mut Args<'_, '_>, usage: &str) -> Result<u32, Diagnostic> {
+    let v = a.value_of("id")?;
+    v.parse().map_err(|_| {
+        a.error(format!("invalid capture id '{v}'"))
+            .with_help(format!(
+                "write the slot number (0 for the first 'capture … header' line): {usage}"
+            ))
+    })
 }
 
 /// `set-log-level LEVEL`: a syslog level, or `silent` to drop the log line.

@@ -63,6 +63,18 @@ fn http_response_actions_parse() {
         HttpResponseAction::SetVar { .. }
     ));
     assert!(matches!(
+        res_ok("capture res.hdr(server) id 0").action,
+        HttpResponseAction::Capture { id: 0, .. }
+    ));
+    assert!(res("capture status len 3")
+        .unwrap_err()
+        .message
+        .contains("expects 'id'"));
+    assert!(matches!(
+        res_ok("unset-var(txn.st)").action,
+        HttpResponseAction::UnsetVar(_)
+    ));
+    assert!(matches!(
         res_ok("set-log-level debug").action,
         HttpResponseAction::SetLogLevel(_)
     ));

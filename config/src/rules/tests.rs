@@ -464,6 +464,30 @@ fn set_var_and_capture_take_sample_expressions() {
     assert_eq!(var.scope, VarScope::Txn);
     assert_eq!(var.name, "host");
     assert_eq!(expr.to_string(), "hdr(host),lower");
+    let r = req_ok("set-var(txn.x) var(sess.y,none),lower");
+    let HttpRequestAction::SetVar { expr, .. } = r.action else {
+        panic!()
+    };
+    assert_eq!(
+        expr.fetch,
+        Fetch::Var {
+            var: VarName::parse("sess.y").unwrap(),
+            default: Some("none".into())
+        }
+    );
+    assert_eq!(expr.to_string(), "var(sess.y,none),lower");
+    assert!(matches!(
+        req_ok("capture src id 2").action,
+        HttpRequestAction::Capture {
+            id: Some(2),
+            len: 0,
+            ..
+        }
+    ));
+    assert_eq!(
+        req_ok("unset-var(req.a)").action,
+        HttpRequestAction::UnsetVar(VarName::parse("req.a").unwrap())
+    );
     let r = req_ok("capture req.hdr(User-Agent) len 64");
     assert!(matches!(
         r.action,
@@ -475,6 +499,10 @@ fn set_var_and_capture_take_sample_expressions() {
         ("set-var(txn.x) nosuch", "unknown fetch"),
         ("capture src len 0", "invalid capture length '0'"),
         ("capture src size 4", "expects 'len'"),
+        ("capture src id x", "invalid capture id 'x'"),
+        ("unset-var(tx.x)", "unknown variable scope 'tx'"),
+        ("set-var(txn.x) var(x)", "has no scope"),
+        ("set-var(txn.x) int(ten)", "'ten' is not an integer"),
     ] {
         let e = req_err(line);
         assert!(e.message.contains(needle), "{line}: {e}");
@@ -527,6 +555,10 @@ fn display_round_trips_every_request_rule_form() {
         "use-service prometheus-exporter",
         "set-var(sess.client) src",
         "capture hdr(host) len 32",
+        "capture var(txn.who,nobody) id 1",
+        "unset-var(txn.x) if is_api",
+        "set-var(txn.k) str(fixed)",
+        "set-var(proc.n) int(-3)",
         "set-log-level err",
         "disable-l7-retry if is_api",
     ] {

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ringlb_config::acl::{Converter, Fetch};
 
+use super::vars::Vars;
 use crate::http::edits::HeadEdits;
 use crate::http::head::{RequestHead, ResponseHead, Version};
 
@@ -51,6 +52,9 @@ pub struct Txn<'a> {
     /// conditions see the request as it will be sent while an untouched request is read
     /// straight from the buffer.
     pub edits: Option<&'a HeadEdits>,
+    /// What `set-var`, `capture` and `set-log-level` stored on the stream; `None` where
+    /// no rule can write (then only `proc` variables are readable).
+    pub vars: Option<&'a Vars>,
 }
 
 impl<'a> Txn<'a> {
@@ -72,6 +76,7 @@ impl<'a> Txn<'a> {
             res: None,
             nbsrv,
             edits: None,
+            vars: None,
         }
     }
 
@@ -282,9 +287,31 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
         // Evaluated by the compiled ACL, which holds the userlist; a log-format value has
         // none to check against.
         Fetch::HttpAuth { .. } | Fetch::HttpAuthGroup { .. } => false,
+        Fetch::Var { var, default } => match Vars::read(txn.vars, var) {
+            Some(v) => f(v),
+            None => default
+                .as_ref()
+                .is_some_and(|d| f(Sample::Str(Cow::Owned(d.clone().into_bytes())))),
+        },
+        Fetch::Str(v) => f(Sample::Str(Cow::Owned(v.clone().into_bytes()))),
+        Fetch::Int(n) => f(Sample::Int(*n)),
         Fetch::AlwaysTrue => f(Sample::Bool(true)),
         Fetch::AlwaysFalse => f(Sample::Bool(false)),
     }
+}
+
+/// The first value of `fetch` after `converters` (what `set-var` and `capture` store).
+pub fn first_value<'a>(
+    fetch: &Fetch,
+    converters: &[Converter],
+    txn: &Txn<'a>,
+) -> Option<Sample<'a>> {
+    let mut got = None;
+    fetch_each(fetch, txn, &mut |s| {
+        got = convert(s, converters);
+        got.is_some()
+    });
+    got
 }
 
 /// IPv4 clients on a dual-stack socket show up as `::ffff:a.b.c.d`; fetches give `a.b.c.d`.

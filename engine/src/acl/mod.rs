@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod fetch;
 pub mod matcher;
+pub mod vars;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use auth::AuthList;
 
 pub use fetch::{fetch_each, Sample, Txn};
 pub use matcher::CompiledMatcher;
+pub use vars::Vars;
 
 /// One ACL expression ready to evaluate.
 #[derive(Debug)]

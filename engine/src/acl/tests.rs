@@ -65,6 +65,7 @@ fn matching(acl_lines: &str, request: &str, src: &str) -> Vec<String> {
         res: None,
         nbsrv: &nbsrv,
         edits: None,
+        vars: None,
     };
     conds
         .into_iter()
@@ -199,6 +200,7 @@ fn conditions_combine_with_and_or_and_negation() {
         res: None,
         nbsrv: &nbsrv,
         edits: None,
+        vars: None,
     };
     let held: Vec<bool> = cs.iter().map(|c| c.holds(&t2, &txn)).collect();
     assert_eq!(held, [false, true, false]);

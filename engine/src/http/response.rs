@@ -123,6 +123,7 @@ impl<R: Router> Session<'_, R> {
         // The client connection outlives a reply that replaces the response only when it
         // would have outlived the response itself.
         let keep = plan.client_keep_alive && fwd.body_read;
+        self.vars.end_request();
         let replaced = {
             let router = self.router;
             let nbsrv = |n: &str| router.usable_servers(n);
@@ -137,6 +138,7 @@ impl<R: Router> Session<'_, R> {
                 res: Some((&sbuf, &resp)),
                 nbsrv: &nbsrv,
                 edits: None,
+                vars: Some(&self.vars),
             };
             // The backend's rules first, then the frontend's, as HAProxy orders them.
             let mut verdict = be.rules.http_response(&txn, &mut edits);

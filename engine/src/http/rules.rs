@@ -4,14 +4,17 @@
 use std::time::Duration;
 
 use regex::bytes::Regex;
+use ringlb_config::acl::SampleExpr;
 use ringlb_config::model::{BackendName, Config, HttpErrors, IpNet, Proxy, Userlist};
 use ringlb_config::rules::{
-    HeaderAction, HttpRequestAction, HttpResponseAction, LogFormat, NameMatch, Redirect,
-    ReturnBody, ReturnSpec, Service, TcpAction, TcpRequestRule,
+    HeaderAction, HttpRequestAction, HttpResponseAction, LogFormat, LogLevel, NameMatch, Redirect,
+    ReturnBody, ReturnSpec, Service, TcpAction, TcpRequestRule, VarName,
 };
 
 use super::edits::{expand, HeadEdits};
 use super::errors::ErrorPages;
+use crate::acl::fetch::{first_value, to_bytes};
+use crate::acl::vars::{declared_captures, rule_capture_lens, CaptureSide, Value};
 use crate::acl::{applies, AclCompiler, AclTable, Cond, Txn};
 use crate::logformat::render;
 
@@ -139,9 +142,81 @@ pub enum RequestAction {
     },
     /// `use-service`: a built-in service answers the request.
     Service(Service),
-    /// Actions that change nothing the proxy sends (`set-var`, `capture`, `set-log-level`,
-    /// `disable-l7-retry`); listed by the startup notices.
+    Store(StoreOp),
+    /// Actions that change nothing the proxy sends (`disable-l7-retry`, a `capture … len`
+    /// outside a frontend); listed by the startup notices.
     NoEffect,
+}
+
+/// An action writing into the stream's [`crate::acl::Vars`] rather than the message.
+#[derive(Debug)]
+pub enum StoreOp {
+    SetVar(VarName, SampleExpr),
+    UnsetVar(VarName),
+    /// The sample's bytes, cut to `len`, in capture slot `slot`.
+    Capture {
+        sample: SampleExpr,
+        side: CaptureSide,
+        slot: usize,
+        len: usize,
+    },
+    SetLogLevel(LogLevel),
+}
+
+impl StoreOp {
+    fn run(&self, txn: &Txn<'_>) {
+        let Some(vars) = txn.vars else {
+            return;
+        };
+        match self {
+            StoreOp::SetVar(var, e) => {
+                if let Some(v) = first_value(&e.fetch, &e.converters, txn) {
+                    vars.set(var, Value::of(v));
+                }
+            }
+            StoreOp::UnsetVar(var) => vars.unset(var),
+            StoreOp::Capture {
+                sample,
+                side,
+                slot,
+                len,
+            } => {
+                let v = first_value(&sample.fetch, &sample.converters, txn).and_then(to_bytes);
+                if let Some(v) = v {
+                    vars.capture(*side, *slot, v[..v.len().min(*len)].to_vec());
+                }
+            }
+            StoreOp::SetLogLevel(l) => vars.set_log_level(*l),
+        }
+    }
+}
+
+/// Capture actions of one side compiled to slots: `len` ones get new slots after the
+/// declared ones, `id` ones name a slot and take its length. A slot not declared here (a
+/// backend writing its frontend's) keeps the whole value; the log line cuts it.
+fn capture_op(
+    sample: &SampleExpr,
+    side: CaptureSide,
+    id: Option<u32>,
+    declared: &[usize],
+    added: &mut std::iter::Enumerate<std::vec::IntoIter<usize>>,
+) -> Option<StoreOp> {
+    let (slot, len) = match id {
+        Some(id) => {
+            let slot = id as usize;
+            (slot, declared.get(slot).copied().unwrap_or(usize::MAX))
+        }
+        None => match added.next() {
+            Some((k, len)) => (declared.len() + k, len),
+            None => return None,
+        },
+    };
+    Some(StoreOp::Capture {
+        sample: sample.clone(),
+        side,
+        slot,
+        len,
+    })
 }
 
 #[derive(Debug)]
@@ -152,7 +227,7 @@ pub enum ResponseAction {
     Redirect(Redirect),
     Header(HeaderOp),
     SetStatus { status: u16, reason: Option<String> },
-    NoEffect,
+    Store(StoreOp),
 }
 
 /// What a proxy decides about a request beyond forwarding it.
@@ -276,6 +351,11 @@ impl ProxyRules {
             };
             use_backends.push((target, acls.optional(&u.condition)?));
         }
+        let req_slots = declared_captures(proxy, CaptureSide::Request);
+        let mut added = rule_capture_lens(proxy)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .enumerate();
         let mut http_request = Vec::new();
         for r in &proxy.http_request {
             use HttpRequestAction as A;
@@ -308,10 +388,23 @@ impl ProxyRules {
                     regex: re(regex)?,
                     replacement: replacement.clone(),
                 },
-                _ => RequestAction::NoEffect,
+                A::SetVar { var, expr } => {
+                    RequestAction::Store(StoreOp::SetVar(var.clone(), expr.clone()))
+                }
+                A::UnsetVar(var) => RequestAction::Store(StoreOp::UnsetVar(var.clone())),
+                A::SetLogLevel(l) => RequestAction::Store(StoreOp::SetLogLevel(*l)),
+                A::Capture { sample, id, .. } => {
+                    let side = CaptureSide::Request;
+                    match capture_op(sample, side, *id, &req_slots, &mut added) {
+                        Some(op) => RequestAction::Store(op),
+                        None => RequestAction::NoEffect,
+                    }
+                }
+                A::DisableL7Retry => RequestAction::NoEffect,
             };
             http_request.push((action, acls.optional(&r.condition)?));
         }
+        let res_slots = declared_captures(proxy, CaptureSide::Response);
         let mut http_response = Vec::new();
         for r in &proxy.http_response {
             use HttpResponseAction as A;
@@ -325,7 +418,17 @@ impl ProxyRules {
                     status: *status,
                     reason: reason.clone(),
                 },
-                _ => ResponseAction::NoEffect,
+                A::SetVar { var, expr } => {
+                    ResponseAction::Store(StoreOp::SetVar(var.clone(), expr.clone()))
+                }
+                A::UnsetVar(var) => ResponseAction::Store(StoreOp::UnsetVar(var.clone())),
+                A::SetLogLevel(l) => ResponseAction::Store(StoreOp::SetLogLevel(*l)),
+                A::Capture { sample, id } => {
+                    let side = CaptureSide::Response;
+                    let mut none = Vec::new().into_iter().enumerate();
+                    let op = capture_op(sample, side, Some(*id), &res_slots, &mut none);
+                    ResponseAction::Store(op.expect("an id always names a slot"))
+                }
             };
             http_response.push((action, acls.optional(&r.condition)?));
         }
@@ -486,6 +589,7 @@ impl ProxyRules {
                         edits.target = Some(expand(&rep, &c));
                     }
                 }
+                RequestAction::Store(op) => op.run(&view),
                 RequestAction::NoEffect => {}
             }
         }
@@ -522,7 +626,7 @@ impl ProxyRules {
                 ResponseAction::SetStatus { status, reason } => {
                     edits.status = Some((*status, reason.clone()))
                 }
-                ResponseAction::NoEffect => {}
+                ResponseAction::Store(op) => op.run(txn),
             }
         }
         ResponseVerdict::Pass

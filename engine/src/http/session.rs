@@ -22,7 +22,7 @@ use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use super::rules::{ProxyRules, RequestVerdict};
 use super::settings::{HttpBackend, HttpFrontend};
 use super::upstream::{Pick, Reuse, Router, Upstream, UpstreamConn};
-use crate::acl::Txn;
+use crate::acl::{Txn, Vars};
 use crate::buffer::BufferPool;
 use crate::stats::{ExchangeEnd, Observer, RequestTrace};
 use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
@@ -100,6 +100,7 @@ pub async fn serve_http<R: Router>(
         summary: SessionSummary::default(),
         obs,
         trace: RequestTrace::default(),
+        vars: Vars::default(),
     };
     let termination = s.run().await;
     if let Some(buf) = s.inbuf.take() {
@@ -126,6 +127,8 @@ pub(super) struct Session<'a, R> {
     obs: Option<(&'a Observer, usize)>,
     /// What the current exchange did, for counters and the log line.
     pub(super) trace: RequestTrace,
+    /// Variables, captures and log level set by rules (empty until one does).
+    pub(super) vars: Vars,
 }
 
 /// How far the request body got when the response head arrived.
@@ -292,6 +295,7 @@ impl<'a, R: Router> Session<'a, R> {
     async fn exchange(&mut self, head: RequestHead) -> Next {
         self.summary.requests += 1;
         self.summary.last_status = None;
+        self.vars.next_transaction();
         self.trace
             .head_read(self.inbuf.as_deref().unwrap_or_default(), &head);
         let framing = match request_framing(self.buf(), &head) {
@@ -322,6 +326,7 @@ impl<'a, R: Router> Session<'a, R> {
                 res: None,
                 nbsrv: &nbsrv,
                 edits: None,
+                vars: Some(&self.vars),
             };
             decide(self.fe, router, &txn, &mut edits, keep)
         };
@@ -934,6 +939,7 @@ impl<'a, R: Router> Session<'a, R> {
             peer: self.peer,
             local: self.local,
             frontend: &self.fe.name,
+            vars: Some(&self.vars),
         };
         o.finish_request(fe, &end, &mut self.trace);
     }

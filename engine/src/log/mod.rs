@@ -63,7 +63,11 @@ impl FrontendLog {
             format: source,
             dontlognull: p.options.dontlognull,
             separate_errors: p.options.log_separate_errors,
-            request_captures: captures(CaptureSide::Request),
+            // `http-request capture … len` slots follow the declared ones.
+            request_captures: captures(CaptureSide::Request)
+                .into_iter()
+                .chain(crate::acl::vars::rule_capture_lens(p).map(|l| (String::new(), l)))
+                .collect(),
             response_captures: captures(CaptureSide::Response),
         })
     }

@@ -12,6 +12,7 @@ use crate::http::head::RequestHead;
 use crate::http::Termination;
 use crate::log::{termination_state, FrontendLog, LogInfo, Timers, WorkerLog};
 use crate::logformat::render_log;
+use ringlb_config::rules::LogLevel;
 
 /// One worker's reporting side.
 #[derive(Debug)]
@@ -266,9 +267,16 @@ impl Observer {
             server,
             res: None,
             edits: None,
+            vars: ctx.vars,
             nbsrv: &nbsrv,
         };
-        log.emit(plan, plan.level(failed), st, |out| {
+        // `set-log-level` overrides the level; `silent` drops the line.
+        let level = match ctx.vars.and_then(|v| v.log_level()) {
+            Some(LogLevel::Silent) => return,
+            Some(LogLevel::Level(l)) => l,
+            None => plan.level(failed),
+        };
+        log.emit(plan, level, st, |out| {
             render_log(&plan.format, &txn, &info, out)
         });
     }
@@ -359,6 +367,8 @@ pub struct ExchangeEnd<'a> {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub frontend: &'a str,
+    /// What the exchange's rules stored: captures and a chosen log level.
+    pub vars: Option<&'a crate::acl::Vars>,
 }
 
 /// How a TCP connection ended.

@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -451,5 +451,40 @@ fn parse_response(raw: &[u8]) -> Option<(u16, String)> {
         Some(n) if body.len() < n => None,
         Some(n) => Some((status, body[..n].to_string())),
         None => Some((status, body.to_string())),
+    }
+}
+
+/// A syslog receiver on a loopback UDP port.
+pub struct Receiver(UdpSocket);
+
+impl Receiver {
+    pub fn new() -> Self {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Self(s)
+    }
+    pub fn addr(&self) -> SocketAddr {
+        self.0.local_addr().unwrap()
+    }
+    pub fn line(&self) -> String {
+        let mut buf = [0u8; 4096];
+        let n = self.0.recv(&mut buf).expect("a log line arrives");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    /// No line arrives within `wait`.
+    pub fn silent(&self, wait: Duration) -> bool {
+        self.0.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 4096];
+        let r = self.0.recv(&mut buf);
+        self.0
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        r.is_err()
+    }
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Self::new()
     }
 }
