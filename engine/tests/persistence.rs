@@ -7,7 +7,7 @@
 mod common;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -35,18 +35,7 @@ impl App {
         let addr = serve_each(move |s| {
             let mut w = s.try_clone().unwrap();
             let mut r = BufReader::new(s);
-            loop {
-                let mut head = String::new();
-                loop {
-                    let mut line = String::new();
-                    if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                        return;
-                    }
-                    head.push_str(&line);
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
+            while let Some(head) = read_head(&mut r) {
                 let length = header_values(&head, "content-length")
                     .first()
                     .and_then(|v| v.parse().ok())
