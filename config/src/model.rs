@@ -811,6 +811,26 @@ pub struct CookiePersist {
     pub dynamic: bool,
 }
 
+impl CookiePersist {
+    /// `cookie NAME` in `mode` with no further option.
+    pub fn new(name: impl Into<String>, mode: CookieMode) -> Self {
+        Self {
+            name: name.into(),
+            mode,
+            indirect: false,
+            nocache: false,
+            postonly: false,
+            preserve: false,
+            httponly: false,
+            secure: false,
+            domains: Vec::new(),
+            maxidle: None,
+            maxlife: None,
+            dynamic: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CookieMode {
     /// The server sets the cookie; the proxy rewrites its value.
