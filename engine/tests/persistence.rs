@@ -9,7 +9,6 @@ mod support;
 
 use std::io::{BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -100,11 +99,7 @@ fn start(body: &str, apps: &[&App], legacy: bool) -> (RunHandle, SocketAddr) {
     for a in apps {
         text = text.replace(&format!("@{}", a.name), &a.addr.to_string());
     }
-    let loaded = ringlb_config::parse_str(&text, Path::new("persistence.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    let h = run(config, legacy);
+    let h = run(parse_config(&text), legacy);
     let addr = addr_of(&h, "app");
     (h, addr)
 }

@@ -4,12 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::Duration;
 
 use ringlb::run::RunHandle;
 
-use crate::support::{free_port, read_head, run, serve_each};
+use crate::support::{free_port, read_head, run_http, serve_each};
 
 /// An origin that answers every request with its name and the request head it received.
 pub fn origin(name: &'static str) -> SocketAddr {
@@ -39,14 +38,7 @@ pub fn start(text: &str, origins: &[(&str, SocketAddr)], legacy: bool) -> RunHan
     for (n, a) in origins {
         text = text.replace(&format!("@{n}"), &a.to_string());
     }
-    let full = format!(
-        "global\n nbthread 1\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
-    );
-    let loaded = ringlb_config::parse_str(&full, Path::new("routing.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    run(config, legacy)
+    run_http(1, &text, legacy)
 }
 
 pub struct Answer {
