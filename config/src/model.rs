@@ -208,6 +208,45 @@ pub enum Facility {
     Local7,
 }
 
+impl Facility {
+    /// Every facility with its configuration name, in syslog code order (RFC 3164): a
+    /// facility's position here is its numeric code.
+    pub const NAMES: [(&'static str, Facility); 24] = [
+        ("kern", Facility::Kern),
+        ("user", Facility::User),
+        ("mail", Facility::Mail),
+        ("daemon", Facility::Daemon),
+        ("auth", Facility::Auth),
+        ("syslog", Facility::Syslog),
+        ("lpr", Facility::Lpr),
+        ("news", Facility::News),
+        ("uucp", Facility::Uucp),
+        ("cron", Facility::Cron),
+        ("auth2", Facility::Auth2),
+        ("ftp", Facility::Ftp),
+        ("ntp", Facility::Ntp),
+        ("audit", Facility::Audit),
+        ("alert", Facility::Alert),
+        ("cron2", Facility::Cron2),
+        ("local0", Facility::Local0),
+        ("local1", Facility::Local1),
+        ("local2", Facility::Local2),
+        ("local3", Facility::Local3),
+        ("local4", Facility::Local4),
+        ("local5", Facility::Local5),
+        ("local6", Facility::Local6),
+        ("local7", Facility::Local7),
+    ];
+
+    /// The numeric syslog code (`kern` 0 … `local7` 23).
+    pub fn code(self) -> u8 {
+        Self::NAMES
+            .iter()
+            .position(|&(_, f)| f == self)
+            .expect("every facility is listed") as u8
+    }
+}
+
 /// Syslog severity, ordered from most to least severe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -774,6 +813,26 @@ pub struct CookiePersist {
     pub maxidle: Option<Duration>,
     pub maxlife: Option<Duration>,
     pub dynamic: bool,
+}
+
+impl CookiePersist {
+    /// `cookie NAME` in `mode` with no further option.
+    pub fn new(name: impl Into<String>, mode: CookieMode) -> Self {
+        Self {
+            name: name.into(),
+            mode,
+            indirect: false,
+            nocache: false,
+            postonly: false,
+            preserve: false,
+            httponly: false,
+            secure: false,
+            domains: Vec::new(),
+            maxidle: None,
+            maxlife: None,
+            dynamic: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -402,18 +402,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         plan.apply().map_err(RunError::Io)?;
     }
 
-    let layout = Layout {
-        frontends: frontends.iter().map(|f| f.name.clone()).collect(),
-        backends: backends
-            .iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    b.servers.iter().map(|s| s.name.clone()).collect(),
-                )
-            })
-            .collect(),
-    };
+    let layout = Layout::new(frontends.iter().map(|f| f.name.clone()), &backends);
     let stats = Registry::new(layout, nbthread);
     let backends = Arc::new(backends);
     let stats_context = Arc::new(crate::stats::service::StatsContext::new(

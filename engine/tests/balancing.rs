@@ -7,7 +7,6 @@ mod support;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -69,11 +68,7 @@ fn start(text: &str, servers: &[(&str, SocketAddr)], legacy: bool) -> (RunHandle
         "global\n nbthread 2\ndefaults\n mode http\n timeout client 10s\n timeout server 10s\n\
          timeout connect 1s\nlisten lb\n bind 127.0.0.1:{port}\n{text}"
     );
-    let loaded = ringlb_config::parse_str(&full, Path::new("balancing.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    let h = run(config, legacy);
+    let h = run(parse_config(&full), legacy);
     let addr = addr_of(&h, "lb");
     (h, addr)
 }

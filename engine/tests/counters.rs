@@ -5,23 +5,11 @@ mod support;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use ringlb::run::RunHandle;
 use support::*;
-
-fn start(text: &str, legacy: bool) -> RunHandle {
-    let full = format!(
-        "global\n nbthread 2\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
-    );
-    let loaded = ringlb_config::parse_str(&full, Path::new("counters.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    run(config, legacy)
-}
 
 /// Polls until `f` holds (counters of a connection are final once it is closed, which the
 /// client sees slightly before the worker).
@@ -42,7 +30,8 @@ fn eventually(
 fn known_traffic_gives_exact_counters(legacy: bool) {
     let web = http_server("hello");
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "frontend www\n bind 127.0.0.1:{port}\n acl forbidden path_beg /forbidden\n acl empty path_beg /empty\n http-request deny if forbidden\n use_backend nosrv if empty\n default_backend web\nbackend web\n server web1 {web}\nbackend nosrv\n"
         ),
@@ -117,7 +106,8 @@ both_drivers!(http_counters, super::known_traffic_gives_exact_counters);
 fn tcp_tunnel_counts_bytes_each_way() {
     let echo = echo_server();
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!("listen relay\n mode tcp\n bind 127.0.0.1:{port}\n server echo1 {echo}\n"),
         false,
     );

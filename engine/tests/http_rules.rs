@@ -109,27 +109,19 @@ fn http_errors(legacy: bool) {
         legacy,
     );
     let f = addr_of(&h, "f");
-    let a = get(f, "/", "x");
-    assert_eq!(
-        (a.status, a.body.as_str()),
-        (503, "section 503"),
-        "{}",
-        a.head
-    );
-    let a = get(f, "/deny", "x");
-    assert_eq!(
-        (a.status, a.body.as_str()),
-        (403, "section 403"),
-        "{}",
-        a.head
-    );
-    let a = get(f, "/missing", "x");
-    assert_eq!(
-        (a.status, a.body.as_str()),
-        (404, "section 404"),
-        "{}",
-        a.head
-    );
+    for (path, status, body) in [
+        ("/", 503, "section 503"),
+        ("/deny", 403, "section 403"),
+        ("/missing", 404, "section 404"),
+    ] {
+        let a = get(f, path, "x");
+        assert_eq!(
+            (a.status, a.body.as_str()),
+            (status, body),
+            "{path}: {}",
+            a.head
+        );
+    }
     // A backend without pages of its own falls back to the frontend's.
     let a = get(f, "/other", "x");
     assert_eq!((a.status, a.body.as_str()), (503, "section 503"));

@@ -106,12 +106,7 @@ fn map_based_hashing_picks_the_server_haproxy_picks() {
         let (balance, hash_type, weights) = backend(name);
         let servers: Vec<LbServer> = weights
             .iter()
-            .map(|&w| LbServer {
-                weight: w,
-                conf_weight: w,
-                up: true,
-                backup: false,
-            })
+            .map(|&w| LbServer::up_with_weight(w))
             .collect();
         let load = Arc::new(BackendLoad::new(
             servers

@@ -7,9 +7,8 @@
 mod common;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -35,18 +34,7 @@ impl App {
         let addr = serve_each(move |s| {
             let mut w = s.try_clone().unwrap();
             let mut r = BufReader::new(s);
-            loop {
-                let mut head = String::new();
-                loop {
-                    let mut line = String::new();
-                    if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                        return;
-                    }
-                    head.push_str(&line);
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
+            while let Some(head) = read_head(&mut r) {
                 let length = header_values(&head, "content-length")
                     .first()
                     .and_then(|v| v.parse().ok())
@@ -111,11 +99,7 @@ fn start(body: &str, apps: &[&App], legacy: bool) -> (RunHandle, SocketAddr) {
     for a in apps {
         text = text.replace(&format!("@{}", a.name), &a.addr.to_string());
     }
-    let loaded = ringlb_config::parse_str(&text, Path::new("persistence.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    let h = run(config, legacy);
+    let h = run(parse_config(&text), legacy);
     let addr = addr_of(&h, "app");
     (h, addr)
 }

@@ -7,25 +7,12 @@ mod support;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::client::request;
 use prometheus_parse::{Sample, Scrape, Value};
-use ringlb::run::RunHandle;
 use support::*;
-
-fn start(text: &str, legacy: bool) -> RunHandle {
-    let full = format!(
-        "global\n nbthread 2\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
-    );
-    let loaded = ringlb_config::parse_str(&full, Path::new("prom.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    run(config, legacy)
-}
 
 /// Scrapes `/metrics`, checks the exposition's structure and parses it.
 fn scrape(addr: SocketAddr) -> Scrape {
@@ -112,7 +99,8 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
 fn exporter_values_after_known_traffic(legacy: bool) {
     let web = http_server("hello");
     let (port, mport) = (free_port(), free_port());
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "frontend www\n bind 127.0.0.1:{port}\n acl forbidden path_beg /forbidden\n http-request deny if forbidden\n default_backend web\n\
              backend web\n server web1 {web}\n\

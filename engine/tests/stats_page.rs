@@ -6,24 +6,11 @@ mod common;
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::client::{request, Response};
-use ringlb::run::RunHandle;
 use support::*;
-
-fn start(text: &str, legacy: bool) -> RunHandle {
-    let full = format!(
-        "global\n nbthread 2\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
-    );
-    let loaded = ringlb_config::parse_str(&full, Path::new("stats.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    run(config, legacy)
-}
 
 fn basic(user_pass: &str) -> String {
     String::from_utf8(ringlb::acl::fetch::base64(user_pass.as_bytes())).unwrap()
@@ -90,7 +77,8 @@ fn csv_when(
 fn auth_is_required_with_the_configured_realm(legacy: bool) {
     let web = http_server("hello");
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "listen admin\n bind 127.0.0.1:{port}\n stats enable\n stats uri /stats\n stats realm Ringlb\\ Stats\n stats auth admin:s3cret\n server web1 {web}\n"
         ),
@@ -134,7 +122,8 @@ both_drivers!(
 fn csv_shows_exact_counters_after_known_traffic(legacy: bool) {
     let web = http_server("hello");
     let (port, sport) = (free_port(), free_port());
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "frontend www\n bind 127.0.0.1:{port}\n acl forbidden path_beg /forbidden\n http-request deny if forbidden\n default_backend web\n\
              backend web\n server web1 {web}\n server web2 {web} backup\n\
@@ -177,7 +166,8 @@ both_drivers!(
 fn the_uri_is_a_prefix_and_options_follow_it(legacy: bool) {
     let web = http_server("from server");
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "listen app\n bind 127.0.0.1:{port}\n stats uri /admin/stats\n stats refresh 5s\n server web1 {web}\n\
              backend other\n server o1 {web}\n"
@@ -214,7 +204,8 @@ both_drivers!(
 fn scope_limits_the_proxies_shown(legacy: bool) {
     let web = http_server("x");
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "listen stats\n bind 127.0.0.1:{port}\n stats uri /s\n stats scope web\n stats scope .\n\
              backend web\n server web1 {web}\nbackend hidden\n server h1 {web}\n"
@@ -249,7 +240,8 @@ fn post(addr: SocketAddr, path: &str, body: &str, extra: &str) -> Response {
 fn admin_posts_without_stats_admin_are_denied_with_303(legacy: bool) {
     let web = http_server("x");
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!("listen app\n bind 127.0.0.1:{port}\n stats uri /st\n server web1 {web}\n"),
         legacy,
     );
@@ -274,7 +266,8 @@ both_drivers!(
 fn admin_post_puts_a_server_in_maintenance_and_routing_follows(legacy: bool) {
     let (one, two) = (http_server("one"), http_server("two"));
     let port = free_port();
-    let h = start(
+    let h = run_http(
+        2,
         &format!(
             "listen app\n bind 127.0.0.1:{port}\n balance roundrobin\n stats uri /st\n stats admin if LOCALHOST\n\
              server web1 {one}\n server web2 {two}\n"

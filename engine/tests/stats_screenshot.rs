@@ -5,7 +5,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -41,8 +40,7 @@ fn the_page_with_a_down_server_renders_in_headless_chromium() {
          backend api\n server api1 {api} check inter 200ms\n\
          listen stats\n bind 127.0.0.1:{sport}\n stats enable\n stats uri /\n stats show-legends\n stats admin if LOCALHOST\n"
     );
-    let loaded = ringlb_config::parse_str(&text, Path::new("screenshot.cfg"));
-    let h = run(loaded.config.expect("valid"), false);
+    let h = run(parse_config(&text), false);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     for i in 0..40 {
         let path = if i % 4 == 0 { "/api/x" } else { "/" };

@@ -10,7 +10,9 @@ use ringlb::acl::Txn;
 use ringlb::http::chunked::{ChunkError, ChunkedDecoder};
 use ringlb::http::edits::HeadEdits;
 use ringlb::http::framing::{request_framing, response_framing};
-use ringlb::http::head::{parse_request, parse_response, HeadError, Version, MAX_HEADERS};
+use ringlb::http::head::{
+    parse_request, parse_response, HeadError, RequestHead, Version, MAX_HEADERS,
+};
 use ringlb::http::rewrite::{
     write_request_head, write_response_head, RequestRewrite, ResponseRewrite,
 };
@@ -50,6 +52,20 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("literal address")
 }
 
+/// A request on frontend `f` from `src` to `dst`, its head parsed from `buf`.
+fn request_txn<'a>(
+    buf: &'a [u8],
+    head: &'a RequestHead,
+    (src, dst): (&str, &str),
+    nbsrv: &'a dyn Fn(&str) -> Option<usize>,
+) -> Txn<'a> {
+    Txn {
+        buf,
+        req: Some(head),
+        ..Txn::connection(addr(src), addr(dst), "f", nbsrv)
+    }
+}
+
 /// A request head parsed, framed, run through the rewrite rules and written for the server.
 /// Invariant: what the proxy writes parses again as one complete head with the same method,
 /// version and framing, so the server cannot read the body differently from the proxy.
@@ -61,19 +77,7 @@ pub fn request_head(data: &[u8]) {
         return;
     };
     let nbsrv = |_: &str| Some(1usize);
-    let txn = Txn {
-        buf: data,
-        req: Some(&head),
-        src: addr("192.0.2.7:5000"),
-        dst: addr("198.51.100.1:80"),
-        frontend: "f",
-        backend: None,
-        server: None,
-        res: None,
-        edits: None,
-        vars: None,
-        nbsrv: &nbsrv,
-    };
+    let txn = request_txn(data, &head, ("192.0.2.7:5000", "198.51.100.1:80"), &nbsrv);
     let mut edits = HeadEdits::default();
     let _ = rewrite_rules().http_request(&txn, &mut edits);
     let mut out = Vec::new();
@@ -230,19 +234,7 @@ pub fn acl(data: &[u8]) {
     };
     let nbsrv = |n: &str| (n == "hit").then_some(1usize);
     let exists = |n: &str| n == "hit" || n == "miss";
-    let txn = Txn {
-        buf: req,
-        req: Some(&head),
-        src: addr("[2001:db8::7]:5000"),
-        dst: addr("192.0.2.1:443"),
-        frontend: "f",
-        backend: None,
-        server: None,
-        res: None,
-        edits: None,
-        vars: None,
-        nbsrv: &nbsrv,
-    };
+    let txn = request_txn(req, &head, ("[2001:db8::7]:5000", "192.0.2.1:443"), &nbsrv);
     let chosen = rules.choose_backend(&txn, &exists, Some("miss"));
     assert!(matches!(chosen.as_deref(), Some("hit" | "miss")));
     let mut edits = HeadEdits::default();

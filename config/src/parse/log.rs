@@ -5,32 +5,7 @@ use crate::diag::Diagnostic;
 use crate::model::{Facility, Level, LogFormatKind, LogTarget};
 use crate::value;
 
-const FACILITIES: &[(&str, Facility)] = &[
-    ("kern", Facility::Kern),
-    ("user", Facility::User),
-    ("mail", Facility::Mail),
-    ("daemon", Facility::Daemon),
-    ("auth", Facility::Auth),
-    ("syslog", Facility::Syslog),
-    ("lpr", Facility::Lpr),
-    ("news", Facility::News),
-    ("uucp", Facility::Uucp),
-    ("cron", Facility::Cron),
-    ("auth2", Facility::Auth2),
-    ("ftp", Facility::Ftp),
-    ("ntp", Facility::Ntp),
-    ("audit", Facility::Audit),
-    ("alert", Facility::Alert),
-    ("cron2", Facility::Cron2),
-    ("local0", Facility::Local0),
-    ("local1", Facility::Local1),
-    ("local2", Facility::Local2),
-    ("local3", Facility::Local3),
-    ("local4", Facility::Local4),
-    ("local5", Facility::Local5),
-    ("local6", Facility::Local6),
-    ("local7", Facility::Local7),
-];
+const FACILITIES: &[(&str, Facility)] = &Facility::NAMES;
 
 pub(crate) const LEVELS: &[(&str, Level)] = &Level::NAMES;
 

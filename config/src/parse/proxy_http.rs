@@ -19,20 +19,7 @@ pub(super) fn cookie(line: &LineRef<'_>) -> Result<CookiePersist, Diagnostic> {
     let name = line
         .arg(1, "cookie", "NAME [rewrite|insert|prefix] [options]")?
         .to_string();
-    let mut c = CookiePersist {
-        name,
-        mode: CookieMode::Passive,
-        indirect: false,
-        nocache: false,
-        postonly: false,
-        preserve: false,
-        httponly: false,
-        secure: false,
-        domains: Vec::new(),
-        maxidle: None,
-        maxlife: None,
-        dynamic: false,
-    };
+    let mut c = CookiePersist::new(name, CookieMode::Passive);
     let mut i = 2;
     while let Some(w) = line.words.get(i) {
         let mut set_mode = |m: CookieMode| -> Step {

@@ -11,27 +11,20 @@ use super::super::rewrite::{
 };
 use super::*;
 
-fn cfg(name: &str, mode: CookieMode) -> CookiePersist {
-    CookiePersist {
-        name: name.into(),
-        mode,
-        indirect: false,
-        nocache: false,
-        postonly: false,
-        preserve: false,
-        httponly: false,
-        secure: false,
-        domains: Vec::new(),
-        maxidle: None,
-        maxlife: None,
-        dynamic: false,
+/// An undated cookie the client presents for `server`.
+fn held_by(server: &[u8]) -> ClientCookie {
+    ClientCookie {
+        server: server.to_vec(),
+        last_seen: None,
+        first_seen: None,
+        expired: false,
     }
 }
 
 fn insert_indirect() -> CookiePersist {
     CookiePersist {
         indirect: true,
-        ..cfg("SERVERID", CookieMode::Insert)
+        ..CookiePersist::new("SERVERID", CookieMode::Insert)
     }
 }
 
@@ -84,7 +77,7 @@ fn response_to_client(c: &CookiePersist, s: &Served<'_>, resp: &str) -> String {
 
 #[test]
 fn finds_the_cookie_among_several_headers_and_pairs() {
-    let c = cfg("SERVERID", CookieMode::Insert);
+    let c = CookiePersist::new("SERVERID", CookieMode::Insert);
     let lines: [&[u8]; 2] = [b"a=1; b=2", b"theme=dark ;  SERVERID = B ; SERVERID=C"];
     let found = find(&c, lines, NOW).unwrap();
     assert_eq!(found.server, b"B");
@@ -94,14 +87,14 @@ fn finds_the_cookie_among_several_headers_and_pairs() {
 
 #[test]
 fn quoted_values_name_the_server_inside_the_quotes() {
-    let c = cfg("SID", CookieMode::Insert);
+    let c = CookiePersist::new("SID", CookieMode::Insert);
     let found = find(&c, [&b"$Version=\"1\"; SID=\"s2\"; $Path=\"/\""[..]], NOW).unwrap();
     assert_eq!(found.server, b"s2");
 }
 
 #[test]
 fn prefix_mode_reads_the_server_before_the_tilde() {
-    let c = cfg("JSESSIONID", CookieMode::Prefix);
+    let c = CookiePersist::new("JSESSIONID", CookieMode::Prefix);
     assert_eq!(
         find(&c, [&b"JSESSIONID=A~123"[..]], NOW).unwrap().server,
         b"A"
@@ -128,7 +121,7 @@ fn maxidle_and_maxlife_expire_old_cookies_and_far_future_ones() {
     let c = CookiePersist {
         maxidle: Some(Duration::from_secs(60)),
         maxlife: Some(Duration::from_secs(3600)),
-        ..cfg("SRV", CookieMode::Insert)
+        ..CookiePersist::new("SRV", CookieMode::Insert)
     };
     let value = |last: u64, first: u64| {
         let (l, f) = (encode_date(last), encode_date(first));
@@ -163,9 +156,9 @@ fn insert_indirect_removes_only_its_cookie_from_the_request() {
 #[test]
 fn insert_without_indirect_and_rewrite_forward_the_cookie_untouched() {
     for c in [
-        cfg("SERVERID", CookieMode::Insert),
-        cfg("SERVERID", CookieMode::Rewrite),
-        cfg("SERVERID", CookieMode::Passive),
+        CookiePersist::new("SERVERID", CookieMode::Insert),
+        CookiePersist::new("SERVERID", CookieMode::Rewrite),
+        CookiePersist::new("SERVERID", CookieMode::Passive),
     ] {
         let req = "GET / HTTP/1.1\r\nCookie: a=1;SERVERID=A\r\n\r\n";
         let (out, found) = request_to_server(&c, req);
@@ -176,7 +169,7 @@ fn insert_without_indirect_and_rewrite_forward_the_cookie_untouched() {
 
 #[test]
 fn prefix_mode_strips_the_server_name_before_the_server_sees_it() {
-    let c = cfg("JSESSIONID", CookieMode::Prefix);
+    let c = CookiePersist::new("JSESSIONID", CookieMode::Prefix);
     let (out, found) =
         request_to_server(&c, "GET /URI3 HTTP/1.0\r\nCookie: JSESSIONID=A~123\r\n\r\n");
     assert_eq!(found.unwrap().server, b"A");
@@ -217,12 +210,7 @@ fn insert_adds_the_server_cookie_with_its_attributes() {
 #[test]
 fn indirect_insert_is_skipped_for_a_client_that_holds_the_right_cookie() {
     let c = insert_indirect();
-    let held = ClientCookie {
-        server: b"A".to_vec(),
-        last_seen: None,
-        first_seen: None,
-        expired: false,
-    };
+    let held = held_by(b"A");
     assert_eq!(
         inserted_cookie(&c, &served(Some("A"), true, Some(&held)), false),
         None
@@ -233,7 +221,7 @@ fn indirect_insert_is_skipped_for_a_client_that_holds_the_right_cookie() {
         Some("SERVERID=B; path=/")
     );
     // Without indirect, the cookie goes out on every response.
-    let plain = cfg("SERVERID", CookieMode::Insert);
+    let plain = CookiePersist::new("SERVERID", CookieMode::Insert);
     assert_eq!(
         inserted_cookie(&plain, &served(Some("A"), true, Some(&held)), false).as_deref(),
         Some("SERVERID=A; path=/")
@@ -258,12 +246,7 @@ fn postonly_inserts_only_on_post_responses() {
 #[test]
 fn a_server_without_a_cookie_value_deletes_the_clients_cookie() {
     let c = insert_indirect();
-    let held = ClientCookie {
-        server: b"A".to_vec(),
-        last_seen: None,
-        first_seen: None,
-        expired: false,
-    };
+    let held = held_by(b"A");
     assert_eq!(
         inserted_cookie(&c, &served(None, false, Some(&held)), false).as_deref(),
         Some("SERVERID=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/")
@@ -313,12 +296,7 @@ fn nocache_marks_a_cacheable_response_private_when_a_cookie_is_inserted() {
         "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSet-Cookie: SERVERID=A; path=/\r\n\
          Cache-Control: private\r\n\r\n"
     );
-    let held = ClientCookie {
-        server: b"A".to_vec(),
-        last_seen: None,
-        first_seen: None,
-        expired: false,
-    };
+    let held = held_by(b"A");
     assert_eq!(
         response_to_client(&c, &served(Some("A"), true, Some(&held)), resp),
         "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
@@ -337,7 +315,7 @@ fn nocache_marks_a_cacheable_response_private_when_a_cookie_is_inserted() {
 
 #[test]
 fn prefix_mode_prefixes_the_servers_cookie_with_its_name() {
-    let c = cfg("JSESSIONID", CookieMode::Prefix);
+    let c = CookiePersist::new("JSESSIONID", CookieMode::Prefix);
     let out = response_to_client(
         &c,
         &served(Some("A"), false, None),
@@ -357,7 +335,7 @@ fn prefix_mode_prefixes_the_servers_cookie_with_its_name() {
 
 #[test]
 fn rewrite_mode_replaces_the_servers_value_with_the_server_cookie() {
-    let c = cfg("SERVERID", CookieMode::Rewrite);
+    let c = CookiePersist::new("SERVERID", CookieMode::Rewrite);
     let out = response_to_client(
         &c,
         &served(Some("app1inst1"), false, None),

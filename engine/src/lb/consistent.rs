@@ -2,39 +2,24 @@
 //! the first point at or after its hash. Each server's points depend only on its position
 //! and weight, so removing one of N servers moves only the keys it owned, about 1/N.
 
-use std::sync::Arc;
-
-use ringlb_config::model::{Balance, HashType};
-
-use super::hash::{avalanche, request_hash};
+use super::hash::{avalanche, HashedBalance};
 use super::{eligible, first_from, Balancer, LbServer, PickCtx};
-use crate::backend::{BackendLoad, ServerId};
+use crate::backend::ServerId;
 
 /// Ring points per unit of weight: enough to keep shares within a few percent.
 const POINTS_PER_WEIGHT: u32 = 16;
 
 pub struct Consistent {
-    key: Balance,
-    hash_type: HashType,
-    load: Arc<BackendLoad>,
-    allbackups: bool,
+    setup: HashedBalance,
     ring: Vec<(u32, ServerId)>,
     /// Eligible servers in order, for requests without a key.
     order: Vec<ServerId>,
 }
 
 impl Consistent {
-    pub fn new(
-        key: Balance,
-        hash_type: HashType,
-        load: Arc<BackendLoad>,
-        allbackups: bool,
-    ) -> Self {
+    pub fn new(setup: HashedBalance) -> Self {
         Self {
-            key,
-            hash_type,
-            load,
-            allbackups,
+            setup,
             ring: Vec::new(),
             order: Vec::new(),
         }
@@ -55,16 +40,16 @@ impl Consistent {
 
 impl Balancer for Consistent {
     fn pick(&self, ctx: &PickCtx<'_, '_>) -> Option<ServerId> {
-        match request_hash(&self.key, &self.hash_type, ctx.request) {
+        match self.setup.hash(ctx.request) {
             // Text hashes cluster; spreading them keeps the ring's shares even.
             Some(h) => self.lookup(avalanche(h), ctx.avoid),
             None if self.order.is_empty() => None,
-            None => first_from(&self.order, self.load.next_cursor(), ctx),
+            None => first_from(&self.order, self.setup.load.next_cursor(), ctx),
         }
     }
 
     fn rebuild(&mut self, servers: &[LbServer]) {
-        let set = eligible(servers, self.allbackups, false);
+        let set = eligible(servers, self.setup.allbackups, false);
         self.order = set.iter().map(|&(id, _)| id).collect();
         self.ring.clear();
         for &(id, w) in &set {
@@ -86,12 +71,18 @@ impl Balancer for Consistent {
 mod tests {
     use super::super::testing::*;
     use super::*;
+    use ringlb_config::model::{Balance, HashType};
 
     #[test]
     fn removing_one_of_ten_servers_moves_only_its_keys() {
         let load = load(10);
         let mut s = servers(&[1; 10]);
-        let mut ring = Consistent::new(Balance::Source, HashType::default(), load, false);
+        let mut ring = Consistent::new(HashedBalance {
+            key: Balance::Source,
+            hash_type: HashType::default(),
+            load,
+            allbackups: false,
+        });
         ring.rebuild(&s);
         let keys: Vec<u32> = (0..10_000u32).map(avalanche).collect();
         let before: Vec<ServerId> = keys

@@ -2,11 +2,30 @@
 //! [avalanche]`) and the key each `balance` hashing mode takes from a request or connection.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ringlb_config::model::{Balance, HashFunction, HashType};
 
+use crate::backend::BackendLoad;
 use crate::http::head::{trim, values};
 use crate::http::Pick;
+
+/// What both hashing balancers (map-based and consistent) are built from: the key `balance`
+/// names, how it is hashed, the backend's shared cursor for requests without a key, and
+/// `option allbackups`.
+pub struct HashedBalance {
+    pub key: Balance,
+    pub hash_type: HashType,
+    pub load: Arc<BackendLoad>,
+    pub allbackups: bool,
+}
+
+impl HashedBalance {
+    /// The request's key hashed, or `None` when the request carries no key.
+    pub fn hash(&self, request: &Pick<'_>) -> Option<u32> {
+        request_hash(&self.key, &self.hash_type, request)
+    }
+}
 
 /// `sdbm`: the default; good on text keys with long common prefixes.
 pub fn sdbm(key: &[u8]) -> u32 {

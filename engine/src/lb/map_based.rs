@@ -8,34 +8,19 @@
 //! HAProxy 2.6 in `engine/tests/lb_haproxy_vectors.rs`. Any change to the server set
 //! remaps most keys; `hash-type consistent` is the remedy.
 
-use std::sync::Arc;
-
-use ringlb_config::model::{Balance, HashType};
-
-use super::hash::request_hash;
-use super::{eligible, first_from, Balancer, LbServer, PickCtx};
-use crate::backend::{BackendLoad, ServerId};
+use super::hash::HashedBalance;
+use super::{eligible, first_from, gcd, weighted_cycle, Balancer, LbServer, PickCtx};
+use crate::backend::ServerId;
 
 pub struct MapBased {
-    key: Balance,
-    hash_type: HashType,
-    load: Arc<BackendLoad>,
-    allbackups: bool,
+    setup: HashedBalance,
     table: Vec<ServerId>,
 }
 
 impl MapBased {
-    pub fn new(
-        key: Balance,
-        hash_type: HashType,
-        load: Arc<BackendLoad>,
-        allbackups: bool,
-    ) -> Self {
+    pub fn new(setup: HashedBalance) -> Self {
         Self {
-            key,
-            hash_type,
-            load,
-            allbackups,
+            setup,
             table: Vec::new(),
         }
     }
@@ -54,18 +39,18 @@ impl Balancer for MapBased {
         if self.table.is_empty() {
             return None;
         }
-        if let Some(h) = request_hash(&self.key, &self.hash_type, ctx.request) {
+        if let Some(h) = self.setup.hash(ctx.request) {
             let id = self.lookup(h)?;
             if Some(id) != ctx.avoid {
                 return Some(id);
             }
         }
         // No key in this request (or its server just failed): round robin, as HAProxy does.
-        first_from(&self.table, self.load.next_cursor(), ctx)
+        first_from(&self.table, self.setup.load.next_cursor(), ctx)
     }
 
     fn rebuild(&mut self, servers: &[LbServer]) {
-        self.table = server_map(&eligible(servers, self.allbackups, false), servers);
+        self.table = server_map(&eligible(servers, self.setup.allbackups, false), servers);
     }
 
     fn binds_to_key(&self) -> bool {
@@ -76,22 +61,15 @@ impl Balancer for MapBased {
 /// The weighted server table: `eligible` weights scaled down by the greatest common divisor
 /// of all configured weights in `servers`, one entry per unit of scaled weight.
 pub fn server_map(eligible: &[(ServerId, u16)], servers: &[LbServer]) -> Vec<ServerId> {
-    fn gcd(a: u32, b: u32) -> u32 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
     let g = servers
         .iter()
-        .map(|s| u32::from(s.conf_weight))
+        .map(|s| u64::from(s.conf_weight))
         .filter(|&w| w > 0)
         .fold(0, gcd)
         .max(1);
     let weights: Vec<i64> = eligible
         .iter()
-        .map(|&(_, w)| i64::from(u32::from(w).div_ceil(g)))
+        .map(|&(_, w)| u64::from(w).div_ceil(g) as i64)
         .collect();
     let total: i64 = weights.iter().sum();
     if total <= 1 {
@@ -100,22 +78,12 @@ pub fn server_map(eligible: &[(ServerId, u16)], servers: &[LbServer]) -> Vec<Ser
             .map(|&(id, _)| vec![id])
             .unwrap_or_default();
     }
-    let mut score = vec![0i64; eligible.len()];
-    let mut table = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        let mut best: Option<(usize, i64)> = None;
-        for (i, w) in weights.iter().enumerate() {
-            score[i] += w;
-            let v = (score[i] + total) / total;
-            if best.is_none_or(|(_, max)| v > max) {
-                best = Some((i, v));
-            }
-        }
-        let (i, _) = best.expect("eligible is not empty");
-        score[i] -= total;
-        table.push(eligible[i].0);
-    }
-    table
+    // HAProxy ranks by whole rounds of the total, so near-equal scores tie and go to the
+    // first declared server.
+    weighted_cycle(&weights, |score| (score + total) / total)
+        .into_iter()
+        .map(|i| eligible[i].0)
+        .collect()
 }
 
 #[cfg(test)]
@@ -123,6 +91,7 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::http::Pick;
+    use ringlb_config::model::{Balance, HashType};
 
     #[test]
     fn table_holds_each_server_by_its_reduced_weight() {
@@ -135,16 +104,16 @@ mod tests {
     #[test]
     fn a_missing_key_falls_back_to_round_robin() {
         let load = load(2);
-        let mut b = MapBased::new(
-            Balance::UrlParam {
+        let mut b = MapBased::new(HashedBalance {
+            key: Balance::UrlParam {
                 name: "id".into(),
                 check_post: None,
                 max_wait: None,
             },
-            HashType::default(),
-            load.clone(),
-            false,
-        );
+            hash_type: HashType::default(),
+            load: load.clone(),
+            allbackups: false,
+        });
         b.rebuild(&servers(&[1, 1]));
         let pick = Pick::connection(src(), 80);
         let ctx = PickCtx {

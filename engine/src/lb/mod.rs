@@ -36,6 +36,16 @@ pub struct LbServer {
 }
 
 impl LbServer {
+    /// An active server that is up, configured with `weight` and still at it.
+    pub fn up_with_weight(weight: u16) -> Self {
+        Self {
+            weight,
+            conf_weight: weight,
+            up: true,
+            backup: false,
+        }
+    }
+
     pub fn usable(&self) -> bool {
         self.up && self.weight > 0
     }
@@ -138,23 +148,56 @@ pub fn build(
         Balance::LeastConn => Box::new(leastconn::LeastConn::new(load, allbackups)),
         Balance::First => Box::new(first::First::new(allbackups)),
         Balance::Random { draws } => Box::new(random::Random::new(*draws, allbackups)),
-        key => match hash_type.method {
-            HashMethod::MapBased => Box::new(map_based::MapBased::new(
-                key.clone(),
+        key => {
+            let method = hash_type.method;
+            let setup = hash::HashedBalance {
+                key: key.clone(),
                 hash_type,
                 load,
                 allbackups,
-            )),
-            HashMethod::Consistent => Box::new(consistent::Consistent::new(
-                key.clone(),
-                hash_type,
-                load,
-                allbackups,
-            )),
-        },
+            };
+            match method {
+                HashMethod::MapBased => Box::new(map_based::MapBased::new(setup)),
+                HashMethod::Consistent => Box::new(consistent::Consistent::new(setup)),
+            }
+        }
     };
     b.rebuild(servers);
     b
+}
+
+/// Greatest common divisor; weights are divided by it so that 10:20 schedules like 1:2.
+pub(crate) fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// One cycle of a weighted schedule, as indexes into `weights`: each slot, every entry's
+/// score grows by its weight, the entry whose `rank(score)` is highest (the first on ties)
+/// takes the slot and gives back the total weight. Entries appear as often as their weight,
+/// spread out rather than in bursts. Round robin ranks by the score itself; HAProxy's map
+/// ranks by whole rounds of the total.
+pub(crate) fn weighted_cycle(weights: &[i64], rank: impl Fn(i64) -> i64) -> Vec<usize> {
+    let total: i64 = weights.iter().sum();
+    let mut score = vec![0i64; weights.len()];
+    let mut order = Vec::with_capacity(total.max(0) as usize);
+    for _ in 0..total {
+        let mut best: Option<(usize, i64)> = None;
+        for (i, w) in weights.iter().enumerate() {
+            score[i] += w;
+            let r = rank(score[i]);
+            if best.is_none_or(|(_, max)| r > max) {
+                best = Some((i, r));
+            }
+        }
+        let (i, _) = best.expect("a positive total has entries");
+        score[i] -= total;
+        order.push(i);
+    }
+    order
 }
 
 /// Walks `order` from position `start`, cyclically, to the first server not passed over.
@@ -179,12 +222,7 @@ pub(crate) mod testing {
     pub fn servers(weights: &[u16]) -> Vec<LbServer> {
         weights
             .iter()
-            .map(|&w| LbServer {
-                weight: w,
-                conf_weight: w,
-                up: true,
-                backup: false,
-            })
+            .map(|&w| LbServer::up_with_weight(w))
             .collect()
     }
 

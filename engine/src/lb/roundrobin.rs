@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{eligible, first_from, Balancer, LbServer, PickCtx};
+use super::{eligible, first_from, gcd, weighted_cycle, Balancer, LbServer, PickCtx};
 use crate::backend::{BackendLoad, ServerId};
 
 pub struct RoundRobin {
@@ -45,13 +45,6 @@ impl Balancer for RoundRobin {
 /// One cycle of smooth weighted round robin: each server appears `weight / gcd` times,
 /// spread out rather than in bursts (weights 5:1:1 give a a b a c a a, not a a a a a b c).
 pub fn smooth_weighted_order(servers: &[(ServerId, u16)]) -> Vec<ServerId> {
-    fn gcd(a: u64, b: u64) -> u64 {
-        if b == 0 {
-            a
-        } else {
-            gcd(b, a % b)
-        }
-    }
     let g = servers
         .iter()
         .fold(0, |g, &(_, w)| gcd(g, u64::from(w)))
@@ -60,21 +53,10 @@ pub fn smooth_weighted_order(servers: &[(ServerId, u16)]) -> Vec<ServerId> {
         .iter()
         .map(|&(_, w)| (u64::from(w) / g) as i64)
         .collect();
-    let total: i64 = weights.iter().sum();
-    let mut current = vec![0i64; servers.len()];
-    let mut order = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        let mut best = 0;
-        for i in 0..servers.len() {
-            current[i] += weights[i];
-            if current[i] > current[best] {
-                best = i;
-            }
-        }
-        current[best] -= total;
-        order.push(servers[best].0);
-    }
-    order
+    weighted_cycle(&weights, |score| score)
+        .into_iter()
+        .map(|i| servers[i].0)
+        .collect()
 }
 
 #[cfg(test)]

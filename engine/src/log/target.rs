@@ -46,38 +46,7 @@ impl Sink {
 
     /// The syslog priority value: facility × 8 + severity.
     pub fn pri(&self, severity: Level) -> u8 {
-        facility_code(self.facility) * 8 + severity as u8
-    }
-}
-
-/// The numeric code of a syslog facility (RFC 3164 order).
-pub fn facility_code(f: Facility) -> u8 {
-    use Facility::*;
-    match f {
-        Kern => 0,
-        User => 1,
-        Mail => 2,
-        Daemon => 3,
-        Auth => 4,
-        Syslog => 5,
-        Lpr => 6,
-        News => 7,
-        Uucp => 8,
-        Cron => 9,
-        Auth2 => 10,
-        Ftp => 11,
-        Ntp => 12,
-        Audit => 13,
-        Alert => 14,
-        Cron2 => 15,
-        Local0 => 16,
-        Local1 => 17,
-        Local2 => 18,
-        Local3 => 19,
-        Local4 => 20,
-        Local5 => 21,
-        Local6 => 22,
-        Local7 => 23,
+        self.facility.code() * 8 + severity as u8
     }
 }
 

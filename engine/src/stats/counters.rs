@@ -10,6 +10,26 @@ fn bump(c: &AtomicU64, n: u64) {
     c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// Raises a peak only this thread writes to `v` when `v` is higher.
+#[inline]
+fn raise(max: &AtomicU64, v: u64) {
+    if v > max.load(Relaxed) {
+        max.store(v, Relaxed);
+    }
+}
+
+/// Methods that count one event in one counter: `name => field`.
+macro_rules! one_event {
+    ($($name:ident => $field:ident;)*) => {
+        $(
+            #[inline]
+            pub fn $name(&self) {
+                bump(&self.$field, 1);
+            }
+        )*
+    };
+}
+
 /// Response classes: 1xx..5xx, then anything else (including no response at all).
 pub const RESPONSE_CLASSES: usize = 6;
 
@@ -49,9 +69,7 @@ impl Counters {
     pub fn session_start(&self, tick: u64) {
         let cur = self.sess_cur.load(Relaxed) + 1;
         self.sess_cur.store(cur, Relaxed);
-        if cur > self.sess_max.load(Relaxed) {
-            self.sess_max.store(cur, Relaxed);
-        }
+        raise(&self.sess_max, cur);
         bump(&self.sess_total, 1);
         let last = self.rate_tick.load(Relaxed);
         if last != tick {
@@ -67,9 +85,7 @@ impl Counters {
         }
         let n = self.rate_cur.load(Relaxed) + 1;
         self.rate_cur.store(n, Relaxed);
-        if n > self.rate_max.load(Relaxed) {
-            self.rate_max.store(n, Relaxed);
-        }
+        raise(&self.rate_max, n);
     }
 
     #[inline]
@@ -78,9 +94,15 @@ impl Counters {
         self.sess_cur.store(cur.saturating_sub(1), Relaxed);
     }
 
-    #[inline]
-    pub fn request(&self) {
-        bump(&self.req_total, 1);
+    one_event! {
+        request => req_total;
+        denied_request => denied_req;
+        denied_response => denied_resp;
+        request_error => err_req;
+        connection_error => err_conn;
+        response_error => err_resp;
+        retry => retries;
+        redispatch => redispatches;
     }
 
     /// A response with `status` was sent (`None`: the exchange ended without one).
@@ -103,43 +125,12 @@ impl Counters {
         }
     }
 
-    #[inline]
-    pub fn denied_request(&self) {
-        bump(&self.denied_req, 1);
-    }
-    #[inline]
-    pub fn denied_response(&self) {
-        bump(&self.denied_resp, 1);
-    }
-    #[inline]
-    pub fn request_error(&self) {
-        bump(&self.err_req, 1);
-    }
-    #[inline]
-    pub fn connection_error(&self) {
-        bump(&self.err_conn, 1);
-    }
-    #[inline]
-    pub fn response_error(&self) {
-        bump(&self.err_resp, 1);
-    }
-    #[inline]
-    pub fn retry(&self) {
-        bump(&self.retries, 1);
-    }
-    #[inline]
-    pub fn redispatch(&self) {
-        bump(&self.redispatches, 1);
-    }
-
     /// A request entered (`+1`) or left (`-1`) this proxy's or server's queue.
     #[inline]
     pub fn queue(&self, delta: i64) {
         let cur = self.queue_cur.load(Relaxed).saturating_add_signed(delta);
         self.queue_cur.store(cur, Relaxed);
-        if cur > self.queue_max.load(Relaxed) {
-            self.queue_max.store(cur, Relaxed);
-        }
+        raise(&self.queue_max, cur);
     }
 
     /// Sessions being served now by this worker.

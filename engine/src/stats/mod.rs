@@ -31,6 +31,27 @@ pub struct Layout {
     pub backends: Vec<(String, Vec<String>)>,
 }
 
+impl Layout {
+    /// The layout of the named frontends and of `backends` with their servers.
+    pub fn new(
+        frontends: impl IntoIterator<Item = String>,
+        backends: &[crate::backend::ResolvedBackend],
+    ) -> Self {
+        Self {
+            frontends: frontends.into_iter().collect(),
+            backends: backends
+                .iter()
+                .map(|b| {
+                    (
+                        b.name.clone(),
+                        b.servers.iter().map(|s| s.name.clone()).collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A backend's or server's two histograms, as published.
 #[derive(Debug, Default)]
 struct PublishedPair([Published; 2]);

@@ -339,38 +339,34 @@ fn mean_ms(h: &Histogram<u64>) -> Option<u64> {
     })
 }
 
-fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
-    let empty = CounterSnapshot::default();
-    let c = src.counters.frontend(&p.name).unwrap_or(&empty);
-    let index = src
-        .registry
-        .layout()
-        .frontends
-        .iter()
-        .position(|n| n == &p.name);
+/// A row with what every kind shares: names and ids, the session, byte and rate counters,
+/// the responses by class, and no value for the fields only some kinds have.
+fn counted_row(
+    src: &Sources,
+    p: &Proxy,
+    c: &CounterSnapshot,
+    (svname, kind, iid): (String, RowKind, u32),
+    status: Status,
+) -> Row {
     Row {
         pxname: p.name.clone(),
-        svname: "FRONTEND".into(),
+        svname,
         qcur: None,
         qmax: None,
         scur: c.sess_cur,
         smax: c.sess_max,
-        slim: Some(u64::from(p.maxconn.unwrap_or(src.maxconn as u32))),
+        slim: None,
         stot: c.sess_total,
         bin: c.bytes_in,
         bout: c.bytes_out,
-        dreq: Some(c.denied_req),
+        dreq: None,
         dresp: Some(c.denied_resp),
-        ereq: Some(c.err_req),
+        ereq: None,
         econ: None,
         eresp: None,
         wretr: None,
         wredis: None,
-        status: if p.disabled {
-            Status::Stop
-        } else {
-            Status::Open
-        },
+        status,
         weight: None,
         act: None,
         bck: None,
@@ -383,13 +379,13 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         iid,
         sid: 0,
         lbtot: None,
-        kind: RowKind::Frontend,
+        kind,
         rate: c.sess_rate,
-        rate_lim: Some(0),
+        rate_lim: None,
         rate_max: c.sess_rate_max,
         check: None,
         hrsp: http_only(p, c),
-        req_tot: (p.mode == Mode::Http).then_some(c.req_total),
+        req_tot: None,
         cli_abrt: None,
         srv_abrt: None,
         ctime: None,
@@ -402,15 +398,48 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         cookie: None,
         mode: p.mode,
         algo: None,
-        conn_tot: Some(c.sess_total),
+        conn_tot: None,
         uweight: None,
         admin: None,
         backup: false,
         response: None,
+        per_worker: Vec::new(),
+    }
+}
+
+fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
+    let empty = CounterSnapshot::default();
+    let c = src.counters.frontend(&p.name).unwrap_or(&empty);
+    let index = src
+        .registry
+        .layout()
+        .frontends
+        .iter()
+        .position(|n| n == &p.name);
+    let status = if p.disabled {
+        Status::Stop
+    } else {
+        Status::Open
+    };
+    let base = counted_row(
+        src,
+        p,
+        c,
+        ("FRONTEND".into(), RowKind::Frontend, iid),
+        status,
+    );
+    Row {
+        slim: Some(u64::from(p.maxconn.unwrap_or(src.maxconn as u32))),
+        dreq: Some(c.denied_req),
+        ereq: Some(c.err_req),
+        rate_lim: Some(0),
+        req_tot: (p.mode == Mode::Http).then_some(c.req_total),
+        conn_tot: Some(c.sess_total),
         per_worker: match index {
             Some(i) => per_worker(src, |w| w.frontends.get(i)),
             None => Vec::new(),
         },
+        ..base
     }
 }
 
@@ -462,24 +491,11 @@ fn server_row(
     let be_index = src.registry.backend_index().get(&p.name).copied();
     // The limit as the workers apply it now (`set maxconn server` changes it).
     let maxconn = load.map_or(s.maxconn.unwrap_or(0), |l| l.maxconn());
+    let base = counted_row(src, p, c, (s.name.clone(), RowKind::Server, iid), status);
     Row {
-        pxname: p.name.clone(),
-        svname: s.name.clone(),
         qcur: Some(load.map_or(0, |l| u64::from(l.queued.load(RELAXED)))),
-        qmax: Some(c.queue_max),
         scur: load.map_or(c.sess_cur, |l| u64::from(l.current())),
-        smax: c.sess_max,
         slim: (maxconn > 0).then_some(u64::from(maxconn)),
-        stot: c.sess_total,
-        bin: c.bytes_in,
-        bout: c.bytes_out,
-        dreq: None,
-        dresp: Some(c.denied_resp),
-        ereq: None,
-        econ: Some(c.err_conn),
-        eresp: Some(c.err_resp),
-        wretr: Some(c.retries),
-        wredis: Some(c.redispatches),
         weight: Some(u64::from(weight)),
         act: Some(u64::from(!s.backup)),
         bck: Some(u64::from(s.backup)),
@@ -488,24 +504,11 @@ fn server_row(
         lastchg: state.map(|st| st.since_change.as_secs()),
         downtime: checked.then(|| (src.downtime)(&p.name, &s.name).map_or(0, |d| d.as_secs())),
         qlimit: s.maxqueue.map(u64::from),
-        pid: src.pid,
-        iid,
         sid: j as u32 + 1,
-        lbtot: Some(c.sess_total),
-        kind: RowKind::Server,
-        rate: c.sess_rate,
-        rate_lim: None,
-        rate_max: c.sess_rate_max,
         check: state
             .filter(|st| st.checked)
             .and_then(|st| st.last_check.as_ref())
             .map(check_view),
-        hrsp: http_only(p, c),
-        req_tot: None,
-        cli_abrt: Some(0),
-        srv_abrt: Some(0),
-        ctime: mean_ms(&snap.connect),
-        rtime: mean_ms(&snap.response),
         agent: state.and_then(|st| st.last_agent.as_ref()).map(check_view),
         check_rise: state.filter(|st| st.checked).map(|st| st.rise),
         check_fall: state.filter(|st| st.checked).map(|st| st.fall),
@@ -517,11 +520,7 @@ fn server_row(
             _ => s.ip.to_string(),
         }),
         cookie: s.cookie.clone(),
-        mode: p.mode,
-        algo: None,
-        conn_tot: None,
         uweight: Some(u64::from(s.weight)),
-        status,
         admin: Some(state.map_or(
             if s.disabled {
                 AdminState::Maint
@@ -531,11 +530,35 @@ fn server_row(
             |st| st.admin,
         )),
         backup: s.backup,
-        response: Some(Percentiles::of(&snap.response)),
         per_worker: match be_index {
             Some(b) => per_worker(src, |w| w.servers.get(b)?.get(j)),
             None => Vec::new(),
         },
+        ..with_backend_counters(base, c, &snap.connect, &snap.response)
+    }
+}
+
+/// The fields server and backend rows both fill from their counters and histograms:
+/// queue peak, connection and response errors, retries, connect and response times.
+fn with_backend_counters(
+    row: Row,
+    c: &CounterSnapshot,
+    connect: &Histogram<u64>,
+    response: &Histogram<u64>,
+) -> Row {
+    Row {
+        qmax: Some(c.queue_max),
+        econ: Some(c.err_conn),
+        eresp: Some(c.err_resp),
+        wretr: Some(c.retries),
+        wredis: Some(c.redispatches),
+        lbtot: Some(c.sess_total),
+        cli_abrt: Some(0),
+        srv_abrt: Some(0),
+        ctime: mean_ms(connect),
+        rtime: mean_ms(response),
+        response: Some(Percentiles::of(response)),
+        ..row
     }
 }
 
@@ -567,91 +590,48 @@ fn backend_row(src: &Sources, p: &Proxy, rb: &ResolvedBackend, servers: &[Row], 
     };
     let snap = src.counters.backend(&p.name).unwrap_or(&empty);
     let c = &snap.counters;
-    let up = |backup: bool| {
+    let up_servers = |backup: bool| {
         servers
             .iter()
-            .filter(|s| s.backup == backup && s.status.is_up())
-            .count() as u64
+            .filter(move |s| s.backup == backup && s.status.is_up())
     };
-    let (act, bck) = (up(false), up(true));
-    let weight = |backup: bool| {
-        servers
-            .iter()
-            .filter(|s| s.backup == backup && s.status.is_up())
-            .map(|s| s.weight.unwrap_or(0))
-            .sum::<u64>()
-    };
+    let (act, bck) = (
+        up_servers(false).count() as u64,
+        up_servers(true).count() as u64,
+    );
+    let weight = |backup: bool| -> u64 { up_servers(backup).map(|s| s.weight.unwrap_or(0)).sum() };
     // HAProxy counts the active servers' weight, or the backups' when no active is up.
     let total_weight = if act > 0 { weight(false) } else { weight(true) };
     let checked: Vec<&CheckState> = src.checks.iter().filter(|c| c.backend == p.name).collect();
     let be_index = src.registry.backend_index().get(&p.name).copied();
+    let status = if act + bck > 0 {
+        Status::Up
+    } else {
+        Status::Down
+    };
+    let base = counted_row(src, p, c, ("BACKEND".into(), RowKind::Backend, iid), status);
     Row {
-        pxname: p.name.clone(),
-        svname: "BACKEND".into(),
         qcur: Some(u64::from(rb.load.queued.load(RELAXED))),
-        qmax: Some(c.queue_max),
-        scur: c.sess_cur,
-        smax: c.sess_max,
         slim: Some(u64::from(if rb.load.maxconn > 0 {
             rb.load.maxconn
         } else {
             p.maxconn.unwrap_or(src.maxconn as u32)
         })),
-        stot: c.sess_total,
-        bin: c.bytes_in,
-        bout: c.bytes_out,
         dreq: Some(c.denied_req),
-        dresp: Some(c.denied_resp),
-        ereq: None,
-        econ: Some(c.err_conn),
-        eresp: Some(c.err_resp),
-        wretr: Some(c.retries),
-        wredis: Some(c.redispatches),
-        status: if act + bck > 0 {
-            Status::Up
-        } else {
-            Status::Down
-        },
         weight: Some(total_weight),
         act: Some(act),
         bck: Some(bck),
-        chkfail: None,
         chkdown: Some(checked.iter().map(|c| c.downs).sum()),
         lastchg: checked.iter().map(|c| c.since_change.as_secs()).min(),
-        downtime: None,
-        qlimit: None,
-        pid: src.pid,
-        iid,
-        sid: 0,
-        lbtot: Some(c.sess_total),
-        kind: RowKind::Backend,
-        rate: c.sess_rate,
-        rate_lim: None,
-        rate_max: c.sess_rate_max,
-        check: None,
-        hrsp: http_only(p, c),
         req_tot: (p.mode == Mode::Http).then_some(c.req_total),
-        cli_abrt: Some(0),
-        srv_abrt: Some(0),
-        ctime: mean_ms(&snap.connect),
-        rtime: mean_ms(&snap.response),
-        agent: None,
-        check_rise: None,
-        check_fall: None,
-        check_health: None,
-        addr: None,
         cookie: p.cookie.as_ref().map(|c| c.name.clone()),
-        mode: p.mode,
         algo: Some(algo_name(&p.balance).to_string()),
-        conn_tot: None,
         uweight: Some(total_weight),
-        admin: None,
-        backup: false,
-        response: Some(Percentiles::of(&snap.response)),
         per_worker: match be_index {
             Some(b) => per_worker(src, |w| w.backends.get(b)),
             None => Vec::new(),
         },
+        ..with_backend_counters(base, c, &snap.connect, &snap.response)
     }
 }
 

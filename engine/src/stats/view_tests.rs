@@ -42,18 +42,7 @@ fn fixture() -> Fixture {
         .config
         .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
     let backends = crate::backend::resolve_all(&config).expect("resolves");
-    let layout = Layout {
-        frontends: config.frontends().map(|p| p.name.clone()).collect(),
-        backends: backends
-            .iter()
-            .map(|b| {
-                (
-                    b.name.clone(),
-                    b.servers.iter().map(|s| s.name.clone()).collect(),
-                )
-            })
-            .collect(),
-    };
+    let layout = Layout::new(config.frontends().map(|p| p.name.clone()), &backends);
     Fixture {
         registry: Registry::new(layout, 2),
         config,

@@ -2,50 +2,30 @@
 //! started on a configuration text, and a one-shot HTTP client.
 #![allow(dead_code)]
 
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::thread;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use ringlb::run::RunHandle;
 
-use crate::support::{free_port, run};
+use crate::support::{free_port, read_head, run_http, serve_each};
 
 /// An origin that answers every request with its name and the request head it received.
 pub fn origin(name: &'static str) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                let mut r = std::io::BufReader::new(s);
-                loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                            return;
-                        }
-                        head.push_str(&line);
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let body = format!("{name}\n{head}");
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Origin: {name}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    serve_each(move |s| {
+        let mut w = s.try_clone().unwrap();
+        let mut r = std::io::BufReader::new(s);
+        while let Some(head) = read_head(&mut r) {
+            let body = format!("{name}\n{head}");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Origin: {name}\r\n\r\n{body}",
+                body.len()
+            );
+            if w.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
         }
-    });
-    addr
+    })
 }
 
 /// Starts the engine on `text`, where `@NAME` stands for the address of origin NAME and
@@ -58,14 +38,7 @@ pub fn start(text: &str, origins: &[(&str, SocketAddr)], legacy: bool) -> RunHan
     for (n, a) in origins {
         text = text.replace(&format!("@{n}"), &a.to_string());
     }
-    let full = format!(
-        "global\n nbthread 1\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
-    );
-    let loaded = ringlb_config::parse_str(&full, Path::new("routing.cfg"));
-    let config = loaded
-        .config
-        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    run(config, legacy)
+    run_http(1, &text, legacy)
 }
 
 pub struct Answer {

@@ -89,6 +89,23 @@ pub fn run(config: Config, legacy: bool) -> RunHandle {
     .expect("engine starts")
 }
 
+/// Parses `text`, panicking with the diagnostics when it is not a valid configuration.
+pub fn parse_config(text: &str) -> Config {
+    let loaded = ringlb_config::parse_str(text, Path::new("test.cfg"));
+    loaded
+        .config
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics))
+}
+
+/// Starts the engine on `text` behind a `global` section with `nbthread` workers and HTTP
+/// `defaults` (client and server timeouts 5 s, connect 1 s).
+pub fn run_http(nbthread: u16, text: &str, legacy: bool) -> RunHandle {
+    let full = format!(
+        "global\n nbthread {nbthread}\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}"
+    );
+    run(parse_config(&full), legacy)
+}
+
 pub fn addr_of(h: &RunHandle, frontend: &str) -> SocketAddr {
     h.addrs(frontend)[0]
 }
@@ -126,6 +143,22 @@ where
         }
     });
     addr
+}
+
+/// Reads one message head, through its blank line, as received; `None` when the peer
+/// closes or the read fails first.
+pub fn read_head(r: &mut impl BufRead) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+            return None;
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            return Some(head);
+        }
+    }
 }
 
 /// An address nothing listens on (connections are refused).
