@@ -36,15 +36,12 @@ fn measure(name: &str, rules: &ProxyRules, expect: &str) {
     let txn = Txn {
         buf: REQUEST,
         req: Some(&head),
-        src: "198.51.100.20:40000".parse().unwrap(),
-        dst: "192.0.2.1:80".parse().unwrap(),
-        frontend: "f",
-        backend: None,
-        server: None,
-        res: None,
-        nbsrv: &nbsrv,
-        edits: None,
-        vars: None,
+        ..Txn::connection(
+            "198.51.100.20:40000".parse().unwrap(),
+            "192.0.2.1:80".parse().unwrap(),
+            "f",
+            &nbsrv,
+        )
     };
     let chosen = rules.choose_backend(&txn, &exists, Some("last"));
     assert_eq!(chosen.as_deref(), Some(expect));

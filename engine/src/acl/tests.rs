@@ -192,15 +192,12 @@ fn conditions_combine_with_and_or_and_negation() {
     let txn = Txn {
         buf,
         req: Some(&head),
-        src: "192.168.1.9:1".parse().unwrap(),
-        dst: "10.0.0.1:80".parse().unwrap(),
-        frontend: "f",
-        backend: None,
-        server: None,
-        res: None,
-        nbsrv: &nbsrv,
-        edits: None,
-        vars: None,
+        ..Txn::connection(
+            "192.168.1.9:1".parse().unwrap(),
+            "10.0.0.1:80".parse().unwrap(),
+            "f",
+            &nbsrv,
+        )
     };
     let held: Vec<bool> = cs.iter().map(|c| c.holds(&t2, &txn)).collect();
     assert_eq!(held, [false, true, false]);
