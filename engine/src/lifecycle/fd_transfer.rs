@@ -144,8 +144,9 @@ fn peer_uid(conn: &UnixStream) -> io::Result<u32> {
     Ok(cred.uid)
 }
 
-/// Sends one byte carrying `fd` as `SCM_RIGHTS`.
-fn send_fd(conn: &UnixStream, fd: RawFd) -> io::Result<()> {
+/// Runs `f` with a message of one data byte and room for one descriptor, the shape both
+/// directions of the transfer use.
+fn with_fd_msg<T>(f: impl FnOnce(&mut libc::msghdr) -> T) -> T {
     let mut byte = [0u8; 1];
     let mut iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
@@ -159,71 +160,67 @@ fn send_fd(conn: &UnixStream, fd: RawFd) -> io::Result<()> {
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
-    // SAFETY: the control buffer is CMSG_SPACE bytes, enough for one header and one fd.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-    }
-    loop {
-        // SAFETY: `msg` points at live buffers for the duration of the call.
-        let n = unsafe { libc::sendmsg(conn.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n == 1 {
-            return Ok(());
+    f(&mut msg)
+}
+
+/// Sends one byte carrying `fd` as `SCM_RIGHTS`.
+fn send_fd(conn: &UnixStream, fd: RawFd) -> io::Result<()> {
+    with_fd_msg(|msg| {
+        // SAFETY: the control buffer is CMSG_SPACE bytes, enough for one header and one fd.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
         }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        loop {
+            // SAFETY: `msg` points at live buffers for the duration of the call.
+            let n = unsafe { libc::sendmsg(conn.as_raw_fd(), msg, libc::MSG_NOSIGNAL) };
+            if n == 1 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
-    }
+    })
 }
 
 /// Receives one byte and the descriptor it carries.
 fn recv_fd(conn: &UnixStream) -> io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    let n = loop {
-        // SAFETY: `msg` points at live buffers for the duration of the call.
-        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n >= 0 {
-            break n;
+    with_fd_msg(|msg| {
+        let n = loop {
+            // SAFETY: `msg` points at live buffers for the duration of the call.
+            let n = unsafe { libc::recvmsg(conn.as_raw_fd(), msg, libc::MSG_CMSG_CLOEXEC) };
+            if n >= 0 {
+                break n;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        // SAFETY: the kernel filled `msg`; CMSG_FIRSTHDR checks the control length.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(msg);
+            if cmsg.is_null()
+                || (*cmsg).cmsg_level != libc::SOL_SOCKET
+                || (*cmsg).cmsg_type != libc::SCM_RIGHTS
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a listener message carried no descriptor",
+                ));
+            }
+            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
+            Ok(OwnedFd::from_raw_fd(fd))
         }
-    };
-    if n == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    // SAFETY: the kernel filled `msg`; CMSG_FIRSTHDR checks the control length.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null()
-            || (*cmsg).cmsg_level != libc::SOL_SOCKET
-            || (*cmsg).cmsg_type != libc::SCM_RIGHTS
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a listener message carried no descriptor",
-            ));
-        }
-        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-        Ok(OwnedFd::from_raw_fd(fd))
-    }
+    })
 }
 
 /// What a new process received from the process it replaces.
