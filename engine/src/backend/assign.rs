@@ -105,6 +105,7 @@ impl BackendTable {
             backend: self.load.clone(),
             _assigned: assigned,
             on_release: Some(self.waiters.clone()),
+            tracked: None,
         }
     }
 

@@ -179,11 +179,15 @@ impl Drop for Assigned {
 
 /// One counted connection slot on one server. Dropping it gives the slot back and wakes
 /// this worker's first waiter for that server or backend.
+///
+/// It also carries the connection's registration for `on-marked-down shutdown-sessions`
+/// (see `in_flight`): whoever holds the slot must drop it no later than the connection.
 pub struct ConnSlot {
     pub(super) server: usize,
     pub(super) backend: Arc<BackendLoad>,
     pub(super) _assigned: Assigned,
     pub(super) on_release: Option<std::rc::Rc<super::queue::Waiters>>,
+    pub(super) tracked: Option<super::in_flight::Tracked>,
 }
 
 impl ConnSlot {

@@ -9,6 +9,7 @@
 mod abort;
 mod assign;
 mod connect;
+mod in_flight;
 pub mod load;
 mod pool;
 pub mod queue;
@@ -47,6 +48,8 @@ struct ServerSlot {
     weight: Cell<u16>,
     up: Cell<bool>,
     idle: RefCell<IdlePool>,
+    /// Connections in use by requests, kept only when a state change may end them.
+    in_flight: Option<Rc<in_flight::InFlight>>,
 }
 
 impl ServerSlot {
@@ -90,6 +93,8 @@ impl BackendTable {
                 weight: Cell::new(s.weight),
                 up: Cell::new(true),
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
+                in_flight: in_flight::needs_registry(s, &conf.servers)
+                    .then(|| Rc::new(in_flight::InFlight::default())),
             })
             .collect();
         let servers: Vec<ServerSlot> = servers;
@@ -193,13 +198,17 @@ impl BackendTable {
         self.servers[id.0].conf.cookie.as_deref()
     }
 
-    /// Marks a server up or down. Going down drops its idle connections.
+    /// Marks a server up or down. Going down drops its idle connections; a change ends
+    /// sessions in flight where `on-marked-down` / `on-marked-up` ask for it.
     pub fn set_server_state(&self, id: ServerId, up: bool) {
         let s = &self.servers[id.0];
-        s.up.set(up);
+        let was_up = s.up.replace(up);
         self.balancer.borrow_mut().server_state(&self.lb_view(), id);
         if !up {
             s.idle.borrow_mut().clear();
+        }
+        if was_up != up {
+            self.end_sessions_on_change(id, up);
         }
     }
 
@@ -304,6 +313,8 @@ mod tests {
             maxconn: None,
             minconn: None,
             maxqueue: None,
+            shutdown_sessions_on_down: false,
+            shutdown_backup_sessions_on_up: false,
         }
     }
 

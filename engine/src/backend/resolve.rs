@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{BackendName, Balance, HashType, Host, PortSpec, Proxy, ProxyKind};
+use ringlb_config::model::{
+    BackendName, Balance, HashType, Host, OnMarkedDown, OnMarkedUp, PortSpec, Proxy, ProxyKind,
+};
 use ringlb_config::Config;
 
 use super::load::{BackendLoad, ServerLoad};
@@ -28,6 +30,10 @@ pub struct ResolvedServer {
     pub maxconn: Option<u32>,
     pub minconn: Option<u32>,
     pub maxqueue: Option<u32>,
+    /// `on-marked-down shutdown-sessions`: going down ends the sessions using it.
+    pub shutdown_sessions_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`: coming up ends the backups' sessions.
+    pub shutdown_backup_sessions_on_up: bool,
 }
 
 impl ResolvedServer {
@@ -225,6 +231,10 @@ impl ResolvedBackend {
                 maxconn: s.maxconn,
                 minconn: s.minconn,
                 maxqueue: s.maxqueue,
+                shutdown_sessions_on_down: s.check.on_marked_down
+                    == Some(OnMarkedDown::ShutdownSessions),
+                shutdown_backup_sessions_on_up: s.check.on_marked_up
+                    == Some(OnMarkedUp::ShutdownBackupSessions),
             });
         }
         if servers.is_empty() {
@@ -240,6 +250,8 @@ impl ResolvedBackend {
                     maxconn: None,
                     minconn: None,
                     maxqueue: None,
+                    shutdown_sessions_on_down: false,
+                    shutdown_backup_sessions_on_up: false,
                 });
             }
         }

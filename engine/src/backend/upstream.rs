@@ -16,6 +16,7 @@ impl Upstream for BackendTable {
         // distribution exact; an idle connection elsewhere would skew it.
         if reuse == Reuse::Allowed {
             if let Some(stream) = self.take_idle(a.server) {
+                self.track(&mut a.slot, a.server, &stream);
                 return Ok(UpstreamConn {
                     stream,
                     reused: true,
@@ -29,13 +30,16 @@ impl Upstream for BackendTable {
             .connect_holding(a.server, pick.client_port, Some(&mut a.slot))
             .await
         {
-            Ok((stream, reached)) => Ok(UpstreamConn {
-                stream,
-                reused: false,
-                server: reached.0,
-                persisted: a.persisted && preferred == Some(reached),
-                slot: Some(a.slot),
-            }),
+            Ok((stream, reached)) => {
+                self.track(&mut a.slot, reached, &stream);
+                Ok(UpstreamConn {
+                    stream,
+                    reused: false,
+                    server: reached.0,
+                    persisted: a.persisted && preferred == Some(reached),
+                    slot: Some(a.slot),
+                })
+            }
             Err(e) if e.kind == ConnectErrorKind::NoServer => Err(UpstreamError::NoServer),
             Err(e) => Err(UpstreamError::Connect(
                 e.source

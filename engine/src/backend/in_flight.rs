@@ -1,0 +1,216 @@
+//! `on-marked-down shutdown-sessions` and `on-marked-up shutdown-backup-sessions`: the
+//! server connections a worker's requests are using right now, kept only for servers whose
+//! state change may have to end them, and ending them.
+//!
+//! A connection is registered when a request takes it and leaves the registry with the
+//! request's connection slot (see `ConnSlot`), before it goes back to the idle pool or is
+//! closed. Ending a session does not close anything: the descriptor is shut down
+//! (`SHUT_RDWR`), so whatever read or write is pending on it, under io_uring or epoll,
+//! completes with end-of-stream or an error, even a download the server stopped feeding.
+//! The session then ends through its usual error path and its owner closes the descriptor
+//! exactly once.
+//!
+//! Servers without either option have no registry: a request to them pays one branch.
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+
+use monoio::net::TcpStream;
+
+use super::load::ConnSlot;
+use super::{BackendTable, ServerId};
+
+/// The descriptors of one server's connections in use by this worker's requests.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// A slab: a free entry holds `None`, and its index waits in `free`.
+    fds: RefCell<Vec<Option<RawFd>>>,
+    free: RefCell<Vec<usize>>,
+}
+
+/// A connection's place in its server's registry; dropping it leaves the registry.
+#[derive(Debug)]
+pub struct Tracked {
+    registry: Rc<InFlight>,
+    key: usize,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.registry.fds.borrow_mut()[self.key] = None;
+        self.registry.free.borrow_mut().push(self.key);
+    }
+}
+
+impl InFlight {
+    /// Registers `fd` until the returned guard is dropped.
+    pub fn register(self: &Rc<Self>, fd: RawFd) -> Tracked {
+        let mut fds = self.fds.borrow_mut();
+        let key = match self.free.borrow_mut().pop() {
+            Some(k) => {
+                fds[k] = Some(fd);
+                k
+            }
+            None => {
+                fds.push(Some(fd));
+                fds.len() - 1
+            }
+        };
+        Tracked {
+            registry: self.clone(),
+            key,
+        }
+    }
+
+    /// Connections registered now.
+    pub fn in_use(&self) -> usize {
+        self.fds.borrow().iter().flatten().count()
+    }
+
+    /// Shuts down every registered connection whose peer is `server`; returns how many.
+    ///
+    /// A descriptor stays registered only while its request holds the connection, so it
+    /// is open and names that connection; the peer check keeps even a broken promise from
+    /// cutting a socket that is not a connection to this server.
+    pub fn shut_down_all(&self, server: IpAddr) -> usize {
+        let fds: Vec<RawFd> = self.fds.borrow().iter().flatten().copied().collect();
+        fds.into_iter()
+            .filter(|&fd| peer_ip(fd) == Some(server))
+            // SAFETY: a plain syscall on a descriptor its owner keeps open (see above).
+            .filter(|&fd| unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } == 0)
+            .count()
+    }
+}
+
+/// The address `fd` is connected to, if it is a connected socket.
+fn peer_ip(fd: RawFd) -> Option<IpAddr> {
+    // SAFETY: `getpeername` writes at most `len` bytes into the zeroed storage.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut addr as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    match i32::from(addr.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a `sockaddr_in`.
+            let a =
+                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a `sockaddr_in6`.
+            let a =
+                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(IpAddr::from(a.sin6_addr.s6_addr))
+        }
+        _ => None,
+    }
+}
+
+impl BackendTable {
+    /// Registers `stream`, the connection to `id` a request holds `slot` for, when a state
+    /// change of `id` may have to end it.
+    pub(super) fn track(&self, slot: &mut ConnSlot, id: ServerId, stream: &TcpStream) {
+        if let Some(registry) = &self.servers[id.0].in_flight {
+            slot.tracked = Some(registry.register(stream.as_raw_fd()));
+        }
+    }
+
+    /// What HAProxy does to sessions in flight when `id` changes state: going down with
+    /// `on-marked-down shutdown-sessions` ends its own; an active server that can take
+    /// traffic coming up with `on-marked-up shutdown-backup-sessions` ends those on every
+    /// backup server. Returns how many connections were cut.
+    pub(super) fn end_sessions_on_change(&self, id: ServerId, up: bool) -> usize {
+        let s = &self.servers[id.0];
+        let cut = |t: &super::ServerSlot| {
+            t.in_flight
+                .as_ref()
+                .map_or(0, |r| r.shut_down_all(t.conf.ip))
+        };
+        if !up {
+            return if s.conf.shutdown_sessions_on_down {
+                cut(s)
+            } else {
+                0
+            };
+        }
+        if s.conf.shutdown_backup_sessions_on_up && !s.conf.backup && s.usable() {
+            return self.servers.iter().filter(|t| t.conf.backup).map(cut).sum();
+        }
+        0
+    }
+
+    /// Connections this worker's requests hold to `id` that a state change could end.
+    pub fn sessions_tracked(&self, id: ServerId) -> usize {
+        self.servers[id.0]
+            .in_flight
+            .as_ref()
+            .map_or(0, |r| r.in_use())
+    }
+}
+
+/// Whether `server` of a backend whose servers are `all` needs a registry: its own
+/// `on-marked-down shutdown-sessions`, or, for a backup, an active server's
+/// `on-marked-up shutdown-backup-sessions`.
+pub(super) fn needs_registry(
+    server: &super::ResolvedServer,
+    all: &[super::ResolvedServer],
+) -> bool {
+    server.shutdown_sessions_on_down
+        || (server.backup
+            && all
+                .iter()
+                .any(|s| !s.backup && s.shutdown_backup_sessions_on_up))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn shutting_down_ends_the_peers_stream_and_dropping_the_guard_unregisters() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut peer_a, _) = l.accept().unwrap();
+        let b = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut peer_b, _) = l.accept().unwrap();
+        peer_b.set_nonblocking(true).unwrap();
+
+        let reg = Rc::new(InFlight::default());
+        let ga = reg.register(a.as_raw_fd());
+        let gb = reg.register(b.as_raw_fd());
+        drop(gb);
+        assert_eq!(reg.in_use(), 1);
+        assert_eq!(
+            reg.shut_down_all("127.0.0.2".parse().unwrap()),
+            0,
+            "another server's"
+        );
+        assert_eq!(reg.shut_down_all("127.0.0.1".parse().unwrap()), 1);
+
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            peer_a.read(&mut byte).unwrap(),
+            0,
+            "the server sees the connection end"
+        );
+        assert!(
+            peer_b.read(&mut byte).is_err(),
+            "an unregistered connection is left alone (nothing to read, not closed)"
+        );
+        drop(ga);
+        assert_eq!(reg.in_use(), 0);
+        let _gc = reg.register(b.as_raw_fd());
+        assert_eq!(reg.fds.borrow().len(), 2, "freed entries are reused");
+    }
+}
