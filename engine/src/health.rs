@@ -13,9 +13,10 @@ use crate::shard::inbox::{Inboxes, ShardEvent};
 /// What the workers must do for `event`. An administrative change needs nothing of its own:
 /// the up/down and weight changes it implies arrive as their own events.
 ///
-/// A server going DOWN leaves every worker's rotation at once and its idle connections are
-/// closed (`BackendTable::set_server_state`); with `on-marked-down shutdown-sessions` that
-/// is also all that is done for now, as connections in flight are not tracked per server.
+/// A server going DOWN (failed checks, its agent, or maintenance) leaves every worker's
+/// rotation at once and its idle connections are closed; each worker also ends, on its own,
+/// the sessions `on-marked-down shutdown-sessions` and `on-marked-up
+/// shutdown-backup-sessions` ask it to (`BackendTable::set_server_state`).
 pub fn shard_event(event: &ServerEvent) -> Option<ShardEvent> {
     let (backend, server) = (event.backend.clone(), event.server.clone());
     match event.change {

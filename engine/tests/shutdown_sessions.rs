@@ -1,7 +1,7 @@
 //! `on-marked-down shutdown-sessions` and `on-marked-up shutdown-backup-sessions` seen by a
 //! client: a download in flight from a server that goes DOWN is cut (even one the server
-//! stopped feeding), and so is a download from a backup when an active server comes UP;
-//! without the options both run to their end. Descriptors return to their baseline.
+//! stopped feeding, and whether checks or maintenance take it down), and so is a download
+//! from a backup when an active server comes UP; without the options both run to their end. Descriptors return to their baseline.
 //!
 //! Each server's health is checked on a port of its own (`check port`), a fixture that can
 //! be stopped and restarted, so a server's traffic goes on while its checks fail.
@@ -199,8 +199,21 @@ fn web(http: bool, servers: Vec<Server>) -> Proxy {
     p
 }
 
+/// How a server goes DOWN in a test.
+#[derive(Clone, Copy, PartialEq)]
+enum Down {
+    /// Its health checks fail.
+    Checks,
+    /// It is put in maintenance (the runtime socket's `set server … state maint`).
+    Maintenance,
+}
+
 /// A download from a server that goes DOWN mid-way: cut with the option, whole without.
 fn download_from_a_server_marked_down(legacy: bool, http: bool, shutdown_sessions: bool) {
+    download_from_a_server_going(Down::Checks, legacy, http, shutdown_sessions);
+}
+
+fn download_from_a_server_going(how: Down, legacy: bool, http: bool, shutdown_sessions: bool) {
     let _serial = serial();
     let health = Fixture::start(Answer::Http);
     let origin = Download::start(http);
@@ -216,7 +229,14 @@ fn download_from_a_server_marked_down(legacy: bool, http: bool, shutdown_session
     first
         .recv_timeout(Duration::from_secs(5))
         .expect("the download starts");
-    health.stop();
+    match how {
+        Down::Checks => health.stop(),
+        Down::Maintenance => h
+            .checker()
+            .expect("a checker runs")
+            .set_admin("web", "s1", ringlb_checks::AdminState::Maint)
+            .unwrap(),
+    }
     wait_state(&h, "s1", false);
     if !shutdown_sessions {
         origin.release.store(true, Ordering::SeqCst);
@@ -259,6 +279,14 @@ fn stalled_tcp_stream_is_cut_when_its_server_goes_down(legacy: bool) {
 both_drivers!(
     stalled_tcp_stream_cut_on_down,
     super::stalled_tcp_stream_is_cut_when_its_server_goes_down
+);
+
+fn download_is_cut_when_its_server_is_put_in_maintenance(legacy: bool) {
+    download_from_a_server_going(Down::Maintenance, legacy, true, true);
+}
+both_drivers!(
+    download_cut_on_maintenance,
+    super::download_is_cut_when_its_server_is_put_in_maintenance
 );
 
 fn without_the_option_a_download_outlives_its_server_going_down(legacy: bool) {

@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::rc::Rc;
 
 use monoio::net::TcpStream;
@@ -77,7 +77,8 @@ impl InFlight {
     pub fn shut_down_all(&self, server: IpAddr) -> usize {
         let fds: Vec<RawFd> = self.fds.borrow().iter().flatten().copied().collect();
         fds.into_iter()
-            .filter(|&fd| peer_ip(fd) == Some(server))
+            // A server at 0.0.0.0 is reached at a local address the peer check cannot name.
+            .filter(|&fd| server.is_unspecified() || peer_ip(fd) == Some(server))
             // SAFETY: a plain syscall on a descriptor its owner keeps open (see above).
             .filter(|&fd| unsafe { libc::shutdown(fd, libc::SHUT_RDWR) } == 0)
             .count()
@@ -86,34 +87,9 @@ impl InFlight {
 
 /// The address `fd` is connected to, if it is a connected socket.
 fn peer_ip(fd: RawFd) -> Option<IpAddr> {
-    // SAFETY: `getpeername` writes at most `len` bytes into the zeroed storage.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let rc = unsafe {
-        libc::getpeername(
-            fd,
-            (&mut addr as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    match i32::from(addr.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a `sockaddr_in`.
-            let a =
-                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a `sockaddr_in6`.
-            let a =
-                unsafe { &*(&addr as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            Some(IpAddr::from(a.sin6_addr.s6_addr))
-        }
-        _ => None,
-    }
+    // SAFETY: the std stream only borrows the descriptor: `ManuallyDrop` never closes it.
+    let borrowed = std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(fd) });
+    borrowed.peer_addr().ok().map(|a| a.ip())
 }
 
 impl BackendTable {
@@ -174,8 +150,94 @@ pub(super) fn needs_registry(
 
 #[cfg(test)]
 mod tests {
+    use super::super::{backend_load, LbSettings, ResolvedBackend, ResolvedServer};
     use super::*;
+    use crate::http::{Pick, Reuse, Upstream};
+    use ringlb_config::model::{PortSpec, Proxy, ProxyKind};
     use std::io::Read;
+    use std::sync::Arc;
+
+    /// Servers `a` (active, both options) and `bk` (backup) on `port`, one connection
+    /// each kept idle.
+    fn table(port: u16) -> BackendTable {
+        let server = |name: &str, backup: bool| ResolvedServer {
+            name: name.into(),
+            ip: "127.0.0.1".parse().unwrap(),
+            port: Some(PortSpec::Fixed(port)),
+            weight: 1,
+            backup,
+            disabled: false,
+            cookie: None,
+            maxconn: None,
+            minconn: None,
+            maxqueue: None,
+            shutdown_sessions_on_down: !backup,
+            shutdown_backup_sessions_on_up: !backup,
+        };
+        let servers = vec![server("a", false), server("bk", true)];
+        let proxy = Proxy::new(ProxyKind::Backend, "be".into(), Default::default());
+        BackendTable::new(&ResolvedBackend {
+            name: "be".into(),
+            load: Arc::new(backend_load(&proxy, &servers, 0)),
+            servers,
+            retries: 0,
+            redispatch: false,
+            connect_timeout: None,
+            idle_per_server: 1,
+            lb: LbSettings::default(),
+            http: crate::http::HttpBackend::from_proxy(&proxy),
+        })
+    }
+
+    #[test]
+    fn a_connection_is_tracked_while_a_request_holds_it_and_cut_on_the_state_change() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let t = table(l.local_addr().unwrap().port());
+        let (a, bk) = (t.server_id("a").unwrap(), t.server_id("bk").unwrap());
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let pick = Pick::connection("127.0.0.1:9".parse().unwrap(), 0);
+            let c = t.acquire(Reuse::Allowed, &pick).await.unwrap();
+            let (mut peer, _) = l.accept().unwrap();
+            assert_eq!((ServerId(c.server), t.sessions_tracked(a)), (a, 1));
+            t.release(c);
+            assert_eq!(
+                t.sessions_tracked(a),
+                0,
+                "an idle connection is not a session"
+            );
+            let c = t.acquire(Reuse::Allowed, &pick).await.unwrap();
+            assert!(c.reused);
+            assert_eq!(t.sessions_tracked(a), 1, "a reused one is tracked again");
+
+            t.set_server_state(a, false);
+            let mut byte = [0u8; 1];
+            assert_eq!(peer.read(&mut byte).unwrap(), 0, "the server sees the cut");
+            assert_eq!(t.sessions_tracked(a), 1, "the session itself lets go");
+            t.discard(c);
+            assert_eq!(t.sessions_tracked(a), 0);
+
+            // With `a` down the backup serves; `a` coming back ends that session.
+            let c = t.acquire(Reuse::Allowed, &pick).await.unwrap();
+            let (mut peer, _) = l.accept().unwrap();
+            assert_eq!((ServerId(c.server), t.sessions_tracked(bk)), (bk, 1));
+            t.set_server_state(a, false);
+            peer.set_nonblocking(true).unwrap();
+            assert!(peer.read(&mut byte).is_err(), "no change, no cut");
+            t.set_server_state(a, true);
+            peer.set_nonblocking(false).unwrap();
+            assert_eq!(
+                peer.read(&mut byte).unwrap(),
+                0,
+                "the backup's session is cut"
+            );
+            drop(c);
+            assert_eq!(t.sessions_tracked(bk), 0);
+        });
+    }
 
     #[test]
     fn shutting_down_ends_the_peers_stream_and_dropping_the_guard_unregisters() {
