@@ -86,7 +86,7 @@ async fn smuggling_shapes_and_garbage_get_400() {
 }
 
 #[monoio::test_all(timer_enabled = true)]
-async fn oversized_head_gets_400() {
+async fn oversized_header_section_gets_431() {
     let proxy = TestProxy::listen(&listen("web"), Vec::new());
     let addr = proxy.addr;
     let resp = client(move || {
@@ -94,7 +94,7 @@ async fn oversized_head_gets_400() {
         request(addr, &big)
     })
     .await;
-    assert_eq!(resp.status, 400);
+    assert_eq!(resp.status, 431);
 }
 
 #[monoio::test_all(timer_enabled = true)]

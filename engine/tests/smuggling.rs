@@ -172,6 +172,12 @@ enum Want {
     /// Forwarded: the origin saw exactly these bytes (then the follow-up request, when
     /// `open`), and the client got the origin's `200`.
     Forwarded { origin: &'static [u8], open: bool },
+    /// Forwarded, the connection kept: the origin saw exactly these bytes, the follow-up
+    /// request (as the proxy rewrote it) included.
+    Kept(&'static [u8]),
+    /// The origin answered, but the client got only this status from the proxy and a
+    /// close: no byte of the origin's response.
+    Withheld(u16),
 }
 
 struct Row {
@@ -293,10 +299,17 @@ fn sized_rows() -> Vec<(String, Vec<u8>, Want)> {
         many.push_str(&format!("X-{i}: v\r\n"));
     }
     many.push_str("\r\n");
+    // Fewer than 101 lines, together past `tune.bufsize` − `tune.maxrewrite`.
+    let mut wide = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..80 {
+        wide.push_str(&format!("X-{i}: {}\r\n", "w".repeat(200)));
+    }
+    wide.push_str("\r\n");
     vec![
         ("request_line_over_bufsize".into(), long_line.into_bytes(), Want::Refused(400)),
-        ("head_over_bufsize".into(), long_header.into_bytes(), Want::Refused(400)),
-        ("more_than_maxhdr_headers".into(), many.into_bytes(), Want::Refused(400)),
+        ("header_line_over_bufsize".into(), long_header.into_bytes(), Want::Refused(431)),
+        ("header_section_over_bufsize".into(), wide.into_bytes(), Want::Refused(431)),
+        ("more_than_maxhdr_headers".into(), many.into_bytes(), Want::Refused(431)),
         (
             "request_after_connection_close_is_not_forwarded".into(),
             b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n".to_vec(),
@@ -336,6 +349,16 @@ fn check(name: &str, want: Want, seen: &Seen, origin: &[u8]) -> Result<(), Strin
             text(origin)
         ))
     };
+    // Forwarded with the origin's 200: the origin saw exactly `expected`.
+    let forwarded = |expected: &[u8], open: bool| {
+        if seen.status != Some(200) || seen.closed == open {
+            return fail(&format!("expected 200, open={open}"));
+        }
+        if origin != expected {
+            return fail(&format!("origin should have seen {:?}", text(expected)));
+        }
+        Ok(())
+    };
     match want {
         Want::Refused(status) => {
             if seen.status != Some(status) || !seen.closed {
@@ -345,16 +368,28 @@ fn check(name: &str, want: Want, seen: &Seen, origin: &[u8]) -> Result<(), Strin
                 return fail("the origin received bytes");
             }
         }
-        Want::Forwarded { origin: exp, open } => {
-            let mut expected = exp.to_vec();
-            if open {
-                expected.extend_from_slice(FOLLOW);
+        Want::Forwarded {
+            origin: exp,
+            open: true,
+        } => return forwarded(&[exp, FOLLOW].concat(), true),
+        Want::Forwarded {
+            origin: exp,
+            open: false,
+        } => return forwarded(exp, false),
+        Want::Kept(exp) => return forwarded(exp, true),
+        Want::Withheld(status) => {
+            if seen.status != Some(status) || !seen.closed {
+                return fail(&format!("expected {status} and a close"));
             }
-            if seen.status != Some(200) || seen.closed == open {
-                return fail(&format!("expected 200, open={open}"));
+            if origin.is_empty() {
+                return fail("the request never reached the origin");
             }
-            if origin != expected {
-                return fail(&format!("origin should have seen {:?}", text(&expected)));
+            if seen
+                .raw
+                .windows(6)
+                .any(|w| w.eq_ignore_ascii_case(b"x-big:"))
+            {
+                return fail("the origin's response reached the client");
             }
         }
     }
@@ -394,6 +429,146 @@ async fn hostile_requests_are_refused_or_forwarded_unambiguously() {
                     std::thread::sleep(Duration::from_millis(50));
                     let origin = seen_by_origin.lock().unwrap().clone();
                     check(&name, want, &seen, &origin)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap().err())
+            .collect::<Vec<_>>()
+    })
+    .await;
+    drop(setups);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A `listen` proxy like [`listen`] with configuration `lines` added to its section.
+fn listen_with(lines: &str) -> ringlb_config::model::Proxy {
+    let text = format!("listen web\n mode http\n{lines}");
+    let loaded = ringlb_config::parse_str(&text, std::path::Path::new("limits.cfg"));
+    let config = loaded
+        .config
+        .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+    let mut proxy = config.proxy("web").unwrap().clone();
+    let base = listen("web");
+    proxy.timeouts = base.timeouts;
+    proxy.retries = base.retries;
+    proxy
+}
+
+/// A request head with `n` header lines, each `X-i: v`, after `GET / HTTP/1.1`.
+fn with_lines(n: usize) -> String {
+    let mut head = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..n {
+        head.push_str(&format!("X-{i}: v\r\n"));
+    }
+    head
+}
+
+/// Heads the proxy's own additions take past the buffer or past 101 lines are a failed
+/// rewrite (HAProxy's strict mode): the request is answered 500 and never sent, the
+/// response is replaced by a 502. Just within the limits, they are forwarded whole.
+#[monoio::test_all(timer_enabled = true)]
+async fn proxy_additions_past_the_head_limits_are_never_sent() {
+    const COPY: &str = " http-request set-header X-Copy %[req.hdr(x-big)]\n";
+    const ADD_TWO: &str = " http-request add-header X-A 1\n http-request add-header X-B 2\n";
+    let big = |n: usize| format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(n));
+    // `head` and then the follow-up request forwarded, each with lines added.
+    let forwarded = |head: &str, extra: &str, follow_extra: &str| -> &'static [u8] {
+        let add = |h: &str, x| format!("{}{x}\r\n", h.strip_suffix("\r\n").unwrap_or(h));
+        let follow = String::from_utf8_lossy(FOLLOW);
+        (add(head, extra) + &add(&follow, follow_extra))
+            .into_bytes()
+            .leak()
+    };
+    let open = Want::Kept;
+    let copied = |n: usize| format!("X-Copy: {}\r\n", "b".repeat(n));
+    let mut big_response = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    big_response.resize(big_response.len() + 9_000, b'y');
+    big_response.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+    let rows: Vec<(&str, String, String, Vec<u8>, Want)> = vec![
+        // A 9000-byte value copied: ~18 KB, past the 16 KB buffer.
+        (
+            "copied_header_past_bufsize",
+            COPY.into(),
+            big(9_000),
+            OK.to_vec(),
+            Want::Refused(500),
+        ),
+        (
+            "copied_header_within_bufsize",
+            COPY.into(),
+            big(5_000),
+            OK.to_vec(),
+            open(forwarded(&big(5_000), &copied(5_000), "X-Copy: \r\n")),
+        ),
+        (
+            "added_lines_past_maxhdr",
+            ADD_TWO.into(),
+            with_lines(100) + "\r\n",
+            OK.to_vec(),
+            Want::Refused(500),
+        ),
+        (
+            "added_lines_up_to_maxhdr",
+            ADD_TWO.into(),
+            with_lines(99) + "\r\n",
+            OK.to_vec(),
+            open(forwarded(
+                &(with_lines(99) + "\r\n"),
+                "X-A: 1\r\nX-B: 2\r\n",
+                "X-A: 1\r\nX-B: 2\r\n",
+            )),
+        ),
+        (
+            "forwardfor_past_maxhdr",
+            " option forwardfor\n".into(),
+            with_lines(101) + "\r\n",
+            OK.to_vec(),
+            Want::Refused(500),
+        ),
+        (
+            "forwardfor_up_to_maxhdr",
+            " option forwardfor\n".into(),
+            with_lines(100) + "\r\n",
+            OK.to_vec(),
+            open(forwarded(
+                &(with_lines(100) + "\r\n"),
+                "X-Forwarded-For: 127.0.0.1\r\n",
+                "X-Forwarded-For: 127.0.0.1\r\n",
+            )),
+        ),
+        (
+            "response_addition_past_bufsize",
+            " http-response set-header X-Copy %[res.hdr(x-big)]\n".into(),
+            "GET / HTTP/1.1\r\n\r\n".into(),
+            big_response,
+            Want::Withheld(502),
+        ),
+    ];
+    let setups: Vec<_> = rows
+        .into_iter()
+        .map(|(name, lines, raw, answer, want)| {
+            let origin = Recorder::start(answer);
+            let proxy = TestProxy::listen(&listen_with(&lines), vec![origin.addr]);
+            (name, raw, want, origin, proxy.addr, proxy)
+        })
+        .collect();
+    let jobs: Vec<_> = setups
+        .iter()
+        .map(|(name, raw, want, origin, addr, _)| {
+            (*name, raw.clone(), *want, origin.seen.clone(), *addr)
+        })
+        .collect();
+    let failures = client(move || {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|(name, raw, want, seen_by_origin, addr)| {
+                std::thread::spawn(move || {
+                    let seen = exchange(addr, raw.as_bytes());
+                    std::thread::sleep(Duration::from_millis(50));
+                    let origin = seen_by_origin.lock().unwrap().clone();
+                    check(name, want, &seen, &origin)
                 })
             })
             .collect();

@@ -53,11 +53,27 @@ pub struct ResponseHead {
 /// Why a head was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeadError {
-    /// The head does not fit in the space allowed for it.
+    /// The first line ended within the space allowed for the head, the header section did
+    /// not.
     TooLarge,
     TooManyHeaders,
+    /// The first line (request or status line) alone does not fit in the space allowed.
+    LineTooLong,
     /// Not HTTP/1.x syntax.
     Invalid,
+}
+
+impl HeadError {
+    /// The status a client gets for a request head refused this way. A header section too
+    /// large or with too many lines is 431, so the client knows trimming its headers (often
+    /// cookies) helps; a request line that does not fit is 400, as nothing of it was
+    /// understood: the parser cannot tell a long target from bytes that are not HTTP.
+    pub fn request_status(self) -> u16 {
+        match self {
+            Self::TooLarge | Self::TooManyHeaders => 431,
+            Self::LineTooLong | Self::Invalid => 400,
+        }
+    }
 }
 
 fn offset(buf: &[u8], part: &[u8]) -> Range<usize> {
@@ -86,6 +102,15 @@ pub fn trim(mut v: &[u8]) -> &[u8] {
     v
 }
 
+/// A head past `limit` bytes: which part did not fit. Only refused heads pay this scan.
+fn too_large(buf: &[u8], limit: usize) -> HeadError {
+    if buf[..limit.min(buf.len())].contains(&b'\n') {
+        HeadError::TooLarge
+    } else {
+        HeadError::LineTooLong
+    }
+}
+
 fn map_error(e: httparse::Error) -> HeadError {
     match e {
         httparse::Error::TooManyHeaders => HeadError::TooManyHeaders,
@@ -99,9 +124,9 @@ pub fn parse_request(buf: &[u8], limit: usize) -> Result<Option<RequestHead>, He
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf).map_err(map_error)? {
-        httparse::Status::Partial if buf.len() >= limit => Err(HeadError::TooLarge),
+        httparse::Status::Partial if buf.len() >= limit => Err(too_large(buf, limit)),
         httparse::Status::Partial => Ok(None),
-        httparse::Status::Complete(len) if len > limit => Err(HeadError::TooLarge),
+        httparse::Status::Complete(len) if len > limit => Err(too_large(buf, limit)),
         httparse::Status::Complete(len) => Ok(Some(RequestHead {
             method: offset(buf, req.method.unwrap_or_default().as_bytes()),
             target: offset(buf, req.path.unwrap_or_default().as_bytes()),
@@ -117,9 +142,9 @@ pub fn parse_response(buf: &[u8], limit: usize) -> Result<Option<ResponseHead>, 
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(buf).map_err(map_error)? {
-        httparse::Status::Partial if buf.len() >= limit => Err(HeadError::TooLarge),
+        httparse::Status::Partial if buf.len() >= limit => Err(too_large(buf, limit)),
         httparse::Status::Partial => Ok(None),
-        httparse::Status::Complete(len) if len > limit => Err(HeadError::TooLarge),
+        httparse::Status::Complete(len) if len > limit => Err(too_large(buf, limit)),
         // Three digits below 100 (`000`, `099`) are no status: refused rather than relayed
         // as a shorter, invalid status line.
         httparse::Status::Complete(_) if resp.code.unwrap_or(0) < 100 => Err(HeadError::Invalid),
@@ -206,6 +231,57 @@ mod tests {
             parse_request(b"GET / HTTP/2.0\r\n\r\n", 100),
             Err(HeadError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_request_line_that_does_not_fit_is_told_apart_from_a_large_header_section() {
+        let line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(100));
+        assert_eq!(
+            parse_request(line.as_bytes(), 64),
+            Err(HeadError::LineTooLong)
+        );
+        assert_eq!(
+            parse_request(&line.as_bytes()[..64], 64),
+            Err(HeadError::LineTooLong)
+        );
+        let section = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(100));
+        assert_eq!(
+            parse_request(section.as_bytes(), 64),
+            Err(HeadError::TooLarge)
+        );
+        assert_eq!(
+            parse_request(&section.as_bytes()[..64], 64),
+            Err(HeadError::TooLarge)
+        );
+        // The line end must fall within the limit: `GET / HTTP/1.1\r\n` is 16 bytes.
+        let partial = b"GET / HTTP/1.1\r\nX-Big: bbbbbbbbbbbbbbbbbbbbbbbb";
+        assert_eq!(parse_request(partial, 16), Err(HeadError::TooLarge));
+        assert_eq!(parse_request(partial, 15), Err(HeadError::LineTooLong));
+        // A bare-LF line end counts as well.
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\nX-Big: bbbbbbbbbbbbbbbbbbbbbbbb", 20),
+            Err(HeadError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn refused_request_heads_map_to_431_or_400() {
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            many.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        let status = |buf: &[u8], limit| parse_request(buf, limit).unwrap_err().request_status();
+        assert_eq!(status(&many, 1 << 20), 431);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nX-Big: bbbbbbbbbbbbbbbb\r\n\r\n", 24),
+            431
+        );
+        assert_eq!(
+            status(b"GET /aaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n", 24),
+            400
+        );
+        assert_eq!(status(b"GET / HTTP/1.1\r\nX A: 1\r\n\r\n", 1024), 400);
     }
 
     #[test]

@@ -196,7 +196,13 @@ impl<R: Router> Session<'_, R> {
             client_version,
             drop_length: matches!(kind, BodyKind::Chunked | BodyKind::UntilClose),
         };
-        write_response_head(&mut out, &sbuf, &resp, &rw, &edits);
+        let written = write_response_head(&mut out, &sbuf, &resp, &rw, &edits);
+        if !written.fits(self.pool.buffer_size()) {
+            // A failed response rewrite: the client gets 502, nothing of the response.
+            self.pool.give(sbuf);
+            upstream.discard(conn);
+            return Next::Close(self.fail(502, Termination::ServerError, Some(be)).await);
+        }
         self.summary.last_status = Some(edits.status.map_or(resp.status, |(s, _)| s));
         let out = match self.send_to_client(out).await {
             Ok(out) => out,

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use ringlb_config::model::ForwardFor;
 
 use super::edits::HeadEdits;
-use super::head::{list_items, values, HeaderSpan, RequestHead, ResponseHead, Version};
+use super::head::{
+    list_items, values, HeaderSpan, RequestHead, ResponseHead, Version, MAX_HEADERS,
+};
 
 /// Headers that describe one connection, never forwarded.
 const HOP_BY_HOP: [&str; 3] = ["connection", "keep-alive", "proxy-connection"];
@@ -29,6 +31,26 @@ pub struct ResponseRewrite {
     pub client_version: Version,
     /// The body is chunked or runs to close: a `Content-Length` beside it is dropped.
     pub drop_length: bool,
+}
+
+/// The size of a head the proxy wrote, counted while writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes, final empty line included.
+    pub len: usize,
+    /// Header lines, the proxy's own (`Connection`, `X-Forwarded-For`, rule additions)
+    /// included.
+    pub lines: usize,
+}
+
+impl Written {
+    /// Whether the head fits in a buffer of `bufsize` bytes and in [`MAX_HEADERS`] lines,
+    /// the limits the proxy itself applies to what it reads. Past either, the rewrite
+    /// failed (HAProxy's strict mode): the message is not sent at all, so that the next hop
+    /// never sees a head the proxy would refuse or one cut short.
+    pub fn fits(self, bufsize: usize) -> bool {
+        self.len <= bufsize && self.lines <= MAX_HEADERS
+    }
 }
 
 /// Whether header `name` is dropped: hop-by-hop, or named by a `Connection` option.
@@ -54,7 +76,8 @@ fn write_headers(
     headers: &[HeaderSpan],
     drop_length: bool,
     edits: &HeadEdits,
-) {
+) -> usize {
+    let mut lines = 0;
     let mut length_written = false;
     for (i, h) in headers.iter().enumerate() {
         let name = &buf[h.name.clone()];
@@ -77,6 +100,7 @@ fn write_headers(
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
+        lines += 1;
     }
     for (name, value) in &edits.added {
         out.extend_from_slice(name);
@@ -84,6 +108,7 @@ fn write_headers(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
+    lines + edits.added.len()
 }
 
 fn version_str(v: Version) -> &'static [u8] {
@@ -94,14 +119,14 @@ fn version_str(v: Version) -> &'static [u8] {
 }
 
 /// Writes the request head sent to the server into `out` (cleared first), with the rules'
-/// edits applied.
+/// edits applied. The caller checks [`Written::fits`] before sending it.
 pub fn write_request_head(
     out: &mut Vec<u8>,
     buf: &[u8],
     head: &RequestHead,
     rw: &RequestRewrite,
     edits: &HeadEdits,
-) {
+) -> Written {
     out.clear();
     out.extend_from_slice(edits.method.as_deref().unwrap_or(&buf[head.method.clone()]));
     out.push(b' ');
@@ -109,28 +134,36 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(version_str(head.version));
     out.extend_from_slice(b"\r\n");
-    write_headers(out, buf, &head.headers, false, edits);
+    let mut lines = write_headers(out, buf, &head.headers, false, edits);
     if rw.server_close {
         out.extend_from_slice(b"Connection: close\r\n");
+        lines += 1;
     } else if head.version == Version::Http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
+        lines += 1;
     }
     if let Some((name, ip)) = rw.forwarded_for {
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(format!(": {ip}\r\n").as_bytes());
+        lines += 1;
     }
     out.extend_from_slice(b"\r\n");
+    Written {
+        len: out.len(),
+        lines,
+    }
 }
 
 /// Writes the response head sent to the client into `out` (cleared first). The status line
-/// is always HTTP/1.1, as the proxy speaks it whatever the server's version.
+/// is always HTTP/1.1, as the proxy speaks it whatever the server's version. The caller
+/// checks [`Written::fits`] before sending it.
 pub fn write_response_head(
     out: &mut Vec<u8>,
     buf: &[u8],
     head: &ResponseHead,
     rw: &ResponseRewrite,
     edits: &HeadEdits,
-) {
+) -> Written {
     out.clear();
     match &edits.status {
         Some((status, reason)) => {
@@ -143,13 +176,19 @@ pub fn write_response_head(
         }
     }
     out.extend_from_slice(b"\r\n");
-    write_headers(out, buf, &head.headers, rw.drop_length, edits);
+    let mut lines = write_headers(out, buf, &head.headers, rw.drop_length, edits);
     if rw.client_close {
         out.extend_from_slice(b"Connection: close\r\n");
+        lines += 1;
     } else if rw.client_version == Version::Http10 {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
+        lines += 1;
     }
     out.extend_from_slice(b"\r\n");
+    Written {
+        len: out.len(),
+        lines,
+    }
 }
 
 /// The `X-Forwarded-For`-like header to add, if any. `forwardfor` is the backend's option
@@ -212,6 +251,56 @@ mod tests {
             rw,
         );
         assert_eq!(out, "POST / HTTP/1.1\r\nContent-Length: 3\r\nX: y\r\n\r\n");
+    }
+
+    /// Header lines in a written head: every line but the first and the final empty one.
+    fn lines_in(out: &[u8]) -> usize {
+        out.windows(2).filter(|w| w == b"\r\n").count() - 2
+    }
+
+    #[test]
+    fn written_request_counts_the_lines_sent_and_fits_only_within_both_limits() {
+        let mut text = String::from("GET / HTTP/1.1\r\nKeep-Alive: 5\r\n");
+        for i in 0..98 {
+            text.push_str(&format!("X-{i}: v\r\n"));
+        }
+        text.push_str("\r\n");
+        let buf = text.as_bytes();
+        let head = parse_request(buf, 1 << 16).unwrap().unwrap();
+        let mut edits = HeadEdits::default();
+        edits.added.push((b"X-Added".to_vec(), b"1".to_vec()));
+        let rw = RequestRewrite {
+            server_close: true,
+            forwarded_for: Some(("X-Forwarded-For", "10.0.0.1".parse().unwrap())),
+        };
+        let mut out = Vec::new();
+        let written = write_request_head(&mut out, buf, &head, &rw, &edits);
+        // 98 kept, `Keep-Alive` dropped, one added, `Connection` and `X-Forwarded-For`.
+        assert_eq!(written.lines, 101);
+        assert_eq!(written.lines, lines_in(&out));
+        assert_eq!(written.len, out.len());
+        assert!(written.fits(out.len()));
+        assert!(!written.fits(out.len() - 1));
+        edits.added.push((b"X-Added".to_vec(), b"2".to_vec()));
+        let written = write_request_head(&mut out, buf, &head, &rw, &edits);
+        assert_eq!(written.lines, 102);
+        assert!(!written.fits(1 << 20));
+    }
+
+    #[test]
+    fn written_response_counts_the_connection_line() {
+        let buf = b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+        let head = parse_response(buf, 4096).unwrap().unwrap();
+        let mut out = Vec::new();
+        let rw = ResponseRewrite {
+            client_close: true,
+            client_version: Version::Http11,
+            drop_length: false,
+        };
+        let written = write_response_head(&mut out, buf, &head, &rw, &HeadEdits::default());
+        assert_eq!(written.lines, 2);
+        assert_eq!(written.lines, lines_in(&out));
+        assert_eq!(written.len, out.len());
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub enum Termination {
     ClientTimeout,
     /// The client closed or failed in the middle of an exchange.
     ClientAborted,
-    /// The request was refused (400, 501).
+    /// The request was refused (400, 431, 501), or the proxy's own rewrite of it failed
+    /// (500).
     BadRequest,
     /// A rule refused the connection or the request (`deny`, `tarpit`, `reject`).
     Denied,
@@ -222,7 +223,11 @@ impl<'a, R: Router> Session<'a, R> {
             match parse_request(buf, self.fe.head_limit.min(self.pool.buffer_size())) {
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
-                Err(_) => return Err(self.fail(400, Termination::BadRequest, None).await),
+                Err(e) => {
+                    return Err(self
+                        .fail(e.request_status(), Termination::BadRequest, None)
+                        .await)
+                }
             }
             let was_empty = buf.is_empty();
             let limit = deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
@@ -436,8 +441,12 @@ impl<'a, R: Router> Session<'a, R> {
             server_close: !plan.server_keep_alive,
             forwarded_for: ff,
         };
-        write_request_head(&mut out, self.buf(), &head, &rw, &edits);
+        let written = write_request_head(&mut out, self.buf(), &head, &rw, &edits);
         drop(edits);
+        if !written.fits(self.pool.buffer_size()) {
+            // The proxy's own additions outgrew the head: a failed rewrite, nothing is sent.
+            return Next::Close(self.fail(500, Termination::BadRequest, Some(be)).await);
+        }
 
         // A body already complete in the buffer can be sent again on another connection.
         let buffered_end = match framing.body {
