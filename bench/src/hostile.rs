@@ -14,6 +14,8 @@ use crate::targets::{self, Mode, Proc, Spec};
 pub struct Stage {
     pub proxy: Proc,
     pub addr: SocketAddr,
+    /// The CPUs of the backend and of the clients; the proxy has the others to itself.
+    pub load_cpus: Vec<usize>,
     _fixture: Proc,
     dir: PathBuf,
 }
@@ -41,9 +43,10 @@ pub fn raise_nofile() {
     }
 }
 
-/// Starts the fixture backend and one ringlb worker with `timeout http-request` set to
-/// `head_timeout` seconds and room for `maxconn` clients.
-pub fn stage(ringlb: Option<PathBuf>, head_timeout: u64, maxconn: u32) -> Result<Stage, String> {
+/// Starts the fixture backend and one worker of `proxy` (ringlb, or haproxy to compare
+/// with) with `timeout http-request` set to `head_timeout` seconds and room for `maxconn`
+/// clients.
+pub fn stage(proxy: Proxy, head_timeout: u64, maxconn: u32) -> Result<Stage, String> {
     raise_nofile();
     let ncpu = crate::procfs::online_cpus();
     let (proxy_cpus, load_cpus) = if ncpu >= 2 {
@@ -63,42 +66,66 @@ pub fn stage(ringlb: Option<PathBuf>, head_timeout: u64, maxconn: u32) -> Result
         maxconn,
     };
     let fixture = crate::run::start_fixture(&dir, spec.back_port, &load_cpus)?;
-    let text = targets::haproxy_language(&spec, true).replace(
+    let is_ringlb = matches!(proxy, Proxy::Ringlb(_));
+    let text = targets::haproxy_language(&spec, is_ringlb).replace(
         "timeout http-request 10s",
         &format!("timeout http-request {head_timeout}s"),
     );
-    let cfg = dir.join("ringlb.cfg");
+    let cfg = dir.join("proxy.cfg");
     std::fs::write(&cfg, text).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(crate::ringlb_binary(ringlb)?);
+    let (name, mut cmd) = match proxy {
+        Proxy::Ringlb(path) => ("ringlb", Command::new(crate::ringlb_binary(path)?)),
+        Proxy::Haproxy => {
+            let bin = crate::find_tool("haproxy").ok_or("haproxy is not installed")?;
+            let mut cmd = Command::new(bin);
+            cmd.arg("-db");
+            ("haproxy", cmd)
+        }
+    };
     cmd.arg("-f").arg(&cfg);
     let proxy = targets::spawn(
-        "ringlb",
+        name,
         cmd,
         &spec.proxy_cpus,
-        dir.join("ringlb.log"),
+        dir.join("proxy.log"),
         spec.front_port,
     )?;
     Ok(Stage {
         proxy,
         addr: ([127, 0, 0, 1], spec.front_port).into(),
+        load_cpus,
         _fixture: fixture,
         dir,
     })
 }
 
+/// The proxy a hostile scenario runs against.
+pub enum Proxy {
+    /// ringlb, from the given binary or the one next to the harness.
+    Ringlb(Option<PathBuf>),
+    /// The installed haproxy, for comparison.
+    Haproxy,
+}
+
 /// Sends `request` and reads one response (its head and `Content-Length` body); returns
-/// the status and whether the server announced a close.
+/// the status and whether the server announced a close. The head is read in blocks, not a
+/// byte per call, so the client's own system calls weigh little on the latency it measures;
+/// nothing follows a response on these connections, as requests are sent one at a time.
 pub fn exchange(s: &mut TcpStream, request: &[u8]) -> std::io::Result<(u16, bool)> {
     s.write_all(request)?;
-    let mut head = Vec::with_capacity(256);
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte)? == 0 {
+    let mut buf = Vec::with_capacity(1024);
+    let mut block = [0u8; 4096];
+    let head_end = loop {
+        let n = s.read(&mut block)?;
+        if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        buf.extend_from_slice(&block[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let text = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let status = text
         .get(9..12)
         .and_then(|s| s.parse().ok())
@@ -108,8 +135,11 @@ pub fn exchange(s: &mut TcpStream, request: &[u8]) -> std::io::Result<(u16, bool
         .find_map(|l| l.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body)?;
+    let have = buf.len() - head_end;
+    if have < len {
+        let mut rest = vec![0u8; len - have];
+        s.read_exact(&mut rest)?;
+    }
     Ok((status, text.contains("\r\nconnection: close\r\n")))
 }
 

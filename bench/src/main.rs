@@ -118,7 +118,7 @@ fn free_port() -> Result<u16, String> {
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn find_tool(name: &str) -> Option<String> {
+pub(crate) fn find_tool(name: &str) -> Option<String> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::hostile::{connect, exchange, ms, percentile, stage};
+use crate::hostile::{connect, exchange, ms, percentile, stage, Proxy};
+use crate::procfs;
 
 #[derive(Debug, Parser)]
 #[command(name = "ringlb-bench slowloris")]
@@ -26,14 +27,24 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     head_timeout: u64,
     /// Pause between the normal client's requests, in milliseconds.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 2)]
     pace_ms: u64,
     #[arg(long, value_name = "PATH")]
     ringlb: Option<PathBuf>,
+    /// Runs the scenario against the installed haproxy instead, for comparison.
+    #[arg(long)]
+    haproxy: bool,
 }
 
-/// The normal client's latencies over `secs` seconds of sequential keep-alive requests.
-fn probe(addr: std::net::SocketAddr, secs: u64, pace: Duration) -> Result<Vec<Duration>, String> {
+/// The normal client's latencies over `secs` seconds of sequential keep-alive requests,
+/// sent from the clients' CPUs.
+fn probe(
+    addr: std::net::SocketAddr,
+    secs: u64,
+    pace: Duration,
+    cpus: &[usize],
+) -> Result<Vec<Duration>, String> {
+    procfs::pin_current_thread(cpus);
     let mut s = connect(addr).map_err(|e| e.to_string())?;
     let mut lat = Vec::new();
     let end = Instant::now() + Duration::from_secs(secs);
@@ -53,51 +64,65 @@ fn probe(addr: std::net::SocketAddr, secs: u64, pace: Duration) -> Result<Vec<Du
 #[derive(Default)]
 struct Attack {
     opened: usize,
+    bytes: u64,
     got_408: usize,
     closed: usize,
 }
 
-/// Opens `n` connections and dribbles one header byte per second on each until `stop`.
-fn attack(addr: std::net::SocketAddr, n: usize, stop: &AtomicBool) -> Attack {
+/// One attacking connection: how much of its head it sent, and whether it is still open.
+struct Dribble {
+    stream: Option<TcpStream>,
+    sent: usize,
+}
+
+/// Holds `n` connections open and dribbles one header byte per second on each until
+/// `stop`; a connection the proxy closes (after its 408) is opened again, so the pressure
+/// lasts the whole measurement, as it does with a real attacker.
+fn attack(addr: std::net::SocketAddr, n: usize, stop: &AtomicBool, cpus: &[usize]) -> Attack {
     const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\nX-Slow: ";
-    let mut conns: Vec<(TcpStream, usize, bool)> = Vec::with_capacity(n);
+    procfs::pin_current_thread(cpus);
+    let open = || {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        s.set_nonblocking(true).ok()?;
+        Some(s)
+    };
     let mut a = Attack::default();
+    let mut conns: Vec<Dribble> = Vec::with_capacity(n);
     for _ in 0..n {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-            let _ = s.set_nonblocking(true);
-            conns.push((s, 0, false));
-        }
+        let stream = open();
+        a.opened += usize::from(stream.is_some());
+        conns.push(Dribble { stream, sent: 0 });
     }
-    a.opened = conns.len();
     let mut buf = [0u8; 512];
     while !stop.load(Ordering::Relaxed) {
         let tick = Instant::now();
-        for (s, sent, done) in conns.iter_mut().filter(|c| !c.2) {
+        for c in conns.iter_mut() {
+            let Some(s) = c.stream.as_mut() else {
+                c.stream = open();
+                c.sent = 0;
+                a.opened += usize::from(c.stream.is_some());
+                continue;
+            };
             // The head never ends: after its fixed start, the header value grows forever.
-            let b = HEAD.get(*sent).copied().unwrap_or(b'a');
-            match s.write(&[b]) {
-                Ok(_) => *sent += 1,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => {}
+            let b = HEAD.get(c.sent).copied().unwrap_or(b'a');
+            if s.write(&[b]).is_ok() {
+                c.sent += 1;
+                a.bytes += 1;
             }
-            match s.read(&mut buf) {
-                Ok(0) => {
-                    *done = true;
-                    a.closed += 1;
-                }
+            let gone = match s.read(&mut buf) {
+                Ok(0) => true,
                 Ok(n) => {
-                    if buf[..n].starts_with(b"HTTP/1.1 408") {
-                        a.got_408 += 1;
-                    }
+                    a.got_408 += usize::from(buf[..n].starts_with(b"HTTP/1.1 408"));
+                    false
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => {
-                    *done = true;
-                    a.closed += 1;
-                }
+                Err(e) => e.kind() != ErrorKind::WouldBlock,
+            };
+            if gone {
+                c.stream = None;
+                a.closed += 1;
             }
         }
         std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
@@ -106,19 +131,32 @@ fn attack(addr: std::net::SocketAddr, n: usize, stop: &AtomicBool) -> Attack {
 }
 
 pub fn run(args: Args) -> Result<bool, String> {
-    let stage = stage(args.ringlb, args.head_timeout, args.conns as u32 + 1000)?;
+    let proxy = if args.haproxy {
+        Proxy::Haproxy
+    } else {
+        Proxy::Ringlb(args.ringlb)
+    };
+    let name = if args.haproxy { "haproxy" } else { "ringlb" };
+    let stage = stage(proxy, args.head_timeout, args.conns as u32 + 1000)?;
     let addr = stage.addr;
+    let cpus = stage.load_cpus.clone();
     let pace = Duration::from_millis(args.pace_ms);
-    let mut base = probe(addr, args.seconds, pace)?;
+    let ticks = || procfs::tree_ticks(stage.proxy.pid());
+    let t0 = ticks();
+    let mut base = probe(addr, args.seconds, pace, &cpus)?;
+    let base_ticks = ticks() - t0;
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = {
         let stop = stop.clone();
         let n = args.conns;
-        std::thread::spawn(move || attack(addr, n, &stop))
+        let cpus = cpus.clone();
+        std::thread::spawn(move || attack(addr, n, &stop, &cpus))
     };
     // Let the connections open before measuring.
     std::thread::sleep(Duration::from_secs(1));
-    let under = probe(addr, args.seconds, pace);
+    let t1 = ticks();
+    let under = probe(addr, args.seconds, pace, &cpus);
+    let under_ticks = ticks() - t1;
     stop.store(true, Ordering::Relaxed);
     let a = attacker
         .join()
@@ -127,9 +165,11 @@ pub fn run(args: Args) -> Result<bool, String> {
     let (b50, b99) = (percentile(&mut base, 50.0), percentile(&mut base, 99.0));
     let (u50, u99) = (percentile(&mut under, 50.0), percentile(&mut under, 99.0));
     let ratio = ms(u99) / ms(b99).max(0.001);
+    let cpu_pct = |t: u64| t as f64 * 100.0 / (procfs::clk_tck() * args.seconds) as f64;
     println!(
-        "slowloris conns={} seconds={} head-timeout={}s: baseline p50 {:.3} ms p99 {:.3} ms ({} req); \
-         under attack p50 {:.3} ms p99 {:.3} ms ({} req); p99 ratio {:.2} ({}); attackers opened {}, got 408 {}, closed {}",
+        "slowloris {name} conns={} seconds={} head-timeout={}s: baseline p50 {:.3} ms p99 {:.3} ms ({} req); \
+         under attack p50 {:.3} ms p99 {:.3} ms ({} req); p99 ratio {:.2} ({}); proxy CPU {:.1}% baseline, {:.1}% under attack; \
+         attackers opened {}, sent {} bytes, got 408 {}, closed {}",
         args.conns,
         args.seconds,
         args.head_timeout,
@@ -141,7 +181,10 @@ pub fn run(args: Args) -> Result<bool, String> {
         under.len(),
         ratio,
         if ratio <= 2.0 { "within 2x" } else { "OVER 2x" },
+        cpu_pct(base_ticks),
+        cpu_pct(under_ticks),
         a.opened,
+        a.bytes,
         a.got_408,
         a.closed
     );

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::hostile::{connect, exchange, stage};
+use crate::hostile::{connect, exchange, stage, Proxy};
 use crate::procfs::tree_rss_kib;
 
 #[derive(Debug, Parser)]
@@ -83,7 +83,7 @@ fn client(addr: std::net::SocketAddr, share: u64, counts: &Counts) {
 }
 
 pub fn run(args: Args) -> Result<bool, String> {
-    let stage = stage(args.ringlb, 10, args.clients as u32 + 1000)?;
+    let stage = stage(Proxy::Ringlb(args.ringlb), 10, args.clients as u32 + 1000)?;
     let pid = stage.proxy.pid();
     let fds_before = fds(pid);
     let counts = Arc::new(Counts::default());
