@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringlb::run::RunHandle;
+use ringlb::run::{RunHandle, RunOptions};
 use ringlb_config::model::{AdminLevel, Mode, SocketAddress, StatsSocket};
 use support::*;
 
@@ -57,26 +57,38 @@ fn rig() -> Rig {
     p.mode = Mode::Http;
     p.timeouts.client = Some(Duration::from_secs(5));
     p.timeouts.server = Some(Duration::from_secs(5));
-    let mut c = config(1, vec![p]);
-    let (a, u) = (reserve_port(), reserve_port());
-    let (admin_tcp, user_tcp) = (a.local_addr().unwrap(), u.local_addr().unwrap());
-    drop((a, u));
-    c.global.stats_sockets = vec![
-        socket(
-            SocketAddress::Unix(unix.clone()),
-            AdminLevel::Admin,
-            Some(0o600),
-        ),
-        socket(SocketAddress::Inet(admin_tcp), AdminLevel::Admin, None),
-        socket(SocketAddress::Inet(user_tcp), AdminLevel::User, None),
-    ];
-    Rig {
-        engine: run(c, false),
-        _dir: dir,
-        unix,
-        admin_tcp,
-        user_tcp,
+    let base = config(1, vec![p]);
+    // The TCP sockets' ports are free when chosen but may be taken by another test's
+    // connection before the engine binds them: choose again then.
+    for _ in 0..5 {
+        let (a, u) = (reserve_port(), reserve_port());
+        let (admin_tcp, user_tcp) = (a.local_addr().unwrap(), u.local_addr().unwrap());
+        drop((a, u));
+        let mut c = base.clone();
+        c.global.stats_sockets = vec![
+            socket(
+                SocketAddress::Unix(unix.clone()),
+                AdminLevel::Admin,
+                Some(0o600),
+            ),
+            socket(SocketAddress::Inet(admin_tcp), AdminLevel::Admin, None),
+            socket(SocketAddress::Inet(user_tcp), AdminLevel::User, None),
+        ];
+        let opts = RunOptions {
+            handle_signals: false,
+            ..RunOptions::default()
+        };
+        if let Ok(engine) = ringlb::run::start(c, opts) {
+            return Rig {
+                engine,
+                _dir: dir,
+                unix,
+                admin_tcp,
+                user_tcp,
+            };
+        }
     }
+    panic!("the engine does not start with its runtime sockets");
 }
 
 /// One command line over a TCP connection; the answer is everything until the close.
