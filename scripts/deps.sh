@@ -25,3 +25,6 @@ fi
 for c in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
 done
+
+# The fuzz smoke run in scripts/test.sh drives the fuzz targets through cargo-fuzz.
+cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz
