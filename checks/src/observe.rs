@@ -176,6 +176,26 @@ pub struct Watch {
     link: Arc<Link>,
 }
 
+// A watch is one server's: two are the same only when they are one.
+impl PartialEq for Watch {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Watch {}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("layer7", &self.layer7)
+            .field("limit", &self.limit)
+            .field("on_error", &self.on_error)
+            .field("errors", &self.errors())
+            .finish()
+    }
+}
+
 impl Watch {
     /// Counts one outcome of traffic to this server; called by workers on the request path.
     #[inline]

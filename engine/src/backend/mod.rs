@@ -304,6 +304,7 @@ mod tests {
             maxconn: None,
             minconn: None,
             maxqueue: None,
+            observe: None,
         }
     }
 

@@ -28,6 +28,9 @@ pub struct ResolvedServer {
     pub maxconn: Option<u32>,
     pub minconn: Option<u32>,
     pub maxqueue: Option<u32>,
+    /// `observe layer4|layer7`: where the request path counts this server's errors; `None`
+    /// for servers not observed, which then cost one branch per report.
+    pub observe: Option<Arc<ringlb_checks::Watch>>,
 }
 
 impl ResolvedServer {
@@ -225,6 +228,7 @@ impl ResolvedBackend {
                 maxconn: s.maxconn,
                 minconn: s.minconn,
                 maxqueue: s.maxqueue,
+                observe: None,
             });
         }
         if servers.is_empty() {
@@ -240,6 +244,7 @@ impl ResolvedBackend {
                     maxconn: None,
                     minconn: None,
                     maxqueue: None,
+                    observe: None,
                 });
             }
         }
