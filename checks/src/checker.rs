@@ -6,16 +6,20 @@
 //! interval by a random ±P %. Results go through the shared [`Table`], which publishes the
 //! resulting events and log lines through the engine's sink.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringlb_config::model::Level;
 use ringlb_config::Config;
 
+use crate::observe::{Link, Outcome, Watches};
 use crate::plan::{self, AgentPlan};
 use crate::probe::{self, agent, ProbeKind, Target};
 use crate::table::{ServerSnapshot, Table};
@@ -137,12 +141,15 @@ impl CheckerHandle {
         Ok(t.plan(i).weight)
     }
 
-    /// A traffic outcome for `observe layer4|layer7` (`layer7`: an HTTP-level error or
-    /// success, else a connection-level one).
-    pub fn observe(&self, backend: &str, server: &str, layer7: bool, error: bool) {
-        let mut t = self.shared.table();
-        if let Some(i) = t.find(backend, server) {
-            t.observe(i, layer7, error);
+    /// Reports a traffic outcome for a server with `observe`, as the workers do; ignored
+    /// for other servers. The checker acts on it within milliseconds.
+    pub fn observe(&self, backend: &str, server: &str, outcome: Outcome) {
+        let watch = {
+            let t = self.shared.table();
+            t.find(backend, server).and_then(|i| t.watch(i).cloned())
+        };
+        if let Some(w) = watch {
+            w.report(outcome);
         }
     }
 
@@ -178,6 +185,12 @@ pub fn start(config: &Config, sink: Sink) -> io::Result<Option<CheckerHandle>> {
 /// Starts the checker even when no server is checked: its table is then only the home of
 /// every server's admin state and weight (runtime API, stats page), and its thread idles.
 pub fn start_always(config: &Config, sink: Sink) -> io::Result<CheckerHandle> {
+    start_observed(config, sink, &Watches::new(config))
+}
+
+/// [`start_always`], acting on the triggers of `watches`: the counts the workers keep for
+/// the servers with `observe`.
+pub fn start_observed(config: &Config, sink: Sink, watches: &Watches) -> io::Result<CheckerHandle> {
     let (plans, notes) = plan::plan(config);
     for (backend, message) in notes {
         sink(Output::Log(LogRecord {
@@ -191,8 +204,19 @@ pub fn start_always(config: &Config, sink: Sink) -> io::Result<CheckerHandle> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0x9e37_79b9)
         | 1;
+    let mut table = Table::new(plans.clone(), sink);
+    // Where each watch's triggers apply, in `Trigger::watch` order.
+    let targets: Vec<Option<usize>> = watches
+        .iter()
+        .map(|(backend, server, w)| {
+            let i = table.find(backend, server)?;
+            table.attach_watch(i, w.clone());
+            Some(i)
+        })
+        .collect();
+    let observed = (!watches.is_empty()).then(|| (watches.link().clone(), targets));
     let shared = Arc::new(Shared {
-        table: Mutex::new(Table::new(plans.clone(), sink)),
+        table: Mutex::new(table),
         stop: AtomicBool::new(false),
         spread: u32::from(config.global.spread_checks.unwrap_or(0)).min(50),
         rng: AtomicU64::new(seed),
@@ -200,14 +224,17 @@ pub fn start_always(config: &Config, sink: Sink) -> io::Result<CheckerHandle> {
     let inner = shared.clone();
     let thread = std::thread::Builder::new()
         .name("ringlb-checks".into())
-        .spawn(move || run(inner, plans))?;
+        .spawn(move || run(inner, plans, observed))?;
     Ok(CheckerHandle {
         shared,
         thread: Some(thread),
     })
 }
 
-fn run(shared: Arc<Shared>, plans: Vec<plan::ServerPlan>) {
+/// The link the workers report through, and the table index each watch applies to.
+type Observed = (Arc<Link>, Vec<Option<usize>>);
+
+fn run(shared: Arc<Shared>, plans: Vec<plan::ServerPlan>, observed: Option<Observed>) {
     let rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build();
@@ -222,15 +249,24 @@ fn run(shared: Arc<Shared>, plans: Vec<plan::ServerPlan>) {
         // The first checks spread over the smallest interval, in server order.
         let checked = plans.iter().filter(|p| p.check.is_some()).count().max(1) as u32;
         let mut pos = 0;
+        let kicks: Vec<Rc<Kick>> = plans.iter().map(|_| Rc::default()).collect();
         for (i, p) in plans.iter().enumerate() {
             if let Some((kind, target)) = &p.check {
                 let offset = p.intervals.inter * pos / checked;
                 pos += 1;
-                monoio::spawn(check_loop(shared.clone(), i, kind.clone(), *target, offset));
+                let check = CheckTask {
+                    shared: shared.clone(),
+                    i,
+                    kick: kicks[i].clone(),
+                };
+                monoio::spawn(check.run(kind.clone(), *target, offset));
             }
             if let Some(a) = &p.agent {
                 monoio::spawn(agent_loop(shared.clone(), i, a.clone()));
             }
+        }
+        if let Some((link, targets)) = observed {
+            monoio::spawn(observe_loop(shared.clone(), link, targets, kicks));
         }
         while !shared.stopped() {
             monoio::time::sleep(STOP_POLL).await;
@@ -238,24 +274,90 @@ fn run(shared: Arc<Shared>, plans: Vec<plan::ServerPlan>) {
     });
 }
 
-async fn check_loop(
+/// Acts on every trigger the workers send, as soon as it arrives, and gets the server's
+/// next check rescheduled for `fastinter`.
+async fn observe_loop(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    targets: Vec<Option<usize>>,
+    kicks: Vec<Rc<Kick>>,
+) {
+    loop {
+        let t = link.recv().await;
+        let Some(&Some(i)) = targets.get(t.watch) else {
+            continue;
+        };
+        shared.table().observe_errors(i, &t);
+        kicks[i].kick();
+    }
+}
+
+/// Wakes one check task from another task of the checker's runtime.
+#[derive(Default)]
+struct Kick {
+    set: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Kick {
+    fn kick(&self) {
+        self.set.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    async fn kicked(&self) {
+        std::future::poll_fn(|cx| {
+            if self.set.replace(false) {
+                Poll::Ready(())
+            } else {
+                self.waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// One server's health check task.
+struct CheckTask {
     shared: Arc<Shared>,
     i: usize,
-    kind: ProbeKind,
-    target: Target,
-    first: Duration,
-) {
-    monoio::time::sleep(first).await;
-    while !shared.stopped() {
-        if shared.table().check_due(i) {
-            let result = probe::run(&kind, &target).await;
-            if shared.stopped() {
-                return;
+    kick: Rc<Kick>,
+}
+
+impl CheckTask {
+    async fn run(self, kind: ProbeKind, target: Target, first: Duration) {
+        self.wait(first).await;
+        while !self.shared.stopped() {
+            if self.shared.table().check_due(self.i) {
+                let result = probe::run(&kind, &target).await;
+                if self.shared.stopped() {
+                    return;
+                }
+                self.shared.table().record_check(self.i, result);
             }
-            shared.table().record_check(i, result);
+            let wait = self
+                .shared
+                .jitter(self.shared.table().next_interval(self.i));
+            self.wait(wait).await;
         }
-        let wait = shared.jitter(shared.table().next_interval(i));
-        monoio::time::sleep(wait).await;
+    }
+
+    /// Sleeps `wait`, or less when observed errors ask for the next check sooner.
+    async fn wait(&self, wait: Duration) {
+        let mut due = Instant::now() + wait;
+        loop {
+            let left = due.saturating_duration_since(Instant::now());
+            monoio::select! {
+                _ = monoio::time::sleep(left) => return,
+                _ = self.kick.kicked() => {
+                    let sooner = self.shared.table().next_interval(self.i);
+                    due = due.min(Instant::now() + sooner);
+                }
+            }
+        }
     }
 }
 

@@ -84,6 +84,20 @@ impl Health {
         }
     }
 
+    /// `on-error sudden-death`: a server more than one failure above DOWN is put exactly
+    /// one failure away from it, before the failure the error counts as.
+    pub fn sudden_death(&mut self) {
+        if self.value > self.rise {
+            self.value = self.rise + 1;
+        }
+    }
+
+    /// `on-error mark-down`: the last UP step, so that the failure the errors count as
+    /// takes the server DOWN whatever its state was.
+    pub fn last_up_step(&mut self) {
+        self.value = self.rise;
+    }
+
     /// The "N/M UP" or "N/M DOWN" progress HAProxy writes in check logs: successes gathered
     /// towards `rise` while DOWN, checks left before falling while UP.
     pub fn progress(&self) -> String {
@@ -119,9 +133,15 @@ pub struct Intervals {
 impl Intervals {
     /// `downinter` while DOWN, `fastinter` while moving between states, `inter` otherwise.
     pub fn next(&self, health: &Health) -> Duration {
+        self.next_forced(health, false)
+    }
+
+    /// [`Self::next`], with `fast` (traffic errors were just observed) asking for
+    /// `fastinter` even from the fully UP state; `downinter` still wins while DOWN.
+    pub fn next_forced(&self, health: &Health, fast: bool) -> Duration {
         if health.value == 0 {
             self.downinter
-        } else if health.in_transition() {
+        } else if fast || health.in_transition() {
             self.fastinter
         } else {
             self.inter
@@ -170,6 +190,34 @@ mod tests {
         }
         assert_eq!(h.record(true), Transition::WentUp);
         assert!(!h.in_transition(), "fully up after rise successes");
+    }
+
+    #[test]
+    fn sudden_death_leaves_one_failure_and_mark_down_none() {
+        let mut h = Health::starting(2, 4);
+        h.record(true);
+        h.sudden_death();
+        assert_eq!(h.record(false), Transition::None);
+        assert_eq!(h.progress(), "1/4 UP", "one more failure and it is DOWN");
+        assert_eq!(h.record(false), Transition::WentDown);
+        let mut h = Health::starting(2, 4);
+        h.record(true);
+        h.last_up_step();
+        assert_eq!(h.record(false), Transition::WentDown);
+    }
+
+    #[test]
+    fn forced_fastinter_applies_while_up_but_not_while_down() {
+        let iv = Intervals {
+            inter: Duration::from_millis(100),
+            fastinter: Duration::from_millis(10),
+            downinter: Duration::from_millis(1000),
+        };
+        let mut h = Health::starting(2, 3);
+        h.record(true);
+        assert_eq!(iv.next_forced(&h, true), iv.fastinter);
+        h.force_down();
+        assert_eq!(iv.next_forced(&h, true), iv.downinter);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! - [`health`]: the rise/fall counter and the interval it selects.
 //! - [`plan`]: what to check for each server, read from the configuration.
 //! - [`table`]: every server's state; turns results and admin orders into events and logs.
+//! - [`observe`]: `observe layer4|layer7`, counted on the request path, acted on here.
 //! - [`checker`]: the thread, its timers, and the control-side [`CheckerHandle`].
 
 pub mod checker;
 pub mod health;
+pub mod observe;
 pub mod plan;
 pub mod probe;
 pub mod status;
@@ -20,7 +22,8 @@ mod wording;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use checker::{start, start_always, AdminError, CheckerHandle};
+pub use checker::{start, start_always, start_observed, AdminError, CheckerHandle};
+pub use observe::{Outcome, Watch, Watches};
 pub use ringlb_config::model::Level;
 pub use status::{CheckResult, CheckStatus};
 pub use table::ServerSnapshot;

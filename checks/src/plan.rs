@@ -1,10 +1,10 @@
 //! What to check for each server, read once from the configuration: the probe, its address
-//! and timeouts, the intervals, rise/fall, the agent, and passive observation.
+//! and timeouts, the intervals, rise/fall, and the agent.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use ringlb_config::model::{Host, OnError, OnMarkedDown, PortSpec, Proxy, Server};
+use ringlb_config::model::{Host, OnMarkedDown, PortSpec, Proxy, Server};
 use ringlb_config::Config;
 
 use crate::health::Intervals;
@@ -27,7 +27,6 @@ pub struct ServerPlan {
     /// The health check; `None` without `check` (or when it cannot run, see `notes`).
     pub check: Option<(ProbeKind, Target)>,
     pub agent: Option<AgentPlan>,
-    pub observe: Option<Observe>,
     pub shutdown_sessions_on_down: bool,
     /// `option log-health-checks` on the backend.
     pub log_checks: bool,
@@ -38,14 +37,6 @@ pub struct AgentPlan {
     pub target: Target,
     pub inter: Duration,
     pub send: Option<String>,
-}
-
-/// `observe layer4|layer7` with `error-limit` and `on-error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observe {
-    pub layer7: bool,
-    pub error_limit: u32,
-    pub on_error: OnError,
 }
 
 /// Every server of every enabled backend, plus warnings for checks that cannot run.
@@ -157,11 +148,6 @@ fn server_plan(
         intervals,
         check,
         agent,
-        observe: c.observe.map(|o| Observe {
-            layer7: matches!(o, ringlb_config::model::Observe::Layer7),
-            error_limit: c.error_limit.max(1),
-            on_error: c.on_error.unwrap_or(OnError::FailCheck),
-        }),
         shutdown_sessions_on_down: c.on_marked_down == Some(OnMarkedDown::ShutdownSessions),
         log_checks: p.options.log_health_checks,
     }

@@ -11,6 +11,8 @@ pub enum CheckStatus {
     Ini,
     /// The check is not run (maintenance, or checks disabled).
     Disabled,
+    /// `observe`: consecutive errors on traffic counted as a failed check.
+    Hana,
     L4Ok,
     L4Timeout,
     L4Con,
@@ -32,6 +34,7 @@ impl CheckStatus {
         match self {
             Self::Ini => "INI",
             Self::Disabled => "",
+            Self::Hana => "HANA",
             Self::L4Ok => "L4OK",
             Self::L4Timeout => "L4TOUT",
             Self::L4Con => "L4CON",
@@ -52,6 +55,7 @@ impl CheckStatus {
         match self {
             Self::Ini => "Initializing",
             Self::Disabled => "Disabled",
+            Self::Hana => "Health analyze",
             Self::L4Ok => "Layer4 check passed",
             Self::L4Timeout => "Layer4 timeout",
             Self::L4Con => "Layer4 connection problem",

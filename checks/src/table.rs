@@ -4,11 +4,13 @@
 //! The table remembers what the workers were last told (up, weight) and publishes only the
 //! difference, so each worker-visible change goes out exactly once whatever caused it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringlb_config::model::{Level, OnError};
 
 use crate::health::Health;
+use crate::observe::{Trigger, Watch};
 use crate::plan::ServerPlan;
 use crate::probe::agent::{scaled_weight, AgentAdmin, AgentReply};
 use crate::status::{CheckResult, CheckStatus};
@@ -61,7 +63,11 @@ struct Record {
     failed: u64,
     downs: u64,
     last_change: Instant,
-    observe_errors: u32,
+    /// `observe`: the server's consecutive error count, shared with the workers.
+    watch: Option<Arc<Watch>>,
+    /// Traffic errors asked for the next check at `fastinter` (HAProxy's
+    /// `CHK_ST_FASTINTER`); cleared when that check completes.
+    fast: bool,
     told_up: bool,
     told_weight: u16,
 }
@@ -146,7 +152,8 @@ impl Table {
                     failed: 0,
                     downs: 0,
                     last_change: Instant::now(),
-                    observe_errors: 0,
+                    watch: None,
+                    fast: false,
                     told_up: true,
                     told_weight: plan.weight,
                     plan,
@@ -186,7 +193,17 @@ impl Table {
     /// The wait before the next health check of `i`.
     pub fn next_interval(&self, i: usize) -> Duration {
         let r = &self.servers[i];
-        r.plan.intervals.next(&r.health)
+        r.plan.intervals.next_forced(&r.health, r.fast)
+    }
+
+    /// The error count of server `i`, when its traffic is observed.
+    pub fn watch(&self, i: usize) -> Option<&Arc<Watch>> {
+        self.servers[i].watch.as_ref()
+    }
+
+    /// Gives server `i` the error count its traffic is observed with.
+    pub fn attach_watch(&mut self, i: usize, watch: Arc<Watch>) {
+        self.servers[i].watch = Some(watch);
     }
 
     /// Counts a health check result.
@@ -200,6 +217,13 @@ impl Table {
             r.failed += 1;
         }
         r.nolb = result.status == CheckStatus::L7OkCond;
+        r.fast = false;
+        if passed {
+            // A passed check also clears the errors seen on traffic, as in HAProxy.
+            if let Some(w) = &r.watch {
+                w.reset();
+            }
+        }
         let before = r.health;
         r.health.record(passed);
         let moved = before != r.health;
@@ -253,54 +277,33 @@ impl Table {
         self.publish(i, Cause::Check { agent: true, moved });
     }
 
-    /// Counts a traffic outcome for `observe layer4|layer7`: `error-limit` consecutive
-    /// errors trigger the `on-error` action; a success resets the count.
-    pub fn observe(&mut self, i: usize, layer7: bool, error: bool) {
+    /// Acts on `error-limit` consecutive traffic errors as `on-error` says. Every mode asks
+    /// for the next check at `fastinter`; `fail-check` counts one failed check,
+    /// `sudden-death` one that leaves the server a single failure from DOWN, and
+    /// `mark-down` one that takes it DOWN at once. Checks then bring it back by `rise`.
+    pub fn observe_errors(&mut self, i: usize, trigger: &Trigger) {
         let r = &mut self.servers[i];
-        let Some(o) = r.plan.observe else { return };
-        if layer7 && !o.layer7 {
-            return;
-        }
-        if !error {
-            r.observe_errors = 0;
-            return;
-        }
-        r.observe_errors += 1;
-        if r.observe_errors < o.error_limit {
-            return;
-        }
-        r.observe_errors = 0;
+        r.fast = true;
         let before = r.health;
-        match o.on_error {
-            // Only the next check comes sooner; nothing to do at this level of detail.
-            OnError::FastInter => {}
-            OnError::FailCheck => {
-                r.health.record(false);
-            }
-            OnError::SuddenDeath => {
-                // One failure away from DOWN, whatever the counter was.
-                while r.health.is_up() && r.health.value() > r.health.rise() {
-                    r.health.record(false);
-                }
-            }
-            OnError::MarkDown => {
-                r.health.force_down();
-            }
+        match trigger.on_error {
+            OnError::FastInter => return,
+            OnError::FailCheck => {}
+            OnError::SuddenDeath => r.health.sudden_death(),
+            OnError::MarkDown => r.health.last_up_step(),
         }
-        if r.health != before {
-            let what = if o.layer7 { "Layer7" } else { "Layer4" };
-            r.last = Some(
-                CheckResult::new(CheckStatus::L4Con)
-                    .with_info(format!("{what} errors observed on traffic")),
-            );
-            self.publish(
-                i,
-                Cause::Check {
-                    agent: false,
-                    moved: true,
-                },
-            );
+        if r.health.value() > 0 {
+            r.failed += 1;
         }
+        r.health.record(false);
+        let moved = before != r.health;
+        r.last = Some(CheckResult::new(CheckStatus::Hana).with_info(trigger.info()));
+        self.publish(
+            i,
+            Cause::Check {
+                agent: false,
+                moved,
+            },
+        );
     }
 
     /// Sets the administrative state. Leaving maintenance starts the health check over

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::health::Intervals;
+use crate::observe::Trigger;
 use std::sync::{Arc, Mutex};
 
 fn plan(name: &str, backup: bool, checked: bool) -> ServerPlan {
@@ -25,7 +26,6 @@ fn plan(name: &str, backup: bool, checked: bool) -> ServerPlan {
         },
         check: checked.then(|| (crate::probe::ProbeKind::Tcp, t)),
         agent: None,
-        observe: None,
         shutdown_sessions_on_down: false,
         log_checks: false,
     }
@@ -112,4 +112,101 @@ fn agent_words_change_state_and_weight() {
         drain(&out).0.is_empty(),
         "an unreachable agent changes nothing"
     );
+}
+
+fn trigger(on_error: OnError) -> Trigger {
+    Trigger {
+        watch: 0,
+        errors: 2,
+        last: crate::observe::Outcome::Response(500),
+        on_error,
+    }
+}
+
+fn passed() -> CheckResult {
+    CheckResult::new(CheckStatus::L4Ok)
+}
+
+#[test]
+fn mark_down_takes_an_up_server_down_at_once_and_checks_bring_it_back() {
+    let (mut t, out) = table(vec![plan("web1", false, true), plan("web2", false, true)]);
+    t.record_check(0, passed());
+    drain(&out);
+    t.observe_errors(0, &trigger(OnError::MarkDown));
+    let (changes, logs) = drain(&out);
+    assert_eq!(changes, [Change::Down]);
+    assert_eq!(
+        logs[0],
+        "Server web/web1 is DOWN, reason: Health analyze, info: \"Detected 2 consecutive errors, last one was: Wrong http response\". 1 active and 0 backup servers left."
+    );
+    t.record_check(0, passed());
+    assert!(
+        drain(&out).0.is_empty(),
+        "rise 2: one passed check is not enough"
+    );
+    t.record_check(0, passed());
+    assert_eq!(drain(&out).0, [Change::Up]);
+}
+
+#[test]
+fn fail_check_counts_as_one_failed_check() {
+    let (mut t, out) = table(vec![plan("web1", false, true)]);
+    t.record_check(0, passed());
+    t.observe_errors(0, &trigger(OnError::FailCheck));
+    assert!(
+        drain(&out).0.is_empty(),
+        "fall 2: still up after one failure"
+    );
+    let snap = &t.snapshot()[0];
+    assert_eq!(snap.status, "UP 1/2");
+    assert_eq!(snap.failed_checks, 1);
+    t.observe_errors(0, &trigger(OnError::FailCheck));
+    assert_eq!(drain(&out).0, [Change::Down]);
+}
+
+#[test]
+fn sudden_death_leaves_the_server_one_failed_check_from_down() {
+    let mut p = plan("web1", false, true);
+    p.fall = 4;
+    let (mut t, out) = table(vec![p]);
+    t.record_check(0, passed());
+    t.observe_errors(0, &trigger(OnError::SuddenDeath));
+    assert!(drain(&out).0.is_empty());
+    assert_eq!(t.snapshot()[0].status, "UP 1/4");
+    t.record_check(0, refused());
+    assert_eq!(drain(&out).0, [Change::Down]);
+}
+
+#[test]
+fn every_mode_asks_for_fastinter_until_the_next_check() {
+    let mut p = plan("web1", false, true);
+    p.intervals.inter = Duration::from_secs(2);
+    p.intervals.fastinter = Duration::from_millis(100);
+    let (mut t, out) = table(vec![p]);
+    t.record_check(0, passed());
+    assert_eq!(t.next_interval(0), Duration::from_secs(2));
+    t.observe_errors(0, &trigger(OnError::FastInter));
+    assert_eq!(t.next_interval(0), Duration::from_millis(100));
+    assert!(drain(&out).0.is_empty(), "fastinter alone changes no state");
+    assert_eq!(t.snapshot()[0].status, "UP");
+    t.record_check(0, passed());
+    assert_eq!(t.next_interval(0), Duration::from_secs(2));
+}
+
+#[test]
+fn a_passed_check_clears_errors_counted_on_traffic() {
+    let text = "defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n\
+                backend web\n server web1 127.0.0.1:80 check observe layer4 error-limit 3\n";
+    let config = ringlb_config::parse_str(text, std::path::Path::new("t.cfg"))
+        .config
+        .unwrap();
+    let watches = crate::observe::Watches::new(&config);
+    let w = watches.get("web", "web1").unwrap();
+    let (mut t, _out) = table(vec![plan("web1", false, true)]);
+    t.attach_watch(0, w.clone());
+    w.report(crate::observe::Outcome::ConnectFailed);
+    w.report(crate::observe::Outcome::ConnectFailed);
+    assert_eq!(w.errors(), 2);
+    t.record_check(0, passed());
+    assert_eq!(w.errors(), 0);
 }

@@ -1,6 +1,6 @@
 //! Log lines in HAProxy's wording.
 
-use crate::status::CheckResult;
+use crate::status::{CheckResult, CheckStatus};
 
 /// "reason: X[, code: N][, info: "…"], check duration: Nms" — the middle of every state line.
 pub fn check_detail(r: &CheckResult, with_info: bool) -> String {
@@ -13,7 +13,10 @@ pub fn check_detail(r: &CheckResult, with_info: bool) -> String {
             s.push_str(&format!(", info: \"{i}\""));
         }
     }
-    s.push_str(&format!(", check duration: {}ms", r.duration.as_millis()));
+    // Errors seen on traffic were not timed by any probe.
+    if r.status != CheckStatus::Hana {
+        s.push_str(&format!(", check duration: {}ms", r.duration.as_millis()));
+    }
     s
 }
 
@@ -74,7 +77,6 @@ pub fn progress(be: &str, srv: &str, r: &CheckResult, progress: &str, agent: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::CheckStatus;
     use std::time::Duration;
 
     #[test]
@@ -84,6 +86,16 @@ mod tests {
         assert_eq!(
             down("web", "web1", &r, 1, 0),
             "Server web/web1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 1ms. 1 active and 0 backup servers left."
+        );
+    }
+
+    #[test]
+    fn down_line_after_observed_errors_has_no_check_duration() {
+        let r = CheckResult::new(CheckStatus::Hana)
+            .with_info("Detected 2 consecutive errors, last one was: Wrong http response");
+        assert_eq!(
+            down("web", "web1", &r, 1, 0),
+            "Server web/web1 is DOWN, reason: Health analyze, info: \"Detected 2 consecutive errors, last one was: Wrong http response\". 1 active and 0 backup servers left."
         );
     }
 

@@ -425,3 +425,34 @@ fn one_probe_per_interval_per_server() {
         "{probes} probes in 1 s at inter 100ms"
     );
 }
+
+#[test]
+fn observed_errors_mark_the_server_down_within_milliseconds_not_at_the_next_check() {
+    let f = Fixture::start(Answer::Http);
+    let seen = Seen::default();
+    let cfg = format!(
+        "{DEFAULTS}backend web\n server web1 {} check inter 10s observe layer7 error-limit 3 on-error mark-down\n",
+        f.addr
+    );
+    let h = start(&cfg, &seen, |_| {});
+    wait_checks(&h, "web1", 1);
+    let sent = Instant::now();
+    for _ in 0..3 {
+        h.observe("web", "web1", ringlb_checks::Outcome::Response(502));
+    }
+    let down = seen.wait_change("web1", Change::Down, 1);
+    assert!(
+        down - sent < Duration::from_millis(100),
+        "DOWN {:?} after the third error",
+        down - sent
+    );
+    let s = server(&h, "web1");
+    assert_eq!(s.last_check.unwrap().status, CheckStatus::Hana);
+    assert!(
+        seen.logs()
+            .iter()
+            .any(|l| l.starts_with("Server web/web1 is DOWN, reason: Health analyze")),
+        "{:?}",
+        seen.logs()
+    );
+}

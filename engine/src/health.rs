@@ -1,12 +1,14 @@
 //! Health checks in the engine: starts the checker when a server asks for it, hands each
-//! of its server events to every worker as a `ShardEvent`, and writes its log lines.
+//! of its server events to every worker as a `ShardEvent`, writes its log lines, and gives
+//! observed servers (`observe`) the counts their traffic reports to.
 
 use std::io;
 use std::sync::Arc;
 
-use ringlb_checks::{Change, CheckerHandle, Level, LogRecord, Output, ServerEvent};
+use ringlb_checks::{Change, CheckerHandle, Level, LogRecord, Output, ServerEvent, Watches};
 use ringlb_config::Config;
 
+use crate::backend::ResolvedBackend;
 use crate::log::Hub;
 use crate::shard::inbox::{Inboxes, ShardEvent};
 
@@ -62,16 +64,28 @@ pub fn stderr_line(record: &LogRecord, pid: u32) -> String {
     format!("{tag} ({pid}) : {}", record.message)
 }
 
+/// Gives every observed server its error count, before the workers build their tables
+/// from `backends`; the same `watches` go to [`start`].
+pub fn attach_watches(backends: &mut [ResolvedBackend], watches: &Watches) {
+    for b in backends {
+        for s in &mut b.servers {
+            s.observe = watches.get(&b.name, &s.name);
+        }
+    }
+}
+
 /// Starts the checker, idle when no server has `check` or `agent-check` (it is then only
 /// the home of admin states and weights, see `admin::state`); its events go to every
-/// worker's inbox as they are decided, and up/down changes count in `downtime`.
+/// worker's inbox as they are decided, and up/down changes count in `downtime`. It acts on
+/// the triggers of `watches` as the workers send them.
 pub fn start(
     config: &Config,
+    watches: &Watches,
     inboxes: Arc<Inboxes>,
     hub: Arc<Hub>,
     downtime: Arc<crate::admin::state::Downtime>,
 ) -> io::Result<CheckerHandle> {
-    ringlb_checks::start_always(
+    ringlb_checks::start_observed(
         config,
         Arc::new(move |out| match out {
             Output::Server(ev) => {
@@ -80,6 +94,7 @@ pub fn start(
             }
             Output::Log(rec) => write_log(&rec, &hub),
         }),
+        watches,
     )
 }
 

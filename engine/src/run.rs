@@ -286,6 +286,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     for (i, b) in backends.iter_mut().enumerate() {
         b.http.stats_index = Some(i);
     }
+    let watches = ringlb_checks::Watches::new(&config);
+    crate::health::attach_watches(&mut backends, &watches);
 
     let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
     let mut addrs = Vec::new();
@@ -481,6 +483,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let downtime = Arc::new(crate::admin::state::Downtime::default());
     let checker = crate::health::start(
         &config,
+        &watches,
         inboxes.clone(),
         handle.hub.clone(),
         downtime.clone(),

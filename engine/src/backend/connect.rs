@@ -1,5 +1,5 @@
 //! Connecting to a server: `timeout connect`, `retries`, and `option redispatch` on the
-//! last retry.
+//! last retry; every attempt is reported to `observe`.
 //!
 //! Each attempt is bounded by `timeout connect`. A failed attempt is retried on the same
 //! server up to `retries` times; with `redispatch` the last retry goes to another server
@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use monoio::net::TcpStream;
+use ringlb_checks::Outcome;
 
 use super::{BackendTable, ServerId};
 
@@ -89,6 +90,16 @@ fn no_server(attempts: u32) -> ConnectError {
 }
 
 impl BackendTable {
+    /// Reports what traffic to `id` showed, for `observe`: every connection attempt here,
+    /// and response heads from the HTTP session. A server without `observe` costs the one
+    /// branch on its `None`.
+    #[inline]
+    pub fn observe(&self, id: ServerId, outcome: Outcome) {
+        if let Some(w) = &self.servers[id.0].conf.observe {
+            w.report(outcome);
+        }
+    }
+
     /// Connects to a server chosen by the balancing algorithm, for a client that reached
     /// `client_port`. Returns the stream and the server it reached.
     pub async fn connect(&self, client_port: u16) -> Result<(TcpStream, ServerId), ConnectError> {
@@ -116,7 +127,16 @@ impl BackendTable {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match connect_once(self.server_addr(server, client_port), self.connect_timeout).await {
+            let got =
+                connect_once(self.server_addr(server, client_port), self.connect_timeout).await;
+            self.observe(
+                server,
+                match got {
+                    Ok(_) => Outcome::Connected,
+                    Err(_) => Outcome::ConnectFailed,
+                },
+            );
+            match got {
                 Ok(s) => return Ok((s, server)),
                 Err((kind, source)) => {
                     if attempts > self.retries {

@@ -173,6 +173,7 @@ mod tests {
             maxqueue: None,
             shutdown_sessions_on_down: !backup,
             shutdown_backup_sessions_on_up: !backup,
+            observe: None,
         };
         let servers = vec![server("a", false), server("bk", true)];
         let proxy = Proxy::new(ProxyKind::Backend, "be".into(), Default::default());

@@ -315,6 +315,7 @@ mod tests {
             maxqueue: None,
             shutdown_sessions_on_down: false,
             shutdown_backup_sessions_on_up: false,
+            observe: None,
         }
     }
 

@@ -34,6 +34,9 @@ pub struct ResolvedServer {
     pub shutdown_sessions_on_down: bool,
     /// `on-marked-up shutdown-backup-sessions`: coming up ends the backups' sessions.
     pub shutdown_backup_sessions_on_up: bool,
+    /// `observe layer4|layer7`: where the request path counts this server's errors; `None`
+    /// for servers not observed, which then cost one branch per report.
+    pub observe: Option<Arc<ringlb_checks::Watch>>,
 }
 
 impl ResolvedServer {
@@ -235,6 +238,7 @@ impl ResolvedBackend {
                     == Some(OnMarkedDown::ShutdownSessions),
                 shutdown_backup_sessions_on_up: s.check.on_marked_up
                     == Some(OnMarkedUp::ShutdownBackupSessions),
+                observe: None,
             });
         }
         if servers.is_empty() {
@@ -252,6 +256,7 @@ impl ResolvedBackend {
                     maxqueue: None,
                     shutdown_sessions_on_down: false,
                     shutdown_backup_sessions_on_up: false,
+                    observe: None,
                 });
             }
         }

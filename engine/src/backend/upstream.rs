@@ -70,6 +70,10 @@ impl Upstream for BackendTable {
     fn abort_on_close(&self) -> bool {
         self.lb.abortonclose
     }
+
+    fn observe(&self, server: usize, outcome: ringlb_checks::Outcome) {
+        BackendTable::observe(self, ServerId(server), outcome);
+    }
 }
 
 impl Router for Worker {

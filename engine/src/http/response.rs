@@ -16,6 +16,7 @@ use super::session::{closes, Forwarded, Next, Session, Termination};
 use super::settings::HttpBackend;
 use super::upstream::{Router, Upstream, UpstreamConn};
 use crate::acl::Txn;
+use ringlb_checks::Outcome;
 
 pub(super) enum RespError {
     /// The server closed before sending a single byte.
@@ -24,6 +25,20 @@ pub(super) enum RespError {
     Timeout,
     /// The exchange already ended on the client side or with an answer sent.
     Gone(Termination),
+}
+
+/// What a response head (or the failure to read one) tells `observe layer7`. A pooled
+/// connection found closed before any byte is stale, not a fault of the server, when the
+/// request is then sent again (`retried`); a client gone says nothing about the server.
+pub(super) fn observed(got: &Result<ResponseHead, RespError>, retried: bool) -> Option<Outcome> {
+    Some(match got {
+        Ok(head) => Outcome::Response(head.status),
+        Err(RespError::Empty) if retried => return None,
+        Err(RespError::Empty) => Outcome::ServerClosed,
+        Err(RespError::Invalid) => Outcome::InvalidResponse,
+        Err(RespError::Timeout) => Outcome::ReadTimeout,
+        Err(RespError::Gone(_)) => return None,
+    })
 }
 
 impl<R: Router> Session<'_, R> {

@@ -508,6 +508,10 @@ impl<'a, R: Router> Session<'a, R> {
                     continue;
                 }
                 (Err(e), _) => {
+                    if e.is_none() {
+                        // The server broke the connection while taking the request.
+                        upstream.observe(conn.server, ringlb_checks::Outcome::ReadError);
+                    }
                     upstream.discard(conn);
                     return Next::Close(match e {
                         Some(t) => t,
@@ -518,7 +522,11 @@ impl<'a, R: Router> Session<'a, R> {
             let sbuf = self.pool.take();
             let mut pending = (!fwd.body_sent).then_some((head.len, framing.body));
             let got = self.read_response_head(&mut conn, sbuf, be, head.version, &mut pending);
-            match got.await {
+            let got = got.await;
+            if let Some(o) = super::response::observed(&got.0, retry) {
+                upstream.observe(conn.server, o);
+            }
+            match got {
                 (Ok(resp), sbuf) => {
                     self.trace_response(&sbuf, &resp);
                     let fwd = if pending.is_none() {

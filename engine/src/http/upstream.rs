@@ -92,6 +92,11 @@ pub trait Upstream {
         let _ = server;
         None
     }
+    /// `observe`: what an exchange with `server` showed (its response head, or how reading
+    /// it failed).
+    fn observe(&self, server: usize, outcome: ringlb_checks::Outcome) {
+        let _ = (server, outcome);
+    }
     /// `option abortonclose`: a request still waiting for a server is dropped when its
     /// client closes.
     fn abort_on_close(&self) -> bool {
