@@ -227,7 +227,28 @@ pub fn free_port() -> u16 {
 
 /// A loopback port held until the listener is dropped: while several ports are chosen and
 /// fixtures started, none of them can be handed out twice.
+///
+/// Ports come from below the kernel's ephemeral range (32768 and up), walked from a
+/// per-process starting point: a port that must stay free until a process under test binds
+/// it can then not be taken meanwhile as the local port of some test's outgoing connection.
 pub fn reserve_port() -> TcpListener {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 12_000;
+    const SPAN: u32 = 20_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let start = std::process::id().wrapping_mul(7_919).wrapping_add(nanos) % SPAN;
+        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return l;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
