@@ -44,6 +44,6 @@ for t in "${targets[@]}"; do
     fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "crashed: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    echo "failed: ${failed[*]} (a crash leaves its input in fuzz/artifacts/TARGET/)" >&2
     exit 1
 fi
