@@ -602,6 +602,7 @@ pub async fn serve_tcp_connection(
         local,
         accepted: std::time::Instant::now(),
         connect_at: None,
+        dequeued_at: None,
         connected_at: None,
         backend: None,
         server: None,
@@ -646,12 +647,13 @@ async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &m
     let Ok(http::UpstreamConn {
         stream: server,
         server: id,
-        slot: _slot,
+        slot,
         ..
     }) = acquired
     else {
         return;
     };
+    end.dequeued_at = slot.as_ref().and_then(|s| s.dequeued_at());
     let now = std::time::Instant::now();
     end.connected_at = Some(now);
     if let Some(b) = end.backend {
@@ -659,7 +661,7 @@ async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &m
             c.session_start(stats.tick());
             end.server = Some(id);
         }
-        let took = now - end.connect_at.unwrap_or(now);
+        let took = now - end.dequeued_at.or(end.connect_at).unwrap_or(now);
         let which = crate::stats::Latency::Connect;
         worker.obs.hist.record(which, b, end.server, took);
     }

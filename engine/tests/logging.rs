@@ -194,6 +194,37 @@ fn httplog_lines_match_haproxys_layout(legacy: bool) {
 }
 both_drivers!(httplog, super::httplog_lines_match_haproxys_layout);
 
+fn queue_wait_is_tw_not_tc(legacy: bool) {
+    let rx = Receiver::new();
+    let one_at_a_time = SITE.replace(" server web1 @ORIGIN\n", " server web1 @ORIGIN maxconn 1\n");
+    let (h, port) = start(&one_at_a_time, origin(), rx.addr(), legacy);
+    // The first request holds the server's one slot for a second; the second waits in its
+    // queue for it.
+    let first = thread::spawn(move || request(port, "/slow"));
+    thread::sleep(Duration::from_millis(200));
+    let (_, got) = request(port, "/");
+    assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+    first.join().unwrap();
+    let mut lines: Vec<Line> = (0..2).map(|_| parse(&rx.line())).collect();
+    lines.sort_by_key(|l| l.fields[14..].join(" "));
+    let timers =
+        |l: &Line| -> Vec<i64> { l.fields[4].split('/').map(|t| t.parse().unwrap()).collect() };
+    let (queued, slow) = (timers(&lines[0]), timers(&lines[1]));
+    assert_eq!(lines[0].fields[14..].join(" "), "\"GET / HTTP/1.1\"");
+    assert!(
+        (600..2000).contains(&queued[1]),
+        "Tw is the ~800 ms spent queued: {queued:?}"
+    );
+    assert!(queued[2] < 300, "Tc is the connect alone: {queued:?}");
+    assert_eq!(
+        lines[0].fields[11], "0/0",
+        "the queue is empty when it logs"
+    );
+    assert_eq!(slow[1], 0, "the first request did not wait: {slow:?}");
+    drop(h);
+}
+both_drivers!(queue_wait, super::queue_wait_is_tw_not_tc);
+
 fn dontlognull_skips_connections_that_sent_nothing(legacy: bool) {
     let rx = Receiver::new();
     let with = SITE.replace("option httplog\n", "option httplog\n option dontlognull\n");

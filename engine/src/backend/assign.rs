@@ -106,6 +106,7 @@ impl BackendTable {
             _assigned: assigned,
             on_release: Some(self.waiters.clone()),
             tracked: None,
+            dequeued_at: None,
         }
     }
 
@@ -130,7 +131,7 @@ impl BackendTable {
             }
         };
         until(deadline, wait).await?;
-        Ok(self.slot(id, assigned))
+        Ok(dequeued(self.slot(id, assigned)))
     }
 
     /// Waits in the backend queue for a slot on whichever server frees one first.
@@ -153,7 +154,11 @@ impl BackendTable {
             }
         };
         let id = until(deadline, wait).await?;
-        Ok(self.assignment(id, assigned))
+        Ok(Assignment {
+            server: id,
+            slot: dequeued(self.slot(id, assigned)),
+            persisted: false,
+        })
     }
 
     /// A slot on the server the algorithm prefers among those with room, or on any
@@ -170,6 +175,12 @@ impl BackendTable {
             .filter(|&id| self.is_usable(id) && self.servers[id.0].conf.backup == backup_only)
             .find(|&id| self.load.try_take(id.0))
     }
+}
+
+/// Marks `slot` as given to a request that waited for it, now (the end of its `Tw`).
+fn dequeued(mut slot: ConnSlot) -> ConnSlot {
+    slot.dequeued_at = Some(Instant::now());
+    slot
 }
 
 /// Runs `wait` until `deadline`; past it, the queue timed out.

@@ -188,12 +188,19 @@ pub struct ConnSlot {
     pub(super) _assigned: Assigned,
     pub(super) on_release: Option<std::rc::Rc<super::queue::Waiters>>,
     pub(super) tracked: Option<super::in_flight::Tracked>,
+    /// When a request that waited in a queue got this slot (`None`: it did not wait).
+    pub(super) dequeued_at: Option<std::time::Instant>,
 }
 
 impl ConnSlot {
     /// The server the slot counts against (its position in the backend).
     pub fn server(&self) -> usize {
         self.server
+    }
+
+    /// When the request holding the slot left a queue for it: the end of its `Tw`.
+    pub fn dequeued_at(&self) -> Option<std::time::Instant> {
+        self.dequeued_at
     }
 
     /// Moves the slot to `server`, whose count the caller already took (redispatch).

@@ -481,7 +481,8 @@ impl<'a, R: Router> Session<'a, R> {
             let mut conn = match connect(upstream, reuse, &pick, &self.client).await {
                 Ok(c) => {
                     if let Some((o, _)) = self.obs {
-                        o.server_acquired(c.server, asked, &mut self.trace);
+                        let dequeued = c.slot.as_ref().and_then(|s| s.dequeued_at());
+                        o.server_acquired(c.server, asked, dequeued, &mut self.trace);
                     }
                     c
                 }

@@ -34,6 +34,16 @@ fn ms(a: Option<Instant>, b: Option<Instant>) -> i64 {
     }
 }
 
+/// `Tw`: the milliseconds a request waited in a queue before its server connection was
+/// asked for (0 when it did not wait), -1 when it never got that far.
+fn queue_wait(asked: Option<Instant>, dequeued: Option<Instant>) -> i64 {
+    match (asked, dequeued) {
+        (None, _) => -1,
+        (Some(_), None) => 0,
+        (asked, dequeued) => ms(asked, dequeued),
+    }
+}
+
 impl Observer {
     pub fn new(
         registry: Registry,
@@ -93,9 +103,15 @@ impl Observer {
     }
 
     /// A server connection was obtained for the traced request (`started` is when asking
-    /// for it began).
+    /// for it began; `dequeued` when it left a queue, if it waited in one).
     #[inline]
-    pub fn server_acquired(&self, srv: usize, started: Instant, trace: &mut RequestTrace) {
+    pub fn server_acquired(
+        &self,
+        srv: usize,
+        started: Instant,
+        dequeued: Option<Instant>,
+        trace: &mut RequestTrace,
+    ) {
         let now = Instant::now();
         let Some(be) = trace.backend else {
             return;
@@ -110,9 +126,11 @@ impl Observer {
             trace.server = Some(srv);
         }
         trace.connect_at = Some(started);
+        trace.dequeued_at = dequeued;
         trace.connected_at = Some(now);
+        let connecting = dequeued.unwrap_or(started);
         self.hist
-            .record(super::Latency::Connect, be, Some(srv), now - started);
+            .record(super::Latency::Connect, be, Some(srv), now - connecting);
         trace.phase = b'H';
     }
 
@@ -227,8 +245,8 @@ impl Observer {
         let start = trace.start;
         let timers = Timers {
             tq: ms(start, trace.head_at),
-            tw: if trace.connect_at.is_some() { 0 } else { -1 },
-            tc: ms(trace.connect_at, trace.connected_at),
+            tw: queue_wait(trace.connect_at, trace.dequeued_at),
+            tc: ms(trace.dequeued_at.or(trace.connect_at), trace.connected_at),
             tr: ms(trace.connected_at, trace.response_at),
             ta: ms(start, Some(end)),
             tt: ms(start, Some(end)),
@@ -326,8 +344,8 @@ impl Observer {
             date: log.date(wall),
             timers: Timers {
                 tq: 0,
-                tw: if t.connect_at.is_some() { 0 } else { -1 },
-                tc: ms(t.connect_at, t.connected_at),
+                tw: queue_wait(t.connect_at, t.dequeued_at),
+                tc: ms(t.dequeued_at.or(t.connect_at), t.connected_at),
                 tr: -1,
                 ta: ms(Some(t.accepted), Some(end)),
                 tt: ms(Some(t.accepted), Some(end)),
@@ -378,6 +396,8 @@ pub struct TunnelEnd<'a> {
     pub local: SocketAddr,
     pub accepted: Instant,
     pub connect_at: Option<Instant>,
+    /// When the tunnel left a server queue, if it waited in one.
+    pub dequeued_at: Option<Instant>,
     pub connected_at: Option<Instant>,
     pub backend: Option<usize>,
     pub server: Option<usize>,
@@ -397,6 +417,8 @@ pub struct RequestTrace {
     pub start: Option<Instant>,
     pub head_at: Option<Instant>,
     pub connect_at: Option<Instant>,
+    /// When the request left a server queue, if it waited in one: `Tw` ends there.
+    pub dequeued_at: Option<Instant>,
     pub connected_at: Option<Instant>,
     pub response_at: Option<Instant>,
     pub backend: Option<usize>,
@@ -421,6 +443,7 @@ impl RequestTrace {
         self.start = logging.then(Instant::now);
         self.head_at = None;
         self.connect_at = None;
+        self.dequeued_at = None;
         self.connected_at = None;
         self.response_at = None;
         self.backend = None;
