@@ -18,6 +18,7 @@ use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
 use super::persist;
 use super::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
 use super::response::RespError;
+use super::reuse::{self, OwnConn, PrivateConn};
 use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use super::rules::{ProxyRules, RequestVerdict};
 use super::settings::{HttpBackend, HttpFrontend};
@@ -102,6 +103,7 @@ pub async fn serve_http<R: Router>(
         obs,
         trace: RequestTrace::default(),
         vars: Vars::default(),
+        own: OwnConn::default(),
     };
     let termination = s.run().await;
     if let Some(buf) = s.inbuf.take() {
@@ -130,6 +132,8 @@ pub(super) struct Session<'a, R> {
     pub(super) trace: RequestTrace,
     /// Variables, captures and log level set by rules (empty until one does).
     pub(super) vars: Vars,
+    /// `http-reuse never`: the server connection this client connection keeps.
+    pub(super) own: OwnConn,
 }
 
 /// How far the request body got when the response head arrived.
@@ -467,9 +471,11 @@ impl<'a, R: Router> Session<'a, R> {
             BodyKind::UntilClose => None,
         };
 
-        let mut reuse = Reuse::Allowed;
+        let first = self.summary.requests == 1;
+        let mut reuse = reuse::first_attempt(be.reuse, first, buffered_end.is_some());
         self.trace.phase = b'C';
         let (conn, resp, sbuf, fwd) = loop {
+            let own = self.own.take_for(be);
             let pick = Pick {
                 client_port: self.local.port(),
                 src: self.peer,
@@ -478,7 +484,7 @@ impl<'a, R: Router> Session<'a, R> {
                 prefer,
             };
             let asked = std::time::Instant::now();
-            let mut conn = match connect(upstream, reuse, &pick, &self.client).await {
+            let mut conn = match connect(upstream, (reuse, own), &pick, &self.client).await {
                 Ok(c) => {
                     if let Some((o, _)) = self.obs {
                         o.server_acquired(c.server, asked, &mut self.trace);
@@ -492,7 +498,7 @@ impl<'a, R: Router> Session<'a, R> {
             };
             // A pooled connection the server already closed fails before any response byte;
             // the request is then sent once more on a fresh connection when it can be.
-            let retry = conn.reused && buffered_end.is_some() && reuse == Reuse::Allowed;
+            let retry = conn.reused && buffered_end.is_some() && reuse != Reuse::NewOnly;
             let sent = self
                 .send_request(&mut conn, out, &head, framing, buffered_end, be)
                 .await;
@@ -716,11 +722,16 @@ impl<'a, R: Router> Session<'a, R> {
 /// client that closes meanwhile ends the wait: `Err(Some(ClientAborted))`, nothing sent.
 async fn connect<U: Upstream>(
     upstream: &U,
-    reuse: Reuse,
+    (reuse, own): (Reuse, Option<PrivateConn>),
     pick: &Pick<'_>,
     client: &TcpStream,
 ) -> Result<UpstreamConn, Option<Termination>> {
-    let acquire = upstream.acquire(reuse, pick);
+    let acquire = async {
+        match reuse {
+            Reuse::Private => upstream.acquire_private(own, pick).await,
+            _ => upstream.acquire(reuse, pick).await,
+        }
+    };
     if !upstream.abort_on_close() {
         return acquire.await.map_err(|_| None);
     }

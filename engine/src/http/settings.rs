@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{CookiePersist, ForwardFor, HttpConnMode, Proxy, Timeouts, Tune};
+use ringlb_config::model::{
+    CookiePersist, ForwardFor, HttpConnMode, HttpReuse, Proxy, Timeouts, Tune,
+};
 
 use super::errors::ErrorPages;
 use super::rules::{ProxyRules, Shared};
@@ -78,6 +80,8 @@ pub struct HttpBackend {
     /// This backend's index in the worker counters, set once at startup so the request path
     /// does not look it up by name; `None` leaves the lookup to the observer.
     pub stats_index: Option<usize>,
+    /// `http-reuse`: which requests may use an idle server connection.
+    pub reuse: HttpReuse,
 }
 
 impl HttpBackend {
@@ -99,6 +103,7 @@ impl HttpBackend {
             errors: ErrorPages::in_config(proxy, shared),
             cookie: proxy.cookie.clone(),
             stats_index: None,
+            reuse: proxy.http_reuse,
         }
     }
 }
