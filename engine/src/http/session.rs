@@ -337,6 +337,9 @@ impl<'a, R: Router> Session<'a, R> {
                 edits: None,
                 vars: Some(&self.vars),
             };
+            if let Some(u) = &self.fe.unique_id {
+                u.assign(&txn, &mut edits);
+            }
             decide(self.fe, router, &txn, &mut edits, keep)
         };
         match decision {

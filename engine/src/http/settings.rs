@@ -25,6 +25,8 @@ pub struct HttpFrontend {
     pub default_backend: Option<String>,
     /// Largest request or response head: `tune.bufsize - tune.maxrewrite`.
     pub head_limit: usize,
+    /// `unique-id-format` / `unique-id-header`; `None` builds no ID.
+    pub unique_id: Option<crate::unique_id::UniqueId>,
 }
 
 impl HttpFrontend {
@@ -51,6 +53,7 @@ impl HttpFrontend {
             rules,
             default_backend,
             head_limit: tune.bufsize.saturating_sub(tune.maxrewrite).max(256) as usize,
+            unique_id: crate::unique_id::UniqueId::from_proxy(proxy),
         }
     }
 
