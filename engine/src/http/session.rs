@@ -26,6 +26,7 @@ use super::upstream::{Pick, Reuse, Router, Upstream, UpstreamConn};
 use crate::acl::{Txn, Vars};
 use crate::buffer::BufferPool;
 use crate::stats::{ExchangeEnd, Observer, RequestTrace};
+use ringlb_config::model::PersistKind;
 use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
 
 /// Why a client connection ended, for logs and counters.
@@ -431,10 +432,14 @@ impl<'a, R: Router> Session<'a, R> {
         mut edits: HeadEdits,
     ) -> Next {
         let seen = self.read_persistence(&head, be, &mut edits);
+        let rule = match be.rules.persist.is_empty() || seen.presented.is_none() {
+            true => None,
+            false => persist::rule(be, &self.backend_txn(&head, be)),
+        };
         let prefer = seen
             .presented
             .as_ref()
-            .filter(|c| !c.expired)
+            .filter(|c| !c.expired && rule != Some(PersistKind::Ignore))
             .and_then(|c| upstream.server_by_cookie(&c.server));
         let plan = ExchangePlan::new(self.fe.mode, be.mode, head.version, tokens);
         let ff = forwarded_for(
@@ -485,6 +490,7 @@ impl<'a, R: Router> Session<'a, R> {
                 buf: self.buf(),
                 req: Some(&head),
                 prefer,
+                force_persist: rule == Some(PersistKind::Force),
             };
             let asked = std::time::Instant::now();
             let mut conn = match connect(upstream, (reuse, own), &pick, &self.client).await {
@@ -585,6 +591,23 @@ impl<'a, R: Router> Session<'a, R> {
             upstream,
         )
         .await
+    }
+
+    /// The request as `be`'s rules see it (`force-persist`, `ignore-persist`).
+    fn backend_txn<'t>(&'t self, head: &'t RequestHead, be: &'t HttpBackend) -> Txn<'t> {
+        Txn {
+            buf: self.buf(),
+            req: Some(head),
+            src: self.peer,
+            dst: self.local,
+            frontend: &self.fe.name,
+            backend: Some(&be.name),
+            server: None,
+            res: None,
+            nbsrv: &|_| None,
+            edits: None,
+            vars: Some(&self.vars),
+        }
     }
 
     /// Cookie persistence on the request: the client's cookie, hidden from the server as the

@@ -22,6 +22,8 @@ pub struct Pick<'a> {
     pub req: Option<&'a RequestHead>,
     /// The server a persistence cookie names (its index in the backend), if any.
     pub prefer: Option<usize>,
+    /// `force-persist` matched: `prefer` is used even when down or in maintenance.
+    pub force_persist: bool,
 }
 
 impl<'a> Pick<'a> {
@@ -33,6 +35,7 @@ impl<'a> Pick<'a> {
             buf: &[],
             req: None,
             prefer: None,
+            force_persist: false,
         }
     }
 }
