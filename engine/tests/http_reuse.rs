@@ -81,8 +81,7 @@ fn first_request_with_a_streaming_body(reuse_line: &str, legacy: bool) -> String
     let mut c = Client::connect(addr);
     c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello");
     thread::sleep(Duration::from_millis(100));
-    let id = conn_id(&mut c, b"world");
-    id
+    conn_id(&mut c, b"world")
 }
 
 fn safe_sends_an_unreplayable_first_request_on_a_new_connection(legacy: bool) {
