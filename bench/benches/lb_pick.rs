@@ -57,6 +57,7 @@ fn pick(c: &mut Criterion) {
         buf: REQUEST,
         req: Some(&head),
         prefer: None,
+        force_persist: false,
     };
     for (name, balance, method) in algorithms() {
         for n in [2usize, 16, 256] {

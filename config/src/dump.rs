@@ -8,6 +8,7 @@ use crate::model::{Config, ErrorSource, Global, LogFormatKind, LogTarget, Passwo
 use crate::parse::log::{facility_name, level_name, LOG_FORMATS};
 use crate::value::{fmt_duration, fmt_id_set, fmt_log_address, fmt_socket_address};
 
+mod compat;
 mod proxy;
 
 /// The whole configuration as text.

@@ -364,6 +364,16 @@ pub struct Proxy {
     /// `dispatch ADDR:PORT`: one fixed server for a backend without `server` lines.
     pub dispatch: Option<SocketAddr>,
     pub http_check: HttpCheck,
+
+    // compatibility keywords
+    /// `http-reuse`: which requests may travel over an idle server connection.
+    pub http_reuse: HttpReuse,
+    /// `unique-id-format`: how each request's unique ID is built; `None` means no ID.
+    pub unique_id_format: Option<LogFormat>,
+    /// `unique-id-header NAME`: the request header that carries the ID to the server.
+    pub unique_id_header: Option<String>,
+    /// `force-persist` and `ignore-persist`, in the order written; the first match applies.
+    pub persist_rules: Vec<PersistRule>,
 }
 
 impl Proxy {
@@ -408,8 +418,56 @@ impl Proxy {
             servers: Vec::new(),
             dispatch: None,
             http_check: Default::default(),
+            http_reuse: HttpReuse::default(),
+            unique_id_format: None,
+            unique_id_header: None,
+            persist_rules: Vec::new(),
         }
     }
+}
+
+/// `http-reuse never|safe|aggressive|always`: when a request may be sent over an idle
+/// server connection rather than a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    /// A server connection serves only the client connection that opened it.
+    Never,
+    /// The first request of a client connection takes an idle connection only when it can be
+    /// sent again on a new one should the idle one turn out closed; later requests take any.
+    #[default]
+    Safe,
+    /// As `safe`, and a first request that cannot be sent again may still take an idle
+    /// connection that has already carried more than one request.
+    Aggressive,
+    /// Every request may take any idle connection.
+    Always,
+}
+
+impl HttpReuse {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            HttpReuse::Never => "never",
+            HttpReuse::Safe => "safe",
+            HttpReuse::Aggressive => "aggressive",
+            HttpReuse::Always => "always",
+        }
+    }
+}
+
+/// `force-persist` or `ignore-persist` with its condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistRule {
+    pub location: Location,
+    pub kind: PersistKind,
+    pub condition: Condition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistKind {
+    /// `force-persist`: the cookie's server is used even when down or in maintenance.
+    Force,
+    /// `ignore-persist`: the cookie is not looked at; the balancer decides.
+    Ignore,
 }
 
 /// Timeouts; `None` means not set (HAProxy then waits forever and warns).

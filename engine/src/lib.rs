@@ -19,3 +19,4 @@ pub mod run;
 pub mod shard;
 pub mod stats;
 pub mod tcp;
+pub mod unique_id;

@@ -11,6 +11,7 @@ use crate::acl::vars::CaptureSide;
 use crate::acl::Txn;
 use crate::http::head::{values, Version};
 use crate::log::line::{escape_capture, LogInfo};
+use crate::unique_id;
 
 /// Appends `lf` evaluated for `txn` to `out`. A variable with no value writes `-`, as
 /// HAProxy does in logs; inside rule values an empty sample writes nothing.
@@ -27,6 +28,7 @@ pub fn render_log(lf: &LogFormat, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut V
 
 fn render_with(lf: &LogFormat, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut Vec<u8>) {
     let mut quote_all = false;
+    let mut hex_all = false;
     let mut skip_space = false;
     for part in &lf.parts {
         match part {
@@ -44,6 +46,9 @@ fn render_with(lf: &LogFormat, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &
                     if f.kind == LogFlagKind::Quote {
                         quote_all = f.enable;
                     }
+                    if f.kind == LogFlagKind::Hex {
+                        hex_all = f.enable;
+                    }
                 }
             }
             LogPart::Alias { alias, flags } => {
@@ -52,7 +57,10 @@ fn render_with(lf: &LogFormat, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &
                     out.push(b'"');
                 }
                 let before = out.len();
-                alias_value(*alias, txn, info, out);
+                let hex = unique_id::hex_flag(hex_all, flags);
+                if !(hex && unique_id::write_hex(*alias, txn, out)) {
+                    alias_value(*alias, txn, info, out);
+                }
                 if q {
                     out.push(b'"');
                 }
@@ -157,6 +165,13 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
         },
         LogAlias::Pid => {
             let _ = write!(out, "{}", std::process::id());
+        }
+        LogAlias::UniqueId => sample(unique_id::of(txn).as_deref(), out),
+        LogAlias::RequestCounter => {
+            let _ = write!(out, "{}", unique_id::request_number(txn));
+        }
+        LogAlias::StartTimestamp => {
+            let _ = write!(out, "{}", unique_id::unix_now());
         }
         _ => dash(out),
     }

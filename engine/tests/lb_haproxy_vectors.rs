@@ -125,6 +125,7 @@ fn map_based_hashing_picks_the_server_haproxy_picks() {
             buf: raw.as_bytes(),
             req: Some(&head),
             prefer: None,
+            force_persist: false,
         };
         let got = b
             .pick(&PickCtx {

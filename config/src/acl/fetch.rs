@@ -103,6 +103,8 @@ pub enum Fetch {
     },
     /// `be_name`: the backend chosen for the stream.
     BeName,
+    /// `unique-id`: the request's ID built from the frontend's `unique-id-format`.
+    UniqueId,
     /// `fe_name`: the frontend that accepted the stream.
     FeName,
     /// `srv_name`: the server the stream was sent to.
@@ -167,6 +169,7 @@ pub const FETCH_NAMES: &[&str] = &[
     "urlp",
     "nbsrv",
     "be_name",
+    "unique-id",
     "fe_name",
     "srv_name",
     "status",
@@ -242,6 +245,7 @@ impl Fetch {
             "url_param" | "urlp" => opt_name().map(|name| Fetch::UrlParam { name }),
             "nbsrv" => opt_name().map(|backend| Fetch::Nbsrv { backend }),
             "be_name" => no_args(Fetch::BeName),
+            "unique-id" => no_args(Fetch::UniqueId),
             "fe_name" => no_args(Fetch::FeName),
             "srv_name" => no_args(Fetch::SrvName),
             "status" => no_args(Fetch::Status),
@@ -320,6 +324,7 @@ impl Fetch {
             Fetch::UrlParam { .. } => "urlp",
             Fetch::Nbsrv { .. } => "nbsrv",
             Fetch::BeName => "be_name",
+            Fetch::UniqueId => "unique-id",
             Fetch::FeName => "fe_name",
             Fetch::SrvName => "srv_name",
             Fetch::Status => "status",
@@ -361,6 +366,7 @@ impl Fetch {
             | Fetch::ReqCook { .. }
             | Fetch::UrlParam { .. }
             | Fetch::BeName
+            | Fetch::UniqueId
             | Fetch::FeName
             | Fetch::SrvName
             | Fetch::HttpAuthGroup { .. }

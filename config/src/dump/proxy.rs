@@ -232,6 +232,7 @@ pub(super) fn dump_proxy(out: &mut Out, p: &Proxy) {
     if send.len() > 2 {
         out.line(send);
     }
+    super::compat::dump_compat(out, p);
     for s in &p.servers {
         out.line(server_words(s));
     }

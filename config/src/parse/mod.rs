@@ -8,6 +8,7 @@ mod global;
 pub(crate) mod log;
 mod options;
 pub(crate) mod proxy;
+mod proxy_compat;
 mod proxy_http;
 mod sections;
 pub(crate) mod server;

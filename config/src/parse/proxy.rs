@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    balance, bind, did_you_mean, log, options, proxy_http, server, unknown, LineRef, Step,
+    balance, bind, did_you_mean, log, options, proxy_compat, proxy_http, server, unknown, LineRef,
+    Step,
 };
 use crate::acl::{self, AclDef, Ctx};
 use crate::diag::{Diagnostic, Location};
@@ -83,6 +84,8 @@ impl Draft {
             p.maxconn = None;
             p.backlog = None;
             p.log_format = None;
+            p.unique_id_format = None;
+            p.unique_id_header = None;
         }
         if kind == Kind::Frontend {
             p.balance = blank.balance;
@@ -90,6 +93,7 @@ impl Draft {
             p.cookie = None;
             p.fullconn = None;
             p.http_check = blank.http_check;
+            p.http_reuse = blank.http_reuse;
             d.default_server = server::Params::default();
         }
         d
@@ -119,6 +123,7 @@ impl Draft {
         if self.proxy.mode == Mode::Tcp {
             self.settle_tcp_mode(diags);
         }
+        proxy_compat::settle(&self, diags);
         for (key, site) in self.sites {
             sites.proxies.insert((index, key), site);
         }
@@ -297,7 +302,28 @@ const KEYWORDS: &[(&str, Caps)] = &[
 ];
 
 pub(super) fn is_keyword(word: &str) -> bool {
-    KEYWORDS.iter().any(|(k, _)| *k == word)
+    caps_of(word).is_some()
+}
+
+fn caps_of(word: &str) -> Option<Caps> {
+    KEYWORDS
+        .iter()
+        .find(|(k, _)| *k == word)
+        .map(|&(_, c)| c)
+        .or_else(|| {
+            let &(_, defaults, frontend, backend) =
+                proxy_compat::KEYWORDS.iter().find(|(k, ..)| *k == word)?;
+            Some(Caps {
+                defaults,
+                frontend,
+                backend,
+            })
+        })
+}
+
+fn all_keywords() -> impl Iterator<Item = &'static str> {
+    let compat = proxy_compat::KEYWORDS.iter().map(|(k, ..)| *k);
+    KEYWORDS.iter().map(|(k, _)| *k).chain(compat)
 }
 
 pub(super) fn keyword(
@@ -307,12 +333,12 @@ pub(super) fn keyword(
     diags: &mut Vec<Diagnostic>,
 ) -> Step {
     let kw = line.keyword();
-    let Some(&(_, caps)) = KEYWORDS.iter().find(|(k, _)| *k == kw) else {
+    let Some(caps) = caps_of(kw) else {
         let e = line.error(format!(
             "unknown keyword '{kw}' in '{}' section",
             d.kind.name()
         ));
-        return Err(match did_you_mean(kw, KEYWORDS.iter().map(|(k, _)| *k)) {
+        return Err(match did_you_mean(kw, all_keywords()) {
             Some(h) => e.with_help(h),
             None if super::global::KEYWORDS.contains(&kw) => {
                 e.with_help(format!("'{kw}' belongs in the global section"))
@@ -597,7 +623,7 @@ pub(super) fn keyword(
             p.id = Some(n as u32);
             Ok(())
         }
-        _ => unreachable!("keyword table and match disagree on '{kw}'"),
+        _ => proxy_compat::keyword(d, line),
     }
 }
 

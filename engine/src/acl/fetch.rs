@@ -280,6 +280,7 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
         }
         Fetch::BeName => txn.backend.is_some_and(|b| f(s(b.as_bytes()))),
         Fetch::FeName => f(s(txn.frontend.as_bytes())),
+        Fetch::UniqueId => crate::unique_id::of(txn).is_some_and(|v| f(Sample::Str(Cow::Owned(v)))),
         Fetch::SrvName => txn.server.is_some_and(|v| f(s(v.as_bytes()))),
         Fetch::Status => txn
             .res

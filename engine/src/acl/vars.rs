@@ -87,6 +87,10 @@ struct Store {
     vars: Vec<(VarScope, String, Value)>,
     captures: Vec<(CaptureSide, usize, Vec<u8>)>,
     log_level: Option<LogLevel>,
+    /// The request's `unique-id`, once built.
+    unique_id: Option<Vec<u8>>,
+    /// The request's number (`%rt`), once something asked for it.
+    request_number: Option<u64>,
 }
 
 /// One stream's rule-written state (a client connection's, across its requests).
@@ -181,6 +185,22 @@ impl Vars {
         self.store.borrow().as_ref().and_then(|s| s.log_level)
     }
 
+    pub fn set_unique_id(&self, id: Vec<u8>) {
+        self.with_store(|s| s.unique_id = Some(id));
+    }
+
+    /// The request's unique ID, copied out.
+    pub fn unique_id(&self) -> Option<Vec<u8>> {
+        self.store.borrow().as_ref()?.unique_id.clone()
+    }
+
+    /// The request's number, taken from `next` the first time it is asked for.
+    pub fn request_number(&self, next: impl FnOnce() -> u64) -> u64 {
+        let mut n = 0;
+        self.with_store(|s| n = *s.request_number.get_or_insert_with(next));
+        n
+    }
+
     /// The request part of the exchange is over: `req` variables end.
     pub fn end_request(&self) {
         if let Some(s) = self.store.borrow_mut().as_mut() {
@@ -194,6 +214,8 @@ impl Vars {
             s.vars.retain(|(sc, _, _)| *sc == VarScope::Sess);
             s.captures.clear();
             s.log_level = None;
+            s.unique_id = None;
+            s.request_number = None;
         }
     }
 }

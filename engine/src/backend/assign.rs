@@ -82,11 +82,13 @@ impl BackendTable {
     }
 
     /// The server a persistence cookie names, when it may take the request: enabled and
-    /// up (even in drain, weight 0), or down with `option persist`.
+    /// up (even in drain, weight 0), or down with `option persist`; with `force-persist`,
+    /// down or in maintenance too.
     fn persistent_target(&self, pick: &Pick<'_>) -> Option<ServerId> {
         let id = ServerId(pick.prefer?);
         let s = self.servers.get(id.0)?;
-        (!s.conf.disabled && (s.up.get() || self.lb.persist)).then_some(id)
+        let usable = !s.conf.disabled && (s.up.get() || self.lb.persist);
+        (usable || pick.force_persist).then_some(id)
     }
 
     fn assignment(&self, server: ServerId, assigned: Assigned) -> Assignment {

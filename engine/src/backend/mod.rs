@@ -278,16 +278,17 @@ impl BackendTable {
         })
     }
 
-    /// An idle connection to `id` that still looks open, if any.
-    pub fn take_idle(&self, id: ServerId) -> Option<monoio::net::TcpStream> {
-        self.servers[id.0].idle.borrow_mut().take()
+    /// An idle connection to `id` that still looks open, if any; with `proven_only`, only
+    /// one that has already carried more than one request (`http-reuse aggressive`).
+    pub fn take_idle(&self, id: ServerId, proven_only: bool) -> Option<monoio::net::TcpStream> {
+        self.servers[id.0].idle.borrow_mut().take(proven_only)
     }
 
     /// Keeps `stream` for reuse; returns false (and drops it) when the pool is full or the
     /// server is down.
-    pub fn put_idle(&self, id: ServerId, stream: monoio::net::TcpStream) -> bool {
+    pub fn put_idle(&self, id: ServerId, stream: monoio::net::TcpStream, proven: bool) -> bool {
         let s = &self.servers[id.0];
-        s.up.get() && s.idle.borrow_mut().put(stream)
+        s.up.get() && s.idle.borrow_mut().put(stream, proven)
     }
 
     /// Number of idle connections held for `id`.

@@ -5,6 +5,9 @@
 //! each candidate with a non-blocking `MSG_PEEK` and drops the ones that read end-of-stream,
 //! an error, or unsolicited bytes. Closed connections sitting in the pool are only noticed
 //! when taken, so a pool holds at most its bound in stale descriptors.
+//!
+//! Each connection remembers whether it has carried more than one request: `http-reuse
+//! aggressive` sends a client's first request only over such a proven connection.
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
@@ -12,8 +15,14 @@ use std::os::fd::AsRawFd;
 use monoio::net::TcpStream;
 
 pub struct IdlePool {
-    conns: VecDeque<TcpStream>,
+    conns: VecDeque<Idle>,
     max: usize,
+}
+
+struct Idle {
+    stream: TcpStream,
+    /// The server already answered more than one request on it.
+    proven: bool,
 }
 
 impl IdlePool {
@@ -34,18 +43,26 @@ impl IdlePool {
 
     /// Keeps `stream`, which just finished a clean exchange. It is not probed here: `take`
     /// probes it before handing it out, which is the one moment a stale connection costs.
-    pub fn put(&mut self, stream: TcpStream) -> bool {
+    /// `proven`: the connection has now carried more than one request.
+    pub fn put(&mut self, stream: TcpStream, proven: bool) -> bool {
         if self.conns.len() >= self.max {
             return false;
         }
-        self.conns.push_front(stream);
+        self.conns.push_front(Idle { stream, proven });
         true
     }
 
-    pub fn take(&mut self) -> Option<TcpStream> {
-        while let Some(s) = self.conns.pop_front() {
-            if still_open(&s) {
-                return Some(s);
+    /// The newest idle connection that is still open, or with `proven_only` the newest one
+    /// that has already carried more than one request. Closed ones met on the way are dropped.
+    pub fn take(&mut self, proven_only: bool) -> Option<TcpStream> {
+        let mut i = 0;
+        while i < self.conns.len() {
+            if !still_open(&self.conns[i].stream) {
+                self.conns.remove(i);
+            } else if proven_only && !self.conns[i].proven {
+                i += 1;
+            } else {
+                return self.conns.remove(i).map(|c| c.stream);
             }
         }
         None
@@ -54,7 +71,7 @@ impl IdlePool {
 
 /// An idle connection is reusable when nothing is readable on it: end-of-stream means the
 /// server closed it, bytes mean it sent something nobody asked for.
-fn still_open(stream: &TcpStream) -> bool {
+pub(crate) fn still_open(stream: &TcpStream) -> bool {
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a local; the descriptor is owned by `stream`.
     let n = unsafe {
@@ -86,32 +103,56 @@ mod tests {
 
             let a = TcpStream::connect_addr(addr).await.unwrap();
             let (peer_a, _) = l.accept().unwrap();
-            assert!(pool.put(a));
+            assert!(pool.put(a, false));
             let b = TcpStream::connect_addr(addr).await.unwrap();
             let (_peer_b, _) = l.accept().unwrap();
-            assert!(pool.put(b));
+            assert!(pool.put(b, false));
             let c = TcpStream::connect_addr(addr).await.unwrap();
             let (_peer_c, _) = l.accept().unwrap();
-            assert!(!pool.put(c), "the pool is bounded");
+            assert!(!pool.put(c, false), "the pool is bounded");
 
             // The newest (b) is handed out first and is healthy.
-            assert!(pool.take().is_some());
+            assert!(pool.take(false).is_some());
             // a's server closes: it must not be handed out.
             drop(peer_a);
             std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(pool.take().is_none());
+            assert!(pool.take(false).is_none());
 
             let d = TcpStream::connect_addr(addr).await.unwrap();
             let (mut peer_d, _) = l.accept().unwrap();
-            assert!(pool.put(d));
+            assert!(pool.put(d, false));
             peer_d
                 .write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
                 .unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert!(
-                pool.take().is_none(),
+                pool.take(false).is_none(),
                 "a connection with unsolicited bytes is dropped"
             );
+        });
+    }
+
+    #[test]
+    fn proven_only_skips_connections_that_served_a_single_request() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let mut pool = IdlePool::new(4);
+            let proven = TcpStream::connect_addr(addr).await.unwrap();
+            let (_p1, proven_peer) = l.accept().unwrap();
+            let fresh = TcpStream::connect_addr(addr).await.unwrap();
+            let (_p2, _) = l.accept().unwrap();
+            assert!(pool.put(proven, true));
+            assert!(pool.put(fresh, false));
+
+            let got = pool.take(true).expect("the proven connection");
+            assert_eq!(got.local_addr().unwrap(), proven_peer);
+            assert!(pool.take(true).is_none(), "only a single-use one is left");
+            assert!(pool.take(false).is_some(), "which any request may take");
         });
     }
 }

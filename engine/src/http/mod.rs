@@ -10,6 +10,7 @@ pub mod framing;
 pub mod head;
 pub mod persist;
 pub mod replies;
+pub mod reuse;
 pub mod rewrite;
 pub mod rules;
 pub mod session;

@@ -9,7 +9,7 @@
 use std::ops::Range;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ringlb_config::model::{CookieMode, CookiePersist};
+use ringlb_config::model::{CookieMode, CookiePersist, PersistKind};
 
 use super::edits::HeadEdits;
 use super::head::{trim, HeaderSpan, ResponseHead};
@@ -466,3 +466,13 @@ pub fn edit_response(
 #[cfg(test)]
 #[path = "persist_tests.rs"]
 mod tests;
+
+/// The first `force-persist` or `ignore-persist` of `be` whose condition holds for `txn`.
+pub fn rule(be: &super::HttpBackend, txn: &crate::acl::Txn<'_>) -> Option<PersistKind> {
+    let rules = &be.rules;
+    rules
+        .persist
+        .iter()
+        .find(|(_, c)| c.holds(&rules.acls, txn))
+        .map(|(k, _)| *k)
+}

@@ -258,7 +258,7 @@ impl<R: Router> Session<'_, R> {
             && fwd.body_sent
             && !leftover;
         if server_keep {
-            upstream.release(conn);
+            self.own.release(be, upstream, conn);
         } else {
             upstream.discard(conn);
         }

@@ -269,6 +269,8 @@ pub struct ProxyRules {
     pub monitor_uri: Option<String>,
     pub monitor_net: Vec<IpNet>,
     pub monitor_fail: Vec<Cond>,
+    /// `force-persist` / `ignore-persist`, in order; the first that holds applies.
+    pub persist: Vec<(ringlb_config::model::PersistKind, Cond)>,
     /// `timeout tarpit` (else `timeout connect`).
     pub tarpit: Duration,
     /// The stats page this proxy serves (`stats enable`, `stats uri`…).
@@ -455,7 +457,13 @@ impl ProxyRules {
             .iter()
             .map(|c| acls.condition(c))
             .collect::<Result<_, _>>()?;
+        let persist = proxy
+            .persist_rules
+            .iter()
+            .map(|r| Ok((r.kind, acls.condition(&r.condition)?)))
+            .collect::<Result<_, String>>()?;
         Ok(Self {
+            persist,
             acls: acls.finish(),
             use_backends,
             http_request,

@@ -18,6 +18,7 @@ use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
 use super::persist;
 use super::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
 use super::response::RespError;
+use super::reuse::{self, OwnConn, PrivateConn};
 use super::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use super::rules::{ProxyRules, RequestVerdict};
 use super::settings::{HttpBackend, HttpFrontend};
@@ -25,6 +26,7 @@ use super::upstream::{Pick, Reuse, Router, Upstream, UpstreamConn};
 use crate::acl::{Txn, Vars};
 use crate::buffer::BufferPool;
 use crate::stats::{ExchangeEnd, Observer, RequestTrace};
+use ringlb_config::model::PersistKind;
 use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
 
 /// Why a client connection ended, for logs and counters.
@@ -102,6 +104,7 @@ pub async fn serve_http<R: Router>(
         obs,
         trace: RequestTrace::default(),
         vars: Vars::default(),
+        own: OwnConn::default(),
     };
     let termination = s.run().await;
     if let Some(buf) = s.inbuf.take() {
@@ -130,6 +133,8 @@ pub(super) struct Session<'a, R> {
     pub(super) trace: RequestTrace,
     /// Variables, captures and log level set by rules (empty until one does).
     pub(super) vars: Vars,
+    /// `http-reuse never`: the server connection this client connection keeps.
+    pub(super) own: OwnConn,
 }
 
 /// How far the request body got when the response head arrived.
@@ -333,6 +338,9 @@ impl<'a, R: Router> Session<'a, R> {
                 edits: None,
                 vars: Some(&self.vars),
             };
+            if let Some(u) = &self.fe.unique_id {
+                u.assign(&txn, &mut edits);
+            }
             decide(self.fe, router, &txn, &mut edits, keep)
         };
         match decision {
@@ -424,10 +432,14 @@ impl<'a, R: Router> Session<'a, R> {
         mut edits: HeadEdits,
     ) -> Next {
         let seen = self.read_persistence(&head, be, &mut edits);
+        let rule = match be.rules.persist.is_empty() || seen.presented.is_none() {
+            true => None,
+            false => persist::rule(be, &self.backend_txn(&head, be)),
+        };
         let prefer = seen
             .presented
             .as_ref()
-            .filter(|c| !c.expired)
+            .filter(|c| !c.expired && rule != Some(PersistKind::Ignore))
             .and_then(|c| upstream.server_by_cookie(&c.server));
         let plan = ExchangePlan::new(self.fe.mode, be.mode, head.version, tokens);
         let ff = forwarded_for(
@@ -467,18 +479,21 @@ impl<'a, R: Router> Session<'a, R> {
             BodyKind::UntilClose => None,
         };
 
-        let mut reuse = Reuse::Allowed;
+        let first = self.summary.requests == 1;
+        let mut reuse = reuse::first_attempt(be.reuse, first, buffered_end.is_some());
         self.trace.phase = b'C';
         let (conn, resp, sbuf, fwd) = loop {
+            let own = self.own.take_for(be);
             let pick = Pick {
                 client_port: self.local.port(),
                 src: self.peer,
                 buf: self.buf(),
                 req: Some(&head),
                 prefer,
+                force_persist: rule == Some(PersistKind::Force),
             };
             let asked = std::time::Instant::now();
-            let mut conn = match connect(upstream, reuse, &pick, &self.client).await {
+            let mut conn = match connect(upstream, (reuse, own), &pick, &self.client).await {
                 Ok(c) => {
                     if let Some((o, _)) = self.obs {
                         let dequeued = c.slot.as_ref().and_then(|s| s.dequeued_at());
@@ -493,7 +508,7 @@ impl<'a, R: Router> Session<'a, R> {
             };
             // A pooled connection the server already closed fails before any response byte;
             // the request is then sent once more on a fresh connection when it can be.
-            let retry = conn.reused && buffered_end.is_some() && reuse == Reuse::Allowed;
+            let retry = conn.reused && buffered_end.is_some() && reuse != Reuse::NewOnly;
             let sent = self
                 .send_request(&mut conn, out, &head, framing, buffered_end, be)
                 .await;
@@ -577,6 +592,23 @@ impl<'a, R: Router> Session<'a, R> {
             upstream,
         )
         .await
+    }
+
+    /// The request as `be`'s rules see it (`force-persist`, `ignore-persist`).
+    fn backend_txn<'t>(&'t self, head: &'t RequestHead, be: &'t HttpBackend) -> Txn<'t> {
+        Txn {
+            buf: self.buf(),
+            req: Some(head),
+            src: self.peer,
+            dst: self.local,
+            frontend: &self.fe.name,
+            backend: Some(&be.name),
+            server: None,
+            res: None,
+            nbsrv: &|_| None,
+            edits: None,
+            vars: Some(&self.vars),
+        }
     }
 
     /// Cookie persistence on the request: the client's cookie, hidden from the server as the
@@ -717,11 +749,16 @@ impl<'a, R: Router> Session<'a, R> {
 /// client that closes meanwhile ends the wait: `Err(Some(ClientAborted))`, nothing sent.
 async fn connect<U: Upstream>(
     upstream: &U,
-    reuse: Reuse,
+    (reuse, own): (Reuse, Option<PrivateConn>),
     pick: &Pick<'_>,
     client: &TcpStream,
 ) -> Result<UpstreamConn, Option<Termination>> {
-    let acquire = upstream.acquire(reuse, pick);
+    let acquire = async {
+        match reuse {
+            Reuse::Private => upstream.acquire_private(own, pick).await,
+            _ => upstream.acquire(reuse, pick).await,
+        }
+    };
     if !upstream.abort_on_close() {
         return acquire.await.map_err(|_| None);
     }

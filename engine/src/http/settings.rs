@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{CookiePersist, ForwardFor, HttpConnMode, Proxy, Timeouts, Tune};
+use ringlb_config::model::{
+    CookiePersist, ForwardFor, HttpConnMode, HttpReuse, Proxy, Timeouts, Tune,
+};
 
 use super::errors::ErrorPages;
 use super::rules::{ProxyRules, Shared};
@@ -23,6 +25,8 @@ pub struct HttpFrontend {
     pub default_backend: Option<String>,
     /// Largest request or response head: `tune.bufsize - tune.maxrewrite`.
     pub head_limit: usize,
+    /// `unique-id-format` / `unique-id-header`; `None` builds no ID.
+    pub unique_id: Option<crate::unique_id::UniqueId>,
 }
 
 impl HttpFrontend {
@@ -49,6 +53,7 @@ impl HttpFrontend {
             rules,
             default_backend,
             head_limit: tune.bufsize.saturating_sub(tune.maxrewrite).max(256) as usize,
+            unique_id: crate::unique_id::UniqueId::from_proxy(proxy),
         }
     }
 
@@ -78,6 +83,8 @@ pub struct HttpBackend {
     /// This backend's index in the worker counters, set once at startup so the request path
     /// does not look it up by name; `None` leaves the lookup to the observer.
     pub stats_index: Option<usize>,
+    /// `http-reuse`: which requests may use an idle server connection.
+    pub reuse: HttpReuse,
 }
 
 impl HttpBackend {
@@ -99,6 +106,7 @@ impl HttpBackend {
             errors: ErrorPages::in_config(proxy, shared),
             cookie: proxy.cookie.clone(),
             stats_index: None,
+            reuse: proxy.http_reuse,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Pick<'a> {
     pub req: Option<&'a RequestHead>,
     /// The server a persistence cookie names (its index in the backend), if any.
     pub prefer: Option<usize>,
+    /// `force-persist` matched: `prefer` is used even when down or in maintenance.
+    pub force_persist: bool,
 }
 
 impl<'a> Pick<'a> {
@@ -33,6 +35,7 @@ impl<'a> Pick<'a> {
             buf: &[],
             req: None,
             prefer: None,
+            force_persist: false,
         }
     }
 }
@@ -43,6 +46,12 @@ pub enum Reuse {
     Allowed,
     /// A fresh connection: used to retry a request after a pooled one proved dead.
     NewOnly,
+    /// Only an idle connection that already carried more than one request, else a new one
+    /// (`http-reuse aggressive`, first request of a client connection).
+    Proven,
+    /// The connection this client connection kept for itself, else a new one; never the
+    /// shared pool (`http-reuse never`).
+    Private,
 }
 
 /// A connection to one server of a backend.
@@ -81,6 +90,24 @@ pub trait Upstream {
     /// Gives back a connection that must be closed (error, close mode, server's choice).
     fn discard(&self, conn: UpstreamConn) {
         drop(conn);
+    }
+    /// `http-reuse never`: like `acquire` with [`Reuse::Private`], offered the connection
+    /// the client connection kept. Without an override, nothing is kept: a new connection.
+    async fn acquire_private(
+        &self,
+        own: Option<super::reuse::PrivateConn>,
+        pick: &Pick<'_>,
+    ) -> Result<UpstreamConn, UpstreamError> {
+        drop(own);
+        self.acquire(Reuse::NewOnly, pick).await
+    }
+    /// `http-reuse never`: ends an exchange like `release`, but hands the connection back to
+    /// the client connection instead of the shared pool.
+    fn keep_private(&self, conn: UpstreamConn) -> super::reuse::PrivateConn {
+        super::reuse::PrivateConn {
+            server: conn.server,
+            stream: conn.stream,
+        }
     }
     /// Persistence: the server whose `cookie` value is `value`. An unknown value is ignored.
     fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {

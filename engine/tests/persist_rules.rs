@@ -1,0 +1,113 @@
+//! `ignore-persist` and `force-persist` through the engine: which server a request carrying
+//! a persistence cookie reaches when a rule matches, and when none does.
+
+mod common;
+mod support;
+
+use std::io::{BufReader, Write};
+use std::net::SocketAddr;
+
+use common::client::request;
+use ringlb::run::RunHandle;
+use support::*;
+
+/// A server answering every request with its name.
+fn app(name: &'static str) -> SocketAddr {
+    serve_each(move |s| {
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        while read_head(&mut r).is_some() {
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
+                name.len()
+            );
+            if w.write_all(resp.as_bytes()).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+fn start(rules: &str, a_params: &str, legacy: bool) -> (RunHandle, SocketAddr) {
+    let h = run_http(
+        1,
+        &format!(
+            "listen shop\n bind 127.0.0.1:{}\n balance roundrobin\n cookie SRV insert indirect\n\
+             {rules} server a {} cookie a {a_params}\n server b {} cookie b\n",
+            free_port(),
+            app("a"),
+            app("b"),
+        ),
+        legacy,
+    );
+    let addr = addr_of(&h, "shop");
+    (h, addr)
+}
+
+fn served(addr: SocketAddr, path: &str, extra: &str) -> String {
+    let r = request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: shop\r\nCookie: SRV=a\r\n{extra}\r\n"),
+    );
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+fn ignore_persist_balances_matching_requests_despite_the_cookie(legacy: bool) {
+    let (_h, addr) = start(
+        " acl static path_beg /static\n ignore-persist if static\n",
+        "",
+        legacy,
+    );
+    let statics: Vec<String> = (0..4).map(|_| served(addr, "/static/x.css", "")).collect();
+    assert!(
+        statics.iter().any(|s| s == "a") && statics.iter().any(|s| s == "b"),
+        "balanced: {statics:?}"
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            served(addr, "/cart", ""),
+            "a",
+            "the cookie still holds elsewhere"
+        );
+    }
+}
+both_drivers!(
+    ignore_persist_balances_matching_requests_despite_the_cookie,
+    super::ignore_persist_balances_matching_requests_despite_the_cookie
+);
+
+fn force_persist_reaches_a_server_in_maintenance(legacy: bool) {
+    let (_h, addr) = start(
+        " acl debug hdr_cnt(X-Debug) gt 0\n force-persist if debug\n",
+        "disabled",
+        legacy,
+    );
+    for _ in 0..3 {
+        assert_eq!(served(addr, "/", "X-Debug: 1\r\n"), "a");
+        assert_eq!(
+            served(addr, "/", ""),
+            "b",
+            "without the rule, a is in maintenance"
+        );
+    }
+}
+both_drivers!(
+    force_persist_reaches_a_server_in_maintenance,
+    super::force_persist_reaches_a_server_in_maintenance
+);
+
+fn the_first_matching_persist_rule_wins(legacy: bool) {
+    let (_h, addr) = start(
+        " acl debug hdr_cnt(X-Debug) gt 0\n ignore-persist if debug\n force-persist if debug\n",
+        "disabled",
+        legacy,
+    );
+    for _ in 0..3 {
+        assert_eq!(served(addr, "/", "X-Debug: 1\r\n"), "b");
+    }
+}
+both_drivers!(
+    the_first_matching_persist_rule_wins,
+    super::the_first_matching_persist_rule_wins
+);
