@@ -9,6 +9,7 @@ use crate::parse::log::{facility_name, level_name, LOG_FORMATS};
 use crate::value::{fmt_duration, fmt_id_set, fmt_log_address, fmt_socket_address};
 
 mod proxy;
+mod tcpcheck;
 
 /// The whole configuration as text.
 pub fn dump(config: &Config) -> String {

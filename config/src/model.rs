@@ -11,6 +11,10 @@ use std::time::Duration;
 use crate::acl::{AclDef, Condition};
 use crate::diag::Location;
 use crate::rules::{HttpRequestRule, HttpResponseRule, LogFormat, TcpRequestRule};
+pub use crate::tcpcheck::{
+    MysqlUser, ProtocolCheck, StatusCodeExpr, TcpCheckAction, TcpCheckConnect, TcpCheckExpect,
+    TcpCheckMatch, TcpCheckRule, TcpCheckStatus,
+};
 
 /// A whole configuration, every file merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -364,6 +368,8 @@ pub struct Proxy {
     /// `dispatch ADDR:PORT`: one fixed server for a backend without `server` lines.
     pub dispatch: Option<SocketAddr>,
     pub http_check: HttpCheck,
+    /// `tcp-check` rules, in order (a proxy's own rules replace inherited ones).
+    pub tcp_check: Vec<TcpCheckRule>,
 }
 
 impl Proxy {
@@ -408,6 +414,7 @@ impl Proxy {
             servers: Vec::new(),
             dispatch: None,
             http_check: Default::default(),
+            tcp_check: Vec::new(),
         }
     }
 }
@@ -448,6 +455,8 @@ pub struct Options {
     pub httpchk: Option<HttpChk>,
     pub ssl_hello_chk: bool,
     pub tcp_check: bool,
+    /// `option redis-check`, `smtpchk`, `mysql-check`, `pgsql-check` or `ldap-check`.
+    pub protocol_check: Option<ProtocolCheck>,
     pub http_use_htx: bool,
     pub splice_auto: bool,
     pub tcpka: bool,

@@ -11,6 +11,7 @@ pub(crate) mod proxy;
 mod proxy_http;
 mod sections;
 pub(crate) mod server;
+mod tcpcheck;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
