@@ -178,7 +178,7 @@ fn parse_hex(line: &LineRef<'_>, what: &str, v: &str) -> Result<Vec<u8>, Diagnos
         ))
         .with_help("write two hexadecimal digits per byte, e.g. 50494e470d0a")
     };
-    if v.len() % 2 != 0 || !v.is_ascii() {
+    if v.len() & 1 == 1 || !v.is_ascii() {
         return Err(bad());
     }
     (0..v.len())
