@@ -9,7 +9,9 @@ use ringlb_config::Config;
 
 use crate::health::Intervals;
 use crate::probe::http::HttpProbe;
-use crate::probe::{ProbeKind, Target};
+use crate::probe::tcp_check::TcpCheckProbe;
+use crate::probe::{ldap, mysql, pgsql, redis, smtp, ProbeKind, Target};
+use ringlb_config::model::ProtocolCheck;
 
 /// One server as the checker knows it. Servers without `check` are listed too: they count
 /// in the "N active and M backup servers left" lines.
@@ -44,6 +46,15 @@ pub fn plan(config: &Config) -> (Vec<ServerPlan>, Vec<(String, String)>) {
     let mut out = Vec::new();
     let mut notes = Vec::new();
     for p in config.backends().filter(|p| !p.disabled) {
+        if !p.tcp_check.is_empty() && !p.options.tcp_check {
+            notes.push((
+                p.name.clone(),
+                format!(
+                    "backend {}: 'tcp-check' rules are ignored without 'option tcp-check'",
+                    p.name
+                ),
+            ));
+        }
         let kind = match probe_kind(p) {
             Ok(k) => k,
             Err(e) => {
@@ -68,6 +79,22 @@ pub fn probe_kind(p: &Proxy) -> Result<ProbeKind, String> {
     }
     if p.options.ssl_hello_chk {
         return Ok(ProbeKind::SslHello);
+    }
+    let protocol = match &p.options.protocol_check {
+        None => None,
+        Some(ProtocolCheck::Redis) => Some(redis::probe()),
+        Some(ProtocolCheck::Smtp { hello, domain }) => Some(smtp::probe(hello, domain)),
+        Some(ProtocolCheck::Mysql { user }) => Some(mysql::probe(user.as_ref())),
+        Some(ProtocolCheck::Pgsql { user }) => Some(pgsql::probe(user)),
+        Some(ProtocolCheck::Ldap) => Some(ldap::probe()),
+    };
+    if let Some(t) = protocol {
+        return Ok(ProbeKind::TcpCheck(t.into()));
+    }
+    if p.options.tcp_check {
+        if let Some(t) = TcpCheckProbe::from_proxy(p)? {
+            return Ok(ProbeKind::TcpCheck(t.into()));
+        }
     }
     Ok(ProbeKind::Tcp)
 }
@@ -99,10 +126,18 @@ fn server_plan(
         ))
     };
     let check = if c.enabled {
-        let port = c.port.or(match s.addr.port {
-            Some(PortSpec::Fixed(p)) => Some(p),
+        // A first `tcp-check connect port N` is a port of its own.
+        let rule_port = match kind {
+            ProbeKind::TcpCheck(t) => t.first_port(),
             _ => None,
-        });
+        };
+        let port = c
+            .port
+            .or(match s.addr.port {
+                Some(PortSpec::Fixed(p)) => Some(p),
+                _ => None,
+            })
+            .or(rule_port);
         match (c.addr.or(ip), port) {
             (Some(ip), Some(port)) => Some((
                 kind.clone(),

@@ -74,6 +74,88 @@ pub fn progress(be: &str, srv: &str, r: &CheckResult, progress: &str, agent: boo
     )
 }
 
+/// What an expect rule looked for, as `tcp-check` failure lines name it.
+pub enum Pattern {
+    String(String),
+    /// A `binary` pattern where only its kind is named.
+    Binary,
+    /// A `binary` pattern spelled out in hex.
+    BinaryBytes(String),
+    Regex,
+    BinaryRegex,
+    Custom,
+}
+
+/// Where a `tcp-check` sequence stopped on a connection problem or a timeout.
+pub enum TcpchkStep {
+    /// Step number (0 for the implicit first connect) and the rule's port.
+    Connect(usize, Option<u16>),
+    Send(usize),
+    Expect(usize, Pattern),
+}
+
+/// "TCPCHK got an empty response at step N".
+pub fn tcpchk_empty(step: usize) -> String {
+    format!("TCPCHK got an empty response at step {step}")
+}
+
+/// "TCPCHK did not match content 'X' at step N", or "matched unwanted content" for a
+/// negated rule.
+pub fn tcpchk_mismatch(matched: bool, what: &Pattern, step: usize) -> String {
+    let head = if matched {
+        "TCPCHK matched unwanted content"
+    } else {
+        "TCPCHK did not match content"
+    };
+    let kind = match what {
+        Pattern::String(s) => format!(" '{s}'"),
+        Pattern::Binary | Pattern::BinaryBytes(_) => " (binary)".into(),
+        Pattern::Regex => " (regex)".into(),
+        Pattern::BinaryRegex => " (binary regex)".into(),
+        Pattern::Custom => " (custom function)".into(),
+    };
+    format!("{head}{kind} at step {step}")
+}
+
+/// Appends " comment: C" when the failing rule has a comment.
+pub fn with_comment(info: Option<String>, comment: Option<&str>) -> Option<String> {
+    match (info, comment) {
+        (i, None) => i,
+        (Some(i), Some(c)) => Some(format!("{i} comment: {c}")),
+        (None, Some(c)) => Some(format!("comment: {c}")),
+    }
+}
+
+/// "Connection refused at step 1 of tcp-check (connect port 6379)", "at initial connection
+/// step of tcp-check", "at step 2 of tcp-check (expect string '+PONG')".
+pub fn tcpchk_where(os: Option<&str>, at: &TcpchkStep, comment: Option<&str>) -> String {
+    let place = match at {
+        TcpchkStep::Connect(0, _) => "at initial connection step of tcp-check".to_string(),
+        TcpchkStep::Connect(n, Some(p)) => format!("at step {n} of tcp-check (connect port {p})"),
+        TcpchkStep::Connect(n, None) => format!("at step {n} of tcp-check (connect)"),
+        TcpchkStep::Send(n) => format!("at step {n} of tcp-check (send)"),
+        TcpchkStep::Expect(n, what) => {
+            let what = match what {
+                Pattern::String(s) => format!("expect string '{s}'"),
+                Pattern::Binary => "expect binary".into(),
+                Pattern::BinaryBytes(h) => format!("expect binary '{h}'"),
+                Pattern::Regex => "expect regex".into(),
+                Pattern::BinaryRegex => "expect binary regex".into(),
+                Pattern::Custom => "expect custom function".into(),
+            };
+            format!("at step {n} of tcp-check ({what})")
+        }
+    };
+    let mut s = match os {
+        Some(e) => format!("{e} {place}"),
+        None => place,
+    };
+    if let (Some(c), false) = (comment, matches!(at, TcpchkStep::Connect(0, _))) {
+        s.push_str(&format!(" comment: '{c}'"));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +189,31 @@ mod tests {
         assert_eq!(
             up("web", "web1", &r, 2, 0),
             "Server web/web1 is UP, reason: Layer7 check passed, code: 200, check duration: 0ms. 2 active and 0 backup servers online."
+        );
+    }
+
+    #[test]
+    fn tcp_check_failures_name_the_step_and_the_pattern() {
+        let what = Pattern::String("+PONG".into());
+        assert_eq!(
+            tcpchk_mismatch(false, &what, 2),
+            "TCPCHK did not match content '+PONG' at step 2"
+        );
+        assert_eq!(
+            tcpchk_mismatch(true, &Pattern::Regex, 3),
+            "TCPCHK matched unwanted content (regex) at step 3"
+        );
+        assert_eq!(
+            tcpchk_where(
+                Some("Connection refused"),
+                &TcpchkStep::Connect(0, None),
+                None
+            ),
+            "Connection refused at initial connection step of tcp-check"
+        );
+        assert_eq!(
+            tcpchk_where(None, &TcpchkStep::Expect(2, what), Some("ping")),
+            "at step 2 of tcp-check (expect string '+PONG') comment: 'ping'"
         );
     }
 }

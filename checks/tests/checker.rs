@@ -40,6 +40,19 @@ impl Seen {
             .collect()
     }
 
+    /// Waits up to 5 s for a log line starting with `prefix` (a state change's line follows
+    /// its event), then returns every line so far.
+    fn wait_log(&self, prefix: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let logs = self.logs();
+            if logs.iter().any(|l| l.starts_with(prefix)) || Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits up to 5 s for `server` to have published `change` `n` times in all.
     fn wait_change(&self, server: &str, change: Change, n: usize) -> Instant {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -154,7 +167,7 @@ fn server_goes_down_after_fall_failures_and_up_after_rise_successes() {
         2,
         "UP exactly at the second good check (rise 2)"
     );
-    let logs = seen.logs();
+    let logs = seen.wait_log("Server web/web1 is UP");
     assert!(
         logs.iter().any(|l| l.starts_with("Server web/web1 is DOWN, reason: Layer7 wrong status, code: 500, info: \"Internal Server Error\", check duration: ")
             && l.ends_with("ms. 0 active and 0 backup servers left.")),
@@ -191,7 +204,7 @@ fn server_dead_at_start_goes_down_at_its_first_check_and_returns_when_restarted(
     );
     let last = s.last_check.unwrap();
     assert_eq!(last.status, CheckStatus::L4Con);
-    let logs = seen.logs();
+    let logs = seen.wait_log("Server web/web1 is DOWN");
     assert!(
         logs[0].starts_with("Server web/web1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: "),
         "{logs:#?}"

@@ -10,6 +10,7 @@ use crate::value::{fmt_duration, fmt_id_set, fmt_log_address, fmt_socket_address
 
 mod compat;
 mod proxy;
+mod tcpcheck;
 
 /// The whole configuration as text.
 pub fn dump(config: &Config) -> String {

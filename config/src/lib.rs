@@ -17,6 +17,7 @@ pub mod logformat;
 pub mod model;
 mod parse;
 pub mod rules;
+pub mod tcpcheck;
 pub mod validate;
 pub mod value;
 

@@ -11,6 +11,10 @@ use std::time::Duration;
 use crate::acl::{AclDef, Condition};
 use crate::diag::Location;
 use crate::rules::{HttpRequestRule, HttpResponseRule, LogFormat, TcpRequestRule};
+pub use crate::tcpcheck::{
+    MysqlUser, ProtocolCheck, StatusCodeExpr, TcpCheckAction, TcpCheckConnect, TcpCheckExpect,
+    TcpCheckMatch, TcpCheckRule, TcpCheckStatus,
+};
 
 /// A whole configuration, every file merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -374,6 +378,8 @@ pub struct Proxy {
     pub unique_id_header: Option<String>,
     /// `force-persist` and `ignore-persist`, in the order written; the first match applies.
     pub persist_rules: Vec<PersistRule>,
+    /// `tcp-check` rules, in order (a proxy's own rules replace inherited ones).
+    pub tcp_check: Vec<TcpCheckRule>,
 }
 
 impl Proxy {
@@ -422,6 +428,7 @@ impl Proxy {
             unique_id_format: None,
             unique_id_header: None,
             persist_rules: Vec::new(),
+            tcp_check: Vec::new(),
         }
     }
 }
@@ -506,6 +513,8 @@ pub struct Options {
     pub httpchk: Option<HttpChk>,
     pub ssl_hello_chk: bool,
     pub tcp_check: bool,
+    /// `option redis-check`, `smtpchk`, `mysql-check`, `pgsql-check` or `ldap-check`.
+    pub protocol_check: Option<ProtocolCheck>,
     pub http_use_htx: bool,
     pub splice_auto: bool,
     pub tcpka: bool,

@@ -1,9 +1,17 @@
 //! Probes: one connection to a server that ends in a `CheckResult`. TCP connect, HTTP
-//! request with an expectation, SSL hello, and the agent's one-line reply.
+//! request with an expectation, SSL hello, the agent's one-line reply, `tcp-check` rule
+//! sequences and the protocol checks built on them (redis, smtp, mysql, pgsql, ldap).
 
 pub mod agent;
 pub mod http;
+pub mod ldap;
+pub mod mysql;
+pub mod pgsql;
+pub mod redis;
+pub mod smtp;
 pub mod ssl_hello;
+pub mod stream;
+pub mod tcp_check;
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,6 +31,8 @@ pub enum ProbeKind {
     Http(http::HttpProbe),
     /// `option ssl-hello-chk`: a TLS ClientHello must be answered by a ServerHello.
     SslHello,
+    /// `tcp-check` rules, or a protocol check: the probe opens its own connections.
+    TcpCheck(std::sync::Arc<tcp_check::TcpCheckProbe>),
 }
 
 /// Where and how long to probe.
@@ -38,12 +48,16 @@ pub struct Target {
 /// Runs one probe of `kind` against `target`.
 pub async fn run(kind: &ProbeKind, target: &Target) -> CheckResult {
     let start = Instant::now();
-    let mut result = match connect(target).await {
-        Err(r) => r,
-        Ok(stream) => match kind {
-            ProbeKind::Tcp => CheckResult::new(CheckStatus::L4Ok),
-            ProbeKind::Http(h) => h.exchange(stream, target.response_timeout).await,
-            ProbeKind::SslHello => ssl_hello::exchange(stream, target.response_timeout).await,
+    let mut result = match kind {
+        ProbeKind::TcpCheck(t) => t.run(target).await,
+        _ => match connect(target).await {
+            Err(r) => r,
+            Ok(stream) => match kind {
+                ProbeKind::Tcp => CheckResult::new(CheckStatus::L4Ok),
+                ProbeKind::Http(h) => h.exchange(stream, target.response_timeout).await,
+                ProbeKind::SslHello => ssl_hello::exchange(stream, target.response_timeout).await,
+                ProbeKind::TcpCheck(_) => unreachable!("runs its own connections"),
+            },
         },
     };
     result.duration = start.elapsed();

@@ -233,6 +233,7 @@ pub(super) fn dump_proxy(out: &mut Out, p: &Proxy) {
         out.line(send);
     }
     super::compat::dump_compat(out, p);
+    super::tcpcheck::rules(out, p);
     for s in &p.servers {
         out.line(server_words(s));
     }
@@ -280,6 +281,7 @@ fn dump_options(out: &mut Out, p: &Proxy) {
         HttpConnMode::ServerClose => out.line(vec!["option".into(), "http-server-close".into()]),
         HttpConnMode::Close => out.line(vec!["option".into(), "httpclose".into()]),
     }
+    super::tcpcheck::protocol_option(out, o);
     if let Some(f) = &o.forwardfor {
         let mut w = vec!["option".to_string(), "forwardfor".into()];
         if let Some(n) = f.except {

@@ -12,6 +12,7 @@ mod proxy_compat;
 mod proxy_http;
 mod sections;
 pub(crate) mod server;
+mod tcpcheck;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -34,6 +34,11 @@ pub(super) const OPTIONS: &[&str] = &[
     "accept-invalid-http-request",
     "accept-invalid-http-response",
     "http-use-htx",
+    "redis-check",
+    "smtpchk",
+    "mysql-check",
+    "pgsql-check",
+    "ldap-check",
 ];
 
 pub(super) fn option(
@@ -139,10 +144,16 @@ pub(super) fn option(
         }
         "ssl-hello-chk" => {
             flag!(ssl_hello_chk);
+            if on {
+                o.protocol_check = None;
+            }
             "option ssl-hello-chk"
         }
         "tcp-check" => {
             flag!(tcp_check);
+            if on {
+                o.protocol_check = None;
+            }
             "option tcp-check"
         }
         "http-use-htx" => {
@@ -236,7 +247,22 @@ pub(super) fn option(
         }
         "httpchk" => {
             o.httpchk = if on { Some(httpchk(line, args)?) } else { None };
+            if on {
+                o.protocol_check = None;
+            }
             "option httpchk"
+        }
+        "redis-check" | "smtpchk" | "mysql-check" | "pgsql-check" | "ldap-check" => {
+            // One check method per proxy: the last one written wins, as in HAProxy.
+            if on {
+                o.protocol_check = Some(super::tcpcheck::protocol_option(line, name, args)?);
+                o.httpchk = None;
+                o.ssl_hello_chk = false;
+                o.tcp_check = false;
+            } else {
+                o.protocol_check = None;
+            }
+            "option protocol-check"
         }
         other => return Err(unknown(line, "option", other, OPTIONS)),
     };

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    balance, bind, did_you_mean, log, options, proxy_compat, proxy_http, server, unknown, LineRef,
-    Step,
+    balance, bind, did_you_mean, log, options, proxy_compat, proxy_http, server, tcpcheck, unknown,
+    LineRef, Step,
 };
 use crate::acl::{self, AclDef, Ctx};
 use crate::diag::{Diagnostic, Location};
@@ -293,6 +293,7 @@ const KEYWORDS: &[(&str, Caps)] = &[
     ("monitor", F),
     ("monitor-net", DF),
     ("http-check", DB),
+    ("tcp-check", DB),
     ("capture", F),
     ("log-format", DF),
     ("disabled", DFB),
@@ -586,6 +587,7 @@ pub(super) fn keyword(
             Ok(())
         }
         "http-check" => proxy_http::http_check(p, line),
+        "tcp-check" => tcpcheck::tcp_check(d, line),
         "capture" => {
             p.captures.push(balance::capture(line)?);
             d.site("capture", line);
