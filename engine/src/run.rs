@@ -642,7 +642,7 @@ async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &m
     end.connect_at = Some(std::time::Instant::now());
     end.state = *b"SC";
     let pick = http::Pick::connection(end.peer, client_port);
-    let acquired = http::Upstream::acquire(&**table, http::Reuse::NewOnly, &pick).await;
+    let acquired = http::Upstream::acquire(&**table, http::Reuse::NewOnly, None, &pick).await;
     // The slot counts this tunnel against its server until the tunnel ends.
     let Ok(http::UpstreamConn {
         stream: server,

@@ -201,7 +201,7 @@ mod tests {
             .unwrap();
         rt.block_on(async {
             let pick = Pick::connection("127.0.0.1:9".parse().unwrap(), 0);
-            let c = t.acquire(Reuse::Allowed, &pick).await.unwrap();
+            let c = t.acquire(Reuse::Allowed, None, &pick).await.unwrap();
             let (mut peer, _) = l.accept().unwrap();
             assert_eq!((ServerId(c.server), t.sessions_tracked(a)), (a, 1));
             t.release(c);
@@ -210,7 +210,7 @@ mod tests {
                 0,
                 "an idle connection is not a session"
             );
-            let c = t.acquire(Reuse::Allowed, &pick).await.unwrap();
+            let c = t.acquire(Reuse::Allowed, None, &pick).await.unwrap();
             assert!(c.reused);
             assert_eq!(t.sessions_tracked(a), 1, "a reused one is tracked again");
 
@@ -222,7 +222,7 @@ mod tests {
             assert_eq!(t.sessions_tracked(a), 0);
 
             // With `a` down the backup serves; `a` coming back ends that session.
-            let c = t.acquire(Reuse::Allowed, &pick).await.unwrap();
+            let c = t.acquire(Reuse::Allowed, None, &pick).await.unwrap();
             let (mut peer, _) = l.accept().unwrap();
             assert_eq!((ServerId(c.server), t.sessions_tracked(bk)), (bk, 1));
             t.set_server_state(a, false);

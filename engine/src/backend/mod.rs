@@ -456,13 +456,13 @@ mod tests {
                 ..Pick::connection("127.0.0.1:9".parse().unwrap(), 0)
             };
             let got = |t: &'static str, c: crate::http::UpstreamConn| (t, c.server, c.persisted);
-            let c = plain.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            let c = plain.acquire(Reuse::NewOnly, None, &pick).await.unwrap();
             assert_eq!(got("drain", c), ("drain", 0, true));
             plain.set_server_state(ServerId(0), false);
             persist.set_server_state(ServerId(0), false);
-            let c = plain.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            let c = plain.acquire(Reuse::NewOnly, None, &pick).await.unwrap();
             assert_eq!(got("down", c), ("down", 1, false));
-            let c = persist.acquire(Reuse::NewOnly, &pick).await.unwrap();
+            let c = persist.acquire(Reuse::NewOnly, None, &pick).await.unwrap();
             assert_eq!(got("persist", c), ("persist", 0, true));
         });
     }

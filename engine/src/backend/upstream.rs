@@ -10,61 +10,10 @@ use super::connect::ConnectErrorKind;
 use super::{BackendTable, ServerId};
 
 impl Upstream for BackendTable {
-    async fn acquire(&self, reuse: Reuse, pick: &Pick<'_>) -> Result<UpstreamConn, UpstreamError> {
-        self.acquire_with(reuse, None, pick).await
-    }
-
-    async fn acquire_private(
-        &self,
-        own: Option<PrivateConn>,
-        pick: &Pick<'_>,
-    ) -> Result<UpstreamConn, UpstreamError> {
-        self.acquire_with(Reuse::Private, own, pick).await
-    }
-
-    fn keep_private(&self, conn: UpstreamConn) -> PrivateConn {
-        self.balancer.borrow().conn_released(ServerId(conn.server));
-        drop(conn.slot);
-        PrivateConn {
-            server: conn.server,
-            stream: conn.stream,
-        }
-    }
-
-    fn release(&self, conn: UpstreamConn) {
-        self.balancer.borrow().conn_released(ServerId(conn.server));
-        drop(conn.slot);
-        // A connection taken from the pool has now carried at least two requests.
-        self.put_idle(ServerId(conn.server), conn.stream, conn.reused);
-    }
-
-    fn discard(&self, conn: UpstreamConn) {
-        self.balancer.borrow().conn_released(ServerId(conn.server));
-        drop(conn);
-    }
-
-    fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
-        self.server_by_cookie(value).map(|id| id.0)
-    }
-
-    fn server_cookie(&self, server: usize) -> Option<&str> {
-        self.cookie_of(ServerId(server))
-    }
-
-    fn abort_on_close(&self) -> bool {
-        self.lb.abortonclose
-    }
-
-    fn observe(&self, server: usize, outcome: ringlb_checks::Outcome) {
-        BackendTable::observe(self, ServerId(server), outcome);
-    }
-}
-
-impl BackendTable {
     /// The balancer (or persistence) picks the server and the `maxconn` gate gives a slot;
     /// then the connection: the client connection's own one to that server, an idle one as
     /// `reuse` allows, or a new one.
-    async fn acquire_with(
+    async fn acquire(
         &self,
         reuse: Reuse,
         own: Option<PrivateConn>,
@@ -113,6 +62,43 @@ impl BackendTable {
                     .unwrap_or_else(|| std::io::ErrorKind::TimedOut.into()),
             )),
         }
+    }
+
+    fn keep_private(&self, conn: UpstreamConn) -> PrivateConn {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn.slot);
+        PrivateConn {
+            server: conn.server,
+            stream: conn.stream,
+        }
+    }
+
+    fn release(&self, conn: UpstreamConn) {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn.slot);
+        // A connection taken from the pool has now carried at least two requests.
+        self.put_idle(ServerId(conn.server), conn.stream, conn.reused);
+    }
+
+    fn discard(&self, conn: UpstreamConn) {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn);
+    }
+
+    fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
+        self.server_by_cookie(value).map(|id| id.0)
+    }
+
+    fn server_cookie(&self, server: usize) -> Option<&str> {
+        self.cookie_of(ServerId(server))
+    }
+
+    fn abort_on_close(&self) -> bool {
+        self.lb.abortonclose
+    }
+
+    fn observe(&self, server: usize, outcome: ringlb_checks::Outcome) {
+        BackendTable::observe(self, ServerId(server), outcome);
     }
 }
 

@@ -753,12 +753,7 @@ async fn connect<U: Upstream>(
     pick: &Pick<'_>,
     client: &TcpStream,
 ) -> Result<UpstreamConn, Option<Termination>> {
-    let acquire = async {
-        match reuse {
-            Reuse::Private => upstream.acquire_private(own, pick).await,
-            _ => upstream.acquire(reuse, pick).await,
-        }
-    };
+    let acquire = upstream.acquire(reuse, own, pick);
     if !upstream.abort_on_close() {
         return acquire.await.map_err(|_| None);
     }

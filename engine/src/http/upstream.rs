@@ -83,23 +83,20 @@ pub enum UpstreamError {
 #[allow(async_fn_in_trait)] // used generically inside one worker, never as `dyn` or across threads
 pub trait Upstream {
     /// A connection to the server chosen for the next request. Connect timeouts, retries
-    /// and redispatch happen inside.
-    async fn acquire(&self, reuse: Reuse, pick: &Pick<'_>) -> Result<UpstreamConn, UpstreamError>;
+    /// and redispatch happen inside. With [`Reuse::Private`] (`http-reuse never`), `own` is
+    /// the connection the client connection kept, used again when it goes to the same
+    /// server; an implementation that keeps none ignores it.
+    async fn acquire(
+        &self,
+        reuse: Reuse,
+        own: Option<super::reuse::PrivateConn>,
+        pick: &Pick<'_>,
+    ) -> Result<UpstreamConn, UpstreamError>;
     /// Gives back a connection that finished an exchange cleanly and may be reused.
     fn release(&self, conn: UpstreamConn);
     /// Gives back a connection that must be closed (error, close mode, server's choice).
     fn discard(&self, conn: UpstreamConn) {
         drop(conn);
-    }
-    /// `http-reuse never`: like `acquire` with [`Reuse::Private`], offered the connection
-    /// the client connection kept. Without an override, nothing is kept: a new connection.
-    async fn acquire_private(
-        &self,
-        own: Option<super::reuse::PrivateConn>,
-        pick: &Pick<'_>,
-    ) -> Result<UpstreamConn, UpstreamError> {
-        drop(own);
-        self.acquire(Reuse::NewOnly, pick).await
     }
     /// `http-reuse never`: ends an exchange like `release`, but hands the connection back to
     /// the client connection instead of the shared pool.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use monoio::net::{TcpListener, TcpStream};
 use ringlb::buffer::BufferPool;
+use ringlb::http::reuse::PrivateConn;
 use ringlb::http::{
     serve_http, HttpBackend, HttpFrontend, Pick, Reuse, Router, SessionSummary, Upstream,
     UpstreamConn, UpstreamError,
@@ -38,7 +39,12 @@ pub struct FixedUpstream {
 }
 
 impl Upstream for FixedUpstream {
-    async fn acquire(&self, reuse: Reuse, _pick: &Pick<'_>) -> Result<UpstreamConn, UpstreamError> {
+    async fn acquire(
+        &self,
+        reuse: Reuse,
+        _own: Option<PrivateConn>,
+        _pick: &Pick<'_>,
+    ) -> Result<UpstreamConn, UpstreamError> {
         if reuse == Reuse::Allowed {
             if let Some(mut conn) = self.idle.borrow_mut().pop() {
                 conn.reused = true;
