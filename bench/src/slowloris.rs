@@ -1,6 +1,7 @@
 //! `ringlb-bench slowloris`: N connections each sending one more header byte per second
 //! while a normal keep-alive client measures its latency, against a baseline without the
-//! attack. Reports the normal client's p50/p99 both ways and the 408s the attackers got.
+//! attack, over several rounds. Reports the normal client's p50/p99 both ways, per round and
+//! pooled, the proxy's CPU use, and the 408s the attackers got.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -20,9 +21,13 @@ pub struct Args {
     /// Attacking connections.
     #[arg(long, default_value_t = 5000)]
     conns: usize,
-    /// Seconds of measurement without the attack, then with it.
+    /// Seconds of measurement without the attack, then with it, in each round.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Rounds of baseline-then-attack; the verdict pools every round's latencies, so one
+    /// disturbed window on a shared machine weighs less.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// `timeout http-request` of the proxy, in seconds (the attackers get their 408 then).
     #[arg(long, default_value_t = 10)]
     head_timeout: u64,
@@ -130,20 +135,21 @@ fn attack(addr: std::net::SocketAddr, n: usize, stop: &AtomicBool, cpus: &[usize
     a
 }
 
-pub fn run(args: Args) -> Result<bool, String> {
-    let proxy = if args.haproxy {
-        Proxy::Haproxy
-    } else {
-        Proxy::Ringlb(args.ringlb)
-    };
-    let name = if args.haproxy { "haproxy" } else { "ringlb" };
-    let stage = stage(proxy, args.head_timeout, args.conns as u32 + 1000)?;
-    let addr = stage.addr;
-    let cpus = stage.load_cpus.clone();
+/// One round: the normal client alone, then under attack.
+struct Round {
+    base: Vec<Duration>,
+    under: Vec<Duration>,
+    base_ticks: u64,
+    under_ticks: u64,
+    attack: Attack,
+}
+
+fn round(stage: &crate::hostile::Stage, args: &Args) -> Result<Round, String> {
+    let (addr, cpus) = (stage.addr, stage.load_cpus.clone());
     let pace = Duration::from_millis(args.pace_ms);
     let ticks = || procfs::tree_ticks(stage.proxy.pid());
     let t0 = ticks();
-    let mut base = probe(addr, args.seconds, pace, &cpus)?;
+    let base = probe(addr, args.seconds, pace, &cpus)?;
     let base_ticks = ticks() - t0;
     let stop = Arc::new(AtomicBool::new(false));
     let attacker = {
@@ -158,21 +164,68 @@ pub fn run(args: Args) -> Result<bool, String> {
     let under = probe(addr, args.seconds, pace, &cpus);
     let under_ticks = ticks() - t1;
     stop.store(true, Ordering::Relaxed);
-    let a = attacker
+    let attack = attacker
         .join()
         .map_err(|_| "attacker panicked".to_string())?;
-    let mut under = under?;
+    // The attackers' connections close with their thread; let the proxy see them go.
+    std::thread::sleep(Duration::from_secs(1));
+    Ok(Round {
+        base,
+        under: under?,
+        base_ticks,
+        under_ticks,
+        attack,
+    })
+}
+
+pub fn run(args: Args) -> Result<bool, String> {
+    let proxy = if args.haproxy {
+        Proxy::Haproxy
+    } else {
+        Proxy::Ringlb(args.ringlb.clone())
+    };
+    let name = if args.haproxy { "haproxy" } else { "ringlb" };
+    let stage = stage(proxy, args.head_timeout, args.conns as u32 + 1000)?;
+    let cpu_pct = |t: u64| t as f64 * 100.0 / (procfs::clk_tck() * args.seconds) as f64;
+    let (mut base, mut under) = (Vec::new(), Vec::new());
+    for i in 1..=args.rounds {
+        let mut r = round(&stage, &args)?;
+        base.extend_from_slice(&r.base);
+        under.extend_from_slice(&r.under);
+        let (b99, u99) = (
+            percentile(&mut r.base, 99.0),
+            percentile(&mut r.under, 99.0),
+        );
+        println!(
+            "round {i}: baseline p50 {:.3} ms p99 {:.3} ms ({} req); under attack p50 {:.3} ms \
+             p99 {:.3} ms ({} req); p99 ratio {:.2}; proxy CPU {:.1}% baseline, {:.1}% under attack; \
+             attackers opened {}, sent {} bytes, got 408 {}, closed {}",
+            ms(percentile(&mut r.base, 50.0)),
+            ms(b99),
+            r.base.len(),
+            ms(percentile(&mut r.under, 50.0)),
+            ms(u99),
+            r.under.len(),
+            ms(u99) / ms(b99).max(0.001),
+            cpu_pct(r.base_ticks),
+            cpu_pct(r.under_ticks),
+            r.attack.opened,
+            r.attack.bytes,
+            r.attack.got_408,
+            r.attack.closed
+        );
+    }
     let (b50, b99) = (percentile(&mut base, 50.0), percentile(&mut base, 99.0));
     let (u50, u99) = (percentile(&mut under, 50.0), percentile(&mut under, 99.0));
     let ratio = ms(u99) / ms(b99).max(0.001);
-    let cpu_pct = |t: u64| t as f64 * 100.0 / (procfs::clk_tck() * args.seconds) as f64;
     println!(
-        "slowloris {name} conns={} seconds={} head-timeout={}s: baseline p50 {:.3} ms p99 {:.3} ms ({} req); \
-         under attack p50 {:.3} ms p99 {:.3} ms ({} req); p99 ratio {:.2} ({}); proxy CPU {:.1}% baseline, {:.1}% under attack; \
-         attackers opened {}, sent {} bytes, got 408 {}, closed {}",
+        "slowloris {name} conns={} seconds={} head-timeout={}s rounds={}: baseline p50 {:.3} ms \
+         p99 {:.3} ms ({} req); under attack p50 {:.3} ms p99 {:.3} ms ({} req); \
+         p99 ratio {:.2} ({})",
         args.conns,
         args.seconds,
         args.head_timeout,
+        args.rounds,
         ms(b50),
         ms(b99),
         base.len(),
@@ -181,12 +234,6 @@ pub fn run(args: Args) -> Result<bool, String> {
         under.len(),
         ratio,
         if ratio <= 2.0 { "within 2x" } else { "OVER 2x" },
-        cpu_pct(base_ticks),
-        cpu_pct(under_ticks),
-        a.opened,
-        a.bytes,
-        a.got_408,
-        a.closed
     );
     drop(stage);
     Ok(ratio <= 2.0)
