@@ -47,6 +47,7 @@ pub(crate) fn validate_with(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         v.userlist_references(i, p);
         v.reply_sections(i, p);
         v.servers(i, p);
+        v.tls(p);
         v.proxy_shape(p);
     }
     v.threads();
@@ -330,6 +331,34 @@ impl<'a> Validator<'a> {
                 key,
                 format!("'errorfiles' names http-errors section '{name}', which is not defined"),
                 format!("declare 'http-errors {name}' with its errorfile lines"),
+            );
+        }
+    }
+
+    /// ringlb speaks plain TCP on both sides: a listener or a server that asks for TLS would
+    /// be served in clear text, which no client or server of it expects.
+    fn tls(&mut self, p: &Proxy) {
+        for b in p.binds.iter().filter(|b| b.options.ssl) {
+            self.error(
+                (b.location.clone(), String::new()),
+                "bind",
+                "'bind … ssl' is not supported: ringlb terminates no TLS".into(),
+                "terminate TLS in front of ringlb (or pass it through with 'mode tcp' and \
+                 no 'ssl'), and bind this address without 'ssl'"
+                    .into(),
+            );
+        }
+        for s in p.servers.iter().filter(|s| s.ssl) {
+            self.error(
+                (s.location.clone(), String::new()),
+                "server",
+                format!(
+                    "server '{}': 'ssl' is not supported: ringlb connects to servers without TLS",
+                    s.name
+                ),
+                "point the server at a plain-HTTP port, or use 'mode tcp' to pass TLS through \
+                 without 'ssl'"
+                    .into(),
             );
         }
     }

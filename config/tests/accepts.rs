@@ -363,3 +363,16 @@ fn binds_take_lists_ranges_and_options() {
     assert!(b[0].options.v6only && b[0].options.defer_accept);
     assert_eq!(b[1].addrs, vec![BindAddr::Fd(3)]);
 }
+
+#[test]
+fn global_tls_settings_of_debians_default_config_warn_and_load() {
+    let (_, diags) = accept(
+        "global\n\tca-base /etc/ssl/certs\n\tcrt-base /etc/ssl/private\n\tssl-default-bind-ciphers ECDHE-RSA-AES128-GCM-SHA256\n\tssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n\ttune.ssl.default-dh-param 2048\n",
+    );
+    for line in 2..=6 {
+        assert!(
+            warning_on(&diags, line, "has no effect: ringlb terminates no TLS"),
+            "line {line}: {diags:#?}"
+        );
+    }
+}

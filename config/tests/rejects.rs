@@ -52,6 +52,12 @@ macro_rules! rejects {
 const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 
 rejects! {
+    tls_listener_is_refused_rather_than_served_in_clear:
+        "frontend f\n    bind :443 ssl crt /etc/ssl/site.pem\n", line 2, "'bind … ssl' is not supported", help "terminate TLS in front of ringlb";
+    tls_to_a_server_is_refused_rather_than_sent_in_clear:
+        "backend b\n    server s 10.0.0.1:443 ssl\n", line 2, "'ssl' is not supported", help "plain-HTTP port";
+    tls_from_default_server_is_refused_on_each_server:
+        "backend b\n    default-server ssl\n    server s 10.0.0.1:443\n", line 3, "server 's': 'ssl'";
     typo_in_global_names_the_nearest_keyword:
         "global\n    nbthred 4\n", line 2, "'nbthred'", help "did you mean 'nbthread'?";
     typo_in_backend_names_balance:

@@ -115,7 +115,7 @@ defaults base
 
 frontend www from base
     bind *:80,:8080 name plain
-    bind [::]:443 v6only ssl crt /etc/ssl/site.pem crt /etc/ssl/other.pem
+    bind [::]:443 v6only
     bind 10.0.0.1:9000-9010 backlog 512 maxconn 1000 interface eth0 transparent accept-proxy process 1 thread 1-2
     bind /run/www.sock mode 600 user www group www
     bind fd@4
@@ -157,7 +157,7 @@ backend app from base
     server b web2.example:8080 weight 0 disabled source 10.1.2.3:0 redir http://b.example
     server c 10.0.0.3:+1 fastinter 500ms downinter 10s slowstart 1m rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
     server d [2001:db8::1]:-1 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions observe layer4 on-error sudden-death
-    server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n" send-proxy ssl
+    server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n" send-proxy
 
 backend hashed
     mode http
