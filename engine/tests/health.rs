@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fixture::{Answer, Fixture};
-use ringlb::run::RunHandle;
 use ringlb::shard::inbox::ShardEvent;
 use ringlb_checks::AdminState;
 use ringlb_config::model::*;
@@ -41,25 +40,6 @@ fn web(servers: Vec<Server>) -> Proxy {
     });
     p.servers = servers;
     p
-}
-
-/// Waits until the checker says `server` is up (or down).
-fn wait_state(h: &RunHandle, server: &str, up: bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let snap = h.checker().expect("a checker runs").snapshot();
-        let s = snap.iter().find(|s| s.server == server).unwrap();
-        if s.up == up {
-            // The workers apply the change within milliseconds of the decision.
-            std::thread::sleep(Duration::from_millis(50));
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{server} never became up={up}: {s:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The bodies (server names) of `n` requests through the proxy.

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use fixture::{Answer, Fixture};
-use ringlb::run::RunHandle;
 use ringlb_config::model::*;
 use support::*;
 
@@ -137,28 +136,6 @@ fn download(proxy: SocketAddr, http: bool) -> (mpsc::Receiver<()>, std::thread::
         Got { bytes, closed }
     });
     (rx, t)
-}
-
-/// Waits until the checker says `server` is up (or down), then lets the workers apply it.
-fn wait_state(h: &RunHandle, server: &str, up: bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let snap = h.checker().expect("a checker runs").snapshot();
-        let s = snap.iter().find(|s| s.server == server).unwrap();
-        if s.up == up {
-            std::thread::sleep(Duration::from_millis(50));
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{server} never became up={up}: {s:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Waits (bounded) until the process's descriptor count is back to `baseline`.

@@ -9,9 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use ringlb::run::RunHandle;
 use support::*;
 
 /// A Redis speaker named `name`: PING gets `+PONG` while `healthy`, `-ERR` otherwise; any
@@ -32,25 +30,6 @@ fn fake_redis(name: &'static str, healthy: Arc<AtomicBool>) -> SocketAddr {
             }
         }
     })
-}
-
-/// Waits until the checker says `server` is up (or down).
-fn wait_state(h: &RunHandle, server: &str, up: bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let snap = h.checker().expect("a checker runs").snapshot();
-        let s = snap.iter().find(|s| s.server == server).unwrap();
-        if s.up == up {
-            // The workers apply the change within milliseconds of the decision.
-            std::thread::sleep(Duration::from_millis(50));
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{server} never became up={up}: {s:?}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The servers that answered `n` fresh client connections.

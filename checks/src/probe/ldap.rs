@@ -1,7 +1,7 @@
 //! `option ldap-check`: an anonymous LDAPv3 simple bind; the server passes when its
 //! bindResponse carries resultCode success (RFC 4511 §4.2.2, §4.1.9).
 
-use super::tcp_check::{Custom, Expect, Info, Matcher, Step, StepKind, TcpCheckProbe};
+use super::tcp_check::{Custom, Expect, Info, Matcher, StepKind, TcpCheckProbe};
 use crate::status::{CheckResult, CheckStatus};
 
 /// BindRequest, messageID 1, version 3, empty name, empty simple password, in BER.
@@ -74,24 +74,12 @@ pub fn probe() -> TcpCheckProbe {
     ));
     sequence.min_recv = Some(14);
     sequence.on_error = Some(Info::Text(NOT_LDAP.into()));
-    TcpCheckProbe::new(
+    TcpCheckProbe::protocol(
         vec![
-            Step {
-                id: 1,
-                comment: None,
-                kind: StepKind::Send(ANONYMOUS_BIND.to_vec()),
-            },
-            Step {
-                id: 2,
-                comment: None,
-                kind: StepKind::Expect(Box::new(sequence)),
-            },
-            Step {
-                id: 3,
-                comment: None,
-                kind: StepKind::Expect(Box::new(Expect::new(Matcher::Custom(bind_response)))),
-            },
+            StepKind::Send(ANONYMOUS_BIND.to_vec()),
+            StepKind::Expect(Box::new(sequence)),
+            StepKind::Expect(Box::new(Expect::new(Matcher::Custom(bind_response)))),
         ],
-        true,
+        1,
     )
 }

@@ -4,7 +4,7 @@
 
 use ringlb_config::model::MysqlUser;
 
-use super::tcp_check::{Custom, Expect, Matcher, Step, StepKind, TcpCheckProbe};
+use super::tcp_check::{Custom, Expect, Matcher, StepKind, TcpCheckProbe};
 use crate::status::{CheckResult, CheckStatus};
 
 /// One MySQL packet: 3-byte little-endian length, sequence id, payload.
@@ -108,16 +108,5 @@ pub fn probe(user: Option<&MysqlUser>) -> TcpCheckProbe {
             auth_reply,
         )))));
     }
-    TcpCheckProbe::new(
-        steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| Step {
-                id: i + 1,
-                comment: None,
-                kind,
-            })
-            .collect(),
-        true,
-    )
+    TcpCheckProbe::protocol(steps, 1)
 }

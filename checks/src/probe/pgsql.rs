@@ -3,7 +3,7 @@
 
 use regex::bytes::Regex;
 
-use super::tcp_check::{Expect, Info, Matcher, Step, StepKind, TcpCheckProbe};
+use super::tcp_check::{Expect, Info, Matcher, StepKind, TcpCheckProbe};
 use crate::status::CheckStatus;
 
 /// StartupMessage, protocol 3.0, with only the `user` parameter.
@@ -43,16 +43,5 @@ pub fn probe(user: &str) -> TcpCheckProbe {
         StepKind::Expect(Box::new(not_error)),
         StepKind::Expect(Box::new(auth)),
     ];
-    TcpCheckProbe::new(
-        steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| Step {
-                id: i + 1,
-                comment: None,
-                kind,
-            })
-            .collect(),
-        true,
-    )
+    TcpCheckProbe::protocol(steps, 1)
 }

@@ -1,6 +1,6 @@
 //! `option redis-check`: a PING in the protocol's array form, answered by `+PONG`.
 
-use super::tcp_check::{Expect, Info, Matcher, Step, StepKind, TcpCheckProbe};
+use super::tcp_check::{Expect, Info, Matcher, StepKind, TcpCheckProbe};
 use crate::status::CheckStatus;
 
 /// The PING command as a one-element RESP array, which every Redis speaker accepts.
@@ -15,19 +15,11 @@ pub fn probe() -> TcpCheckProbe {
         ltrim: false,
     });
     pong.on_success = Some(Info::Text("Redis server is ok".into()));
-    TcpCheckProbe::new(
+    TcpCheckProbe::protocol(
         vec![
-            Step {
-                id: 1,
-                comment: None,
-                kind: StepKind::Send(PING.to_vec()),
-            },
-            Step {
-                id: 2,
-                comment: None,
-                kind: StepKind::Expect(Box::new(pong)),
-            },
+            StepKind::Send(PING.to_vec()),
+            StepKind::Expect(Box::new(pong)),
         ],
-        true,
+        1,
     )
 }

@@ -4,7 +4,7 @@
 use regex::bytes::Regex;
 use ringlb_config::model::StatusCodeExpr;
 
-use super::tcp_check::{Expect, Info, Matcher, Step, StepKind, TcpCheckProbe};
+use super::tcp_check::{Expect, Info, Matcher, StepKind, TcpCheckProbe};
 use crate::status::CheckStatus;
 
 fn rstring(re: &str) -> Matcher {
@@ -52,16 +52,5 @@ pub fn probe(hello: &str, domain: &str) -> TcpCheckProbe {
         StepKind::Send(b"QUIT\r\n".to_vec()),
         StepKind::Expect(Box::new(reply("^2[0-9]{2}[- \r]", Some(4)))),
     ];
-    TcpCheckProbe::new(
-        steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, kind)| Step {
-                id: i + 2,
-                comment: None,
-                kind,
-            })
-            .collect(),
-        true,
-    )
+    TcpCheckProbe::protocol(steps, 2)
 }

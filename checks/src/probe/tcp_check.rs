@@ -204,6 +204,21 @@ impl TcpCheckProbe {
         Ok(Some(Self::new(steps, false)))
     }
 
+    /// A protocol check's built-in sequence: `kinds` numbered from `first` as HAProxy counts
+    /// its steps, without comments.
+    pub(crate) fn protocol(kinds: Vec<StepKind>, first: usize) -> Self {
+        let steps = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| Step {
+                id: i + first,
+                comment: None,
+                kind,
+            })
+            .collect();
+        Self::new(steps, true)
+    }
+
     /// A sequence; an implicit connect is put first when it does not start with one.
     pub(crate) fn new(mut steps: Vec<Step>, protocol: bool) -> Self {
         if !matches!(

@@ -542,3 +542,27 @@ impl Default for Receiver {
         Self::new()
     }
 }
+
+/// Waits until the health checker says `server` is up (or down), then lets the workers apply
+/// the change (they do within milliseconds of the decision).
+pub fn wait_state(h: &RunHandle, server: &str, up: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let snap = h.checker().expect("a checker runs").snapshot();
+        let s = snap.iter().find(|s| s.server == server).unwrap();
+        if s.up == up {
+            thread::sleep(Duration::from_millis(50));
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{server} never became up={up}: {s:?}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The descriptors this process has open now (the engine under test runs in it).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
