@@ -153,7 +153,7 @@ mod tests {
     use super::super::{backend_load, LbSettings, ResolvedBackend, ResolvedServer};
     use super::*;
     use crate::http::{Pick, Reuse, Upstream};
-    use ringlb_config::model::{PortSpec, Proxy, ProxyKind};
+    use ringlb_config::model::{Proxy, ProxyKind};
     use std::io::Read;
     use std::sync::Arc;
 
@@ -161,19 +161,10 @@ mod tests {
     /// each kept idle.
     fn table(port: u16) -> BackendTable {
         let server = |name: &str, backup: bool| ResolvedServer {
-            name: name.into(),
-            ip: "127.0.0.1".parse().unwrap(),
-            port: Some(PortSpec::Fixed(port)),
-            weight: 1,
             backup,
-            disabled: false,
-            cookie: None,
-            maxconn: None,
-            minconn: None,
-            maxqueue: None,
             shutdown_sessions_on_down: !backup,
             shutdown_backup_sessions_on_up: !backup,
-            observe: None,
+            ..ResolvedServer::fixed(name, ([127, 0, 0, 1], port).into())
         };
         let servers = vec![server("a", false), server("bk", true)];
         let proxy = Proxy::new(ProxyKind::Backend, "be".into(), Default::default());
@@ -195,10 +186,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let t = table(l.local_addr().unwrap().port());
         let (a, bk) = (t.server_id("a").unwrap(), t.server_id("bk").unwrap());
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
+        let mut rt = crate::backend::test_runtime();
         rt.block_on(async {
             let pick = Pick::connection("127.0.0.1:9".parse().unwrap(), 0);
             let c = t.acquire(Reuse::Allowed, None, &pick).await.unwrap();

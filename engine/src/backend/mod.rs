@@ -297,6 +297,16 @@ impl BackendTable {
     }
 }
 
+/// The runtime the backend's unit tests drive real sockets on (the epoll driver, with
+/// timers).
+#[cfg(test)]
+pub(crate) fn test_runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
+    monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,19 +314,9 @@ mod tests {
 
     fn server(name: &str, weight: u16, backup: bool) -> ResolvedServer {
         ResolvedServer {
-            name: name.into(),
-            ip: "127.0.0.1".parse().unwrap(),
-            port: Some(PortSpec::Fixed(1)),
             weight,
             backup,
-            disabled: false,
-            cookie: None,
-            maxconn: None,
-            minconn: None,
-            maxqueue: None,
-            shutdown_sessions_on_down: false,
-            shutdown_backup_sessions_on_up: false,
-            observe: None,
+            ..ResolvedServer::fixed(name, ([127, 0, 0, 1], 1).into())
         }
     }
 
@@ -446,10 +446,7 @@ mod tests {
         persist.lb.persist = true;
         let plain = table(vec![at("a", 0), at("b", 1)]);
         let persist = BackendTable::new(&persist);
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
+        let mut rt = test_runtime();
         rt.block_on(async {
             let pick = Pick {
                 prefer: Some(0),

@@ -92,10 +92,7 @@ mod tests {
 
     #[test]
     fn closed_and_chatty_connections_are_not_handed_out() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
+        let mut rt = crate::backend::test_runtime();
         rt.block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
@@ -134,10 +131,7 @@ mod tests {
 
     #[test]
     fn proven_only_skips_connections_that_served_a_single_request() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap();
+        let mut rt = crate::backend::test_runtime();
         rt.block_on(async {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();

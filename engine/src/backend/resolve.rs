@@ -40,6 +40,26 @@ pub struct ResolvedServer {
 }
 
 impl ResolvedServer {
+    /// A server at `addr` with every setting at its default: weight 1, active, enabled,
+    /// no limits, no cookie, no options. `dispatch` makes one; tests start from it.
+    pub fn fixed(name: &str, addr: SocketAddr) -> Self {
+        ResolvedServer {
+            name: name.into(),
+            ip: addr.ip(),
+            port: Some(PortSpec::Fixed(addr.port())),
+            weight: 1,
+            backup: false,
+            disabled: false,
+            cookie: None,
+            maxconn: None,
+            minconn: None,
+            maxqueue: None,
+            shutdown_sessions_on_down: false,
+            shutdown_backup_sessions_on_up: false,
+            observe: None,
+        }
+    }
+
     /// The address to connect to for a client that reached `client_port`.
     pub fn addr(&self, client_port: u16) -> SocketAddr {
         let port = match self.port {
@@ -243,21 +263,7 @@ impl ResolvedBackend {
         }
         if servers.is_empty() {
             if let Some(d) = proxy.dispatch {
-                servers.push(ResolvedServer {
-                    name: "dispatch".into(),
-                    ip: d.ip(),
-                    port: Some(PortSpec::Fixed(d.port())),
-                    weight: 1,
-                    backup: false,
-                    disabled: false,
-                    cookie: None,
-                    maxconn: None,
-                    minconn: None,
-                    maxqueue: None,
-                    shutdown_sessions_on_down: false,
-                    shutdown_backup_sessions_on_up: false,
-                    observe: None,
-                });
+                servers.push(ResolvedServer::fixed("dispatch", d));
             }
         }
         // Without the whole configuration, only a `listen`'s own `maxconn` is known.
