@@ -111,3 +111,30 @@ both_drivers!(
     the_first_matching_persist_rule_wins,
     super::the_first_matching_persist_rule_wins
 );
+
+fn persist_conditions_see_server_counts_and_rewritten_headers(legacy: bool) {
+    // With a in maintenance, one server of `shop` is usable.
+    let (_h, addr) = start(
+        " force-persist if { nbsrv(shop) lt 2 }\n",
+        "disabled",
+        legacy,
+    );
+    assert_eq!(
+        served(addr, "/", ""),
+        "a",
+        "nbsrv counts the usable servers"
+    );
+    // A header the request rules added is seen as the backend sees the request.
+    let (_h, addr) = start(
+        " http-request set-header X-Debug 1 if { path_beg /debug }\n \
+         acl debug hdr_cnt(X-Debug) gt 0\n force-persist if debug\n",
+        "disabled",
+        legacy,
+    );
+    assert_eq!(served(addr, "/debug", ""), "a");
+    assert_eq!(served(addr, "/", ""), "b");
+}
+both_drivers!(
+    persist_conditions_see_server_counts_and_rewritten_headers,
+    super::persist_conditions_see_server_counts_and_rewritten_headers
+);

@@ -325,19 +325,7 @@ impl<'a, R: Router> Session<'a, R> {
         let router = self.router;
         let nbsrv = |n: &str| router.usable_servers(n);
         let decision = {
-            let txn = Txn {
-                buf: self.buf(),
-                req: Some(&head),
-                src: self.peer,
-                dst: self.local,
-                frontend: &self.fe.name,
-                backend: None,
-                server: None,
-                res: None,
-                nbsrv: &nbsrv,
-                edits: None,
-                vars: Some(&self.vars),
-            };
+            let txn = self.request_txn(&head, &nbsrv);
             if let Some(u) = &self.fe.unique_id {
                 u.assign(&txn, &mut edits);
             }
@@ -432,9 +420,16 @@ impl<'a, R: Router> Session<'a, R> {
         mut edits: HeadEdits,
     ) -> Next {
         let seen = self.read_persistence(&head, be, &mut edits);
-        let rule = match be.rules.persist.is_empty() || seen.presented.is_none() {
-            true => None,
-            false => persist::rule(be, &self.backend_txn(&head, be)),
+        let rule = if be.rules.persist.is_empty() || seen.presented.is_none() {
+            None
+        } else {
+            let router = self.router;
+            let nbsrv = |n: &str| router.usable_servers(n);
+            let txn = Txn {
+                backend: Some(&be.name),
+                ..self.request_txn(&head, &nbsrv)
+            };
+            persist::rule(be, &txn.with_edits(&edits))
         };
         let prefer = seen
             .presented
@@ -493,7 +488,7 @@ impl<'a, R: Router> Session<'a, R> {
                 force_persist: rule == Some(PersistKind::Force),
             };
             let asked = std::time::Instant::now();
-            let mut conn = match connect(upstream, (reuse, own), &pick, &self.client).await {
+            let mut conn = match connect(upstream, reuse, own, &pick, &self.client).await {
                 Ok(c) => {
                     if let Some((o, _)) = self.obs {
                         let dequeued = c.slot.as_ref().and_then(|s| s.dequeued_at());
@@ -594,20 +589,18 @@ impl<'a, R: Router> Session<'a, R> {
         .await
     }
 
-    /// The request as `be`'s rules see it (`force-persist`, `ignore-persist`).
-    fn backend_txn<'t>(&'t self, head: &'t RequestHead, be: &'t HttpBackend) -> Txn<'t> {
+    /// The request in `head` as the frontend's rules see it; a backend's rules set
+    /// `backend` on it.
+    fn request_txn<'t>(
+        &'t self,
+        head: &'t RequestHead,
+        nbsrv: &'t dyn Fn(&str) -> Option<usize>,
+    ) -> Txn<'t> {
         Txn {
             buf: self.buf(),
             req: Some(head),
-            src: self.peer,
-            dst: self.local,
-            frontend: &self.fe.name,
-            backend: Some(&be.name),
-            server: None,
-            res: None,
-            nbsrv: &|_| None,
-            edits: None,
             vars: Some(&self.vars),
+            ..Txn::connection(self.peer, self.local, &self.fe.name, nbsrv)
         }
     }
 
@@ -749,7 +742,8 @@ impl<'a, R: Router> Session<'a, R> {
 /// client that closes meanwhile ends the wait: `Err(Some(ClientAborted))`, nothing sent.
 async fn connect<U: Upstream>(
     upstream: &U,
-    (reuse, own): (Reuse, Option<PrivateConn>),
+    reuse: Reuse,
+    own: Option<PrivateConn>,
     pick: &Pick<'_>,
     client: &TcpStream,
 ) -> Result<UpstreamConn, Option<Termination>> {
