@@ -16,16 +16,6 @@ use ringlb_checks::AdminState;
 use ringlb_config::model::*;
 use support::*;
 
-/// A server checked every `inter_ms` with rise 2, fall 2.
-fn checked(name: &str, f: &Fixture, inter_ms: u64) -> Server {
-    let mut s = server(name, f.addr);
-    s.check.enabled = true;
-    s.check.inter = Duration::from_millis(inter_ms);
-    s.check.rise = 2;
-    s.check.fall = 2;
-    s
-}
-
 /// `listen web` in HTTP mode checking `HEAD /running` (seed 003's soft-stop file).
 fn web(servers: Vec<Server>) -> Proxy {
     let mut p = listen("web", &[]);
@@ -63,7 +53,10 @@ fn traffic_leaves_a_down_server_and_returns_when_it_is_up(legacy: bool) {
     let h = run(
         config(
             2,
-            vec![web(vec![checked("a", &a, 50), checked("b", &b, 50)])],
+            vec![web(vec![
+                checked("a", a.addr, 50),
+                checked("b", b.addr, 50),
+            ])],
         ),
         legacy,
     );
@@ -88,10 +81,10 @@ both_drivers!(
 fn backups_take_over_when_every_active_server_is_down_and_hand_back(legacy: bool) {
     let a = Fixture::named("a", Answer::Http);
     let bk = Fixture::named("bk", Answer::Http);
-    let mut backup = checked("bk", &bk, 50);
+    let mut backup = checked("bk", bk.addr, 50);
     backup.backup = true;
     let h = run(
-        config(2, vec![web(vec![checked("a", &a, 50), backup])]),
+        config(2, vec![web(vec![checked("a", a.addr, 50), backup])]),
         legacy,
     );
     let addr = addr_of(&h, "web");
@@ -118,7 +111,7 @@ both_drivers!(
 
 fn nothing_up_answers_503(legacy: bool) {
     let a = Fixture::named("a", Answer::Http);
-    let h = run(config(2, vec![web(vec![checked("a", &a, 50)])]), legacy);
+    let h = run(config(2, vec![web(vec![checked("a", a.addr, 50)])]), legacy);
     let addr = addr_of(&h, "web");
     a.set(Answer::Status(500));
     wait_state(&h, "a", false);
@@ -143,10 +136,10 @@ fn seed_003_port_81_check_takes_a_machine_out_while_its_port_80_still_serves(leg
         Fixture::start(Answer::Http),
     );
     let pair = |n: &str, f80: &Fixture, f81: &Fixture| {
-        let mut web = checked(&format!("web{n}"), f80, 50);
+        let mut web = checked(&format!("web{n}"), f80.addr, 50);
         web.check.port = Some(f81.addr.port());
         web.cookie = Some(n.into());
-        let mut bkp = checked(&format!("bkp{n}"), f80, 50);
+        let mut bkp = checked(&format!("bkp{n}"), f80.addr, 50);
         bkp.backup = true;
         bkp.cookie = Some(n.into());
         [web, bkp]
@@ -196,7 +189,7 @@ both_drivers!(
 #[test]
 fn two_workers_probe_each_server_once_per_interval() {
     let a = Fixture::named("a", Answer::Http);
-    let h = run(config(2, vec![web(vec![checked("a", &a, 100)])]), false);
+    let h = run(config(2, vec![web(vec![checked("a", a.addr, 100)])]), false);
     assert_eq!(h.workers().len(), 2);
     std::thread::sleep(Duration::from_millis(150));
     let before = a.accepted();
@@ -267,7 +260,10 @@ fn propagation_latency_to_every_worker() {
         .unwrap_or(2)
         .max(2);
     let h = run(
-        config(workers as u16, vec![web(vec![checked("a", &a, 60_000)])]),
+        config(
+            workers as u16,
+            vec![web(vec![checked("a", a.addr, 60_000)])],
+        ),
         false,
     );
     let checker = h.checker().unwrap();

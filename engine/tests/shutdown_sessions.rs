@@ -157,11 +157,7 @@ fn fds_back_to(baseline: usize) {
 /// Server `name` carrying traffic to `traffic`, health-checked (rise 2, fall 2, every
 /// 50 ms) by a TCP connect to `check`'s port.
 fn server_checked_on(name: &str, traffic: SocketAddr, check: &Fixture) -> Server {
-    let mut s = server(name, traffic);
-    s.check.enabled = true;
-    s.check.inter = Duration::from_millis(50);
-    s.check.rise = 2;
-    s.check.fall = 2;
+    let mut s = checked(name, traffic, 50);
     s.check.port = Some(check.addr.port());
     s
 }

@@ -543,23 +543,40 @@ impl Default for Receiver {
     }
 }
 
-/// Waits until the health checker says `server` is up (or down), then lets the workers apply
-/// the change (they do within milliseconds of the decision).
+/// A server at `addr` with a TCP check every `inter_ms` (rise 2, fall 2).
+pub fn checked(name: &str, addr: SocketAddr, inter_ms: u64) -> Server {
+    let mut s = server(name, addr);
+    s.check.enabled = true;
+    s.check.inter = Duration::from_millis(inter_ms);
+    s.check.rise = 2;
+    s.check.fall = 2;
+    s
+}
+
+/// Whether the health checker has `server` up now.
+pub fn is_up(h: &RunHandle, server: &str) -> bool {
+    let snap = h.checker().expect("a checker runs").snapshot();
+    snap.iter().find(|s| s.server == server).unwrap().up
+}
+
+/// Waits up to 5 s until the health checker says `server` is up (or down), then lets the
+/// workers apply the change.
 pub fn wait_state(h: &RunHandle, server: &str, up: bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let snap = h.checker().expect("a checker runs").snapshot();
-        let s = snap.iter().find(|s| s.server == server).unwrap();
-        if s.up == up {
-            thread::sleep(Duration::from_millis(50));
-            return;
-        }
+    wait_state_within(h, server, up, Duration::from_secs(5));
+}
+
+/// Waits until the health checker says `server` is up (or down), failing past `limit`;
+/// then lets the workers apply the change (they do within milliseconds of the decision).
+pub fn wait_state_within(h: &RunHandle, server: &str, up: bool, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while is_up(h, server) != up {
         assert!(
             Instant::now() < deadline,
-            "{server} never became up={up}: {s:?}"
+            "{server} did not become up={up} within {limit:?}"
         );
-        thread::sleep(Duration::from_millis(5));
+        thread::sleep(Duration::from_millis(2));
     }
+    thread::sleep(Duration::from_millis(50));
 }
 
 /// The descriptors this process has open now (the engine under test runs in it).
