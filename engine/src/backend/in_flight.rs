@@ -24,10 +24,13 @@ use super::{BackendTable, ServerId};
 
 /// The descriptors of one server's connections in use by this worker's requests.
 #[derive(Debug, Default)]
-pub struct InFlight {
-    /// A slab: a free entry holds `None`, and its index waits in `free`.
-    fds: RefCell<Vec<Option<RawFd>>>,
-    free: RefCell<Vec<usize>>,
+pub struct InFlight(RefCell<Slab>);
+
+/// A slab: a free entry holds `None`, and its index waits in `free`.
+#[derive(Debug, Default)]
+struct Slab {
+    fds: Vec<Option<RawFd>>,
+    free: Vec<usize>,
 }
 
 /// A connection's place in its server's registry; dropping it leaves the registry.
@@ -39,23 +42,24 @@ pub struct Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        self.registry.fds.borrow_mut()[self.key] = None;
-        self.registry.free.borrow_mut().push(self.key);
+        let mut slab = self.registry.0.borrow_mut();
+        slab.fds[self.key] = None;
+        slab.free.push(self.key);
     }
 }
 
 impl InFlight {
     /// Registers `fd` until the returned guard is dropped.
     pub fn register(self: &Rc<Self>, fd: RawFd) -> Tracked {
-        let mut fds = self.fds.borrow_mut();
-        let key = match self.free.borrow_mut().pop() {
+        let mut slab = self.0.borrow_mut();
+        let key = match slab.free.pop() {
             Some(k) => {
-                fds[k] = Some(fd);
+                slab.fds[k] = Some(fd);
                 k
             }
             None => {
-                fds.push(Some(fd));
-                fds.len() - 1
+                slab.fds.push(Some(fd));
+                slab.fds.len() - 1
             }
         };
         Tracked {
@@ -66,7 +70,7 @@ impl InFlight {
 
     /// Connections registered now.
     pub fn in_use(&self) -> usize {
-        self.fds.borrow().iter().flatten().count()
+        self.0.borrow().fds.iter().flatten().count()
     }
 
     /// Shuts down every registered connection whose peer is `server`; returns how many.
@@ -75,7 +79,7 @@ impl InFlight {
     /// is open and names that connection; the peer check keeps even a broken promise from
     /// cutting a socket that is not a connection to this server.
     pub fn shut_down_all(&self, server: IpAddr) -> usize {
-        let fds: Vec<RawFd> = self.fds.borrow().iter().flatten().copied().collect();
+        let fds: Vec<RawFd> = self.0.borrow().fds.iter().flatten().copied().collect();
         fds.into_iter()
             // A server at 0.0.0.0 is reached at a local address the peer check cannot name.
             .filter(|&fd| server.is_unspecified() || peer_ip(fd) == Some(server))
@@ -262,6 +266,6 @@ mod tests {
         drop(ga);
         assert_eq!(reg.in_use(), 0);
         let _gc = reg.register(b.as_raw_fd());
-        assert_eq!(reg.fds.borrow().len(), 2, "freed entries are reused");
+        assert_eq!(reg.0.borrow().fds.len(), 2, "freed entries are reused");
     }
 }

@@ -463,10 +463,6 @@ pub fn edit_response(
     }
 }
 
-#[cfg(test)]
-#[path = "persist_tests.rs"]
-mod tests;
-
 /// The first `force-persist` or `ignore-persist` of `be` whose condition holds for `txn`.
 pub fn rule(be: &super::HttpBackend, txn: &crate::acl::Txn<'_>) -> Option<PersistKind> {
     let rules = &be.rules;
@@ -476,3 +472,7 @@ pub fn rule(be: &super::HttpBackend, txn: &crate::acl::Txn<'_>) -> Option<Persis
         .find(|(_, c)| c.holds(&rules.acls, txn))
         .map(|(k, _)| *k)
 }
+
+#[cfg(test)]
+#[path = "persist_tests.rs"]
+mod tests;
