@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# usage: [RULES=N] perf/instructions.sh [REQUESTS] — instructions per proxied request (callgrind), keep-alive
+# usage: [RULES=N] [RINGLB=BINARY] perf/instructions.sh [REQUESTS] — instructions per proxied request (callgrind), keep-alive
 # and close, for ringlb and haproxy; writes the callgrind dumps to $WORK (default /tmp/ringlb-perf).
 #
 # Each proxy runs under valgrind --tool=callgrind with one thread; after a warm-up the counters
@@ -10,6 +10,8 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 REQUESTS=${1:-20000}
+# A saved binary (say, the build before a change) instead of the tree's release build.
+RINGLB=${RINGLB:-$ROOT/target/release/ringlb}
 WORK=${WORK:-/tmp/ringlb-perf}
 mkdir -p "$WORK"
 trap stop_started EXIT
@@ -29,7 +31,7 @@ for proxy in ringlb haproxy; do
     write_config "$proxy" http "$FRONT" "$BACK" "$cfg"
     out="$WORK/callgrind.$proxy.$workload"
     rm -f "$out"*
-    if [[ $proxy == ringlb ]]; then cmd=("$ROOT/target/release/ringlb" -f "$cfg"); else cmd=(haproxy -db -f "$cfg"); fi
+    if [[ $proxy == ringlb ]]; then cmd=("$RINGLB" -f "$cfg"); else cmd=(haproxy -db -f "$cfg"); fi
     taskset -c "$PROXY_CPU" valgrind --tool=callgrind --callgrind-out-file="$out" "${cmd[@]}" >"$WORK/$proxy.log" 2>&1 &
     pid=$!
     STARTED+=("$pid")

@@ -30,6 +30,17 @@ pub fn pin_current_thread(cpus: &[usize]) -> bool {
     }
 }
 
+/// Runs the calling thread only when nothing else on its CPUs wants to (`SCHED_IDLE`): a load
+/// generator that shares cores with the measuring client and the backend then never delays
+/// them, as it would not from another machine.
+pub fn yield_to_others() -> bool {
+    // SAFETY: sched_param is plain data; sched_setscheduler(0) targets the calling thread.
+    unsafe {
+        let param: libc::sched_param = std::mem::zeroed();
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0
+    }
+}
+
 /// Asks the kernel to send SIGTERM to the calling process when its parent dies, so that a
 /// harness stopped by a signal does not leave proxies and backends running. Called in
 /// pre_exec; async-signal-safe.

@@ -86,6 +86,14 @@ struct Dribble {
 fn attack(addr: std::net::SocketAddr, n: usize, stop: &AtomicBool, cpus: &[usize]) -> Attack {
     const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\nX-Slow: ";
     procfs::pin_current_thread(cpus);
+    // The attackers share the clients' core with the normal client and the backend; at
+    // idle priority their bursts cannot hold those two off the CPU. What is measured is
+    // what the attack does to the proxy.
+    procfs::yield_to_others();
+    // The attackers share the clients' core with the normal client and the backend; at
+    // idle priority their bursts cannot hold those two off the CPU. What is measured is
+    // what the attack does to the proxy.
+    procfs::yield_to_others();
     let open = || {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
         s.set_nonblocking(true).ok()?;

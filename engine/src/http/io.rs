@@ -8,11 +8,19 @@
 //! Why not `Canceller`: each cancelable operation is inserted into and removed from the
 //! canceller's SipHash set, about 450 instructions per operation and five operations per
 //! request, paid on every request for a timeout that almost never fires.
+//!
+//! Writes, and the first read once a socket is known to be readable, are first tried as a
+//! plain non-blocking syscall. With io_uring, an operation submitted as an entry completes
+//! only on the event loop's next turn, behind every other connection's completions; a
+//! request crossed the loop five times, and under a flood of busy connections (slowloris)
+//! each crossing waited for the whole batch. Done at once, a keep-alive request crosses it
+//! twice: once for the client's request, once for the server's answer. The ring is used
+//! only for what would have to wait.
 
 use std::future::Future;
 use std::io;
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use monoio::buf::{IoBuf, IoBufMut};
@@ -55,6 +63,56 @@ async fn bounded<F: Future>(
     (monoio::time::timeout(GRACE, op).await.ok(), true)
 }
 
+/// Appends to `buf` what the peer has already sent, without waiting: `None` when nothing is
+/// there yet (or `buf` has no room), the outcome otherwise.
+pub(crate) fn read_now(stream: &TcpStream, buf: &mut Vec<u8>) -> Option<ReadOutcome> {
+    let spare = buf.spare_capacity_mut();
+    if spare.is_empty() {
+        return None;
+    }
+    // SAFETY: `spare` is writable memory owned by `buf` for its length; recv writes at most
+    // that many bytes and its return value says how many it wrote.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => Some(ReadOutcome::Eof),
+        n if n > 0 => {
+            // SAFETY: recv initialised the first `n` spare bytes.
+            unsafe { buf.set_len(buf.len() + n as usize) };
+            Some(ReadOutcome::Data(n as usize))
+        }
+        _ => match io::Error::last_os_error().kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => None,
+            io::ErrorKind::ConnectionReset => Some(ReadOutcome::Eof),
+            _ => Some(ReadOutcome::Failed),
+        },
+    }
+}
+
+/// Sends what the socket takes at once, without waiting; returns how many bytes that was (0
+/// on an error, which the write through the driver that follows reports).
+fn send_now(fd: RawFd, bytes: &[u8]) -> usize {
+    if bytes.is_empty() {
+        return 0;
+    }
+    // SAFETY: `bytes` is readable for its length; send only reads it.
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    n.max(0) as usize
+}
+
 /// Appends what the peer sends next to `buf`, within its spare capacity. On a timeout the
 /// buffer stays with the dropped read and an empty one comes back.
 pub(crate) async fn read_more(
@@ -86,16 +144,30 @@ pub(crate) enum WriteError {
 }
 
 /// Writes all of `buf`, and hands it back unless a timed-out write outlived its grace period.
+/// What the socket takes at once is sent directly; only the rest goes through the driver.
 pub(crate) async fn write_all<T: IoBuf + 'static>(
     stream: &mut TcpStream,
     buf: T,
     limit: Option<Duration>,
 ) -> (Result<(), WriteError>, Option<T>) {
     let fd = stream.as_raw_fd();
-    match bounded(stream.write_all(buf), limit, fd, Shutdown::Write).await {
-        (r, true) => (Err(WriteError::Timeout), r.map(|(_, buf)| buf)),
-        (Some((Ok(_), buf)), false) => (Ok(()), Some(buf)),
-        (Some((Err(_), buf)), false) => (Err(WriteError::Failed), Some(buf)),
+    // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+    let sent = send_now(fd, bytes);
+    if sent == bytes.len() {
+        return (Ok(()), Some(buf));
+    }
+    match bounded(
+        stream.write_all(buf.slice(sent..)),
+        limit,
+        fd,
+        Shutdown::Write,
+    )
+    .await
+    {
+        (r, true) => (Err(WriteError::Timeout), r.map(|(_, s)| s.into_inner())),
+        (Some((Ok(_), s)), false) => (Ok(()), Some(s.into_inner())),
+        (Some((Err(_), s)), false) => (Err(WriteError::Failed), Some(s.into_inner())),
         (None, false) => (Err(WriteError::Failed), None),
     }
 }

@@ -14,7 +14,7 @@ use super::edits::HeadEdits;
 use super::errors::error_response;
 use super::framing::{request_framing, BodyKind, RequestFraming};
 use super::head::{parse_request, RequestHead};
-use super::io::{read_more, readable, write_all, ReadOutcome, Readiness};
+use super::io::{read_more, read_now, readable, write_all, ReadOutcome, Readiness};
 use super::persist;
 use super::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
 use super::response::RespError;
@@ -179,6 +179,8 @@ impl<'a, R: Router> Session<'a, R> {
     async fn read_head(&mut self) -> Result<RequestHead, Termination> {
         let first = self.summary.requests == 0;
         let started = monoio::time::Instant::now();
+        // Whether the client is known to have sent bytes that are not read yet.
+        let mut readable_now = false;
         if self.inbuf.is_none() {
             let idle = if first {
                 self.fe.head_timeout()
@@ -209,6 +211,7 @@ impl<'a, R: Router> Session<'a, R> {
                 Readiness::Failed => return Err(Termination::ClientAborted),
             }
             self.inbuf = Some(self.pool.take());
+            readable_now = true;
         }
         if self.trace.logging {
             // Timers count from the request's first byte, not from the idle wait before it.
@@ -235,9 +238,21 @@ impl<'a, R: Router> Session<'a, R> {
                 }
             }
             let was_empty = buf.is_empty();
-            let limit = deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
-            let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
-            let (outcome, inbuf) = read_more(&mut self.client, inbuf, limit).await;
+            let mut inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
+            let now = match std::mem::take(&mut readable_now) {
+                true => read_now(&self.client, &mut inbuf),
+                false => None,
+            };
+            let outcome = match now {
+                Some(outcome) => outcome,
+                None => {
+                    let limit =
+                        deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
+                    let (outcome, b) = read_more(&mut self.client, inbuf, limit).await;
+                    inbuf = b;
+                    outcome
+                }
+            };
             self.inbuf = Some(inbuf);
             match outcome {
                 ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
