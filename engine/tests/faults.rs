@@ -359,6 +359,50 @@ async fn silent_clients_get_408_while_others_are_served() {
     fds_back_to(baseline).await;
 }
 
+/// More partial heads expire together than a worker ends per millisecond: the endings
+/// queue, and every one still gets its 408 and its descriptors back.
+async fn partial_heads_expiring_together_all_get_408() {
+    const N: usize = 200;
+    let proxy = proxy_with(|_| {});
+    let baseline = open_fds();
+    let addr = proxy.addr;
+    let (answers, ok) = client(move || {
+        let slow: Vec<_> = (0..N)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+                    .unwrap();
+                s
+            })
+            .collect();
+        let ok = served(addr);
+        let answers: Vec<_> = slow
+            .into_iter()
+            .map(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut raw = Vec::new();
+                let _ = s.read_to_end(&mut raw);
+                String::from_utf8_lossy(&raw).into_owned()
+            })
+            .collect();
+        (answers, ok)
+    })
+    .await;
+    assert!(ok);
+    for a in &answers {
+        assert!(a.starts_with("HTTP/1.1 408 "), "{a:?}");
+    }
+    sessions_done(&proxy, N + 1).await;
+    let timeouts = proxy
+        .summaries
+        .borrow()
+        .iter()
+        .filter(|s| s.termination == Termination::ClientTimeout)
+        .count();
+    assert_eq!(timeouts, N);
+    fds_back_to(baseline).await;
+}
+
 fault_tests!(
     backend_reset_mid_response_closes_the_client_after_the_partial_body,
     backend_that_accepts_and_never_answers_gets_504,
@@ -368,4 +412,5 @@ fault_tests!(
     client_reset_mid_upload_frees_both_connections,
     client_that_stops_reading_is_not_buffered_without_bound,
     silent_clients_get_408_while_others_are_served,
+    partial_heads_expiring_together_all_get_408,
 );

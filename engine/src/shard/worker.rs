@@ -103,7 +103,7 @@ impl Drop for Active {
     }
 }
 
-/// Free buffers a worker keeps around.
+/// Free buffers a worker keeps around however long they stay unused.
 const POOL_KEEP: usize = 1024;
 
 /// How long an accept loop at `maxconn` waits before looking at the counters again.
@@ -223,11 +223,13 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
     }
 }
 
-/// Once a second: histograms published for readers, and the session-rate second advanced.
+/// Once a second: histograms published for readers, the session-rate second advanced, and
+/// the buffer pool's retention window stepped.
 async fn tick(worker: Rc<Worker>) {
     loop {
         monoio::time::sleep(Duration::from_secs(1)).await;
         worker.obs.on_tick();
+        worker.pool.trim();
     }
 }
 
