@@ -325,14 +325,22 @@ async fn client_that_stops_reading_is_not_buffered_without_bound() {
     fds_back_to(baseline).await;
 }
 
-async fn silent_clients_get_408_while_others_are_served() {
+/// `n` clients send `start` of a head (maybe nothing) and never the rest while another
+/// client is served: each gets a 408 and is closed, and the descriptors come back.
+async fn stalled_heads_get_408(n: usize, start: &'static [u8]) {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
     let (answers, ok) = client(move || {
-        let silent: Vec<_> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let stalled: Vec<_> = (0..n)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(start).unwrap();
+                s
+            })
+            .collect();
         let ok = served(addr);
-        let answers: Vec<_> = silent
+        let answers: Vec<_> = stalled
             .into_iter()
             .map(|mut s| {
                 s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -348,59 +356,25 @@ async fn silent_clients_get_408_while_others_are_served() {
     for a in &answers {
         assert!(a.starts_with("HTTP/1.1 408 "), "{a:?}");
     }
-    sessions_done(&proxy, 21).await;
+    sessions_done(&proxy, n + 1).await;
     let timeouts = proxy
         .summaries
         .borrow()
         .iter()
         .filter(|s| s.termination == Termination::ClientTimeout)
         .count();
-    assert_eq!(timeouts, 20);
+    assert_eq!(timeouts, n);
     fds_back_to(baseline).await;
+}
+
+async fn silent_clients_get_408_while_others_are_served() {
+    stalled_heads_get_408(20, b"").await;
 }
 
 /// More partial heads expire together than a worker ends per millisecond: the endings
 /// queue, and every one still gets its 408 and its descriptors back.
 async fn partial_heads_expiring_together_all_get_408() {
-    const N: usize = 200;
-    let proxy = proxy_with(|_| {});
-    let baseline = open_fds();
-    let addr = proxy.addr;
-    let (answers, ok) = client(move || {
-        let slow: Vec<_> = (0..N)
-            .map(|_| {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
-                    .unwrap();
-                s
-            })
-            .collect();
-        let ok = served(addr);
-        let answers: Vec<_> = slow
-            .into_iter()
-            .map(|mut s| {
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut raw = Vec::new();
-                let _ = s.read_to_end(&mut raw);
-                String::from_utf8_lossy(&raw).into_owned()
-            })
-            .collect();
-        (answers, ok)
-    })
-    .await;
-    assert!(ok);
-    for a in &answers {
-        assert!(a.starts_with("HTTP/1.1 408 "), "{a:?}");
-    }
-    sessions_done(&proxy, N + 1).await;
-    let timeouts = proxy
-        .summaries
-        .borrow()
-        .iter()
-        .filter(|s| s.termination == Termination::ClientTimeout)
-        .count();
-    assert_eq!(timeouts, N);
-    fds_back_to(baseline).await;
+    stalled_heads_get_408(200, b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a").await;
 }
 
 fault_tests!(
