@@ -121,6 +121,15 @@ pub struct MachineTicks {
     pub steal: u64,
 }
 
+impl MachineTicks {
+    /// The share of the machine's CPU time, in percent, the hypervisor gave to others
+    /// (steal) between `earlier` and these counters.
+    pub fn steal_pct_since(&self, earlier: &MachineTicks) -> f64 {
+        let total = self.total.saturating_sub(earlier.total).max(1) as f64;
+        100.0 * self.steal.saturating_sub(earlier.steal) as f64 / total
+    }
+}
+
 pub fn machine_ticks() -> MachineTicks {
     let s = fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = s.lines().find(|l| l.starts_with("cpu ")) else {

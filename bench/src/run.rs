@@ -192,7 +192,7 @@ fn measure_load(
         let total = (m1.total - m0.total).max(1) as f64;
         let ours = proxy_ticks.unwrap_or(0) as f64 + backend_ticks as f64 + gen_ticks;
         let foreign = (100.0 * ((m1.busy - m0.busy) as f64 - ours) / total).max(0.0);
-        let steal = 100.0 * (m1.steal - m0.steal) as f64 / total;
+        let steal = m1.steal_pct_since(&m0);
         let disturbed = foreign > plan.foreign_max_pct;
         if disturbed && extras && tries < plan.retries {
             tries += 1;

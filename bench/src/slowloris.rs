@@ -169,9 +169,6 @@ fn round(stage: &crate::hostile::Stage, args: &Args) -> Result<Round, String> {
     let (addr, cpus) = (stage.addr, stage.load_cpus.clone());
     let pace = Duration::from_millis(args.pace_ms);
     let ticks = || procfs::tree_ticks(stage.proxy.pid());
-    let steal_pct = |a: procfs::MachineTicks, b: procfs::MachineTicks| {
-        100.0 * (b.steal - a.steal) as f64 / (b.total - a.total).max(1) as f64
-    };
     let (t0, m0) = (ticks(), procfs::machine_ticks());
     let base = probe(addr, args.seconds, pace, &cpus)?;
     let (base_ticks, m1) = (ticks() - t0, procfs::machine_ticks());
@@ -198,8 +195,8 @@ fn round(stage: &crate::hostile::Stage, args: &Args) -> Result<Round, String> {
         under: under?,
         base_ticks,
         under_ticks,
-        base_steal: steal_pct(m0, m1),
-        under_steal: steal_pct(m2, m3),
+        base_steal: m1.steal_pct_since(&m0),
+        under_steal: m3.steal_pct_since(&m2),
         attack,
     })
 }
