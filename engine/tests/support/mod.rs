@@ -272,11 +272,17 @@ pub struct Ringlb {
 impl Ringlb {
     /// Starts `ringlb ARGS`, its stderr in `stderr_path`.
     pub fn spawn<S: AsRef<OsStr>>(args: &[S], stderr_path: PathBuf) -> Self {
+        Self::spawn_to(args, Stdio::null(), stderr_path)
+    }
+
+    /// Starts `ringlb ARGS` with its stdout on `stdout` and its stderr in `stderr_path`. A
+    /// `Stdio::piped()` stdout stays open, unread, for as long as the value lives.
+    pub fn spawn_to<S: AsRef<OsStr>>(args: &[S], stdout: Stdio, stderr_path: PathBuf) -> Self {
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_ringlb"))
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("ringlb starts");
