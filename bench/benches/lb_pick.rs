@@ -5,10 +5,10 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use ringlb::backend::lb::{build, LbServer, PickCtx};
+use ringlb::backend::upstream::Pick;
 use ringlb::backend::{BackendLoad, ServerLoad};
-use ringlb::http::head::parse_request;
-use ringlb::http::Pick;
-use ringlb::lb::{build, LbServer, PickCtx};
+use ringlb::codec::head::parse_request;
 use ringlb_config::model::{Balance, HashMethod, HashType};
 
 const REQUEST: &[u8] = b"GET /api/v1/items/42?id=42&user=alice HTTP/1.1\r\n\

@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the pure functions on the request path: head parse + rewrite, server
 //! pick, and config parse. ACL evaluation is not here yet: the ACL engine is still being
-//! built; add `acl_eval` beside `choose_server` once `ringlb::acl` exposes its evaluator.
+//! built; add `acl_eval` beside `choose_server` once `ringlb::analysis::acl` exposes its evaluator.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -8,9 +8,9 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ringlb::backend::{BackendTable, ResolvedBackend};
-use ringlb::http::edits::HeadEdits;
-use ringlb::http::head::parse_request;
-use ringlb::http::rewrite::{write_request_head, RequestRewrite};
+use ringlb::codec::edits::HeadEdits;
+use ringlb::codec::head::parse_request;
+use ringlb::codec::rewrite::{write_request_head, RequestRewrite};
 
 const REQUEST: &[u8] = b"GET /api/v1/items?id=42&page=3 HTTP/1.1\r\n\
 Host: shop.example.com\r\n\

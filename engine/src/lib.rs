@@ -1,22 +1,13 @@
-//! ringlb: the data plane and the command line.
+//! ringlb: the data plane and the command line, in layers that depend one way only (a
+//! module names only those listed above it; see docs/ARCHITECTURE.md).
 
-pub mod acl;
-pub mod admin;
+pub mod analysis;
 pub mod backend;
-pub mod buffer;
-pub mod check_cmd;
-pub mod cli;
-pub mod control;
-pub mod health;
-pub mod http;
-pub mod lb;
-pub mod lifecycle;
-pub mod limits;
+pub mod boot;
+pub mod codec;
+pub mod io;
 pub mod log;
-pub mod logformat;
-pub mod pending;
-pub mod run;
-pub mod shard;
-pub mod stats;
-pub mod tcp;
-pub mod unique_id;
+pub mod metrics;
+pub mod services;
+pub mod sessions;
+pub mod worker;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use ringlb::run::RunHandle;
-use ringlb::shard::inbox::ShardEvent;
+use ringlb::boot::run::RunHandle;
+use ringlb::worker::inbox::ShardEvent;
 use support::*;
 
 /// A backend answering every request with `name`; `/slow` answers after `slow`.

@@ -8,15 +8,15 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringlb::run::RunHandle;
+use ringlb::boot::run::RunHandle;
 use support::*;
 
 /// Polls until `f` holds (counters of a connection are final once it is closed, which the
 /// client sees slightly before the worker).
 fn eventually(
     h: &RunHandle,
-    f: impl Fn(&ringlb::stats::Snapshot) -> bool,
-) -> ringlb::stats::Snapshot {
+    f: impl Fn(&ringlb::metrics::Snapshot) -> bool,
+) -> ringlb::metrics::Snapshot {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let s = h.stats();

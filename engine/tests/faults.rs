@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::client::{request, Client};
 use common::proxy::{client, listen, sessions_done, TestProxy};
-use ringlb::http::Termination;
+use ringlb::sessions::http::Termination;
 use ringlb_config::model::Proxy;
 
 /// Tests of this file run one at a time, runtime included: they count the whole process's

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fixture::{Answer, Fixture};
-use ringlb::shard::inbox::ShardEvent;
+use ringlb::worker::inbox::ShardEvent;
 use ringlb_checks::AdminState;
 use ringlb_config::model::*;
 use support::*;

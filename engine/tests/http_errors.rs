@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::client::{request, Client};
 use common::origin::Origin;
 use common::proxy::{client, listen, sessions_done, TestProxy};
-use ringlb::http::Termination;
+use ringlb::sessions::http::Termination;
 use ringlb_config::model::{ErrorFile, ErrorSource};
 
 #[monoio::test_all(timer_enabled = true)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::client::Client;
 use common::origin::Origin;
-use ringlb::run::RunHandle;
+use ringlb::boot::run::RunHandle;
 use support::*;
 
 fn start(reuse_line: &str, origin: &Origin, legacy: bool) -> (RunHandle, SocketAddr) {

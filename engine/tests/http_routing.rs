@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use ringlb::shard::inbox::ShardEvent;
+use ringlb::worker::inbox::ShardEvent;
 use routing_support::*;
 use support::*;
 

@@ -12,7 +12,7 @@ use support::*;
 
 fn basic(user: &str, pass: &str) -> String {
     let creds = format!("{user}:{pass}");
-    String::from_utf8(ringlb::acl::fetch::base64(creds.as_bytes())).unwrap()
+    String::from_utf8(ringlb::analysis::acl::fetch::base64(creds.as_bytes())).unwrap()
 }
 
 fn get_as(addr: std::net::SocketAddr, path: &str, creds: Option<(&str, &str)>) -> Answer {

@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ringlb::backend::lb::{build, LbServer, PickCtx};
+use ringlb::backend::upstream::Pick;
 use ringlb::backend::{BackendLoad, ServerLoad};
-use ringlb::http::head::parse_request;
-use ringlb::http::Pick;
-use ringlb::lb::{build, LbServer, PickCtx};
+use ringlb::codec::head::parse_request;
 use ringlb_config::model::{Balance, HashFunction, HashMethod, HashType};
 
 const VECTORS: &str = include_str!("data/haproxy_lb_vectors.txt");

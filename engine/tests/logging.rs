@@ -9,7 +9,7 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use ringlb::run::RunHandle;
+use ringlb::boot::run::RunHandle;
 use ringlb_config::model::Level;
 use support::*;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fixture::{Answer, Fixture};
-use ringlb::run::RunHandle;
+use ringlb::boot::run::RunHandle;
 use ringlb_config::model::*;
 use support::*;
 

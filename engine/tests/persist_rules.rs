@@ -8,7 +8,7 @@ use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 
 use common::client::request;
-use ringlb::run::RunHandle;
+use ringlb::boot::run::RunHandle;
 use support::*;
 
 /// A server answering every request with its name.

@@ -14,8 +14,8 @@ use std::thread;
 use std::time::Duration;
 
 use common::client::{Client, Response};
-use ringlb::run::RunHandle;
-use ringlb::shard::inbox::ShardEvent;
+use ringlb::boot::run::RunHandle;
+use ringlb::worker::inbox::ShardEvent;
 use support::*;
 
 /// A server that answers every request with its name (`X-Server` and the body) and records

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringlb::run::{RunHandle, RunOptions};
+use ringlb::boot::run::{RunHandle, RunOptions};
 use ringlb_config::model::{AdminLevel, Mode, SocketAddress, StatsSocket};
 use support::*;
 
@@ -78,7 +78,7 @@ fn rig() -> Rig {
             handle_signals: false,
             ..RunOptions::default()
         };
-        if let Ok(engine) = ringlb::run::start(c, opts) {
+        if let Ok(engine) = ringlb::boot::run::start(c, opts) {
             return Rig {
                 engine,
                 _dir: dir,
@@ -418,7 +418,7 @@ fn prompt_keeps_the_connection_for_several_commands() {
 #[test]
 fn check_socket_is_healthy_while_a_backend_has_a_server_up() {
     let rig = rig();
-    let probe = ringlb::check_cmd::Probe::Socket(rig.unix.clone());
+    let probe = ringlb::boot::check_cmd::Probe::Socket(rig.unix.clone());
     let ok = probe.run(Duration::from_secs(2)).expect("healthy");
     assert!(ok.ends_with(": 1 of 1 backends up"), "{ok}");
     both(&rig, "disable server web/s1; disable server web/s2");

@@ -6,9 +6,9 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use ringlb::run::{start, RunOptions};
-use ringlb::shard::inbox::ShardEvent;
-use ringlb::shard::DriverKind;
+use ringlb::boot::run::{start, RunOptions};
+use ringlb::worker::inbox::ShardEvent;
+use ringlb::worker::DriverKind;
 use ringlb_config::model::{CpuMap, IdSet};
 use support::*;
 
@@ -162,7 +162,7 @@ both_drivers!(
 );
 
 fn workers_run_pinned_on_the_requested_driver(legacy: bool) {
-    let allowed = ringlb::shard::pin::allowed_cpus();
+    let allowed = ringlb::worker::pin::allowed_cpus();
     let mut c = config(2, vec![listen("tcp_in", &[("s1", echo_server())])]);
     let last = *allowed.last().unwrap() as u32;
     // cpu-map auto:1-2 <first>-<last>, reversed order through two single lines.
@@ -190,7 +190,7 @@ fn workers_run_pinned_on_the_requested_driver(legacy: bool) {
     assert_eq!(w[1].affinity, vec![allowed[0]]);
     if legacy {
         assert!(w.iter().all(|i| i.driver == DriverKind::Epoll));
-    } else if ringlb::shard::build_runtime(false, 256).unwrap().1 == DriverKind::IoUring {
+    } else if ringlb::worker::build_runtime(false, 256).unwrap().1 == DriverKind::IoUring {
         assert!(w.iter().all(|i| i.driver == DriverKind::IoUring));
     }
 }

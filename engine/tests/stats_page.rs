@@ -13,7 +13,7 @@ use common::client::{request, Response};
 use support::*;
 
 fn basic(user_pass: &str) -> String {
-    String::from_utf8(ringlb::acl::fetch::base64(user_pass.as_bytes())).unwrap()
+    String::from_utf8(ringlb::analysis::acl::fetch::base64(user_pass.as_bytes())).unwrap()
 }
 
 fn get(addr: SocketAddr, path: &str, extra: &str) -> Response {

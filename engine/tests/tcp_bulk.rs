@@ -7,9 +7,9 @@ use std::thread;
 use std::time::Instant;
 
 use monoio::net::TcpStream;
-use ringlb::buffer::BufferPool;
-use ringlb::shard::build_runtime;
-use ringlb::tcp::{proxy, Transfer, TunnelEnd, TunnelTimeouts};
+use ringlb::io::buffer::BufferPool;
+use ringlb::sessions::tcp::{proxy, Transfer, TunnelEnd, TunnelTimeouts};
+use ringlb::worker::build_runtime;
 
 const BYTES: usize = 64 * 1024 * 1024;
 

@@ -6,17 +6,17 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use ringlb::acl::Txn;
-use ringlb::http::chunked::{ChunkError, ChunkedDecoder};
-use ringlb::http::edits::HeadEdits;
-use ringlb::http::framing::{request_framing, response_framing};
-use ringlb::http::head::{
+use ringlb::analysis::acl::Txn;
+use ringlb::analysis::rules::ProxyRules;
+use ringlb::codec::chunked::{ChunkError, ChunkedDecoder};
+use ringlb::codec::edits::HeadEdits;
+use ringlb::codec::framing::{request_framing, response_framing};
+use ringlb::codec::head::{
     parse_request, parse_response, HeadError, RequestHead, Version, MAX_HEADERS,
 };
-use ringlb::http::rewrite::{
+use ringlb::codec::rewrite::{
     write_request_head, write_response_head, RequestRewrite, ResponseRewrite,
 };
-use ringlb::http::rules::ProxyRules;
 
 /// Head limit used by the targets, the default `tune.bufsize` minus `tune.maxrewrite`.
 const HEAD_LIMIT: usize = 16384 - 1024;
@@ -133,7 +133,8 @@ pub fn response_head(data: &[u8]) {
         client_version: Version::Http11,
         drop_length: matches!(
             kind,
-            ringlb::http::framing::BodyKind::Chunked | ringlb::http::framing::BodyKind::UntilClose
+            ringlb::codec::framing::BodyKind::Chunked
+                | ringlb::codec::framing::BodyKind::UntilClose
         ),
     };
     write_response_head(&mut out, data, &head, &rw, &HeadEdits::default());

@@ -10,11 +10,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::http::{Pick, UpstreamError};
+use crate::backend::upstream::{Pick, UpstreamError};
 
-use super::load::{Assigned, ConnSlot};
-use super::queue::Ticket;
-use super::{BackendTable, ServerId};
+use crate::backend::load::{Assigned, ConnSlot};
+use crate::backend::queue::Ticket;
+use crate::backend::{BackendTable, ServerId};
 
 /// A server and a slot on it for one request.
 pub(super) struct Assignment {

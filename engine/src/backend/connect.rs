@@ -14,7 +14,7 @@ use std::time::Duration;
 use monoio::net::TcpStream;
 use ringlb_checks::Outcome;
 
-use super::{BackendTable, ServerId};
+use crate::backend::{BackendTable, ServerId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectErrorKind {
@@ -122,7 +122,7 @@ impl BackendTable {
         &self,
         mut server: ServerId,
         client_port: u16,
-        mut slot: Option<&mut super::ConnSlot>,
+        mut slot: Option<&mut crate::backend::ConnSlot>,
     ) -> Result<(TcpStream, ServerId), ConnectError> {
         let mut attempts = 0;
         loop {

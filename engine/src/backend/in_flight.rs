@@ -19,8 +19,8 @@ use std::rc::Rc;
 
 use monoio::net::TcpStream;
 
-use super::load::ConnSlot;
-use super::{BackendTable, ServerId};
+use crate::backend::load::ConnSlot;
+use crate::backend::{BackendTable, ServerId};
 
 /// The descriptors of one server's connections in use by this worker's requests.
 #[derive(Debug, Default)]
@@ -111,7 +111,7 @@ impl BackendTable {
     /// backup server. Returns how many connections were cut.
     pub(super) fn end_sessions_on_change(&self, id: ServerId, up: bool) -> usize {
         let s = &self.servers[id.0];
-        let cut = |t: &super::ServerSlot| {
+        let cut = |t: &crate::backend::ServerSlot| {
             t.in_flight
                 .as_ref()
                 .map_or(0, |r| r.shut_down_all(t.conf.ip))
@@ -142,8 +142,8 @@ impl BackendTable {
 /// `on-marked-down shutdown-sessions`, or, for a backup, an active server's
 /// `on-marked-up shutdown-backup-sessions`.
 pub(super) fn needs_registry(
-    server: &super::ResolvedServer,
-    all: &[super::ResolvedServer],
+    server: &crate::backend::ResolvedServer,
+    all: &[crate::backend::ResolvedServer],
 ) -> bool {
     server.shutdown_sessions_on_down
         || (server.backup
@@ -154,9 +154,9 @@ pub(super) fn needs_registry(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{backend_load, LbSettings, ResolvedBackend, ResolvedServer};
     use super::*;
-    use crate::http::{Pick, Reuse, Upstream};
+    use crate::backend::upstream::{Pick, Reuse, Upstream};
+    use crate::backend::{backend_load, LbSettings, ResolvedBackend, ResolvedServer};
     use ringlb_config::model::{Proxy, ProxyKind};
     use std::io::Read;
     use std::sync::Arc;
@@ -181,7 +181,7 @@ mod tests {
             connect_timeout: None,
             idle_per_server: 1,
             lb: LbSettings::default(),
-            http: crate::http::HttpBackend::from_proxy(&proxy),
+            http: crate::analysis::settings::HttpBackend::from_proxy(&proxy),
         })
     }
 

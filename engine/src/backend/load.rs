@@ -82,7 +82,7 @@ impl ServerLoad {
 /// A backend's counters and limits shared by every worker.
 #[derive(Debug)]
 pub struct BackendLoad {
-    /// The round-robin position (see [`crate::lb::roundrobin`]). Padded with the rest:
+    /// The round-robin position (see [`crate::backend::lb::roundrobin`]). Padded with the rest:
     /// one relaxed `fetch_add` per pick.
     pub cursor: AtomicU64,
     /// Requests assigned to this backend now, queued or connected (HAProxy's `beconn`):
@@ -186,8 +186,8 @@ pub struct ConnSlot {
     pub(super) server: usize,
     pub(super) backend: Arc<BackendLoad>,
     pub(super) _assigned: Assigned,
-    pub(super) on_release: Option<std::rc::Rc<super::queue::Waiters>>,
-    pub(super) tracked: Option<super::in_flight::Tracked>,
+    pub(super) on_release: Option<std::rc::Rc<crate::backend::queue::Waiters>>,
+    pub(super) tracked: Option<crate::backend::in_flight::Tracked>,
     /// When a request that waited in a queue got this slot (`None`: it did not wait).
     pub(super) dequeued_at: Option<std::time::Instant>,
 }

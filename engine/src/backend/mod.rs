@@ -9,12 +9,16 @@
 mod abort;
 mod assign;
 mod connect;
+mod handout;
 mod in_flight;
+pub mod lb;
 pub mod load;
+pub mod persist;
 mod pool;
 pub mod queue;
 mod resolve;
-mod upstream;
+pub mod reuse;
+pub mod upstream;
 
 pub use abort::client_closed;
 pub use connect::{ConnectError, ConnectErrorKind};
@@ -30,13 +34,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http::Pick;
-use crate::lb::{self, Balancer, LbServer, PickCtx};
-use crate::shard::inbox::ShardEvent;
+use crate::backend::upstream::Pick;
+use crate::worker::inbox::ShardEvent;
+use lb::{Balancer, LbServer, PickCtx};
 use pool::IdlePool;
 use queue::Waiters;
 
-use crate::http::HttpBackend;
+use crate::analysis::settings::HttpBackend;
 
 /// Index of a server in its backend's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -331,7 +335,7 @@ mod tests {
             connect_timeout: None,
             idle_per_server: 2,
             lb: LbSettings::default(),
-            http: crate::http::HttpBackend::from_proxy(&proxy),
+            http: crate::analysis::settings::HttpBackend::from_proxy(&proxy),
         }
     }
 
@@ -434,7 +438,7 @@ mod tests {
 
     #[test]
     fn persistence_reaches_a_drained_server_and_a_down_one_only_with_persist() {
-        use crate::http::{Reuse, Upstream};
+        use crate::backend::upstream::{Reuse, Upstream};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let at = |name: &str, weight| {
@@ -452,7 +456,9 @@ mod tests {
                 prefer: Some(0),
                 ..Pick::connection("127.0.0.1:9".parse().unwrap(), 0)
             };
-            let got = |t: &'static str, c: crate::http::UpstreamConn| (t, c.server, c.persisted);
+            let got = |t: &'static str, c: crate::backend::upstream::UpstreamConn| {
+                (t, c.server, c.persisted)
+            };
             let c = plain.acquire(Reuse::NewOnly, None, &pick).await.unwrap();
             assert_eq!(got("drain", c), ("drain", 0, true));
             plain.set_server_state(ServerId(0), false);

@@ -2,7 +2,7 @@
 //! persistence or a hash) and one for the backend (requests any server may take), served in
 //! order, bounded by `timeout queue`.
 //!
-//! Slots are counted in shared atomics ([`super::load`]); the queues themselves are per
+//! Slots are counted in shared atomics ([`crate::backend::load`]); the queues themselves are per
 //! worker. A slot freed in this worker wakes the first waiter of that server's queue and of
 //! the backend queue at once. A slot freed by another worker is noticed by polling: only the
 //! first waiter of each queue polls, every [`REMOTE_POLL`]. Order is strict within a worker;

@@ -11,9 +11,9 @@ use ringlb_config::model::{
 };
 use ringlb_config::Config;
 
-use super::load::{BackendLoad, ServerLoad};
-use crate::http::rules::Shared;
-use crate::http::HttpBackend;
+use crate::analysis::rules::Shared;
+use crate::analysis::settings::HttpBackend;
+use crate::backend::load::{BackendLoad, ServerLoad};
 
 /// A server with its address resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,127 +1,128 @@
-//! The HTTP session's view of a worker's backend table: the balancing algorithm picks the
-//! server (or persistence does), the `maxconn` gate gives a slot, and an idle connection to
-//! that server is reused when the session allows it.
+//! The seam between an HTTP session and the servers: a backend hands out connections to a
+//! chosen server (new or idle) and takes them back when keep-alive allows.
 
-use crate::http::reuse::PrivateConn;
-use crate::http::{Pick, Reuse, Router, Upstream, UpstreamConn, UpstreamError};
-use crate::shard::worker::Worker;
+use std::io;
+use std::net::SocketAddr;
 
-use super::connect::ConnectErrorKind;
-use super::{BackendTable, ServerId};
+use monoio::net::TcpStream;
 
-impl Upstream for BackendTable {
-    /// The balancer (or persistence) picks the server and the `maxconn` gate gives a slot;
-    /// then the connection: the client connection's own one to that server, an idle one as
-    /// `reuse` allows, or a new one.
+use crate::codec::head::RequestHead;
+
+/// What the balancer may look at to pick a server for one request or connection.
+#[derive(Clone, Copy)]
+pub struct Pick<'a> {
+    /// The port the client reached: servers without a port, or with an offset, follow it.
+    pub client_port: u16,
+    /// The client's address (`balance source`).
+    pub src: SocketAddr,
+    /// The client read buffer that `req`'s offsets point into.
+    pub buf: &'a [u8],
+    /// The request head (`balance uri|url_param|hdr|rdp-cookie`); `None` in TCP mode.
+    pub req: Option<&'a RequestHead>,
+    /// The server a persistence cookie names (its index in the backend), if any.
+    pub prefer: Option<usize>,
+    /// `force-persist` matched: `prefer` is used even when down or in maintenance.
+    pub force_persist: bool,
+}
+
+impl<'a> Pick<'a> {
+    /// A pick with nothing but the addresses: TCP mode, or a request nobody inspects.
+    pub fn connection(src: SocketAddr, client_port: u16) -> Self {
+        Pick {
+            client_port,
+            src,
+            buf: &[],
+            req: None,
+            prefer: None,
+            force_persist: false,
+        }
+    }
+}
+
+/// Whether an idle pooled connection may be handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    Allowed,
+    /// A fresh connection: used to retry a request after a pooled one proved dead.
+    NewOnly,
+    /// Only an idle connection that already carried more than one request, else a new one
+    /// (`http-reuse aggressive`, first request of a client connection).
+    Proven,
+    /// The connection this client connection kept for itself, else a new one; never the
+    /// shared pool (`http-reuse never`).
+    Private,
+}
+
+/// A connection to one server of a backend.
+pub struct UpstreamConn {
+    pub stream: TcpStream,
+    /// Taken from the idle pool rather than just connected: the server may have closed it.
+    pub reused: bool,
+    /// The server's position in its backend, for counters and logs.
+    pub server: usize,
+    /// The server is the one `Pick::prefer` named (persistence held).
+    pub persisted: bool,
+    /// The server connection slot this exchange holds (`maxconn`, `leastconn`); given
+    /// back when the connection is released, discarded or dropped.
+    pub slot: Option<crate::backend::ConnSlot>,
+}
+
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// No usable server (all down, none configured, or all full).
+    NoServer,
+    /// Connecting failed after every retry.
+    Connect(io::Error),
+    /// Every server was full and the request waited in a queue past `timeout queue` (503).
+    QueueTimeout,
+}
+
+/// One backend's servers as the session sees them. Implemented by the worker's server table;
+/// tests implement it over fixed addresses.
+#[allow(async_fn_in_trait)] // used generically inside one worker, never as `dyn` or across threads
+pub trait Upstream {
+    /// A connection to the server chosen for the next request. Connect timeouts, retries
+    /// and redispatch happen inside. With [`Reuse::Private`] (`http-reuse never`), `own` is
+    /// the connection the client connection kept, used again when it goes to the same
+    /// server; an implementation that keeps none ignores it.
     async fn acquire(
         &self,
         reuse: Reuse,
-        own: Option<PrivateConn>,
+        own: Option<crate::backend::reuse::PrivateConn>,
         pick: &Pick<'_>,
-    ) -> Result<UpstreamConn, UpstreamError> {
-        let mut a = self.assign(pick).await?;
-        let preferred = pick.prefer.map(ServerId);
-        let kept = own
-            .filter(|o| o.server == a.server.0 && super::pool::still_open(&o.stream))
-            .map(|o| o.stream);
-        // Reusing only the chosen server's idle connections keeps the algorithm's
-        // distribution exact; an idle connection elsewhere would skew it.
-        let idle = match reuse {
-            Reuse::Private => kept,
-            Reuse::Allowed => self.take_idle(a.server, false),
-            Reuse::Proven => self.take_idle(a.server, true),
-            Reuse::NewOnly => None,
-        };
-        if let Some(stream) = idle {
-            self.track(&mut a.slot, a.server, &stream);
-            return Ok(UpstreamConn {
-                stream,
-                reused: true,
-                server: a.server.0,
-                persisted: a.persisted,
-                slot: Some(a.slot),
-            });
-        }
-        match self
-            .connect_holding(a.server, pick.client_port, Some(&mut a.slot))
-            .await
-        {
-            Ok((stream, reached)) => {
-                self.track(&mut a.slot, reached, &stream);
-                Ok(UpstreamConn {
-                    stream,
-                    reused: false,
-                    server: reached.0,
-                    persisted: a.persisted && preferred == Some(reached),
-                    slot: Some(a.slot),
-                })
-            }
-            Err(e) if e.kind == ConnectErrorKind::NoServer => Err(UpstreamError::NoServer),
-            Err(e) => Err(UpstreamError::Connect(
-                e.source
-                    .unwrap_or_else(|| std::io::ErrorKind::TimedOut.into()),
-            )),
-        }
+    ) -> Result<UpstreamConn, UpstreamError>;
+    /// Gives back a connection that finished an exchange cleanly and may be reused.
+    fn release(&self, conn: UpstreamConn);
+    /// Gives back a connection that must be closed (error, close mode, server's choice).
+    fn discard(&self, conn: UpstreamConn) {
+        drop(conn);
     }
-
-    fn keep_private(&self, conn: UpstreamConn) -> PrivateConn {
-        self.balancer.borrow().conn_released(ServerId(conn.server));
-        drop(conn.slot);
-        PrivateConn {
+    /// `http-reuse never`: ends an exchange like `release`, but hands the connection back to
+    /// the client connection instead of the shared pool.
+    fn keep_private(&self, conn: UpstreamConn) -> crate::backend::reuse::PrivateConn {
+        crate::backend::reuse::PrivateConn {
             server: conn.server,
             stream: conn.stream,
         }
     }
-
-    fn release(&self, conn: UpstreamConn) {
-        self.balancer.borrow().conn_released(ServerId(conn.server));
-        drop(conn.slot);
-        // A connection taken from the pool has now carried at least two requests.
-        self.put_idle(ServerId(conn.server), conn.stream, conn.reused);
-    }
-
-    fn discard(&self, conn: UpstreamConn) {
-        self.balancer.borrow().conn_released(ServerId(conn.server));
-        drop(conn);
-    }
-
+    /// Persistence: the server whose `cookie` value is `value`. An unknown value is ignored.
     fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
-        self.server_by_cookie(value).map(|id| id.0)
+        let _ = value;
+        None
     }
-
+    /// The `cookie` value of `server`, if it has one.
     fn server_cookie(&self, server: usize) -> Option<&str> {
-        self.cookie_of(ServerId(server))
+        let _ = server;
+        None
     }
-
-    fn abort_on_close(&self) -> bool {
-        self.lb.abortonclose
-    }
-
+    /// `observe`: what an exchange with `server` showed (its response head, or how reading
+    /// it failed).
     fn observe(&self, server: usize, outcome: ringlb_checks::Outcome) {
-        BackendTable::observe(self, ServerId(server), outcome);
+        let _ = (server, outcome);
     }
-}
-
-impl Router for Worker {
-    type Upstream = BackendTable;
-
-    fn backend(&self, name: &str) -> Option<(&crate::http::HttpBackend, &BackendTable)> {
-        Worker::backend(self, name).map(|t| (&t.http, &**t))
-    }
-
-    fn usable_servers(&self, name: &str) -> Option<usize> {
-        Worker::backend(self, name).map(|t| t.usable_count())
-    }
-
-    fn observer(&self) -> Option<&crate::stats::Observer> {
-        Some(&self.obs)
-    }
-
-    fn stats_context(&self) -> Option<&crate::stats::service::StatsContext> {
-        Some(&self.stats_context)
-    }
-
-    fn stopping(&self) -> Option<&crate::shard::latch::Latch> {
-        Some(Worker::stopping(self))
+    /// `option abortonclose`: a request still waiting for a server is dropped when its
+    /// client closes.
+    fn abort_on_close(&self) -> bool {
+        false
     }
 }

@@ -3,7 +3,7 @@
 //! A slow or dead receiver never holds a worker up: lines it cannot take are dropped and
 //! counted.
 
-pub mod line;
+pub mod observer;
 pub mod syslog;
 pub mod target;
 pub mod writer;
@@ -18,12 +18,12 @@ use ringlb_config::logformat::LogFormat;
 use ringlb_config::model::{CaptureSide, Level, Mode, Proxy};
 use ringlb_config::Config;
 
-pub use line::{termination_state, LogInfo, Timers, HTTPLOG, TCPLOG};
+pub use crate::analysis::log_line::{termination_state, LogInfo, Timers, HTTPLOG, TCPLOG};
 use syslog::{frame, Dates, Identity, LocalTime};
 use target::Sink;
 use writer::{LineSender, StdioWriter};
 
-use crate::stats::WorkerStats;
+use crate::metrics::WorkerStats;
 
 /// How one frontend logs its traffic.
 #[derive(Debug)]
@@ -66,7 +66,7 @@ impl FrontendLog {
             // `http-request capture … len` slots follow the declared ones.
             request_captures: captures(CaptureSide::Request)
                 .into_iter()
-                .chain(crate::acl::vars::rule_capture_lens(p).map(|l| (String::new(), l)))
+                .chain(crate::analysis::acl::vars::rule_capture_lens(p).map(|l| (String::new(), l)))
                 .collect(),
             response_captures: captures(CaptureSide::Response),
         })

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ringlb_config::model::{Level, LogFormatKind};
 
-use super::target::Sink;
+use crate::log::target::Sink;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -150,7 +150,7 @@ pub fn frame(
     out.truncate(sink.len);
     if matches!(
         sink.dest,
-        super::target::Dest::Stdout | super::target::Dest::Stderr
+        crate::log::target::Dest::Stdout | crate::log::target::Dest::Stderr
     ) {
         out.push(b'\n');
     }

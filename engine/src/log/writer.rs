@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
-use super::target::{Dest, Sink};
+use crate::log::target::{Dest, Sink};
 
 /// Lines waiting for the stdout/stderr writer before new ones are dropped.
 const STDIO_QUEUE: usize = 8192;

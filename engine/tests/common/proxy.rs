@@ -7,12 +7,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use monoio::net::{TcpListener, TcpStream};
-use ringlb::buffer::BufferPool;
-use ringlb::http::reuse::PrivateConn;
-use ringlb::http::{
-    serve_http, HttpBackend, HttpFrontend, Pick, Reuse, Router, SessionSummary, Upstream,
-    UpstreamConn, UpstreamError,
-};
+use ringlb::analysis::settings::{HttpBackend, HttpFrontend};
+use ringlb::backend::reuse::PrivateConn;
+use ringlb::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn, UpstreamError};
+use ringlb::io::buffer::BufferPool;
+use ringlb::sessions::http::router::Router;
+use ringlb::sessions::http::{serve_http, SessionSummary};
 use ringlb_config::model::{Mode, Proxy, ProxyKind, Timeouts, Tune};
 
 /// A `listen` section in HTTP mode with short timeouts; tests change what they need.

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use ringlb::run::RunHandle;
+use ringlb::boot::run::RunHandle;
 
 use crate::support::{free_port, read_head, run_http, serve_each};
 

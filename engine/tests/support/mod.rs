@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringlb::run::{start, RunHandle, RunOptions};
+use ringlb::boot::run::{start, RunHandle, RunOptions};
 use ringlb_config::model::*;
 use ringlb_config::Config;
 

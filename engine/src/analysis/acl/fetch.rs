@@ -1,0 +1,490 @@
+//! Sample fetches read in place: the request head as offsets into the read buffer, the
+//! connection's addresses, the response head, and the worker's server counts.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use ringlb_config::acl::{Converter, Fetch};
+
+use crate::analysis::acl::vars::Vars;
+use crate::codec::edits::HeadEdits;
+use crate::codec::head::{RequestHead, ResponseHead, Version};
+
+/// One value produced by a fetch, after converters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sample<'a> {
+    Bool(bool),
+    Int(i64),
+    Ip(IpAddr),
+    /// Borrowed from the buffer unless a converter had to build a new value.
+    Str(Cow<'a, [u8]>),
+}
+
+impl Sample<'_> {
+    /// The value as an integer: strings are read as leading decimal digits, as HAProxy does.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Sample::Bool(b) => Some(i64::from(*b)),
+            Sample::Int(n) => Some(*n),
+            Sample::Ip(_) => None,
+            Sample::Str(s) => parse_int(s),
+        }
+    }
+}
+
+/// Everything a fetch may read about one stream. Nothing here is copied from the buffer.
+#[derive(Clone, Copy)]
+pub struct Txn<'a> {
+    /// The client read buffer the request head's offsets point into.
+    pub buf: &'a [u8],
+    /// `None` before a head is parsed (`tcp-request connection`, tcp mode).
+    pub req: Option<&'a RequestHead>,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub frontend: &'a str,
+    pub backend: Option<&'a str>,
+    pub server: Option<&'a str>,
+    /// The response buffer and head, for `http-response` rules.
+    pub res: Option<(&'a [u8], &'a ResponseHead)>,
+    /// Usable servers of a backend by name (`nbsrv`); `None` when there is no such backend.
+    pub nbsrv: &'a dyn Fn(&str) -> Option<usize>,
+    /// Rewrites earlier rules made to the request: set only once one did, so that later
+    /// conditions see the request as it will be sent while an untouched request is read
+    /// straight from the buffer.
+    pub edits: Option<&'a HeadEdits>,
+    /// What `set-var`, `capture` and `set-log-level` stored on the stream; `None` where
+    /// no rule can write (then only `proc` variables are readable).
+    pub vars: Option<&'a Vars>,
+}
+
+impl<'a> Txn<'a> {
+    /// A stream with nothing read yet: only addresses and names can be fetched.
+    pub fn connection(
+        src: SocketAddr,
+        dst: SocketAddr,
+        frontend: &'a str,
+        nbsrv: &'a dyn Fn(&str) -> Option<usize>,
+    ) -> Self {
+        Txn {
+            buf: &[],
+            req: None,
+            src,
+            dst,
+            frontend,
+            backend: None,
+            server: None,
+            res: None,
+            nbsrv,
+            edits: None,
+            vars: None,
+        }
+    }
+
+    /// This stream seen with `edits` applied to its request (none when they are empty).
+    pub fn with_edits<'b>(&self, edits: &'b HeadEdits) -> Txn<'b>
+    where
+        'a: 'b,
+    {
+        Txn {
+            edits: (!edits.is_empty()).then_some(edits),
+            ..*self
+        }
+    }
+
+    pub fn method(&self) -> Option<&'a [u8]> {
+        let h = self.req?;
+        match self.edits.and_then(|e| e.method.as_deref()) {
+            Some(m) => Some(m),
+            None => Some(&self.buf[h.method.clone()]),
+        }
+    }
+
+    /// The request target as it will be sent.
+    pub fn url(&self) -> Option<&'a [u8]> {
+        let h = self.req?;
+        match self.edits.and_then(|e| e.target.as_deref()) {
+            Some(t) => Some(t),
+            None => Some(&self.buf[h.target.clone()]),
+        }
+    }
+
+    /// The request's header lines as (name, value), after the rewrites of earlier rules:
+    /// original lines not deleted (with replaced values), then the added ones.
+    pub fn request_lines(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
+        let (buf, headers): (&'a [u8], &'a [crate::codec::head::HeaderSpan]) = match self.req {
+            Some(h) => (self.buf, &h.headers),
+            None => (&[], &[]),
+        };
+        let edits = self.edits;
+        let original = headers
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !edits.is_some_and(|e| e.is_removed(*i)))
+            .map(move |(i, h)| {
+                let v = match edits {
+                    Some(e) => e.value(i, buf, h),
+                    None => &buf[h.value.clone()],
+                };
+                (&buf[h.name.clone()], v)
+            });
+        let added = edits
+            .into_iter()
+            .flat_map(|e| e.added.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
+        original.chain(added)
+    }
+
+    /// The path: the target up to `?`, without `scheme://authority` for an absolute URI.
+    pub fn path(&self) -> Option<&'a [u8]> {
+        self.url().map(|u| path_of(u).0)
+    }
+
+    pub fn query(&self) -> Option<&'a [u8]> {
+        self.url().and_then(|u| path_of(u).1)
+    }
+
+    /// Raw values of the request header `name`, one per line.
+    pub fn header_lines(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.request_lines()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
+    }
+}
+
+/// Splits a request target into its path and its query (without `?`).
+pub fn path_of(url: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let mut u = url;
+    if u.first() != Some(&b'/') {
+        // `http://host/path`: the path starts at the first `/` after `://`.
+        if let Some(p) = memchr::memmem::find(u, b"://") {
+            let rest = &u[p + 3..];
+            // No path: the empty slice at the end of `url`, so callers can still locate it
+            // in `url` by address (rewrites keep what precedes it).
+            u = match memchr::memchr2(b'/', b'?', rest) {
+                Some(i) => &rest[i..],
+                None => &rest[rest.len()..],
+            };
+        }
+    }
+    match memchr::memchr(b'?', u) {
+        Some(i) => (&u[..i], Some(&u[i + 1..])),
+        None => (u, None),
+    }
+}
+
+pub fn parse_int(s: &[u8]) -> Option<i64> {
+    let s = crate::codec::head::trim(s);
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &d in &digits[..end] {
+        n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if neg { -n } else { n })
+}
+
+/// Calls `f` with each value `fetch` yields, stopping at the first for which it returns
+/// true; returns whether one did. Multi-valued fetches (`hdr` without an occurrence) yield
+/// every comma-separated value of every line, as HAProxy's `hdr` does.
+pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>) -> bool) -> bool {
+    let s = |b: &'a [u8]| Sample::Str(Cow::Borrowed(b));
+    match fetch {
+        Fetch::Src => f(Sample::Ip(unmap(txn.src.ip()))),
+        Fetch::SrcPort => f(Sample::Int(i64::from(txn.src.port()))),
+        Fetch::Dst => f(Sample::Ip(unmap(txn.dst.ip()))),
+        Fetch::DstPort => f(Sample::Int(i64::from(txn.dst.port()))),
+        Fetch::Method => txn.method().is_some_and(|m| f(s(m))),
+        Fetch::Path => txn.path().is_some_and(|p| f(s(p))),
+        Fetch::Url => txn.url().is_some_and(|u| f(s(u))),
+        Fetch::Query => txn.query().is_some_and(|q| f(s(q))),
+        Fetch::Base => {
+            // Host header then path; built only for this rarely used fetch.
+            let (Some(host), Some(path)) = (txn.header_lines("host").next(), txn.path()) else {
+                return false;
+            };
+            let mut v = host.to_vec();
+            v.extend_from_slice(path);
+            f(Sample::Str(Cow::Owned(v)))
+        }
+        Fetch::ReqVer => match txn.req.map(|h| h.version) {
+            Some(Version::Http10) => f(s(b"1.0")),
+            Some(Version::Http11) => f(s(b"1.1")),
+            None => false,
+        },
+        Fetch::ReqLen => f(Sample::Int(txn.buf.len() as i64)),
+        Fetch::ReqProtoHttp => f(Sample::Bool(txn.req.is_some())),
+        Fetch::ReqRdpCookieCnt => f(Sample::Int(0)),
+        // Content rules are evaluated on what has arrived; there is no inspect-delay wait.
+        Fetch::WaitEnd => f(Sample::Bool(true)),
+        Fetch::ReqHdr { name, occ } => {
+            txn.req.is_some() && header_values(txn.request_lines(), name.as_deref(), *occ, f)
+        }
+        Fetch::ResHdr { name, occ } => {
+            let Some((buf, res)) = txn.res else {
+                return false;
+            };
+            let lines = res
+                .headers
+                .iter()
+                .map(|h| (&buf[h.name.clone()], &buf[h.value.clone()]));
+            header_values(lines, name.as_deref(), *occ, f)
+        }
+        Fetch::ReqHdrCnt { name } => {
+            if txn.req.is_none() {
+                return false;
+            }
+            let mut n = 0;
+            header_values(txn.request_lines(), name.as_deref(), None, &mut |_| {
+                n += 1;
+                false
+            });
+            f(Sample::Int(n))
+        }
+        Fetch::ReqCook { name } => cookies(txn, name.as_deref(), &mut |v| f(s(v))),
+        Fetch::ReqCookCnt { name } => {
+            let mut n = 0;
+            cookies(txn, name.as_deref(), &mut |_| {
+                n += 1;
+                false
+            });
+            f(Sample::Int(n))
+        }
+        Fetch::UrlParam { name } => {
+            let Some(q) = txn.query() else { return false };
+            q.split(|&b| b == b'&' || b == b';').any(|kv| {
+                let (k, v) = match memchr::memchr(b'=', kv) {
+                    Some(i) => (&kv[..i], &kv[i + 1..]),
+                    None => (kv, &kv[kv.len()..]),
+                };
+                match name {
+                    Some(n) if k != n.as_bytes() => false,
+                    _ => f(s(v)),
+                }
+            })
+        }
+        Fetch::Nbsrv { backend } => {
+            let name = backend.as_deref().or(txn.backend);
+            match name.and_then(|n| (txn.nbsrv)(n)) {
+                Some(n) => f(Sample::Int(n as i64)),
+                None => false,
+            }
+        }
+        Fetch::BeName => txn.backend.is_some_and(|b| f(s(b.as_bytes()))),
+        Fetch::FeName => f(s(txn.frontend.as_bytes())),
+        Fetch::UniqueId => {
+            crate::analysis::unique_id::of(txn).is_some_and(|v| f(Sample::Str(Cow::Owned(v))))
+        }
+        Fetch::SrvName => txn.server.is_some_and(|v| f(s(v.as_bytes()))),
+        Fetch::Status => txn
+            .res
+            .is_some_and(|(_, r)| f(Sample::Int(i64::from(r.status)))),
+        // Evaluated by the compiled ACL, which holds the userlist; a log-format value has
+        // none to check against.
+        Fetch::HttpAuth { .. } | Fetch::HttpAuthGroup { .. } => false,
+        Fetch::Var { var, default } => match Vars::read(txn.vars, var) {
+            Some(v) => f(v),
+            None => default
+                .as_ref()
+                .is_some_and(|d| f(Sample::Str(Cow::Owned(d.clone().into_bytes())))),
+        },
+        Fetch::Str(v) => f(Sample::Str(Cow::Owned(v.clone().into_bytes()))),
+        Fetch::Int(n) => f(Sample::Int(*n)),
+        Fetch::AlwaysTrue => f(Sample::Bool(true)),
+        Fetch::AlwaysFalse => f(Sample::Bool(false)),
+    }
+}
+
+/// The first value of `fetch` after `converters` (what `set-var` and `capture` store).
+pub fn first_value<'a>(
+    fetch: &Fetch,
+    converters: &[Converter],
+    txn: &Txn<'a>,
+) -> Option<Sample<'a>> {
+    let mut got = None;
+    fetch_each(fetch, txn, &mut |s| {
+        got = convert(s, converters);
+        got.is_some()
+    });
+    got
+}
+
+/// IPv4 clients on a dual-stack socket show up as `::ffff:a.b.c.d`; fetches give `a.b.c.d`.
+pub fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+/// Header values: every comma-separated item when `occ` is `None`, else the `occ`th item
+/// (negative from the last). A missing name means every header.
+fn header_values<'a>(
+    lines: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    name: Option<&str>,
+    occ: Option<i32>,
+    f: &mut dyn FnMut(Sample<'a>) -> bool,
+) -> bool {
+    let items = || {
+        lines
+            .clone()
+            .filter(move |(n, _)| match name {
+                Some(want) => n.eq_ignore_ascii_case(want.as_bytes()),
+                None => true,
+            })
+            .flat_map(|(_, v)| v.split(|&b| b == b','))
+            .map(crate::codec::head::trim)
+    };
+    let item = match occ {
+        None => return items().any(|v| f(Sample::Str(Cow::Borrowed(v)))),
+        Some(n) if n > 0 => items().nth(n as usize - 1),
+        Some(n) => {
+            let count = items().count();
+            count
+                .checked_sub(n.unsigned_abs() as usize)
+                .and_then(|i| items().nth(i))
+        }
+    };
+    item.is_some_and(|v| f(Sample::Str(Cow::Borrowed(v))))
+}
+
+/// Values of the request cookies named `name` (every cookie when `None`).
+fn cookies<'a>(txn: &Txn<'a>, name: Option<&str>, f: &mut dyn FnMut(&'a [u8]) -> bool) -> bool {
+    txn.header_lines("cookie")
+        .flat_map(|line| line.split(|&b| b == b';'))
+        .any(|c| {
+            let c = crate::codec::head::trim(c);
+            let (k, v) = match memchr::memchr(b'=', c) {
+                Some(i) => (&c[..i], &c[i + 1..]),
+                None => (c, &c[c.len()..]),
+            };
+            match name {
+                Some(n) if k != n.as_bytes() => false,
+                _ => f(v),
+            }
+        })
+}
+
+/// Applies converters in order. `lower`/`upper`/`hex`/`base64` build a new value; the
+/// compiler folds `lower`/`upper` away for string matches, so they only allocate before a
+/// regex or in a log-format value.
+pub fn convert<'a>(mut s: Sample<'a>, converters: &[Converter]) -> Option<Sample<'a>> {
+    for c in converters {
+        s = match c {
+            Converter::Lower | Converter::Upper => {
+                let mut v = to_bytes(s)?.into_owned();
+                if *c == Converter::Lower {
+                    v.make_ascii_lowercase()
+                } else {
+                    v.make_ascii_uppercase()
+                }
+                Sample::Str(Cow::Owned(v))
+            }
+            Converter::Length => Sample::Int(to_bytes(s)?.len() as i64),
+            Converter::Hex => {
+                let b = to_bytes(s)?;
+                let mut v = Vec::with_capacity(b.len() * 2);
+                for x in b.iter() {
+                    v.extend_from_slice(format!("{x:02X}").as_bytes());
+                }
+                Sample::Str(Cow::Owned(v))
+            }
+            Converter::Base64 => Sample::Str(Cow::Owned(base64(&to_bytes(s)?))),
+            Converter::Field {
+                index,
+                delimiters,
+                count,
+            }
+            | Converter::Word {
+                index,
+                delimiters,
+                count,
+            } => {
+                let skip_empty = matches!(c, Converter::Word { .. });
+                let b = to_bytes(s)?;
+                let range = field(
+                    &b,
+                    *index,
+                    delimiters.as_bytes(),
+                    count.unwrap_or(1),
+                    skip_empty,
+                )?;
+                Sample::Str(match b {
+                    Cow::Borrowed(b) => Cow::Borrowed(&b[range]),
+                    Cow::Owned(v) => Cow::Owned(v[range].to_vec()),
+                })
+            }
+        };
+    }
+    Some(s)
+}
+
+/// A sample as bytes; integers and addresses are written out (rare, so they allocate).
+pub fn to_bytes(s: Sample<'_>) -> Option<Cow<'_, [u8]>> {
+    Some(match s {
+        Sample::Str(b) => b,
+        Sample::Int(n) => Cow::Owned(n.to_string().into_bytes()),
+        Sample::Ip(ip) => Cow::Owned(ip.to_string().into_bytes()),
+        Sample::Bool(b) => Cow::Borrowed(if b { b"1" } else { b"0" }),
+    })
+}
+
+/// The byte range of `count` fields starting at the `index`th (1-based, negative from the end).
+fn field(
+    b: &[u8],
+    index: i32,
+    delims: &[u8],
+    count: i32,
+    skip_empty: bool,
+) -> Option<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    for (i, x) in b.iter().enumerate() {
+        if delims.contains(x) {
+            spans.push(start..i);
+            start = i + 1;
+        }
+    }
+    spans.push(start..b.len());
+    if skip_empty {
+        spans.retain(|r| !r.is_empty());
+    }
+    let n = spans.len() as i32;
+    let first = if index > 0 { index - 1 } else { n + index };
+    if first < 0 || first >= n {
+        return None;
+    }
+    let last = if count <= 0 {
+        n - 1
+    } else {
+        (first + count - 1).min(n - 1)
+    };
+    Some(spans[first as usize].start..spans[last as usize].end)
+}
+
+pub fn base64(b: &[u8]) -> Vec<u8> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}

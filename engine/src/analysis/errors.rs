@@ -1,0 +1,204 @@
+//! The proxy's error pages: the built-in ones, and the `errorfile` / `errorloc` /
+//! `errorfiles` (from `http-errors` sections) replacing them.
+
+use std::collections::HashMap;
+
+use ringlb_config::model::{ErrorFile, ErrorSource, Proxy};
+
+use crate::analysis::rules::Shared;
+
+/// The reason phrase written after a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Payload Too Large",
+        425 => "Too Early",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}
+
+/// One sentence telling the user what went wrong.
+fn explanation(status: u16) -> &'static str {
+    match status {
+        400 => "The request could not be understood.",
+        403 => "Access to this resource is not allowed.",
+        404 => "The requested resource does not exist.",
+        405 => "This method is not allowed here.",
+        408 => "The request was not received in time.",
+        410 => "The requested resource is gone.",
+        413 => "The request body is too large.",
+        425 => "The request came too early.",
+        429 => "Too many requests were sent.",
+        431 => "The request headers are too large.",
+        500 => "The proxy met an internal error.",
+        501 => "The request uses a feature that is not implemented.",
+        502 => "The server sent an invalid or incomplete response.",
+        503 => "No server is able to answer this request right now.",
+        504 => "The server did not answer in time.",
+        _ => "The request could not be served.",
+    }
+}
+
+/// The built-in page for `status`: a short HTML body, never cached, closing the connection.
+pub fn default_error(status: u16) -> Vec<u8> {
+    let body = format!(
+        "<html><body><h1>{status} {}</h1>\n{}\n</body></html>\n",
+        reason(status),
+        explanation(status)
+    );
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n{body}",
+        reason(status),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A proxy's replacements for its error pages, by status.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorPages {
+    pages: HashMap<u16, Vec<u8>>,
+}
+
+impl ErrorPages {
+    pub fn new(errorfiles: &[ErrorFile]) -> Self {
+        let mut pages = Self::default();
+        pages.replace(errorfiles, None);
+        pages
+    }
+
+    /// Sets the pages of `errorfiles` (only the statuses in `only`, when given), replacing
+    /// any set before.
+    fn replace(&mut self, errorfiles: &[ErrorFile], only: Option<&[u16]>) {
+        let pages = errorfiles
+            .iter()
+            .filter(|e| only.is_none_or(|codes| codes.contains(&e.status)))
+            .map(|e| {
+                let page = match &e.source {
+                    // A raw HTTP response, sent as it is.
+                    ErrorSource::File { contents, .. } => contents.clone(),
+                    ErrorSource::Location { code, url } => format!(
+                        "HTTP/1.1 {code} {}\r\nCache-Control: no-cache\r\nContent-Length: 0\r\nLocation: {url}\r\nConnection: close\r\n\r\n",
+                        reason(*code)
+                    )
+                    .into_bytes(),
+                };
+                (e.status, page)
+            });
+        self.pages.extend(pages);
+    }
+
+    pub fn from_proxy(proxy: &Proxy) -> Self {
+        Self::new(&proxy.errorfiles)
+    }
+
+    /// The proxy's pages: each `errorfiles NAME [CODE…]` imports its section's pages in
+    /// order (a later import wins for a status), and the proxy's own `errorfile`/`errorloc`
+    /// lines win over any import.
+    pub fn in_config(proxy: &Proxy, shared: Shared<'_>) -> Self {
+        let mut pages = Self::default();
+        for (name, codes) in &proxy.errorfiles_sections {
+            if let Some(section) = shared.http_errors.iter().find(|h| &h.name == name) {
+                let only = (!codes.is_empty()).then_some(codes.as_slice());
+                pages.replace(&section.errorfiles, only);
+            }
+        }
+        pages.replace(&proxy.errorfiles, None);
+        pages
+    }
+
+    /// The page for `status` from the http-errors section `name`, if it has one.
+    pub fn from_section(shared: Shared<'_>, name: &str, status: u16) -> Option<Vec<u8>> {
+        let section = shared.http_errors.iter().find(|h| h.name == name)?;
+        let mut pages = Self::default();
+        pages.replace(&section.errorfiles, Some(&[status]));
+        pages.pages.remove(&status)
+    }
+
+    /// The replacement page for `status`, if this proxy has one.
+    pub fn get(&self, status: u16) -> Option<&[u8]> {
+        self.pages.get(&status).map(Vec::as_slice)
+    }
+}
+
+/// The response for `status`: the first proxy in `pages` with a replacement wins (backend
+/// before frontend), else the built-in page.
+pub fn error_response(pages: &[&ErrorPages], status: u16) -> Vec<u8> {
+    pages
+        .iter()
+        .find_map(|p| p.get(status))
+        .map(<[u8]>::to_vec)
+        .unwrap_or_else(|| default_error(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(resp: &[u8]) -> (String, String) {
+        let text = String::from_utf8(resp.to_vec()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        (head.to_string(), body.to_string())
+    }
+
+    #[test]
+    fn default_pages_carry_status_length_and_no_cache() {
+        for status in [400, 403, 404, 405, 408, 500, 501, 502, 503, 504, 431] {
+            let (head, body) = split(&default_error(status));
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} {}", reason(status))));
+            assert!(head.contains(&format!("Content-Length: {}", body.len())));
+            assert!(head.contains("Cache-Control: no-cache"));
+            assert!(head.contains("Content-Type: text/html"));
+            assert!(head.contains("Connection: close"));
+            assert!(body.contains(&format!("<h1>{status} ")));
+        }
+    }
+
+    #[test]
+    fn errorfile_and_errorloc_replace_the_default() {
+        let raw = b"HTTP/1.0 503 Busy\r\n\r\nsorry".to_vec();
+        let fe = ErrorPages::new(&[ErrorFile {
+            status: 503,
+            source: ErrorSource::File {
+                path: "/e/503.http".into(),
+                contents: raw.clone(),
+            },
+        }]);
+        let be = ErrorPages::new(&[ErrorFile {
+            status: 502,
+            source: ErrorSource::Location {
+                code: 303,
+                url: "https://x/err".into(),
+            },
+        }]);
+        assert_eq!(error_response(&[&be, &fe], 503), raw);
+        let (head, _) = split(&error_response(&[&be, &fe], 502));
+        assert!(head.starts_with("HTTP/1.1 303 See Other"));
+        assert!(head.contains("Location: https://x/err"));
+        assert_eq!(error_response(&[&be, &fe], 504), default_error(504));
+    }
+}

@@ -1,0 +1,102 @@
+//! How a worker's backend table hands out server connections: the balancing algorithm picks the
+//! server (or persistence does), the `maxconn` gate gives a slot, and an idle connection to
+//! that server is reused when the session allows it.
+
+use crate::backend::reuse::PrivateConn;
+use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn, UpstreamError};
+
+use crate::backend::connect::ConnectErrorKind;
+use crate::backend::{BackendTable, ServerId};
+
+impl Upstream for BackendTable {
+    /// The balancer (or persistence) picks the server and the `maxconn` gate gives a slot;
+    /// then the connection: the client connection's own one to that server, an idle one as
+    /// `reuse` allows, or a new one.
+    async fn acquire(
+        &self,
+        reuse: Reuse,
+        own: Option<PrivateConn>,
+        pick: &Pick<'_>,
+    ) -> Result<UpstreamConn, UpstreamError> {
+        let mut a = self.assign(pick).await?;
+        let preferred = pick.prefer.map(ServerId);
+        let kept = own
+            .filter(|o| o.server == a.server.0 && crate::backend::pool::still_open(&o.stream))
+            .map(|o| o.stream);
+        // Reusing only the chosen server's idle connections keeps the algorithm's
+        // distribution exact; an idle connection elsewhere would skew it.
+        let idle = match reuse {
+            Reuse::Private => kept,
+            Reuse::Allowed => self.take_idle(a.server, false),
+            Reuse::Proven => self.take_idle(a.server, true),
+            Reuse::NewOnly => None,
+        };
+        if let Some(stream) = idle {
+            self.track(&mut a.slot, a.server, &stream);
+            return Ok(UpstreamConn {
+                stream,
+                reused: true,
+                server: a.server.0,
+                persisted: a.persisted,
+                slot: Some(a.slot),
+            });
+        }
+        match self
+            .connect_holding(a.server, pick.client_port, Some(&mut a.slot))
+            .await
+        {
+            Ok((stream, reached)) => {
+                self.track(&mut a.slot, reached, &stream);
+                Ok(UpstreamConn {
+                    stream,
+                    reused: false,
+                    server: reached.0,
+                    persisted: a.persisted && preferred == Some(reached),
+                    slot: Some(a.slot),
+                })
+            }
+            Err(e) if e.kind == ConnectErrorKind::NoServer => Err(UpstreamError::NoServer),
+            Err(e) => Err(UpstreamError::Connect(
+                e.source
+                    .unwrap_or_else(|| std::io::ErrorKind::TimedOut.into()),
+            )),
+        }
+    }
+
+    fn keep_private(&self, conn: UpstreamConn) -> PrivateConn {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn.slot);
+        PrivateConn {
+            server: conn.server,
+            stream: conn.stream,
+        }
+    }
+
+    fn release(&self, conn: UpstreamConn) {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn.slot);
+        // A connection taken from the pool has now carried at least two requests.
+        self.put_idle(ServerId(conn.server), conn.stream, conn.reused);
+    }
+
+    fn discard(&self, conn: UpstreamConn) {
+        self.balancer.borrow().conn_released(ServerId(conn.server));
+        drop(conn);
+    }
+
+    fn server_by_cookie(&self, value: &[u8]) -> Option<usize> {
+        self.server_by_cookie(value).map(|id| id.0)
+    }
+
+    fn server_cookie(&self, server: usize) -> Option<&str> {
+        self.cookie_of(ServerId(server))
+    }
+
+    fn abort_on_close(&self) -> bool {
+        self.lb.abortonclose
+    }
+
+    fn observe(&self, server: usize, outcome: ringlb_checks::Outcome) {
+        BackendTable::observe(self, ServerId(server), outcome);
+    }
+}

@@ -1,0 +1,271 @@
+//! Server state that outlives a process: whether each server is up and its current
+//! weight, keyed by backend and server name, read from the workers of the old process and
+//! applied by the new one before it accepts (HAProxy's `server-state-file` in spirit); and
+//! what an operator set through the runtime socket (admin state, weight, `maxconn`), read
+//! from the state owner and given back to the new process's owner once it runs, so a
+//! server in maintenance stays out of rotation and unchecked.
+//!
+//! A line is `server BACKEND SERVER up|down WEIGHT` followed by optional `key=value`
+//! fields: `admin=ready|drain|maint`, `uweight=NOW/CONFIGURED`, `maxconn=NOW/CONFIGURED`.
+//! A run-time weight or `maxconn` is only applied when the new configuration still gives
+//! the value it replaced: an edited configuration wins over an old run-time change.
+
+use std::io;
+use std::path::Path;
+
+use ringlb_checks::AdminState;
+
+use crate::services::admin::{ServerStates, WeightSpec};
+use crate::worker::inbox::ShardEvent;
+use crate::worker::worker::Worker;
+
+/// One server's run-time state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerState {
+    pub backend: String,
+    pub server: String,
+    pub up: bool,
+    /// The weight the workers use (0 while draining).
+    pub weight: u16,
+    /// Set by an operator or an agent; `Ready` when unknown.
+    pub admin: AdminState,
+    /// The operator's weight and the configured one, when they differ.
+    pub user_weight: Option<(u16, u16)>,
+    /// The run-time `maxconn` and the configured one, when they differ.
+    pub maxconn: Option<(u32, u32)>,
+}
+
+fn admin_word(a: AdminState) -> &'static str {
+    match a {
+        AdminState::Ready => "ready",
+        AdminState::Drain => "drain",
+        AdminState::Maint => "maint",
+    }
+}
+
+fn pair<T: std::str::FromStr>(v: &str) -> Option<(T, T)> {
+    let (a, b) = v.split_once('/')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+impl ServerState {
+    /// A server as the workers see it, nothing set by an operator.
+    pub fn new(backend: &str, server: &str, up: bool, weight: u16) -> Self {
+        Self {
+            backend: backend.to_string(),
+            server: server.to_string(),
+            up,
+            weight,
+            admin: AdminState::Ready,
+            user_weight: None,
+            maxconn: None,
+        }
+    }
+
+    /// `server BACKEND SERVER up|down WEIGHT [admin=…] [uweight=N/C] [maxconn=N/C]`
+    /// (names never hold blanks; fields with nothing to say are left out).
+    pub fn to_line(&self) -> String {
+        let mut line = format!(
+            "server {} {} {} {}",
+            self.backend,
+            self.server,
+            if self.up { "up" } else { "down" },
+            self.weight
+        );
+        if self.admin != AdminState::Ready {
+            line.push_str(" admin=");
+            line.push_str(admin_word(self.admin));
+        }
+        if let Some((now, cfg)) = self.user_weight {
+            line.push_str(&format!(" uweight={now}/{cfg}"));
+        }
+        if let Some((now, cfg)) = self.maxconn {
+            line.push_str(&format!(" maxconn={now}/{cfg}"));
+        }
+        line
+    }
+
+    pub fn from_line(line: &str) -> Option<Self> {
+        let mut w = line.split_whitespace();
+        if w.next()? != "server" {
+            return None;
+        }
+        let backend = w.next()?;
+        let server = w.next()?;
+        let up = match w.next()? {
+            "up" => true,
+            "down" => false,
+            _ => return None,
+        };
+        let weight = w.next()?.parse().ok()?;
+        let mut s = Self::new(backend, server, up, weight);
+        for field in w {
+            match field.split_once('=')? {
+                ("admin", "ready") => s.admin = AdminState::Ready,
+                ("admin", "drain") => s.admin = AdminState::Drain,
+                ("admin", "maint") => s.admin = AdminState::Maint,
+                ("uweight", v) => s.user_weight = Some(pair(v)?),
+                ("maxconn", v) => s.maxconn = Some(pair(v)?),
+                _ => return None,
+            }
+        }
+        Some(s)
+    }
+
+    /// The events that put a freshly started worker's server in this state.
+    pub fn events(&self) -> [ShardEvent; 2] {
+        [
+            ShardEvent::SetServerState {
+                backend: self.backend.clone(),
+                server: self.server.clone(),
+                up: self.up,
+            },
+            ShardEvent::SetWeight {
+                backend: self.backend.clone(),
+                server: self.server.clone(),
+                weight: self.weight,
+            },
+        ]
+    }
+}
+
+/// Adds what the state owner knows beyond the workers' view: admin state, the operator's
+/// weight and `maxconn`.
+pub fn add_operator_state(states: &mut [ServerState], owner: &ServerStates) {
+    let snapshot = owner.snapshot();
+    for s in states {
+        if let Some(snap) = snapshot
+            .iter()
+            .find(|x| x.backend == s.backend && x.server == s.server)
+        {
+            s.admin = snap.admin;
+        }
+        if let Ok((now, cfg)) = owner.weights(&s.backend, &s.server) {
+            s.user_weight = (now != cfg).then_some((now, cfg));
+        }
+        if let Ok((now, cfg)) = owner.maxconns(&s.backend, &s.server) {
+            s.maxconn = (now != cfg).then_some((now, cfg));
+        }
+    }
+}
+
+/// Gives the operator's settings of `states` to a new process's state owner. Servers the
+/// configuration no longer has are skipped.
+pub fn apply_operator_state(states: &[ServerState], owner: &ServerStates) {
+    for s in states {
+        let (b, sv) = (s.backend.as_str(), s.server.as_str());
+        if let Some((now, was)) = s.user_weight {
+            if owner.weights(b, sv).is_ok_and(|(_, cfg)| cfg == was) {
+                let _ = owner.set_weight(b, sv, WeightSpec::Absolute(now));
+            }
+        }
+        if let Some((now, was)) = s.maxconn {
+            if owner.maxconns(b, sv).is_ok_and(|(_, cfg)| cfg == was) {
+                let _ = owner.set_maxconn(b, sv, now);
+            }
+        }
+        if s.admin != AdminState::Ready {
+            let _ = owner.set_admin(b, sv, s.admin);
+        }
+    }
+}
+
+/// The state of every server as `worker` sees it. Every worker receives the same events,
+/// so one worker's view is the process's.
+pub fn collect(worker: &Worker) -> Vec<ServerState> {
+    let mut out = Vec::new();
+    let mut names: Vec<&String> = worker.backends.keys().collect();
+    names.sort();
+    for name in names {
+        let table = &worker.backends[name];
+        for i in 0..table.server_count() {
+            let id = crate::backend::ServerId(i);
+            out.push(ServerState::new(
+                name,
+                table.server_name(id),
+                table.is_up(id),
+                table.weight(id),
+            ));
+        }
+    }
+    out
+}
+
+/// Reads a state file: one `server …` line per server; blank lines and `#` comments skipped.
+pub fn read_file(path: &Path) -> io::Result<Vec<ServerState>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(ServerState::from_line(line).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}:{}: expected 'server BACKEND SERVER up|down WEIGHT [key=value…]'",
+                    path.display(),
+                    n + 1
+                ),
+            )
+        })?);
+    }
+    Ok(out)
+}
+
+/// Writes a state file `read_file` reads back (through a temporary file, so a reader never
+/// sees half of it).
+pub fn write_file(path: &Path, states: &[ServerState]) -> io::Result<()> {
+    let mut text = String::from(
+        "# ringlb server state: server BACKEND SERVER up|down WEIGHT [admin=…] [uweight=N/C] [maxconn=N/C]\n",
+    );
+    for s in states {
+        text.push_str(&s.to_line());
+        text.push('\n');
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_line_reads_back_as_written() {
+        let mut s = ServerState::new("web", "s2", false, 30);
+        assert_eq!(s.to_line(), "server web s2 down 30");
+        assert_eq!(ServerState::from_line(&s.to_line()), Some(s.clone()));
+        s.admin = AdminState::Maint;
+        s.user_weight = Some((5, 30));
+        s.maxconn = Some((7, 0));
+        assert_eq!(
+            s.to_line(),
+            "server web s2 down 30 admin=maint uweight=5/30 maxconn=7/0"
+        );
+        assert_eq!(ServerState::from_line(&s.to_line()), Some(s));
+        assert_eq!(ServerState::from_line("server web s2 maybe 3"), None);
+        assert_eq!(ServerState::from_line("server web s2 up 3 extra"), None);
+        assert_eq!(ServerState::from_line("server web s2 up 3 admin=off"), None);
+        assert_eq!(ServerState::from_line("server web s2 up 3 uweight=4"), None);
+    }
+
+    #[test]
+    fn a_state_file_names_the_bad_line() {
+        let dir = std::env::temp_dir().join(format!("ringlb-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        std::fs::write(&path, "# c\n\nserver a b up 1\nserver a\n").unwrap();
+        let err = read_file(&path).unwrap_err().to_string();
+        assert!(
+            err.ends_with("state:4: expected 'server BACKEND SERVER up|down WEIGHT [key=value…]'"),
+            "{err}"
+        );
+        let states = vec![ServerState::new("a", "b", true, 1)];
+        write_file(&path, &states).unwrap();
+        assert_eq!(read_file(&path).unwrap(), states);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP/1 codec: heads parsed into offsets, message framing, chunked bodies, head
+//! rewriting and edits, connection modes, and streaming a body from one socket to another.
+
+pub mod body;
+pub mod chunked;
+pub mod conn_mode;
+pub mod edits;
+pub mod framing;
+pub mod head;
+pub mod rewrite;

@@ -1,0 +1,6 @@
+//! The lowest layer: pooled buffers, reads and writes bounded by a timeout, and the latch
+//! tasks wait on.
+
+pub mod buffer;
+pub mod latch;
+pub mod timed;

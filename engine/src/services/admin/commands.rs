@@ -1,0 +1,258 @@
+//! The runtime API's command language: a line holds commands separated by `;`, each a
+//! list of words; each command has the level it needs (user < operator < admin, as in
+//! HAProxy's `stats socket … level`) and answers with HAProxy's text, ended by an empty line.
+
+use ringlb_checks::AdminState;
+use ringlb_config::model::AdminLevel;
+
+use crate::services::admin::state::{StateError, WeightSpec};
+use crate::services::admin::{info, Runtime};
+use crate::services::stats::csv;
+
+/// One connection's state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub level: AdminLevel,
+    /// `prompt`: the connection stays open and a `> ` prompt follows every answer.
+    pub interactive: bool,
+    /// `quit`, or the end of a non-interactive line: close after answering.
+    pub quit: bool,
+}
+
+impl Session {
+    pub fn new(level: AdminLevel) -> Self {
+        Self {
+            level,
+            interactive: false,
+            quit: false,
+        }
+    }
+}
+
+/// The commands, their usage line and the level they need, in `help` order.
+const COMMANDS: &[(&str, &str, AdminLevel)] = &[
+    ("help", "help                                    : list the commands", AdminLevel::User),
+    ("prompt", "prompt                                  : toggle interactive mode with prompt", AdminLevel::User),
+    ("quit", "quit                                    : disconnect", AdminLevel::User),
+    ("show info", "show info                               : report information about the running process", AdminLevel::User),
+    ("show stat", "show stat [<proxy>]                     : report counters for each proxy and server (CSV)", AdminLevel::User),
+    ("show servers state", "show servers state [<backend>]          : dump volatile server information (version 1)", AdminLevel::User),
+    ("show backend", "show backend                            : list backends", AdminLevel::User),
+    ("get weight", "get weight <bk>/<srv>                   : report a server's current weight", AdminLevel::User),
+    ("set weight", "set weight <bk>/<srv> (<w>|<w>%)        : change a server's weight (deprecated)", AdminLevel::Admin),
+    ("set server", "set server <bk>/<srv> state|weight ...  : change a server's state or weight", AdminLevel::Admin),
+    ("set maxconn server", "set maxconn server <bk>/<srv> <n>       : change a server's maxconn setting", AdminLevel::Admin),
+    ("disable server", "disable server <bk>/<srv>               : disable a server for maintenance (use 'set server' instead)", AdminLevel::Admin),
+    ("enable server", "enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)", AdminLevel::Admin),
+    ("disable health", "disable health <bk>/<srv>               : disable health checks", AdminLevel::Admin),
+    ("enable health", "enable health <bk>/<srv>                : enable health checks", AdminLevel::Admin),
+];
+
+fn help(level: AdminLevel) -> String {
+    let mut out = String::from("The following commands are valid at this level:\n");
+    for (_, usage, need) in COMMANDS {
+        if level >= *need {
+            out.push_str("  ");
+            out.push_str(usage);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Runs every `;`-separated command of `line` and returns their answers, each followed by
+/// an empty line (and by the prompt in interactive mode).
+pub fn run_line(rt: &Runtime, session: &mut Session, line: &str) -> String {
+    let mut out = String::new();
+    for cmd in line.split(';') {
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        if words.is_empty() {
+            continue;
+        }
+        out.push_str(&run(rt, session, &words));
+        if session.quit {
+            return out;
+        }
+        if !session.interactive || words != ["prompt"] {
+            out.push('\n');
+        }
+    }
+    if session.interactive {
+        out.push_str("> ");
+    } else {
+        session.quit = true;
+    }
+    out
+}
+
+fn denied() -> String {
+    "Permission denied\n".into()
+}
+
+fn state_error(e: StateError) -> String {
+    match e {
+        StateError::NoSuchBackend => "No such backend.\n".into(),
+        StateError::NoSuchServer => "No such server.\n".into(),
+        StateError::WeightOutOfRange => {
+            "Absolute weight can only be between 0 and 256 inclusive.\n".into()
+        }
+    }
+}
+
+/// `backend/server` split in two.
+fn target(w: Option<&&str>) -> Result<(String, String), String> {
+    let t = w.ok_or("Require 'backend/server'.\n")?;
+    let (b, s) = t.split_once('/').ok_or("Require 'backend/server'.\n")?;
+    Ok((b.to_string(), s.to_string()))
+}
+
+/// Runs one command.
+pub fn run(rt: &Runtime, session: &mut Session, w: &[&str]) -> String {
+    let need = COMMANDS
+        .iter()
+        .filter(|(name, _, _)| {
+            let n: Vec<&str> = name.split(' ').collect();
+            w.len() >= n.len() && w[..n.len()] == n[..]
+        })
+        .max_by_key(|(name, _, _)| name.len());
+    let Some((_, _, need)) = need else {
+        return format!(
+            "Unknown command: '{}'\n\n{}",
+            w.join(" "),
+            help(session.level)
+        );
+    };
+    if session.level < *need {
+        return denied();
+    }
+    let result = match w {
+        ["help", ..] => Ok(help(session.level)),
+        ["prompt", ..] => {
+            session.interactive = !session.interactive;
+            Ok(String::new())
+        }
+        ["quit", ..] => {
+            session.quit = true;
+            Ok(String::new())
+        }
+        ["show", "info", ..] => Ok(info::show_info(rt)),
+        ["show", "stat", rest @ ..] => Ok(show_stat(rt, rest)),
+        ["show", "servers", "state", rest @ ..] => {
+            info::show_servers_state(rt, rest.first().copied())
+        }
+        ["show", "backend", ..] => Ok(info::show_backend(rt)),
+        ["get", "weight", rest @ ..] => get_weight(rt, rest),
+        ["set", "weight", rest @ ..] => set_weight(rt, rest.first(), rest.get(1)),
+        ["set", "maxconn", "server", rest @ ..] => set_maxconn(rt, rest),
+        ["set", "server", rest @ ..] => set_server(rt, rest),
+        ["disable", "server", rest @ ..] => admin(rt, rest.first(), AdminState::Maint),
+        ["enable", "server", rest @ ..] => admin(rt, rest.first(), AdminState::Ready),
+        ["disable", "health", rest @ ..] => health(rt, rest.first(), false),
+        ["enable", "health", rest @ ..] => health(rt, rest.first(), true),
+        _ => Ok(help(session.level)),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+/// `show stat [<proxy>|-1 [<type> <sid>]]`: the CSV, for every proxy or the one named.
+fn show_stat(rt: &Runtime, rest: &[&str]) -> String {
+    let scope: Vec<String> = match rest.first() {
+        Some(&"-1") | None => Vec::new(),
+        Some(p) => vec![p.to_string()],
+    };
+    let views = rt.proxies(&scope);
+    let mut out = String::new();
+    csv::write_csv(views.iter().flat_map(|p| p.rows()), &mut out);
+    out
+}
+
+fn get_weight(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
+    let (b, s) = target(rest.first())?;
+    let (now, initial) = rt.servers.weights(&b, &s).map_err(state_error)?;
+    Ok(format!("{now} (initial {initial})\n"))
+}
+
+fn set_weight(rt: &Runtime, t: Option<&&str>, w: Option<&&str>) -> Result<String, String> {
+    let (b, s) = target(t)?;
+    let w = w.ok_or("Require <weight> or <weight%>.\n")?;
+    let spec = WeightSpec::parse(w).ok_or("Require <weight> or <weight%>.\n")?;
+    rt.servers.set_weight(&b, &s, spec).map_err(state_error)?;
+    Ok(String::new())
+}
+
+fn set_maxconn(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
+    let (b, s) = target(rest.first())?;
+    let n: u32 = rest
+        .get(1)
+        .and_then(|v| v.parse().ok())
+        .ok_or("Integer value expected.\n")?;
+    rt.servers.set_maxconn(&b, &s, n).map_err(state_error)?;
+    Ok(String::new())
+}
+
+fn set_server(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
+    let (b, s) = target(rest.first())?;
+    match rest.get(1..).unwrap_or_default() {
+        ["state", st, ..] => {
+            let state = match *st {
+                "ready" => AdminState::Ready,
+                "drain" => AdminState::Drain,
+                "maint" => AdminState::Maint,
+                _ => {
+                    return Err(
+                        "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
+                    )
+                }
+            };
+            admin(rt, rest.first(), state)
+        }
+        ["state"] => Err("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()),
+        ["weight", rest2 @ ..] => set_weight(rt, rest.first(), rest2.first()),
+        ["maxconn", n, ..] => set_maxconn(rt, &[&format!("{b}/{s}"), n]),
+        _ => Err("'set server <srv>' only supports 'state', 'weight' and 'maxconn'.\n".into()),
+    }
+}
+
+fn admin(rt: &Runtime, t: Option<&&str>, state: AdminState) -> Result<String, String> {
+    let (b, s) = target(t)?;
+    rt.servers.set_admin(&b, &s, state).map_err(state_error)?;
+    Ok(String::new())
+}
+
+fn health(rt: &Runtime, t: Option<&&str>, on: bool) -> Result<String, String> {
+    let (b, s) = target(t)?;
+    rt.servers
+        .set_check_enabled(&b, &s, on)
+        .map_err(state_error)?;
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_only_what_the_level_allows() {
+        let user = help(AdminLevel::User);
+        assert!(user.contains("show info"));
+        assert!(!user.contains("set server"));
+        assert!(help(AdminLevel::Admin).contains("set server <bk>/<srv>"));
+    }
+
+    #[test]
+    fn a_target_needs_backend_and_server() {
+        assert_eq!(target(Some(&"web/s1")), Ok(("web".into(), "s1".into())));
+        assert_eq!(
+            target(Some(&"web")),
+            Err("Require 'backend/server'.\n".into())
+        );
+        assert!(target(None).is_err());
+    }
+
+    #[test]
+    fn weights_parse_absolute_or_percent() {
+        assert_eq!(WeightSpec::parse("12"), Some(WeightSpec::Absolute(12)));
+        assert_eq!(WeightSpec::parse("50%"), Some(WeightSpec::Percent(50)));
+        assert_eq!(WeightSpec::parse("x%"), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! The runtime API: HAProxy's `stats socket` command language over Unix and TCP sockets,
+//! served by a control-side thread, reading and changing servers through one owner.
+//!
+//! - [`state`]: the owner of every server's admin/operational state, weight and maxconn.
+//! - [`commands`]: parsing a command line, levels, and running each command.
+//! - [`info`]: `show info`, `show servers state`, `show backend` texts.
+//! - [`listener`]: binding `stats socket` addresses and serving connections.
+
+pub mod commands;
+pub mod info;
+pub mod listener;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ringlb_config::Config;
+
+pub use state::{ServerStates, StateError, WeightSpec};
+
+use crate::metrics::Registry;
+use crate::services::stats::view::{self, ProxyView, Sources};
+
+/// Everything the runtime API and the stats page read and change, for the whole process.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub stats: Registry,
+    pub servers: Arc<ServerStates>,
+    pub started: Instant,
+    /// The process connection limit as applied, and the descriptor limit.
+    pub maxconn: u64,
+    pub nofile: u64,
+    pub nbthread: usize,
+}
+
+impl Runtime {
+    /// The stats rows of every proxy (or those `scope` names) at this moment.
+    pub fn proxies(&self, scope: &[String]) -> Vec<ProxyView> {
+        let counters = self.stats.snapshot();
+        let checks = self.servers.snapshot();
+        let downtime = |b: &str, s: &str| self.servers.downtime().total(b, s);
+        let src = Sources {
+            config: &self.config,
+            registry: &self.stats,
+            counters: &counters,
+            checks: &checks,
+            backends: self.servers.backends(),
+            downtime: &downtime,
+            maxconn: self.maxconn,
+            pid: std::process::id(),
+        };
+        view::proxies(&src, scope)
+    }
+}

@@ -1,0 +1,1006 @@
+//! One client connection served end to end: read a request head, answer it or pick a
+//! backend, forward the request, relay the response, then keep the connection or close it.
+//! See `LIFECYCLE.md` for the states and the timeouts that apply in each.
+
+use std::net::SocketAddr;
+
+use monoio::buf::IoBuf;
+use monoio::net::TcpStream;
+
+use crate::analysis::acl::{Txn, Vars};
+use crate::analysis::errors::error_response;
+use crate::analysis::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
+use crate::analysis::rules::{ProxyRules, RequestVerdict};
+use crate::analysis::settings::{HttpBackend, HttpFrontend};
+use crate::backend::persist;
+use crate::backend::reuse::{self, OwnConn, PrivateConn};
+use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn};
+use crate::codec::body::{forward_body, BodyError, BodyTimeouts};
+use crate::codec::chunked::ChunkedDecoder;
+use crate::codec::conn_mode::{ConnectionTokens, ExchangePlan};
+use crate::codec::edits::HeadEdits;
+use crate::codec::framing::{request_framing, BodyKind, RequestFraming};
+use crate::codec::head::{parse_request, RequestHead};
+use crate::codec::rewrite::{forwarded_for, write_request_head, RequestRewrite};
+use crate::io::buffer::BufferPool;
+use crate::io::timed::{read_more, read_now, readable, write_all, ReadOutcome, Readiness};
+use crate::log::observer::{ExchangeEnd, Observer, RequestTrace};
+use crate::sessions::http::response::RespError;
+use crate::sessions::http::router::Router;
+use ringlb_config::model::PersistKind;
+use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
+
+/// Why a client connection ended, for logs and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Termination {
+    /// The client closed between requests, or the connection mode closed it after a response.
+    #[default]
+    Normal,
+    /// An idle keep-alive connection saw no new request in time.
+    IdleTimeout,
+    /// A request head (408) or body did not arrive in time.
+    ClientTimeout,
+    /// The client closed or failed in the middle of an exchange.
+    ClientAborted,
+    /// The request was refused (400, 431, 501), or the proxy's own rewrite of it failed
+    /// (500).
+    BadRequest,
+    /// A rule refused the connection or the request (`deny`, `tarpit`, `reject`).
+    Denied,
+    /// No server could be reached (503).
+    NoServer,
+    /// The server sent an invalid or truncated response, or failed mid-exchange (502).
+    ServerError,
+    /// The server did not answer in time (504, or silence mid-body).
+    ServerTimeout,
+}
+
+/// What a session did, for the log line written when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct SessionSummary {
+    pub requests: u32,
+    /// Bytes received from the client.
+    pub bytes_in: u64,
+    /// Bytes sent to the client.
+    pub bytes_out: u64,
+    /// Status of the last response sent.
+    pub last_status: Option<u16>,
+    pub termination: Termination,
+}
+
+/// How long an idle keep-alive connection of a stopping process may still send a request.
+const SOFT_STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After one exchange: serve another request on this connection, or close it.
+pub(super) enum Next {
+    KeepAlive,
+    Close(Termination),
+}
+
+/// Serves one accepted client connection until it closes. Never panics on bad input; every
+/// error is answered (when a response can still be sent) and ends in a close.
+pub async fn serve_http<R: Router>(
+    client: TcpStream,
+    peer: SocketAddr,
+    frontend: &HttpFrontend,
+    router: &R,
+    pool: &BufferPool,
+) -> SessionSummary {
+    let _ = client.set_nodelay(true);
+    let obs = router
+        .observer()
+        .and_then(|o| Some((o, o.frontend_index(&frontend.name)?)));
+    let local = client
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut s = Session {
+        client,
+        local,
+        peer,
+        fe: frontend,
+        router,
+        pool,
+        inbuf: None,
+        summary: SessionSummary::default(),
+        obs,
+        trace: RequestTrace::default(),
+        vars: Vars::default(),
+        own: OwnConn::default(),
+    };
+    let termination = s.run().await;
+    if let Some(buf) = s.inbuf.take() {
+        pool.give(buf);
+    }
+    s.summary.termination = termination;
+    s.summary
+}
+
+pub(super) struct Session<'a, R> {
+    pub(super) client: TcpStream,
+    /// The address the client reached: servers written without a port are connected on
+    /// its port.
+    pub(super) local: SocketAddr,
+    pub(super) peer: SocketAddr,
+    pub(super) fe: &'a HttpFrontend,
+    pub(super) router: &'a R,
+    pub(super) pool: &'a BufferPool,
+    /// The client read buffer: held only while a request is being read or bytes of the next
+    /// pipelined request wait in it.
+    inbuf: Option<Vec<u8>>,
+    pub(super) summary: SessionSummary,
+    /// The worker's counters and logs, with this frontend's index in them.
+    obs: Option<(&'a Observer, usize)>,
+    /// What the current exchange did, for counters and the log line.
+    pub(super) trace: RequestTrace,
+    /// Variables, captures and log level set by rules (empty until one does).
+    pub(super) vars: Vars,
+    /// `http-reuse never`: the server connection this client connection keeps.
+    pub(super) own: OwnConn,
+}
+
+/// How far the request body got when the response head arrived.
+pub(super) struct Forwarded {
+    /// The whole request body reached the server.
+    pub(super) body_sent: bool,
+    /// The whole request body was read from the client (the connection can carry more).
+    pub(super) body_read: bool,
+}
+
+impl<'a, R: Router> Session<'a, R> {
+    async fn run(&mut self) -> Termination {
+        loop {
+            self.trace_begin();
+            let head = match self.read_head().await {
+                Ok(head) => head,
+                Err(t) => {
+                    self.trace_end_without_request(t);
+                    return t;
+                }
+            };
+            // Boxed: an exchange's state (proxying, relaying, timers) is several KiB, and
+            // living inside the session future it would be paid by every idle keep-alive
+            // connection too. On the heap it exists only while a request is in flight.
+            let next = Box::pin(self.exchange(head)).await;
+            self.trace_end(match next {
+                Next::KeepAlive => Termination::Normal,
+                Next::Close(t) => t,
+            });
+            match next {
+                Next::KeepAlive => continue,
+                Next::Close(t) => return t,
+            }
+        }
+    }
+
+    fn buf(&self) -> &[u8] {
+        self.inbuf.as_deref().unwrap_or_default()
+    }
+
+    /// Waits for the next request head; buffers are taken only once the client sent bytes.
+    async fn read_head(&mut self) -> Result<RequestHead, Termination> {
+        let first = self.summary.requests == 0;
+        let started = monoio::time::Instant::now();
+        // Whether the client is known to have sent bytes that are not read yet.
+        let mut readable_now = false;
+        if self.inbuf.is_none() {
+            let idle = if first {
+                self.fe.head_timeout()
+            } else {
+                self.fe.keep_alive_timeout()
+            };
+            let ready = match self.router.stopping().filter(|_| !first) {
+                // Stopping: an idle keep-alive connection is closed only if it stays idle a
+                // moment, so a request already on its way is still answered (with close).
+                Some(stop) => {
+                    let last_chance = async {
+                        stop.wait().await;
+                        monoio::time::sleep(SOFT_STOP_IDLE).await;
+                    };
+                    monoio::select! {
+                        r = readable(&self.client, idle) => r,
+                        _ = last_chance => Readiness::Timeout,
+                    }
+                }
+                None => readable(&self.client, idle).await,
+            };
+            match ready {
+                Readiness::Ready => {}
+                Readiness::Timeout if first => {
+                    return Err(self.fail(408, Termination::ClientTimeout, None).await)
+                }
+                Readiness::Timeout => return Err(Termination::IdleTimeout),
+                Readiness::Failed => return Err(Termination::ClientAborted),
+            }
+            self.inbuf = Some(self.pool.take());
+            readable_now = true;
+        }
+        if self.trace.logging {
+            // Timers count from the request's first byte, not from the idle wait before it.
+            self.trace.start = Some(std::time::Instant::now());
+        }
+        // A head must arrive whole within `timeout http-request`, counted from the first
+        // byte of a follow-up request or from the accept of a new connection.
+        let deadline = self.fe.head_timeout().map(|d| {
+            if first {
+                started + d
+            } else {
+                monoio::time::Instant::now() + d
+            }
+        });
+        loop {
+            let buf = self.buf();
+            match parse_request(buf, self.fe.head_limit.min(self.pool.buffer_size())) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(self
+                        .fail(e.request_status(), Termination::BadRequest, None)
+                        .await)
+                }
+            }
+            let was_empty = buf.is_empty();
+            let mut inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
+            let now = match std::mem::take(&mut readable_now) {
+                true => read_now(&self.client, &mut inbuf),
+                false => None,
+            };
+            let outcome = match now {
+                Some(outcome) => outcome,
+                None => {
+                    let limit =
+                        deadline.map(|d| d.saturating_duration_since(monoio::time::Instant::now()));
+                    let (outcome, b) = read_more(&mut self.client, inbuf, limit).await;
+                    inbuf = b;
+                    outcome
+                }
+            };
+            self.inbuf = Some(inbuf);
+            match outcome {
+                ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
+                ReadOutcome::Eof | ReadOutcome::Failed if was_empty => {
+                    return Err(Termination::Normal)
+                }
+                ReadOutcome::Eof | ReadOutcome::Failed => {
+                    return Err(self.fail(400, Termination::BadRequest, None).await)
+                }
+                ReadOutcome::Timeout => {
+                    return Err(self.fail(408, Termination::ClientTimeout, None).await)
+                }
+            }
+        }
+    }
+
+    /// Sends an error page (the backend's replacement first, then the frontend's) and closes.
+    pub(super) async fn fail(
+        &mut self,
+        status: u16,
+        t: Termination,
+        be: Option<&HttpBackend>,
+    ) -> Termination {
+        let page = match be {
+            Some(be) => error_response(&[&be.errors, &self.fe.errors], status),
+            None => error_response(&[&self.fe.errors], status),
+        };
+        self.summary.last_status = Some(status);
+        let len = page.len() as u64;
+        if write_all(&mut self.client, page, self.fe.timeouts.client)
+            .await
+            .0
+            .is_ok()
+        {
+            self.summary.bytes_out += len;
+        }
+        t
+    }
+
+    pub(super) async fn send_to_client(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, Termination> {
+        let len = bytes.len() as u64;
+        let (res, bytes) = write_all(&mut self.client, bytes, self.fe.timeouts.client).await;
+        match res {
+            Ok(()) => {
+                self.summary.bytes_out += len;
+                Ok(bytes.unwrap_or_default())
+            }
+            Err(_) => Err(Termination::ClientAborted),
+        }
+    }
+
+    /// Drops the bytes of the request just handled; the client buffer goes back to the pool
+    /// unless a pipelined request already sits in it.
+    fn consume_request(&mut self, end: usize) {
+        if let Some(mut buf) = self.inbuf.take() {
+            buf.drain(..end.min(buf.len()));
+            if buf.is_empty() {
+                self.pool.give(buf);
+            } else {
+                self.inbuf = Some(buf);
+            }
+        }
+    }
+
+    async fn exchange(&mut self, head: RequestHead) -> Next {
+        self.summary.requests += 1;
+        self.summary.last_status = None;
+        self.vars.next_transaction();
+        self.trace
+            .head_read(self.inbuf.as_deref().unwrap_or_default(), &head);
+        let framing = match request_framing(self.buf(), &head) {
+            Ok(f) => f,
+            Err(e) => {
+                return Next::Close(self.fail(e.status(), Termination::BadRequest, None).await)
+            }
+        };
+        let tokens = ConnectionTokens::parse(self.buf(), &head.headers);
+        // The proxy's own answers keep the connection when the client allows it and sent no
+        // body that would have to be read first.
+        let keep = self.fe.mode != ringlb_config::model::HttpConnMode::Close
+            && tokens.persistent(head.version)
+            && framing.body == BodyKind::None
+            && !self.router.stopping().is_some_and(|l| l.is_set());
+        let mut edits = HeadEdits::default();
+        let router = self.router;
+        let nbsrv = |n: &str| router.usable_servers(n);
+        let decision = {
+            let txn = self.request_txn(&head, &nbsrv);
+            if let Some(u) = &self.fe.unique_id {
+                u.assign(&txn, &mut edits);
+            }
+            decide(self.fe, router, &txn, &mut edits, keep)
+        };
+        match decision {
+            Decision::Forward(be, upstream) => {
+                if let Some((o, _)) = self.obs {
+                    if let Some(i) = be.stats_index.or_else(|| o.backend_index(&be.name)) {
+                        o.backend_chosen(i, &mut self.trace);
+                    }
+                }
+                self.proxy(head, framing, tokens, be, upstream, edits).await
+            }
+            Decision::NoBackend => Next::Close(self.fail(503, Termination::NoServer, None).await),
+            Decision::Reject => Next::Close(Termination::Denied),
+            Decision::Reply {
+                bytes,
+                status,
+                close,
+                delay,
+                denied,
+            } => {
+                if let Some(d) = delay {
+                    self.trace.phase = b'T';
+                    monoio::time::sleep(d).await;
+                }
+                let end = if denied {
+                    Termination::Denied
+                } else {
+                    Termination::Normal
+                };
+                self.reply_and_continue(bytes, status, (close, end), head.len)
+                    .await
+            }
+            Decision::Stats { page, admin } => {
+                self.serve_stats(head, framing, page, admin, keep).await
+            }
+            Decision::Prometheus => self.serve_prometheus(head, framing, keep).await,
+        }
+    }
+
+    /// Sends the proxy's own answer, then closes (ending as `end`) or waits for the next
+    /// request.
+    pub(super) async fn reply_and_continue(
+        &mut self,
+        bytes: Vec<u8>,
+        status: u16,
+        (close, end): (bool, Termination),
+        head_len: usize,
+    ) -> Next {
+        self.summary.last_status = Some(status);
+        if let Err(t) = self.send_to_client(bytes).await {
+            return Next::Close(t);
+        }
+        if close {
+            return Next::Close(end);
+        }
+        self.consume_request(head_len);
+        Next::KeepAlive
+    }
+
+    /// The client buffer's bytes (empty when no buffer is held).
+    pub(super) fn inbuf_bytes(&self) -> &[u8] {
+        self.buf()
+    }
+
+    pub(super) fn take_inbuf(&mut self) -> Vec<u8> {
+        self.inbuf.take().unwrap_or_else(|| self.pool.take())
+    }
+
+    pub(super) fn put_inbuf(&mut self, buf: Vec<u8>) {
+        self.inbuf = Some(buf);
+    }
+
+    /// Removes `start..end` from the client buffer (a request body consumed in place).
+    pub(super) fn drop_request_range(&mut self, start: usize, end: usize) {
+        if let Some(buf) = self.inbuf.as_mut() {
+            let end = end.min(buf.len());
+            buf.drain(start.min(end)..end);
+        }
+    }
+
+    /// Forwards one request to `be` and relays its response.
+    async fn proxy(
+        &mut self,
+        head: RequestHead,
+        framing: RequestFraming,
+        tokens: ConnectionTokens,
+        be: &HttpBackend,
+        upstream: &R::Upstream,
+        mut edits: HeadEdits,
+    ) -> Next {
+        let seen = self.read_persistence(&head, be, &mut edits);
+        let rule = if be.rules.persist.is_empty() || seen.presented.is_none() {
+            None
+        } else {
+            let router = self.router;
+            let nbsrv = |n: &str| router.usable_servers(n);
+            let txn = Txn {
+                backend: Some(&be.name),
+                ..self.request_txn(&head, &nbsrv)
+            };
+            persist::rule(be, &txn.with_edits(&edits))
+        };
+        let prefer = seen
+            .presented
+            .as_ref()
+            .filter(|c| !c.expired && rule != Some(PersistKind::Ignore))
+            .and_then(|c| upstream.server_by_cookie(&c.server));
+        let plan = ExchangePlan::new(self.fe.mode, be.mode, head.version, tokens);
+        let ff = forwarded_for(
+            be.forwardfor.as_ref().or(self.fe.forwardfor.as_ref()),
+            self.peer.ip(),
+            self.buf(),
+            &head.headers,
+        );
+        let mut out = Vec::with_capacity(head.len + 128);
+        let rw = RequestRewrite {
+            server_close: !plan.server_keep_alive,
+            forwarded_for: ff,
+        };
+        let written = write_request_head(&mut out, self.buf(), &head, &rw, &edits);
+        drop(edits);
+        if !written.fits(self.pool.buffer_size()) {
+            // The proxy's own additions outgrew the head: a failed rewrite, nothing is sent.
+            return Next::Close(self.fail(500, Termination::BadRequest, Some(be)).await);
+        }
+
+        // A body already complete in the buffer can be sent again on another connection.
+        let buffered_end = match framing.body {
+            BodyKind::None => Some(head.len),
+            BodyKind::Length(n) => {
+                ((self.buf().len() - head.len) as u64 >= n).then(|| head.len + n as usize)
+            }
+            BodyKind::Chunked => {
+                let mut d = ChunkedDecoder::new();
+                match d.feed(&self.buf()[head.len..]) {
+                    Ok(n) if d.is_done() => Some(head.len + n),
+                    Ok(_) => None,
+                    Err(_) => {
+                        return Next::Close(self.fail(400, Termination::BadRequest, None).await)
+                    }
+                }
+            }
+            BodyKind::UntilClose => None,
+        };
+
+        let first = self.summary.requests == 1;
+        let mut reuse = reuse::first_attempt(be.reuse, first, buffered_end.is_some());
+        self.trace.phase = b'C';
+        let (conn, resp, sbuf, fwd) = loop {
+            let own = self.own.take_for(be);
+            let pick = Pick {
+                client_port: self.local.port(),
+                src: self.peer,
+                buf: self.buf(),
+                req: Some(&head),
+                prefer,
+                force_persist: rule == Some(PersistKind::Force),
+            };
+            let asked = std::time::Instant::now();
+            let mut conn = match connect(upstream, reuse, own, &pick, &self.client).await {
+                Ok(c) => {
+                    if let Some((o, _)) = self.obs {
+                        let dequeued = c.slot.as_ref().and_then(|s| s.dequeued_at());
+                        o.server_acquired(c.server, asked, dequeued, &mut self.trace);
+                    }
+                    c
+                }
+                Err(Some(t)) => return Next::Close(t),
+                Err(None) => {
+                    return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
+                }
+            };
+            // A pooled connection the server already closed fails before any response byte;
+            // the request is then sent once more on a fresh connection when it can be.
+            let retry = conn.reused && buffered_end.is_some() && reuse != Reuse::NewOnly;
+            let sent = self
+                .send_request(&mut conn, out, &head, framing, buffered_end, be)
+                .await;
+            let fwd = match sent {
+                (Ok(fwd), o) => {
+                    out = o;
+                    fwd
+                }
+                (Err(None), o) if retry => {
+                    out = o;
+                    upstream.discard(conn);
+                    reuse = Reuse::NewOnly;
+                    continue;
+                }
+                (Err(e), _) => {
+                    if e.is_none() {
+                        // The server broke the connection while taking the request.
+                        upstream.observe(conn.server, ringlb_checks::Outcome::ReadError);
+                    }
+                    upstream.discard(conn);
+                    return Next::Close(match e {
+                        Some(t) => t,
+                        None => self.fail(502, Termination::ServerError, Some(be)).await,
+                    });
+                }
+            };
+            let sbuf = self.pool.take();
+            let mut pending = (!fwd.body_sent).then_some((head.len, framing.body));
+            let got = self.read_response_head(&mut conn, sbuf, be, head.version, &mut pending);
+            let got = got.await;
+            if let Some(o) = crate::sessions::http::response::observed(&got.0, retry) {
+                upstream.observe(conn.server, o);
+            }
+            match got {
+                (Ok(resp), sbuf) => {
+                    self.trace_response(&sbuf, &resp);
+                    let fwd = if pending.is_none() {
+                        Forwarded {
+                            body_sent: true,
+                            body_read: true,
+                        }
+                    } else {
+                        fwd
+                    };
+                    break (conn, resp, sbuf, fwd);
+                }
+                (Err(RespError::Empty), sbuf) if retry => {
+                    self.pool.give(sbuf);
+                    upstream.discard(conn);
+                    reuse = Reuse::NewOnly;
+                }
+                (Err(e), sbuf) => {
+                    self.pool.give(sbuf);
+                    upstream.discard(conn);
+                    let t = match e {
+                        RespError::Timeout => {
+                            self.fail(504, Termination::ServerTimeout, Some(be)).await
+                        }
+                        RespError::Gone(t) => t,
+                        _ => self.fail(502, Termination::ServerError, Some(be)).await,
+                    };
+                    return Next::Close(t);
+                }
+            }
+        };
+        drop(out);
+        if let Some(end) = buffered_end {
+            self.consume_request(end);
+        } else if fwd.body_read {
+            self.consume_request(0);
+        }
+        let client_version = head.version;
+        self.relay_response(
+            conn,
+            resp,
+            sbuf,
+            (framing, client_version),
+            plan,
+            fwd,
+            (be, &seen),
+            upstream,
+        )
+        .await
+    }
+
+    /// The request in `head` as the frontend's rules see it; a backend's rules set
+    /// `backend` on it.
+    fn request_txn<'t>(
+        &'t self,
+        head: &'t RequestHead,
+        nbsrv: &'t dyn Fn(&str) -> Option<usize>,
+    ) -> Txn<'t> {
+        Txn {
+            buf: self.buf(),
+            req: Some(head),
+            vars: Some(&self.vars),
+            ..Txn::connection(self.peer, self.local, &self.fe.name, nbsrv)
+        }
+    }
+
+    /// Cookie persistence on the request: the client's cookie, hidden from the server as the
+    /// backend's `cookie` line asks.
+    fn read_persistence(
+        &self,
+        head: &RequestHead,
+        be: &HttpBackend,
+        edits: &mut HeadEdits,
+    ) -> persist::Seen {
+        let Some(cfg) = &be.cookie else {
+            return persist::Seen::default();
+        };
+        let now = persist::unix_now();
+        let method = edits
+            .method
+            .as_deref()
+            .unwrap_or(&self.buf()[head.method.clone()]);
+        persist::Seen {
+            post: method == b"POST",
+            presented: persist::edit_request(cfg, self.buf(), &head.headers, edits, now),
+            now,
+        }
+    }
+
+    /// Sends the head and, unless the client waits for `100 Continue`, the body. Errors:
+    /// `None` when the server side failed (502 or a retry), `Some` when the exchange is over.
+    async fn send_request(
+        &mut self,
+        conn: &mut UpstreamConn,
+        out: Vec<u8>,
+        head: &RequestHead,
+        framing: RequestFraming,
+        buffered_end: Option<usize>,
+        be: &HttpBackend,
+    ) -> (Result<Forwarded, Option<Termination>>, Vec<u8>) {
+        let timeout = be.timeouts.server;
+        let (res, out) = write_all(&mut conn.stream, out, timeout).await;
+        // A timed-out write that never ended kept its buffer: no retry can send it again.
+        let Some(out) = out else {
+            let t = self.fail(502, Termination::ServerError, Some(be)).await;
+            return (Err(Some(t)), Vec::new());
+        };
+        if res.is_err() {
+            return (Err(None), out);
+        }
+        if let Some(end) = buffered_end {
+            if end > head.len {
+                let inbuf = self.inbuf.take().unwrap_or_default();
+                let (res, slice) =
+                    write_all(&mut conn.stream, inbuf.slice(head.len..end), timeout).await;
+                let Some(slice) = slice else {
+                    let t = self.fail(502, Termination::ServerError, Some(be)).await;
+                    return (Err(Some(t)), out);
+                };
+                self.inbuf = Some(slice.into_inner());
+                if res.is_err() {
+                    return (Err(None), out);
+                }
+            }
+            return (
+                Ok(Forwarded {
+                    body_sent: true,
+                    body_read: true,
+                }),
+                out,
+            );
+        }
+        if framing.expect_continue && self.buf().len() == head.len {
+            // The body follows the server's `100 Continue`, relayed with the response.
+            return (
+                Ok(Forwarded {
+                    body_sent: false,
+                    body_read: false,
+                }),
+                out,
+            );
+        }
+        let r = self
+            .stream_request_body(conn, head.len, framing.body, be)
+            .await;
+        (
+            r.map(|()| Forwarded {
+                body_sent: true,
+                body_read: true,
+            })
+            .map_err(Some),
+            out,
+        )
+    }
+
+    /// Streams the request body from the client to the server.
+    pub(super) async fn stream_request_body(
+        &mut self,
+        conn: &mut UpstreamConn,
+        start: usize,
+        kind: BodyKind,
+        be: &HttpBackend,
+    ) -> Result<(), Termination> {
+        let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
+        let (res, inbuf) = forward_body(
+            &mut self.client,
+            &mut conn.stream,
+            inbuf,
+            start,
+            kind,
+            BodyTimeouts {
+                src: self.fe.timeouts.client,
+                dst: be.timeouts.server,
+            },
+        )
+        .await;
+        self.inbuf = Some(inbuf);
+        match res {
+            Ok(n) => {
+                self.summary.bytes_in += n;
+                Ok(())
+            }
+            Err(BodyError::BadChunk) => {
+                Err(self.fail(400, Termination::BadRequest, Some(be)).await)
+            }
+            Err(BodyError::SrcClosed) => Err(Termination::ClientAborted),
+            Err(BodyError::SrcTimeout) => {
+                Err(self.fail(408, Termination::ClientTimeout, Some(be)).await)
+            }
+            Err(BodyError::DstTimeout) => {
+                Err(self.fail(504, Termination::ServerTimeout, Some(be)).await)
+            }
+            Err(BodyError::DstFailed) => {
+                Err(self.fail(502, Termination::ServerError, Some(be)).await)
+            }
+        }
+    }
+}
+
+/// Gets a server connection. The upstream owns `timeout connect`, `timeout queue`,
+/// `retries` and `redispatch`, so a failure here is final (503). With `abortonclose`, a
+/// client that closes meanwhile ends the wait: `Err(Some(ClientAborted))`, nothing sent.
+async fn connect<U: Upstream>(
+    upstream: &U,
+    reuse: Reuse,
+    own: Option<PrivateConn>,
+    pick: &Pick<'_>,
+    client: &TcpStream,
+) -> Result<UpstreamConn, Option<Termination>> {
+    let acquire = upstream.acquire(reuse, own, pick);
+    if !upstream.abort_on_close() {
+        return acquire.await.map_err(|_| None);
+    }
+    monoio::select! {
+        got = acquire => got.map_err(|_| None),
+        _ = crate::backend::client_closed(client) => Err(Some(Termination::ClientAborted)),
+    }
+}
+
+/// What the rules decided about one request.
+enum Decision<'a, R: Router> {
+    Forward(&'a HttpBackend, &'a R::Upstream),
+    /// No backend applies, or the one named does not exist: 503.
+    NoBackend,
+    /// `tcp-request content reject`: close without a word.
+    Reject,
+    /// The stats page answers (access already granted).
+    Stats {
+        page: &'a crate::analysis::stats_page::StatsPage,
+        admin: bool,
+    },
+    /// `use-service prometheus-exporter` answers.
+    Prometheus,
+    /// The proxy answers itself.
+    Reply {
+        bytes: Vec<u8>,
+        status: u16,
+        close: bool,
+        /// `tarpit`: hold the client this long first.
+        delay: Option<std::time::Duration>,
+        denied: bool,
+    },
+}
+
+/// Whether a reply is an error page that carries `Connection: close`.
+pub(super) fn closes(spec: &ReturnSpec) -> bool {
+    match spec.body {
+        ReturnBody::None => spec.headers.is_empty() && spec.status >= 400,
+        ReturnBody::ErrorFile { .. } | ReturnBody::DefaultErrorfiles => true,
+        _ => false,
+    }
+}
+
+/// The request path's decisions, top to bottom: monitor URI, `tcp-request content`, the
+/// frontend's `http-request` rules, the backend choice, then the backend's own rules.
+fn decide<'a, R: Router>(
+    fe: &'a HttpFrontend,
+    router: &'a R,
+    txn: &Txn<'_>,
+    edits: &mut HeadEdits,
+    keep: bool,
+) -> Decision<'a, R> {
+    let rules = &fe.rules;
+    if let Some(uri) = &rules.monitor_uri {
+        if txn.url() == Some(uri.as_bytes()) {
+            let failing = rules.monitor_failing(txn);
+            return Decision::Reply {
+                bytes: monitor_reply(failing, !keep),
+                status: if failing { 503 } else { 200 },
+                close: !keep,
+                delay: None,
+                denied: false,
+            };
+        }
+    }
+    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, txn) {
+        return Decision::Reject;
+    }
+    // The stats URI is matched on the request as received, and served once the proxy's
+    // `http-request` rules let the request through, as HAProxy does.
+    let stats = rules.stats.as_deref().filter(|p| p.matches(txn));
+    // From here on, conditions and replies see the request as earlier rules rewrote it.
+    let verdict = rules.http_request(txn, edits);
+    if let Some(d) = verdict_reply(rules, verdict, &txn.with_edits(edits), &[&fe.errors], keep) {
+        return d;
+    }
+    if let Some(page) = stats {
+        return stats_decision(page, rules, txn, keep);
+    }
+    let exists = |n: &str| router.backend(n).is_some();
+    let default = fe.default_backend.as_deref();
+    let Some(name) = rules.choose_backend(&txn.with_edits(edits), &exists, default) else {
+        return Decision::NoBackend;
+    };
+    let Some((be, upstream)) = router.backend(&name) else {
+        return Decision::NoBackend;
+    };
+    if be.name != fe.name {
+        let txn = Txn {
+            backend: Some(&be.name),
+            ..*txn
+        };
+        let stats = be.rules.stats.as_deref().filter(|p| p.matches(&txn));
+        let verdict = be.rules.http_request(&txn, edits);
+        let pages = [&be.errors, &fe.errors];
+        if let Some(d) = verdict_reply(&be.rules, verdict, &txn.with_edits(edits), &pages, keep) {
+            return d;
+        }
+        if let Some(page) = stats {
+            return stats_decision(page, &be.rules, &txn, keep);
+        }
+    }
+    Decision::Forward(be, upstream)
+}
+
+/// The stats page for a request that asked for it, or the 401/403 that keeps it out.
+fn stats_decision<'a, R: Router>(
+    page: &'a crate::analysis::stats_page::StatsPage,
+    rules: &ProxyRules,
+    txn: &Txn<'_>,
+    keep: bool,
+) -> Decision<'a, R> {
+    use crate::analysis::stats_page::Access;
+    match page.access(&rules.acls, txn) {
+        Access::Granted { admin } => Decision::Stats { page, admin },
+        Access::AuthRequired(realm) => Decision::Reply {
+            bytes: auth_reply(&realm, !keep),
+            status: 401,
+            close: !keep,
+            delay: None,
+            denied: false,
+        },
+        Access::Denied => Decision::Reply {
+            bytes: crate::analysis::errors::default_error(403),
+            status: 403,
+            close: true,
+            delay: None,
+            denied: true,
+        },
+    }
+}
+
+/// The reply for a verdict that stops the request, or `None` to go on.
+fn verdict_reply<'a, R: Router>(
+    rules: &ProxyRules,
+    verdict: RequestVerdict<'_>,
+    txn: &Txn<'_>,
+    pages: &[&crate::analysis::errors::ErrorPages],
+    keep: bool,
+) -> Option<Decision<'a, R>> {
+    let reply = |bytes, status, close, delay, denied| {
+        Some(Decision::Reply {
+            bytes,
+            status,
+            close,
+            delay,
+            denied,
+        })
+    };
+    match verdict {
+        RequestVerdict::Pass => None,
+        RequestVerdict::Service(Service::PrometheusExporter) => Some(Decision::Prometheus),
+        RequestVerdict::Deny(spec) => reply(
+            spec_reply(spec, true, txn, pages),
+            spec.status,
+            true,
+            None,
+            true,
+        ),
+        RequestVerdict::Tarpit(spec) => reply(
+            spec_reply(spec, true, txn, pages),
+            spec.status,
+            true,
+            Some(rules.tarpit),
+            true,
+        ),
+        RequestVerdict::Auth(realm) => reply(auth_reply(realm, !keep), 401, !keep, None, false),
+        RequestVerdict::Redirect(r) => {
+            reply(redirect_reply(r, txn, !keep), r.code, !keep, None, false)
+        }
+        RequestVerdict::Return(spec) => {
+            let close = !keep || closes(spec);
+            reply(
+                spec_reply(spec, close, txn, pages),
+                spec.status,
+                close,
+                None,
+                false,
+            )
+        }
+    }
+}
+
+/// Counting and logging hooks of the request path: each is a few field writes, and the log
+/// line itself is built only for frontends that log.
+impl<'a, R: Router> Session<'a, R> {
+    fn trace_begin(&mut self) {
+        let logging = self.obs.is_some_and(|(o, fe)| o.frontend_log(fe).is_some());
+        self.trace
+            .begin(logging, (self.summary.bytes_in, self.summary.bytes_out));
+    }
+
+    fn trace_response(&mut self, sbuf: &[u8], resp: &crate::codec::head::ResponseHead) {
+        let Some((o, fe)) = self.obs else {
+            return;
+        };
+        o.response_received(&mut self.trace);
+        if let Some(plan) = o.frontend_log(fe) {
+            for (name, len) in &plan.response_captures {
+                let v = crate::codec::head::values(sbuf, &resp.headers, name).last();
+                self.trace
+                    .response_captures
+                    .push(v.map(|v| v[..v.len().min(*len)].to_vec()));
+            }
+        }
+    }
+
+    /// The connection ended while waiting for a request head. A keep-alive connection
+    /// closing between requests is no exchange; a first request that never came, or a head
+    /// refused (400) or too slow (408), is.
+    fn trace_end_without_request(&mut self, t: Termination) {
+        let first = self.summary.requests == 0;
+        let answered = matches!(t, Termination::BadRequest | Termination::ClientTimeout);
+        if !(first || answered) {
+            return;
+        }
+        let t = match t {
+            Termination::Normal | Termination::IdleTimeout => Termination::ClientAborted,
+            t => t,
+        };
+        self.trace_end(t);
+    }
+
+    fn trace_end(&mut self, termination: Termination) {
+        let Some((o, fe)) = self.obs else {
+            return;
+        };
+        let end = ExchangeEnd {
+            termination,
+            status: self.summary.last_status,
+            bytes_in: self.summary.bytes_in,
+            bytes_out: self.summary.bytes_out,
+            peer: self.peer,
+            local: self.local,
+            frontend: &self.fe.name,
+            vars: Some(&self.vars),
+        };
+        o.finish_request(fe, &end, &mut self.trace);
+    }
+}

@@ -1,0 +1,327 @@
+//! The tunnel: bytes copied (or spliced) in both directions with half-close carried across,
+//! inactivity timeouts, and an abort that ends both directions when one fails.
+
+use std::cell::UnsafeCell;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
+use monoio::io::splice::{SpliceDestination, SpliceSource};
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
+use monoio::net::TcpStream;
+
+use crate::io::buffer::BufferPool;
+use crate::sessions::tcp::timed::{read_until_idle, until_idle, Activity, ReadFail};
+
+/// Inactivity timeouts of a tunnel. `tunnel`, when set, replaces both others: HAProxy
+/// applies it once both sides are connected, which in `mode tcp` is the whole tunnel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TunnelTimeouts {
+    pub client: Option<Duration>,
+    pub server: Option<Duration>,
+    pub tunnel: Option<Duration>,
+}
+
+/// How bytes move: through a pooled buffer, or kernel-side through a pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    Copy,
+    Splice,
+}
+
+/// Why a tunnel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// Both sides closed their sending direction.
+    Closed,
+    ClientTimeout,
+    ServerTimeout,
+    /// Reading from or writing to the client failed (reset, broken pipe).
+    ClientError,
+    ServerError,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelStats {
+    pub to_server: u64,
+    pub to_client: u64,
+    pub end: TunnelEnd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PumpError {
+    Timeout,
+    Read,
+    Write,
+}
+
+type ReadHalf = OwnedReadHalf<TcpStream>;
+type WriteHalf = OwnedWriteHalf<TcpStream>;
+
+/// Joins `client` and `server` until both directions are closed, a timeout fires, or a
+/// side fails. Both sockets are closed on return.
+pub async fn proxy(
+    client: TcpStream,
+    server: TcpStream,
+    timeouts: &TunnelTimeouts,
+    pool: &BufferPool,
+    transfer: Transfer,
+) -> TunnelStats {
+    let fds = [client.as_raw_fd(), server.as_raw_fd()];
+    let (mut client_rd, mut client_wr) = client.into_split();
+    let (mut server_rd, mut server_wr) = server.into_split();
+    let act = Activity::new();
+    let up_idle = timeouts.tunnel.or(timeouts.client);
+    let down_idle = timeouts.tunnel.or(timeouts.server);
+
+    let mut up = pin!(pump(
+        &mut client_rd,
+        &mut server_wr,
+        up_idle,
+        &act,
+        pool,
+        transfer
+    ));
+    let mut down = pin!(pump(
+        &mut server_rd,
+        &mut client_wr,
+        down_idle,
+        &act,
+        pool,
+        transfer
+    ));
+
+    let first = poll_fn(|cx| {
+        if let Poll::Ready(r) = up.as_mut().poll(cx) {
+            return Poll::Ready((true, r));
+        }
+        if let Poll::Ready(r) = down.as_mut().poll(cx) {
+            return Poll::Ready((false, r));
+        }
+        Poll::Pending
+    })
+    .await;
+    if first.1 .1.is_err() {
+        // Wakes the other direction's pending read or write with end-of-stream or EPIPE,
+        // so it finishes on its own instead of being dropped mid-operation.
+        abort(fds);
+    }
+    let (up_res, down_res) = if first.0 {
+        (first.1, down.await)
+    } else {
+        (up.await, first.1)
+    };
+
+    let end = match (up_res.1, down_res.1) {
+        (Ok(()), Ok(())) => TunnelEnd::Closed,
+        // The direction that failed first decides; the other only saw the abort.
+        (Err(e), _) if first.0 || down_res.1.is_ok() => up_end(e),
+        (_, Err(e)) => down_end(e),
+        (Err(e), Ok(())) => up_end(e),
+    };
+    TunnelStats {
+        to_server: up_res.0,
+        to_client: down_res.0,
+        end,
+    }
+}
+
+fn up_end(e: PumpError) -> TunnelEnd {
+    match e {
+        PumpError::Timeout => TunnelEnd::ClientTimeout,
+        PumpError::Read => TunnelEnd::ClientError,
+        PumpError::Write => TunnelEnd::ServerError,
+    }
+}
+
+fn down_end(e: PumpError) -> TunnelEnd {
+    match e {
+        PumpError::Timeout => TunnelEnd::ServerTimeout,
+        PumpError::Read => TunnelEnd::ServerError,
+        PumpError::Write => TunnelEnd::ClientError,
+    }
+}
+
+fn abort(fds: [RawFd; 2]) {
+    for fd in fds {
+        // SAFETY: both descriptors stay open until `proxy` returns.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+}
+
+/// The stream behind a split half, for readiness waits and splicing.
+fn stream_of<T>(half: &Rc<UnsafeCell<T>>) -> &T {
+    // SAFETY: the same sharing monoio's split halves rely on: one thread, and the read and
+    // write sides of a socket are independent operations.
+    unsafe { &*half.get() }
+}
+
+async fn pump(
+    rd: &mut ReadHalf,
+    wr: &mut WriteHalf,
+    idle: Option<Duration>,
+    act: &Activity,
+    pool: &BufferPool,
+    transfer: Transfer,
+) -> (u64, Result<(), PumpError>) {
+    match transfer {
+        Transfer::Copy => pump_copy(rd, wr, idle, act, pool).await,
+        Transfer::Splice => pump_splice(rd, wr, idle, act).await,
+    }
+}
+
+/// Waits until the source has data (or end-of-stream) before taking a buffer, so an idle
+/// direction holds none. A read that filled the buffer keeps it for the next read: the
+/// stream is busy and another readiness round trip would only cost.
+async fn pump_copy(
+    rd: &mut ReadHalf,
+    wr: &mut WriteHalf,
+    idle: Option<Duration>,
+    act: &Activity,
+    pool: &BufferPool,
+) -> (u64, Result<(), PumpError>) {
+    let mut total = 0u64;
+    let mut held: Option<Vec<u8>> = None;
+    loop {
+        let buf = match held.take() {
+            Some(b) => b,
+            None => {
+                match until_idle(stream_of(&rd.0).readable(true), idle, act).await {
+                    None => return (total, Err(PumpError::Timeout)),
+                    Some(Err(_)) => return (total, Err(PumpError::Read)),
+                    Some(Ok(())) => {}
+                }
+                pool.take()
+            }
+        };
+        let (res, buf) = read_until_idle(rd, buf, idle, act).await;
+        let n = match res {
+            Ok(0) => {
+                pool.give(buf);
+                let _ = wr.shutdown().await;
+                return (total, Ok(()));
+            }
+            Ok(n) => n,
+            Err(ReadFail::Timeout) => {
+                pool.give(buf);
+                return (total, Err(PumpError::Timeout));
+            }
+            Err(ReadFail::Io) => {
+                pool.give(buf);
+                return (total, Err(PumpError::Read));
+            }
+        };
+        act.touch();
+        let written = match idle {
+            Some(t) => match monoio::time::timeout(t, wr.write_all(buf)).await {
+                Ok(r) => r,
+                Err(_) => return (total, Err(PumpError::Timeout)),
+            },
+            None => wr.write_all(buf).await,
+        };
+        let (res, mut buf) = written;
+        if res.is_err() {
+            pool.give(buf);
+            return (total, Err(PumpError::Write));
+        }
+        total += n as u64;
+        act.touch();
+        if n == buf.capacity() {
+            buf.clear();
+            held = Some(buf);
+        } else {
+            pool.give(buf);
+        }
+    }
+}
+
+/// Bytes moved per splice call; the default pipe holds 64 KiB.
+const SPLICE_CHUNK: u32 = 64 * 1024;
+
+struct SpliceEnd<'a>(&'a Rc<UnsafeCell<TcpStream>>);
+
+impl AsReadFd for SpliceEnd<'_> {
+    fn as_reader_fd(&mut self) -> &SharedFdWrapper {
+        // SAFETY: see `stream_of`; the reference only names the descriptor.
+        unsafe { (*self.0.get()).as_reader_fd() }
+    }
+}
+
+impl AsWriteFd for SpliceEnd<'_> {
+    fn as_writer_fd(&mut self) -> &SharedFdWrapper {
+        // SAFETY: as above.
+        unsafe { (*self.0.get()).as_writer_fd() }
+    }
+}
+
+/// Socket → pipe → socket without copying through user memory.
+async fn pump_splice(
+    rd: &mut ReadHalf,
+    wr: &mut WriteHalf,
+    idle: Option<Duration>,
+    act: &Activity,
+) -> (u64, Result<(), PumpError>) {
+    let Ok((mut pipe_out, mut pipe_in)) = monoio::net::unix::new_pipe() else {
+        return (0, Err(PumpError::Read));
+    };
+    let mut total = 0u64;
+    loop {
+        match until_idle(stream_of(&rd.0).readable(true), idle, act).await {
+            None => return (total, Err(PumpError::Timeout)),
+            Some(Err(_)) => return (total, Err(PumpError::Read)),
+            Some(Ok(())) => {}
+        }
+        // The source is readable, so this completes without waiting; no timeout needed.
+        let n = match SpliceEnd(&rd.0)
+            .splice_to_pipe(&mut pipe_in, SPLICE_CHUNK)
+            .await
+        {
+            Ok(0) => {
+                let _ = wr.shutdown().await;
+                return (total, Ok(()));
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(_) => return (total, Err(PumpError::Read)),
+        };
+        act.touch();
+        let mut left = n;
+        while left > 0 {
+            let step = until_idle(
+                SpliceEnd(&wr.0).splice_from_pipe(&mut pipe_out, left),
+                idle,
+                act,
+            )
+            .await;
+            match step {
+                None => return (total, Err(PumpError::Timeout)),
+                Some(Ok(0)) => return (total, Err(PumpError::Write)),
+                Some(Ok(m)) => {
+                    left -= m;
+                    total += u64::from(m);
+                    act.touch();
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if until_idle(stream_of(&wr.0).writable(true), idle, act)
+                        .await
+                        .is_none()
+                    {
+                        return (total, Err(PumpError::Timeout));
+                    }
+                }
+                Some(Err(_)) => return (total, Err(PumpError::Write)),
+            }
+        }
+    }
+}
+
+/// Whether splicing is worth it on this thread's driver: on io_uring a splice is one
+/// submission per hop; on epoll it is two syscalls per hop plus readiness, so copying wins.
+pub fn splice_pays_off() -> bool {
+    !monoio::utils::is_legacy()
+}

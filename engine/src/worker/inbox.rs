@@ -1,0 +1,170 @@
+//! The control → worker channel: `ShardEvent`s over a crossbeam channel, plus a socketpair
+//! byte that wakes the worker's event loop so it reacts at once instead of polling.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream as StdUnixStream;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use monoio::io::AsyncReadRent;
+
+/// What the control thread tells a worker.
+#[derive(Debug, Clone)]
+pub enum ShardEvent {
+    /// Stop now: close listeners and every connection.
+    Stop,
+    /// Close listeners, let in-flight connections finish, then stop.
+    SoftStop,
+    /// A server went up or down (health check or runtime API).
+    SetServerState {
+        backend: String,
+        server: String,
+        up: bool,
+    },
+    /// A server's weight changed (0 means no new traffic).
+    SetWeight {
+        backend: String,
+        server: String,
+        weight: u16,
+    },
+    /// Stop accepting new clients for now (SIGTTOU); queued clients wait.
+    Pause,
+    /// Accept again after `Pause` (SIGTTIN).
+    Resume,
+    /// Report every server's state (for the process taking over).
+    ReportServerState {
+        reply: Sender<Vec<crate::boot::lifecycle::state::ServerState>>,
+    },
+    /// Liveness probe: the worker answers with its index and the time since `sent`.
+    Probe {
+        sent: Instant,
+        reply: Sender<(usize, Duration)>,
+    },
+}
+
+/// The control side of one worker's inbox.
+pub struct InboxSender {
+    tx: Sender<ShardEvent>,
+    wake: StdUnixStream,
+}
+
+/// The worker side of its inbox, before the worker's runtime exists.
+pub struct InboxReceiver {
+    rx: Receiver<ShardEvent>,
+    wake: StdUnixStream,
+}
+
+/// One inbox (sender + receiver pair) for a worker.
+pub fn inbox() -> io::Result<(InboxSender, InboxReceiver)> {
+    let (a, b) = StdUnixStream::pair()?;
+    // The control end never blocks: a full socket buffer already means "wake up".
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    Ok((InboxSender { tx, wake: a }, InboxReceiver { rx, wake: b }))
+}
+
+impl InboxSender {
+    /// Queues `event` and wakes the worker. Fails only when the worker is gone.
+    pub fn send(&self, event: ShardEvent) -> Result<(), ShardEvent> {
+        self.tx.send(event).map_err(|e| e.0)?;
+        match (&self.wake).write(&[1]) {
+            Ok(_) => Ok(()),
+            // A full buffer holds unread wake-ups already; the worker drains the whole queue.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            // The worker closed its end: it has stopped; the event is moot.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Every worker's inbox, as the control thread holds them.
+#[derive(Default)]
+pub struct Inboxes {
+    senders: Vec<InboxSender>,
+}
+
+impl Inboxes {
+    pub fn new(senders: Vec<InboxSender>) -> Self {
+        Self { senders }
+    }
+
+    /// Sends a copy of `event` to every worker still running.
+    pub fn broadcast(&self, event: &ShardEvent) {
+        for s in &self.senders {
+            let _ = s.send(event.clone());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.senders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty()
+    }
+}
+
+/// The worker side of an inbox inside the worker's runtime.
+pub struct WorkerInbox {
+    rx: Receiver<ShardEvent>,
+    wake: monoio::net::UnixStream,
+    scratch: Option<Vec<u8>>,
+}
+
+impl InboxReceiver {
+    /// Registers the wake-up socket with the calling thread's runtime.
+    pub fn into_worker(self) -> io::Result<WorkerInbox> {
+        let wake = monoio::net::UnixStream::from_std(self.wake)?;
+        Ok(WorkerInbox {
+            rx: self.rx,
+            wake,
+            scratch: Some(Vec::with_capacity(64)),
+        })
+    }
+
+    /// Drains pending events without a runtime (for a worker that failed to start).
+    pub fn drain(&mut self) -> Vec<ShardEvent> {
+        let mut buf = [0u8; 64];
+        while matches!(self.wake.read(&mut buf), Ok(n) if n > 0) {}
+        self.rx.try_iter().collect()
+    }
+}
+
+impl WorkerInbox {
+    /// Waits until at least one event is queued and returns all queued events.
+    /// A vanished control side reads as `Stop`.
+    pub async fn next_batch(&mut self) -> Vec<ShardEvent> {
+        loop {
+            let mut batch = Vec::new();
+            loop {
+                match self.rx.try_recv() {
+                    Ok(ev) => batch.push(ev),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        batch.push(ShardEvent::Stop);
+                        return batch;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                return batch;
+            }
+            // Events are queued before their wake byte is written, so draining first and
+            // then waiting for a byte never misses one.
+            let buf = self
+                .scratch
+                .take()
+                .unwrap_or_else(|| Vec::with_capacity(64));
+            let (res, mut buf) = self.wake.read(buf).await;
+            buf.clear();
+            self.scratch = Some(buf);
+            match res {
+                Ok(0) => return vec![ShardEvent::Stop],
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return vec![ShardEvent::Stop],
+            }
+        }
+    }
+}

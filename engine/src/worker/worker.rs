@@ -1,0 +1,375 @@
+//! A worker's event loop: accept loops per listener, the inbox, soft and hard stop.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use monoio::io::Canceller;
+use monoio::net::{TcpListener, TcpStream};
+
+use crate::backend::{BackendTable, ResolvedBackend};
+use crate::boot::run::FrontendPlan;
+use crate::io::buffer::BufferPool;
+use crate::io::latch::Latch;
+use crate::log::observer::Observer;
+use crate::log::{FrontendLog, Hub};
+use crate::metrics::Registry;
+use crate::worker::inbox::{InboxReceiver, ShardEvent};
+use crate::worker::limits::ConnSlot;
+use crate::worker::WorkerInfo;
+
+/// Everything one worker thread starts from (all `Send`).
+pub struct WorkerSetup {
+    pub frontends: Vec<(Arc<FrontendPlan>, Vec<std::net::TcpListener>)>,
+    pub backends: Arc<Vec<ResolvedBackend>>,
+    pub inbox: InboxReceiver,
+    pub buffer_size: usize,
+    pub ready: Sender<WorkerInfo>,
+    /// Counters of every worker, and each frontend's logging.
+    pub stats: Registry,
+    pub logs: Arc<Vec<Option<Arc<FrontendLog>>>>,
+    pub hub: Arc<Hub>,
+    /// Applied to the backend tables before the first accept (state carried over a reload).
+    pub initial_events: Vec<ShardEvent>,
+    /// What the stats page and the Prometheus exporter read.
+    pub stats_applet: Arc<dyn crate::sessions::http::router::StatsApplet + Send + Sync>,
+}
+
+/// A worker's own state, shared by its tasks.
+pub struct Worker {
+    pub index: usize,
+    pub pool: BufferPool,
+    pub backends: HashMap<String, Rc<BackendTable>>,
+    /// This worker's counters, histograms and log output.
+    pub obs: Observer,
+    pub stats_applet: Arc<dyn crate::sessions::http::router::StatsApplet + Send + Sync>,
+    /// Connections being served.
+    active: Cell<usize>,
+    /// Set on stop or soft stop: accept loops return and drop their listeners.
+    stop_accepting: Latch,
+    /// This worker's listening sockets, kept so a stop can close them to new clients at
+    /// once, whatever their accept loops are doing at that moment.
+    listeners: RefCell<Vec<Rc<TcpListener>>>,
+    /// SIGTTOU: accept loops wait instead of accepting until SIGTTIN.
+    paused: Cell<bool>,
+}
+
+impl Worker {
+    /// Refuses new clients from now on: every listening socket of this worker is shut down
+    /// synchronously, so the kernel stops queueing connections on it even while an abandoned
+    /// io_uring operation still holds the descriptor open, and the accept loops are told to
+    /// return.
+    ///
+    /// Sockets handed over to a new process are shared with it: shutting one down would
+    /// reset the clients queued for the new owner too, so then the loops only stop.
+    fn stop_listening(&self) {
+        let shared = crate::boot::lifecycle::fd_transfer::listeners_handed_over();
+        for l in self.listeners.borrow_mut().drain(..) {
+            if !shared {
+                // SAFETY: `l` keeps the descriptor open for the duration of the call.
+                unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+            }
+        }
+        self.stop_accepting.set();
+    }
+
+    /// Whether this worker is stopping: sessions then close their client connections
+    /// between requests (see `http/LIFECYCLE.md`).
+    pub fn stopping(&self) -> &Latch {
+        &self.stop_accepting
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&Rc<BackendTable>> {
+        self.backends.get(name)
+    }
+    pub fn active(&self) -> usize {
+        self.active.get()
+    }
+}
+
+/// Counts a connection as active for as long as it lives.
+struct Active(Rc<Worker>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.set(self.0.active.get() - 1);
+    }
+}
+
+/// Free buffers a worker keeps around however long they stay unused.
+const POOL_KEEP: usize = 1024;
+
+/// How long an accept loop at `maxconn` waits before looking at the counters again.
+const LIMIT_RECHECK: Duration = Duration::from_millis(5);
+
+/// The worker body: starts accepting, then serves inbox events until stopped.
+pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
+    let WorkerSetup {
+        frontends,
+        backends,
+        inbox,
+        buffer_size,
+        ready,
+        stats,
+        logs,
+        hub,
+        initial_events,
+        stats_applet,
+    } = setup;
+    let log = logs
+        .iter()
+        .any(Option::is_some)
+        .then(|| hub.worker_log(logs.iter().flatten().map(|l| &**l)));
+    drop(hub);
+    let mut inbox = match inbox.into_worker() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!(
+                "ringlb: worker {}: cannot set up its inbox: {e}",
+                info.index + 1
+            );
+            return;
+        }
+    };
+    let worker = Rc::new(Worker {
+        index: info.index,
+        pool: BufferPool::new(buffer_size, POOL_KEEP),
+        backends: backends
+            .iter()
+            .map(|b| (b.name.clone(), Rc::new(BackendTable::new(b))))
+            .collect(),
+        obs: Observer::new(stats, info.index, logs, log),
+        stats_applet,
+        active: Cell::new(0),
+        stop_accepting: Latch::new(),
+        listeners: RefCell::new(Vec::new()),
+        paused: Cell::new(false),
+    });
+    for ev in &initial_events {
+        for b in worker.backends.values() {
+            b.apply(ev);
+        }
+    }
+    for (plan, listeners) in frontends {
+        for l in listeners {
+            match TcpListener::from_std(l) {
+                Ok(l) => {
+                    let l = Rc::new(l);
+                    worker.listeners.borrow_mut().push(l.clone());
+                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), l));
+                }
+                Err(e) => eprintln!(
+                    "ringlb: worker {}: frontend '{}': {e}",
+                    info.index + 1,
+                    plan.name
+                ),
+            }
+        }
+    }
+    monoio::spawn(tick(worker.clone()));
+    let _ = ready.send(info);
+    let _flush = Flush(worker.clone());
+
+    let mut soft = false;
+    loop {
+        let batch = if soft {
+            // Soft stop: leave as soon as the last connection is gone, still obeying a
+            // hard stop meanwhile. Abandoning the inbox wait loses at most a wake-up byte;
+            // the events themselves stay queued in the channel.
+            let drained = async {
+                while worker.active() > 0 {
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            match first_of(inbox.next_batch(), drained).await {
+                Some(b) => b,
+                None => return,
+            }
+        } else {
+            inbox.next_batch().await
+        };
+        for ev in batch {
+            match ev {
+                ShardEvent::Stop => {
+                    worker.stop_listening();
+                    return;
+                }
+                ShardEvent::SoftStop => {
+                    worker.stop_listening();
+                    soft = true;
+                }
+                ShardEvent::Pause => worker.paused.set(true),
+                ShardEvent::Resume => worker.paused.set(false),
+                ShardEvent::ReportServerState { reply } => {
+                    let _ = reply.send(crate::boot::lifecycle::state::collect(&worker));
+                }
+                ShardEvent::Probe { sent, reply } => {
+                    let _ = reply.send((worker.index, sent.elapsed()));
+                }
+                ref other => {
+                    for b in worker.backends.values() {
+                        b.apply(other);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Once a second: histograms published for readers, the session-rate second advanced, and
+/// the buffer pool's retention window stepped.
+async fn tick(worker: Rc<Worker>) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        worker.obs.on_tick();
+        worker.pool.trim();
+    }
+}
+
+/// Publishes the histograms one last time when the worker returns.
+struct Flush(Rc<Worker>);
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.0.obs.flush();
+    }
+}
+
+/// `Some(a)` when `a` finishes first, `None` when `b` does.
+async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = a.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if b.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<TcpListener>) {
+    loop {
+        // Paused: clients queue in the kernel until SIGTTIN, or until a stop.
+        while worker.paused.get() {
+            if worker.stop_accepting.is_set() {
+                return;
+            }
+            let _ = first_of(
+                worker.stop_accepting.wait(),
+                monoio::time::sleep(LIMIT_RECHECK),
+            )
+            .await;
+        }
+        // Take a slot only once a client is waiting on this worker's own socket: a slot
+        // held by an idle accept would starve a worker whose queue has clients in it.
+        // Abandoning a readiness wait loses nothing. Not relaxed: the epoll driver would
+        // otherwise answer from a cached readiness that an earlier accept already used up.
+        match first_of(listener.readable(false), worker.stop_accepting.wait()).await {
+            None => return,
+            Some(Err(_)) => {
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            // Paused while waiting: the client stays queued.
+            Some(Ok(())) if worker.paused.get() => continue,
+            Some(Ok(())) => {}
+        }
+        // Above maxconn nothing is accepted; waiting clients stay in the kernel backlog.
+        let slot = loop {
+            if worker.stop_accepting.is_set() {
+                return;
+            }
+            if let Some(slot) = plan.limits.try_acquire() {
+                break slot;
+            }
+            let _ = first_of(
+                worker.stop_accepting.wait(),
+                monoio::time::sleep(LIMIT_RECHECK),
+            )
+            .await;
+        };
+        // While this worker waited for a slot, its queued client may have gone (or, on an
+        // inherited `fd@` socket, another worker took it). Blocking in accept with the slot
+        // would keep it from a worker whose client is still waiting.
+        if !connection_pending(&listener) {
+            drop(slot);
+            continue;
+        }
+        let canceller = Canceller::new();
+        let mut accept = pin!(listener.cancelable_accept(canceller.handle()));
+        let res = match first_of(accept.as_mut(), worker.stop_accepting.wait()).await {
+            Some(r) => r,
+            None => {
+                // Stop listening, cancel, then collect: a connection accepted meanwhile is
+                // served, not lost. Shutting the listening socket down also refuses new
+                // clients at once, even before the last reference to it is dropped, and
+                // completes an accept the cancellation did not reach.
+                // A socket handed over to a new process is left alone (see `stop_listening`):
+                // the cancellation alone ends the accept.
+                if !crate::boot::lifecycle::fd_transfer::listeners_handed_over() {
+                    // SAFETY: the descriptor belongs to `listener`, alive here.
+                    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+                }
+                let _fresh = canceller.cancel();
+                accept.await
+            }
+        };
+        match res {
+            Ok((stream, peer)) => {
+                worker.active.set(worker.active.get() + 1);
+                let active = Active(worker.clone());
+                monoio::spawn(serve(active, plan.clone(), stream, peer, slot));
+            }
+            Err(e) => {
+                if worker.stop_accepting.is_set() {
+                    return;
+                }
+                // Out of descriptors or memory: back off instead of spinning.
+                eprintln!("ringlb: frontend '{}': accept failed: {e}", plan.name);
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Whether a client waits in the listening socket's queue right now (a zero-timeout poll).
+fn connection_pending(listener: &TcpListener) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+}
+
+async fn serve(
+    active: Active,
+    plan: Arc<FrontendPlan>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: ConnSlot,
+) {
+    let _slot = slot;
+    let stats = &active.0.obs.stats;
+    let tick = stats.tick();
+    stats.process.session_start(tick);
+    stats.frontends[plan.index].session_start(tick);
+    crate::boot::run::serve_connection(&active.0, &plan, stream, peer).await;
+    let stats = &active.0.obs.stats;
+    stats.frontends[plan.index].session_end();
+    stats.process.session_end();
+    drop(active);
+}
