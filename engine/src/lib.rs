@@ -10,4 +10,5 @@ pub mod log;
 pub mod metrics;
 pub mod services;
 pub mod sessions;
+pub mod stream;
 pub mod worker;

@@ -1,9 +1,9 @@
 //! What a traffic log line says beyond the stream itself: timers, status, bytes, the
 //! termination state, connection and queue counts, captured headers.
 
-use crate::sessions::http::Termination;
+use crate::stream::termination::Termination;
 
-use crate::log::syslog::LocalTime;
+use crate::io::localtime::LocalTime;
 
 /// `option httplog`: HAProxy's HTTP log layout. `%Tq` stands for `%TR`: no handshake and
 /// no idle time is counted before a request here, so both are the same.

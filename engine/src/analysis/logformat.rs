@@ -7,11 +7,11 @@ use std::io::Write;
 use ringlb_config::logformat::{LogAlias, LogFlagKind, LogFormat, LogPart};
 
 use crate::analysis::acl::fetch::{convert, fetch_each, to_bytes, unmap as unmapped};
-use crate::analysis::acl::vars::CaptureSide;
 use crate::analysis::acl::Txn;
 use crate::analysis::log_line::{escape_capture, LogInfo};
 use crate::analysis::unique_id;
 use crate::codec::head::{values, Version};
+use crate::stream::vars::CaptureSide;
 
 /// Appends `lf` evaluated for `txn` to `out`. A variable with no value writes `-`, as
 /// HAProxy does in logs; inside rule values an empty sample writes nothing.

@@ -12,11 +12,12 @@ use ringlb_config::rules::{
 };
 
 use crate::analysis::acl::fetch::{first_value, to_bytes};
-use crate::analysis::acl::vars::{declared_captures, rule_capture_lens, CaptureSide, Value};
 use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond, Txn};
 use crate::analysis::errors::ErrorPages;
 use crate::analysis::logformat::render;
 use crate::codec::edits::{expand, HeadEdits};
+use crate::codec::head::HeaderSpan;
+use crate::stream::vars::{declared_captures, rule_capture_lens, CaptureSide, Value};
 
 /// The sections of a configuration that a proxy's rules and pages may name.
 #[derive(Debug, Clone, Copy, Default)]
@@ -640,5 +641,71 @@ impl ProxyRules {
             }
         }
         ResponseVerdict::Pass
+    }
+}
+
+impl HeadEdits {
+    /// Applies one header rewrite to the lines of `headers` (in `buf`) and the added ones;
+    /// `value` is the op's value or replacement, rendered for this message.
+    pub fn apply_header(
+        &mut self,
+        op: &HeaderOp,
+        value: Vec<u8>,
+        buf: &[u8],
+        headers: &[HeaderSpan],
+    ) {
+        let named = |n: &[u8], name: &str| n.eq_ignore_ascii_case(name.as_bytes());
+        match op {
+            HeaderOp::Add { name, .. } => self.added.push((name.as_bytes().to_vec(), value)),
+            HeaderOp::Set { name, .. } => {
+                self.delete(buf, headers, |n| named(n, name));
+                self.added.push((name.as_bytes().to_vec(), value));
+            }
+            HeaderOp::Del(m) => self.delete(buf, headers, |n| m.matches(n)),
+            HeaderOp::Replace {
+                name,
+                regex,
+                per_value,
+                ..
+            } => {
+                let rep = value;
+                let rewrite = |v: &[u8]| -> Option<Vec<u8>> {
+                    if !per_value {
+                        return regex.captures(v).map(|c| expand(&rep, &c));
+                    }
+                    let mut changed = false;
+                    let mut out = Vec::with_capacity(v.len());
+                    for (k, item) in v.split(|&b| b == b',').enumerate() {
+                        if k > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        let item = crate::codec::head::trim(item);
+                        match regex.captures(item) {
+                            Some(c) => {
+                                changed = true;
+                                out.extend_from_slice(&expand(&rep, &c));
+                            }
+                            None => out.extend_from_slice(item),
+                        }
+                    }
+                    changed.then_some(out)
+                };
+                for (i, h) in headers.iter().enumerate() {
+                    if self.is_removed(i) || !named(&buf[h.name.clone()], name) {
+                        continue;
+                    }
+                    if let Some(v) = rewrite(self.value(i, buf, h)) {
+                        self.replaced.push((i, v));
+                    }
+                }
+                for (n, v) in &mut self.added {
+                    if named(n, name) {
+                        if let Some(nv) = rewrite(v) {
+                            *v = nv;
+                        }
+                    }
+                }
+            }
+        }
     }
 }

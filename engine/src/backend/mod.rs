@@ -35,7 +35,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::upstream::Pick;
-use crate::worker::inbox::ShardEvent;
 use lb::{Balancer, LbServer, PickCtx};
 use pool::IdlePool;
 use queue::Waiters;
@@ -228,29 +227,6 @@ impl BackendTable {
             .weight_changed(&self.lb_view(), id);
     }
 
-    /// Applies an event addressed to this backend; returns whether it changed anything.
-    pub fn apply(&self, event: &ShardEvent) -> bool {
-        match event {
-            ShardEvent::SetServerState {
-                backend,
-                server,
-                up,
-            } if *backend == self.name => self
-                .server_id(server)
-                .map(|id| self.set_server_state(id, *up))
-                .is_some(),
-            ShardEvent::SetWeight {
-                backend,
-                server,
-                weight,
-            } if *backend == self.name => self
-                .server_id(server)
-                .map(|id| self.set_weight(id, *weight))
-                .is_some(),
-            _ => false,
-        }
-    }
-
     /// Picks a server with the backend's algorithm for a request that carries nothing to
     /// hash (TCP without inspection, redispatch), ignoring connection limits. `avoid` is
     /// skipped when another server is eligible (redispatch).
@@ -301,6 +277,15 @@ impl BackendTable {
     }
 }
 
+/// One server's state as a worker applies it: up or down, and its weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    pub backend: String,
+    pub server: String,
+    pub up: bool,
+    pub weight: u16,
+}
+
 /// The runtime the backend's unit tests drive real sockets on (the epoll driver, with
 /// timers).
 #[cfg(test)]
@@ -312,11 +297,11 @@ pub(crate) fn test_runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ringlb_config::model::{PortSpec, Proxy, ProxyKind};
 
-    fn server(name: &str, weight: u16, backup: bool) -> ResolvedServer {
+    pub(crate) fn server(name: &str, weight: u16, backup: bool) -> ResolvedServer {
         ResolvedServer {
             weight,
             backup,
@@ -339,7 +324,7 @@ mod tests {
         }
     }
 
-    fn table(servers: Vec<ResolvedServer>) -> BackendTable {
+    pub(crate) fn table(servers: Vec<ResolvedServer>) -> BackendTable {
         BackendTable::new(&conf(servers))
     }
 
@@ -379,17 +364,8 @@ mod tests {
     fn backups_serve_only_when_no_active_server_is_usable() {
         let t = table(vec![server("a", 1, false), server("bk", 1, true)]);
         assert!(names(&t, 3).iter().all(|n| n == "a"));
-        assert!(t.apply(&ShardEvent::SetServerState {
-            backend: "be".into(),
-            server: "a".into(),
-            up: false
-        }));
+        t.set_server_state(t.server_id("a").unwrap(), false);
         assert!(names(&t, 3).iter().all(|n| n == "bk"));
-        assert!(!t.apply(&ShardEvent::SetWeight {
-            backend: "other".into(),
-            server: "a".into(),
-            weight: 3
-        }));
     }
 
     #[test]

@@ -216,6 +216,15 @@ impl std::error::Error for ResolveError {}
 pub const DEFAULT_IDLE_PER_SERVER: usize = 1024;
 
 impl ResolvedBackend {
+    /// The backend's name and its servers' names, in order: its place in the counters'
+    /// [`crate::metrics::Layout`].
+    pub fn names(&self) -> (String, Vec<String>) {
+        (
+            self.name.clone(),
+            self.servers.iter().map(|s| s.name.clone()).collect(),
+        )
+    }
+
     /// Resolves the servers of `proxy` (names through the system resolver, once). A backend
     /// without servers but with `dispatch ADDR` gets one server named `dispatch`.
     pub fn resolve(proxy: &Proxy) -> Result<Self, ResolveError> {

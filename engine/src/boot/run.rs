@@ -9,25 +9,22 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
 use ringlb_config::model::{Mode, Proxy, ProxyKind};
 use ringlb_config::Config;
 
-use crate::analysis::acl::Txn;
 use crate::analysis::errors::ErrorPages;
 use crate::analysis::rules::{ProxyRules, Shared};
 use crate::analysis::settings::HttpFrontend;
 use crate::backend::{ResolveError, ResolvedBackend};
 use crate::boot::control;
-use crate::log::observer::TunnelEnd;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::{Layout, Registry, Snapshot};
-use crate::sessions::http;
-use crate::sessions::tcp::{self, Transfer, TunnelEnd as End, TunnelTimeouts};
+use crate::sessions::tcp::TunnelTimeouts;
+use crate::worker::dispatch::FrontendPlan;
 use crate::worker::inbox::{self, Inboxes, ShardEvent};
 use crate::worker::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
 use crate::worker::listener::{self, ListenError};
-use crate::worker::worker::{worker_main, Worker, WorkerSetup};
+use crate::worker::worker::{worker_main, WorkerSetup};
 use crate::worker::{self, pin, WorkerInfo};
 
 /// How to run, beyond the configuration.
@@ -93,25 +90,6 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
-
-/// What a worker needs to serve one frontend.
-#[derive(Debug)]
-pub struct FrontendPlan {
-    pub name: String,
-    /// Position among the frontends, for its counters and logging.
-    pub index: usize,
-    pub mode: Mode,
-    /// The backend connections go to (`default_backend`, or the `listen` itself).
-    pub backend: Option<String>,
-    pub timeouts: TunnelTimeouts,
-    pub limits: Limits,
-    /// `option splice-auto` on the frontend or its backend.
-    pub splice: bool,
-    /// HTTP settings, for `mode http` frontends.
-    pub http: Option<HttpFrontend>,
-    /// ACLs and rules (shared with `http` for HTTP frontends).
-    pub rules: Arc<ProxyRules>,
-}
 
 /// A running engine.
 pub struct RunHandle {
@@ -406,7 +384,10 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         plan.apply().map_err(RunError::Io)?;
     }
 
-    let layout = Layout::new(frontends.iter().map(|f| f.name.clone()), &backends);
+    let layout = Layout::new(
+        frontends.iter().map(|f| f.name.clone()),
+        backends.iter().map(ResolvedBackend::names),
+    );
     let stats = Registry::new(layout, nbthread);
     let backends = Arc::new(backends);
     let stats_context = Arc::new(crate::services::stats::service::StatsContext::new(
@@ -535,159 +516,4 @@ fn check_routing(config: &Config, fe: &Proxy) -> Result<(), RunError> {
         }
     }
     Ok(())
-}
-
-/// Serves one accepted connection according to its frontend's mode, after `monitor-net`
-/// and `tcp-request connection` rules had their say.
-pub async fn serve_connection(
-    worker: &Worker,
-    plan: &FrontendPlan,
-    stream: TcpStream,
-    peer: SocketAddr,
-) {
-    let _ = stream.set_nodelay(true);
-    let local = stream
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let rules = &plan.rules;
-    let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
-    let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
-    if !ProxyRules::tcp_accepts(&rules.tcp_connection, &rules.acls, &txn) {
-        // Closed right after accept, before any byte is read.
-        return;
-    }
-    let peer_ip = crate::analysis::acl::fetch::unmap(peer.ip());
-    if rules.monitor_net.iter().any(|n| n.contains(peer_ip)) {
-        if plan.mode == Mode::Http {
-            let _ = monoio::io::AsyncWriteRentExt::write_all(
-                &mut { stream },
-                b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
-            )
-            .await;
-        }
-        return;
-    }
-    match plan.mode {
-        Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
-        // Boxed: a tunnel's state is large, and inline it would size every HTTP
-        // connection's future too, idle keep-alive ones included.
-        Mode::Tcp | Mode::Health => {
-            Box::pin(serve_tcp_connection(worker, plan, stream, peer)).await
-        }
-    }
-}
-
-/// `mode http`: the HTTP session serves the connection, request after request.
-pub async fn serve_http_connection(
-    worker: &Worker,
-    plan: &FrontendPlan,
-    stream: TcpStream,
-    peer: SocketAddr,
-) {
-    let Some(http) = &plan.http else {
-        return;
-    };
-    http::serve_http(stream, peer, http, worker, &worker.pool).await;
-}
-
-/// `mode tcp`: connect to a server of the frontend's backend and tunnel.
-pub async fn serve_tcp_connection(
-    worker: &Worker,
-    plan: &FrontendPlan,
-    client: TcpStream,
-    peer: SocketAddr,
-) {
-    let local = client
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let mut end = TunnelEnd {
-        frontend: &plan.name,
-        peer,
-        local,
-        accepted: std::time::Instant::now(),
-        connect_at: None,
-        dequeued_at: None,
-        connected_at: None,
-        backend: None,
-        server: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        state: *b"PR",
-    };
-    tunnel(worker, plan, client, &mut end).await;
-    worker.obs.finish_tunnel(plan.index, &end);
-}
-
-async fn tunnel(worker: &Worker, plan: &FrontendPlan, client: TcpStream, end: &mut TunnelEnd<'_>) {
-    let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
-    let txn = Txn::connection(end.peer, end.local, &plan.name, &nbsrv);
-    let rules = &plan.rules;
-    // Content rules see what a tcp stream offers before any data: its addresses.
-    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, &txn) {
-        worker.obs.stats.frontends[plan.index].denied_request();
-        return;
-    }
-    let exists = |n: &str| worker.backend(n).is_some();
-    let chosen = rules.choose_backend(&txn, &exists, plan.backend.as_deref());
-    let Some(table) = chosen.as_deref().and_then(|b| worker.backend(b)) else {
-        end.state = *b"SC";
-        return;
-    };
-    let stats = &worker.obs.stats;
-    if let Some(b) = table
-        .http
-        .stats_index
-        .or_else(|| worker.obs.backend_index(table.name()))
-    {
-        stats.backends[b].session_start(stats.tick());
-        end.backend = Some(b);
-    }
-    let client_port = end.local.port();
-    end.connect_at = Some(std::time::Instant::now());
-    end.state = *b"SC";
-    let pick = crate::backend::upstream::Pick::connection(end.peer, client_port);
-    let acquired = crate::backend::upstream::Upstream::acquire(
-        &**table,
-        crate::backend::upstream::Reuse::NewOnly,
-        None,
-        &pick,
-    )
-    .await;
-    // The slot counts this tunnel against its server until the tunnel ends.
-    let Ok(crate::backend::upstream::UpstreamConn {
-        stream: server,
-        server: id,
-        slot,
-        ..
-    }) = acquired
-    else {
-        return;
-    };
-    end.dequeued_at = slot.as_ref().and_then(|s| s.dequeued_at());
-    let now = std::time::Instant::now();
-    end.connected_at = Some(now);
-    if let Some(b) = end.backend {
-        if let Some(c) = stats.servers[b].get(id) {
-            c.session_start(stats.tick());
-            end.server = Some(id);
-        }
-        let took = now - end.dequeued_at.or(end.connect_at).unwrap_or(now);
-        let which = crate::metrics::Latency::Connect;
-        worker.obs.hist.record(which, b, end.server, took);
-    }
-    let transfer = if plan.splice && tcp::proxy::splice_pays_off() {
-        Transfer::Splice
-    } else {
-        Transfer::Copy
-    };
-    let t = tcp::proxy(client, server, &plan.timeouts, &worker.pool, transfer).await;
-    end.bytes_in = t.to_server;
-    end.bytes_out = t.to_client;
-    end.state = match t.end {
-        End::Closed => *b"--",
-        End::ClientTimeout => *b"cD",
-        End::ServerTimeout => *b"sD",
-        End::ClientError => *b"CD",
-        End::ServerError => *b"SD",
-    };
 }

@@ -3,9 +3,6 @@
 
 use regex::bytes::Captures;
 
-use crate::analysis::acl::fetch::path_of;
-use crate::analysis::acl::Txn;
-use crate::analysis::rules::HeaderOp;
 use crate::codec::head::HeaderSpan;
 
 /// Edits to a request or response head.
@@ -19,7 +16,7 @@ pub struct HeadEdits {
     /// Original header lines removed, one bit per line (a head has at most 101).
     removed: u128,
     /// Original header lines whose value is replaced.
-    replaced: Vec<(usize, Vec<u8>)>,
+    pub(crate) replaced: Vec<(usize, Vec<u8>)>,
     /// Lines added, in order, after the original ones.
     pub added: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -63,111 +60,12 @@ impl HeadEdits {
             .map_or(&buf[h.value.clone()], |(_, v)| v)
     }
 
-    /// The request target after edits.
-    pub fn target<'b>(&'b self, txn: &Txn<'b>) -> &'b [u8] {
-        match &self.target {
-            Some(t) => t,
-            None => txn.url().unwrap_or_default(),
-        }
-    }
-
-    /// Replaces path and query with what `f` makes of the current ones.
-    pub fn set_path(
+    pub(crate) fn delete(
         &mut self,
-        txn: &Txn<'_>,
-        f: impl FnOnce(&[u8], Option<&[u8]>) -> (Vec<u8>, Option<Vec<u8>>),
-    ) {
-        let cur = self.target(txn).to_vec();
-        let (p, q) = path_of(&cur);
-        // An absolute URI keeps its scheme and authority.
-        let prefix = &cur[..p.as_ptr() as usize - cur.as_ptr() as usize];
-        let (np, nq) = f(p, q);
-        let mut t = prefix.to_vec();
-        t.extend_from_slice(&np);
-        if let Some(q) = nq {
-            t.push(b'?');
-            t.extend_from_slice(&q);
-        }
-        self.target = Some(t);
-    }
-
-    /// Replaces path-and-query with `f`'s result, when it gives one.
-    pub fn set_target_from(&mut self, txn: &Txn<'_>, f: impl FnOnce(&[u8]) -> Option<Vec<u8>>) {
-        let cur = self.target(txn).to_vec();
-        let (p, _) = path_of(&cur);
-        let at = p.as_ptr() as usize - cur.as_ptr() as usize;
-        if let Some(new) = f(&cur[at..]) {
-            let mut t = cur[..at].to_vec();
-            t.extend_from_slice(&new);
-            self.target = Some(t);
-        }
-    }
-
-    /// Applies one header rewrite to the lines of `headers` (in `buf`) and the added ones;
-    /// `value` is the op's value or replacement, rendered for this message.
-    pub fn apply_header(
-        &mut self,
-        op: &HeaderOp,
-        value: Vec<u8>,
         buf: &[u8],
         headers: &[HeaderSpan],
+        pick: impl Fn(&[u8]) -> bool,
     ) {
-        let named = |n: &[u8], name: &str| n.eq_ignore_ascii_case(name.as_bytes());
-        match op {
-            HeaderOp::Add { name, .. } => self.added.push((name.as_bytes().to_vec(), value)),
-            HeaderOp::Set { name, .. } => {
-                self.delete(buf, headers, |n| named(n, name));
-                self.added.push((name.as_bytes().to_vec(), value));
-            }
-            HeaderOp::Del(m) => self.delete(buf, headers, |n| m.matches(n)),
-            HeaderOp::Replace {
-                name,
-                regex,
-                per_value,
-                ..
-            } => {
-                let rep = value;
-                let rewrite = |v: &[u8]| -> Option<Vec<u8>> {
-                    if !per_value {
-                        return regex.captures(v).map(|c| expand(&rep, &c));
-                    }
-                    let mut changed = false;
-                    let mut out = Vec::with_capacity(v.len());
-                    for (k, item) in v.split(|&b| b == b',').enumerate() {
-                        if k > 0 {
-                            out.extend_from_slice(b", ");
-                        }
-                        let item = crate::codec::head::trim(item);
-                        match regex.captures(item) {
-                            Some(c) => {
-                                changed = true;
-                                out.extend_from_slice(&expand(&rep, &c));
-                            }
-                            None => out.extend_from_slice(item),
-                        }
-                    }
-                    changed.then_some(out)
-                };
-                for (i, h) in headers.iter().enumerate() {
-                    if self.is_removed(i) || !named(&buf[h.name.clone()], name) {
-                        continue;
-                    }
-                    if let Some(v) = rewrite(self.value(i, buf, h)) {
-                        self.replaced.push((i, v));
-                    }
-                }
-                for (n, v) in &mut self.added {
-                    if named(n, name) {
-                        if let Some(nv) = rewrite(v) {
-                            *v = nv;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn delete(&mut self, buf: &[u8], headers: &[HeaderSpan], pick: impl Fn(&[u8]) -> bool) {
         for (i, h) in headers.iter().enumerate() {
             if pick(&buf[h.name.clone()]) {
                 self.remove(i);

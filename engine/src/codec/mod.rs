@@ -8,3 +8,4 @@ pub mod edits;
 pub mod framing;
 pub mod head;
 pub mod rewrite;
+pub mod status;

@@ -170,7 +170,7 @@ pub fn write_response_head(
         Some((status, reason)) => {
             let reason = reason
                 .as_deref()
-                .unwrap_or(crate::analysis::errors::reason(*status));
+                .unwrap_or(crate::codec::status::reason(*status));
             out.extend_from_slice(format!("HTTP/1.1 {status} {reason}").as_bytes());
         }
         None => {

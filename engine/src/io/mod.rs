@@ -3,4 +3,6 @@
 
 pub mod buffer;
 pub mod latch;
+pub mod localtime;
 pub mod timed;
+pub mod users;

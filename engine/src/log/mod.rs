@@ -19,7 +19,8 @@ use ringlb_config::model::{CaptureSide, Level, Mode, Proxy};
 use ringlb_config::Config;
 
 pub use crate::analysis::log_line::{termination_state, LogInfo, Timers, HTTPLOG, TCPLOG};
-use syslog::{frame, Dates, Identity, LocalTime};
+use crate::io::localtime::{Dates, LocalTime};
+use syslog::{frame, Identity};
 use target::Sink;
 use writer::{LineSender, StdioWriter};
 
@@ -66,7 +67,7 @@ impl FrontendLog {
             // `http-request capture … len` slots follow the declared ones.
             request_captures: captures(CaptureSide::Request)
                 .into_iter()
-                .chain(crate::analysis::acl::vars::rule_capture_lens(p).map(|l| (String::new(), l)))
+                .chain(crate::stream::vars::rule_capture_lens(p).map(|l| (String::new(), l)))
                 .collect(),
             response_captures: captures(CaptureSide::Response),
         })

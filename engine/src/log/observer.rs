@@ -11,7 +11,7 @@ use crate::analysis::logformat::render_log;
 use crate::codec::head::RequestHead;
 use crate::log::{termination_state, FrontendLog, LogInfo, Timers, WorkerLog};
 use crate::metrics::{LocalHistograms, Registry, WorkerStats};
-use crate::sessions::http::Termination;
+use crate::stream::termination::Termination;
 use ringlb_config::rules::LogLevel;
 
 /// One worker's reporting side.

@@ -24,22 +24,14 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of the named frontends and of `backends` with their servers.
+    /// The layout of the named frontends and of the named backends with their servers.
     pub fn new(
         frontends: impl IntoIterator<Item = String>,
-        backends: &[crate::backend::ResolvedBackend],
+        backends: impl IntoIterator<Item = (String, Vec<String>)>,
     ) -> Self {
         Self {
             frontends: frontends.into_iter().collect(),
-            backends: backends
-                .iter()
-                .map(|b| {
-                    (
-                        b.name.clone(),
-                        b.servers.iter().map(|s| s.name.clone()).collect(),
-                    )
-                })
-                .collect(),
+            backends: backends.into_iter().collect(),
         }
     }
 }

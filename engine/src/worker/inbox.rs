@@ -1,6 +1,7 @@
 //! The control → worker channel: `ShardEvent`s over a crossbeam channel, plus a socketpair
 //! byte that wakes the worker's event loop so it reacts at once instead of polling.
 
+use crate::backend::BackendTable;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::{Duration, Instant};
@@ -33,13 +34,39 @@ pub enum ShardEvent {
     Resume,
     /// Report every server's state (for the process taking over).
     ReportServerState {
-        reply: Sender<Vec<crate::boot::lifecycle::state::ServerState>>,
+        reply: Sender<Vec<crate::backend::ServerStatus>>,
     },
     /// Liveness probe: the worker answers with its index and the time since `sent`.
     Probe {
         sent: Instant,
         reply: Sender<(usize, Duration)>,
     },
+}
+
+impl ShardEvent {
+    /// Applies a server event to `table` when it is addressed to it; returns whether it
+    /// changed anything.
+    pub fn apply_to(&self, table: &BackendTable) -> bool {
+        match self {
+            Self::SetServerState {
+                backend,
+                server,
+                up,
+            } if *backend == table.name() => table
+                .server_id(server)
+                .map(|id| table.set_server_state(id, *up))
+                .is_some(),
+            Self::SetWeight {
+                backend,
+                server,
+                weight,
+            } if *backend == table.name() => table
+                .server_id(server)
+                .map(|id| table.set_weight(id, *weight))
+                .is_some(),
+            _ => false,
+        }
+    }
 }
 
 /// The control side of one worker's inbox.
@@ -166,5 +193,37 @@ impl WorkerInbox {
                 Err(_) => return vec![ShardEvent::Stop],
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod apply_tests {
+    use super::ShardEvent;
+    use crate::backend::tests::{server, table};
+
+    #[test]
+    fn server_events_change_only_the_backend_they_name() {
+        let t = table(vec![server("a", 1, false), server("b", 1, false)]);
+        let a = t.server_id("a").unwrap();
+        assert!(ShardEvent::SetServerState {
+            backend: "be".into(),
+            server: "a".into(),
+            up: false
+        }
+        .apply_to(&t));
+        assert!(!t.is_usable(a));
+        assert!(!ShardEvent::SetWeight {
+            backend: "other".into(),
+            server: "a".into(),
+            weight: 3
+        }
+        .apply_to(&t));
+        assert_eq!(t.weight(a), 1);
+        assert!(!ShardEvent::SetServerState {
+            backend: "be".into(),
+            server: "nosuch".into(),
+            up: false
+        }
+        .apply_to(&t));
     }
 }

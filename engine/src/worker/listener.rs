@@ -9,6 +9,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ringlb_config::model::{Bind, BindAddr};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -49,6 +50,21 @@ impl fmt::Display for ListenError {
 }
 
 impl std::error::Error for ListenError {}
+
+/// Set once this process has given its listening sockets to another process (a reload took
+/// them, or a master holds them from the start).
+static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+
+/// The flag behind [`listeners_handed_over`], for the code that hands the sockets over.
+pub fn handed_over_flag() -> &'static AtomicBool {
+    &HANDED_OVER
+}
+
+/// Whether another process holds this process's listening sockets now, so stopping must
+/// leave their accept queues alone.
+pub fn listeners_handed_over() -> bool {
+    HANDED_OVER.load(Ordering::Acquire)
+}
 
 /// The addresses of a `bind` line, port ranges expanded.
 pub fn expand(bind: &Bind, default_backlog: u32) -> Result<Vec<ListenAddr>, ListenError> {

@@ -1,6 +1,7 @@
 //! Workers: one OS thread per `nbthread`, pinned, each running its own monoio runtime
 //! (io_uring, or epoll where io_uring is unavailable or refused).
 
+pub mod dispatch;
 pub mod inbox;
 pub mod limits;
 pub mod listener;

@@ -2,7 +2,7 @@
 //! context and stop latch.
 
 use crate::backend::BackendTable;
-use crate::sessions::http::router::{Router, StatsApplet};
+use crate::sessions::router::{Router, StatsApplet};
 use crate::worker::worker::Worker;
 
 impl Router for Worker {

@@ -16,12 +16,12 @@ use monoio::io::Canceller;
 use monoio::net::{TcpListener, TcpStream};
 
 use crate::backend::{BackendTable, ResolvedBackend};
-use crate::boot::run::FrontendPlan;
 use crate::io::buffer::BufferPool;
 use crate::io::latch::Latch;
 use crate::log::observer::Observer;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::Registry;
+use crate::worker::dispatch::FrontendPlan;
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
 use crate::worker::WorkerInfo;
@@ -40,7 +40,7 @@ pub struct WorkerSetup {
     /// Applied to the backend tables before the first accept (state carried over a reload).
     pub initial_events: Vec<ShardEvent>,
     /// What the stats page and the Prometheus exporter read.
-    pub stats_applet: Arc<dyn crate::sessions::http::router::StatsApplet + Send + Sync>,
+    pub stats_applet: Arc<dyn crate::sessions::router::StatsApplet + Send + Sync>,
 }
 
 /// A worker's own state, shared by its tasks.
@@ -50,7 +50,7 @@ pub struct Worker {
     pub backends: HashMap<String, Rc<BackendTable>>,
     /// This worker's counters, histograms and log output.
     pub obs: Observer,
-    pub stats_applet: Arc<dyn crate::sessions::http::router::StatsApplet + Send + Sync>,
+    pub stats_applet: Arc<dyn crate::sessions::router::StatsApplet + Send + Sync>,
     /// Connections being served.
     active: Cell<usize>,
     /// Set on stop or soft stop: accept loops return and drop their listeners.
@@ -63,6 +63,27 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// The state of every server as this worker sees it. Every worker receives the same
+    /// events, so one worker's view is the process's.
+    pub fn server_statuses(&self) -> Vec<crate::backend::ServerStatus> {
+        let mut out = Vec::new();
+        let mut names: Vec<&String> = self.backends.keys().collect();
+        names.sort();
+        for name in names {
+            let table = &self.backends[name];
+            for i in 0..table.server_count() {
+                let id = crate::backend::ServerId(i);
+                out.push(crate::backend::ServerStatus {
+                    backend: name.clone(),
+                    server: table.server_name(id).to_string(),
+                    up: table.is_up(id),
+                    weight: table.weight(id),
+                });
+            }
+        }
+        out
+    }
+
     /// Refuses new clients from now on: every listening socket of this worker is shut down
     /// synchronously, so the kernel stops queueing connections on it even while an abandoned
     /// io_uring operation still holds the descriptor open, and the accept loops are told to
@@ -71,7 +92,7 @@ impl Worker {
     /// Sockets handed over to a new process are shared with it: shutting one down would
     /// reset the clients queued for the new owner too, so then the loops only stop.
     fn stop_listening(&self) {
-        let shared = crate::boot::lifecycle::fd_transfer::listeners_handed_over();
+        let shared = crate::worker::listener::listeners_handed_over();
         for l in self.listeners.borrow_mut().drain(..) {
             if !shared {
                 // SAFETY: `l` keeps the descriptor open for the duration of the call.
@@ -155,7 +176,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
     });
     for ev in &initial_events {
         for b in worker.backends.values() {
-            b.apply(ev);
+            ev.apply_to(b);
         }
     }
     for (plan, listeners) in frontends {
@@ -209,14 +230,14 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 ShardEvent::Pause => worker.paused.set(true),
                 ShardEvent::Resume => worker.paused.set(false),
                 ShardEvent::ReportServerState { reply } => {
-                    let _ = reply.send(crate::boot::lifecycle::state::collect(&worker));
+                    let _ = reply.send(worker.server_statuses());
                 }
                 ShardEvent::Probe { sent, reply } => {
                     let _ = reply.send((worker.index, sent.elapsed()));
                 }
                 ref other => {
                     for b in worker.backends.values() {
-                        b.apply(other);
+                        other.apply_to(b);
                     }
                 }
             }
@@ -318,7 +339,7 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
                 // completes an accept the cancellation did not reach.
                 // A socket handed over to a new process is left alone (see `stop_listening`):
                 // the cancellation alone ends the accept.
-                if !crate::boot::lifecycle::fd_transfer::listeners_handed_over() {
+                if !crate::worker::listener::listeners_handed_over() {
                     // SAFETY: the descriptor belongs to `listener`, alive here.
                     unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
                 }
@@ -367,7 +388,7 @@ async fn serve(
     let tick = stats.tick();
     stats.process.session_start(tick);
     stats.frontends[plan.index].session_start(tick);
-    crate::boot::run::serve_connection(&active.0, &plan, stream, peer).await;
+    crate::worker::dispatch::serve_connection(&active.0, &plan, stream, peer).await;
     let stats = &active.0.obs.stats;
     stats.frontends[plan.index].session_end();
     stats.process.session_end();

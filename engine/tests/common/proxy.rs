@@ -11,8 +11,8 @@ use ringlb::analysis::settings::{HttpBackend, HttpFrontend};
 use ringlb::backend::reuse::PrivateConn;
 use ringlb::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn, UpstreamError};
 use ringlb::io::buffer::BufferPool;
-use ringlb::sessions::http::router::Router;
 use ringlb::sessions::http::{serve_http, SessionSummary};
+use ringlb::sessions::router::Router;
 use ringlb_config::model::{Mode, Proxy, ProxyKind, Timeouts, Tune};
 
 /// A `listen` section in HTTP mode with short timeouts; tests change what they need.

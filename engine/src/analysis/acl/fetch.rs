@@ -2,195 +2,14 @@
 //! connection's addresses, the response head, and the worker's server counts.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use ringlb_config::acl::{Converter, Fetch};
 
-use crate::analysis::acl::vars::Vars;
-use crate::codec::edits::HeadEdits;
-use crate::codec::head::{RequestHead, ResponseHead, Version};
-
-/// One value produced by a fetch, after converters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sample<'a> {
-    Bool(bool),
-    Int(i64),
-    Ip(IpAddr),
-    /// Borrowed from the buffer unless a converter had to build a new value.
-    Str(Cow<'a, [u8]>),
-}
-
-impl Sample<'_> {
-    /// The value as an integer: strings are read as leading decimal digits, as HAProxy does.
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Sample::Bool(b) => Some(i64::from(*b)),
-            Sample::Int(n) => Some(*n),
-            Sample::Ip(_) => None,
-            Sample::Str(s) => parse_int(s),
-        }
-    }
-}
-
-/// Everything a fetch may read about one stream. Nothing here is copied from the buffer.
-#[derive(Clone, Copy)]
-pub struct Txn<'a> {
-    /// The client read buffer the request head's offsets point into.
-    pub buf: &'a [u8],
-    /// `None` before a head is parsed (`tcp-request connection`, tcp mode).
-    pub req: Option<&'a RequestHead>,
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub frontend: &'a str,
-    pub backend: Option<&'a str>,
-    pub server: Option<&'a str>,
-    /// The response buffer and head, for `http-response` rules.
-    pub res: Option<(&'a [u8], &'a ResponseHead)>,
-    /// Usable servers of a backend by name (`nbsrv`); `None` when there is no such backend.
-    pub nbsrv: &'a dyn Fn(&str) -> Option<usize>,
-    /// Rewrites earlier rules made to the request: set only once one did, so that later
-    /// conditions see the request as it will be sent while an untouched request is read
-    /// straight from the buffer.
-    pub edits: Option<&'a HeadEdits>,
-    /// What `set-var`, `capture` and `set-log-level` stored on the stream; `None` where
-    /// no rule can write (then only `proc` variables are readable).
-    pub vars: Option<&'a Vars>,
-}
-
-impl<'a> Txn<'a> {
-    /// A stream with nothing read yet: only addresses and names can be fetched.
-    pub fn connection(
-        src: SocketAddr,
-        dst: SocketAddr,
-        frontend: &'a str,
-        nbsrv: &'a dyn Fn(&str) -> Option<usize>,
-    ) -> Self {
-        Txn {
-            buf: &[],
-            req: None,
-            src,
-            dst,
-            frontend,
-            backend: None,
-            server: None,
-            res: None,
-            nbsrv,
-            edits: None,
-            vars: None,
-        }
-    }
-
-    /// This stream seen with `edits` applied to its request (none when they are empty).
-    pub fn with_edits<'b>(&self, edits: &'b HeadEdits) -> Txn<'b>
-    where
-        'a: 'b,
-    {
-        Txn {
-            edits: (!edits.is_empty()).then_some(edits),
-            ..*self
-        }
-    }
-
-    pub fn method(&self) -> Option<&'a [u8]> {
-        let h = self.req?;
-        match self.edits.and_then(|e| e.method.as_deref()) {
-            Some(m) => Some(m),
-            None => Some(&self.buf[h.method.clone()]),
-        }
-    }
-
-    /// The request target as it will be sent.
-    pub fn url(&self) -> Option<&'a [u8]> {
-        let h = self.req?;
-        match self.edits.and_then(|e| e.target.as_deref()) {
-            Some(t) => Some(t),
-            None => Some(&self.buf[h.target.clone()]),
-        }
-    }
-
-    /// The request's header lines as (name, value), after the rewrites of earlier rules:
-    /// original lines not deleted (with replaced values), then the added ones.
-    pub fn request_lines(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone + 'a {
-        let (buf, headers): (&'a [u8], &'a [crate::codec::head::HeaderSpan]) = match self.req {
-            Some(h) => (self.buf, &h.headers),
-            None => (&[], &[]),
-        };
-        let edits = self.edits;
-        let original = headers
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| !edits.is_some_and(|e| e.is_removed(*i)))
-            .map(move |(i, h)| {
-                let v = match edits {
-                    Some(e) => e.value(i, buf, h),
-                    None => &buf[h.value.clone()],
-                };
-                (&buf[h.name.clone()], v)
-            });
-        let added = edits
-            .into_iter()
-            .flat_map(|e| e.added.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
-        original.chain(added)
-    }
-
-    /// The path: the target up to `?`, without `scheme://authority` for an absolute URI.
-    pub fn path(&self) -> Option<&'a [u8]> {
-        self.url().map(|u| path_of(u).0)
-    }
-
-    pub fn query(&self) -> Option<&'a [u8]> {
-        self.url().and_then(|u| path_of(u).1)
-    }
-
-    /// Raw values of the request header `name`, one per line.
-    pub fn header_lines(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.request_lines()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
-    }
-}
-
-/// Splits a request target into its path and its query (without `?`).
-pub fn path_of(url: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let mut u = url;
-    if u.first() != Some(&b'/') {
-        // `http://host/path`: the path starts at the first `/` after `://`.
-        if let Some(p) = memchr::memmem::find(u, b"://") {
-            let rest = &u[p + 3..];
-            // No path: the empty slice at the end of `url`, so callers can still locate it
-            // in `url` by address (rewrites keep what precedes it).
-            u = match memchr::memchr2(b'/', b'?', rest) {
-                Some(i) => &rest[i..],
-                None => &rest[rest.len()..],
-            };
-        }
-    }
-    match memchr::memchr(b'?', u) {
-        Some(i) => (&u[..i], Some(&u[i + 1..])),
-        None => (u, None),
-    }
-}
-
-pub fn parse_int(s: &[u8]) -> Option<i64> {
-    let s = crate::codec::head::trim(s);
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let end = digits
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    if end == 0 {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &d in &digits[..end] {
-        n = n.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
-    }
-    Some(if neg { -n } else { n })
-}
+use crate::codec::head::Version;
+pub use crate::stream::sample::parse_int;
+pub use crate::stream::sample::Sample;
+pub use crate::stream::txn::Txn;
 
 /// Calls `f` with each value `fetch` yields, stopping at the first for which it returns
 /// true; returns whether one did. Multi-valued fetches (`hdr` without an occurrence) yield
@@ -290,7 +109,7 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
         // Evaluated by the compiled ACL, which holds the userlist; a log-format value has
         // none to check against.
         Fetch::HttpAuth { .. } | Fetch::HttpAuthGroup { .. } => false,
-        Fetch::Var { var, default } => match Vars::read(txn.vars, var) {
+        Fetch::Var { var, default } => match crate::stream::vars::Vars::read(txn.vars, var) {
             Some(v) => f(v),
             None => default
                 .as_ref()

@@ -4,7 +4,6 @@
 pub mod auth;
 pub mod fetch;
 pub mod matcher;
-pub mod vars;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,9 +15,9 @@ use ringlb_config::model::Userlist;
 
 use auth::AuthList;
 
+pub use crate::stream::vars::Vars;
 pub use fetch::{fetch_each, Sample, Txn};
 pub use matcher::CompiledMatcher;
-pub use vars::Vars;
 
 /// One ACL expression ready to evaluate.
 #[derive(Debug)]

@@ -11,7 +11,7 @@
 //! Handing a socket over shares it: both processes hold the same kernel socket and the
 //! same accept queue. From then on the old process must never `shutdown` it (that would
 //! reset the queue for the new owner too); it only stops accepting and closes its own
-//! descriptors. [`listeners_handed_over`] tells the workers which of the two applies.
+//! descriptors. [`listener::listeners_handed_over`] tells the workers which of the two applies.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -25,15 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::boot::lifecycle::state::ServerState;
-
-/// Set once this process has given its listening sockets to another process.
-static HANDED_OVER: AtomicBool = AtomicBool::new(false);
-
-/// Whether another process holds this process's listening sockets now, so stopping must
-/// leave their accept queues alone.
-pub fn listeners_handed_over() -> bool {
-    HANDED_OVER.load(Ordering::Acquire)
-}
+use crate::worker::listener;
 
 /// The abstract socket name process `pid` serves its listeners on.
 pub fn socket_name(pid: u32) -> String {
@@ -58,7 +50,7 @@ pub struct Offer {
 /// Marks this process's listening sockets as shared from the start (a master-worker
 /// worker: the master keeps every socket it hands out).
 pub fn mark_shared() {
-    HANDED_OVER.store(true, Ordering::Release);
+    listener::handed_over_flag().store(true, Ordering::Release);
 }
 
 /// Serves `offer` on `@ringlb-listeners-PID` (and on `path` too when given) from a
@@ -100,7 +92,7 @@ fn answer(conn: &UnixStream, offer: &Offer) -> io::Result<()> {
             format!("peer uid {peer} is neither root nor {me}"),
         ));
     }
-    send_offer(conn, offer, &HANDED_OVER)
+    send_offer(conn, offer, listener::handed_over_flag())
 }
 
 /// Writes the header, sets `shared` (from the first descriptor sent on, the sockets are

@@ -183,9 +183,12 @@ fn current_state(
 ) -> Vec<state::ServerState> {
     let (tx, rx) = crossbeam_channel::unbounded();
     inboxes.broadcast(&ShardEvent::ReportServerState { reply: tx });
-    let mut states = rx
+    let mut states: Vec<state::ServerState> = rx
         .recv_timeout(std::time::Duration::from_secs(2))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .iter()
+        .map(|s| state::ServerState::new(&s.backend, &s.server, s.up, s.weight))
+        .collect();
     if let Some(owner) = owner {
         state::add_operator_state(&mut states, owner);
     }

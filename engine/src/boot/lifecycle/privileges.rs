@@ -2,11 +2,12 @@
 //! before any worker thread exists, so ports below 1024 can be bound as root and nothing
 //! is ever served with more rights than configured.
 
-use std::ffi::CString;
 use std::io;
 use std::path::PathBuf;
 
 use ringlb_config::model::Global;
+
+use crate::io::users::{cstring, lookup_group, lookup_user};
 
 /// What the `global` section asks to give up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,45 +96,6 @@ impl Plan {
         }
         Ok(())
     }
-}
-
-fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a name"))
-}
-
-/// The uid and primary gid of user `name`.
-pub(crate) fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
-    let c = cstring(name.as_bytes())?;
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to a buffer we own, sized as passed.
-    let rc =
-        unsafe { libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if rc != 0 || out.is_null() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("'user {name}': no such user"),
-        ));
-    }
-    Ok((pwd.pw_uid, pwd.pw_gid))
-}
-
-pub(crate) fn lookup_group(name: &str) -> io::Result<u32> {
-    let c = cstring(name.as_bytes())?;
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    let mut out: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: every pointer refers to a buffer we own, sized as passed.
-    let rc =
-        unsafe { libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if rc != 0 || out.is_null() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("'group {name}': no such group"),
-        ));
-    }
-    Ok(grp.gr_gid)
 }
 
 #[cfg(test)]

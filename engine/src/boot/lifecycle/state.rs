@@ -17,7 +17,6 @@ use ringlb_checks::AdminState;
 
 use crate::services::admin::{ServerStates, WeightSpec};
 use crate::worker::inbox::ShardEvent;
-use crate::worker::worker::Worker;
 
 /// One server's run-time state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,27 +167,6 @@ pub fn apply_operator_state(states: &[ServerState], owner: &ServerStates) {
             let _ = owner.set_admin(b, sv, s.admin);
         }
     }
-}
-
-/// The state of every server as `worker` sees it. Every worker receives the same events,
-/// so one worker's view is the process's.
-pub fn collect(worker: &Worker) -> Vec<ServerState> {
-    let mut out = Vec::new();
-    let mut names: Vec<&String> = worker.backends.keys().collect();
-    names.sort();
-    for name in names {
-        let table = &worker.backends[name];
-        for i in 0..table.server_count() {
-            let id = crate::backend::ServerId(i);
-            out.push(ServerState::new(
-                name,
-                table.server_name(id),
-                table.is_up(id),
-                table.weight(id),
-            ));
-        }
-    }
-    out
 }
 
 /// Reads a state file: one `server …` line per server; blank lines and `#` comments skipped.

@@ -146,7 +146,7 @@ fn bind(s: &StatsSocket, paths: &mut Vec<(PathBuf, u64)>) -> io::Result<Listener
 
 /// `user`/`group` (names or numeric ids) applied to the socket file.
 fn chown(path: &std::path::Path, user: Option<&str>, group: Option<&str>) -> io::Result<()> {
-    use crate::boot::lifecycle::privileges::{lookup_group, lookup_user};
+    use crate::io::users::{lookup_group, lookup_user};
     let uid = match user {
         Some(u) => Some(match u.parse() {
             Ok(n) => n,

@@ -3,7 +3,7 @@
 
 use crate::analysis::stats_page::{ActionOutcome, AdminForm, PageOptions, StatsPage};
 use crate::services::stats::service::StatsContext;
-use crate::sessions::http::router::StatsApplet;
+use crate::sessions::router::StatsApplet;
 
 impl StatsApplet for StatsContext {
     fn html(&self, page: &StatsPage, opts: &PageOptions, admin: bool) -> String {

@@ -42,7 +42,10 @@ fn fixture() -> Fixture {
         .config
         .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
     let backends = crate::backend::resolve_all(&config).expect("resolves");
-    let layout = Layout::new(config.frontends().map(|p| p.name.clone()), &backends);
+    let layout = Layout::new(
+        config.frontends().map(|p| p.name.clone()),
+        backends.iter().map(ResolvedBackend::names),
+    );
     Fixture {
         registry: Registry::new(layout, 2),
         config,

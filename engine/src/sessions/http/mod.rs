@@ -2,7 +2,6 @@
 //! modes, error pages) and the session that serves one client connection end to end.
 //! `LIFECYCLE.md` beside this file describes a connection's states and timeouts.
 
-pub mod router;
 pub mod session;
 
 mod response;

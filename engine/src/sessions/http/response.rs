@@ -15,8 +15,8 @@ use crate::codec::framing::{response_framing, BodyKind, RequestFraming};
 use crate::codec::head::{parse_response, ResponseHead, Version};
 use crate::codec::rewrite::{write_response_head, ResponseRewrite};
 use crate::io::timed::{read_more, ReadOutcome};
-use crate::sessions::http::router::Router;
 use crate::sessions::http::session::{closes, Forwarded, Next, Session, Termination};
+use crate::sessions::router::Router;
 use ringlb_checks::Outcome;
 
 pub(super) enum RespError {

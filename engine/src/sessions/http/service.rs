@@ -6,8 +6,8 @@ use crate::analysis::stats_page::{parse_form, ActionOutcome, StatsPage};
 use crate::codec::framing::{BodyKind, RequestFraming};
 use crate::codec::head::RequestHead;
 use crate::io::timed::{read_more, ReadOutcome};
-use crate::sessions::http::router::Router;
 use crate::sessions::http::session::{Next, Session, Termination};
+use crate::sessions::router::Router;
 
 /// Largest admin form body read; HAProxy's forms are a few hundred bytes.
 const FORM_LIMIT: u64 = 8 * 1024;

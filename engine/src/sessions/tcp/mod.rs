@@ -1,7 +1,8 @@
-//! `mode tcp`: a client connection and a server connection joined into a tunnel.
+//! `mode tcp`: the session choosing a server, and the tunnel joining the two connections.
 //! See `LIFECYCLE.md` for the states a tunnel goes through and who closes what.
 
 pub mod proxy;
+pub mod session;
 mod timed;
 
 pub use proxy::{proxy, Transfer, TunnelEnd, TunnelStats, TunnelTimeouts};

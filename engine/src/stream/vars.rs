@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 use ringlb_config::model::{self, Proxy};
 use ringlb_config::rules::{HttpRequestAction, LogLevel, VarName, VarScope};
 
-use crate::analysis::acl::fetch::Sample;
+use crate::stream::sample::Sample;
 
 /// A stored sample, owning its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,131 @@
+//! A `mode tcp` session: `tcp-request content` rules and the backend choice, a server
+//! connection from the backend, then the tunnel; its log line and counters when it ends.
+
+use std::net::SocketAddr;
+
+use monoio::net::TcpStream;
+
+use crate::analysis::acl::Txn;
+use crate::analysis::rules::ProxyRules;
+use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn};
+use crate::io::buffer::BufferPool;
+use crate::log::observer::{Observer, TunnelEnd};
+use crate::sessions::router::Router;
+use crate::sessions::tcp::proxy::{self, Transfer, TunnelEnd as End, TunnelTimeouts};
+
+/// What a TCP session needs from its frontend.
+pub struct TcpFrontend<'a> {
+    pub name: &'a str,
+    /// Position among the frontends, for its counters.
+    pub index: usize,
+    pub rules: &'a ProxyRules,
+    /// The backend connections go to when no `use_backend` rule matches.
+    pub default_backend: Option<&'a str>,
+    pub timeouts: &'a TunnelTimeouts,
+    /// `option splice-auto` on the frontend or its backend.
+    pub splice: bool,
+}
+
+/// `mode tcp`: connect to a server of the frontend's backend and tunnel.
+pub async fn serve_tcp<R: Router>(
+    router: &R,
+    obs: &Observer,
+    pool: &BufferPool,
+    fe: &TcpFrontend<'_>,
+    client: TcpStream,
+    peer: SocketAddr,
+) {
+    let local = client
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut end = TunnelEnd {
+        frontend: fe.name,
+        peer,
+        local,
+        accepted: std::time::Instant::now(),
+        connect_at: None,
+        dequeued_at: None,
+        connected_at: None,
+        backend: None,
+        server: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        state: *b"PR",
+    };
+    tunnel(router, obs, pool, fe, client, &mut end).await;
+    obs.finish_tunnel(fe.index, &end);
+}
+
+async fn tunnel<R: Router>(
+    router: &R,
+    obs: &Observer,
+    pool: &BufferPool,
+    fe: &TcpFrontend<'_>,
+    client: TcpStream,
+    end: &mut TunnelEnd<'_>,
+) {
+    let nbsrv = |n: &str| router.usable_servers(n);
+    let txn = Txn::connection(end.peer, end.local, fe.name, &nbsrv);
+    let rules = fe.rules;
+    // Content rules see what a tcp stream offers before any data: its addresses.
+    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, &txn) {
+        obs.stats.frontends[fe.index].denied_request();
+        return;
+    }
+    let exists = |n: &str| router.backend(n).is_some();
+    let chosen = rules.choose_backend(&txn, &exists, fe.default_backend);
+    let Some((name, (http, table))) = chosen
+        .as_deref()
+        .and_then(|b| router.backend(b).map(|t| (b, t)))
+    else {
+        end.state = *b"SC";
+        return;
+    };
+    let stats = &obs.stats;
+    if let Some(b) = http.stats_index.or_else(|| obs.backend_index(name)) {
+        stats.backends[b].session_start(stats.tick());
+        end.backend = Some(b);
+    }
+    let client_port = end.local.port();
+    end.connect_at = Some(std::time::Instant::now());
+    end.state = *b"SC";
+    let pick = Pick::connection(end.peer, client_port);
+    let acquired = table.acquire(Reuse::NewOnly, None, &pick).await;
+    // The slot counts this tunnel against its server until the tunnel ends.
+    let Ok(UpstreamConn {
+        stream: server,
+        server: id,
+        slot,
+        ..
+    }) = acquired
+    else {
+        return;
+    };
+    end.dequeued_at = slot.as_ref().and_then(|s| s.dequeued_at());
+    let now = std::time::Instant::now();
+    end.connected_at = Some(now);
+    if let Some(b) = end.backend {
+        if let Some(c) = stats.servers[b].get(id) {
+            c.session_start(stats.tick());
+            end.server = Some(id);
+        }
+        let took = now - end.dequeued_at.or(end.connect_at).unwrap_or(now);
+        let which = crate::metrics::Latency::Connect;
+        obs.hist.record(which, b, end.server, took);
+    }
+    let transfer = if fe.splice && proxy::splice_pays_off() {
+        Transfer::Splice
+    } else {
+        Transfer::Copy
+    };
+    let t = proxy::proxy(client, server, fe.timeouts, pool, transfer).await;
+    end.bytes_in = t.to_server;
+    end.bytes_out = t.to_client;
+    end.state = match t.end {
+        End::Closed => *b"--",
+        End::ClientTimeout => *b"cD",
+        End::ServerTimeout => *b"sD",
+        End::ClientError => *b"CD",
+        End::ServerError => *b"SD",
+    };
+}

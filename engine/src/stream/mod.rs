@@ -1,0 +1,8 @@
+//! The stream: what one request (or one tunnel) is while analysis and the backend work on
+//! it — the transaction value fetches read, the samples they yield, the rewrites and
+//! variables rules leave on it, and why it ended.
+
+pub mod sample;
+pub mod termination;
+pub mod txn;
+pub mod vars;

@@ -1,0 +1,27 @@
+//! Why a stream ended: one value that decides the log line's termination state and the
+//! counters it lands in.
+
+/// Why a client connection ended, for logs and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Termination {
+    /// The client closed between requests, or the connection mode closed it after a response.
+    #[default]
+    Normal,
+    /// An idle keep-alive connection saw no new request in time.
+    IdleTimeout,
+    /// A request head (408) or body did not arrive in time.
+    ClientTimeout,
+    /// The client closed or failed in the middle of an exchange.
+    ClientAborted,
+    /// The request was refused (400, 431, 501), or the proxy's own rewrite of it failed
+    /// (500).
+    BadRequest,
+    /// A rule refused the connection or the request (`deny`, `tarpit`, `reject`).
+    Denied,
+    /// No server could be reached (503).
+    NoServer,
+    /// The server sent an invalid or truncated response, or failed mid-exchange (502).
+    ServerError,
+    /// The server did not answer in time (504, or silence mid-body).
+    ServerTimeout,
+}

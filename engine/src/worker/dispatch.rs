@@ -1,0 +1,104 @@
+//! Where an accepted connection goes: `tcp-request connection` rules and `monitor-net`
+//! first, then the session of its frontend's mode.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use monoio::net::TcpStream;
+use ringlb_config::model::Mode;
+
+use crate::analysis::acl::Txn;
+use crate::analysis::rules::ProxyRules;
+use crate::analysis::settings::HttpFrontend;
+use crate::sessions::tcp::proxy::TunnelTimeouts;
+use crate::sessions::tcp::session::{serve_tcp, TcpFrontend};
+use crate::worker::limits::Limits;
+use crate::worker::worker::Worker;
+
+/// What a worker needs to serve one frontend.
+#[derive(Debug)]
+pub struct FrontendPlan {
+    pub name: String,
+    /// Position among the frontends, for its counters and logging.
+    pub index: usize,
+    pub mode: Mode,
+    /// The backend connections go to (`default_backend`, or the `listen` itself).
+    pub backend: Option<String>,
+    pub timeouts: TunnelTimeouts,
+    pub limits: Limits,
+    /// `option splice-auto` on the frontend or its backend.
+    pub splice: bool,
+    /// HTTP settings, for `mode http` frontends.
+    pub http: Option<HttpFrontend>,
+    /// ACLs and rules (shared with `http` for HTTP frontends).
+    pub rules: Arc<ProxyRules>,
+}
+
+/// Serves one accepted connection according to its frontend's mode, after `monitor-net`
+/// and `tcp-request connection` rules had their say.
+pub async fn serve_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let rules = &plan.rules;
+    let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
+    let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
+    if !ProxyRules::tcp_accepts(&rules.tcp_connection, &rules.acls, &txn) {
+        // Closed right after accept, before any byte is read.
+        return;
+    }
+    let peer_ip = crate::analysis::acl::fetch::unmap(peer.ip());
+    if rules.monitor_net.iter().any(|n| n.contains(peer_ip)) {
+        if plan.mode == Mode::Http {
+            let _ = monoio::io::AsyncWriteRentExt::write_all(
+                &mut { stream },
+                b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
+            )
+            .await;
+        }
+        return;
+    }
+    match plan.mode {
+        Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
+        // Boxed: a tunnel's state is large, and inline it would size every HTTP
+        // connection's future too, idle keep-alive ones included.
+        Mode::Tcp | Mode::Health => {
+            let fe = TcpFrontend {
+                name: &plan.name,
+                index: plan.index,
+                rules: &plan.rules,
+                default_backend: plan.backend.as_deref(),
+                timeouts: &plan.timeouts,
+                splice: plan.splice,
+            };
+            Box::pin(serve_tcp(
+                worker,
+                &worker.obs,
+                &worker.pool,
+                &fe,
+                stream,
+                peer,
+            ))
+            .await
+        }
+    }
+}
+
+/// `mode http`: the HTTP session serves the connection, request after request.
+pub async fn serve_http_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let Some(http) = &plan.http else {
+        return;
+    };
+    crate::sessions::http::serve_http(stream, peer, http, worker, &worker.pool).await;
+}
