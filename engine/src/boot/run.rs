@@ -21,10 +21,10 @@ use crate::log::{FrontendLog, Hub};
 use crate::metrics::{Layout, Registry, Snapshot};
 use crate::sessions::tcp::TunnelTimeouts;
 use crate::worker::dispatch::FrontendPlan;
+use crate::worker::event_loop::{worker_main, WorkerSetup};
 use crate::worker::inbox::{self, Inboxes, ShardEvent};
 use crate::worker::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
 use crate::worker::listener::{self, ListenError};
-use crate::worker::worker::{worker_main, WorkerSetup};
 use crate::worker::{self, pin, WorkerInfo};
 
 /// How to run, beyond the configuration.

@@ -188,6 +188,27 @@ pub fn list_items<'b>(
         .filter(|t| !t.is_empty())
 }
 
+/// Splits a request target into its path and its query (without `?`).
+pub fn path_of(url: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let mut u = url;
+    if u.first() != Some(&b'/') {
+        // `http://host/path`: the path starts at the first `/` after `://`.
+        if let Some(p) = memchr::memmem::find(u, b"://") {
+            let rest = &u[p + 3..];
+            // No path: the empty slice at the end of `url`, so callers can still locate it
+            // in `url` by address (rewrites keep what precedes it).
+            u = match memchr::memchr2(b'/', b'?', rest) {
+                Some(i) => &rest[i..],
+                None => &rest[rest.len()..],
+            };
+        }
+    }
+    match memchr::memchr(b'?', u) {
+        Some(i) => (&u[..i], Some(&u[i + 1..])),
+        None => (u, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,26 +325,5 @@ mod tests {
         let head = parse_request(buf, 1024).unwrap().unwrap();
         let items: Vec<_> = list_items(buf, &head.headers, "Connection").collect();
         assert_eq!(items, vec![&b"keep-alive"[..], b"Foo", b"close"]);
-    }
-}
-
-/// Splits a request target into its path and its query (without `?`).
-pub fn path_of(url: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let mut u = url;
-    if u.first() != Some(&b'/') {
-        // `http://host/path`: the path starts at the first `/` after `://`.
-        if let Some(p) = memchr::memmem::find(u, b"://") {
-            let rest = &u[p + 3..];
-            // No path: the empty slice at the end of `url`, so callers can still locate it
-            // in `url` by address (rewrites keep what precedes it).
-            u = match memchr::memchr2(b'/', b'?', rest) {
-                Some(i) => &rest[i..],
-                None => &rest[rest.len()..],
-            };
-        }
-    }
-    match memchr::memchr(b'?', u) {
-        Some(i) => (&u[..i], Some(&u[i + 1..])),
-        None => (u, None),
     }
 }

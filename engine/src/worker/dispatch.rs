@@ -12,8 +12,8 @@ use crate::analysis::rules::ProxyRules;
 use crate::analysis::settings::HttpFrontend;
 use crate::sessions::tcp::proxy::TunnelTimeouts;
 use crate::sessions::tcp::session::{serve_tcp, TcpFrontend};
+use crate::worker::event_loop::Worker;
 use crate::worker::limits::Limits;
-use crate::worker::worker::Worker;
 
 /// What a worker needs to serve one frontend.
 #[derive(Debug)]

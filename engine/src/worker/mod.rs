@@ -2,12 +2,12 @@
 //! (io_uring, or epoll where io_uring is unavailable or refused).
 
 pub mod dispatch;
+pub mod event_loop;
 pub mod inbox;
 pub mod limits;
 pub mod listener;
 pub mod pin;
 pub mod upstream;
-pub mod worker;
 
 use std::fmt;
 use std::future::Future;

@@ -3,7 +3,7 @@
 
 use crate::backend::BackendTable;
 use crate::sessions::router::{Router, StatsApplet};
-use crate::worker::worker::Worker;
+use crate::worker::event_loop::Worker;
 
 impl Router for Worker {
     type Upstream = BackendTable;
