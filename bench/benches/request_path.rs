@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the pure functions on the request path: head parse + rewrite, server
-//! pick, and config parse. ACL evaluation is not here yet: the ACL engine is still being
-//! built; add `acl_eval` beside `choose_server` once `ringlb::analysis::acl` exposes its evaluator.
+//! pick, and config parse. ACL evaluation has its own bench in the engine crate
+//! (`engine/benches/acl_eval.rs`, `cargo bench -p ringlb --bench acl_eval`).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};

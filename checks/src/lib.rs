@@ -2,8 +2,13 @@
 //! all of them, not one per worker), runs HAProxy's rise/fall state machine, and publishes
 //! server events and log records through a sink the engine provides.
 //!
-//! - [`probe`]: TCP connect, HTTP (`option httpchk`, `http-check send/expect`), SSL hello,
-//!   and the agent's reply.
+//! - [`probe`]: one check of one server, of ten kinds: a TCP connect (plain `check`),
+//!   HTTP (`option httpchk`, `http-check send/expect`), SSL hello (`option ssl-hello-chk`),
+//!   the agent's reply (`agent-check`, run beside the health check), `tcp-check` rule
+//!   sequences (`option tcp-check`), and the protocol checks built as such sequences: redis
+//!   (`option redis-check`), SMTP (`option smtpchk`), MySQL (`option mysql-check`),
+//!   PostgreSQL (`option pgsql-check`) and LDAP (`option ldap-check`).
+//! - [`status`]: a probe's result in HAProxy's vocabulary (`L4OK`, `L4CON`, `L7STS`, …).
 //! - [`health`]: the rise/fall counter and the interval it selects.
 //! - [`plan`]: what to check for each server, read from the configuration.
 //! - [`table`]: every server's state; turns results and admin orders into events and logs.

@@ -1,5 +1,8 @@
-//! `diff(old, new)`: what changed between two configurations, keyed by names, as the list of
-//! changes a reload (and the runtime API) applies.
+//! `diff(old, new)`: what changed between two configurations, keyed by names, as a list of
+//! changes. Nothing applies that list yet: a reload starts a new process (or, under a master,
+//! a new worker) from the whole new configuration, and the runtime API changes servers
+//! through the engine's server state owner, not through this list. An in-place reload that
+//! applies the changes inside the running process is planned.
 
 use std::collections::HashMap;
 

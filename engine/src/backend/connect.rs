@@ -20,7 +20,8 @@ use crate::backend::{BackendTable, ServerId};
 pub enum ConnectErrorKind {
     /// No usable server in the backend (HAProxy answers 503).
     NoServer,
-    /// The last attempt exceeded `timeout connect` (504 in HTTP).
+    /// The last attempt exceeded `timeout connect` (503 in HTTP, as every failure to get a
+    /// server connection; 504 is for a server that does not answer in time).
     Timeout,
     /// The last attempt failed (refused, unreachable; 503 in HTTP).
     Failed,

@@ -1,6 +1,7 @@
 //! The process around the engine: daemon mode, pidfile, privileges, taking over from an
 //! old process on reload (listening sockets and server state by fd passing), and the
-//! master-worker supervisor. See the README's "Reloading" section for the commands.
+//! master-worker supervisor. `LIFECYCLE.md` beside this file describes the process's
+//! lifecycle; `docs/operations.md` gives the commands.
 
 pub mod daemon;
 pub mod fd_transfer;

@@ -31,7 +31,13 @@ pub use crate::stream::termination::Termination;
 use ringlb_config::model::PersistKind;
 use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
 
-/// What a session did, for the log line written when it ends.
+/// What a client connection did, as [`serve_http`] returns it when the connection ends.
+///
+/// While the connection lives, the session keeps its running totals here: the request
+/// count, the bytes each way and the last status, from which each exchange's counters and
+/// log line take their status and byte counts (`Session::trace_end`). The value returned at
+/// the end feeds nothing: the worker drops it (`worker::dispatch::serve_http_connection`),
+/// and only tests read it.
 #[derive(Debug, Clone, Default)]
 pub struct SessionSummary {
     pub requests: u32,
