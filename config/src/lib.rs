@@ -7,19 +7,35 @@
 // the error path, once per bad line, so boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod acl;
-pub mod ccexpr;
+// Modules in layers: each names only those declared above it (`engine/tests/layers.rs`).
+
+// Words and quoting, and diagnostics with file and line.
 pub mod diag;
+pub mod lexer;
+
+// Network values.
+pub mod net;
+
+// Conditions and sample expressions, then the rules built on them.
+pub mod acl;
+pub mod rules;
+
+// Health check sequences, log formats, `-cc` expressions.
+pub mod ccexpr;
+pub mod logformat;
+pub mod tcpcheck;
+
+// The typed configuration and the value parsers that produce its fields.
+pub mod model;
+pub mod value;
+
+// Checks across sections, the parser, and what is derived from a parsed configuration.
+pub mod validate;
+
+mod parse;
+
 pub mod diff;
 pub mod dump;
-pub mod lexer;
-pub mod logformat;
-pub mod model;
-mod parse;
-pub mod rules;
-pub mod tcpcheck;
-pub mod validate;
-pub mod value;
 
 pub use diag::{Diagnostic, Location, Severity};
 pub use diff::{diff, Change};

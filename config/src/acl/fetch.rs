@@ -4,8 +4,8 @@
 use std::fmt;
 
 use super::convert::Converter;
+use crate::acl::var::VarName;
 use crate::diag::nearest;
-use crate::rules::VarName;
 
 /// Why a piece of text is not a valid sample expression, pattern or format; the caller adds
 /// the file, line and keyword.

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod fetch;
 pub mod pattern;
 pub mod predefined;
+pub mod var;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::fetch::{ParseError, SampleType};
 use crate::lexer::quote;
-use crate::model::IpNet;
+use crate::net::IpNet;
 
 /// How a sample is compared with an ACL's patterns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

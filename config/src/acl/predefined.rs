@@ -6,7 +6,7 @@ use std::fmt;
 use super::fetch::{Fetch, SampleExpr};
 use super::pattern::{IntPattern, Matcher, RegexPattern};
 use super::AclExpr;
-use crate::model::IpNet;
+use crate::net::IpNet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Predefined {

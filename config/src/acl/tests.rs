@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::diag::Location;
 use crate::lexer::split_line;
-use crate::model::IpNet;
+use crate::net::IpNet;
 
 pub(super) fn words(s: &str) -> Vec<String> {
     split_line(s, &|_| None).unwrap()
