@@ -3,6 +3,7 @@
 //! session takes from its frontend and backend.
 
 pub mod acl;
+pub mod decide;
 pub mod errors;
 pub mod log_line;
 pub mod logformat;

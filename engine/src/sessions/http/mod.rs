@@ -3,6 +3,7 @@
 //! `LIFECYCLE.md` beside this file describes a connection's states and timeouts.
 
 pub mod session;
+mod trace;
 
 mod response;
 mod service;

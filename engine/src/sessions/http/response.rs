@@ -3,6 +3,7 @@
 //! whether each side's connection is kept.
 
 use crate::analysis::acl::Txn;
+use crate::analysis::decide::closes;
 use crate::analysis::replies::{redirect_reply, spec_reply};
 use crate::analysis::rules::ResponseVerdict;
 use crate::analysis::settings::HttpBackend;
@@ -15,7 +16,7 @@ use crate::codec::framing::{response_framing, BodyKind, RequestFraming};
 use crate::codec::head::{parse_response, ResponseHead, Version};
 use crate::codec::rewrite::{write_response_head, ResponseRewrite};
 use crate::io::timed::{read_more, ReadOutcome};
-use crate::sessions::http::session::{closes, Forwarded, Next, Session, Termination};
+use crate::sessions::http::session::{Forwarded, Next, Session, Termination};
 use crate::sessions::router::Router;
 use ringlb_checks::Outcome;
 

@@ -8,9 +8,8 @@ use monoio::buf::IoBuf;
 use monoio::net::TcpStream;
 
 use crate::analysis::acl::{Txn, Vars};
+use crate::analysis::decide::{decide, Decision};
 use crate::analysis::errors::error_response;
-use crate::analysis::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
-use crate::analysis::rules::{ProxyRules, RequestVerdict};
 use crate::analysis::settings::{HttpBackend, HttpFrontend};
 use crate::backend::persist;
 use crate::backend::reuse::{self, OwnConn, PrivateConn};
@@ -24,12 +23,11 @@ use crate::codec::head::{parse_request, RequestHead};
 use crate::codec::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use crate::io::buffer::BufferPool;
 use crate::io::timed::{read_more, read_now, readable, write_all, ReadOutcome, Readiness};
-use crate::log::observer::{ExchangeEnd, Observer, RequestTrace};
+use crate::log::observer::{Observer, RequestTrace};
 use crate::sessions::http::response::RespError;
 use crate::sessions::router::Router;
 pub use crate::stream::termination::Termination;
 use ringlb_config::model::PersistKind;
-use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
 
 /// What a client connection did, as [`serve_http`] returns it when the connection ends.
 ///
@@ -111,7 +109,7 @@ pub(super) struct Session<'a, R> {
     inbuf: Option<Vec<u8>>,
     pub(super) summary: SessionSummary,
     /// The worker's counters and logs, with this frontend's index in them.
-    obs: Option<(&'a Observer, usize)>,
+    pub(super) obs: Option<(&'a Observer, usize)>,
     /// What the current exchange did, for counters and the log line.
     pub(super) trace: RequestTrace,
     /// Variables, captures and log level set by rules (empty until one does).
@@ -327,7 +325,8 @@ impl<'a, R: Router> Session<'a, R> {
             if let Some(u) = &self.fe.unique_id {
                 u.assign(&txn, &mut edits);
             }
-            decide(self.fe, router, &txn, &mut edits, keep)
+            let lookup = |name: &str| router.backend(name);
+            decide(self.fe, &lookup, &txn, &mut edits, keep)
         };
         match decision {
             Decision::Forward(be, upstream) => {
@@ -752,237 +751,5 @@ async fn connect<U: Upstream>(
     monoio::select! {
         got = acquire => got.map_err(|_| None),
         _ = crate::backend::client_closed(client) => Err(Some(Termination::ClientAborted)),
-    }
-}
-
-/// What the rules decided about one request.
-enum Decision<'a, R: Router> {
-    Forward(&'a HttpBackend, &'a R::Upstream),
-    /// No backend applies, or the one named does not exist: 503.
-    NoBackend,
-    /// `tcp-request content reject`: close without a word.
-    Reject,
-    /// The stats page answers (access already granted).
-    Stats {
-        page: &'a crate::analysis::stats_page::StatsPage,
-        admin: bool,
-    },
-    /// `use-service prometheus-exporter` answers.
-    Prometheus,
-    /// The proxy answers itself.
-    Reply {
-        bytes: Vec<u8>,
-        status: u16,
-        close: bool,
-        /// `tarpit`: hold the client this long first.
-        delay: Option<std::time::Duration>,
-        denied: bool,
-    },
-}
-
-/// Whether a reply is an error page that carries `Connection: close`.
-pub(super) fn closes(spec: &ReturnSpec) -> bool {
-    match spec.body {
-        ReturnBody::None => spec.headers.is_empty() && spec.status >= 400,
-        ReturnBody::ErrorFile { .. } | ReturnBody::DefaultErrorfiles => true,
-        _ => false,
-    }
-}
-
-/// The request path's decisions, top to bottom: monitor URI, `tcp-request content`, the
-/// frontend's `http-request` rules, the backend choice, then the backend's own rules.
-fn decide<'a, R: Router>(
-    fe: &'a HttpFrontend,
-    router: &'a R,
-    txn: &Txn<'_>,
-    edits: &mut HeadEdits,
-    keep: bool,
-) -> Decision<'a, R> {
-    let rules = &fe.rules;
-    if let Some(uri) = &rules.monitor_uri {
-        if txn.url() == Some(uri.as_bytes()) {
-            let failing = rules.monitor_failing(txn);
-            return Decision::Reply {
-                bytes: monitor_reply(failing, !keep),
-                status: if failing { 503 } else { 200 },
-                close: !keep,
-                delay: None,
-                denied: false,
-            };
-        }
-    }
-    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, txn) {
-        return Decision::Reject;
-    }
-    // The stats URI is matched on the request as received, and served once the proxy's
-    // `http-request` rules let the request through, as HAProxy does.
-    let stats = rules.stats.as_deref().filter(|p| p.matches(txn));
-    // From here on, conditions and replies see the request as earlier rules rewrote it.
-    let verdict = rules.http_request(txn, edits);
-    if let Some(d) = verdict_reply(rules, verdict, &txn.with_edits(edits), &[&fe.errors], keep) {
-        return d;
-    }
-    if let Some(page) = stats {
-        return stats_decision(page, rules, txn, keep);
-    }
-    let exists = |n: &str| router.backend(n).is_some();
-    let default = fe.default_backend.as_deref();
-    let Some(name) = rules.choose_backend(&txn.with_edits(edits), &exists, default) else {
-        return Decision::NoBackend;
-    };
-    let Some((be, upstream)) = router.backend(&name) else {
-        return Decision::NoBackend;
-    };
-    if be.name != fe.name {
-        let txn = Txn {
-            backend: Some(&be.name),
-            ..*txn
-        };
-        let stats = be.rules.stats.as_deref().filter(|p| p.matches(&txn));
-        let verdict = be.rules.http_request(&txn, edits);
-        let pages = [&be.errors, &fe.errors];
-        if let Some(d) = verdict_reply(&be.rules, verdict, &txn.with_edits(edits), &pages, keep) {
-            return d;
-        }
-        if let Some(page) = stats {
-            return stats_decision(page, &be.rules, &txn, keep);
-        }
-    }
-    Decision::Forward(be, upstream)
-}
-
-/// The stats page for a request that asked for it, or the 401/403 that keeps it out.
-fn stats_decision<'a, R: Router>(
-    page: &'a crate::analysis::stats_page::StatsPage,
-    rules: &ProxyRules,
-    txn: &Txn<'_>,
-    keep: bool,
-) -> Decision<'a, R> {
-    use crate::analysis::stats_page::Access;
-    match page.access(&rules.acls, txn) {
-        Access::Granted { admin } => Decision::Stats { page, admin },
-        Access::AuthRequired(realm) => Decision::Reply {
-            bytes: auth_reply(&realm, !keep),
-            status: 401,
-            close: !keep,
-            delay: None,
-            denied: false,
-        },
-        Access::Denied => Decision::Reply {
-            bytes: crate::analysis::errors::default_error(403),
-            status: 403,
-            close: true,
-            delay: None,
-            denied: true,
-        },
-    }
-}
-
-/// The reply for a verdict that stops the request, or `None` to go on.
-fn verdict_reply<'a, R: Router>(
-    rules: &ProxyRules,
-    verdict: RequestVerdict<'_>,
-    txn: &Txn<'_>,
-    pages: &[&crate::analysis::errors::ErrorPages],
-    keep: bool,
-) -> Option<Decision<'a, R>> {
-    let reply = |bytes, status, close, delay, denied| {
-        Some(Decision::Reply {
-            bytes,
-            status,
-            close,
-            delay,
-            denied,
-        })
-    };
-    match verdict {
-        RequestVerdict::Pass => None,
-        RequestVerdict::Service(Service::PrometheusExporter) => Some(Decision::Prometheus),
-        RequestVerdict::Deny(spec) => reply(
-            spec_reply(spec, true, txn, pages),
-            spec.status,
-            true,
-            None,
-            true,
-        ),
-        RequestVerdict::Tarpit(spec) => reply(
-            spec_reply(spec, true, txn, pages),
-            spec.status,
-            true,
-            Some(rules.tarpit),
-            true,
-        ),
-        RequestVerdict::Auth(realm) => reply(auth_reply(realm, !keep), 401, !keep, None, false),
-        RequestVerdict::Redirect(r) => {
-            reply(redirect_reply(r, txn, !keep), r.code, !keep, None, false)
-        }
-        RequestVerdict::Return(spec) => {
-            let close = !keep || closes(spec);
-            reply(
-                spec_reply(spec, close, txn, pages),
-                spec.status,
-                close,
-                None,
-                false,
-            )
-        }
-    }
-}
-
-/// Counting and logging hooks of the request path: each is a few field writes, and the log
-/// line itself is built only for frontends that log.
-impl<'a, R: Router> Session<'a, R> {
-    fn trace_begin(&mut self) {
-        let logging = self.obs.is_some_and(|(o, fe)| o.frontend_log(fe).is_some());
-        self.trace
-            .begin(logging, (self.summary.bytes_in, self.summary.bytes_out));
-    }
-
-    fn trace_response(&mut self, sbuf: &[u8], resp: &crate::codec::head::ResponseHead) {
-        let Some((o, fe)) = self.obs else {
-            return;
-        };
-        o.response_received(&mut self.trace);
-        if let Some(plan) = o.frontend_log(fe) {
-            for (name, len) in &plan.response_captures {
-                let v = crate::codec::head::values(sbuf, &resp.headers, name).last();
-                self.trace
-                    .response_captures
-                    .push(v.map(|v| v[..v.len().min(*len)].to_vec()));
-            }
-        }
-    }
-
-    /// The connection ended while waiting for a request head. A keep-alive connection
-    /// closing between requests is no exchange; a first request that never came, or a head
-    /// refused (400) or too slow (408), is.
-    fn trace_end_without_request(&mut self, t: Termination) {
-        let first = self.summary.requests == 0;
-        let answered = matches!(t, Termination::BadRequest | Termination::ClientTimeout);
-        if !(first || answered) {
-            return;
-        }
-        let t = match t {
-            Termination::Normal | Termination::IdleTimeout => Termination::ClientAborted,
-            t => t,
-        };
-        self.trace_end(t);
-    }
-
-    fn trace_end(&mut self, termination: Termination) {
-        let Some((o, fe)) = self.obs else {
-            return;
-        };
-        let end = ExchangeEnd {
-            termination,
-            status: self.summary.last_status,
-            bytes_in: self.summary.bytes_in,
-            bytes_out: self.summary.bytes_out,
-            peer: self.peer,
-            local: self.local,
-            frontend: &self.fe.name,
-            vars: Some(&self.vars),
-        };
-        o.finish_request(fe, &end, &mut self.trace);
     }
 }
