@@ -1,0 +1,68 @@
+//! `bind` lines: addresses, port ranges and their options.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::*;
+use crate::diag::Location;
+
+/// A `bind` line: one or more addresses and their options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub location: Location,
+    pub addrs: Vec<BindAddr>,
+    pub name: Option<String>,
+    pub options: BindOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    /// `*:80`, `:80`, `0.0.0.0:80-89`, `[::1]:443`, `ipv4@…`, `ipv6@…`. `ip: None` is every address.
+    Tcp {
+        ip: Option<IpAddr>,
+        ports: PortRange,
+    },
+    Unix(PathBuf),
+    /// `fd@N`: an inherited listening socket.
+    Fd(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortRange {
+    pub fn single(port: u16) -> Self {
+        Self {
+            first: port,
+            last: port,
+        }
+    }
+    pub fn iter(self) -> impl Iterator<Item = u16> {
+        self.first..=self.last
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    pub accept_proxy: bool,
+    pub transparent: bool,
+    pub v4v6: bool,
+    pub v6only: bool,
+    pub defer_accept: bool,
+    pub interface: Option<String>,
+    pub maxconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub process: Option<String>,
+    pub thread: Option<String>,
+    pub mode: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub level: Option<AdminLevel>,
+    pub expose_fd_listeners: bool,
+    /// `ssl crt …`: parsed so it can be refused with a clear message; TLS is not built.
+    pub ssl: bool,
+    pub crt: Vec<PathBuf>,
+}
