@@ -4,11 +4,11 @@
 
 use std::os::fd::AsRawFd;
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 
 /// Completes when `client` has closed (or failed). Never completes while the client is
 /// silent; bytes waiting (a pipelined request) end the watch without completing.
-pub async fn client_closed(client: &TcpStream) {
+pub async fn client_closed(client: &Stream) {
     loop {
         if client.readable(false).await.is_err() {
             return;

@@ -8,10 +8,12 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use monoio::net::TcpStream;
+use monoio::net::{TcpStream, UnixStream};
+
+use crate::backend::resolve::Target;
+use crate::io::transport::Stream;
 use ringlb_checks::Outcome;
 
 use crate::backend::{BackendTable, ServerId};
@@ -61,10 +63,15 @@ impl std::error::Error for ConnectError {}
 /// One connection attempt bounded by `timeout`. Dropping a pending connect on timeout is
 /// safe: no data is in flight yet, and the socket is closed with the operation.
 pub async fn connect_once(
-    addr: SocketAddr,
+    target: Target<'_>,
     timeout: Option<Duration>,
-) -> Result<TcpStream, (ConnectErrorKind, Option<io::Error>)> {
-    let attempt = TcpStream::connect_addr(addr);
+) -> Result<Stream, (ConnectErrorKind, Option<io::Error>)> {
+    let attempt = async {
+        match target {
+            Target::Inet(addr) => TcpStream::connect_addr(addr).await.map(Stream::from),
+            Target::Unix(path) => UnixStream::connect(path).await.map(Stream::from),
+        }
+    };
     let res = match timeout {
         Some(t) => match monoio::time::timeout(t, attempt).await {
             Ok(r) => r,
@@ -74,7 +81,7 @@ pub async fn connect_once(
     };
     match res {
         Ok(s) => {
-            let _ = s.set_nodelay(true);
+            s.set_nodelay();
             Ok(s)
         }
         Err(e) => Err((ConnectErrorKind::Failed, Some(e))),
@@ -103,7 +110,7 @@ impl BackendTable {
 
     /// Connects to a server chosen by the balancing algorithm, for a client that reached
     /// `client_port`. Returns the stream and the server it reached.
-    pub async fn connect(&self, client_port: u16) -> Result<(TcpStream, ServerId), ConnectError> {
+    pub async fn connect(&self, client_port: u16) -> Result<(Stream, ServerId), ConnectError> {
         let server = self.choose_server(None).ok_or_else(|| no_server(0))?;
         self.connect_to(server, client_port).await
     }
@@ -113,7 +120,7 @@ impl BackendTable {
         &self,
         server: ServerId,
         client_port: u16,
-    ) -> Result<(TcpStream, ServerId), ConnectError> {
+    ) -> Result<(Stream, ServerId), ConnectError> {
         self.connect_holding(server, client_port, None).await
     }
 
@@ -124,12 +131,15 @@ impl BackendTable {
         mut server: ServerId,
         client_port: u16,
         mut slot: Option<&mut crate::backend::ConnSlot>,
-    ) -> Result<(TcpStream, ServerId), ConnectError> {
+    ) -> Result<(Stream, ServerId), ConnectError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let got =
-                connect_once(self.server_addr(server, client_port), self.connect_timeout).await;
+            let got = connect_once(
+                self.server_target(server, client_port),
+                self.connect_timeout,
+            )
+            .await;
             self.observe(
                 server,
                 match got {

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::rc::Rc;
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 
 use crate::backend::load::ConnSlot;
 use crate::backend::{BackendTable, ServerId};
@@ -99,7 +99,7 @@ fn peer_ip(fd: RawFd) -> Option<IpAddr> {
 impl BackendTable {
     /// Registers `stream`, the connection to `id` a request holds `slot` for, when a state
     /// change of `id` may have to end it.
-    pub(super) fn track(&self, slot: &mut ConnSlot, id: ServerId, stream: &TcpStream) {
+    pub(super) fn track(&self, slot: &mut ConnSlot, id: ServerId, stream: &Stream) {
         if let Some(registry) = &self.servers[id.0].in_flight {
             slot.tracked = Some(registry.register(stream.as_raw_fd()));
         }

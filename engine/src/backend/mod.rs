@@ -29,7 +29,6 @@ pub use resolve::{
 };
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,8 +156,8 @@ impl BackendTable {
     }
 
     /// The address server `id` is reached at for a client that connected to `client_port`.
-    pub fn server_addr(&self, id: ServerId, client_port: u16) -> SocketAddr {
-        self.servers[id.0].conf.addr(client_port)
+    pub fn server_target(&self, id: ServerId, client_port: u16) -> resolve::Target<'_> {
+        self.servers[id.0].conf.target(client_port)
     }
 
     /// Servers that can take traffic now (`nbsrv`): usable active ones, else usable backups.
@@ -260,13 +259,22 @@ impl BackendTable {
 
     /// An idle connection to `id` that still looks open, if any; with `proven_only`, only
     /// one that has already carried more than one request (`http-reuse aggressive`).
-    pub fn take_idle(&self, id: ServerId, proven_only: bool) -> Option<monoio::net::TcpStream> {
+    pub fn take_idle(
+        &self,
+        id: ServerId,
+        proven_only: bool,
+    ) -> Option<crate::io::transport::Stream> {
         self.servers[id.0].idle.borrow_mut().take(proven_only)
     }
 
     /// Keeps `stream` for reuse; returns false (and drops it) when the pool is full or the
     /// server is down.
-    pub fn put_idle(&self, id: ServerId, stream: monoio::net::TcpStream, proven: bool) -> bool {
+    pub fn put_idle(
+        &self,
+        id: ServerId,
+        stream: crate::io::transport::Stream,
+        proven: bool,
+    ) -> bool {
         let s = &self.servers[id.0];
         s.up.get() && s.idle.borrow_mut().put(stream, proven)
     }

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 
 pub struct IdlePool {
     conns: VecDeque<Idle>,
@@ -20,7 +20,7 @@ pub struct IdlePool {
 }
 
 struct Idle {
-    stream: TcpStream,
+    stream: Stream,
     /// The server already answered more than one request on it.
     proven: bool,
 }
@@ -44,7 +44,7 @@ impl IdlePool {
     /// Keeps `stream`, which just finished a clean exchange. It is not probed here: `take`
     /// probes it before handing it out, which is the one moment a stale connection costs.
     /// `proven`: the connection has now carried more than one request.
-    pub fn put(&mut self, stream: TcpStream, proven: bool) -> bool {
+    pub fn put(&mut self, stream: Stream, proven: bool) -> bool {
         if self.conns.len() >= self.max {
             return false;
         }
@@ -54,7 +54,7 @@ impl IdlePool {
 
     /// The newest idle connection that is still open, or with `proven_only` the newest one
     /// that has already carried more than one request. Closed ones met on the way are dropped.
-    pub fn take(&mut self, proven_only: bool) -> Option<TcpStream> {
+    pub fn take(&mut self, proven_only: bool) -> Option<Stream> {
         let mut i = 0;
         while i < self.conns.len() {
             if !still_open(&self.conns[i].stream) {
@@ -71,7 +71,7 @@ impl IdlePool {
 
 /// An idle connection is reusable when nothing is readable on it: end-of-stream means the
 /// server closed it, bytes mean it sent something nobody asked for.
-pub(crate) fn still_open(stream: &TcpStream) -> bool {
+pub(crate) fn still_open(stream: &Stream) -> bool {
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a local; the descriptor is owned by `stream`.
     let n = unsafe {
@@ -98,13 +98,13 @@ mod tests {
             let addr = l.local_addr().unwrap();
             let mut pool = IdlePool::new(2);
 
-            let a = TcpStream::connect_addr(addr).await.unwrap();
+            let a = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (peer_a, _) = l.accept().unwrap();
             assert!(pool.put(a, false));
-            let b = TcpStream::connect_addr(addr).await.unwrap();
+            let b = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (_peer_b, _) = l.accept().unwrap();
             assert!(pool.put(b, false));
-            let c = TcpStream::connect_addr(addr).await.unwrap();
+            let c = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (_peer_c, _) = l.accept().unwrap();
             assert!(!pool.put(c, false), "the pool is bounded");
 
@@ -115,7 +115,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert!(pool.take(false).is_none());
 
-            let d = TcpStream::connect_addr(addr).await.unwrap();
+            let d = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (mut peer_d, _) = l.accept().unwrap();
             assert!(pool.put(d, false));
             peer_d
@@ -136,9 +136,9 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = l.local_addr().unwrap();
             let mut pool = IdlePool::new(4);
-            let proven = TcpStream::connect_addr(addr).await.unwrap();
+            let proven = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (_p1, proven_peer) = l.accept().unwrap();
-            let fresh = TcpStream::connect_addr(addr).await.unwrap();
+            let fresh = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (_p2, _) = l.accept().unwrap();
             assert!(pool.put(proven, true));
             assert!(pool.put(fresh, false));

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ use crate::backend::load::{BackendLoad, ServerLoad};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedServer {
     pub name: String,
+    /// A server on a Unix socket (`unix@PATH`, or a path): reached by its path, and `ip`
+    /// and `port` are not used.
+    pub unix: Option<PathBuf>,
     pub ip: IpAddr,
     /// `None`: the port the client reached; an offset is relative to it.
     pub port: Option<PortSpec>,
@@ -45,6 +49,7 @@ impl ResolvedServer {
     pub fn fixed(name: &str, addr: SocketAddr) -> Self {
         ResolvedServer {
             name: name.into(),
+            unix: None,
             ip: addr.ip(),
             port: Some(PortSpec::Fixed(addr.port())),
             weight: 1,
@@ -60,7 +65,15 @@ impl ResolvedServer {
         }
     }
 
-    /// The address to connect to for a client that reached `client_port`.
+    /// Where to connect for a client that reached `client_port`.
+    pub fn target(&self, client_port: u16) -> Target<'_> {
+        match &self.unix {
+            Some(path) => Target::Unix(path),
+            None => Target::Inet(self.addr(client_port)),
+        }
+    }
+
+    /// The IP address to connect to for a client that reached `client_port`.
     pub fn addr(&self, client_port: u16) -> SocketAddr {
         let port = match self.port {
             None => client_port,
@@ -68,6 +81,22 @@ impl ResolvedServer {
             Some(PortSpec::Offset(o)) => (i32::from(client_port) + o).clamp(1, 65535) as u16,
         };
         SocketAddr::new(self.ip, port)
+    }
+}
+
+/// Where a server connection goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    Inet(SocketAddr),
+    Unix(&'a Path),
+}
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Inet(a) => write!(f, "{a}"),
+            Target::Unix(p) => write!(f, "unix@{}", p.display()),
+        }
     }
 }
 
@@ -244,16 +273,14 @@ impl ResolvedBackend {
                     host: name.clone(),
                     error,
                 })?,
-                Host::Unix(_) => {
-                    return Err(ResolveError::Unsupported {
-                        backend: proxy.name.clone(),
-                        server: s.name.clone(),
-                        what: "a unix socket server address",
-                    })
-                }
+                Host::Unix(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             };
             servers.push(ResolvedServer {
                 name: s.name.clone(),
+                unix: match &s.addr.host {
+                    Host::Unix(p) => Some(p.clone()),
+                    _ => None,
+                },
                 ip,
                 port: s.addr.port,
                 weight: s.weight.get(),

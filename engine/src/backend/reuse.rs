@@ -8,7 +8,7 @@
 //! response byte. So under `safe` a first request that can be sent again may take an idle
 //! connection; one that cannot (a body still streaming from the client) gets a new one.
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 use ringlb_config::model::HttpReuse;
 
 use crate::analysis::settings::HttpBackend;
@@ -18,7 +18,7 @@ use crate::backend::upstream::{Reuse, Upstream, UpstreamConn};
 pub struct PrivateConn {
     /// The server's position in its backend.
     pub server: usize,
-    pub stream: TcpStream,
+    pub stream: Stream,
 }
 
 /// The connection a client connection keeps under `http-reuse never`, with the backend it

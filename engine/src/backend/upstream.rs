@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 
 use crate::codec::head::RequestHead;
 
@@ -55,7 +55,7 @@ pub enum Reuse {
 
 /// A connection to one server of a backend.
 pub struct UpstreamConn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Taken from the idle pool rather than just connected: the server may have closed it.
     pub reused: bool,
     /// The server's position in its backend, for counters and logs.

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::io::transport::Stream;
 use monoio::buf::IoBuf;
-use monoio::net::TcpStream;
 
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::framing::BodyKind;
@@ -54,8 +54,8 @@ pub(crate) struct BodyTimeouts {
 /// Forwards a body of `kind` from `src` to `dst`; `buf[start..]` holds bytes already read.
 /// Returns the body's length and the buffer holding only the bytes read past the body.
 pub(crate) async fn forward_body(
-    src: &mut TcpStream,
-    dst: &mut TcpStream,
+    src: &mut Stream,
+    dst: &mut Stream,
     mut buf: Vec<u8>,
     start: usize,
     kind: BodyKind,

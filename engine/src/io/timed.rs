@@ -23,9 +23,9 @@ use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use crate::io::transport::Stream;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 
 /// How long an operation stopped by its timeout may take to hand its buffer back before it
 /// is dropped (the driver then cancels it and frees the buffer once the kernel lets go).
@@ -110,7 +110,7 @@ async fn bounded<F: Future>(
 
 /// Appends to `buf` what the peer has already sent, without waiting: `None` when nothing is
 /// there yet (or `buf` has no room), the outcome otherwise.
-pub(crate) fn read_now(stream: &TcpStream, buf: &mut Vec<u8>) -> Option<ReadOutcome> {
+pub(crate) fn read_now(stream: &Stream, buf: &mut Vec<u8>) -> Option<ReadOutcome> {
     let spare = buf.spare_capacity_mut();
     if spare.is_empty() {
         return None;
@@ -161,7 +161,7 @@ fn send_now(fd: RawFd, bytes: &[u8]) -> usize {
 /// Appends what the peer sends next to `buf`, within its spare capacity. On a timeout the
 /// buffer stays with the dropped read and an empty one comes back.
 pub(crate) async fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: Vec<u8>,
     limit: Option<Duration>,
 ) -> (ReadOutcome, Vec<u8>) {
@@ -191,7 +191,7 @@ pub(crate) enum WriteError {
 /// Writes all of `buf`, and hands it back unless a timed-out write outlived its grace period.
 /// What the socket takes at once is sent directly; only the rest goes through the driver.
 pub(crate) async fn write_all<T: IoBuf + 'static>(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: T,
     limit: Option<Duration>,
 ) -> (Result<(), WriteError>, Option<T>) {
@@ -225,7 +225,7 @@ pub(crate) enum Readiness {
 
 /// Waits until the peer sends something (or closes) without holding any buffer. Dropping a
 /// readiness poll on timeout is safe: it owns no memory.
-pub(crate) async fn readable(stream: &TcpStream, limit: Option<Duration>) -> Readiness {
+pub(crate) async fn readable(stream: &Stream, limit: Option<Duration>) -> Readiness {
     let res = match limit {
         Some(limit) => match monoio::time::timeout(limit, stream.readable(false)).await {
             Ok(r) => r,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 use ringlb_config::model::Mode;
 
 use crate::analysis::acl::Txn;
@@ -39,10 +39,10 @@ pub struct FrontendPlan {
 pub async fn serve_connection(
     worker: &Worker,
     plan: &FrontendPlan,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
 ) {
-    let _ = stream.set_nodelay(true);
+    stream.set_nodelay();
     let local = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -94,7 +94,7 @@ pub async fn serve_connection(
 pub async fn serve_http_connection(
     worker: &Worker,
     plan: &FrontendPlan,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
 ) {
     let Some(http) = &plan.http else {

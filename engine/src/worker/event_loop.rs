@@ -388,7 +388,13 @@ async fn serve(
     let tick = stats.tick();
     stats.process.session_start(tick);
     stats.frontends[plan.index].session_start(tick);
-    crate::worker::dispatch::serve_connection(&active.0, &plan, stream, peer).await;
+    crate::worker::dispatch::serve_connection(
+        &active.0,
+        &plan,
+        crate::io::transport::Stream::Tcp(stream),
+        peer,
+    )
+    .await;
     let stats = &active.0.obs.stats;
     stats.frontends[plan.index].session_end();
     stats.process.session_end();

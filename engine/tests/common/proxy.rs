@@ -62,7 +62,7 @@ impl Upstream for FixedUpstream {
             .map_err(UpstreamError::Connect)?;
         self.opened.set(self.opened.get() + 1);
         Ok(UpstreamConn {
-            stream,
+            stream: stream.into(),
             reused: false,
             server,
             persisted: false,
@@ -120,7 +120,7 @@ impl TestProxy {
                 };
                 let (fe, r, p, s) = (fe.clone(), r.clone(), p.clone(), s.clone());
                 monoio::spawn(async move {
-                    let summary = serve_http(stream, peer, &fe, &*r, &p).await;
+                    let summary = serve_http(stream.into(), peer, &fe, &*r, &p).await;
                     s.borrow_mut().push(summary);
                 });
             }

@@ -8,9 +8,7 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +16,7 @@ use std::time::Duration;
 
 use ringlb_config::model::{AdminLevel, SocketAddress, StatsSocket};
 
+use crate::io::socket_file::SocketFile;
 use crate::services::admin::commands::{run_line, Session};
 use crate::services::admin::Runtime;
 
@@ -45,9 +44,8 @@ impl Listener {
 pub struct SocketServer {
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    /// Socket files created, with their inode: a reload's new process binds the same path,
-    /// and the old one must not remove the new socket when it stops.
-    paths: Vec<(PathBuf, u64)>,
+    /// Socket files created, removed on stop while they are still ours.
+    files: Vec<SocketFile>,
 }
 
 impl SocketServer {
@@ -56,10 +54,8 @@ impl SocketServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        for (p, ino) in self.paths.drain(..) {
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.ino() == ino) {
-                let _ = std::fs::remove_file(p);
-            }
+        for f in self.files.drain(..) {
+            f.remove();
         }
     }
 }
@@ -95,7 +91,7 @@ pub fn exposure_warning(s: &StatsSocket) -> Option<String> {
     ))
 }
 
-fn bind(s: &StatsSocket, paths: &mut Vec<(PathBuf, u64)>) -> io::Result<Listener> {
+fn bind(s: &StatsSocket, files: &mut Vec<SocketFile>) -> io::Result<Listener> {
     let ctx =
         |e: io::Error, what: &str| io::Error::new(e.kind(), format!("stats socket {what}: {e}"));
     match &s.addr {
@@ -103,19 +99,15 @@ fn bind(s: &StatsSocket, paths: &mut Vec<(PathBuf, u64)>) -> io::Result<Listener
             .map(Listener::Tcp)
             .map_err(|e| ctx(e, &addr.to_string())),
         SocketAddress::Unix(path) => {
-            let shown = path.display().to_string();
-            // A socket left by a previous run would refuse the bind; anything else is kept.
-            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-                let _ = std::fs::remove_file(path);
-            }
-            let l = UnixListener::bind(path).map_err(|e| ctx(e, &shown))?;
-            let ino = std::fs::symlink_metadata(path).map_or(0, |m| m.ino());
-            paths.push((path.clone(), ino));
-            if let Some(mode) = s.mode {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| ctx(e, &shown))?;
-            }
-            chown(path, s.user.as_deref(), s.group.as_deref()).map_err(|e| ctx(e, &shown))?;
+            let (l, file) = crate::io::socket_file::bind(
+                path,
+                s.mode,
+                s.user.as_deref(),
+                s.group.as_deref(),
+                None,
+            )
+            .map_err(|e| ctx(e, &path.display().to_string()))?;
+            files.push(file);
             Ok(Listener::Unix(l))
         }
         SocketAddress::Fd(fd) => {
@@ -144,29 +136,6 @@ fn bind(s: &StatsSocket, paths: &mut Vec<(PathBuf, u64)>) -> io::Result<Listener
     }
 }
 
-/// `user`/`group` (names or numeric ids) applied to the socket file.
-fn chown(path: &std::path::Path, user: Option<&str>, group: Option<&str>) -> io::Result<()> {
-    use crate::io::users::{lookup_group, lookup_user};
-    let uid = match user {
-        Some(u) => Some(match u.parse() {
-            Ok(n) => n,
-            Err(_) => lookup_user(u)?.0,
-        }),
-        None => None,
-    };
-    let gid = match group {
-        Some(g) => Some(match g.parse() {
-            Ok(n) => n,
-            Err(_) => lookup_group(g)?,
-        }),
-        None => None,
-    };
-    if uid.is_none() && gid.is_none() {
-        return Ok(());
-    }
-    std::os::unix::fs::chown(path, uid, gid)
-}
-
 /// Binds every `stats socket` of the configuration and starts serving them; `None` when
 /// there is none.
 pub fn start(rt: Arc<Runtime>) -> io::Result<Option<SocketServer>> {
@@ -175,13 +144,13 @@ pub fn start(rt: Arc<Runtime>) -> io::Result<Option<SocketServer>> {
         return Ok(None);
     }
     let timeout = rt.config.global.stats_timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let mut paths = Vec::new();
+    let mut files = Vec::new();
     let mut listeners = Vec::new();
     for s in &sockets {
         if let Some(w) = exposure_warning(s) {
             eprintln!("[WARNING]  ({}) : {w}", std::process::id());
         }
-        let l = bind(s, &mut paths)?;
+        let l = bind(s, &mut files)?;
         match &l {
             Listener::Unix(u) => u.set_nonblocking(true)?,
             Listener::Tcp(t) => t.set_nonblocking(true)?,
@@ -196,7 +165,7 @@ pub fn start(rt: Arc<Runtime>) -> io::Result<Option<SocketServer>> {
     Ok(Some(SocketServer {
         done,
         thread: Some(thread),
-        paths,
+        files,
     }))
 }
 

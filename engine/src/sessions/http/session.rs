@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
+use crate::io::transport::Stream;
 use monoio::buf::IoBuf;
-use monoio::net::TcpStream;
 
 use crate::analysis::acl::{Txn, Vars};
 use crate::analysis::decide::{decide, Decision};
@@ -60,13 +60,13 @@ pub(super) enum Next {
 /// Serves one accepted client connection until it closes. Never panics on bad input; every
 /// error is answered (when a response can still be sent) and ends in a close.
 pub async fn serve_http<R: Router>(
-    client: TcpStream,
+    client: Stream,
     peer: SocketAddr,
     frontend: &HttpFrontend,
     router: &R,
     pool: &BufferPool,
 ) -> SessionSummary {
-    let _ = client.set_nodelay(true);
+    client.set_nodelay();
     let obs = router
         .observer()
         .and_then(|o| Some((o, o.frontend_index(&frontend.name)?)));
@@ -96,7 +96,7 @@ pub async fn serve_http<R: Router>(
 }
 
 pub(super) struct Session<'a, R> {
-    pub(super) client: TcpStream,
+    pub(super) client: Stream,
     /// The address the client reached: servers written without a port are connected on
     /// its port.
     pub(super) local: SocketAddr,
@@ -742,7 +742,7 @@ async fn connect<U: Upstream>(
     reuse: Reuse,
     own: Option<PrivateConn>,
     pick: &Pick<'_>,
-    client: &TcpStream,
+    client: &Stream,
 ) -> Result<UpstreamConn, Option<Termination>> {
     let acquire = upstream.acquire(reuse, own, pick);
     if !upstream.abort_on_close() {

@@ -10,10 +10,10 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::io::transport::Stream;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
-use monoio::net::TcpStream;
 
 use crate::io::buffer::BufferPool;
 use crate::sessions::tcp::timed::{read_until_idle, until_idle, Activity, ReadFail};
@@ -60,14 +60,14 @@ enum PumpError {
     Write,
 }
 
-type ReadHalf = OwnedReadHalf<TcpStream>;
-type WriteHalf = OwnedWriteHalf<TcpStream>;
+type ReadHalf = OwnedReadHalf<Stream>;
+type WriteHalf = OwnedWriteHalf<Stream>;
 
 /// Joins `client` and `server` until both directions are closed, a timeout fires, or a
 /// side fails. Both sockets are closed on return.
 pub async fn proxy(
-    client: TcpStream,
-    server: TcpStream,
+    client: Stream,
+    server: Stream,
     timeouts: &TunnelTimeouts,
     pool: &BufferPool,
     transfer: Transfer,
@@ -243,7 +243,7 @@ async fn pump_copy(
 /// Bytes moved per splice call; the default pipe holds 64 KiB.
 const SPLICE_CHUNK: u32 = 64 * 1024;
 
-struct SpliceEnd<'a>(&'a Rc<UnsafeCell<TcpStream>>);
+struct SpliceEnd<'a>(&'a Rc<UnsafeCell<Stream>>);
 
 impl AsReadFd for SpliceEnd<'_> {
     fn as_reader_fd(&mut self) -> &SharedFdWrapper {

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use monoio::net::TcpStream;
+use crate::io::transport::Stream;
 
 use crate::analysis::acl::Txn;
 use crate::analysis::rules::ProxyRules;
@@ -32,7 +32,7 @@ pub async fn serve_tcp<R: Router>(
     obs: &Observer,
     pool: &BufferPool,
     fe: &TcpFrontend<'_>,
-    client: TcpStream,
+    client: Stream,
     peer: SocketAddr,
 ) {
     let local = client
@@ -61,7 +61,7 @@ async fn tunnel<R: Router>(
     obs: &Observer,
     pool: &BufferPool,
     fe: &TcpFrontend<'_>,
-    client: TcpStream,
+    client: Stream,
     end: &mut TunnelEnd<'_>,
 ) {
     let nbsrv = |n: &str| router.usable_servers(n);
