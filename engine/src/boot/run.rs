@@ -24,7 +24,7 @@ use crate::worker::dispatch::FrontendPlan;
 use crate::worker::event_loop::{worker_main, WorkerSetup};
 use crate::worker::inbox::{self, Inboxes, ShardEvent};
 use crate::worker::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
-use crate::worker::listener::{self, ListenError};
+use crate::worker::listener::{self, Bound, ListenAddr, ListenError};
 use crate::worker::{self, pin, WorkerInfo};
 
 /// How to run, beyond the configuration.
@@ -109,6 +109,8 @@ pub struct RunHandle {
     cli: Option<crate::services::admin::listener::SocketServer>,
     /// A descriptor of every listening socket, for handing them to a reload.
     listening: Vec<(SocketAddr, std::net::TcpListener)>,
+    /// The Unix socket files of `bind` lines, removed once the workers have stopped.
+    socket_files: Vec<crate::io::socket_file::SocketFile>,
 }
 
 impl RunHandle {
@@ -218,6 +220,9 @@ impl RunHandle {
         drop(self.cli.take());
         if let Some(rt) = self.runtime.take() {
             rt.servers.stop();
+        }
+        for f in self.socket_files.drain(..) {
+            f.remove();
         }
         // The workers' log senders are gone with them: write out what stdout/stderr queued.
         self.hub.finish();
@@ -346,29 +351,38 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     }
 
     // Bind everything before starting any worker, so a refusal leaves nothing running.
-    let mut per_worker: Vec<Vec<(Arc<FrontendPlan>, Vec<std::net::TcpListener>)>> =
+    let mut per_worker: Vec<Vec<(Arc<FrontendPlan>, Vec<Bound>)>> =
         (0..nbthread).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     let mut listening = Vec::new();
+    let mut socket_files = Vec::new();
     for (fe_name, addr) in &addrs {
         let plan = plans
             .iter()
             .find(|p| &p.name == fe_name)
             .expect("plan per frontend")
             .clone();
-        let (at, socks) = crate::boot::lifecycle::master::bind_or_inherit(
-            addr,
-            nbthread,
-            opts.takeover,
-            opts.inherited.as_ref(),
-        )
-        .map_err(RunError::Listen)?;
-        bound.push((fe_name.clone(), at));
-        for s in &socks {
-            if let Ok(dup) = s.try_clone() {
-                listening.push((at, dup));
+        let socks = if let ListenAddr::Unix(u) = addr {
+            // Not handed over on reload: the next process binds the path anew.
+            let (socks, file) = listener::bind_unix(u, nbthread).map_err(RunError::Listen)?;
+            socket_files.push(file);
+            socks
+        } else {
+            let (at, socks) = crate::boot::lifecycle::master::bind_or_inherit(
+                addr,
+                nbthread,
+                opts.takeover,
+                opts.inherited.as_ref(),
+            )
+            .map_err(RunError::Listen)?;
+            bound.push((fe_name.clone(), at));
+            for s in &socks {
+                if let Ok(dup) = s.try_clone() {
+                    listening.push((at, dup));
+                }
             }
-        }
+            socks.into_iter().map(Bound::Tcp).collect()
+        };
         // Inherited sockets may outnumber the workers: some workers then serve several.
         for (i, s) in socks.into_iter().enumerate() {
             match per_worker[i % nbthread]
@@ -445,6 +459,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         runtime: None,
         cli: None,
         listening,
+        socket_files,
     };
     let mut infos = Vec::new();
     while infos.len() < nbthread {

@@ -3,8 +3,8 @@
 
 pub mod buffer;
 pub mod latch;
-pub mod socket_file;
 pub mod localtime;
+pub mod socket_file;
 pub mod timed;
 pub mod transport;
 pub mod users;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::io::transport::Stream;
+use crate::worker::listener::{Acceptor, Bound};
 use crossbeam_channel::Sender;
 use monoio::io::Canceller;
-use monoio::net::{TcpListener, TcpStream};
 
 use crate::backend::{BackendTable, ResolvedBackend};
 use crate::io::buffer::BufferPool;
@@ -28,7 +29,7 @@ use crate::worker::WorkerInfo;
 
 /// Everything one worker thread starts from (all `Send`).
 pub struct WorkerSetup {
-    pub frontends: Vec<(Arc<FrontendPlan>, Vec<std::net::TcpListener>)>,
+    pub frontends: Vec<(Arc<FrontendPlan>, Vec<Bound>)>,
     pub backends: Arc<Vec<ResolvedBackend>>,
     pub inbox: InboxReceiver,
     pub buffer_size: usize,
@@ -57,7 +58,7 @@ pub struct Worker {
     stop_accepting: Latch,
     /// This worker's listening sockets, kept so a stop can close them to new clients at
     /// once, whatever their accept loops are doing at that moment.
-    listeners: RefCell<Vec<Rc<TcpListener>>>,
+    listeners: RefCell<Vec<Rc<Acceptor>>>,
     /// SIGTTOU: accept loops wait instead of accepting until SIGTTIN.
     paused: Cell<bool>,
 }
@@ -181,7 +182,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
     }
     for (plan, listeners) in frontends {
         for l in listeners {
-            match TcpListener::from_std(l) {
+            match Acceptor::adopt(l) {
                 Ok(l) => {
                     let l = Rc::new(l);
                     worker.listeners.borrow_mut().push(l.clone());
@@ -280,7 +281,7 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
     .await
 }
 
-async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<TcpListener>) {
+async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<Acceptor>) {
     loop {
         // Paused: clients queue in the kernel until SIGTTIN, or until a stop.
         while worker.paused.get() {
@@ -297,7 +298,7 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
         // held by an idle accept would starve a worker whose queue has clients in it.
         // Abandoning a readiness wait loses nothing. Not relaxed: the epoll driver would
         // otherwise answer from a cached readiness that an earlier accept already used up.
-        match first_of(listener.readable(false), worker.stop_accepting.wait()).await {
+        match first_of(listener.readable(), worker.stop_accepting.wait()).await {
             None => return,
             Some(Err(_)) => {
                 monoio::time::sleep(Duration::from_millis(10)).await;
@@ -329,7 +330,7 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
             continue;
         }
         let canceller = Canceller::new();
-        let mut accept = pin!(listener.cancelable_accept(canceller.handle()));
+        let mut accept = pin!(listener.accept(canceller.handle()));
         let res = match first_of(accept.as_mut(), worker.stop_accepting.wait()).await {
             Some(r) => r,
             None => {
@@ -366,7 +367,7 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<T
 }
 
 /// Whether a client waits in the listening socket's queue right now (a zero-timeout poll).
-fn connection_pending(listener: &TcpListener) -> bool {
+fn connection_pending(listener: &Acceptor) -> bool {
     let mut pfd = libc::pollfd {
         fd: listener.as_raw_fd(),
         events: libc::POLLIN,
@@ -379,7 +380,7 @@ fn connection_pending(listener: &TcpListener) -> bool {
 async fn serve(
     active: Active,
     plan: Arc<FrontendPlan>,
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     slot: ConnSlot,
 ) {
@@ -388,13 +389,7 @@ async fn serve(
     let tick = stats.tick();
     stats.process.session_start(tick);
     stats.frontends[plan.index].session_start(tick);
-    crate::worker::dispatch::serve_connection(
-        &active.0,
-        &plan,
-        crate::io::transport::Stream::Tcp(stream),
-        peer,
-    )
-    .await;
+    crate::worker::dispatch::serve_connection(&active.0, &plan, stream, peer).await;
     let stats = &active.0.obs.stats;
     stats.frontends[plan.index].session_end();
     stats.process.session_end();

@@ -8,11 +8,16 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use monoio::io::CancelHandle;
 use ringlb_config::model::{Bind, BindAddr};
 use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::io::socket_file::{self, SocketFile};
+use crate::io::transport::{Stream, UNIX_PEER};
 
 /// One address a frontend listens on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,96 @@ pub enum ListenAddr {
     },
     /// An inherited listening socket, shared by all workers.
     Fd(RawFd),
+    /// A Unix socket path (`unix@PATH`, or a path): one socket, shared by all workers.
+    Unix(UnixBind),
+}
+
+/// A `bind` on a Unix socket path, with the file's `mode`, `user` and `group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixBind {
+    pub path: PathBuf,
+    pub backlog: i32,
+    pub mode: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+}
+
+/// A bound listening socket, before a worker's runtime adopts it.
+#[derive(Debug)]
+pub enum Bound {
+    Tcp(TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// A worker's listening socket, accepting [`Stream`]s.
+#[derive(Debug)]
+pub enum Acceptor {
+    Tcp(monoio::net::TcpListener),
+    Unix(monoio::net::UnixListener),
+}
+
+impl Acceptor {
+    /// Adopts a bound socket into the calling worker's runtime.
+    pub fn adopt(bound: Bound) -> io::Result<Self> {
+        match bound {
+            Bound::Tcp(l) => monoio::net::TcpListener::from_std(l).map(Acceptor::Tcp),
+            Bound::Unix(l) => {
+                l.set_nonblocking(true)?;
+                monoio::net::UnixListener::from_std(l).map(Acceptor::Unix)
+            }
+        }
+    }
+
+    /// Waits until a client is queued (not relaxed: see the accept loop).
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Acceptor::Tcp(l) => l.readable(false).await,
+            Acceptor::Unix(l) => l.readable(false).await,
+        }
+    }
+
+    /// Accepts one client; a Unix client's address is [`UNIX_PEER`].
+    pub async fn accept(&self, c: CancelHandle) -> io::Result<(Stream, SocketAddr)> {
+        match self {
+            Acceptor::Tcp(l) => l
+                .cancelable_accept(c)
+                .await
+                .map(|(s, a)| (Stream::Tcp(s), a)),
+            Acceptor::Unix(l) => l
+                .cancelable_accept(c)
+                .await
+                .map(|(s, _)| (Stream::Unix(s), UNIX_PEER)),
+        }
+    }
+}
+
+impl AsRawFd for Acceptor {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Acceptor::Tcp(l) => l.as_raw_fd(),
+            Acceptor::Unix(l) => l.as_raw_fd(),
+        }
+    }
+}
+
+/// Binds a Unix socket path once for every worker; the file is removed when the returned
+/// [`SocketFile`] is.
+pub fn bind_unix(u: &UnixBind, workers: usize) -> Result<(Vec<Bound>, SocketFile), ListenError> {
+    let fail = |e: io::Error| ListenError::Unix(u.path.clone(), e);
+    let (first, file) = socket_file::bind(
+        &u.path,
+        u.mode,
+        u.user.as_deref(),
+        u.group.as_deref(),
+        Some(u.backlog),
+    )
+    .map_err(fail)?;
+    let mut out = Vec::with_capacity(workers);
+    for _ in 1..workers {
+        out.push(Bound::Unix(first.try_clone().map_err(fail)?));
+    }
+    out.push(Bound::Unix(first));
+    Ok((out, file))
 }
 
 #[derive(Debug)]
@@ -32,6 +127,7 @@ pub enum ListenError {
     InUse(SocketAddr),
     Bind(SocketAddr, io::Error),
     Fd(RawFd, io::Error),
+    Unix(PathBuf, io::Error),
     Unsupported(String),
 }
 
@@ -44,6 +140,7 @@ impl fmt::Display for ListenError {
             ),
             Self::Bind(a, e) => write!(f, "cannot bind {a}: {e}"),
             Self::Fd(fd, e) => write!(f, "cannot use inherited socket fd@{fd}: {e}"),
+            Self::Unix(p, e) => write!(f, "cannot bind unix@{}: {e}", p.display()),
             Self::Unsupported(s) => write!(f, "{s}"),
         }
     }
@@ -88,12 +185,13 @@ pub fn expand(bind: &Bind, default_backlog: u32) -> Result<Vec<ListenAddr>, List
                 }
             }
             BindAddr::Fd(fd) => out.push(ListenAddr::Fd(*fd)),
-            BindAddr::Unix(p) => {
-                return Err(ListenError::Unsupported(format!(
-                    "bind on unix socket {} is not supported for proxies yet",
-                    p.display()
-                )))
-            }
+            BindAddr::Unix(p) => out.push(ListenAddr::Unix(UnixBind {
+                path: p.clone(),
+                backlog,
+                mode: bind.options.mode,
+                user: bind.options.user.clone(),
+                group: bind.options.group.clone(),
+            })),
         }
     }
     Ok(out)
@@ -161,6 +259,11 @@ pub fn bind_for_workers(
     takeover: bool,
 ) -> Result<(SocketAddr, Vec<TcpListener>), ListenError> {
     match *addr {
+        // One socket for every worker, bound by `bind_unix`.
+        ListenAddr::Unix(ref u) => Err(ListenError::Unsupported(format!(
+            "unix@{} is bound once for every worker, not per worker",
+            u.path.display()
+        ))),
         ListenAddr::Inet {
             addr,
             v6only,
@@ -227,7 +330,7 @@ mod tests {
                     assert_eq!(addr.ip(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                     addr.port()
                 }
-                ListenAddr::Fd(_) => unreachable!(),
+                ListenAddr::Fd(_) | ListenAddr::Unix(_) => unreachable!(),
             })
             .collect();
         assert_eq!(ports, vec![8080, 8081, 8082]);

@@ -96,6 +96,10 @@ fn bind_all(
         let backlog = fe.backlog.or(fe.maxconn).unwrap_or(1024);
         for b in &fe.binds {
             for a in listener::expand(b, backlog).map_err(|e| e.to_string())? {
+                // Each worker process binds its Unix socket paths itself.
+                if matches!(a, ListenAddr::Unix(_)) {
+                    continue;
+                }
                 let (at, socks) =
                     bind_or_inherit(&a, n, false, Some(&inherited)).map_err(|e| e.to_string())?;
                 out.extend(socks.into_iter().map(|s| (at, s)));
