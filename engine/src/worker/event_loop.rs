@@ -104,7 +104,7 @@ impl Worker {
     }
 
     /// Whether this worker is stopping: sessions then close their client connections
-    /// between requests (see `http/LIFECYCLE.md`).
+    /// between requests (see `sessions/http/LIFECYCLE.md`).
     pub fn stopping(&self) -> &Latch {
         &self.stop_accepting
     }

@@ -1,5 +1,5 @@
-//! HTTP/1.x proxying: the codec (heads, framing, chunked bodies, rewriting, connection
-//! modes, error pages) and the session that serves one client connection end to end.
+//! HTTP/1.x proxying: the session that serves one client connection end to end, over the
+//! codec in `crate::codec` and the analysis in `crate::analysis` (error pages included).
 //! `LIFECYCLE.md` beside this file describes a connection's states and timeouts.
 
 pub mod session;
