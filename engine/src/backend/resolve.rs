@@ -200,11 +200,6 @@ pub enum ResolveError {
         host: String,
         error: String,
     },
-    Unsupported {
-        backend: String,
-        server: String,
-        what: &'static str,
-    },
 }
 
 impl fmt::Display for ResolveError {
@@ -219,16 +214,6 @@ impl fmt::Display for ResolveError {
                 write!(
                     f,
                     "backend '{backend}', server '{server}': cannot resolve '{host}': {error}"
-                )
-            }
-            Self::Unsupported {
-                backend,
-                server,
-                what,
-            } => {
-                write!(
-                    f,
-                    "backend '{backend}', server '{server}': {what} is not supported"
                 )
             }
         }

@@ -513,11 +513,12 @@ fn server_row(
         check_rise: state.filter(|st| st.checked).map(|st| st.rise),
         check_fall: state.filter(|st| st.checked).map(|st| st.fall),
         check_health: state.filter(|st| st.checked).map(|st| st.health),
-        addr: Some(match s.port {
-            Some(ringlb_config::model::PortSpec::Fixed(port)) => {
+        addr: Some(match (&s.unix, s.port) {
+            (Some(path), _) => format!("unix@{}", path.display()),
+            (None, Some(ringlb_config::model::PortSpec::Fixed(port))) => {
                 std::net::SocketAddr::new(s.ip, port).to_string()
             }
-            _ => s.ip.to_string(),
+            (None, _) => s.ip.to_string(),
         }),
         cookie: s.cookie.clone(),
         uweight: Some(u64::from(s.weight)),
