@@ -28,7 +28,7 @@ fn the_page_with_a_down_server_renders_in_headless_chromium() {
         println!("skipped: no chromium found (scripts/deps.sh installs it)");
         return;
     };
-    let (web, api) = (http_server("ok"), http_server("ok"));
+    let (web, api) = (Origin::text("ok").addr, Origin::text("ok").addr);
     let dead = dead_addr();
     let (port, sport) = (free_port(), free_port());
     let text = format!(
