@@ -1,7 +1,7 @@
 //! Reloading the `ringlb` binary: 20 `-sf` reloads under continuous keep-alive and
 //! new-connection load lose no request, a broken configuration changes nothing, server
 //! state survives, daemon mode and privilege drop, pause/resume, and master-worker reloads
-//! and restarts. The same load client measures Debian's haproxy (ignored test).
+//! and restarts. (`ringlb-bench reload` measures the same reloads, haproxy's beside them.)
 
 mod support;
 
@@ -480,74 +480,6 @@ fn master_worker_reloads_on_sigusr2_and_restarts_a_crashed_worker() {
         master.stderr()
     );
     assert!(wait_gone(pids[4], Duration::from_secs(2)));
-}
-
-/// Measures failed requests over 20 `haproxy -sf` reloads under the same load, with the
-/// listening sockets passed (`-x` on a stats socket with `expose-fd listeners`) and
-/// without. Run with `cargo test -p ringlb --test reload -- --ignored --nocapture`.
-#[test]
-#[ignore = "measurement: needs /usr/sbin/haproxy; prints the failed-request counts"]
-fn haproxy_reloads_under_the_same_load() {
-    for expose in [true, false] {
-        let dir = TempDir::new("haproxy");
-        let port = free_port();
-        let front = loopback(port);
-        let sock = dir.path().join("stats.sock");
-        let stats = if expose {
-            format!(
-                "    stats socket {} mode 600 level admin expose-fd listeners\n",
-                sock.display()
-            )
-        } else {
-            String::new()
-        };
-        let config = dir.write(
-            "haproxy.cfg",
-            &proxy_config(port, &[("s1", Origin::text("backend").addr)], &stats),
-        );
-        let spawn = |extra: &[String]| {
-            let mut c = std::process::Command::new("/usr/sbin/haproxy");
-            c.arg("-db").arg("-f").arg(&config).args(extra);
-            c.stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            c.spawn().expect("haproxy runs")
-        };
-        let mut current = spawn(&[]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(front).is_err() {
-            assert!(Instant::now() < deadline);
-            thread::sleep(Duration::from_millis(20));
-        }
-        let load = Load::start(front, 200, 4);
-        thread::sleep(Duration::from_millis(300));
-        for _ in 0..20 {
-            let mut extra = vec!["-sf".to_string(), current.id().to_string()];
-            if expose {
-                extra.extend(["-x".to_string(), sock.display().to_string()]);
-            }
-            let next = spawn(&extra);
-            let _ = current.wait();
-            current = next;
-            thread::sleep(Duration::from_millis(100));
-        }
-        let report = load.finish();
-        let _ = current.kill();
-        let _ = current.wait();
-        eprintln!(
-            "haproxy {} 20 reloads: ok {} failed {} resets {} refused {} samples {:?}",
-            if expose {
-                "-x (expose-fd listeners)"
-            } else {
-                "without -x"
-            },
-            report.ok,
-            report.failed,
-            report.resets,
-            report.refused,
-            report.samples
-        );
-    }
 }
 
 /// One command on the runtime socket at `path` (waiting for the socket: it opens just
