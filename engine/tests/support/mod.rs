@@ -1,8 +1,8 @@
 //! Fixtures of the engine's integration tests, in one home: the engine in-process
 //! ([`engine`]), the `ringlb` binary as a child process ([`process`]), the HTTP client
 //! ([`client`]), the origin servers behind the proxy ([`origin`]), and the in-process HTTP
-//! session harness ([`proxy`]). Each test file says `mod support;` and `use support::*;`
-//! (the harness, which has a `listen` of its own, is imported by name).
+//! session harness ([`proxy`]). Each test file says `mod support;` and `use support::*;`;
+//! the files that drive the harness import it by name (`use support::proxy::{…}`).
 #![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 pub mod client;
