@@ -7,6 +7,8 @@ mod idle;
 mod load;
 mod plot;
 mod procfs;
+mod propagation;
+mod reload;
 mod report;
 mod run;
 mod slowloris;
@@ -28,7 +30,9 @@ use targets::{Bins, Target};
     name = "ringlb-bench",
     about = "Load harness: ringlb against haproxy, nginx and no proxy, on pinned CPUs",
     after_help = "Needs haproxy, nginx, wrk and h2load (scripts/bench-deps.sh installs them).\n\
-                  Hostile-input scenarios: `ringlb-bench slowloris --help`, `ringlb-bench soak --help`."
+                  Hostile-input scenarios: `ringlb-bench slowloris --help`, `ringlb-bench soak --help`.\n\
+                  Reloads under load against haproxy's: `ringlb-bench reload --help`; health-state\n\
+                  propagation to the workers: `ringlb-bench propagation --help`."
 )]
 struct Args {
     /// Short run: one round of 2 s per target, disturbed runs kept and flagged (under 2 minutes).
@@ -212,6 +216,8 @@ fn main() -> ExitCode {
     let scenario = match argv.get(1).map(String::as_str) {
         Some("slowloris") => Some(slowloris::run(slowloris::Args::parse_from(&argv[1..]))),
         Some("soak") => Some(soak::run(soak::Args::parse_from(&argv[1..]))),
+        Some("reload") => Some(reload::run(reload::Args::parse_from(&argv[1..]))),
+        Some("propagation") => Some(propagation::run(propagation::Args::parse_from(&argv[1..]))),
         _ => None,
     };
     if let Some(res) = scenario {

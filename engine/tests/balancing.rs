@@ -5,7 +5,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,16 +18,15 @@ use support::*;
 
 /// A backend answering every request with `name`; `/slow` answers after `slow`.
 fn named(name: &'static str, slow: Duration) -> SocketAddr {
-    serve_each(move |s| {
-        answer_requests(s, |path| {
-            let delay = if path == "/slow" {
-                slow
-            } else {
-                Duration::ZERO
-            };
-            (delay, name.to_string())
-        })
+    Origin::serve(move |req| {
+        let delay = if req.path == "/slow" {
+            slow
+        } else {
+            Duration::ZERO
+        };
+        Reply::text(name).after(delay)
     })
+    .addr
 }
 
 /// What a counting backend saw: requests in progress at most, and requests in all.
@@ -42,18 +41,15 @@ struct Seen {
 fn counting(delay: Duration) -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let s2 = seen.clone();
-    let addr = serve_each(move |s| {
-        let seen = s2.clone();
-        answer_requests(s, move |_| {
-            seen.total.fetch_add(1, Ordering::SeqCst);
-            let now = seen.now.fetch_add(1, Ordering::SeqCst) + 1;
-            seen.max.fetch_max(now, Ordering::SeqCst);
-            thread::sleep(delay);
-            seen.now.fetch_sub(1, Ordering::SeqCst);
-            (Duration::ZERO, "done".into())
-        })
+    let origin = Origin::serve(move |_| {
+        s2.total.fetch_add(1, Ordering::SeqCst);
+        let now = s2.now.fetch_add(1, Ordering::SeqCst) + 1;
+        s2.max.fetch_max(now, Ordering::SeqCst);
+        thread::sleep(delay);
+        s2.now.fetch_sub(1, Ordering::SeqCst);
+        Reply::text("done")
     });
-    (addr, seen)
+    (origin.addr, seen)
 }
 
 /// Starts the engine with two workers on `text`, where `@NAME` is the address of backend
@@ -74,33 +70,9 @@ fn start(text: &str, servers: &[(&str, SocketAddr)], legacy: bool) -> (RunHandle
 }
 
 /// Sends `GET path` on a keep-alive connection and returns the status and body.
-fn ask(r: &mut BufReader<TcpStream>, path: &str) -> (u16, String) {
-    r.get_mut()
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    let status = line[9..12].parse().unwrap();
-    let mut len = 0;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).unwrap();
-        if h == "\r\n" {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    (status, String::from_utf8(body).unwrap())
-}
-
-fn keep_alive(addr: SocketAddr) -> BufReader<TcpStream> {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    BufReader::new(s)
+fn ask(c: &mut Client, path: &str) -> (u16, String) {
+    let r = c.get(path);
+    (r.status, r.text())
 }
 
 /// Applies `event` in every worker before returning.
@@ -137,7 +109,7 @@ fn weights_one_two_three_hold_over_ten_thousand_requests(legacy: bool) {
         .map(|_| {
             let counts = counts.clone();
             thread::spawn(move || {
-                let mut c = keep_alive(addr);
+                let mut c = Client::connect(addr);
                 for _ in 0..1250 {
                     let (status, body) = ask(&mut c, "/");
                     assert_eq!(status, 200);
@@ -279,7 +251,7 @@ fn consistent_uri_hash_is_stable_and_moves_only_the_removed_servers_keys(legacy:
         legacy,
     );
     let route = || -> Vec<String> {
-        let mut c = keep_alive(addr);
+        let mut c = Client::connect(addr);
         (0..300)
             .map(|i| ask(&mut c, &format!("/k/{i}")).1)
             .collect()

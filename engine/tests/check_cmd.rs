@@ -55,7 +55,7 @@ fn serve(dir: &TempDir, config: &str) -> (Ringlb, String) {
 fn url_probe_passes_while_the_monitor_uri_answers_200() {
     let dir = TempDir::new("check-url-up");
     let port = free_port();
-    let (mut lb, _) = serve(&dir, &monitored_config(port, http_server("a1"), ""));
+    let (mut lb, _) = serve(&dir, &monitored_config(port, Origin::text("a1").addr, ""));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     lb.wait_serving(addr);
 
@@ -78,7 +78,7 @@ fn url_probe_fails_when_no_server_of_the_backend_is_usable() {
     let port = free_port();
     let (mut lb, pidfile) = serve(
         &dir,
-        &monitored_config(port, http_server("a1"), " disabled"),
+        &monitored_config(port, Origin::text("a1").addr, " disabled"),
     );
     lb.wait_serving(format!("127.0.0.1:{port}").parse().unwrap());
 
@@ -102,7 +102,7 @@ fn url_probe_fails_when_no_server_of_the_backend_is_usable() {
 fn pid_probe_follows_the_process_named_by_the_pidfile() {
     let dir = TempDir::new("check-pid");
     let port = free_port();
-    let (mut lb, pidfile) = serve(&dir, &monitored_config(port, http_server("a1"), ""));
+    let (mut lb, pidfile) = serve(&dir, &monitored_config(port, Origin::text("a1").addr, ""));
     lb.wait_pidfile(std::path::Path::new(&pidfile));
     assert_eq!(check(&["--pid", &pidfile]).status.code(), Some(0));
 

@@ -1,7 +1,11 @@
 //! The `ringlb` command line, run as a real process: `-c`, `--dump`, `-cc`, `-v`/`-vv`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use support::*;
 
 fn ringlb(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ringlb"))
@@ -16,13 +20,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 /// A configuration file in a fresh temporary directory.

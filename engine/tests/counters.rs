@@ -28,7 +28,7 @@ fn eventually(
 }
 
 fn known_traffic_gives_exact_counters(legacy: bool) {
-    let web = http_server("hello");
+    let web = Origin::text("hello").addr;
     let port = free_port();
     let h = run_http(
         2,

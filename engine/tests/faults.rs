@@ -3,18 +3,18 @@
 //! nothing. Each gets the right status or close, the worker goes on serving others, and the
 //! process's descriptor count (the proxy runs in this process) returns to its baseline.
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::client::{request, Client};
-use common::proxy::{client, listen, sessions_done, TestProxy};
 use ringlb::sessions::http::Termination;
 use ringlb_config::model::Proxy;
+use support::proxy::{blocking, http_listen, sessions_done, TestProxy};
+use support::*;
 
 /// Tests of this file run one at a time, runtime included: they count the whole process's
 /// descriptors, and a runtime being built or dropped opens or closes some.
@@ -49,10 +49,6 @@ macro_rules! fault_tests {
     };
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 /// Waits (bounded) until the descriptor count is back to `baseline`.
 async fn fds_back_to(baseline: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -77,17 +73,11 @@ const BIG: usize = 256 << 20;
 /// connection (so no pooled idle connection counts against the baseline), and every
 /// connection thread ends when the proxy closes its side, so its descriptor goes too.
 fn backend() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || script(s));
-        }
-    });
-    addr
+    serve_each(script)
 }
 
-fn read_head(s: &mut TcpStream) -> Option<String> {
+/// Reads a request head a byte at a time (nothing past it) and returns its path.
+fn read_path(s: &mut TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut b = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -108,7 +98,7 @@ fn drain(s: &mut TcpStream) {
 
 fn script(mut s: TcpStream) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-    if let Some(path) = read_head(&mut s) {
+    if let Some(path) = read_path(&mut s) {
         match path.as_str() {
             "/ok" => {
                 let _ = s.write_all(
@@ -156,7 +146,7 @@ fn script(mut s: TcpStream) {
 
 /// A proxy in front of the scripted backend, with short timeouts.
 fn proxy_with(f: impl FnOnce(&mut Proxy)) -> TestProxy {
-    let mut p = listen("web");
+    let mut p = http_listen("web");
     p.timeouts.server = Some(Duration::from_millis(400));
     p.timeouts.client = Some(Duration::from_millis(400));
     p.timeouts.http_request = Some(Duration::from_millis(300));
@@ -195,7 +185,7 @@ async fn backend_reset_mid_response_closes_the_client_after_the_partial_body() {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let ((status, body), ok) = client(move || (cut_short(addr, "/reset"), served(addr))).await;
+    let ((status, body), ok) = blocking(move || (cut_short(addr, "/reset"), served(addr))).await;
     assert_eq!((status, body.as_slice()), (200, &b"partial"[..]));
     assert!(ok, "another client was served");
     assert_eq!(last_termination(&proxy, 1).await, Termination::ServerError);
@@ -206,7 +196,7 @@ async fn backend_that_accepts_and_never_answers_gets_504() {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let (resp, ok) = client(move || {
+    let (resp, ok) = blocking(move || {
         let r = request(addr, "GET /silent HTTP/1.1\r\n\r\n");
         (r, served(addr))
     })
@@ -225,7 +215,8 @@ async fn backend_stalling_mid_body_is_cut_after_the_server_timeout() {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let ((status, body), ok) = client(move || (cut_short(addr, "/stall-body"), served(addr))).await;
+    let ((status, body), ok) =
+        blocking(move || (cut_short(addr, "/stall-body"), served(addr))).await;
     assert_eq!((status, body.as_slice()), (200, &b"partial"[..]));
     assert!(ok);
     assert_eq!(
@@ -240,7 +231,7 @@ async fn backend_closing_after_the_head_cuts_the_client() {
     let baseline = open_fds();
     let addr = proxy.addr;
     let ((status, body), ok) =
-        client(move || (cut_short(addr, "/close-after-head"), served(addr))).await;
+        blocking(move || (cut_short(addr, "/close-after-head"), served(addr))).await;
     assert_eq!((status, body.len()), (200, 0));
     assert!(ok);
     assert_eq!(last_termination(&proxy, 1).await, Termination::ServerError);
@@ -251,7 +242,7 @@ async fn slow_backend_is_relayed_whole_while_others_are_served() {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let (resp, others) = client(move || {
+    let (resp, others) = blocking(move || {
         let slow = std::thread::spawn(move || request(addr, "GET /slow HTTP/1.1\r\n\r\n"));
         // Served meanwhile: the slow exchange does not hold the worker.
         let started = Instant::now();
@@ -275,7 +266,7 @@ async fn client_reset_mid_upload_frees_both_connections() {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let ok = client(move || {
+    let ok = blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         s.write_all(b"POST /upload HTTP/1.1\r\nContent-Length: 100000\r\n\r\n")
             .unwrap();
@@ -301,7 +292,7 @@ async fn client_that_stops_reading_is_not_buffered_without_bound() {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let (written, ok) = client(move || {
+    let (written, ok) = blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         socket2::SockRef::from(&s)
             .set_recv_buffer_size(64 << 10)
@@ -331,7 +322,7 @@ async fn stalled_heads_get_408(n: usize, start: &'static [u8]) {
     let proxy = proxy_with(|_| {});
     let baseline = open_fds();
     let addr = proxy.addr;
-    let (answers, ok) = client(move || {
+    let (answers, ok) = blocking(move || {
         let stalled: Vec<_> = (0..n)
             .map(|_| {
                 let mut s = TcpStream::connect(addr).unwrap();

@@ -1,7 +1,7 @@
 //! Health checks seen through the proxy: traffic leaves a DOWN server and comes back,
 //! backups take over and hand back, nothing up gives 503, seed 003's port-81 check beside
 //! port-80 traffic, one probe per interval whatever the number of workers, HAProxy's log
-//! line on stderr, and (ignored by default) the propagation delay to every worker.
+//! line on stderr. (`ringlb-bench propagation` measures the delay to every worker.)
 
 #[path = "../../checks/tests/fixture/mod.rs"]
 mod fixture;
@@ -11,8 +11,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fixture::{Answer, Fixture};
-use ringlb::worker::inbox::ShardEvent;
-use ringlb_checks::AdminState;
 use ringlb_config::model::*;
 use support::*;
 
@@ -245,60 +243,4 @@ fn down_line_is_written_to_stderr_in_haproxys_format() {
     );
     assert!(!err.contains("health checks are not run"), "{err}");
     p.stop_with(libc::SIGTERM);
-}
-
-/// Propagation delay from the checker's decision to every worker having applied it, over
-/// 1,000 changes: each change is followed in every inbox by a probe stamped with the
-/// decision time, which a worker answers only after applying the change before it.
-/// `cargo test -p ringlb --test health -- --ignored --nocapture propagation`
-#[test]
-#[ignore]
-fn propagation_latency_to_every_worker() {
-    let a = Fixture::named("a", Answer::Http);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
-    let h = run(
-        config(
-            workers as u16,
-            vec![web(vec![checked("a", a.addr, 60_000)])],
-        ),
-        false,
-    );
-    let checker = h.checker().unwrap();
-    let mut samples = Vec::with_capacity(1000);
-    for i in 0..1000 {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let decided = Instant::now();
-        let admin = if i % 2 == 0 {
-            AdminState::Maint
-        } else {
-            AdminState::Ready
-        };
-        checker.set_admin("web", "a", admin).unwrap();
-        h.broadcast(ShardEvent::Probe {
-            sent: decided,
-            reply: tx,
-        });
-        let worst = (0..workers)
-            .map(|_| {
-                rx.recv_timeout(Duration::from_secs(1))
-                    .expect("worker answers")
-                    .1
-            })
-            .max()
-            .unwrap();
-        samples.push(worst);
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    samples.sort();
-    let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
-    println!(
-        "propagation to all {workers} workers over {} changes: p50 {:?}, p99 {:?}, max {:?}",
-        samples.len(),
-        pct(50),
-        pct(99),
-        samples[samples.len() - 1]
-    );
 }

@@ -1,18 +1,17 @@
 //! Requests and responses of every framing through the proxy: methods, bodies, chunked,
 //! 10 MiB both ways, pipelining, HTTP/1.0 on either side, `Expect: 100-continue`.
 
-mod common;
+mod support;
 
-use common::client::{request, Client};
-use common::origin::{pattern, Origin};
-use common::proxy::{client, listen, TestProxy};
+use support::proxy::{blocking, http_listen, TestProxy};
+use support::*;
 
 #[monoio::test_all(timer_enabled = true)]
 async fn get_head_and_post_are_forwarded() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (get, head, post) = client(move || {
+    let (get, head, post) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n");
         let get = c.read(false);
@@ -40,9 +39,9 @@ async fn get_head_and_post_are_forwarded() {
 #[monoio::test_all(timer_enabled = true)]
 async fn chunked_bodies_pass_both_ways() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (resp, next) = client(move || {
+    let (resp, next) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"POST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -65,10 +64,10 @@ async fn chunked_bodies_pass_both_ways() {
 #[monoio::test_all(timer_enabled = true)]
 async fn ten_mebibytes_pass_in_each_direction() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
     let size = 10 << 20;
-    let (up, down) = client(move || {
+    let (up, down) = blocking(move || {
         let body = pattern(size);
         let mut c = Client::connect(addr);
         let writer = c.writer.try_clone().unwrap();
@@ -96,9 +95,9 @@ async fn ten_mebibytes_pass_in_each_direction() {
 #[monoio::test_all(timer_enabled = true)]
 async fn pipelined_requests_are_answered_in_order() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let bodies = client(move || {
+    let bodies = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(
             b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\noneGET /echo HTTP/1.1\r\n\r\nPOST /chunked HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nthree\r\n0\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nfour",
@@ -112,9 +111,9 @@ async fn pipelined_requests_are_answered_in_order() {
 #[monoio::test_all(timer_enabled = true)]
 async fn http10_client_gets_its_answer_then_a_close() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (resp, closed, ka) = client(move || {
+    let (resp, closed, ka) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET /echo HTTP/1.0\r\n\r\n");
         let resp = c.read(false);
@@ -144,9 +143,9 @@ async fn http10_client_gets_its_answer_then_a_close() {
 #[monoio::test_all(timer_enabled = true)]
 async fn http10_server_response_runs_until_close() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let resp = client(move || request(addr, "GET /http10 HTTP/1.1\r\n\r\n")).await;
+    let resp = blocking(move || request(addr, "GET /http10 HTTP/1.1\r\n\r\n")).await;
     assert_eq!(resp.status, 200);
     assert!(
         resp.closes(),
@@ -158,9 +157,9 @@ async fn http10_server_response_runs_until_close() {
 #[monoio::test_all(timer_enabled = true)]
 async fn expect_continue_relays_the_servers_interim_response() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (interim, fin) = client(move || {
+    let (interim, fin) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"PUT /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
         let interim = c.read(false);
@@ -176,7 +175,7 @@ async fn expect_continue_relays_the_servers_interim_response() {
 #[monoio::test_all(timer_enabled = true)]
 async fn http_request_return_answers_without_a_server() {
     use ringlb_config::rules::{HttpRequestAction, HttpRequestRule, ReturnBody, ReturnSpec};
-    let mut p = listen("ping");
+    let mut p = http_listen("ping");
     p.http_request.push(HttpRequestRule {
         action: HttpRequestAction::Return(ReturnSpec {
             status: 200,
@@ -188,7 +187,7 @@ async fn http_request_return_answers_without_a_server() {
     });
     let proxy = TestProxy::listen(&p, Vec::new());
     let addr = proxy.addr;
-    let (a, b) = client(move || {
+    let (a, b) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
         (c.read(false), c.read(false))

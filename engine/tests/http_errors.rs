@@ -1,23 +1,22 @@
 //! What the client sees when something goes wrong: bad requests, slow clients, dead,
 //! broken or slow servers, and a pooled connection the server closed.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::client::{request, Client};
-use common::origin::Origin;
-use common::proxy::{client, listen, sessions_done, TestProxy};
 use ringlb::sessions::http::Termination;
 use ringlb_config::model::{ErrorFile, ErrorSource};
+use support::proxy::{blocking, http_listen, sessions_done, TestProxy};
+use support::*;
 
 #[monoio::test_all(timer_enabled = true)]
 async fn slow_request_head_gets_408_and_a_close() {
-    let mut p = listen("web");
+    let mut p = http_listen("web");
     p.timeouts.http_request = Some(Duration::from_millis(200));
     let proxy = TestProxy::listen(&p, Vec::new());
     let addr = proxy.addr;
-    let (resp, closed) = client(move || {
+    let (resp, closed) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET / HTTP/1.1\r\nHost:");
         let r = c.read(false);
@@ -42,11 +41,11 @@ async fn slow_request_head_gets_408_and_a_close() {
 #[monoio::test_all(timer_enabled = true)]
 async fn idle_keep_alive_connection_is_closed_silently() {
     let origin = Origin::start();
-    let mut p = listen("web");
+    let mut p = http_listen("web");
     p.timeouts.http_keep_alive = Some(Duration::from_millis(100));
     let proxy = TestProxy::listen(&p, vec![origin.addr]);
     let addr = proxy.addr;
-    let closed = client(move || {
+    let closed = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET /echo HTTP/1.1\r\n\r\n");
         assert_eq!(c.read(false).status, 200);
@@ -64,9 +63,9 @@ async fn idle_keep_alive_connection_is_closed_silently() {
 #[monoio::test_all(timer_enabled = true)]
 async fn smuggling_shapes_and_garbage_get_400() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let statuses = client(move || {
+    let statuses = blocking(move || {
         [
             "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
@@ -87,9 +86,9 @@ async fn smuggling_shapes_and_garbage_get_400() {
 
 #[monoio::test_all(timer_enabled = true)]
 async fn oversized_header_section_gets_431() {
-    let proxy = TestProxy::listen(&listen("web"), Vec::new());
+    let proxy = TestProxy::listen(&http_listen("web"), Vec::new());
     let addr = proxy.addr;
-    let resp = client(move || {
+    let resp = blocking(move || {
         let big = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20000));
         request(addr, &big)
     })
@@ -100,9 +99,9 @@ async fn oversized_header_section_gets_431() {
 #[monoio::test_all(timer_enabled = true)]
 async fn garbage_or_truncated_server_response_gets_502() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (garbage, truncated) = client(move || {
+    let (garbage, truncated) = blocking(move || {
         let g = request(addr, "GET /garbage HTTP/1.1\r\n\r\n");
         let mut c = Client::connect(addr);
         c.send(b"GET /truncated HTTP/1.1\r\n\r\n");
@@ -136,11 +135,11 @@ async fn unreachable_server_gets_503_after_retries() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut p = listen("web");
+    let mut p = http_listen("web");
     p.retries = 2;
     let proxy = TestProxy::listen(&p, vec![dead]);
     let addr = proxy.addr;
-    let resp = client(move || request(addr, "GET / HTTP/1.1\r\n\r\n")).await;
+    let resp = blocking(move || request(addr, "GET / HTTP/1.1\r\n\r\n")).await;
     assert_eq!(resp.status, 503);
     assert_eq!(resp.header("Cache-Control"), Some("no-cache"));
     assert!(resp.closes());
@@ -148,7 +147,7 @@ async fn unreachable_server_gets_503_after_retries() {
 
 #[monoio::test_all(timer_enabled = true)]
 async fn errorfile_replaces_the_503_page() {
-    let mut p = listen("web");
+    let mut p = http_listen("web");
     p.errorfiles.push(ErrorFile {
         status: 503,
         source: ErrorSource::File {
@@ -158,18 +157,18 @@ async fn errorfile_replaces_the_503_page() {
     });
     let proxy = TestProxy::listen(&p, Vec::new());
     let addr = proxy.addr;
-    let resp = client(move || request(addr, "GET / HTTP/1.1\r\n\r\n")).await;
+    let resp = blocking(move || request(addr, "GET / HTTP/1.1\r\n\r\n")).await;
     assert_eq!((resp.status, resp.text().as_str()), (503, "sorry"));
 }
 
 #[monoio::test_all(timer_enabled = true)]
 async fn silent_server_gets_504() {
     let origin = Origin::start();
-    let mut p = listen("web");
+    let mut p = http_listen("web");
     p.timeouts.server = Some(Duration::from_millis(300));
     let proxy = TestProxy::listen(&p, vec![origin.addr]);
     let addr = proxy.addr;
-    let resp = client(move || request(addr, "GET /slow HTTP/1.1\r\n\r\n")).await;
+    let resp = blocking(move || request(addr, "GET /slow HTTP/1.1\r\n\r\n")).await;
     assert_eq!(resp.status, 504);
     assert!(resp.text().contains("504 Gateway Timeout"));
 }
@@ -177,9 +176,9 @@ async fn silent_server_gets_504() {
 #[monoio::test_all(timer_enabled = true)]
 async fn reused_connection_closed_by_the_server_is_retried_once() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (a, b) = client(move || {
+    let (a, b) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET /bye HTTP/1.1\r\n\r\n");
         let a = c.read(false);

@@ -1,11 +1,10 @@
 //! Connection modes (seed 002's frontend × backend matrix) and `option forwardfor`.
 
-mod common;
+mod support;
 
-use common::client::Client;
-use common::origin::Origin;
-use common::proxy::{client, listen, TestProxy};
 use ringlb_config::model::{ForwardFor, HttpConnMode, IpNet, ProxyKind};
+use support::proxy::{blocking, http_listen, TestProxy};
+use support::*;
 
 /// Sends three requests, reconnecting whenever the proxy announces a close.
 /// Returns (client connections used, whether every answer was 200).
@@ -31,16 +30,16 @@ fn three_requests(addr: std::net::SocketAddr) -> (usize, bool) {
 
 async fn run_matrix_cell(fe_mode: HttpConnMode, be_mode: HttpConnMode) -> (usize, usize) {
     let origin = Origin::start();
-    let mut fe = listen("fe");
+    let mut fe = http_listen("fe");
     fe.kind = ProxyKind::Frontend;
     fe.default_backend = Some("be".into());
     fe.options.http_conn_mode = fe_mode;
-    let mut be = listen("be");
+    let mut be = http_listen("be");
     be.kind = ProxyKind::Backend;
     be.options.http_conn_mode = be_mode;
     let proxy = TestProxy::start(&fe, &be, vec![origin.addr]);
     let addr = proxy.addr;
-    let (client_conns, ok) = client(move || three_requests(addr)).await;
+    let (client_conns, ok) = blocking(move || three_requests(addr)).await;
     assert!(ok);
     (client_conns, origin.connections())
 }
@@ -70,9 +69,9 @@ async fn all_nine_mode_combinations_follow_the_seed_matrix() {
 #[monoio::test_all(timer_enabled = true)]
 async fn client_connection_close_closes_after_the_response_only_on_its_side() {
     let origin = Origin::start();
-    let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+    let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
     let addr = proxy.addr;
-    let (first, closed, second) = client(move || {
+    let (first, closed, second) = blocking(move || {
         let mut c = Client::connect(addr);
         c.send(b"GET /echo HTTP/1.1\r\nConnection: close\r\n\r\n");
         let first = c.read(false);
@@ -113,17 +112,17 @@ fn forwardfor(except: Option<&str>) -> ForwardFor {
 
 async fn seen_xff(fe_ff: Option<ForwardFor>, be_ff: Option<ForwardFor>) -> String {
     let origin = Origin::start();
-    let mut fe = listen("fe");
+    let mut fe = http_listen("fe");
     fe.kind = ProxyKind::Frontend;
     fe.default_backend = Some("be".into());
     fe.options.forwardfor = fe_ff;
-    let mut be = listen("be");
+    let mut be = http_listen("be");
     be.kind = ProxyKind::Backend;
     be.options.forwardfor = be_ff;
     let proxy = TestProxy::start(&fe, &be, vec![origin.addr]);
     let addr = proxy.addr;
-    let r = client(move || {
-        common::client::request(
+    let r = blocking(move || {
+        request(
             addr,
             "GET /echo HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n",
         )

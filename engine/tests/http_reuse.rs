@@ -1,15 +1,12 @@
 //! `http-reuse` through the engine: which server connection each client's request travels
 //! over, told by the origin's `X-Conn-Id` (the order in which it accepted connections).
 
-mod common;
 mod support;
 
 use std::net::SocketAddr;
 use std::thread;
 use std::time::Duration;
 
-use common::client::Client;
-use common::origin::Origin;
 use ringlb::boot::run::RunHandle;
 use support::*;
 

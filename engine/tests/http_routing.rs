@@ -2,7 +2,6 @@
 //! `http-request` deny/redirect/return/rewrites, `http-response` edits, errorloc, monitor
 //! URI with `nbsrv`, `monitor-net` and `tcp-request` rules, under io_uring and epoll.
 
-mod routing_support;
 mod support;
 
 use std::io::{Read, Write};
@@ -11,17 +10,16 @@ use std::thread;
 use std::time::Duration;
 
 use ringlb::worker::inbox::ShardEvent;
-use routing_support::*;
 use support::*;
 
 fn host_routing_and_static_split(legacy: bool) {
     let (s, d, img, api) = (
-        origin("static"),
-        origin("dynamic"),
-        origin("img"),
-        origin("api"),
+        Origin::named("static").addr,
+        Origin::named("dynamic").addr,
+        Origin::named("img").addr,
+        Origin::named("api").addr,
     );
-    let h = start(
+    let h = run_with_origins(
         "frontend www\n bind 127.0.0.1:0\n\
          acl is_static path_beg -i /static /images\n\
          acl is_static path_end -i .jpg .gif .png .css\n\
@@ -40,31 +38,31 @@ fn host_routing_and_static_split(legacy: bool) {
         legacy,
     );
     let fe = addr_of(&h, "www");
-    assert_eq!(served_by(&get(fe, "/static/app.js", "x")), "static");
-    assert_eq!(served_by(&get(fe, "/STATIC/app.js", "x")), "static", "-i");
-    assert_eq!(served_by(&get(fe, "/a/b/logo.GIF?v=1", "x")), "static");
-    assert_eq!(served_by(&get(fe, "/index.php", "x")), "dynamic");
-    assert_eq!(served_by(&get(fe, "/", "IMG.example.com")), "img");
+    assert_eq!(origin_name(&get(fe, "/static/app.js", "x")), "static");
+    assert_eq!(origin_name(&get(fe, "/STATIC/app.js", "x")), "static", "-i");
+    assert_eq!(origin_name(&get(fe, "/a/b/logo.GIF?v=1", "x")), "static");
+    assert_eq!(origin_name(&get(fe, "/index.php", "x")), "dynamic");
+    assert_eq!(origin_name(&get(fe, "/", "IMG.example.com")), "img");
     assert_eq!(
-        served_by(&get(fe, "/static/x", "cdn.img.example.com")),
+        origin_name(&get(fe, "/static/x", "cdn.img.example.com")),
         "img",
         "first match wins"
     );
-    assert_eq!(served_by(&get(fe, "/", "api.example.com")), "api");
-    assert_eq!(served_by(&get(fe, "/", "notimg.example.com")), "dynamic");
+    assert_eq!(origin_name(&get(fe, "/", "api.example.com")), "api");
+    assert_eq!(origin_name(&get(fe, "/", "notimg.example.com")), "dynamic");
     let dynamic = |name: &str| {
-        send(
+        request(
             fe,
             &format!("GET / HTTP/1.1\r\nHost: x\r\nX-Backend: {name}\r\nConnection: close\r\n\r\n"),
         )
     };
     assert_eq!(
-        served_by(&dynamic("API")),
+        origin_name(&dynamic("API")),
         "api",
         "use_backend %[…] names a backend"
     );
     assert_eq!(
-        served_by(&dynamic("nope")),
+        origin_name(&dynamic("nope")),
         "dynamic",
         "unknown name: default_backend"
     );
@@ -75,8 +73,8 @@ both_drivers!(
 );
 
 fn read_write_split(legacy: bool) {
-    let (r, w) = (origin("read"), origin("write"));
-    let h = start(
+    let (r, w) = (Origin::named("read").addr, Origin::named("write").addr);
+    let h = run_with_origins(
         "frontend db\n bind 127.0.0.1:0\n\
          acl write method POST PUT DELETE\n\
          use_backend writers if write\n\
@@ -87,13 +85,13 @@ fn read_write_split(legacy: bool) {
         legacy,
     );
     let fe = addr_of(&h, "db");
-    assert_eq!(served_by(&get(fe, "/", "x")), "read");
-    let post = send(
+    assert_eq!(origin_name(&get(fe, "/", "x")), "read");
+    let post = request(
         fe,
         "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
     );
-    assert_eq!(served_by(&post), "write");
-    let head = send(
+    assert_eq!(origin_name(&post), "write");
+    let head = request(
         fe,
         "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
@@ -102,7 +100,7 @@ fn read_write_split(legacy: bool) {
         Some("read"),
         "METH_GET includes HEAD"
     );
-    let opt = send(
+    let opt = request(
         fe,
         "OPTIONS / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
@@ -114,8 +112,8 @@ fn read_write_split(legacy: bool) {
 both_drivers!(read_write_split_by_method, super::read_write_split);
 
 fn blacklist(legacy: bool) {
-    let o = origin("app");
-    let h = start(
+    let o = Origin::named("app").addr;
+    let h = run_with_origins(
         "frontend deny\n bind 127.0.0.1:0\n\
          acl blacklist src 127.0.0.0/8\n\
          block if blacklist\n\
@@ -136,7 +134,7 @@ fn blacklist(legacy: bool) {
     );
     let a = get(addr_of(&h, "deny"), "/", "x");
     assert_eq!(a.status, 403);
-    assert!(a.body.contains("403 Forbidden"), "{}", a.body);
+    assert!(a.text().contains("403 Forbidden"), "{}", a.text());
     let a = get(addr_of(&h, "errorloc"), "/", "x");
     assert_eq!(a.status, 302);
     assert_eq!(
@@ -146,8 +144,8 @@ fn blacklist(legacy: bool) {
     let st = addr_of(&h, "status");
     assert_eq!(get(st, "/slow/x", "x").status, 429);
     let c = get(st, "/custom", "x");
-    assert_eq!((c.status, c.body.as_str()), (403, "nope"));
-    assert_eq!(served_by(&get(st, "/ok", "x")), "app");
+    assert_eq!((c.status, c.text().as_str()), (403, "nope"));
+    assert_eq!(origin_name(&get(st, "/ok", "x")), "app");
 }
 both_drivers!(
     blacklist_gets_403_or_the_errorloc_redirect,
@@ -155,8 +153,8 @@ both_drivers!(
 );
 
 fn redirects_and_returns(legacy: bool) {
-    let o = origin("app");
-    let h = start(
+    let o = Origin::named("app").addr;
+    let h = run_with_origins(
         "frontend r\n bind 127.0.0.1:0\n\
          http-request redirect location https://example.com/new code 301 if { path /old }\n\
          http-request redirect prefix /v2 drop-query append-slash if { path_beg /docs }\n\
@@ -188,9 +186,9 @@ fn redirects_and_returns(legacy: bool) {
     assert_eq!(a.header("location"), Some("/keep/q/a?b=1"));
     let a = get(fe, "/hello", "example.org");
     assert_eq!(a.status, 200);
-    assert_eq!(a.body, "hello example.org from 127.0.0.1");
+    assert_eq!(a.text(), "hello example.org from 127.0.0.1");
     assert_eq!(a.header("x-path"), Some("/hello"));
-    assert_eq!(served_by(&get(fe, "/other", "x")), "app");
+    assert_eq!(origin_name(&get(fe, "/other", "x")), "app");
 }
 both_drivers!(
     redirects_and_conditional_returns_answer_from_the_proxy,
@@ -198,9 +196,9 @@ both_drivers!(
 );
 
 fn rewrites(legacy: bool) {
-    let o = origin("app");
+    let o = Origin::named("app").addr;
     // `\\1` in the file: the configuration lexer takes a lone backslash as an escape.
-    let h = start(
+    let h = run_with_origins(
         "frontend f\n bind 127.0.0.1:0\n\
          http-request set-header X-Client %[src]\n\
          http-request add-header X-Added one\n\
@@ -222,14 +220,14 @@ fn rewrites(legacy: bool) {
         legacy,
     );
     let fe = addr_of(&h, "f");
-    let a = send(
+    let a = request(
         fe,
         "GET /api/users?id=3 HTTP/1.1\r\nHost: x\r\nX-Secret: s\r\nX-Drop-A: 1\r\nx-drop-b: 2\r\nX-Client: forged\r\nUser-Agent: curl/8\r\nAccept: text/html, text/plain, image/png\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(a.status, 203);
     assert_eq!(a.header("x-served-by"), Some("app"));
     assert_eq!(a.header("x-origin"), None);
-    let seen = &a.body;
+    let seen = &a.text();
     assert!(
         seen.starts_with("app\nGET /users?id=3 HTTP/1.1\r\n"),
         "{seen}"
@@ -252,11 +250,11 @@ fn rewrites(legacy: bool) {
         seen.contains("X-Backend-Rule: yes\r\n"),
         "backend rules run too: {seen}"
     );
-    let seen = get(fe, "/q?x=1", "x").body;
+    let seen = get(fe, "/q?x=1", "x").text();
     assert!(seen.contains("GET /q?lang=fr HTTP/1.1"), "{seen}");
-    let seen = get(fe, "/m", "x").body;
+    let seen = get(fe, "/m", "x").text();
     assert!(seen.contains("PUT /m HTTP/1.1"), "{seen}");
-    let seen = get(fe, "/u", "x").body;
+    let seen = get(fe, "/u", "x").text();
     assert!(seen.contains("GET /rewritten?all=1 HTTP/1.1"), "{seen}");
 }
 both_drivers!(
@@ -265,8 +263,8 @@ both_drivers!(
 );
 
 fn monitor(legacy: bool) {
-    let (a1, a2) = (origin("a1"), origin("a2"));
-    let h = start(
+    let (a1, a2) = (Origin::named("a1").addr, Origin::named("a2").addr);
+    let h = run_with_origins(
         "frontend site\n bind 127.0.0.1:0\n\
          monitor-uri /site_alive\n\
          acl site_dead nbsrv(app) lt 2\n\
@@ -280,9 +278,9 @@ fn monitor(legacy: bool) {
     let up = get(fe, "/site_alive", "x");
     assert_eq!(up.status, 200);
     assert!(
-        !up.body.starts_with("a"),
+        !up.text().starts_with("a"),
         "answered by the proxy: {}",
-        up.body
+        up.text()
     );
     h.broadcast(ShardEvent::SetServerState {
         backend: "app".into(),
@@ -298,14 +296,14 @@ fn monitor(legacy: bool) {
         thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(status, 503, "one server left: monitor fails");
-    assert_eq!(served_by(&get(fe, "/", "x")), "a1", "traffic still flows");
+    assert_eq!(origin_name(&get(fe, "/", "x")), "a1", "traffic still flows");
 }
 both_drivers!(monitor_uri_fails_when_servers_go_down, super::monitor);
 
 fn tcp_rules(legacy: bool) {
-    let o = origin("app");
+    let o = Origin::named("app").addr;
     let echo = echo_server();
-    let h = start(
+    let h = run_with_origins(
         "frontend blocked\n bind 127.0.0.1:0\n\
          tcp-request connection reject if { src 127.0.0.0/8 }\n\
          default_backend app\n\
@@ -343,7 +341,7 @@ fn tcp_rules(legacy: bool) {
         closed(addr_of(&h, "blocked")).is_empty(),
         "rejected without a word"
     );
-    assert_eq!(served_by(&get(addr_of(&h, "allowed"), "/", "x")), "app");
+    assert_eq!(origin_name(&get(addr_of(&h, "allowed"), "/", "x")), "app");
     assert!(closed(addr_of(&h, "tcp_blocked")).is_empty());
     assert!(
         closed(addr_of(&h, "tcp_ok")).is_empty(),

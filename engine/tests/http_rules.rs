@@ -2,12 +2,8 @@
 //! against userlists, error pages from `http-errors` sections, `http-response return` and
 //! `redirect`, and rules that see the request as earlier rules rewrote it.
 
-mod common;
-mod routing_support;
 mod support;
 
-use common::client::Client;
-use routing_support::*;
 use support::*;
 
 fn basic(user: &str, pass: &str) -> String {
@@ -15,20 +11,20 @@ fn basic(user: &str, pass: &str) -> String {
     String::from_utf8(ringlb::analysis::acl::fetch::base64(creds.as_bytes())).unwrap()
 }
 
-fn get_as(addr: std::net::SocketAddr, path: &str, creds: Option<(&str, &str)>) -> Answer {
+fn get_as(addr: std::net::SocketAddr, path: &str, creds: Option<(&str, &str)>) -> Response {
     let auth = creds
         .map(|(u, p)| format!("Authorization: Basic {}\r\n", basic(u, p)))
         .unwrap_or_default();
-    send(
+    request(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
     )
 }
 
 fn auth(legacy: bool) {
-    let o = origin("app");
+    let o = Origin::named("app").addr;
     // `openssl passwd -5 -salt saltsalt secret`
-    let h = start(
+    let h = run_with_origins(
         "userlist L\n group admin users alice\n user alice insecure-password a1\n\
          user bob password $5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA groups ops\n\
          frontend f\n bind 127.0.0.1:0\n\
@@ -49,7 +45,7 @@ fn auth(legacy: bool) {
     );
     let alice = get_as(fe, "/", Some(("alice", "a1")));
     assert_eq!(alice.status, 200, "{}", alice.head);
-    assert_eq!(served_by(&alice), "app");
+    assert_eq!(origin_name(&alice), "app");
     assert_eq!(get_as(fe, "/", Some(("alice", "a2"))).status, 401);
     assert_eq!(get_as(fe, "/", Some(("carol", "a1"))).status, 401);
     // SHA-256-crypt hash.
@@ -59,7 +55,7 @@ fn auth(legacy: bool) {
     assert_eq!(get_as(fe, "/admin/x", Some(("alice", "a1"))).status, 200);
     assert_eq!(get_as(fe, "/admin/x", Some(("bob", "secret"))).status, 403);
     // A malformed Authorization header is no credential at all.
-    let bad = send(
+    let bad = request(
         fe,
         "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\nConnection: close\r\n\r\n",
     );
@@ -88,7 +84,7 @@ fn http_errors(legacy: bool) {
         "own403.http",
         "HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\nConnection: close\r\n\r\nown 403",
     );
-    let h = start(
+    let h = run_with_origins(
         &format!(
             "http-errors site\n errorfile 503 {}\n errorfile 403 {}\n errorfile 404 {}\n\
              frontend f\n bind 127.0.0.1:0\n errorfiles site\n\
@@ -116,7 +112,7 @@ fn http_errors(legacy: bool) {
     ] {
         let a = get(f, path, "x");
         assert_eq!(
-            (a.status, a.body.as_str()),
+            (a.status, a.text().as_str()),
             (status, body),
             "{path}: {}",
             a.head
@@ -124,17 +120,17 @@ fn http_errors(legacy: bool) {
     }
     // A backend without pages of its own falls back to the frontend's.
     let a = get(f, "/other", "x");
-    assert_eq!((a.status, a.body.as_str()), (503, "section 503"));
+    assert_eq!((a.status, a.text().as_str()), (503, "section 503"));
     // Only the codes listed are imported, and the proxy's own errorfile wins.
     let g = addr_of(&h, "g");
-    assert_eq!(get(g, "/", "x").body, "section 503");
-    assert_eq!(get(g, "/deny", "x").body, "own 403");
+    assert_eq!(get(g, "/", "x").text(), "section 503");
+    assert_eq!(get(g, "/deny", "x").text(), "own 403");
 }
 both_drivers!(errors_come_from_http_errors_sections, super::http_errors);
 
 fn response_replies(legacy: bool) {
-    let o = origin("app");
-    let h = start(
+    let o = Origin::named("app").addr;
+    let h = run_with_origins(
         "frontend f\n bind 127.0.0.1:0\n\
          http-response return status 451 content-type text/plain string gone hdr X-Why legal if { res.hdr(x-origin) app } { fe_name f } { status 200 } !{ be_name none }\n\
          default_backend app\n\
@@ -149,7 +145,7 @@ fn response_replies(legacy: bool) {
     assert_eq!(a.status, 451, "{}", a.head);
     assert_eq!(a.header("x-why"), Some("legal"));
     assert_eq!(a.header("content-type"), Some("text/plain"));
-    assert_eq!(a.body, "gone");
+    assert_eq!(a.text(), "gone");
     let a = get(addr_of(&h, "g"), "/", "x");
     assert_eq!(a.status, 301, "{}", a.head);
     assert_eq!(a.header("location"), Some("https://elsewhere.example/"));
@@ -160,8 +156,8 @@ both_drivers!(
 );
 
 fn response_return_keeps_the_connection(legacy: bool) {
-    let o = origin("app");
-    let h = start(
+    let o = Origin::named("app").addr;
+    let h = run_with_origins(
         "frontend f\n bind 127.0.0.1:0\n\
          http-response return status 200 content-type text/plain string replaced\n\
          default_backend app\n\
@@ -183,8 +179,8 @@ both_drivers!(
 );
 
 fn rewrites_seen(legacy: bool) {
-    let (a, b) = (origin("a"), origin("b"));
-    let h = start(
+    let (a, b) = (Origin::named("a").addr, Origin::named("b").addr);
+    let h = run_with_origins(
         "frontend f\n bind 127.0.0.1:0\n\
          http-request set-path /x if { path /old }\n\
          http-request deny deny_status 403 if { path /x }\n\
@@ -202,15 +198,15 @@ fn rewrites_seen(legacy: bool) {
     );
     let fe = addr_of(&h, "f");
     assert_eq!(get(fe, "/old", "x").status, 403);
-    assert_eq!(served_by(&get(fe, "/tag", "x")), "b");
-    assert_eq!(served_by(&get(fe, "/", "x")), "a");
-    let gone = send(
+    assert_eq!(origin_name(&get(fe, "/tag", "x")), "b");
+    assert_eq!(origin_name(&get(fe, "/", "x")), "a");
+    let gone = request(
         fe,
         "GET / HTTP/1.1\r\nHost: x\r\nX-Gone: 1\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(gone.status, 200, "a deleted header is not found later");
     let post = get(fe, "/post", "x");
-    assert_eq!((post.status, post.body.as_str()), (200, "POST"));
+    assert_eq!((post.status, post.text().as_str()), (200, "POST"));
 }
 both_drivers!(
     conditions_and_use_backend_see_earlier_rewrites,

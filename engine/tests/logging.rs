@@ -3,8 +3,8 @@
 
 mod support;
 
-use std::io::{BufRead, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
 use std::time::Duration;
@@ -15,48 +15,16 @@ use support::*;
 
 /// An origin: `/missing…` answers 404, `/slow` waits 1 s, anything else 200 `hello`.
 fn origin() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            thread::spawn(move || {
-                let mut w = s.try_clone().unwrap();
-                let mut r = std::io::BufReader::new(s);
-                loop {
-                    let mut first = String::new();
-                    if !matches!(r.read_line(&mut first), Ok(n) if n > 0) {
-                        return;
-                    }
-                    loop {
-                        let mut line = String::new();
-                        if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let path = first.split(' ').nth(1).unwrap_or("/").to_string();
-                    if path == "/slow" {
-                        thread::sleep(Duration::from_secs(1));
-                    }
-                    let (status, body) = if path.starts_with("/missing") {
-                        ("404 Not Found", "nope")
-                    } else {
-                        ("200 OK", "hello")
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    Origin::serve(|req| {
+        if req.path.starts_with("/missing") {
+            Reply::new(404, "nope").header("Content-Type", "text/plain")
+        } else if req.path == "/slow" {
+            Reply::text("hello").after(Duration::from_secs(1))
+        } else {
+            Reply::text("hello")
         }
-    });
-    addr
+    })
+    .addr
 }
 
 /// Starts the engine on `text` (`@ORIGIN`, `@LOG`, `@PORT` substituted) after a global
@@ -79,7 +47,7 @@ fn start(text: &str, origin: SocketAddr, log: SocketAddr, legacy: bool) -> (RunH
 }
 
 /// Sends one `Connection: close` request; returns the client's port and the bytes received.
-fn request(port: u16, path: &str) -> (u16, Vec<u8>) {
+fn raw_get(port: u16, path: &str) -> (u16, Vec<u8>) {
     let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
     let cport = s.local_addr().unwrap().port();
     write!(
@@ -122,7 +90,7 @@ fn httplog_lines_match_haproxys_layout(legacy: bool) {
     let pid = std::process::id();
 
     let check = |path: &str, status: &str, be_srv: &str, state: &str, hs: &str| {
-        let (cport, got) = request(port, path);
+        let (cport, got) = raw_get(port, path);
         let l = parse(&rx.line());
         assert_eq!(l.pri, 19 * 8 + 6, "local3.info");
         assert_eq!((l.tag.as_str(), l.pid), ("testlb", pid));
@@ -200,9 +168,9 @@ fn queue_wait_is_tw_not_tc(legacy: bool) {
     let (h, port) = start(&one_at_a_time, origin(), rx.addr(), legacy);
     // The first request holds the server's one slot for a second; the second waits in its
     // queue for it.
-    let first = thread::spawn(move || request(port, "/slow"));
+    let first = thread::spawn(move || raw_get(port, "/slow"));
     thread::sleep(Duration::from_millis(200));
-    let (_, got) = request(port, "/");
+    let (_, got) = raw_get(port, "/");
     assert!(got.starts_with(b"HTTP/1.1 200"), "{got:?}");
     first.join().unwrap();
     let mut lines: Vec<Line> = (0..2).map(|_| parse(&rx.line())).collect();
@@ -231,7 +199,7 @@ fn dontlognull_skips_connections_that_sent_nothing(legacy: bool) {
     let (h, port) = start(&with, origin(), rx.addr(), legacy);
     drop(connect(SocketAddr::from(([127, 0, 0, 1], port))));
     thread::sleep(Duration::from_millis(200));
-    let (cport, _) = request(port, "/");
+    let (cport, _) = raw_get(port, "/");
     let l = parse(&rx.line());
     assert_eq!(
         l.fields[0],
@@ -288,7 +256,7 @@ fn custom_log_format_fills_samples_and_log_variables() {
     let rx = Receiver::new();
     let text = "frontend www\n bind 127.0.0.1:@PORT\n log-format \"%ci %HM %HU %[req.hdr(host)] %b/%s %ST %ts %{+Q}r\"\n default_backend web\nbackend web\n server web1 @ORIGIN\n";
     let (h, port) = start(text, origin(), rx.addr(), false);
-    request(port, "/missing?x=1");
+    raw_get(port, "/missing?x=1");
     let l = parse(&rx.line());
     assert_eq!(
         l.fields.join(" "),
@@ -303,8 +271,8 @@ fn levels_filter_lines_and_separate_errors_raise_failures() {
     let (elsewhere, rx) = (Receiver::new(), Receiver::new());
     let text = format!("frontend www\n bind 127.0.0.1:@PORT\n log {} local0 err\n option httplog\n option log-separate-errors\n acl empty path_beg /empty\n use_backend nosrv if empty\n default_backend web\nbackend web\n server web1 @ORIGIN\nbackend nosrv\n", rx.addr());
     let (h, port) = start(&text, origin(), elsewhere.addr(), false);
-    request(port, "/");
-    request(port, "/empty");
+    raw_get(port, "/");
+    raw_get(port, "/empty");
     // The 200 is an info line, below `err`: the first line to arrive is the 503's.
     let l = parse(&rx.line());
     assert_eq!(l.pri, 16 * 8 + 3, "local0.err");
@@ -347,7 +315,7 @@ fn raw_stderr_lines_through_the_binary() {
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     child.wait_serving(addr);
-    let (cport, _) = request(port, "/");
+    let (cport, _) = raw_get(port, "/");
     let want = format!("127.0.0.1:{cport} [");
     let mut text = String::new();
     for _ in 0..50 {

@@ -1,31 +1,16 @@
 //! `ignore-persist` and `force-persist` through the engine: which server a request carrying
 //! a persistence cookie reaches when a rule matches, and when none does.
 
-mod common;
 mod support;
 
-use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 
-use common::client::request;
 use ringlb::boot::run::RunHandle;
 use support::*;
 
 /// A server answering every request with its name.
 fn app(name: &'static str) -> SocketAddr {
-    serve_each(move |s| {
-        let mut w = s.try_clone().unwrap();
-        let mut r = BufReader::new(s);
-        while read_head(&mut r).is_some() {
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{name}",
-                name.len()
-            );
-            if w.write_all(resp.as_bytes()).is_err() {
-                return;
-            }
-        }
-    })
+    Origin::serve(move |_| Reply::ok(name)).addr
 }
 
 fn start(rules: &str, a_params: &str, legacy: bool) -> (RunHandle, SocketAddr) {

@@ -4,16 +4,13 @@
 //! goes down or refuses connections (`option redispatch`). Assertions are on the exact
 //! header lines the client and the server receive.
 
-mod common;
 mod support;
 
-use std::io::{BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::client::{Client, Response};
 use ringlb::boot::run::RunHandle;
 use ringlb::worker::inbox::ShardEvent;
 use support::*;
@@ -31,37 +28,19 @@ impl App {
     fn start(name: &'static str) -> Self {
         let heads = Arc::new(Mutex::new(Vec::new()));
         let seen = heads.clone();
-        let addr = serve_each(move |s| {
-            let mut w = s.try_clone().unwrap();
-            let mut r = BufReader::new(s);
-            while let Some(head) = read_head(&mut r) {
-                let length = header_values(&head, "content-length")
-                    .first()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                let mut body = vec![0u8; length];
-                if r.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let close = header_values(&head, "connection")
-                    .iter()
-                    .any(|v| v.eq_ignore_ascii_case("close"));
-                let target = head.split(' ').nth(1).unwrap_or("/").to_string();
-                seen.lock().unwrap().push(head);
-                let set = target
-                    .split_once("set=")
-                    .map(|(_, c)| format!("Set-Cookie: {}\r\n", c.replace('+', " ")))
-                    .unwrap_or_default();
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Server: {name}\r\n{set}\r\n{name}",
-                    name.len()
-                );
-                if w.write_all(resp.as_bytes()).is_err() || close {
-                    return;
-                }
+        let origin = Origin::serve(move |req| {
+            seen.lock().unwrap().push(req.head.clone());
+            let reply = Reply::ok(name).header("X-Server", name);
+            match req.path.split_once("set=") {
+                Some((_, c)) => reply.header("Set-Cookie", c.replace('+', " ")),
+                None => reply,
             }
         });
-        Self { name, addr, heads }
+        Self {
+            name,
+            addr: origin.addr,
+            heads,
+        }
     }
 
     /// The `Cookie` lines of the last request this server received, as written.
@@ -105,7 +84,7 @@ fn start(body: &str, apps: &[&App], legacy: bool) -> (RunHandle, SocketAddr) {
 }
 
 /// One request on a fresh connection, with the given extra header lines.
-fn get(addr: SocketAddr, request_line: &str, headers: &str) -> Response {
+fn ask(addr: SocketAddr, request_line: &str, headers: &str) -> Response {
     let mut c = Client::connect(addr);
     c.send(format!("{request_line}\r\nHost: shop\r\n{headers}\r\n").as_bytes());
     c.read(false)
@@ -154,7 +133,7 @@ fn insert_indirect(legacy: bool) {
         legacy,
     );
     // No cookie: load balancing, and the cookie of the server that answered comes back.
-    let first = get(fe, "GET /URI1 HTTP/1.1", "");
+    let first = ask(fe, "GET /URI1 HTTP/1.1", "");
     let srv = served_by(&first);
     let letter = &srv[3..];
     assert_eq!(
@@ -165,7 +144,7 @@ fn insert_indirect(legacy: bool) {
     // With the cookie: the same server, which never sees it, and no cookie in return.
     let app = if srv == "webA" { &a } else { &b };
     for _ in 0..4 {
-        let again = get(
+        let again = ask(
             fe,
             "GET /URI2 HTTP/1.1",
             &format!("Cookie: SERVERID={letter}\r\n"),
@@ -194,7 +173,7 @@ fn insert_indirect_nocache(legacy: bool) {
         &[&a, &b],
         legacy,
     );
-    let first = get(fe, "GET /URI1 HTTP/1.0", "");
+    let first = ask(fe, "GET /URI1 HTTP/1.0", "");
     let letter = served_by(&first)[3..].to_string();
     assert_eq!(
         lines(&first, "set-cookie"),
@@ -202,7 +181,7 @@ fn insert_indirect_nocache(legacy: bool) {
     );
     assert_eq!(lines(&first, "cache-control"), ["Cache-Control: private"]);
     // The client's other cookies reach the server; ours does not.
-    let second = get(
+    let second = ask(
         fe,
         "GET /URI2 HTTP/1.0",
         &format!("Cookie: lang=fr; SERVERID={letter}; theme=dark\r\n"),
@@ -226,10 +205,10 @@ fn prefix(legacy: bool) {
         legacy,
     );
     // The server sets no cookie: nothing changes.
-    let r1 = get(fe, "GET /URI1 HTTP/1.0", "");
+    let r1 = ask(fe, "GET /URI1 HTTP/1.0", "");
     assert!(lines(&r1, "set-cookie").is_empty());
     // The server sets JSESSIONID: the client gets it prefixed with the server's name.
-    let r2 = get(fe, "GET /URI2?set=JSESSIONID=123 HTTP/1.0", "");
+    let r2 = ask(fe, "GET /URI2?set=JSESSIONID=123 HTTP/1.0", "");
     let srv = served_by(&r2);
     let letter = &srv[3..];
     assert_eq!(
@@ -238,7 +217,7 @@ fn prefix(legacy: bool) {
     );
     // The client returns it: the same server sees the cookie it sent, unprefixed.
     for _ in 0..3 {
-        let r3 = get(
+        let r3 = ask(
             fe,
             "GET /URI3 HTTP/1.0",
             &format!("Cookie: JSESSIONID={letter}~123\r\n"),
@@ -266,7 +245,7 @@ fn rewrite(legacy: bool) {
         &[&a, &b],
         legacy,
     );
-    let r = get(
+    let r = ask(
         fe,
         "GET /login?set=SERVERID=placeholder;+path=/ HTTP/1.1",
         "",
@@ -281,7 +260,7 @@ fn rewrite(legacy: bool) {
     );
     // The server's cookie now names it; the client comes back to it, cookie untouched.
     for _ in 0..3 {
-        let back = get(
+        let back = ask(
             fe,
             "GET / HTTP/1.1",
             &format!("Cookie: SERVERID={value}\r\n"),
@@ -307,7 +286,7 @@ fn unknown_value(legacy: bool) {
     );
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let r = get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=Z\r\n");
+        let r = ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=Z\r\n");
         assert_eq!(r.status, 200);
         let srv = served_by(&r);
         assert_eq!(
@@ -341,7 +320,7 @@ fn sticky(legacy: bool) {
         let r = held.read(false);
         assert_eq!(served_by(&r), "webB");
         assert!(lines(&r, "set-cookie").is_empty());
-        others.push(served_by(&get(fe, "GET / HTTP/1.1", "")));
+        others.push(served_by(&ask(fe, "GET / HTTP/1.1", "")));
     }
     for name in ["webA", "webB", "webC"] {
         assert!(
@@ -364,21 +343,21 @@ fn down_server(legacy: bool) {
         legacy,
     );
     assert_eq!(
-        served_by(&get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n")),
+        served_by(&ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n")),
         "webA"
     );
     set_state(&h, "webA", false, || {
-        served_by(&get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=B\r\n")) == "webB"
-            && served_by(&get(fe, "GET / HTTP/1.1", "")) == "webB"
+        served_by(&ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=B\r\n")) == "webB"
+            && served_by(&ask(fe, "GET / HTTP/1.1", "")) == "webB"
     });
-    let r = get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n");
+    let r = ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n");
     assert_eq!(served_by(&r), "webB");
     assert_eq!(lines(&r, "set-cookie"), ["Set-Cookie: SERVERID=B; path=/"]);
     assert_eq!(lines(&r, "cache-control"), ["Cache-Control: private"]);
     assert!(b.last_cookie_lines().is_empty());
     // Back up: the client holding A returns to it.
     set_state(&h, "webA", true, || {
-        served_by(&get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n")) == "webA"
+        served_by(&ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n")) == "webA"
     });
 }
 both_drivers!(
@@ -400,7 +379,7 @@ fn refused_connection(legacy: bool) {
     // webA counts as up, so the cookie sends the client there; the connection fails and
     // the retry goes to webB, whose cookie the client now gets.
     for _ in 0..3 {
-        let r = get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n");
+        let r = ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n");
         assert_eq!(r.status, 200);
         assert_eq!(served_by(&r), "webB");
         assert_eq!(lines(&r, "set-cookie"), ["Set-Cookie: SERVERID=B; path=/"]);
@@ -425,7 +404,7 @@ fn backup_shares_cookie(legacy: bool) {
         &[&apps[0], &apps[1], &apps[2], &apps[3]],
         legacy,
     );
-    let with_a = || get(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n");
+    let with_a = || ask(fe, "GET / HTTP/1.1", "Cookie: SERVERID=A\r\n");
     assert_eq!(served_by(&with_a()), "webA");
     // webA's check fails (maintenance): holders of A reach its backup, which shares the
     // cookie, so nothing is re-issued; newcomers go to the remaining active server.
@@ -435,7 +414,7 @@ fn backup_shares_cookie(legacy: bool) {
     assert!(lines(&r, "set-cookie").is_empty(), "{:?}", r.headers);
     assert!(apps[2].last_cookie_lines().is_empty());
     for _ in 0..3 {
-        let fresh = get(fe, "GET / HTTP/1.1", "");
+        let fresh = ask(fe, "GET / HTTP/1.1", "");
         assert_eq!(served_by(&fresh), "webB");
         assert_eq!(
             lines(&fresh, "set-cookie"),

@@ -2,7 +2,6 @@
 //! exposition (every sample under a declared TYPE, one block per family, no duplicate
 //! series), and after known traffic the HAProxy-named metrics hold exact values.
 
-mod common;
 mod support;
 
 use std::collections::HashSet;
@@ -10,7 +9,6 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::client::request;
 use prometheus_parse::{Sample, Scrape, Value};
 use support::*;
 
@@ -97,7 +95,7 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 fn exporter_values_after_known_traffic(legacy: bool) {
-    let web = http_server("hello");
+    let web = Origin::text("hello").addr;
     let (port, mport) = (free_port(), free_port());
     let h = run_http(
         2,

@@ -1,11 +1,11 @@
 //! Reloading the `ringlb` binary: 20 `-sf` reloads under continuous keep-alive and
 //! new-connection load lose no request, a broken configuration changes nothing, server
 //! state survives, daemon mode and privilege drop, pause/resume, and master-worker reloads
-//! and restarts. The same load client measures Debian's haproxy (ignored test).
+//! and restarts. (`ringlb-bench reload` measures the same reloads, haproxy's beside them.)
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -96,14 +96,14 @@ impl Load {
 
 fn client_loop(addr: SocketAddr, persistent: bool, stop: &AtomicBool) -> LoadReport {
     let mut report = LoadReport::default();
-    let mut conn: Option<BufReader<TcpStream>> = None;
+    let mut conn: Option<Client> = None;
     while !stop.load(Ordering::Relaxed) {
+        // Whether the connection stays open after a whole `200`.
         let result = (|| -> std::io::Result<bool> {
             if conn.is_none() {
-                let s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-                s.set_read_timeout(Some(Duration::from_secs(10)))?;
-                s.set_nodelay(true)?;
-                conn = Some(BufReader::new(s));
+                let c = Client::try_connect(addr)?;
+                c.writer.set_nodelay(true)?;
+                conn = Some(c);
             }
             let c = conn.as_mut().unwrap();
             let close = if persistent {
@@ -111,9 +111,12 @@ fn client_loop(addr: SocketAddr, persistent: bool, stop: &AtomicBool) -> LoadRep
             } else {
                 "Connection: close\r\n"
             };
-            c.get_mut()
-                .write_all(format!("GET / HTTP/1.1\r\nHost: x\r\n{close}\r\n").as_bytes())?;
-            read_response(c)
+            c.try_send(format!("GET / HTTP/1.1\r\nHost: x\r\n{close}\r\n").as_bytes())?;
+            let r = c.try_read(false)?;
+            if r.status != 200 {
+                return Err(std::io::Error::other(format!("status {}", r.status)));
+            }
+            Ok(!r.closes())
         })();
         match result {
             Ok(keep) => {
@@ -137,39 +140,6 @@ fn client_loop(addr: SocketAddr, persistent: bool, stop: &AtomicBool) -> LoadRep
         }
     }
     report
-}
-
-/// Reads one `200` response with a Content-Length body; `Ok(false)` when it closes the
-/// connection.
-fn read_response(c: &mut BufReader<TcpStream>) -> std::io::Result<bool> {
-    let eof = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response");
-    let mut line = String::new();
-    if c.read_line(&mut line)? == 0 {
-        return Err(eof());
-    }
-    if !line.starts_with("HTTP/1.1 200") {
-        return Err(std::io::Error::other(format!("status line {line:?}")));
-    }
-    let (mut length, mut keep) = (None, true);
-    loop {
-        let mut h = String::new();
-        if c.read_line(&mut h)? == 0 {
-            return Err(eof());
-        }
-        let h = h.trim_end().to_ascii_lowercase();
-        if h.is_empty() {
-            break;
-        }
-        if let Some(v) = h.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if h.starts_with("connection:") && h.contains("close") {
-            keep = false;
-        }
-    }
-    let mut body = vec![0u8; length.ok_or_else(eof)?];
-    c.read_exact(&mut body)?;
-    Ok(keep)
 }
 
 /// Waits until `pid` is gone (reaped by its parent or not a child of ours).
@@ -196,7 +166,7 @@ fn twenty_reloads_under_load(legacy: bool) {
     let front = loopback(port);
     let config = dir.write(
         "web.cfg",
-        &proxy_config(port, &[("s1", http_server("backend"))], ""),
+        &proxy_config(port, &[("s1", Origin::text("backend").addr)], ""),
     );
     let mut current = start(&dir, &config, flags);
     current.wait_serving(front);
@@ -253,13 +223,17 @@ fn a_reload_with_a_broken_config_changes_nothing_and_says_why() {
     let front = loopback(port);
     let good = dir.write(
         "web.cfg",
-        &proxy_config(port, &[("s1", http_server("backend"))], ""),
+        &proxy_config(port, &[("s1", Origin::text("backend").addr)], ""),
     );
     let mut a = start(&dir, &good, &[]);
     a.wait_serving(front);
     let broken = dir.write(
         "broken.cfg",
-        &proxy_config(port, &[("s1", http_server("backend"))], "    nbthraed 2\n"),
+        &proxy_config(
+            port,
+            &[("s1", Origin::text("backend").addr)],
+            "    nbthraed 2\n",
+        ),
     );
     let pid = a.pid().to_string();
     let mut b = start(&dir, &broken, &["-sf", &pid]);
@@ -297,7 +271,10 @@ fn a_server_down_before_a_reload_is_still_down_after_it() {
         "web.cfg",
         &proxy_config(
             port,
-            &[("s1", http_server("one")), ("s2", http_server("two"))],
+            &[
+                ("s1", Origin::text("one").addr),
+                ("s2", Origin::text("two").addr),
+            ],
             "",
         ),
     );
@@ -349,7 +326,7 @@ fn daemon_mode_writes_the_daemon_pid_and_drops_privileges() {
         "web.cfg",
         &proxy_config(
             port,
-            &[("s1", http_server("backend"))],
+            &[("s1", Origin::text("backend").addr)],
             "    daemon\n    user nobody\n",
         ),
     );
@@ -395,7 +372,7 @@ fn sigttou_pauses_accepting_and_sigttin_resumes() {
     let front = loopback(port);
     let config = dir.write(
         "web.cfg",
-        &proxy_config(port, &[("s1", http_server("backend"))], ""),
+        &proxy_config(port, &[("s1", Origin::text("backend").addr)], ""),
     );
     let mut lb = start(&dir, &config, &[]);
     lb.wait_serving(front);
@@ -448,7 +425,7 @@ fn master_worker_reloads_on_sigusr2_and_restarts_a_crashed_worker() {
         "web.cfg",
         &proxy_config(
             port,
-            &[("s1", http_server("backend"))],
+            &[("s1", Origin::text("backend").addr)],
             "    master-worker\n",
         ),
     );
@@ -505,74 +482,6 @@ fn master_worker_reloads_on_sigusr2_and_restarts_a_crashed_worker() {
     assert!(wait_gone(pids[4], Duration::from_secs(2)));
 }
 
-/// Measures failed requests over 20 `haproxy -sf` reloads under the same load, with the
-/// listening sockets passed (`-x` on a stats socket with `expose-fd listeners`) and
-/// without. Run with `cargo test -p ringlb --test reload -- --ignored --nocapture`.
-#[test]
-#[ignore = "measurement: needs /usr/sbin/haproxy; prints the failed-request counts"]
-fn haproxy_reloads_under_the_same_load() {
-    for expose in [true, false] {
-        let dir = TempDir::new("haproxy");
-        let port = free_port();
-        let front = loopback(port);
-        let sock = dir.path().join("stats.sock");
-        let stats = if expose {
-            format!(
-                "    stats socket {} mode 600 level admin expose-fd listeners\n",
-                sock.display()
-            )
-        } else {
-            String::new()
-        };
-        let config = dir.write(
-            "haproxy.cfg",
-            &proxy_config(port, &[("s1", http_server("backend"))], &stats),
-        );
-        let spawn = |extra: &[String]| {
-            let mut c = std::process::Command::new("/usr/sbin/haproxy");
-            c.arg("-db").arg("-f").arg(&config).args(extra);
-            c.stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            c.spawn().expect("haproxy runs")
-        };
-        let mut current = spawn(&[]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(front).is_err() {
-            assert!(Instant::now() < deadline);
-            thread::sleep(Duration::from_millis(20));
-        }
-        let load = Load::start(front, 200, 4);
-        thread::sleep(Duration::from_millis(300));
-        for _ in 0..20 {
-            let mut extra = vec!["-sf".to_string(), current.id().to_string()];
-            if expose {
-                extra.extend(["-x".to_string(), sock.display().to_string()]);
-            }
-            let next = spawn(&extra);
-            let _ = current.wait();
-            current = next;
-            thread::sleep(Duration::from_millis(100));
-        }
-        let report = load.finish();
-        let _ = current.kill();
-        let _ = current.wait();
-        eprintln!(
-            "haproxy {} 20 reloads: ok {} failed {} resets {} refused {} samples {:?}",
-            if expose {
-                "-x (expose-fd listeners)"
-            } else {
-                "without -x"
-            },
-            report.ok,
-            report.failed,
-            report.resets,
-            report.refused,
-            report.samples
-        );
-    }
-}
-
 /// One command on the runtime socket at `path` (waiting for the socket: it opens just
 /// after the listeners); the answer ends with a close.
 fn runtime_command(path: &Path, line: &str) -> String {
@@ -623,7 +532,10 @@ fn operator_state_survives(master_worker: bool) {
         "web.cfg",
         &proxy_config(
             port,
-            &[("s1", http_server("one")), ("s2", http_server("two"))],
+            &[
+                ("s1", Origin::text("one").addr),
+                ("s2", Origin::text("two").addr),
+            ],
             &global,
         ),
     );
@@ -687,7 +599,7 @@ fn grace_keeps_serving_new_connections_after_a_soft_stop_then_closes() {
     let dir = TempDir::new("grace");
     let port = free_port();
     let front = loopback(port);
-    let text = proxy_config(port, &[("s1", http_server("backend"))], "")
+    let text = proxy_config(port, &[("s1", Origin::text("backend").addr)], "")
         .replace("listen web\n", "listen web\n    grace 1s\n");
     let config = dir.write("web.cfg", &text);
     let mut lb = start(&dir, &config, &[]);

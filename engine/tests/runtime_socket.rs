@@ -18,7 +18,7 @@ use support::*;
 
 /// A backend answering every request with its `name`.
 fn named(name: &'static str) -> SocketAddr {
-    serve_each(move |s| answer_requests(s, |_| (Duration::ZERO, name.to_string())))
+    Origin::text(name).addr
 }
 
 fn socket(addr: SocketAddress, level: AdminLevel, mode: Option<u32>) -> StatsSocket {

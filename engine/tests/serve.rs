@@ -121,32 +121,27 @@ fn sigint_stops_with_exit_zero() {
 
 /// A backend that answers `/slow` after one second and anything else at once.
 fn slow_backend() -> SocketAddr {
-    serve_each(|s| {
-        answer_requests(s, |path| {
-            if path == "/slow" {
-                // Long enough that the listeners provably close while it is in flight, even
-                // on a loaded machine where the stop takes a while to reach every worker.
-                (Duration::from_secs(3), "slow answer ".repeat(100))
-            } else {
-                (Duration::ZERO, "fast".into())
-            }
-        })
+    Origin::serve(|req| {
+        if req.path == "/slow" {
+            // Long enough that the listeners provably close while it is in flight, even
+            // on a loaded machine where the stop takes a while to reach every worker.
+            Reply::text("slow answer ".repeat(100)).after(Duration::from_secs(3))
+        } else {
+            Reply::text("fast")
+        }
     })
+    .addr
 }
 
 /// Whether a new connection to `addr` gets an HTTP answer within 300 ms.
 fn probe_is_served(addr: SocketAddr) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) else {
+    let wait = Duration::from_millis(300);
+    let Ok(mut c) = Client::connect_within(addr, wait, wait) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
-    if s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 ")
+    c.try_send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .and_then(|()| c.try_read(false))
+        .is_ok()
 }
 
 fn soft_stop_finishes_in_flight(legacy: bool) {
@@ -248,7 +243,10 @@ fn sf_handover(legacy: bool) {
     let dir = TempDir::new("sf");
     let port = free_port();
     let front = loopback(port);
-    let config = dir.write("web.cfg", &proxy_to(port, http_server("backend"), "http"));
+    let config = dir.write(
+        "web.cfg",
+        &proxy_to(port, Origin::text("backend").addr, "http"),
+    );
     let pidfile = dir.path().join("a.pid");
     let pidfile_arg = pidfile.to_str().unwrap();
     let mut a_args = vec!["-p", pidfile_arg];

@@ -163,7 +163,7 @@ fn rewrite(path: &Path, dir: &TempDir) -> Seed {
                             None => *servers.entry(key.clone()).or_insert_with(|| {
                                 let label = format!("fixture {}", words[at]);
                                 fixtures.push(label.clone());
-                                http_server(&label)
+                                Origin::text(&label).addr
                             }),
                         };
                         new[at] = addr.to_string();
@@ -237,9 +237,10 @@ fn rewrite(path: &Path, dir: &TempDir) -> Seed {
         if portless_sections.contains(line) {
             for a in addrs {
                 let label = format!("fixture 127.0.0.2 on the client's port {}", a.port());
-                http_server_on(
+                let body = label.clone();
+                Origin::serve_on(
                     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), a.port()),
-                    &label,
+                    move |_| Reply::text(body.clone()),
                 );
                 fixtures.push(label);
             }

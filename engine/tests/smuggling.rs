@@ -4,14 +4,15 @@
 //! origin could frame differently may reach the origin, and nothing a server sends past its
 //! announced framing may reach the client.
 
-mod common;
+mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::proxy::{client, listen, TestProxy};
+use support::proxy::{blocking, http_listen, TestProxy};
+use support::serve_each;
 
 /// Sent after the first response: answered when the connection stayed open.
 const FOLLOW: &[u8] = b"GET /follow HTTP/1.1\r\n\r\n";
@@ -26,16 +27,9 @@ struct Recorder {
 
 impl Recorder {
     fn start(answer: Vec<u8>) -> Self {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                let (record, answer) = (record.clone(), answer.clone());
-                std::thread::spawn(move || serve(s, &record, &answer));
-            }
-        });
+        let addr = serve_each(move |s| serve(s, &record, &answer));
         Self { addr, seen }
     }
 }
@@ -408,7 +402,7 @@ async fn hostile_requests_are_refused_or_forwarded_unambiguously() {
         .into_iter()
         .map(|(name, raw, want)| {
             let origin = Recorder::start(OK.to_vec());
-            let proxy = TestProxy::listen(&listen("web"), vec![origin.addr]);
+            let proxy = TestProxy::listen(&http_listen("web"), vec![origin.addr]);
             (name, raw, want, origin, proxy.addr, proxy)
         })
         .collect();
@@ -418,7 +412,7 @@ async fn hostile_requests_are_refused_or_forwarded_unambiguously() {
             (name.clone(), raw.clone(), *want, origin.seen.clone(), *addr)
         })
         .collect();
-    let failures = client(move || {
+    let failures = blocking(move || {
         let handles: Vec<_> = jobs
             .into_iter()
             .map(|(name, raw, want, seen_by_origin, addr)| {
@@ -450,7 +444,7 @@ fn listen_with(lines: &str) -> ringlb_config::model::Proxy {
         .config
         .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
     let mut proxy = config.proxy("web").unwrap().clone();
-    let base = listen("web");
+    let base = http_listen("web");
     proxy.timeouts = base.timeouts;
     proxy.retries = base.retries;
     proxy
@@ -560,7 +554,7 @@ async fn proxy_additions_past_the_head_limits_are_never_sent() {
             (*name, raw.clone(), *want, origin.seen.clone(), *addr)
         })
         .collect();
-    let failures = client(move || {
+    let failures = blocking(move || {
         let handles: Vec<_> = jobs
             .into_iter()
             .map(|(name, raw, want, seen_by_origin, addr)| {
@@ -640,21 +634,16 @@ async fn hostile_responses_get_502_or_are_cut_at_their_framing() {
             let closes_silently = answer.is_empty();
             let origin = if closes_silently {
                 // Accepts, reads the request, closes without a byte.
-                let l = TcpListener::bind("127.0.0.1:0").unwrap();
-                let addr = l.local_addr().unwrap();
-                std::thread::spawn(move || {
-                    for mut s in l.incoming().flatten() {
-                        let _ = s.read(&mut [0u8; 1024]);
-                    }
-                });
-                addr
+                serve_each(|mut s| {
+                    let _ = s.read(&mut [0u8; 1024]);
+                })
             } else {
                 let r = Recorder::start(answer);
                 let addr = r.addr;
                 std::mem::forget(r);
                 addr
             };
-            let proxy = TestProxy::listen(&listen("web"), vec![origin]);
+            let proxy = TestProxy::listen(&http_listen("web"), vec![origin]);
             (name, status, closed, never, proxy.addr, proxy)
         })
         .collect();
@@ -662,7 +651,7 @@ async fn hostile_responses_get_502_or_are_cut_at_their_framing() {
         .iter()
         .map(|(name, status, closed, never, addr, _)| (*name, *status, *closed, *never, *addr))
         .collect();
-    let failures = client(move || {
+    let failures = blocking(move || {
         let handles: Vec<_> = jobs
             .into_iter()
             .map(|(name, status, closed, never, addr)| {

@@ -2,21 +2,19 @@
 //! realm, exact counters in `;csv` after known traffic, `;up`, `;norefresh`, `stats scope`,
 //! and admin form posts answered with 303.
 
-mod common;
 mod support;
 
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::client::{request, Response};
 use support::*;
 
 fn basic(user_pass: &str) -> String {
     String::from_utf8(ringlb::analysis::acl::fetch::base64(user_pass.as_bytes())).unwrap()
 }
 
-fn get(addr: SocketAddr, path: &str, extra: &str) -> Response {
+fn get_page(addr: SocketAddr, path: &str, extra: &str) -> Response {
     request(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"),
@@ -64,7 +62,7 @@ fn csv_when(
 ) -> (Vec<String>, Vec<Vec<String>>) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let r = get(addr, path, "");
+        let r = get_page(addr, path, "");
         assert_eq!(r.status, 200, "{}", r.text());
         let t = csv(&r.text());
         if ok(&t) || Instant::now() > deadline {
@@ -75,7 +73,7 @@ fn csv_when(
 }
 
 fn auth_is_required_with_the_configured_realm(legacy: bool) {
-    let web = http_server("hello");
+    let web = Origin::text("hello").addr;
     let port = free_port();
     let h = run_http(
         2,
@@ -85,22 +83,22 @@ fn auth_is_required_with_the_configured_realm(legacy: bool) {
         legacy,
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let r = get(addr, "/stats", "");
+    let r = get_page(addr, "/stats", "");
     assert_eq!(r.status, 401);
     assert_eq!(
         r.header("www-authenticate"),
         Some("Basic realm=\"Ringlb Stats\"")
     );
     let wrong = format!("Authorization: Basic {}\r\n", basic("admin:nope"));
-    assert_eq!(get(addr, "/stats", &wrong).status, 401);
+    assert_eq!(get_page(addr, "/stats", &wrong).status, 401);
     let csv_path = "/stats;csv";
     assert_eq!(
-        get(addr, csv_path, "").status,
+        get_page(addr, csv_path, "").status,
         401,
         "the CSV is guarded too"
     );
     let right = format!("Authorization: Basic {}\r\n", basic("admin:s3cret"));
-    let r = get(addr, "/stats", &right);
+    let r = get_page(addr, "/stats", &right);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("text/html"));
     let page = r.text();
@@ -110,7 +108,7 @@ fn auth_is_required_with_the_configured_realm(legacy: bool) {
     );
     assert!(page.contains(">web1</td>"), "{page}");
     // Outside the stats URI the proxy forwards as usual.
-    let r = get(addr, "/other", "");
+    let r = get_page(addr, "/other", "");
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
     drop(h);
 }
@@ -120,7 +118,7 @@ both_drivers!(
 );
 
 fn csv_shows_exact_counters_after_known_traffic(legacy: bool) {
-    let web = http_server("hello");
+    let web = Origin::text("hello").addr;
     let (port, sport) = (free_port(), free_port());
     let h = run_http(
         2,
@@ -164,7 +162,7 @@ both_drivers!(
 );
 
 fn the_uri_is_a_prefix_and_options_follow_it(legacy: bool) {
-    let web = http_server("from server");
+    let web = Origin::text("from server").addr;
     let port = free_port();
     let h = run_http(
         2,
@@ -175,18 +173,18 @@ fn the_uri_is_a_prefix_and_options_follow_it(legacy: bool) {
         legacy,
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let page = get(addr, "/admin/stats", "").text();
+    let page = get_page(addr, "/admin/stats", "").text();
     assert!(
         page.contains("http-equiv=\"refresh\" content=\"5\""),
         "{page}"
     );
-    let page = get(addr, "/admin/stats;norefresh", "").text();
+    let page = get_page(addr, "/admin/stats;norefresh", "").text();
     assert!(!page.contains("http-equiv=\"refresh\""), "{page}");
-    let r = get(addr, "/admin/statsXYZ;csv", "");
+    let r = get_page(addr, "/admin/statsXYZ;csv", "");
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert!(r.text().starts_with("# pxname,svname,"), "{}", r.text());
     // Not the prefix: forwarded.
-    assert_eq!(get(addr, "/admin/stat", "").text(), "from server");
+    assert_eq!(get_page(addr, "/admin/stat", "").text(), "from server");
     // HEAD gets the head alone.
     let r = request(
         addr,
@@ -202,7 +200,7 @@ both_drivers!(
 );
 
 fn scope_limits_the_proxies_shown(legacy: bool) {
-    let web = http_server("x");
+    let web = Origin::text("x").addr;
     let port = free_port();
     let h = run_http(
         2,
@@ -213,12 +211,12 @@ fn scope_limits_the_proxies_shown(legacy: bool) {
         legacy,
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let t = csv(&get(addr, "/s;csv", "").text());
+    let t = csv(&get_page(addr, "/s;csv", "").text());
     let proxies: Vec<&str> = t.1.iter().map(|r| r[0].as_str()).collect();
     assert!(proxies.contains(&"web"), "{proxies:?}");
     assert!(proxies.contains(&"stats"), "{proxies:?}");
     assert!(!proxies.contains(&"hidden"), "{proxies:?}");
-    let page = get(addr, "/s", "").text();
+    let page = get_page(addr, "/s", "").text();
     assert!(!page.contains("hidden"), "{page}");
     drop(h);
 }
@@ -238,7 +236,7 @@ fn post(addr: SocketAddr, path: &str, body: &str, extra: &str) -> Response {
 }
 
 fn admin_posts_without_stats_admin_are_denied_with_303(legacy: bool) {
-    let web = http_server("x");
+    let web = Origin::text("x").addr;
     let port = free_port();
     let h = run_http(
         2,
@@ -246,7 +244,7 @@ fn admin_posts_without_stats_admin_are_denied_with_303(legacy: bool) {
         legacy,
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let page = get(addr, "/st", "").text();
+    let page = get_page(addr, "/st", "").text();
     assert!(
         !page.contains("<form"),
         "no admin form without 'stats admin'"
@@ -254,7 +252,7 @@ fn admin_posts_without_stats_admin_are_denied_with_303(legacy: bool) {
     let r = post(addr, "/st", "s=web1&action=maint&b=%23app", "");
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/st;st=DENY"));
-    let page = get(addr, "/st;st=DENY", "").text();
+    let page = get_page(addr, "/st;st=DENY", "").text();
     assert!(page.contains("Action denied."), "{page}");
     drop(h);
 }
@@ -264,7 +262,7 @@ both_drivers!(
 );
 
 fn admin_post_puts_a_server_in_maintenance_and_routing_follows(legacy: bool) {
-    let (one, two) = (http_server("one"), http_server("two"));
+    let (one, two) = (Origin::text("one").addr, Origin::text("two").addr);
     let port = free_port();
     let h = run_http(
         2,
@@ -275,7 +273,7 @@ fn admin_post_puts_a_server_in_maintenance_and_routing_follows(legacy: bool) {
         legacy,
     );
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let page = get(addr, "/st", "").text();
+    let page = get_page(addr, "/st", "").text();
     assert!(
         page.contains("<form method=\"post\" action=\"/st\">"),
         "{page}"
@@ -289,7 +287,7 @@ fn admin_post_puts_a_server_in_maintenance_and_routing_follows(legacy: bool) {
     assert_eq!(r.header("location"), Some("/st;st=NONE"));
     let r = post(addr, "/st", "s=nope&action=maint&b=app", "");
     assert_eq!(r.header("location"), Some("/st;st=UNKN"));
-    let t = csv(&get(addr, "/st;csv", "").text());
+    let t = csv(&get_page(addr, "/st;csv", "").text());
     assert_eq!(field(&t, "app", "web1", "status"), "MAINT");
     // Every worker stops sending to web1 within moments.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -303,7 +301,7 @@ fn admin_post_puts_a_server_in_maintenance_and_routing_follows(legacy: bool) {
     }
     assert!(bodies.iter().all(|b| b == "two"), "{bodies:?}");
     // `;up` hides it from the page; back to ready, it takes traffic again.
-    let page = get(addr, "/st;up", "").text();
+    let page = get_page(addr, "/st;up", "").text();
     assert!(!page.contains(">web1</td>"), "{page}");
     let r = post(addr, "/st", "s=web1&action=ready&b=%23app", "");
     assert_eq!(r.header("location"), Some("/st;st=UNKN"), "ids are numbers");

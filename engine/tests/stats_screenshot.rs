@@ -1,6 +1,7 @@
 //! The stats page renders in a real browser: headless chromium takes a screenshot of a
 //! running page where one server is DOWN. `RINGLB_SCREENSHOT=PATH` also keeps the image
-//! (how `docs/stats-page.png` is made).
+//! (how `docs/stats-page.png` is made). Without chromium the test fails: scripts/deps.sh
+//! installs it, as scripts/test.sh does before running the suite.
 
 mod support;
 
@@ -11,24 +12,28 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
+const BROWSERS: [&str; 3] = ["chromium", "chromium-browser", "google-chrome"];
+
+/// The first browser of [`BROWSERS`] that runs.
 fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
+    BROWSERS.into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
 }
 
 #[test]
 fn the_page_with_a_down_server_renders_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        println!("skipped: no chromium found (scripts/deps.sh installs it)");
-        return;
-    };
-    let (web, api) = (http_server("ok"), http_server("ok"));
+    let browser = chromium().unwrap_or_else(|| {
+        panic!(
+            "no headless browser to render the stats page: none of {} runs. \
+             Install chromium (scripts/deps.sh does, as root: apt-get install chromium).",
+            BROWSERS.join(", ")
+        )
+    });
+    let (web, api) = (Origin::text("ok").addr, Origin::text("ok").addr);
     let dead = dead_addr();
     let (port, sport) = (free_port(), free_port());
     let text = format!(

@@ -235,7 +235,7 @@ both_drivers!(
 
 /// A backend answering every request after `delay`.
 fn slow_backend(delay: Duration) -> SocketAddr {
-    serve_each(move |s| answer_requests(s, |_| (delay, "slow".into())))
+    Origin::serve(move |_| Reply::text("slow").after(delay)).addr
 }
 
 /// SIGUSR1 with a request in flight and logs on stdout: the request is answered, its line

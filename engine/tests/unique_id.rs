@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -13,27 +12,18 @@ use support::*;
 /// A server answering each request with the values of its `X-Unique-ID` and `X-Copy`
 /// headers, one `name=value` line each.
 fn id_server() -> SocketAddr {
-    serve_each(|s| {
-        let mut w = s.try_clone().unwrap();
-        let mut r = BufReader::new(s);
-        while let Some(head) = read_head(&mut r) {
-            let body: String = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .filter(|(n, _)| {
-                    n.eq_ignore_ascii_case("x-unique-id") || n.eq_ignore_ascii_case("x-copy")
-                })
-                .map(|(n, v)| format!("{}={}\n", n.to_ascii_lowercase(), v.trim()))
-                .collect();
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if w.write_all(resp.as_bytes()).is_err() {
-                return;
-            }
-        }
+    Origin::serve(|req| {
+        let body: String = req
+            .headers
+            .iter()
+            .filter(|(n, _)| {
+                n.eq_ignore_ascii_case("x-unique-id") || n.eq_ignore_ascii_case("x-copy")
+            })
+            .map(|(n, v)| format!("{}={v}\n", n.to_ascii_lowercase()))
+            .collect();
+        Reply::ok(body)
     })
+    .addr
 }
 
 fn unique_id_reaches_the_server_the_rules_and_the_log(legacy: bool) {

@@ -2,18 +2,14 @@
 //! read back by `var()` in ACLs, header values and `http-response` rules, in each scope;
 //! `http-request`/`http-response capture` and `set-log-level` seen in the log line.
 
-mod common;
-mod routing_support;
 mod support;
 
 use std::time::Duration;
 
-use common::client::Client;
-use routing_support::*;
 use support::*;
 
 fn var_routes_and_fills_headers(legacy: bool) {
-    let h = start(
+    let h = run_with_origins(
         "frontend f\n bind 127.0.0.1:0\n\
          http-request set-var(txn.tier) req.hdr(x-tier),lower\n\
          http-request set-var(req.r) str(only-request)\n\
@@ -26,26 +22,29 @@ fn var_routes_and_fills_headers(legacy: bool) {
          http-response set-status 299 if { var(txn.tier) silver }\n\
          backend app\n server a @app\n\
          backend gold\n server g @gold\n",
-        &[("app", origin("app")), ("gold", origin("gold"))],
+        &[
+            ("app", Origin::named("app").addr),
+            ("gold", Origin::named("gold").addr),
+        ],
         legacy,
     );
     let fe = addr_of(&h, "f");
     let ask = |tier: Option<&str>| {
         let hdr = tier.map(|t| format!("X-Tier: {t}\r\n")).unwrap_or_default();
-        send(
+        request(
             fe,
             &format!("GET / HTTP/1.1\r\nHost: x\r\n{hdr}Connection: close\r\n\r\n"),
         )
     };
     // The variable, set from a header, picks the backend through an ACL.
     let gold = ask(Some("GOLD"));
-    assert_eq!(served_by(&gold), "gold", "{}", gold.body);
+    assert_eq!(origin_name(&gold), "gold", "{}", gold.text());
     // … and fills request header values the server sees.
-    assert!(gold.body.contains("X-Tier: gold\r\n"), "{}", gold.body);
+    assert!(gold.text().contains("X-Tier: gold\r\n"), "{}", gold.text());
     assert!(
-        gold.body.contains("X-Req: only-request\r\n"),
+        gold.text().contains("X-Req: only-request\r\n"),
         "{}",
-        gold.body
+        gold.text()
     );
     // A txn variable lives on into the response rules; a req one does not.
     assert_eq!(gold.header("x-seen-tier"), Some("gold"), "{}", gold.head);
@@ -53,15 +52,15 @@ fn var_routes_and_fills_headers(legacy: bool) {
     assert_eq!(gold.status, 200);
 
     let silver = ask(Some("Silver"));
-    assert_eq!(served_by(&silver), "app");
+    assert_eq!(origin_name(&silver), "app");
     assert_eq!(silver.status, 299, "{}", silver.head);
     assert_eq!(silver.header("x-seen-tier"), Some("silver"));
 
     // No header: the variable is never set; the default of `var()` shows.
     let none = ask(None);
-    assert_eq!(served_by(&none), "app");
+    assert_eq!(origin_name(&none), "app");
     assert_eq!(none.header("x-seen-tier"), Some("none"), "{}", none.head);
-    assert!(none.body.contains("X-Tier: \r\n"), "{}", none.body);
+    assert!(none.text().contains("X-Tier: \r\n"), "{}", none.text());
 }
 both_drivers!(
     a_variable_routes_and_fills_header_values,
@@ -71,7 +70,7 @@ both_drivers!(
 fn scopes(legacy: bool) {
     // `proc` variables are shared by every engine of the test process: one name per driver.
     let prev = if legacy { "prev_epoll" } else { "prev_uring" };
-    let h = start(
+    let h = run_with_origins(
         &"frontend f\n bind 127.0.0.1:0\n\
          http-request set-var(sess.first) path if !{ var(sess.first) -m found }\n\
          http-request set-var(txn.n) int(1) if { path /one }\n\
@@ -83,7 +82,7 @@ fn scopes(legacy: bool) {
          http-response set-header X-N %[var(txn.n,0)]\n\
          backend app\n server a @app\n"
             .replace("var_test_prev", prev),
-        &[("app", origin("app"))],
+        &[("app", Origin::named("app").addr)],
         legacy,
     );
     let fe = addr_of(&h, "f");
@@ -106,7 +105,7 @@ fn scopes(legacy: bool) {
     // A new connection starts a new session but sees the process-wide variable.
     let r = get(fe, "/three", "x");
     assert_eq!(r.header("x-first"), Some("/three"));
-    assert!(r.body.contains("X-Prev: /forget\r\n"), "{}", r.body);
+    assert!(r.text().contains("X-Prev: /forget\r\n"), "{}", r.text());
 }
 both_drivers!(variables_live_as_long_as_their_scope, super::scopes);
 
@@ -117,7 +116,7 @@ fn message(line: &str) -> &str {
 
 fn captures_and_levels(legacy: bool) {
     let rx = Receiver::new();
-    let h = start(
+    let h = run_with_origins(
         &format!(
             "frontend f\n bind 127.0.0.1:0\n log {} local0 info\n\
              log-format \"%hr %hs %HP\"\n\
@@ -133,12 +132,12 @@ fn captures_and_levels(legacy: bool) {
              backend app\n server a @app\n",
             rx.addr()
         ),
-        &[("app", origin("app"))],
+        &[("app", Origin::named("app").addr)],
         legacy,
     );
     let fe = addr_of(&h, "f");
     let ask = |path: &str| {
-        send(
+        request(
             fe,
             &format!(
                 "GET {path} HTTP/1.1\r\nHost: www.example.com\r\nX-Tier: gold\r\nConnection: close\r\n\r\n"

@@ -16,7 +16,7 @@ use ringlb::sessions::router::Router;
 use ringlb_config::model::{Mode, Proxy, ProxyKind, Timeouts, Tune};
 
 /// A `listen` section in HTTP mode with short timeouts; tests change what they need.
-pub fn listen(name: &str) -> Proxy {
+pub fn http_listen(name: &str) -> Proxy {
     let mut p = Proxy::new(ProxyKind::Listen, name.into(), Default::default());
     p.mode = Mode::Http;
     p.timeouts = Timeouts {
@@ -144,7 +144,7 @@ impl TestProxy {
 }
 
 /// Runs blocking client code on a thread while the proxy keeps running on this runtime.
-pub async fn client<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     let handle = std::thread::spawn(f);
     while !handle.is_finished() {
         monoio::time::sleep(Duration::from_millis(2)).await;
