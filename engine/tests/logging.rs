@@ -13,13 +13,16 @@ use ringlb::boot::run::RunHandle;
 use ringlb_config::model::Level;
 use support::*;
 
-/// An origin: `/missing…` answers 404, `/slow` waits 1 s, anything else 200 `hello`.
+/// An origin: `/missing…` answers 404, `/slow` waits 1 s, `/slow-big` waits 1 s and answers
+/// 4 MiB, anything else 200 `hello`.
 fn origin() -> SocketAddr {
     Origin::serve(|req| {
         if req.path.starts_with("/missing") {
             Reply::new(404, "nope").header("Content-Type", "text/plain")
         } else if req.path == "/slow" {
             Reply::text("hello").after(Duration::from_secs(1))
+        } else if req.path == "/slow-big" {
+            Reply::text(vec![b'x'; 4 << 20]).after(Duration::from_secs(1))
         } else {
             Reply::text("hello")
         }
@@ -139,9 +142,23 @@ fn httplog_lines_match_haproxys_layout(legacy: bool) {
     assert_eq!(denied[4].split('/').nth(2), Some("-1"));
 
     // A client that gives up while the server thinks: without `option abortonclose` the
-    // request still runs, and the response finds the client gone.
+    // request still runs. A small response leaves in one write the kernel accepts: nothing
+    // failed, as haproxy 2.6 logs it too (`200 … ----`).
     let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
     s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(300));
+    drop(s);
+    let l = parse(&rx.line());
+    assert_eq!(
+        (l.fields[3].as_str(), l.fields[9].as_str()),
+        ("web/web1", "----"),
+        "{:?}",
+        l.fields
+    );
+    // A response larger than the socket takes finds the client gone in the data phase.
+    let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    s.write_all(b"GET /slow-big HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     thread::sleep(Duration::from_millis(300));
     drop(s);

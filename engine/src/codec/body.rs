@@ -8,7 +8,7 @@ use monoio::buf::IoBuf;
 
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::framing::BodyKind;
-use crate::io::timed::{read_more, write_all, ReadOutcome};
+use crate::io::timed::{read_more, write_all, ReadOutcome, WriteError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyError {
@@ -51,16 +51,27 @@ pub(crate) struct BodyTimeouts {
     pub dst: Option<Duration>,
 }
 
+/// What [`forward_body`] hands back: the body's length (or why it stopped), the buffer
+/// holding only the bytes read past the body, and the head's buffer once it was written.
+pub(crate) struct BodyEnd {
+    pub result: Result<u64, BodyError>,
+    pub buf: Vec<u8>,
+    pub head: Option<Vec<u8>>,
+}
+
 /// Forwards a body of `kind` from `src` to `dst`; `buf[start..]` holds bytes already read.
-/// Returns the body's length and the buffer holding only the bytes read past the body.
+/// `head` (the message head, or empty) goes first: with the body bytes already read appended
+/// when its buffer has room for them, so a small message leaves in one write and one
+/// segment instead of two.
 pub(crate) async fn forward_body(
     src: &mut Stream,
     dst: &mut Stream,
+    mut head: Vec<u8>,
     mut buf: Vec<u8>,
     start: usize,
     kind: BodyKind,
     timeouts: BodyTimeouts,
-) -> (Result<u64, BodyError>, Vec<u8>) {
+) -> BodyEnd {
     let BodyTimeouts {
         src: src_timeout,
         dst: dst_timeout,
@@ -72,26 +83,39 @@ pub(crate) async fn forward_body(
     let mut decoder = ChunkedDecoder::new();
     let mut pos = start;
     let mut total = 0u64;
+    let mut head_back = None;
+    let end = |result, buf, head| BodyEnd { result, buf, head };
     loop {
-        let (take, done) = match body_part(kind, &mut remaining, &mut decoder, &buf[pos..]) {
+        let (mut take, done) = match body_part(kind, &mut remaining, &mut decoder, &buf[pos..]) {
             Ok(p) => p,
-            Err(e) => return (Err(e), buf),
+            Err(e) => return end(Err(e), buf, head_back),
         };
+        if !head.is_empty() {
+            let merged = if head.len() + take <= head.capacity() {
+                head.extend_from_slice(&buf[pos..pos + take]);
+                std::mem::replace(&mut take, 0)
+            } else {
+                0
+            };
+            let (res, back) = write_all(dst, std::mem::take(&mut head), dst_timeout).await;
+            head_back = back;
+            if let Err(e) = res {
+                return end(Err(dst_error(e)), buf, head_back);
+            }
+            pos += merged;
+            total += merged as u64;
+        }
         if take > 0 {
             let (res, slice) = write_all(dst, buf.slice(pos..pos + take), dst_timeout).await;
             buf = slice.map(|s| s.into_inner()).unwrap_or_default();
             if let Err(e) = res {
-                let e = match e {
-                    crate::io::timed::WriteError::Timeout => BodyError::DstTimeout,
-                    crate::io::timed::WriteError::Failed => BodyError::DstFailed,
-                };
-                return (Err(e), buf);
+                return end(Err(dst_error(e)), buf, head_back);
             }
             total += take as u64;
         }
         if done {
             buf.drain(..pos + take);
-            return (Ok(total), buf);
+            return end(Ok(total), buf, head_back);
         }
         buf.clear();
         pos = 0;
@@ -99,9 +123,20 @@ pub(crate) async fn forward_body(
         buf = b;
         match outcome {
             ReadOutcome::Data(_) => {}
-            ReadOutcome::Eof if kind == BodyKind::UntilClose => return (Ok(total), buf),
-            ReadOutcome::Eof | ReadOutcome::Failed => return (Err(BodyError::SrcClosed), buf),
-            ReadOutcome::Timeout => return (Err(BodyError::SrcTimeout), buf),
+            ReadOutcome::Eof if kind == BodyKind::UntilClose => {
+                return end(Ok(total), buf, head_back)
+            }
+            ReadOutcome::Eof | ReadOutcome::Failed => {
+                return end(Err(BodyError::SrcClosed), buf, head_back)
+            }
+            ReadOutcome::Timeout => return end(Err(BodyError::SrcTimeout), buf, head_back),
         }
+    }
+}
+
+fn dst_error(e: WriteError) -> BodyError {
+    match e {
+        WriteError::Timeout => BodyError::DstTimeout,
+        WriteError::Failed => BodyError::DstFailed,
     }
 }

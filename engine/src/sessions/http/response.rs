@@ -207,7 +207,7 @@ impl<R: Router> Session<'_, R> {
             && kind != BodyKind::UntilClose
             && fwd.body_read
             && !self.router.stopping().is_some_and(|l| l.is_set());
-        let mut out = Vec::with_capacity(resp.len + 64);
+        let mut out = self.pool.take();
         let rw = ResponseRewrite {
             client_close: !client_keep,
             client_version,
@@ -216,23 +216,18 @@ impl<R: Router> Session<'_, R> {
         let written = write_response_head(&mut out, &sbuf, &resp, &rw, &edits);
         if !written.fits(self.pool.buffer_size()) {
             // A failed response rewrite: the client gets 502, nothing of the response.
+            self.pool.give(out);
             self.pool.give(sbuf);
             upstream.discard(conn);
             return Next::Close(self.fail(502, Termination::ServerError, Some(be)).await);
         }
         self.summary.last_status = Some(edits.status.map_or(resp.status, |(s, _)| s));
-        let out = match self.send_to_client(out).await {
-            Ok(out) => out,
-            Err(t) => {
-                self.pool.give(sbuf);
-                upstream.discard(conn);
-                return Next::Close(t);
-            }
-        };
-        drop(out);
-        let (res, sbuf) = forward_body(
+        self.summary.bytes_out += out.len() as u64;
+        // The head leaves with the body bytes read together with it: one write.
+        let body = forward_body(
             &mut conn.stream,
             &mut self.client,
+            out,
             sbuf,
             resp.len,
             kind,
@@ -242,9 +237,12 @@ impl<R: Router> Session<'_, R> {
             },
         )
         .await;
-        let leftover = !sbuf.is_empty();
-        self.pool.give(sbuf);
-        let outcome = match res {
+        if let Some(out) = body.head {
+            self.pool.give(out);
+        }
+        let leftover = !body.buf.is_empty();
+        self.pool.give(body.buf);
+        let outcome = match body.result {
             Ok(n) => {
                 self.summary.bytes_out += n;
                 None

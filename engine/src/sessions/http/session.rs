@@ -699,9 +699,10 @@ impl<'a, R: Router> Session<'a, R> {
         be: &HttpBackend,
     ) -> Result<(), Termination> {
         let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
-        let (res, inbuf) = forward_body(
+        let body = forward_body(
             &mut self.client,
             &mut conn.stream,
+            Vec::new(),
             inbuf,
             start,
             kind,
@@ -711,8 +712,8 @@ impl<'a, R: Router> Session<'a, R> {
             },
         )
         .await;
-        self.inbuf = Some(inbuf);
-        match res {
+        self.inbuf = Some(body.buf);
+        match body.result {
             Ok(n) => {
                 self.summary.bytes_in += n;
                 Ok(())
