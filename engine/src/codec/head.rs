@@ -29,13 +29,17 @@ pub struct HeaderSpan {
     pub value: Range<usize>,
 }
 
+/// A head's header lines. Most heads have a few; up to 16 live inline, so parsing one
+/// allocates nothing.
+pub type Headers = smallvec::SmallVec<[HeaderSpan; 16]>;
+
 /// A parsed request head. Ranges index the buffer it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
     pub method: Range<usize>,
     pub target: Range<usize>,
     pub version: Version,
-    pub headers: Vec<HeaderSpan>,
+    pub headers: Headers,
     /// Length of the head, final empty line included; the body starts here.
     pub len: usize,
 }
@@ -46,7 +50,7 @@ pub struct ResponseHead {
     pub status: u16,
     pub reason: Range<usize>,
     pub version: Version,
-    pub headers: Vec<HeaderSpan>,
+    pub headers: Headers,
     pub len: usize,
 }
 
@@ -81,7 +85,7 @@ fn offset(buf: &[u8], part: &[u8]) -> Range<usize> {
     start..start + part.len()
 }
 
-fn spans(buf: &[u8], headers: &[httparse::Header<'_>]) -> Vec<HeaderSpan> {
+fn spans(buf: &[u8], headers: &[httparse::Header<'_>]) -> Headers {
     headers
         .iter()
         .map(|h| HeaderSpan {

@@ -1,6 +1,7 @@
 //! The heads the proxy writes: the request to the server and the response to the client,
 //! without hop-by-hop headers, with `Connection` set per mode and `X-Forwarded-For` added.
 
+use std::io::Write;
 use std::net::IpAddr;
 
 use ringlb_config::model::ForwardFor;
@@ -145,7 +146,7 @@ pub fn write_request_head(
     }
     if let Some((name, ip)) = rw.forwarded_for {
         out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(format!(": {ip}\r\n").as_bytes());
+        let _ = write!(out, ": {ip}\r\n");
         lines += 1;
     }
     out.extend_from_slice(b"\r\n");
@@ -171,10 +172,10 @@ pub fn write_response_head(
             let reason = reason
                 .as_deref()
                 .unwrap_or(crate::codec::status::reason(*status));
-            out.extend_from_slice(format!("HTTP/1.1 {status} {reason}").as_bytes());
+            let _ = write!(out, "HTTP/1.1 {status} {reason}");
         }
         None => {
-            out.extend_from_slice(format!("HTTP/1.1 {} ", head.status).as_bytes());
+            let _ = write!(out, "HTTP/1.1 {} ", head.status);
             out.extend_from_slice(&buf[head.reason.clone()]);
         }
     }

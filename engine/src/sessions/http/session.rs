@@ -440,7 +440,7 @@ impl<'a, R: Router> Session<'a, R> {
             self.buf(),
             &head.headers,
         );
-        let mut out = Vec::with_capacity(head.len + 128);
+        let mut out = self.pool.take();
         let rw = RequestRewrite {
             server_close: !plan.server_keep_alive,
             forwarded_for: ff,
@@ -566,7 +566,7 @@ impl<'a, R: Router> Session<'a, R> {
                 }
             }
         };
-        drop(out);
+        self.pool.give(out);
         if let Some(end) = buffered_end {
             self.consume_request(end);
         } else if fwd.body_read {
