@@ -29,9 +29,50 @@ pub struct HeaderSpan {
     pub value: Range<usize>,
 }
 
-/// A head's header lines. Most heads have a few; up to 16 live inline, so parsing one
-/// allocates nothing.
-pub type Headers = smallvec::SmallVec<[HeaderSpan; 16]>;
+/// A head's header lines. Their vector is recycled through a free list of the worker's
+/// thread when the head is dropped, so parsing a head allocates nothing in steady state
+/// while the head itself stays small to move (an inline array would be copied with every
+/// move of the futures holding it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<HeaderSpan>);
+
+/// Header vectors kept for reuse per thread, at most this many.
+const SPARE_HEADERS: usize = 64;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<HeaderSpan>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Headers {
+    /// An empty list, on a recycled vector when one is free.
+    fn recycled() -> Self {
+        Headers(SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for Headers {
+    type Target = [HeaderSpan];
+    fn deref(&self) -> &[HeaderSpan] {
+        &self.0
+    }
+}
+
+impl Drop for Headers {
+    fn drop(&mut self) {
+        if self.0.capacity() == 0 {
+            return;
+        }
+        let mut v = std::mem::take(&mut self.0);
+        v.clear();
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_HEADERS {
+                s.push(v);
+            }
+        });
+    }
+}
 
 /// A parsed request head. Ranges index the buffer it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,13 +127,12 @@ fn offset(buf: &[u8], part: &[u8]) -> Range<usize> {
 }
 
 fn spans(buf: &[u8], headers: &[httparse::Header<'_>]) -> Headers {
-    headers
-        .iter()
-        .map(|h| HeaderSpan {
-            name: offset(buf, h.name.as_bytes()),
-            value: offset(buf, trim(h.value)),
-        })
-        .collect()
+    let mut out = Headers::recycled();
+    out.0.extend(headers.iter().map(|h| HeaderSpan {
+        name: offset(buf, h.name.as_bytes()),
+        value: offset(buf, trim(h.value)),
+    }));
+    out
 }
 
 /// Strips optional whitespace around a field value.

@@ -150,7 +150,8 @@ impl Ringlb {
         self.exited()
     }
 
-    /// Waits until `addr` accepts connections and every worker has announced itself;
+    /// Waits until `addr` accepts connections, every worker has announced itself and the
+    /// process offers its sockets to a successor;
     /// panics with the process's stderr if it exits first or takes longer than 10 s.
     pub fn wait_serving(&mut self, addr: SocketAddr) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -161,7 +162,10 @@ impl Ringlb {
                     self.stderr()
                 );
             }
-            if self.workers_running() && TcpStream::connect(addr).is_ok() {
+            if self.workers_running()
+                && self.offers_its_sockets()
+                && TcpStream::connect(addr).is_ok()
+            {
                 return;
             }
             assert!(
@@ -171,6 +175,15 @@ impl Ringlb {
             );
             thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Whether the process serves its listening sockets to a successor (`-sf`) yet: its
+    /// abstract socket `@ringlb-listeners-PID` is bound. Read from /proc/net/unix, since
+    /// connecting would take the sockets over.
+    fn offers_its_sockets(&self) -> bool {
+        let name = format!("@ringlb-listeners-{}", self.pid());
+        std::fs::read_to_string("/proc/net/unix")
+            .is_ok_and(|t| t.lines().any(|l| l.ends_with(&name)))
     }
 
     /// Whether the startup notice announced as many running workers as it started.
