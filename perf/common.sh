@@ -30,6 +30,18 @@ stop_started() { # kills exactly the processes this script started
   STARTED=()
 }
 
+prepare() { # prepare WORKDIR TOOL... — makes WORKDIR, cleans up on exit, checks the tools, builds
+  WORK=$1
+  shift
+  mkdir -p "$WORK"
+  trap stop_started EXIT
+  local b
+  for b in "$@"; do
+    command -v "$b" >/dev/null || { echo "missing $b: run scripts/bench-deps.sh" >&2; exit 1; }
+  done
+  build
+}
+
 build() {
   (cd "$ROOT" && cargo build -q --release -p ringlb -p ringlb-bench)
 }

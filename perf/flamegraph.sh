@@ -13,17 +13,11 @@ SECONDS_TO_SAMPLE=${1:-10}
 OUT=${2:-$ROOT/perf/flamegraph.svg}
 WORKLOAD=${WORKLOAD:-keepalive}
 SIZE=${SIZE:-6}
-WORK=${WORK:-/tmp/ringlb-perf}
-mkdir -p "$WORK"
-trap stop_started EXIT
-for b in perf wrk taskset; do
-  command -v "$b" >/dev/null || { echo "missing $b: run scripts/bench-deps.sh" >&2; exit 1; }
-done
 if ! command -v inferno-flamegraph >/dev/null; then
   echo "installing inferno (flame graph folding and rendering) with cargo" >&2
   cargo install --locked inferno
 fi
-build
+prepare "${WORK:-/tmp/ringlb-perf}" perf wrk taskset
 
 BACK=$(free_port)
 FRONT=$(free_port)

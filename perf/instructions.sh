@@ -12,13 +12,7 @@ source "$(dirname "$0")/common.sh"
 REQUESTS=${1:-20000}
 # A saved binary (say, the build before a change) instead of the tree's release build.
 RINGLB=${RINGLB:-$ROOT/target/release/ringlb}
-WORK=${WORK:-/tmp/ringlb-perf}
-mkdir -p "$WORK"
-trap stop_started EXIT
-for b in valgrind callgrind_control h2load haproxy taskset; do
-  command -v "$b" >/dev/null || { echo "missing $b: run scripts/bench-deps.sh" >&2; exit 1; }
-done
-build
+prepare "${WORK:-/tmp/ringlb-perf}" valgrind callgrind_control h2load haproxy taskset
 
 BACK=$(free_port)
 start_fixture "$BACK"

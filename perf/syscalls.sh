@@ -10,13 +10,7 @@ source "$(dirname "$0")/common.sh"
 
 REQUESTS=${1:-20000}
 RINGLB=${RINGLB:-$ROOT/target/release/ringlb}
-WORK=${WORK:-/tmp/ringlb-syscalls}
-mkdir -p "$WORK"
-trap stop_started EXIT
-for b in strace h2load haproxy taskset; do
-  command -v "$b" >/dev/null || { echo "missing $b: run scripts/bench-deps.sh" >&2; exit 1; }
-done
-build
+prepare "${WORK:-/tmp/ringlb-syscalls}" strace h2load haproxy taskset
 
 BACK=$(free_port)
 start_fixture "$BACK"
