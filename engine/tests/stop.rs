@@ -415,3 +415,32 @@ both_drivers!(
     busy_side_threads_do_not_hold_the_stop,
     super::busy_side_threads_do_not_hold_the_stop
 );
+
+/// SIGQUIT, SIGHUP and SIGUSR2 do not end the process (haproxy survives them too): it goes
+/// on serving, then stops on SIGTERM with its pidfile removed.
+fn other_signals_leave_it_serving(legacy: bool) {
+    let sinks = Sinks::new("othersig");
+    let port = free_port();
+    let config = sinks.config(port, Target::None, "");
+    let pidfile = sinks.dir.path().join("ringlb.pid");
+    let mut args = vec!["-p", pidfile.to_str().unwrap()];
+    args.extend_from_slice(driver_flags(legacy));
+    let mut lb = sinks.spawn(&config, &args);
+    lb.wait_serving(loopback(port));
+    for signal in [libc::SIGQUIT, libc::SIGHUP, libc::SIGUSR2] {
+        lb.signal(signal);
+        thread::sleep(Duration::from_millis(200));
+        assert!(
+            lb.exited().is_none(),
+            "signal {signal} ended the process; stderr:\n{}",
+            lb.stderr()
+        );
+        assert_eq!(http_get(loopback(port), "/").unwrap().0, 200);
+    }
+    assert_eq!(lb.stop_with(libc::SIGTERM).code(), Some(0));
+    assert!(!pidfile.exists(), "the pidfile is removed on stop");
+}
+both_drivers!(
+    other_signals_leave_it_serving,
+    super::other_signals_leave_it_serving
+);

@@ -5,8 +5,10 @@
 //! them. SIGINT/SIGTERM stop at once; SIGUSR1 stops softly (listeners close, connections
 //! finish), for at most `hard-stop-after`; with `grace` on a proxy, the listeners keep
 //! accepting for the longest grace first (one process serves every proxy). SIGTTOU pauses accepting and SIGTTIN resumes it,
-//! as seed 003's reload script expects. SIGHUP and SIGUSR2 are taken so they cannot kill
-//! the process; reloading on SIGUSR2 is the master's job (`lifecycle/master.rs`).
+//! as seed 003's reload script expects. SIGHUP, SIGUSR2 and SIGQUIT are taken so they
+//! cannot kill the process (haproxy survives them too: it dumps server states on SIGHUP and
+//! its memory pools on SIGQUIT, which ringlb has no equivalent of); reloading on SIGUSR2 is
+//! the master's job (`lifecycle/master.rs`).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 use crate::worker::inbox::{Inboxes, ShardEvent};
 
-pub const HANDLED_SIGNALS: [libc::c_int; 7] = [
+pub const HANDLED_SIGNALS: [libc::c_int; 8] = [
     libc::SIGINT,
     libc::SIGTERM,
     libc::SIGUSR1,
@@ -24,6 +26,7 @@ pub const HANDLED_SIGNALS: [libc::c_int; 7] = [
     libc::SIGUSR2,
     libc::SIGTTOU,
     libc::SIGTTIN,
+    libc::SIGQUIT,
 ];
 
 fn signal_set() -> libc::sigset_t {

@@ -100,13 +100,24 @@ impl Ringlb {
     /// `Stdio::piped()` stdout stays open, unread, for as long as the value lives.
     pub fn spawn_to<S: AsRef<OsStr>>(args: &[S], stdout: Stdio, stderr_path: PathBuf) -> Self {
         let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ringlb"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringlb"));
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("ringlb starts");
+            .stderr(stderr);
+        // Started as from a terminal, whatever this test runner inherited: a script's
+        // background job ignores SIGINT and SIGQUIT, and a signal test would then prove
+        // nothing.
+        // SAFETY: only signal(2), which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                for s in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::signal(s, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("ringlb starts");
         Self {
             child,
             stderr_path,
