@@ -1,4 +1,5 @@
-//! The `ringlb` command line, run as a real process: `-c`, `--dump`, `-cc`, `-v`/`-vv`.
+//! The `ringlb` command line, run as a real process: `-c`, `--dump`, `-cc`, `-v`/`-vv`, and a
+//! configuration with no listener, side by side with haproxy.
 
 mod support;
 
@@ -202,4 +203,61 @@ fn no_configuration_file_is_a_clear_error() {
     let out = ringlb(&[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("-f FILE"));
+}
+
+/// Runs Debian's haproxy (installed by `scripts/deps.sh`) with `args`.
+fn haproxy(args: &[&str]) -> Output {
+    Command::new("haproxy")
+        .args(args)
+        .output()
+        .expect("haproxy runs (scripts/deps.sh installs it)")
+}
+
+/// A configuration with nothing to listen on, checked and started, side by side with
+/// haproxy: `-c` says it has no error but will not start and exits 2; starting it fails
+/// with exit 1 instead of running idle for ever.
+#[test]
+fn a_configuration_without_listeners_will_not_start_as_in_haproxy() {
+    let configs = [
+        ("empty", String::new()),
+        (
+            "nolistener",
+            "defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n\
+             backend b\n server s 127.0.0.1:1\n"
+                .to_string(),
+        ),
+    ];
+    for (name, text) in configs {
+        let path = write_config(name, &text);
+        let file = path.to_str().unwrap();
+        let ours = ringlb(&["-c", "-f", file]);
+        let theirs = haproxy(&["-c", "-f", file]);
+        assert_eq!(ours.status.code(), Some(2), "{name}: {}", stderr(&ours));
+        assert_eq!(
+            ours.status.code(),
+            theirs.status.code(),
+            "{name}: as haproxy -c"
+        );
+        assert!(
+            stdout(&ours).contains("will not start (no listener)"),
+            "{name}: {}",
+            stdout(&ours)
+        );
+        // Started: both refuse at once (haproxy -db stays in the foreground).
+        let mut ours = Ringlb::spawn(&["-f", file], path.with_extension("stderr"));
+        let status = ours.wait_exit(std::time::Duration::from_secs(5));
+        let theirs = haproxy(&["-db", "-f", file]);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "{name}: still running or not 1; stderr: {}",
+            ours.stderr()
+        );
+        assert_eq!(theirs.status.code(), Some(1), "{name}: haproxy");
+        assert!(
+            ours.stderr().contains("no enabled listener"),
+            "{}",
+            ours.stderr()
+        );
+    }
 }

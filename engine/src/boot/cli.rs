@@ -174,7 +174,15 @@ fn run(args: Args) -> i32 {
     let Some(config) = loaded.config else {
         return 1;
     };
+    let listens = has_listener(&config);
     if args.check {
+        // haproxy's exit code and words: valid, but nothing would ever be accepted.
+        if !listens {
+            println!(
+                "Configuration file has no error but will not start (no listener) => exit(2)."
+            );
+            return 2;
+        }
         if !args.quiet {
             println!("Configuration file is valid");
         }
@@ -183,6 +191,10 @@ fn run(args: Args) -> i32 {
     if args.dump {
         print!("{}", ringlb_config::dump::dump(&config));
         return 0;
+    }
+    if !listens {
+        eprintln!("ringlb: no enabled listener found (check for 'bind' directives); exiting");
+        return 1;
     }
     serve(config, &args)
 }
@@ -220,6 +232,12 @@ fn serve(config: ringlb_config::Config, args: &Args) -> i32 {
         return master::run_master(config, opts);
     }
     lifecycle::serve(config, &process)
+}
+
+/// Whether anything would accept connections: an enabled frontend or listen (each has a
+/// `bind` line, the parser sees to that) or a `stats socket`.
+fn has_listener(config: &ringlb_config::Config) -> bool {
+    config.frontends().any(|p| !p.disabled) || !config.global.stats_sockets.is_empty()
 }
 
 /// Warnings and errors to stderr, in file order; warnings are hidden by `-q`.
