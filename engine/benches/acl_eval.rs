@@ -6,9 +6,9 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use ringlb::analysis::acl::Txn;
 use ringlb::analysis::rules::ProxyRules;
 use ringlb::codec::head::parse_request;
+use ringlb::stream::txn::Txn;
 
 const REQUEST: &[u8] = b"GET /app/v1/users/42?lang=fr&page=2 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: bench/1.0\r\nAccept: text/html, application/json\r\nCookie: SID=abc123; theme=dark\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n";
 

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use ringlb::analysis::acl::Txn;
 use ringlb::analysis::rules::ProxyRules;
 use ringlb::codec::chunked::{ChunkError, ChunkedDecoder};
 use ringlb::codec::edits::HeadEdits;
@@ -17,6 +16,7 @@ use ringlb::codec::head::{
 use ringlb::codec::rewrite::{
     write_request_head, write_response_head, RequestRewrite, ResponseRewrite,
 };
+use ringlb::stream::txn::Txn;
 
 /// Head limit used by the targets, the default `tune.bufsize` minus `tune.maxrewrite`.
 const HEAD_LIMIT: usize = 16384 - 1024;

@@ -5,11 +5,11 @@
 
 use ringlb_config::rules::{ReturnBody, ReturnSpec, Service};
 
-use crate::analysis::acl::Txn;
 use crate::analysis::replies::{auth_reply, monitor_reply, redirect_reply, spec_reply};
 use crate::analysis::rules::{ProxyRules, RequestVerdict};
 use crate::analysis::settings::{HttpBackend, HttpFrontend};
 use crate::codec::edits::HeadEdits;
+use crate::stream::txn::Txn;
 
 /// What the rules decided about one request.
 pub enum Decision<'a, U> {

@@ -7,7 +7,7 @@ use ringlb_config::model::{ErrorFile, ErrorSource, Proxy};
 
 use crate::analysis::rules::Shared;
 
-pub use crate::codec::status::reason;
+use crate::codec::status::reason;
 
 /// One sentence telling the user what went wrong.
 fn explanation(status: u16) -> &'static str {

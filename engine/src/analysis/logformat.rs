@@ -7,10 +7,10 @@ use std::io::Write;
 use ringlb_config::logformat::{LogAlias, LogFlagKind, LogFormat, LogPart};
 
 use crate::analysis::acl::fetch::{convert, fetch_each, to_bytes, unmap as unmapped};
-use crate::analysis::acl::Txn;
 use crate::analysis::log_line::{escape_capture, LogInfo};
 use crate::analysis::unique_id;
 use crate::codec::head::{values, Version};
+use crate::stream::txn::Txn;
 use crate::stream::vars::CaptureSide;
 
 /// Appends `lf` evaluated for `txn` to `out`. A variable with no value writes `-`, as

@@ -3,9 +3,10 @@
 
 use ringlb_config::rules::{LogFormat, Redirect, RedirectKind, ReturnBody, ReturnSpec};
 
-use crate::analysis::acl::Txn;
-use crate::analysis::errors::{default_error, error_response, reason, ErrorPages};
+use crate::analysis::errors::{default_error, error_response, ErrorPages};
 use crate::analysis::logformat::render;
+use crate::codec::status::reason;
+use crate::stream::txn::Txn;
 
 fn status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());

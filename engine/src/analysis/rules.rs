@@ -12,11 +12,12 @@ use ringlb_config::rules::{
 };
 
 use crate::analysis::acl::fetch::{first_value, to_bytes};
-use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond, Txn};
+use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond};
 use crate::analysis::errors::ErrorPages;
 use crate::analysis::logformat::render;
 use crate::codec::edits::{expand, HeadEdits};
 use crate::codec::head::HeaderSpan;
+use crate::stream::txn::Txn;
 use crate::stream::vars::{declared_captures, rule_capture_lens, CaptureSide, Value};
 
 /// The sections of a configuration that a proxy's rules and pages may name.
@@ -149,7 +150,7 @@ pub enum RequestAction {
     NoEffect,
 }
 
-/// An action writing into the stream's [`crate::analysis::acl::Vars`] rather than the message.
+/// An action writing into the stream's [`crate::stream::vars::Vars`] rather than the message.
 #[derive(Debug)]
 pub enum StoreOp {
     SetVar(VarName, SampleExpr),

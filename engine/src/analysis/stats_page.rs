@@ -10,7 +10,8 @@ use ringlb_config::model::{Password, Stats, User, Userlist};
 use ringlb_config::rules::HttpRequestAction;
 
 use crate::analysis::acl::auth::AuthList;
-use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond, Txn};
+use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond};
+use crate::stream::txn::Txn;
 
 /// HAProxy's realm when `stats realm` is not given.
 pub const DEFAULT_REALM: &str = "HAProxy Statistics";

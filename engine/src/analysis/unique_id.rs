@@ -14,8 +14,8 @@ use ringlb_config::logformat::{LogAlias, LogFlag, LogFlagKind, LogFormat};
 use ringlb_config::model::Proxy;
 
 use crate::analysis::acl::fetch::unmap;
-use crate::analysis::acl::Txn;
 use crate::codec::edits::HeadEdits;
+use crate::stream::txn::Txn;
 
 /// A frontend's `unique-id-format` and `unique-id-header`.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ pub fn write_hex(alias: LogAlias, txn: &Txn<'_>, out: &mut Vec<u8>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::acl::Vars;
+    use crate::stream::vars::Vars;
 
     #[test]
     fn hex_format_writes_addresses_and_ports_in_fixed_width_hex() {

@@ -466,7 +466,7 @@ pub fn edit_response(
 /// The first `force-persist` or `ignore-persist` of `be` whose condition holds for `txn`.
 pub fn rule(
     be: &crate::analysis::settings::HttpBackend,
-    txn: &crate::analysis::acl::Txn<'_>,
+    txn: &crate::stream::txn::Txn<'_>,
 ) -> Option<PersistKind> {
     let rules = &be.rules;
     rules

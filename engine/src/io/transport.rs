@@ -28,6 +28,16 @@ pub enum Stream {
 // descriptor), so the enum over them is too.
 unsafe impl Split for Stream {}
 
+/// Runs `$body` with `$s` bound to this stream's own kind: the one place that lists them.
+macro_rules! each {
+    ($stream:expr, $s:ident => $body:expr) => {
+        match $stream {
+            Stream::Tcp($s) => $body,
+            Stream::Unix($s) => $body,
+        }
+    };
+}
+
 impl From<TcpStream> for Stream {
     fn from(s: TcpStream) -> Self {
         Stream::Tcp(s)
@@ -48,18 +58,12 @@ pub const UNIX_PEER: SocketAddr =
 impl Stream {
     /// Waits until a read would not block (`relaxed`: a spurious wake is acceptable).
     pub async fn readable(&self, relaxed: bool) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.readable(relaxed).await,
-            Stream::Unix(s) => s.readable(relaxed).await,
-        }
+        each!(self, s => s.readable(relaxed).await)
     }
 
     /// Waits until a write would not block.
     pub async fn writable(&self, relaxed: bool) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.writable(relaxed).await,
-            Stream::Unix(s) => s.writable(relaxed).await,
-        }
+        each!(self, s => s.writable(relaxed).await)
     }
 
     /// Disables Nagle's algorithm where there is one (TCP).
@@ -88,74 +92,47 @@ impl Stream {
 
 impl AsReadFd for Stream {
     fn as_reader_fd(&mut self) -> &SharedFdWrapper {
-        match self {
-            Stream::Tcp(s) => s.as_reader_fd(),
-            Stream::Unix(s) => s.as_reader_fd(),
-        }
+        each!(self, s => s.as_reader_fd())
     }
 }
 
 impl AsWriteFd for Stream {
     fn as_writer_fd(&mut self) -> &SharedFdWrapper {
-        match self {
-            Stream::Tcp(s) => s.as_writer_fd(),
-            Stream::Unix(s) => s.as_writer_fd(),
-        }
+        each!(self, s => s.as_writer_fd())
     }
 }
 
 impl AsRawFd for Stream {
     fn as_raw_fd(&self) -> RawFd {
-        match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-        }
+        each!(self, s => s.as_raw_fd())
     }
 }
 
 impl AsyncReadRent for Stream {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.read(buf).await,
-            Stream::Unix(s) => s.read(buf).await,
-        }
+        each!(self, s => s.read(buf).await)
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.readv(buf).await,
-            Stream::Unix(s) => s.readv(buf).await,
-        }
+        each!(self, s => s.readv(buf).await)
     }
 }
 
 impl AsyncWriteRent for Stream {
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.write(buf).await,
-            Stream::Unix(s) => s.write(buf).await,
-        }
+        each!(self, s => s.write(buf).await)
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.writev(buf).await,
-            Stream::Unix(s) => s.writev(buf).await,
-        }
+        each!(self, s => s.writev(buf).await)
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.flush().await,
-            Stream::Unix(s) => s.flush().await,
-        }
+        each!(self, s => s.flush().await)
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.shutdown().await,
-            Stream::Unix(s) => s.shutdown().await,
-        }
+        each!(self, s => s.shutdown().await)
     }
 }
 
@@ -165,10 +142,7 @@ impl CancelableAsyncReadRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.cancelable_read(buf, c).await,
-            Stream::Unix(s) => s.cancelable_read(buf, c).await,
-        }
+        each!(self, s => s.cancelable_read(buf, c).await)
     }
 
     async fn cancelable_readv<T: IoVecBufMut>(
@@ -176,19 +150,13 @@ impl CancelableAsyncReadRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.cancelable_readv(buf, c).await,
-            Stream::Unix(s) => s.cancelable_readv(buf, c).await,
-        }
+        each!(self, s => s.cancelable_readv(buf, c).await)
     }
 }
 
 impl CancelableAsyncWriteRent for Stream {
     async fn cancelable_write<T: IoBuf>(&mut self, buf: T, c: CancelHandle) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.cancelable_write(buf, c).await,
-            Stream::Unix(s) => s.cancelable_write(buf, c).await,
-        }
+        each!(self, s => s.cancelable_write(buf, c).await)
     }
 
     async fn cancelable_writev<T: IoVecBuf>(
@@ -196,23 +164,14 @@ impl CancelableAsyncWriteRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        match self {
-            Stream::Tcp(s) => s.cancelable_writev(buf, c).await,
-            Stream::Unix(s) => s.cancelable_writev(buf, c).await,
-        }
+        each!(self, s => s.cancelable_writev(buf, c).await)
     }
 
     async fn cancelable_flush(&mut self, c: CancelHandle) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.cancelable_flush(c).await,
-            Stream::Unix(s) => s.cancelable_flush(c).await,
-        }
+        each!(self, s => s.cancelable_flush(c).await)
     }
 
     async fn cancelable_shutdown(&mut self, c: CancelHandle) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.cancelable_shutdown(c).await,
-            Stream::Unix(s) => s.cancelable_shutdown(c).await,
-        }
+        each!(self, s => s.cancelable_shutdown(c).await)
     }
 }

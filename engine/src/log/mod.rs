@@ -18,7 +18,7 @@ use ringlb_config::logformat::LogFormat;
 use ringlb_config::model::{CaptureSide, Level, Mode, Proxy};
 use ringlb_config::Config;
 
-pub use crate::analysis::log_line::{termination_state, LogInfo, Timers, HTTPLOG, TCPLOG};
+use crate::analysis::log_line::{HTTPLOG, TCPLOG};
 use crate::io::localtime::{Dates, LocalTime};
 use syslog::{frame, Identity};
 use target::Sink;

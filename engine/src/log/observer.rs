@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::analysis::acl::Txn;
+use crate::analysis::log_line::{termination_state, LogInfo, Timers};
 use crate::analysis::logformat::render_log;
 use crate::codec::head::RequestHead;
-use crate::log::{termination_state, FrontendLog, LogInfo, Timers, WorkerLog};
+use crate::log::{FrontendLog, WorkerLog};
 use crate::metrics::{LocalHistograms, Registry, WorkerStats};
 use crate::stream::termination::Termination;
+use crate::stream::txn::Txn;
 use ringlb_config::rules::LogLevel;
 
 /// One worker's reporting side.
@@ -394,7 +395,7 @@ pub struct ExchangeEnd<'a> {
     pub local: SocketAddr,
     pub frontend: &'a str,
     /// What the exchange's rules stored: captures and a chosen log level.
-    pub vars: Option<&'a crate::analysis::acl::Vars>,
+    pub vars: Option<&'a crate::stream::vars::Vars>,
 }
 
 /// How a TCP connection ended.

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use crate::io::transport::Stream;
 use ringlb_config::model::Mode;
 
-use crate::analysis::acl::Txn;
 use crate::analysis::rules::ProxyRules;
 use crate::analysis::settings::HttpFrontend;
 use crate::sessions::tcp::proxy::TunnelTimeouts;
 use crate::sessions::tcp::session::{serve_tcp, TcpFrontend};
+use crate::stream::txn::Txn;
 use crate::worker::event_loop::Worker;
 use crate::worker::limits::Limits;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ringlb_config::model::{Password, Userlist};
 use sha_crypt::{PasswordVerifier, ShaCrypt};
 
-use crate::analysis::acl::fetch::Txn;
+use crate::stream::txn::Txn;
 
 /// One user with every group it belongs to (its own `groups` and the `group … users` lines).
 #[derive(Debug)]

@@ -7,9 +7,8 @@ use std::net::IpAddr;
 use ringlb_config::acl::{Converter, Fetch};
 
 use crate::codec::head::Version;
-pub use crate::stream::sample::parse_int;
-pub use crate::stream::sample::Sample;
-pub use crate::stream::txn::Txn;
+use crate::stream::sample::Sample;
+use crate::stream::txn::Txn;
 
 /// Calls `f` with each value `fetch` yields, stopping at the first for which it returns
 /// true; returns whether one did. Multi-valued fetches (`hdr` without an occurrence) yield

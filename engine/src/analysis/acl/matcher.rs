@@ -10,7 +10,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use ringlb_config::acl::{IntPattern, Matcher};
 use ringlb_config::model::IpNet;
 
-use crate::analysis::acl::fetch::Sample;
+use crate::stream::sample::Sample;
 
 /// Bytes that hash and compare ignoring ASCII case.
 #[repr(transparent)]

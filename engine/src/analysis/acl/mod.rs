@@ -15,8 +15,10 @@ use ringlb_config::model::Userlist;
 
 use auth::AuthList;
 
-pub use crate::stream::vars::Vars;
-pub use fetch::{fetch_each, Sample, Txn};
+pub use fetch::fetch_each;
+
+use crate::stream::sample::Sample;
+use crate::stream::txn::Txn;
 pub use matcher::CompiledMatcher;
 
 /// One ACL expression ready to evaluate.

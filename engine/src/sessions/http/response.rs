@@ -2,7 +2,6 @@
 //! releasing a body that waited for `100 Continue`), then relaying the response and deciding
 //! whether each side's connection is kept.
 
-use crate::analysis::acl::Txn;
 use crate::analysis::decide::closes;
 use crate::analysis::replies::{redirect_reply, spec_reply};
 use crate::analysis::rules::ResponseVerdict;
@@ -18,6 +17,7 @@ use crate::codec::rewrite::{write_response_head, ResponseRewrite};
 use crate::io::timed::{read_more, ReadOutcome};
 use crate::sessions::http::session::{Forwarded, Next, Session, Termination};
 use crate::sessions::router::Router;
+use crate::stream::txn::Txn;
 use ringlb_checks::Outcome;
 
 pub(super) enum RespError {

@@ -16,7 +16,7 @@ const FORM_LIMIT: u64 = 8 * 1024;
 fn response(status: u16, headers: &[(&str, &str)], body: &[u8], close: bool) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\n",
-        crate::analysis::errors::reason(status)
+        crate::codec::status::reason(status)
     );
     for (n, v) in headers {
         out.push_str(&format!("{n}: {v}\r\n"));

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use crate::io::transport::Stream;
 use monoio::buf::IoBuf;
 
-use crate::analysis::acl::{Txn, Vars};
 use crate::analysis::decide::{decide, Decision};
 use crate::analysis::errors::error_response;
 use crate::analysis::settings::{HttpBackend, HttpFrontend};
@@ -27,6 +26,8 @@ use crate::log::observer::{Observer, RequestTrace};
 use crate::sessions::http::response::RespError;
 use crate::sessions::router::Router;
 pub use crate::stream::termination::Termination;
+use crate::stream::txn::Txn;
+use crate::stream::vars::Vars;
 use ringlb_config::model::PersistKind;
 
 /// What a client connection did, as [`serve_http`] returns it when the connection ends.

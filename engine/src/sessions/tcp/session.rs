@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 
 use crate::io::transport::Stream;
 
-use crate::analysis::acl::Txn;
 use crate::analysis::rules::ProxyRules;
 use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn};
 use crate::io::buffer::BufferPool;
 use crate::log::observer::{Observer, TunnelEnd};
 use crate::sessions::router::Router;
 use crate::sessions::tcp::proxy::{self, Transfer, TunnelEnd as End, TunnelTimeouts};
+use crate::stream::txn::Txn;
 
 /// What a TCP session needs from its frontend.
 pub struct TcpFrontend<'a> {
