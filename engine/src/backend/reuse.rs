@@ -29,6 +29,11 @@ pub struct OwnConn {
 }
 
 impl OwnConn {
+    /// Whether no server connection is kept.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_none()
+    }
+
     /// The kept connection if it belongs to `be`; one to another backend is closed.
     pub fn take_for(&mut self, be: &HttpBackend) -> Option<PrivateConn> {
         let (to, conn) = self.kept.take()?;

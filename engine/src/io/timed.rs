@@ -47,7 +47,7 @@ thread_local! {
 
 /// Waits for an expired connection's turn to be ended (at once, unless many expired
 /// together). Turns are handed out in order, each waiter sleeping once.
-async fn expiry_turn() {
+pub(crate) async fn expiry_turn() {
     let now = monoio::time::Instant::now();
     let at = ENDING_SLOT.with(|slot| {
         let (state, at) = next_turn(slot.get(), now);
@@ -224,15 +224,13 @@ pub(crate) enum Readiness {
 }
 
 /// Waits until the peer sends something (or closes) without holding any buffer. Dropping a
-/// readiness poll on timeout is safe: it owns no memory.
+/// readiness poll on timeout is safe: it owns no memory. A caller that ends the connection
+/// on `Timeout` takes its [`expiry_turn`] first.
 pub(crate) async fn readable(stream: &Stream, limit: Option<Duration>) -> Readiness {
     let res = match limit {
         Some(limit) => match monoio::time::timeout(limit, stream.readable(false)).await {
             Ok(r) => r,
-            Err(_) => {
-                expiry_turn().await;
-                return Readiness::Timeout;
-            }
+            Err(_) => return Readiness::Timeout,
         },
         None => stream.readable(false).await,
     };

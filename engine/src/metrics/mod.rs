@@ -54,6 +54,8 @@ pub struct WorkerStats {
     tick: AtomicU64,
     /// Log lines this worker could not hand to a log target (receiver slow, gone or full).
     log_drops: AtomicU64,
+    /// Idle keep-alive connections parked now (`worker/park.rs`).
+    parked: AtomicU64,
 }
 
 impl WorkerStats {
@@ -80,7 +82,12 @@ impl WorkerStats {
                 .collect(),
             tick: AtomicU64::new(1),
             log_drops: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_parked(&self, n: usize) {
+        self.parked.store(n as u64, Relaxed);
     }
 
     #[inline]
@@ -219,6 +226,7 @@ impl Registry {
                 })
                 .collect(),
             log_drops: 0,
+            parked: 0,
         };
         for w in &self.workers {
             let tick = w.tick();
@@ -237,6 +245,7 @@ impl Registry {
                 }
             }
             snap.log_drops += w.log_drops();
+            snap.parked += w.parked.load(Relaxed);
         }
         snap
     }
@@ -250,6 +259,8 @@ pub struct Snapshot {
     pub backends: Vec<BackendSnapshot>,
     /// Log lines dropped because a log target could not take them.
     pub log_drops: u64,
+    /// Idle keep-alive connections parked without a session (they count in `sess_cur`).
+    pub parked: u64,
 }
 
 impl Snapshot {

@@ -42,4 +42,10 @@ pub trait Router {
     fn stopping(&self) -> Option<&crate::io::latch::Latch> {
         None
     }
+    /// How long a keep-alive connection may idle between requests before its session ends
+    /// and hands it back as an [`IdleConn`](crate::sessions::http::session::IdleConn),
+    /// for the caller to watch cheaply; `None`: sessions keep their connections to the end.
+    fn idle_after(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

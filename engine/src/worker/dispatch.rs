@@ -9,6 +9,7 @@ use ringlb_config::model::Mode;
 
 use crate::analysis::rules::ProxyRules;
 use crate::analysis::settings::HttpFrontend;
+use crate::sessions::http::{Ended, IdleConn};
 use crate::sessions::tcp::proxy::TunnelTimeouts;
 use crate::sessions::tcp::session::{serve_tcp, TcpFrontend};
 use crate::stream::txn::Txn;
@@ -35,13 +36,14 @@ pub struct FrontendPlan {
 }
 
 /// Serves one accepted connection according to its frontend's mode, after `monitor-net`
-/// and `tcp-request connection` rules had their say.
+/// and `tcp-request connection` rules had their say. Returns an HTTP connection that went
+/// idle between requests (to be parked), `None` once the connection is closed.
 pub async fn serve_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     stream: Stream,
     peer: SocketAddr,
-) {
+) -> Option<IdleConn> {
     stream.set_nodelay();
     let local = stream
         .local_addr()
@@ -51,7 +53,7 @@ pub async fn serve_connection(
     let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
     if !ProxyRules::tcp_accepts(&rules.tcp_connection, &rules.acls, &txn) {
         // Closed right after accept, before any byte is read.
-        return;
+        return None;
     }
     let peer_ip = crate::analysis::acl::fetch::unmap(peer.ip());
     if rules.monitor_net.iter().any(|n| n.contains(peer_ip)) {
@@ -62,7 +64,7 @@ pub async fn serve_connection(
             )
             .await;
         }
-        return;
+        return None;
     }
     match plan.mode {
         Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
@@ -85,20 +87,37 @@ pub async fn serve_connection(
                 stream,
                 peer,
             ))
-            .await
+            .await;
+            None
         }
     }
 }
 
-/// `mode http`: the HTTP session serves the connection, request after request.
+/// `mode http`: the HTTP session serves the connection, request after request, until it
+/// closes or goes idle.
 pub async fn serve_http_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     stream: Stream,
     peer: SocketAddr,
-) {
-    let Some(http) = &plan.http else {
-        return;
-    };
-    crate::sessions::http::serve_http(stream, peer, http, worker, &worker.pool).await;
+) -> Option<IdleConn> {
+    let http = plan.http.as_ref()?;
+    idle(crate::sessions::http::serve_http(stream, peer, http, worker, &worker.pool).await)
+}
+
+/// A parked connection's client sent something: a session serves it again.
+pub async fn resume_http_connection(
+    worker: &Worker,
+    plan: &FrontendPlan,
+    conn: IdleConn,
+) -> Option<IdleConn> {
+    let http = plan.http.as_ref()?;
+    idle(crate::sessions::http::resume_http(conn, http, worker, &worker.pool).await)
+}
+
+fn idle(ended: Ended) -> Option<IdleConn> {
+    match ended {
+        Ended::Closed(_) => None,
+        Ended::Idle(conn) => Some(conn),
+    }
 }

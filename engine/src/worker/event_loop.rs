@@ -25,6 +25,7 @@ use crate::metrics::Registry;
 use crate::worker::dispatch::FrontendPlan;
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
+use crate::worker::park::Parking;
 use crate::worker::WorkerInfo;
 
 /// Everything one worker thread starts from (all `Send`).
@@ -61,6 +62,9 @@ pub struct Worker {
     listeners: RefCell<Vec<Rc<Acceptor>>>,
     /// SIGTTOU: accept loops wait instead of accepting until SIGTTIN.
     paused: Cell<bool>,
+    /// Idle keep-alive connections waiting without a session (`None` if the worker could
+    /// not make its epoll set: sessions then keep their idle connections).
+    pub parking: Option<Parking>,
 }
 
 impl Worker {
@@ -117,12 +121,39 @@ impl Worker {
     }
 }
 
-/// Counts a connection as active for as long as it lives.
-struct Active(Rc<Worker>);
+/// An accepted connection's standing in its worker, for as long as the connection lives,
+/// through its sessions and the times it is parked between them: counted active, holding
+/// its `maxconn` slot, and counted as a current session of its frontend.
+pub struct Admitted {
+    pub worker: Rc<Worker>,
+    pub plan: Arc<FrontendPlan>,
+    _slot: ConnSlot,
+    /// Its descriptor is in the worker's parking set (parked before).
+    pub watched: bool,
+}
 
-impl Drop for Active {
+impl Admitted {
+    fn new(worker: Rc<Worker>, plan: Arc<FrontendPlan>, slot: ConnSlot) -> Self {
+        worker.active.set(worker.active.get() + 1);
+        let stats = &worker.obs.stats;
+        let tick = stats.tick();
+        stats.process.session_start(tick);
+        stats.frontends[plan.index].session_start(tick);
+        Self {
+            worker,
+            plan,
+            _slot: slot,
+            watched: false,
+        }
+    }
+}
+
+impl Drop for Admitted {
     fn drop(&mut self) {
-        self.0.active.set(self.0.active.get() - 1);
+        let stats = &self.worker.obs.stats;
+        stats.frontends[self.plan.index].session_end();
+        stats.process.session_end();
+        self.worker.active.set(self.worker.active.get() - 1);
     }
 }
 
@@ -174,6 +205,16 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         stop_accepting: Latch::new(),
         listeners: RefCell::new(Vec::new()),
         paused: Cell::new(false),
+        parking: match Parking::new() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!(
+                    "ringlb: worker {}: idle connections will not be parked: {e}",
+                    info.index + 1
+                );
+                None
+            }
+        },
     });
     for ev in &initial_events {
         for b in worker.backends.values() {
@@ -197,6 +238,9 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         }
     }
     monoio::spawn(tick(worker.clone()));
+    if worker.parking.is_some() {
+        monoio::spawn(crate::worker::park::watch(worker.clone()));
+    }
     let _ = ready.send(info);
     let _flush = Flush(worker.clone());
 
@@ -253,14 +297,19 @@ async fn tick(worker: Rc<Worker>) {
         monoio::time::sleep(Duration::from_secs(1)).await;
         worker.obs.on_tick();
         worker.pool.trim();
+        unsafe { libmimalloc_sys::mi_collect(false) };
     }
 }
 
-/// Publishes the histograms one last time when the worker returns.
+/// Publishes the histograms one last time when the worker returns, and closes the parked
+/// connections (which hold the worker, so they would not go with it).
 struct Flush(Rc<Worker>);
 
 impl Drop for Flush {
     fn drop(&mut self) {
+        if let Some(p) = &self.0.parking {
+            p.clear();
+        }
         self.0.obs.flush();
     }
 }
@@ -350,9 +399,8 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<A
         };
         match res {
             Ok((stream, peer)) => {
-                worker.active.set(worker.active.get() + 1);
-                let active = Active(worker.clone());
-                monoio::spawn(serve(active, plan.clone(), stream, peer, slot));
+                let conn = Admitted::new(worker.clone(), plan.clone(), slot);
+                monoio::spawn(serve(conn, stream, peer));
             }
             Err(e) => {
                 if worker.stop_accepting.is_set() {
@@ -377,21 +425,11 @@ fn connection_pending(listener: &Acceptor) -> bool {
     unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
 }
 
-async fn serve(
-    active: Active,
-    plan: Arc<FrontendPlan>,
-    stream: Stream,
-    peer: SocketAddr,
-    slot: ConnSlot,
-) {
-    let _slot = slot;
-    let stats = &active.0.obs.stats;
-    let tick = stats.tick();
-    stats.process.session_start(tick);
-    stats.frontends[plan.index].session_start(tick);
-    crate::worker::dispatch::serve_connection(&active.0, &plan, stream, peer).await;
-    let stats = &active.0.obs.stats;
-    stats.frontends[plan.index].session_end();
-    stats.process.session_end();
-    drop(active);
+/// Serves an accepted connection; parks it if it goes idle.
+async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr) {
+    let worker = conn.worker.clone();
+    let idle = crate::worker::dispatch::serve_connection(&worker, &conn.plan, stream, peer).await;
+    if let Some(idle) = idle {
+        crate::worker::park::park(&worker, conn, idle);
+    }
 }

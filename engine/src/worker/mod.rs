@@ -6,6 +6,7 @@ pub mod event_loop;
 pub mod inbox;
 pub mod limits;
 pub mod listener;
+pub mod park;
 pub mod pin;
 pub mod upstream;
 

@@ -30,4 +30,10 @@ impl Router for Worker {
     fn stopping(&self) -> Option<&crate::io::latch::Latch> {
         Some(Worker::stopping(self))
     }
+
+    fn idle_after(&self) -> Option<std::time::Duration> {
+        self.parking
+            .as_ref()
+            .map(|_| crate::worker::park::PARK_AFTER)
+    }
 }

@@ -120,7 +120,9 @@ impl TestProxy {
                 };
                 let (fe, r, p, s) = (fe.clone(), r.clone(), p.clone(), s.clone());
                 monoio::spawn(async move {
-                    let summary = serve_http(stream.into(), peer, &fe, &*r, &p).await;
+                    let summary = serve_http(stream.into(), peer, &fe, &*r, &p)
+                        .await
+                        .summary();
                     s.borrow_mut().push(summary);
                 });
             }

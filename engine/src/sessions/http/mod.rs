@@ -8,4 +8,4 @@ mod trace;
 mod response;
 mod service;
 
-pub use session::{serve_http, SessionSummary, Termination};
+pub use session::{resume_http, serve_http, Ended, IdleConn, SessionSummary, Termination};

@@ -21,7 +21,9 @@ use crate::codec::framing::{request_framing, BodyKind, RequestFraming};
 use crate::codec::head::{parse_request, RequestHead};
 use crate::codec::rewrite::{forwarded_for, write_request_head, RequestRewrite};
 use crate::io::buffer::BufferPool;
-use crate::io::timed::{read_more, read_now, readable, write_all, ReadOutcome, Readiness};
+use crate::io::timed::{
+    expiry_turn, read_more, read_now, readable, write_all, ReadOutcome, Readiness,
+};
 use crate::log::observer::{Observer, RequestTrace};
 use crate::sessions::http::response::RespError;
 use crate::sessions::router::Router;
@@ -50,7 +52,20 @@ pub struct SessionSummary {
 }
 
 /// How long an idle keep-alive connection of a stopping process may still send a request.
-const SOFT_STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+pub const SOFT_STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why no request head came: the connection ended, or it idled past the router's
+/// `idle_after` (since the instant given) and goes back to its owner.
+pub(super) enum NoHead {
+    Closed(Termination),
+    Idle(monoio::time::Instant),
+}
+
+impl From<Termination> for NoHead {
+    fn from(t: Termination) -> Self {
+        NoHead::Closed(t)
+    }
+}
 
 /// After one exchange: serve another request on this connection, or close it.
 pub(super) enum Next {
@@ -58,42 +73,70 @@ pub(super) enum Next {
     Close(Termination),
 }
 
-/// Serves one accepted client connection until it closes. Never panics on bad input; every
-/// error is answered (when a response can still be sent) and ends in a close.
+/// A keep-alive client connection that stayed idle past [`Router::idle_after`]: the session
+/// ended and handed it back, holding no buffer and no future, to be watched for readiness
+/// by its owner and given to [`resume_http`] once the client sends something (or closes).
+pub struct IdleConn {
+    /// The connection (it knows its addresses: they are asked again on resume).
+    pub client: Stream,
+    /// Requests served so far (the next is no first request: keep-alive timeout, reuse).
+    requests: u32,
+    /// `sess` variables set by rules, which outlive the requests.
+    vars: Vars,
+    /// When the connection went idle: its keep-alive timeout counts from here.
+    pub idle_since: monoio::time::Instant,
+}
+
+/// How a session ended: the connection closed, or it went idle and was handed back.
+pub enum Ended {
+    Closed(SessionSummary),
+    Idle(IdleConn),
+}
+
+impl Ended {
+    /// What the connection did, for callers that never hand connections back (their router
+    /// has no `idle_after`).
+    pub fn summary(self) -> SessionSummary {
+        match self {
+            Ended::Closed(s) => s,
+            Ended::Idle(_) => SessionSummary::default(),
+        }
+    }
+}
+
+/// Serves one accepted client connection until it closes, or until it idles past
+/// [`Router::idle_after`] between requests. Never panics on bad input; every error is
+/// answered (when a response can still be sent) and ends in a close.
 pub async fn serve_http<R: Router>(
     client: Stream,
     peer: SocketAddr,
     frontend: &HttpFrontend,
     router: &R,
     pool: &BufferPool,
-) -> SessionSummary {
+) -> Ended {
     client.set_nodelay();
-    let obs = router
-        .observer()
-        .and_then(|o| Some((o, o.frontend_index(&frontend.name)?)));
     let local = client
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let mut s = Session {
-        client,
-        local,
-        peer,
-        fe: frontend,
-        router,
-        pool,
-        inbuf: None,
-        summary: SessionSummary::default(),
-        obs,
-        trace: RequestTrace::default(),
-        vars: Vars::default(),
-        own: OwnConn::default(),
-    };
-    let termination = s.run().await;
-    if let Some(buf) = s.inbuf.take() {
-        pool.give(buf);
-    }
-    s.summary.termination = termination;
-    s.summary
+    let s = Session::new(client, local, peer, frontend, router, pool);
+    s.serve(false).await
+}
+
+/// Serves an idle connection again once its client sent something (or closed): the same
+/// session as before it was handed back, minus the futures and buffers it did not need.
+pub async fn resume_http<R: Router>(
+    idle: IdleConn,
+    frontend: &HttpFrontend,
+    router: &R,
+    pool: &BufferPool,
+) -> Ended {
+    let unknown = || SocketAddr::from(([0, 0, 0, 0], 0));
+    let local = idle.client.local_addr().unwrap_or_else(|_| unknown());
+    let peer = idle.client.peer_addr().unwrap_or_else(|_| unknown());
+    let mut s = Session::new(idle.client, local, peer, frontend, router, pool);
+    s.summary.requests = idle.requests;
+    s.vars = idle.vars;
+    s.serve(true).await
 }
 
 pub(super) struct Session<'a, R> {
@@ -128,15 +171,65 @@ pub(super) struct Forwarded {
 }
 
 impl<'a, R: Router> Session<'a, R> {
-    async fn run(&mut self) -> Termination {
+    fn new(
+        client: Stream,
+        local: SocketAddr,
+        peer: SocketAddr,
+        fe: &'a HttpFrontend,
+        router: &'a R,
+        pool: &'a BufferPool,
+    ) -> Self {
+        let obs = router
+            .observer()
+            .and_then(|o| Some((o, o.frontend_index(&fe.name)?)));
+        Session {
+            client,
+            local,
+            peer,
+            fe,
+            router,
+            pool,
+            inbuf: None,
+            summary: SessionSummary::default(),
+            obs,
+            trace: RequestTrace::default(),
+            vars: Vars::default(),
+            own: OwnConn::default(),
+        }
+    }
+
+    /// Runs the session to its end. `ready`: the client is known to have sent something.
+    async fn serve(mut self, ready: bool) -> Ended {
+        let end = self.run(ready).await;
+        if let Some(buf) = self.inbuf.take() {
+            self.pool.give(buf);
+        }
+        match end {
+            NoHead::Closed(t) => {
+                self.summary.termination = t;
+                Ended::Closed(self.summary)
+            }
+            NoHead::Idle(idle_since) => Ended::Idle(IdleConn {
+                client: self.client,
+                requests: self.summary.requests,
+                vars: self.vars,
+                idle_since,
+            }),
+        }
+    }
+
+    /// Serves requests until the connection closes, or idles past the router's
+    /// `idle_after`.
+    async fn run(&mut self, mut ready: bool) -> NoHead {
         loop {
             self.trace_begin();
-            let head = match self.read_head().await {
+            let head = match self.read_head(std::mem::take(&mut ready)).await {
                 Ok(head) => head,
-                Err(t) => {
+                Err(NoHead::Closed(t)) => {
                     self.trace_end_without_request(t);
-                    return t;
+                    return NoHead::Closed(t);
                 }
+                Err(idle) => return idle,
             };
             // Boxed: an exchange's state (proxying, relaying, timers) is several KiB, and
             // living inside the session future it would be paid by every idle keep-alive
@@ -148,7 +241,7 @@ impl<'a, R: Router> Session<'a, R> {
             });
             match next {
                 Next::KeepAlive => continue,
-                Next::Close(t) => return t,
+                Next::Close(t) => return NoHead::Closed(t),
             }
         }
     }
@@ -157,18 +250,28 @@ impl<'a, R: Router> Session<'a, R> {
         self.inbuf.as_deref().unwrap_or_default()
     }
 
-    /// Waits for the next request head; buffers are taken only once the client sent bytes.
-    async fn read_head(&mut self) -> Result<RequestHead, Termination> {
+    /// Waits for the next request head; buffers are taken only once the client sent bytes
+    /// (`ready`: it is known to have sent some already).
+    async fn read_head(&mut self, ready: bool) -> Result<RequestHead, NoHead> {
         let first = self.summary.requests == 0;
         let started = monoio::time::Instant::now();
         // Whether the client is known to have sent bytes that are not read yet.
-        let mut readable_now = false;
-        if self.inbuf.is_none() {
+        let mut readable_now = ready;
+        if self.inbuf.is_none() && !ready {
             let idle = if first {
                 self.fe.head_timeout()
             } else {
                 self.fe.keep_alive_timeout()
             };
+            // A keep-alive connection idle this long is handed back (see `IdleConn`); one
+            // that keeps a server connection of its own, or of a stopping process, stays a
+            // session.
+            let stopping = self.router.stopping().is_some_and(|s| s.is_set());
+            let hand_back = self.router.idle_after().filter(|after| {
+                !first && !stopping && self.own.is_empty() && idle.is_none_or(|i| i > *after)
+            });
+            let wait = hand_back.or(idle);
+            // `None`: a stopping process gave this idle connection its last chance.
             let ready = match self.router.stopping().filter(|_| !first) {
                 // Stopping: an idle keep-alive connection is closed only if it stays idle a
                 // moment, so a request already on its way is still answered (with close).
@@ -178,20 +281,33 @@ impl<'a, R: Router> Session<'a, R> {
                         monoio::time::sleep(SOFT_STOP_IDLE).await;
                     };
                     monoio::select! {
-                        r = readable(&self.client, idle) => r,
-                        _ = last_chance => Readiness::Timeout,
+                        r = readable(&self.client, wait) => Some(r),
+                        _ = last_chance => None,
                     }
                 }
-                None => readable(&self.client, idle).await,
+                None => Some(readable(&self.client, wait).await),
             };
             match ready {
-                Readiness::Ready => {}
-                Readiness::Timeout if first => {
-                    return Err(self.fail(408, Termination::ClientTimeout, None).await)
+                Some(Readiness::Ready) => {}
+                Some(Readiness::Timeout) if hand_back.is_some() => {
+                    return Err(NoHead::Idle(started))
                 }
-                Readiness::Timeout => return Err(Termination::IdleTimeout),
-                Readiness::Failed => return Err(Termination::ClientAborted),
+                Some(Readiness::Timeout) if first => {
+                    expiry_turn().await;
+                    return Err(self
+                        .fail(408, Termination::ClientTimeout, None)
+                        .await
+                        .into());
+                }
+                Some(Readiness::Timeout) => {
+                    expiry_turn().await;
+                    return Err(Termination::IdleTimeout.into());
+                }
+                None => return Err(Termination::IdleTimeout.into()),
+                Some(Readiness::Failed) => return Err(Termination::ClientAborted.into()),
             }
+        }
+        if self.inbuf.is_none() {
             self.inbuf = Some(self.pool.take());
             readable_now = true;
         }
@@ -216,7 +332,8 @@ impl<'a, R: Router> Session<'a, R> {
                 Err(e) => {
                     return Err(self
                         .fail(e.request_status(), Termination::BadRequest, None)
-                        .await)
+                        .await
+                        .into())
                 }
             }
             let was_empty = buf.is_empty();
@@ -239,13 +356,16 @@ impl<'a, R: Router> Session<'a, R> {
             match outcome {
                 ReadOutcome::Data(n) => self.summary.bytes_in += n as u64,
                 ReadOutcome::Eof | ReadOutcome::Failed if was_empty => {
-                    return Err(Termination::Normal)
+                    return Err(Termination::Normal.into())
                 }
                 ReadOutcome::Eof | ReadOutcome::Failed => {
-                    return Err(self.fail(400, Termination::BadRequest, None).await)
+                    return Err(self.fail(400, Termination::BadRequest, None).await.into())
                 }
                 ReadOutcome::Timeout => {
-                    return Err(self.fail(408, Termination::ClientTimeout, None).await)
+                    return Err(self
+                        .fail(408, Termination::ClientTimeout, None)
+                        .await
+                        .into())
                 }
             }
         }
