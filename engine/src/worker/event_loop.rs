@@ -238,6 +238,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         }
     }
     monoio::spawn(tick(worker.clone()));
+    monoio::spawn(release_memory(worker.clone()));
     if worker.parking.is_some() {
         monoio::spawn(crate::worker::park::watch(worker.clone()));
     }
@@ -297,7 +298,39 @@ async fn tick(worker: Rc<Worker>) {
         monoio::time::sleep(Duration::from_secs(1)).await;
         worker.obs.on_tick();
         worker.pool.trim();
-        unsafe { libmimalloc_sys::mi_collect(false) };
+    }
+}
+
+/// How often a worker looks whether sessions ended, to give their memory back.
+const RELEASE_EVERY: Duration = Duration::from_millis(100);
+
+/// Sessions (a few KiB each) that must have ended since the busiest moment before memory is
+/// given back: fewer would come and go with ordinary traffic, whose memory is better reused.
+const RELEASE_AFTER_ENDED: usize = 256;
+
+/// Gives the memory of ended sessions back to the system once many of them ended: mimalloc
+/// (the binary's allocator, `main.rs`) keeps freed pages resident for a second and then
+/// purges them only as a side effect of later allocations, so the sessions of a burst of
+/// connections that then sit parked, or go, would keep their memory on a quiet worker. The
+/// count looked at is live sessions (parked connections have none); a worker under steady
+/// load never calls the allocator here.
+async fn release_memory(worker: Rc<Worker>) {
+    let sessions = |w: &Worker| {
+        let parked = w.parking.as_ref().map_or(0, Parking::len);
+        w.active().saturating_sub(parked)
+    };
+    let mut busiest = sessions(&worker);
+    loop {
+        monoio::time::sleep(RELEASE_EVERY).await;
+        let now = sessions(&worker);
+        busiest = busiest.max(now);
+        if busiest - now >= RELEASE_AFTER_ENDED {
+            // SAFETY: `mi_collect` takes no pointers and may be called from any thread at
+            // any time. Under the test harness's allocator it only tidies mimalloc's own
+            // empty heap.
+            unsafe { libmimalloc_sys::mi_collect(true) };
+            busiest = now;
+        }
     }
 }
 
