@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# usage: [RINGLB=BINARY] perf/syscalls.sh [REQUESTS] — system calls per proxied request (strace -c -f on
-# the proxy), keep-alive and close, for ringlb and haproxy, one worker each on PROXY_CPU.
+# usage: [RINGLB=BINARY] [WORKLOADS="keepalive close 64k"] perf/syscalls.sh [REQUESTS] — system
+# calls per proxied request (strace -c -f on the proxy), keep-alive and close with 6-byte
+# responses and keep-alive with 64 KiB ones, for ringlb and haproxy, one worker each on PROXY_CPU.
 #
 # After a warm-up, strace attaches to the running proxy, h2load --h1 sends REQUESTS requests
 # over 50 connections, and the count of every call (io_uring_enter included) is divided by
@@ -17,7 +18,7 @@ start_fixture "$BACK"
 
 printf "%-8s %-10s %14s  %s\n" proxy workload calls/request "top calls per request"
 for proxy in ringlb haproxy; do
-  for workload in keepalive close; do
+  for workload in ${WORKLOADS:-keepalive close 64k}; do
     FRONT=$(free_port)
     cfg="$WORK/$proxy.cfg"
     write_config "$proxy" http "$FRONT" "$BACK" "$cfg"
@@ -28,12 +29,14 @@ for proxy in ringlb haproxy; do
     wait_port "$FRONT" "$pid"
     hdr=()
     [[ $workload == close ]] && hdr=(-H "Connection: close")
-    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${hdr[@]}" "http://127.0.0.1:$FRONT/" >/dev/null
+    url="http://127.0.0.1:$FRONT/"
+    [[ $workload == 64k ]] && url="$url?s=65536"
+    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${hdr[@]}" "$url" >/dev/null
     out="$WORK/strace.$proxy.$workload"
     strace -c -f -p "$pid" -o "$out" 2>/dev/null &
     tracer=$!
     sleep 0.5
-    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${hdr[@]}" "http://127.0.0.1:$FRONT/" >"$WORK/h2load.txt"
+    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${hdr[@]}" "$url" >"$WORK/h2load.txt"
     kill -INT "$tracer"
     wait "$tracer" 2>/dev/null || true
     awk -v n="$REQUESTS" -v p="$proxy" -v w="$workload" '

@@ -8,7 +8,7 @@ use monoio::buf::IoBuf;
 
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::framing::BodyKind;
-use crate::io::timed::{read_more, write_all, ReadOutcome, WriteError};
+use crate::io::timed::{read_more, write_all, write_pair, ReadOutcome, WriteError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyError {
@@ -59,10 +59,15 @@ pub(crate) struct BodyEnd {
     pub head: Option<Vec<u8>>,
 }
 
+/// Body bytes read with a head that are copied behind it to leave in one write; more are
+/// sent from their own buffer with the head in one vectored write (a 16 KiB copy per 64 KiB
+/// response was 2.5 % of the proxy's CPU).
+const MERGE_MAX: usize = 1024;
+
 /// Forwards a body of `kind` from `src` to `dst`; `buf[start..]` holds bytes already read.
-/// `head` (the message head, or empty) goes first: with the body bytes already read appended
-/// when its buffer has room for them, so a small message leaves in one write and one
-/// segment instead of two.
+/// `head` (the message head, or empty) goes first, in the same system call as the body
+/// bytes already read, so a small message leaves in one write and one segment instead of
+/// two.
 pub(crate) async fn forward_body(
     src: &mut Stream,
     dst: &mut Stream,
@@ -91,19 +96,29 @@ pub(crate) async fn forward_body(
             Err(e) => return end(Err(e), buf, head_back),
         };
         if !head.is_empty() {
-            let merged = if head.len() + take <= head.capacity() {
+            // A few body bytes are copied behind the head; more leave with it from their own
+            // buffer in the same system call.
+            let (res, sent) = if take <= MERGE_MAX && head.len() + take <= head.capacity() {
                 head.extend_from_slice(&buf[pos..pos + take]);
-                std::mem::replace(&mut take, 0)
+                let (res, back) = write_all(dst, std::mem::take(&mut head), dst_timeout).await;
+                head_back = back;
+                (res, std::mem::replace(&mut take, 0))
+            } else if take > 0 {
+                let range = pos..pos + take;
+                let (res, back, b) =
+                    write_pair(dst, std::mem::take(&mut head), buf, range, dst_timeout).await;
+                (head_back, buf) = (back, b);
+                (res, std::mem::replace(&mut take, 0))
             } else {
-                0
+                let (res, back) = write_all(dst, std::mem::take(&mut head), dst_timeout).await;
+                head_back = back;
+                (res, 0)
             };
-            let (res, back) = write_all(dst, std::mem::take(&mut head), dst_timeout).await;
-            head_back = back;
             if let Err(e) = res {
                 return end(Err(dst_error(e)), buf, head_back);
             }
-            pos += merged;
-            total += merged as u64;
+            pos += sent;
+            total += sent as u64;
         }
         if take > 0 {
             let (res, slice) = write_all(dst, buf.slice(pos..pos + take), dst_timeout).await;

@@ -158,6 +158,60 @@ fn send_now(fd: RawFd, bytes: &[u8]) -> usize {
     n.max(0) as usize
 }
 
+/// [`send_now`] for two pieces in one call (`sendmsg` with two vectors): how many bytes of
+/// `first` then `second` the socket took.
+fn send_now_pair(fd: RawFd, first: &[u8], second: &[u8]) -> usize {
+    let mut iov = [
+        libc::iovec {
+            iov_base: first.as_ptr() as *mut libc::c_void,
+            iov_len: first.len(),
+        },
+        libc::iovec {
+            iov_base: second.as_ptr() as *mut libc::c_void,
+            iov_len: second.len(),
+        },
+    ];
+    // SAFETY: a zeroed msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    msg.msg_iovlen = iov.len() as _;
+    // SAFETY: both vectors point at readable memory for their lengths; sendmsg only reads it.
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    n.max(0) as usize
+}
+
+/// Writes `first`, then `second[range]`: in one system call and one segment when the socket
+/// takes both at once, with no copy of either. What it does not take goes through
+/// [`write_all`]. Hands both buffers back (`first` as `None`, and `second` empty, when a
+/// timed-out write outlived its grace period).
+pub(crate) async fn write_pair(
+    stream: &mut Stream,
+    first: Vec<u8>,
+    second: Vec<u8>,
+    range: std::ops::Range<usize>,
+    limit: Option<Duration>,
+) -> (Result<(), WriteError>, Option<Vec<u8>>, Vec<u8>) {
+    let sent = send_now_pair(stream.as_raw_fd(), &first, &second[range.clone()]);
+    // Bytes of `second` already sent.
+    let into_second = sent.saturating_sub(first.len());
+    let first = if sent < first.len() {
+        let (res, back) = write_all(stream, first.slice(sent..), limit).await;
+        let back = back.map(|s| s.into_inner());
+        if let Err(e) = res {
+            return (Err(e), back, second);
+        }
+        back
+    } else {
+        Some(first)
+    };
+    let from = range.start + into_second;
+    if from >= range.end {
+        return (Ok(()), first, second);
+    }
+    let (res, back) = write_all(stream, second.slice(from..range.end), limit).await;
+    (res, first, back.map(|s| s.into_inner()).unwrap_or_default())
+}
+
 /// Appends what the peer sends next to `buf`, within its spare capacity. On a timeout the
 /// buffer stays with the dropped read and an empty one comes back.
 pub(crate) async fn read_more(
@@ -244,6 +298,48 @@ pub(crate) async fn readable(stream: &Stream, limit: Option<Duration>) -> Readin
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    /// `write_pair` delivers both pieces whole and in order, whether the socket takes them
+    /// at once, takes part of the second, or (full beforehand) takes nothing of either.
+    #[monoio::test_all(timer_enabled = true)]
+    async fn write_pair_sends_both_pieces_in_order_whatever_the_socket_takes() {
+        for (prefill, body_len) in [(false, 10), (false, 3 << 20), (true, 3 << 20)] {
+            let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            a.set_nonblocking(true).unwrap();
+            let mut expected = Vec::new();
+            if prefill {
+                // Fill the socket until it takes nothing more: the head cannot leave at once.
+                let junk = vec![b'x'; 64 << 10];
+                while let Ok(n) = std::io::Write::write(&mut &a, &junk) {
+                    expected.extend_from_slice(&junk[..n]);
+                }
+            }
+            let head = b"HEAD".repeat(25);
+            let body: Vec<u8> = (0..body_len + 7).map(|i| (i % 251) as u8).collect();
+            expected.extend_from_slice(&head);
+            expected.extend_from_slice(&body[7..]);
+            let want = expected.len();
+            let reader = std::thread::spawn(move || {
+                // Late, so that the full socket is still full when the pair is written.
+                std::thread::sleep(Duration::from_millis(50));
+                let mut got = vec![0u8; want];
+                std::io::Read::read_exact(&mut &b, &mut got).unwrap();
+                got
+            });
+            let mut stream = Stream::Unix(monoio::net::UnixStream::from_std(a).unwrap());
+            let limit = Some(Duration::from_secs(10));
+            let len = body.len();
+            let (res, head_back, body_back) =
+                write_pair(&mut stream, head.clone(), body, 7..len, limit).await;
+            assert!(res.is_ok());
+            assert_eq!(head_back.as_deref(), Some(&head[..]), "the head comes back");
+            assert_eq!(body_back.len(), len, "the body buffer comes back");
+            assert!(
+                reader.join().unwrap() == expected,
+                "bytes lost or out of order"
+            );
+        }
+    }
 
     #[test]
     fn expiries_together_are_spread_over_milliseconds_in_order() {
