@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod slowloris;
 mod soak;
+mod syscalls;
 mod targets;
 mod workload;
 
@@ -89,6 +90,11 @@ struct Args {
     /// Times a disturbed run is repeated before it is kept and flagged.
     #[arg(long)]
     retries: Option<usize>,
+    /// Seconds of an extra load run per target and workload (first round only) under
+    /// `strace -c -f`, for system calls per request; 0: none [default: 3, 0 with --smoke or
+    /// --quick]
+    #[arg(long)]
+    syscall_secs: Option<u64>,
     /// Seconds to wait, before each run, for the machine to go quiet.
     #[arg(long)]
     idle_wait: Option<u64>,
@@ -284,6 +290,12 @@ fn bench(a: Args) -> Result<bool, String> {
     if targets.contains(&Target::Haproxy) {
         needed.push(("haproxy", "haproxy"));
     }
+    if a.syscall_secs
+        .unwrap_or(if a.smoke || a.quick { 0 } else { 3 })
+        > 0
+    {
+        needed.push(("strace", "strace"));
+    }
     if targets.contains(&Target::Nginx) {
         needed.push(("nginx", "nginx"));
     }
@@ -329,6 +341,9 @@ fn bench(a: Args) -> Result<bool, String> {
             0 => None,
             m => Some(started + Duration::from_secs(m * 60)),
         },
+        syscall_secs: a
+            .syscall_secs
+            .unwrap_or(if a.smoke || a.quick { 0 } else { 3 }),
         front_port: free_port()?,
         back_port: free_port()?,
         wrk_script: load::write_wrk_script(&dir).map_err(|e| e.to_string())?,

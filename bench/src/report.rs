@@ -54,6 +54,7 @@ pub struct Row {
     pub disturbed_rounds: usize,
     pub rss_bytes_per_conn: Option<f64>,
     pub idle_conns: Option<usize>,
+    pub syscalls_per_req: Option<f64>,
 }
 
 impl Row {
@@ -99,6 +100,7 @@ pub fn rows(samples: &[Sample], workloads: &[Workload]) -> Vec<Row> {
             let (ratio, ratio_spread) =
                 opt_median(s.iter().map(|x| x.proxy_backend_ratio).collect());
             let (rss, _) = opt_median(s.iter().map(|x| x.rss_bytes_per_conn).collect());
+            let (syscalls, _) = opt_median(s.iter().map(|x| x.syscalls_per_req).collect());
             out.push(Row {
                 workload: w.name.to_owned(),
                 target: *t,
@@ -114,6 +116,7 @@ pub fn rows(samples: &[Sample], workloads: &[Workload]) -> Vec<Row> {
                 disturbed_rounds: s.iter().filter(|x| x.disturbed).count(),
                 rss_bytes_per_conn: rss,
                 idle_conns: s.iter().filter_map(|x| x.idle_conns).min(),
+                syscalls_per_req: syscalls,
             });
         }
     }
@@ -137,6 +140,8 @@ pub struct Versus {
     pub cpu_ratio: Option<f64>,
     /// ringlb RSS per idle connection ÷ peer's: below 1 is better.
     pub rss_per_conn: Option<f64>,
+    /// ringlb system calls per request ÷ peer's: below 1 is better.
+    pub syscalls_per_req: Option<f64>,
 }
 
 pub fn versus(rows: &[Row]) -> Vec<Versus> {
@@ -156,6 +161,7 @@ pub fn versus(rows: &[Row]) -> Vec<Versus> {
                 cpu_per_req: div(r.proxy_cpu_us_per_req, p.proxy_cpu_us_per_req),
                 cpu_ratio: div(r.proxy_backend_ratio, p.proxy_backend_ratio),
                 rss_per_conn: div(r.rss_bytes_per_conn, p.rss_bytes_per_conn),
+                syscalls_per_req: div(r.syscalls_per_req, p.syscalls_per_req),
             });
         }
     }
@@ -191,9 +197,9 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], vs: &[Versus], header: &st
         }
         let _ = writeln!(
             o,
-            "| target | req/s (median) | spread | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | proxy÷backend CPU | errors |"
+            "| target | req/s (median) | spread | p50 µs | p99 µs | p99.9 µs | proxy CPU µs/req | proxy÷backend CPU | syscalls/req | errors |"
         );
-        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for r in rs {
             let p50 = r
                 .percentile(50.0)
@@ -209,13 +215,14 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], vs: &[Versus], header: &st
             };
             let _ = writeln!(
                 o,
-                "| {}{flag} | {:.0} | {:.0}% | {p50} | {} | {} | {} | {ratio} | {} |",
+                "| {}{flag} | {:.0} | {:.0}% | {p50} | {} | {} | {} | {ratio} | {} | {} |",
                 r.target.name(),
                 r.rps,
                 r.rps_spread_pct,
                 f(r.percentile(99.0), 0),
                 f(r.percentile(99.9), 0),
                 f(r.proxy_cpu_us_per_req, 2),
+                f(r.syscalls_per_req, 2),
                 r.errors
             );
         }
@@ -224,17 +231,17 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], vs: &[Versus], header: &st
         let _ = writeln!(
             o,
             "\n### ringlb against each peer\n\nringlb's figure ÷ the peer's: req/s above 1 is better; \
-             CPU per request, CPU ratio and RSS below 1 are better.\n"
+             CPU per request, CPU ratio, system calls and RSS below 1 are better.\n"
         );
         let _ = writeln!(
             o,
-            "| workload | peer | req/s | proxy CPU µs/req | proxy÷backend CPU | RSS/conn |"
+            "| workload | peer | req/s | proxy CPU µs/req | proxy÷backend CPU | syscalls/req | RSS/conn |"
         );
-        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|");
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|");
         for v in vs {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 v.workload,
                 v.peer.name(),
                 if v.rps.is_finite() {
@@ -244,6 +251,7 @@ pub fn markdown(rows: &[Row], workloads: &[Workload], vs: &[Versus], header: &st
                 },
                 f(v.cpu_per_req, 2),
                 f(v.cpu_ratio, 2),
+                f(v.syscalls_per_req, 2),
                 f(v.rss_per_conn, 2)
             );
         }

@@ -31,6 +31,8 @@ pub struct Plan {
     /// The whole run ends by then: quiet waits and retries are dropped once the runs left
     /// would not fit otherwise.
     pub deadline: Option<Instant>,
+    /// Seconds of the traced run that counts system calls (first round only); 0: none.
+    pub syscall_secs: u64,
     pub front_port: u16,
     pub back_port: u16,
     pub dir: PathBuf,
@@ -60,6 +62,8 @@ pub struct Sample {
     /// Idle workload: connections held open and the proxy's RSS growth per connection.
     pub idle_conns: Option<usize>,
     pub rss_bytes_per_conn: Option<f64>,
+    /// System calls of the proxy per request, from a separate traced run.
+    pub syscalls_per_req: Option<f64>,
 }
 
 /// Waits for the machine to go quiet, at most `plan.idle_wait`; not at all without `extras`.
@@ -175,6 +179,26 @@ fn measure_load(
         let m1 = procfs::machine_ticks();
         let b1 = procfs::tree_ticks(backend_pid);
         let p1 = pid.map(procfs::tree_ticks);
+        let syscalls = match pid {
+            Some(pid) if plan.syscall_secs > 0 && round == 1 && res.is_ok() => {
+                let traced = LoadSpec {
+                    duration: Duration::from_secs(plan.syscall_secs),
+                    ..ls.clone()
+                };
+                match crate::syscalls::per_request(pid, &traced, &plan.wrk_script, &plan.dir) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        notes.push(format!(
+                            "{} ({}): system calls not counted: {e}",
+                            target.name(),
+                            w.name
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         drop(proc);
         let r = res?;
         if r.requests == 0 {
@@ -226,6 +250,7 @@ fn measure_load(
             disturbed,
             idle_conns: None,
             rss_bytes_per_conn: None,
+            syscalls_per_req: syscalls,
         });
     }
 }
@@ -273,6 +298,7 @@ fn measure_idle(
         disturbed: false,
         idle_conns: Some(held),
         rss_bytes_per_conn: per_conn,
+        syscalls_per_req: None,
     })
 }
 
