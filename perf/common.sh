@@ -53,6 +53,14 @@ start_fixture() { # start_fixture PORT -> FIXTURE_PID
   wait_port "$1" "$FIXTURE_PID"
 }
 
+load_request() { # load_request WORKLOAD FRONT — sets HDR (keepalive, close, 64k) and URL
+  HDR=()
+  [[ $1 == close ]] && HDR=(-H "Connection: close")
+  URL="http://127.0.0.1:$2/?s=6"
+  [[ $1 == 64k ]] && URL="http://127.0.0.1:$2/?s=65536"
+  return 0
+}
+
 write_config() { # write_config ringlb|haproxy MODE FRONT BACK FILE — one thread on PROXY_CPU
   # RULES=N (http mode): N http-request rules in the frontend, odd ones a path ACL that never
   # matches guarding a deny, even ones a header set on every request.

@@ -30,12 +30,10 @@ for proxy in ringlb haproxy; do
     pid=$!
     STARTED+=("$pid")
     wait_port "$FRONT" "$pid"
-    hdr=()
-    [[ $workload == close ]] && hdr=(-H "Connection: close")
-    url="http://127.0.0.1:$FRONT/?s=6"
-    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${hdr[@]}" "$url" >/dev/null
+    load_request "$workload" "$FRONT"
+    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${HDR[@]}" "$URL" >/dev/null
     callgrind_control -z "$pid" >/dev/null 2>&1
-    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${hdr[@]}" "$url" >"$WORK/h2load.$proxy.$workload.txt"
+    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${HDR[@]}" "$URL" >"$WORK/h2load.$proxy.$workload.txt"
     callgrind_control -d "$pid" >/dev/null 2>&1
     sleep 1
     kill -KILL "$pid" 2>/dev/null || true

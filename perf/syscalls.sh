@@ -27,16 +27,13 @@ for proxy in ringlb haproxy; do
     pid=$!
     STARTED+=("$pid")
     wait_port "$FRONT" "$pid"
-    hdr=()
-    [[ $workload == close ]] && hdr=(-H "Connection: close")
-    url="http://127.0.0.1:$FRONT/"
-    [[ $workload == 64k ]] && url="$url?s=65536"
-    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${hdr[@]}" "$url" >/dev/null
+    load_request "$workload" "$FRONT"
+    taskset -c "$LOAD_CPU" h2load --h1 -n 2000 -c 50 "${HDR[@]}" "$URL" >/dev/null
     out="$WORK/strace.$proxy.$workload"
     strace -c -f -p "$pid" -o "$out" 2>/dev/null &
     tracer=$!
     sleep 0.5
-    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${hdr[@]}" "$url" >"$WORK/h2load.txt"
+    taskset -c "$LOAD_CPU" h2load --h1 -n "$REQUESTS" -c 50 "${HDR[@]}" "$URL" >"$WORK/h2load.txt"
     kill -INT "$tracer"
     wait "$tracer" 2>/dev/null || true
     awk -v n="$REQUESTS" -v p="$proxy" -v w="$workload" '

@@ -179,27 +179,6 @@ fn measure_load(
         let m1 = procfs::machine_ticks();
         let b1 = procfs::tree_ticks(backend_pid);
         let p1 = pid.map(procfs::tree_ticks);
-        let syscalls = match pid {
-            Some(pid) if plan.syscall_secs > 0 && round == 1 && res.is_ok() => {
-                let traced = LoadSpec {
-                    duration: Duration::from_secs(plan.syscall_secs),
-                    ..ls.clone()
-                };
-                match crate::syscalls::per_request(pid, &traced, &plan.wrk_script, &plan.dir) {
-                    Ok(n) => Some(n),
-                    Err(e) => {
-                        notes.push(format!(
-                            "{} ({}): system calls not counted: {e}",
-                            target.name(),
-                            w.name
-                        ));
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        drop(proc);
         let r = res?;
         if r.requests == 0 {
             return Err(format!(
@@ -227,6 +206,28 @@ fn measure_load(
             );
             continue;
         }
+        // Counted with the proxy still up, once the measured run is kept.
+        let syscalls = match pid {
+            Some(pid) if plan.syscall_secs > 0 && round == 1 => {
+                let traced = LoadSpec {
+                    duration: Duration::from_secs(plan.syscall_secs),
+                    ..ls.clone()
+                };
+                match crate::syscalls::per_request(pid, &traced, &plan.wrk_script, &plan.dir) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        notes.push(format!(
+                            "{} ({}): system calls not counted: {e}",
+                            target.name(),
+                            w.name
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        drop(proc);
         let us = |t: u64| t as f64 * 1e6 / hz / reqs;
         let backend_us = us(backend_ticks);
         let proxy_us = proxy_ticks.map(us);

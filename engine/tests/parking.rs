@@ -35,6 +35,17 @@ fn quiet(c: &mut Client) -> bool {
     quiet
 }
 
+/// Two clients, each served once and then left idle until both are parked.
+fn two_parked(h: &RunHandle, addr: SocketAddr) -> (Client, Client) {
+    let mut a = Client::connect(addr);
+    let mut b = Client::connect(addr);
+    assert_eq!(a.get("/").status, 200);
+    assert_eq!(b.get("/").status, 200);
+    parked();
+    assert_eq!(h.stats().parked, 2);
+    (a, b)
+}
+
 fn rig(extra: &str, legacy: bool) -> (RunHandle, SocketAddr, Origin) {
     let origin = Origin::text("hello");
     let text = format!(
@@ -113,12 +124,7 @@ both_drivers!(
 
 fn parked_connections_hold_their_slots(legacy: bool) {
     let (h, addr, _o) = rig(" maxconn 2\n timeout http-keep-alive 30s", legacy);
-    let mut a = Client::connect(addr);
-    let mut b = Client::connect(addr);
-    assert_eq!(a.get("/").status, 200);
-    assert_eq!(b.get("/").status, 200);
-    parked();
-    assert_eq!(h.stats().parked, 2);
+    let (a, mut b) = two_parked(&h, addr);
     assert_eq!(h.stats().frontend("web").unwrap().sess_cur, 2);
     // A third client waits in the backlog: the parked ones still hold both slots.
     let mut third = Client::connect(addr);
@@ -140,12 +146,7 @@ both_drivers!(
 
 fn soft_stop_closes(legacy: bool) {
     let (h, addr, _o) = rig(" timeout http-keep-alive 30s", legacy);
-    let mut idle = Client::connect(addr);
-    let mut late = Client::connect(addr);
-    assert_eq!(idle.get("/").status, 200);
-    assert_eq!(late.get("/").status, 200);
-    parked();
-    assert_eq!(h.stats().parked, 2);
+    let (mut idle, mut late) = two_parked(&h, addr);
     let stopped = Instant::now();
     h.soft_stop();
     // A request arriving on a parked connection just after the stop is still answered,

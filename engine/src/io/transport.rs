@@ -73,19 +73,20 @@ impl Stream {
         }
     }
 
-    /// The local address, or [`UNIX_PEER`] for a Unix socket.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    /// The local address: [`UNIX_PEER`] for a Unix socket, or when the kernel cannot say
+    /// (the connection is already gone).
+    pub fn local_addr(&self) -> SocketAddr {
         match self {
-            Stream::Tcp(s) => s.local_addr(),
-            Stream::Unix(_) => Ok(UNIX_PEER),
+            Stream::Tcp(s) => s.local_addr().unwrap_or(UNIX_PEER),
+            Stream::Unix(_) => UNIX_PEER,
         }
     }
 
-    /// The peer's address, or [`UNIX_PEER`] for a Unix socket.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+    /// The peer's address, with the same fallback as [`Stream::local_addr`].
+    pub fn peer_addr(&self) -> SocketAddr {
         match self {
-            Stream::Tcp(s) => s.peer_addr(),
-            Stream::Unix(_) => Ok(UNIX_PEER),
+            Stream::Tcp(s) => s.peer_addr().unwrap_or(UNIX_PEER),
+            Stream::Unix(_) => UNIX_PEER,
         }
     }
 }

@@ -45,9 +45,7 @@ pub async fn serve_connection(
     peer: SocketAddr,
 ) -> Option<IdleConn> {
     stream.set_nodelay();
-    let local = stream
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = stream.local_addr();
     let rules = &plan.rules;
     let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
     let txn = Txn::connection(peer, local, &plan.name, &nbsrv);

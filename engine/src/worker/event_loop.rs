@@ -192,6 +192,8 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             return;
         }
     };
+    let obs = Observer::new(stats, info.index, logs, log);
+    let obs_stats = obs.stats.clone();
     let worker = Rc::new(Worker {
         index: info.index,
         pool: BufferPool::new(buffer_size, POOL_KEEP),
@@ -199,13 +201,13 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             .iter()
             .map(|b| (b.name.clone(), Rc::new(BackendTable::new(b))))
             .collect(),
-        obs: Observer::new(stats, info.index, logs, log),
+        obs,
         stats_applet,
         active: Cell::new(0),
         stop_accepting: Latch::new(),
         listeners: RefCell::new(Vec::new()),
         paused: Cell::new(false),
-        parking: match Parking::new() {
+        parking: match Parking::new(obs_stats) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!(

@@ -22,12 +22,14 @@ use std::future::poll_fn;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use monoio::time::Instant;
 use slab::Slab;
 
+use crate::metrics::WorkerStats;
 use crate::sessions::http::session::SOFT_STOP_IDLE;
 use crate::sessions::http::IdleConn;
 use crate::worker::event_loop::{Admitted, Worker};
@@ -66,11 +68,13 @@ pub struct Parking {
     /// The watching task, woken when a deadline earlier than its sleep comes in.
     watcher: Cell<Option<Waker>>,
     nudged: Cell<bool>,
+    /// Where the count of parked connections is published (`Snapshot::parked`).
+    stats: Arc<WorkerStats>,
 }
 
 impl Parking {
-    /// An empty set, for the calling worker's runtime.
-    pub fn new() -> io::Result<Self> {
+    /// An empty set, for the calling worker's runtime, publishing its count in `stats`.
+    pub fn new(stats: Arc<WorkerStats>) -> io::Result<Self> {
         // SAFETY: plain syscall; the result is checked.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -88,6 +92,7 @@ impl Parking {
             sleeping_until: Cell::new(None),
             watcher: Cell::new(None),
             nudged: Cell::new(false),
+            stats,
         })
     }
 
@@ -131,7 +136,7 @@ impl Parking {
             conn,
             idle,
         });
-        worker.obs.stats.set_parked(entries.len());
+        self.stats.set_parked(entries.len());
         drop(entries);
         if let Some(d) = deadline {
             self.deadlines
@@ -198,6 +203,7 @@ impl Parking {
                     out.push(entries.remove(slot));
                 }
             }
+            self.stats.set_parked(entries.len());
             if (n as usize) < EVENTS {
                 return out;
             }
@@ -207,11 +213,13 @@ impl Parking {
     /// Takes the entries whose deadline passed; returns them and the next deadline.
     fn take_expired(&self, now: Instant) -> (Vec<Entry>, Option<Instant>) {
         let mut out = Vec::new();
+        let mut next = None;
         let mut heap = self.deadlines.borrow_mut();
         let mut entries = self.entries.borrow_mut();
         while let Some(&Reverse((at, slot, generation))) = heap.peek() {
             if at > now {
-                return (out, Some(at));
+                next = Some(at);
+                break;
             }
             heap.pop();
             let due = entries.get(slot).is_some_and(|e| {
@@ -221,12 +229,16 @@ impl Parking {
                 out.push(entries.remove(slot));
             }
         }
+        self.stats.set_parked(entries.len());
         if entries.is_empty() {
-            // A burst of parked connections is gone: give its memory back.
+            // A burst of parked connections is gone (what the heap still holds is stale):
+            // give its memory back.
+            heap.clear();
             entries.shrink_to_fit();
             heap.shrink_to_fit();
+            next = None;
         }
-        (out, None)
+        (out, next)
     }
 
     /// The process stops softly: every parked connection gets the last moment an idle
@@ -245,6 +257,7 @@ impl Parking {
     pub fn clear(&self) {
         let all: Vec<Entry> = self.entries.borrow_mut().drain().collect();
         self.deadlines.borrow_mut().clear();
+        self.stats.set_parked(0);
         drop(all);
     }
 }
@@ -270,7 +283,6 @@ pub async fn watch(worker: Rc<Worker>) {
         // Closed as a session ending on its keep-alive timeout would be: no response, no
         // log line (no request came), the connection's counters released with it.
         drop(expired);
-        worker.obs.stats.set_parked(parking.len());
         if !stop_seen && worker.stopping().is_set() {
             stop_seen = true;
             parking.stopping();

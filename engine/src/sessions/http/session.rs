@@ -115,9 +115,7 @@ pub async fn serve_http<R: Router>(
     pool: &BufferPool,
 ) -> Ended {
     client.set_nodelay();
-    let local = client
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = client.local_addr();
     let s = Session::new(client, local, peer, frontend, router, pool);
     s.serve(false).await
 }
@@ -130,9 +128,7 @@ pub async fn resume_http<R: Router>(
     router: &R,
     pool: &BufferPool,
 ) -> Ended {
-    let unknown = || SocketAddr::from(([0, 0, 0, 0], 0));
-    let local = idle.client.local_addr().unwrap_or_else(|_| unknown());
-    let peer = idle.client.peer_addr().unwrap_or_else(|_| unknown());
+    let (local, peer) = (idle.client.local_addr(), idle.client.peer_addr());
     let mut s = Session::new(idle.client, local, peer, frontend, router, pool);
     s.summary.requests = idle.requests;
     s.vars = idle.vars;

@@ -35,9 +35,7 @@ pub async fn serve_tcp<R: Router>(
     client: Stream,
     peer: SocketAddr,
 ) {
-    let local = client
-        .local_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let local = client.local_addr();
     let mut end = TunnelEnd {
         frontend: fe.name,
         peer,
