@@ -187,6 +187,81 @@ fn dump_global(out: &mut Out, g: &Global) {
     if g.tune.maxrewrite != tune.maxrewrite {
         out.kv("tune.maxrewrite", g.tune.maxrewrite.to_string());
     }
+    dump_global_tls(out, &g.tls);
+}
+
+fn dump_global_tls(out: &mut Out, t: &crate::model::GlobalTls) {
+    let d = crate::model::GlobalTls::default();
+    for (kw, v) in [("ca-base", &t.ca_base), ("crt-base", &t.crt_base)] {
+        if let Some(v) = v {
+            out.kv(kw, v.display().to_string());
+        }
+    }
+    for (side, o) in [("bind", &t.bind), ("server", &t.server)] {
+        let mut words = tls_words(o);
+        for list in ["ciphers", "ciphersuites", "curves"] {
+            if let Some(i) = words.iter().position(|w| w == list) {
+                let v = words.remove(i + 1);
+                words.remove(i);
+                out.kv(&format!("ssl-default-{side}-{list}"), v);
+            }
+        }
+        if !words.is_empty() {
+            let mut line = vec![format!("ssl-default-{side}-options")];
+            line.extend(words);
+            out.line(line);
+        }
+    }
+    if t.server_verify != d.server_verify {
+        out.kv("ssl-server-verify", verify_word(t.server_verify));
+    }
+    if t.cachesize != d.cachesize {
+        out.kv("tune.ssl.cachesize", t.cachesize.to_string());
+    }
+    if t.lifetime != d.lifetime {
+        out.kv("tune.ssl.lifetime", fmt_duration(t.lifetime));
+    }
+    if let Some(n) = t.maxrecord {
+        out.kv("tune.ssl.maxrecord", n.to_string());
+    }
+}
+
+pub(super) fn verify_word(v: crate::model::Verify) -> &'static str {
+    match v {
+        crate::model::Verify::None => "none",
+        crate::model::Verify::Optional => "optional",
+        crate::model::Verify::Required => "required",
+    }
+}
+
+/// The words that write `o` back, as on a `bind` or `server` line.
+pub(super) fn tls_words(o: &crate::model::TlsOptions) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(v) = o.min_ver {
+        w.extend(["ssl-min-ver".into(), v.name().into()]);
+    }
+    if let Some(v) = o.max_ver {
+        w.extend(["ssl-max-ver".into(), v.name().into()]);
+    }
+    for (kw, v) in [
+        ("ciphers", &o.ciphers),
+        ("ciphersuites", &o.ciphersuites),
+        ("curves", &o.curves),
+    ] {
+        if let Some(v) = v {
+            w.extend([kw.into(), q(v)]);
+        }
+    }
+    if let Some(a) = &o.alpn {
+        w.extend(["alpn".into(), q(&a.join(","))]);
+    }
+    if o.no_tls_tickets {
+        w.push("no-tls-tickets".into());
+    }
+    if o.prefer_client_ciphers {
+        w.push("prefer-client-ciphers".into());
+    }
+    w
 }
 
 pub(super) fn level_word(l: crate::model::AdminLevel) -> &'static str {

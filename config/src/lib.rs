@@ -29,6 +29,9 @@ pub mod tcpcheck;
 pub mod model;
 pub mod value;
 
+// TLS material read and checked, and OpenSSL names turned into rustls ones.
+pub mod tls;
+
 // Checks across sections, the parser, and what is derived from a parsed configuration.
 pub mod validate;
 

@@ -335,19 +335,9 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// ringlb speaks plain TCP on both sides: a listener or a server that asks for TLS would
-    /// be served in clear text, which no client or server of it expects.
+    /// ringlb does not yet speak TLS to servers: a server that asks for it would be spoken
+    /// to in clear text, which it does not expect.
     fn tls(&mut self, p: &Proxy) {
-        for b in p.binds.iter().filter(|b| b.options.ssl) {
-            self.error(
-                (b.location.clone(), String::new()),
-                "bind",
-                "'bind … ssl' is not supported: ringlb terminates no TLS".into(),
-                "terminate TLS in front of ringlb (or pass it through with 'mode tcp' and \
-                 no 'ssl'), and bind this address without 'ssl'"
-                    .into(),
-            );
-        }
         for s in p.servers.iter().filter(|s| s.ssl) {
             self.error(
                 (s.location.clone(), String::new()),

@@ -52,8 +52,14 @@ macro_rules! rejects {
 const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 
 rejects! {
-    tls_listener_is_refused_rather_than_served_in_clear:
-        "frontend f\n    bind :443 ssl crt /etc/ssl/site.pem\n", line 2, "'bind … ssl' is not supported", help "terminate TLS in front of ringlb";
+    tls_listener_with_a_missing_certificate_names_the_file:
+        "frontend f\n    bind :443 ssl crt /nonexistent/site.pem\n", line 2, "cannot read '/nonexistent/site.pem'", help "PEM file";
+    tls_settings_without_ssl_are_refused:
+        "frontend f\n    bind :443 crt /etc/ssl/site.pem\n", line 2, "without 'ssl'", help "add 'ssl'";
+    tls_version_rustls_cannot_speak_is_refused:
+        "frontend f\n    bind :443 ssl crt /x.pem force-tlsv11\n", line 2, "does not speak TLSv1.1";
+    unknown_cipher_in_default_bind_ciphers_is_named:
+        "global\n    ssl-default-bind-ciphers ECDHE-RSA-AES128-GCM-SHA256:NOPE\nfrontend f\n    bind :443 ssl crt /x.pem\n", line 4, "unknown cipher 'NOPE'";
     tls_to_a_server_is_refused_rather_than_sent_in_clear:
         "backend b\n    server s 10.0.0.1:443 ssl\n", line 2, "'ssl' is not supported", help "plain-HTTP port";
     tls_from_default_server_is_refused_on_each_server:

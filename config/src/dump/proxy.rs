@@ -442,7 +442,6 @@ fn bind_words(b: &Bind) -> Vec<String> {
         ("v6only", o.v6only),
         ("accept-proxy", o.accept_proxy),
         ("defer-accept", o.defer_accept),
-        ("ssl", o.ssl),
     ] {
         if on {
             w.push(kw.into());
@@ -451,8 +450,26 @@ fn bind_words(b: &Bind) -> Vec<String> {
     if o.expose_fd_listeners {
         w.extend(["expose-fd".into(), "listeners".into()]);
     }
-    for c in &o.crt {
-        w.extend(["crt".into(), q(&c.display().to_string())]);
+    if let Some(t) = &o.tls {
+        w.push("ssl".into());
+        for c in &t.crt {
+            w.extend(["crt".into(), q(&c.display().to_string())]);
+        }
+        for c in &t.crt_list {
+            w.extend(["crt-list".into(), q(&c.display().to_string())]);
+        }
+        w.extend(super::tls_words(&t.options));
+        if t.strict_sni {
+            w.push("strict-sni".into());
+        }
+        if let Some(v) = t.verify {
+            w.extend(["verify".into(), super::verify_word(v).into()]);
+        }
+        for (kw, f) in [("ca-file", &t.ca_file), ("crl-file", &t.crl_file)] {
+            if let Some(f) = f {
+                w.extend([kw.into(), q(&f.path.display().to_string())]);
+            }
+        }
     }
     w
 }

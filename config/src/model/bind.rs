@@ -62,7 +62,6 @@ pub struct BindOptions {
     pub group: Option<String>,
     pub level: Option<AdminLevel>,
     pub expose_fd_listeners: bool,
-    /// `ssl crt …`: parsed so it can be refused with a clear message; TLS is not built.
-    pub ssl: bool,
-    pub crt: Vec<PathBuf>,
+    /// `ssl crt …`: the listener terminates TLS.
+    pub tls: Option<Box<BindTls>>,
 }

@@ -35,6 +35,8 @@ pub struct Global {
     pub spread_checks: Option<u8>,
     pub hard_stop_after: Option<Duration>,
     pub tune: Tune,
+    /// TLS defaults and tuning (`ssl-default-*`, `ca-base`, `crt-base`, `tune.ssl.*`).
+    pub tls: GlobalTls,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ mod global;
 mod logging;
 mod proxy;
 mod server;
+mod tls;
 
 pub use crate::tcpcheck::{
     MysqlUser, ProtocolCheck, StatusCodeExpr, TcpCheckAction, TcpCheckConnect, TcpCheckExpect,
@@ -21,6 +22,7 @@ pub use global::*;
 pub use logging::*;
 pub use proxy::*;
 pub use server::*;
+pub use tls::*;
 
 /// A whole configuration, every file merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

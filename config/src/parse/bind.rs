@@ -1,7 +1,8 @@
 //! `bind ADDR[,ADDR…] [options]`: listening addresses of a frontend.
 
 use super::{global::admin_level, unknown, LineRef, Step};
-use crate::model::{Bind, BindOptions, Proxy};
+use crate::tls;
+use crate::model::{Bind, BindOptions, BindTls, DerFile, Proxy, TlsOptions};
 use crate::value;
 
 const OPTIONS: &[&str] = &[
@@ -18,6 +19,11 @@ const OPTIONS: &[&str] = &[
     "defer-accept",
     "ssl",
     "crt",
+    "crt-list",
+    "strict-sni",
+    "verify",
+    "ca-file",
+    "crl-file",
     "mode",
     "user",
     "group",
@@ -39,6 +45,21 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
         options: BindOptions::default(),
     };
     let o = &mut b.options;
+    let mut ssl = false;
+    let mut t = BindTls {
+        certs: Vec::new(),
+        crt: Vec::new(),
+        crt_list: Vec::new(),
+        options: TlsOptions::default(),
+        strict_sni: false,
+        verify: None,
+        ca_file: None,
+        crl_file: None,
+    };
+    let file = |path: &str| DerFile {
+        path: path.into(),
+        items: Vec::new(),
+    };
     let mut i = 2;
     while let Some(w) = line.words.get(i) {
         let kw = w.as_str();
@@ -47,6 +68,12 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             value::number(arg()?, kw).map_err(|e| line.invalid(&format!("bind {kw}"), e))
         };
         let mut takes_value = true;
+        let tls_arg = || arg().map(str::to_string);
+        let tls_err = |m: String, h: String| line.error(m).with_help(h);
+        if let Some(r) = tls::option(&mut t.options, kw, &tls_arg, &tls_err) {
+            i += if r? { 2 } else { 1 };
+            continue;
+        }
         match kw {
             "name" => b.name = Some(arg()?.to_string()),
             "maxconn" => o.maxconn = Some(num()?),
@@ -54,7 +81,15 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             "process" => o.process = Some(arg()?.to_string()),
             "thread" => o.thread = Some(arg()?.to_string()),
             "interface" => o.interface = Some(arg()?.to_string()),
-            "crt" => o.crt.push(arg()?.into()),
+            "crt" => t.crt.push(arg()?.into()),
+            "crt-list" => t.crt_list.push(arg()?.into()),
+            "ca-file" => t.ca_file = Some(file(arg()?)),
+            "crl-file" => t.crl_file = Some(file(arg()?)),
+            "verify" => {
+                t.verify = Some(tls::verify(arg()?).ok_or_else(|| {
+                    unknown(line, "'verify' mode", arg().unwrap_or_default(), &["none", "optional", "required"])
+                })?)
+            }
             "mode" => {
                 o.mode = Some(value::octal_mode(arg()?).map_err(|e| line.invalid("bind mode", e))?)
             }
@@ -73,8 +108,13 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
                     "v6only" => o.v6only = true,
                     "accept-proxy" => o.accept_proxy = true,
                     "defer-accept" => o.defer_accept = true,
-                    "ssl" => o.ssl = true,
-                    other => return Err(unknown(line, "'bind' option", other, OPTIONS)),
+                    "ssl" => ssl = true,
+                    "strict-sni" => t.strict_sni = true,
+                    other => {
+                        let known: Vec<&str> =
+                            OPTIONS.iter().chain(tls::WORDS).copied().collect();
+                        return Err(unknown(line, "'bind' option", other, &known));
+                    }
                 }
             }
         }
@@ -85,10 +125,19 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             .error("'bind' cannot have both 'v4v6' and 'v6only'")
             .with_help("keep one of 'v4v6' and 'v6only'"));
     }
-    if o.ssl && o.crt.is_empty() {
+    if ssl {
+        if t.crt.is_empty() && t.crt_list.is_empty() {
+            return Err(line
+                .error("'bind ... ssl' needs a certificate")
+                .with_help("add 'crt /path/to/cert.pem' (or 'crt-list FILE')"));
+        }
+        o.tls = Some(Box::new(t));
+    } else if !t.crt.is_empty() || !t.crt_list.is_empty() || t.options != TlsOptions::default()
+        || t.strict_sni || t.verify.is_some() || t.ca_file.is_some() || t.crl_file.is_some()
+    {
         return Err(line
-            .error("'bind ... ssl' needs a certificate")
-            .with_help("add 'crt /path/to/cert.pem'"));
+            .error("TLS settings on a 'bind' without 'ssl' would have no effect")
+            .with_help("add 'ssl' to terminate TLS on this address, or remove the TLS settings"));
     }
     p.binds.push(b);
     Ok(())

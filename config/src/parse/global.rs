@@ -30,25 +30,6 @@ pub(super) const KEYWORDS: &[&str] = &[
     "hard-stop-after",
 ];
 
-/// Global TLS settings, common in HAProxy configurations (Debian's default one has them):
-/// accepted with a warning, since ringlb has no TLS for them to tune.
-fn is_tls_setting(kw: &str) -> bool {
-    kw.starts_with("ssl-default-")
-        || kw.starts_with("tune.ssl.")
-        || matches!(
-            kw,
-            "ca-base"
-                | "crt-base"
-                | "key-base"
-                | "ssl-server-verify"
-                | "ssl-dh-param-file"
-                | "ssl-engine"
-                | "ssl-mode-async"
-                | "ssl-load-extra-files"
-                | "ssl-skip-self-issued-ca"
-        )
-}
-
 /// The most worker threads a configuration may ask for.
 pub(crate) const MAX_THREADS: u64 = 4096;
 
@@ -69,6 +50,9 @@ pub(super) fn keyword(
         line.no_more(1, what)?;
         Ok(w.to_string())
     };
+    if let Some(step) = super::tls::global(&mut g.tls, line, diags) {
+        return step;
+    }
     match kw {
         "daemon" => flag(line, &mut g.daemon),
         "master-worker" => flag(line, &mut g.master_worker),
@@ -145,16 +129,6 @@ pub(super) fn keyword(
             Ok(())
         }
         "stats" => stats(g, line),
-        _ if is_tls_setting(kw) => {
-            line.arg(1, kw, "VALUE")?;
-            diags.push(
-                line.warning(format!(
-                    "'{kw}' has no effect: ringlb terminates no TLS ('bind … ssl' is refused)"
-                ))
-                .with_help("remove it, or keep it for the TLS terminator in front of ringlb"),
-            );
-            Ok(())
-        }
         _ => {
             let d = line.error(format!("unknown keyword '{kw}' in 'global' section"));
             Err(match did_you_mean(kw, KEYWORDS.iter().copied()) {

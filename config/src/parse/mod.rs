@@ -12,6 +12,7 @@ mod proxy_compat;
 mod proxy_http;
 mod sections;
 pub(crate) mod server;
+mod tls;
 mod tcpcheck;
 
 use std::collections::HashMap;
@@ -334,6 +335,7 @@ impl Parser {
     pub fn finish(mut self) -> crate::Loaded {
         self.end_section();
         let mut diags = self.diags;
+        diags.extend(crate::tls::settle(&mut self.config));
         diags.extend(crate::validate::validate_with(&self.config, &self.sites));
         let order: HashMap<&Path, usize> = self
             .file_order
