@@ -15,13 +15,14 @@ use ringlb_config::Config;
 use crate::analysis::errors::ErrorPages;
 use crate::analysis::rules::{ProxyRules, Shared};
 use crate::analysis::settings::HttpFrontend;
+use crate::io::tls::TlsListener;
 use crate::backend::{ResolveError, ResolvedBackend};
 use crate::boot::control;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::{Layout, Registry, Snapshot};
 use crate::sessions::tcp::TunnelTimeouts;
 use crate::worker::dispatch::FrontendPlan;
-use crate::worker::event_loop::{worker_main, WorkerSetup};
+use crate::worker::event_loop::{worker_main, Listening, WorkerSetup};
 use crate::worker::inbox::{self, Inboxes, ShardEvent};
 use crate::worker::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
 use crate::worker::listener::{self, Bound, ListenAddr, ListenError};
@@ -279,8 +280,24 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     for fe in &frontends {
         let backlog = fe.backlog.or(fe.maxconn).unwrap_or(1024);
         for b in &fe.binds {
+            // One per `bind … ssl` line, shared by all its addresses and every worker: one
+            // session cache and one ticket key for all of them.
+            let tls = match &b.options.tls {
+                Some(t) => Some(Arc::new(
+                    TlsListener::new(t, &config.global.tls, fe.mode == Mode::Http).map_err(
+                        |e| {
+                            RunError::Config(format!(
+                                "{}:{}: bind: {e}",
+                                b.location.file.display(),
+                                b.location.line
+                            ))
+                        },
+                    )?,
+                )),
+                None => None,
+            };
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
-                addrs.push((fe.name.clone(), a));
+                addrs.push((fe.name.clone(), a, tls.clone()));
             }
         }
     }
@@ -351,12 +368,11 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     }
 
     // Bind everything before starting any worker, so a refusal leaves nothing running.
-    let mut per_worker: Vec<Vec<(Arc<FrontendPlan>, Vec<Bound>)>> =
-        (0..nbthread).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<Listening>> = (0..nbthread).map(|_| Vec::new()).collect();
     let mut bound = Vec::new();
     let mut listening = Vec::new();
     let mut socket_files = Vec::new();
-    for (fe_name, addr) in &addrs {
+    for (fe_name, addr, tls) in &addrs {
         let plan = plans
             .iter()
             .find(|p| &p.name == fe_name)
@@ -384,13 +400,21 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             socks.into_iter().map(Bound::Tcp).collect()
         };
         // Inherited sockets may outnumber the workers: some workers then serve several.
+        let same_tls = |l: &Listening| match (&l.tls, tls) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
         for (i, s) in socks.into_iter().enumerate() {
             match per_worker[i % nbthread]
                 .iter_mut()
-                .find(|(p, _)| Arc::ptr_eq(p, &plan))
+                .find(|l| Arc::ptr_eq(&l.plan, &plan) && same_tls(l))
             {
-                Some((_, v)) => v.push(s),
-                None => per_worker[i % nbthread].push((plan.clone(), vec![s])),
+                Some(l) => l.sockets.push(s),
+                None => per_worker[i % nbthread].push(Listening {
+                    plan: plan.clone(),
+                    tls: tls.clone(),
+                    sockets: vec![s],
+                }),
             }
         }
     }

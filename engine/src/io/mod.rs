@@ -6,5 +6,6 @@ pub mod latch;
 pub mod localtime;
 pub mod socket_file;
 pub mod timed;
+pub mod tls;
 pub mod transport;
 pub mod users;

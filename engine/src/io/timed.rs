@@ -111,6 +111,9 @@ async fn bounded<F: Future>(
 /// Appends to `buf` what the peer has already sent, without waiting: `None` when nothing is
 /// there yet (or `buf` has no room), the outcome otherwise.
 pub(crate) fn read_now(stream: &Stream, buf: &mut Vec<u8>) -> Option<ReadOutcome> {
+    if let Stream::Tls(t) = stream {
+        return t.read_now(buf);
+    }
     let spare = buf.spare_capacity_mut();
     if spare.is_empty() {
         return None;
@@ -191,6 +194,10 @@ pub(crate) async fn write_pair(
     range: std::ops::Range<usize>,
     limit: Option<Duration>,
 ) -> (Result<(), WriteError>, Option<Vec<u8>>, Vec<u8>) {
+    if let Stream::Tls(t) = stream {
+        let res = t.write_all(&[&first, &second[range]], limit).await;
+        return (res, Some(first), second);
+    }
     let sent = send_now_pair(stream.as_raw_fd(), &first, &second[range.clone()]);
     // Bytes of `second` already sent.
     let into_second = sent.saturating_sub(first.len());
@@ -219,6 +226,10 @@ pub(crate) async fn read_more(
     buf: Vec<u8>,
     limit: Option<Duration>,
 ) -> (ReadOutcome, Vec<u8>) {
+    if let Stream::Tls(t) = stream {
+        let mut buf = buf;
+        return (t.read_more(&mut buf, limit).await, buf);
+    }
     let len = buf.len();
     let fd = stream.as_raw_fd();
     let read = stream.read(buf.slice_mut(len..));
@@ -249,6 +260,11 @@ pub(crate) async fn write_all<T: IoBuf + 'static>(
     buf: T,
     limit: Option<Duration>,
 ) -> (Result<(), WriteError>, Option<T>) {
+    if let Stream::Tls(t) = stream {
+        // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        return (t.write_all(&[bytes], limit).await, Some(buf));
+    }
     let fd = stream.as_raw_fd();
     // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
     let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };

@@ -1,5 +1,5 @@
-//! The transport seam: a client or server connection is a [`Stream`], a byte stream over TCP
-//! or a Unix socket (TLS comes as a third kind). Sessions, the tunnel and the pools hold a
+//! The transport seam: a client or server connection is a [`Stream`], a byte stream over TCP,
+//! a Unix socket, or TLS over TCP. Sessions, the tunnel and the pools hold a
 //! `Stream` and use only what it offers: ring reads and writes (cancelable ones for the
 //! tunnel), readiness, its descriptor for direct non-blocking `send`/`recv`, splitting into
 //! halves, and shutdown. One match per operation, no allocation, no dynamic dispatch.
@@ -17,23 +17,48 @@ use monoio::io::{
 use monoio::net::{TcpStream, UnixStream};
 use monoio::BufResult;
 
+use crate::io::tls::TlsStream;
+
+/// Vectored operations on a TLS stream: nothing in ringlb asks for them.
+fn unsupported<T>(buf: T) -> BufResult<usize, T> {
+    (Err(io::Error::from(io::ErrorKind::Unsupported)), buf)
+}
+
 /// One connection's byte stream.
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsStream>),
 }
 
-// SAFETY: both kinds are `Split` (their read and write sides share nothing but the
-// descriptor), so the enum over them is too.
+// SAFETY: the socket kinds are `Split` (their read and write sides share nothing but the
+// descriptor); a TLS stream's halves share its rustls state through a `RefCell` that no
+// operation holds across an await.
 unsafe impl Split for Stream {}
 
-/// Runs `$body` with `$s` bound to this stream's own kind: the one place that lists them.
+/// Runs `$body` with `$s` bound to this stream's own socket kind (a TLS stream's TCP
+/// socket): the one place that lists them, for what does not involve the bytes' content.
 macro_rules! each {
     ($stream:expr, $s:ident => $body:expr) => {
         match $stream {
             Stream::Tcp($s) => $body,
             Stream::Unix($s) => $body,
+            Stream::Tls(t) => {
+                let $s = t.tcp();
+                $body
+            }
+        }
+    };
+}
+
+/// Like `each!` with the stream mutable; a TLS stream runs `$tls` instead.
+macro_rules! each_mut {
+    ($stream:expr, $s:ident => $body:expr, $t:ident => $tls:expr) => {
+        match $stream {
+            Stream::Tcp($s) => $body,
+            Stream::Unix($s) => $body,
+            Stream::Tls($t) => $tls,
         }
     };
 }
@@ -58,7 +83,10 @@ pub const UNIX_PEER: SocketAddr =
 impl Stream {
     /// Waits until a read would not block (`relaxed`: a spurious wake is acceptable).
     pub async fn readable(&self, relaxed: bool) -> io::Result<()> {
-        each!(self, s => s.readable(relaxed).await)
+        match self {
+            Stream::Tls(t) => t.readable().await,
+            _ => each!(self, s => s.readable(relaxed).await),
+        }
     }
 
     /// Waits until a write would not block.
@@ -68,8 +96,18 @@ impl Stream {
 
     /// Disables Nagle's algorithm where there is one (TCP).
     pub fn set_nodelay(&self) {
-        if let Stream::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+        match self {
+            Stream::Tcp(s) => drop(s.set_nodelay(true)),
+            Stream::Tls(t) => drop(t.tcp().set_nodelay(true)),
+            Stream::Unix(_) => {}
+        }
+    }
+
+    /// The TLS session, when the stream is TLS.
+    pub fn tls(&self) -> Option<&TlsStream> {
+        match self {
+            Stream::Tls(t) => Some(t),
+            _ => None,
         }
     }
 
@@ -78,6 +116,7 @@ impl Stream {
     pub fn local_addr(&self) -> SocketAddr {
         match self {
             Stream::Tcp(s) => s.local_addr().unwrap_or(UNIX_PEER),
+            Stream::Tls(t) => t.tcp().local_addr().unwrap_or(UNIX_PEER),
             Stream::Unix(_) => UNIX_PEER,
         }
     }
@@ -86,20 +125,23 @@ impl Stream {
     pub fn peer_addr(&self) -> SocketAddr {
         match self {
             Stream::Tcp(s) => s.peer_addr().unwrap_or(UNIX_PEER),
+            Stream::Tls(t) => t.tcp().peer_addr().unwrap_or(UNIX_PEER),
             Stream::Unix(_) => UNIX_PEER,
         }
     }
 }
 
+// Splicing moves bytes kernel-side, unseen: a TLS stream is never spliced (the tunnel
+// copies when either side is TLS), and reaching for its descriptor this way is a bug.
 impl AsReadFd for Stream {
     fn as_reader_fd(&mut self) -> &SharedFdWrapper {
-        each!(self, s => s.as_reader_fd())
+        each_mut!(self, s => s.as_reader_fd(), _t => unreachable!("a TLS stream is not spliced"))
     }
 }
 
 impl AsWriteFd for Stream {
     fn as_writer_fd(&mut self) -> &SharedFdWrapper {
-        each!(self, s => s.as_writer_fd())
+        each_mut!(self, s => s.as_writer_fd(), _t => unreachable!("a TLS stream is not spliced"))
     }
 }
 
@@ -111,29 +153,29 @@ impl AsRawFd for Stream {
 
 impl AsyncReadRent for Stream {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        each!(self, s => s.read(buf).await)
+        each_mut!(self, s => s.read(buf).await, t => t.read_owned(buf).await)
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        each!(self, s => s.readv(buf).await)
+        each_mut!(self, s => s.readv(buf).await, _t => unsupported(buf))
     }
 }
 
 impl AsyncWriteRent for Stream {
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        each!(self, s => s.write(buf).await)
+        each_mut!(self, s => s.write(buf).await, t => t.write_owned(buf).await)
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        each!(self, s => s.writev(buf).await)
+        each_mut!(self, s => s.writev(buf).await, _t => unsupported(buf))
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        each!(self, s => s.flush().await)
+        each_mut!(self, s => s.flush().await, _t => Ok(()))
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        each!(self, s => s.shutdown().await)
+        each_mut!(self, s => s.shutdown().await, t => t.shutdown().await)
     }
 }
 
@@ -143,7 +185,7 @@ impl CancelableAsyncReadRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        each!(self, s => s.cancelable_read(buf, c).await)
+        each_mut!(self, s => s.cancelable_read(buf, c).await, t => t.read_owned(buf).await)
     }
 
     async fn cancelable_readv<T: IoVecBufMut>(
@@ -151,13 +193,13 @@ impl CancelableAsyncReadRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        each!(self, s => s.cancelable_readv(buf, c).await)
+        each_mut!(self, s => s.cancelable_readv(buf, c).await, _t => unsupported(buf))
     }
 }
 
 impl CancelableAsyncWriteRent for Stream {
     async fn cancelable_write<T: IoBuf>(&mut self, buf: T, c: CancelHandle) -> BufResult<usize, T> {
-        each!(self, s => s.cancelable_write(buf, c).await)
+        each_mut!(self, s => s.cancelable_write(buf, c).await, t => t.write_owned(buf).await)
     }
 
     async fn cancelable_writev<T: IoVecBuf>(
@@ -165,14 +207,14 @@ impl CancelableAsyncWriteRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        each!(self, s => s.cancelable_writev(buf, c).await)
+        each_mut!(self, s => s.cancelable_writev(buf, c).await, _t => unsupported(buf))
     }
 
     async fn cancelable_flush(&mut self, c: CancelHandle) -> io::Result<()> {
-        each!(self, s => s.cancelable_flush(c).await)
+        each_mut!(self, s => s.cancelable_flush(c).await, _t => Ok(()))
     }
 
     async fn cancelable_shutdown(&mut self, c: CancelHandle) -> io::Result<()> {
-        each!(self, s => s.cancelable_shutdown(c).await)
+        each_mut!(self, s => s.cancelable_shutdown(c).await, t => t.shutdown().await)
     }
 }

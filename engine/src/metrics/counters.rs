@@ -60,6 +60,10 @@ pub struct Counters {
     redispatches: AtomicU64,
     queue_cur: AtomicU64,
     queue_max: AtomicU64,
+    /// TLS handshakes completed, of them resumed, and failed.
+    tls_handshakes: AtomicU64,
+    tls_resumed: AtomicU64,
+    tls_failures: AtomicU64,
 }
 
 impl Counters {
@@ -103,6 +107,16 @@ impl Counters {
         response_error => err_resp;
         retry => retries;
         redispatch => redispatches;
+        tls_failure => tls_failures;
+    }
+
+    /// A TLS handshake completed (`resumed`: from a ticket or the session cache).
+    #[inline]
+    pub fn tls_handshake(&self, resumed: bool) {
+        bump(&self.tls_handshakes, 1);
+        if resumed {
+            bump(&self.tls_resumed, 1);
+        }
     }
 
     /// A response with `status` was sent (`None`: the exchange ended without one).
@@ -168,6 +182,9 @@ impl Counters {
         into.redispatches += l(&self.redispatches);
         into.queue_cur += l(&self.queue_cur);
         into.queue_max += l(&self.queue_max);
+        into.tls_handshakes += l(&self.tls_handshakes);
+        into.tls_resumed += l(&self.tls_resumed);
+        into.tls_failures += l(&self.tls_failures);
     }
 }
 
@@ -195,6 +212,9 @@ pub struct CounterSnapshot {
     pub redispatches: u64,
     pub queue_cur: u64,
     pub queue_max: u64,
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
+    pub tls_failures: u64,
 }
 
 impl CounterSnapshot {

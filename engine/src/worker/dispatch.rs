@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::io::tls::TlsListener;
 use crate::io::transport::Stream;
 use ringlb_config::model::Mode;
 
@@ -43,6 +44,7 @@ pub async fn serve_connection(
     plan: &FrontendPlan,
     stream: Stream,
     peer: SocketAddr,
+    tls: Option<&TlsListener>,
 ) -> Option<IdleConn> {
     stream.set_nodelay();
     let local = stream.local_addr();
@@ -53,6 +55,26 @@ pub async fn serve_connection(
         // Closed right after accept, before any byte is read.
         return None;
     }
+    // TLS comes after `tcp-request connection` rules (they see only addresses), before
+    // anything else, `monitor-net` included.
+    let stream = match (stream, tls) {
+        (Stream::Tcp(tcp), Some(tls)) => {
+            let stats = &worker.obs.stats;
+            let counters = [&stats.process, &stats.frontends[plan.index]];
+            match tls.accept(tcp, plan.timeouts.client).await {
+                Ok(t) => {
+                    let resumed = t.resumed();
+                    counters.iter().for_each(|c| c.tls_handshake(resumed));
+                    Stream::Tls(Box::new(t))
+                }
+                Err(_) => {
+                    counters.iter().for_each(|c| c.tls_failure());
+                    return None;
+                }
+            }
+        }
+        (stream, _) => stream,
+    };
     let peer_ip = crate::analysis::acl::fetch::unmap(peer.ip());
     if rules.monitor_net.iter().any(|n| n.contains(peer_ip)) {
         if plan.mode == Mode::Http {

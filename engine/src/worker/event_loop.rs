@@ -22,15 +22,24 @@ use crate::io::latch::Latch;
 use crate::log::observer::Observer;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::Registry;
+use crate::io::tls::TlsListener;
 use crate::worker::dispatch::FrontendPlan;
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
 use crate::worker::park::Parking;
 use crate::worker::WorkerInfo;
 
+/// The sockets a worker accepts on for one frontend, and the TLS they terminate (the same
+/// for all of them: they come from one `bind` line, or from lines alike).
+pub struct Listening {
+    pub plan: Arc<FrontendPlan>,
+    pub tls: Option<Arc<TlsListener>>,
+    pub sockets: Vec<Bound>,
+}
+
 /// Everything one worker thread starts from (all `Send`).
 pub struct WorkerSetup {
-    pub frontends: Vec<(Arc<FrontendPlan>, Vec<Bound>)>,
+    pub frontends: Vec<Listening>,
     pub backends: Arc<Vec<ResolvedBackend>>,
     pub inbox: InboxReceiver,
     pub buffer_size: usize,
@@ -223,13 +232,13 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             ev.apply_to(b);
         }
     }
-    for (plan, listeners) in frontends {
-        for l in listeners {
+    for Listening { plan, tls, sockets } in frontends {
+        for l in sockets {
             match Acceptor::adopt(l) {
                 Ok(l) => {
                     let l = Rc::new(l);
                     worker.listeners.borrow_mut().push(l.clone());
-                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), l));
+                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), tls.clone(), l));
                 }
                 Err(e) => eprintln!(
                     "ringlb: worker {}: frontend '{}': {e}",
@@ -365,7 +374,12 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
     .await
 }
 
-async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<Acceptor>) {
+async fn accept_loop(
+    worker: Rc<Worker>,
+    plan: Arc<FrontendPlan>,
+    tls: Option<Arc<TlsListener>>,
+    listener: Rc<Acceptor>,
+) {
     loop {
         // Paused: clients queue in the kernel until SIGTTIN, or until a stop.
         while worker.paused.get() {
@@ -435,7 +449,7 @@ async fn accept_loop(worker: Rc<Worker>, plan: Arc<FrontendPlan>, listener: Rc<A
         match res {
             Ok((stream, peer)) => {
                 let conn = Admitted::new(worker.clone(), plan.clone(), slot);
-                monoio::spawn(serve(conn, stream, peer));
+                monoio::spawn(serve(conn, stream, peer, tls.clone()));
             }
             Err(e) => {
                 if worker.stop_accepting.is_set() {
@@ -461,9 +475,16 @@ fn connection_pending(listener: &Acceptor) -> bool {
 }
 
 /// Serves an accepted connection; parks it if it goes idle.
-async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr) {
+async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr, tls: Option<Arc<TlsListener>>) {
     let worker = conn.worker.clone();
-    let idle = crate::worker::dispatch::serve_connection(&worker, &conn.plan, stream, peer).await;
+    let idle = crate::worker::dispatch::serve_connection(
+        &worker,
+        &conn.plan,
+        stream,
+        peer,
+        tls.as_deref(),
+    )
+    .await;
     if let Some(idle) = idle {
         crate::worker::park::park(&worker, conn, idle);
     }

@@ -1,0 +1,305 @@
+//! A listener's TLS: one rustls configuration per certificate it can present, chosen by the
+//! name the client asks for (SNI), and the handshake of an accepted connection.
+//!
+//! The ClientHello is read first (rustls's `Acceptor`), then the certificate is chosen the
+//! way HAProxy chooses: an exact name before a wildcard, `!name` filters excluded, the
+//! first certificate when nothing matches (or a refusal with `strict-sni`). Per-certificate
+//! `crt-list` options (versions, suites, ALPN, client verification) are each certificate's
+//! own configuration. Every configuration of a listener shares one session cache and one
+//! ticket key rotation, and the listener is shared by all workers, so a session made on
+//! one worker resumes on any.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+use rustls::crypto::{aws_lc_rs, CryptoProvider};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::{Acceptor, ProducesTickets, StoresServerSessions, WebPkiClientVerifier};
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+
+use ringlb_config::model::{BindCert, BindTls, CertKey, GlobalTls, KeyFormat, TlsVersion, Verify};
+use ringlb_config::tls::{self as names, Group, Suite};
+
+use super::{ready, would_block, Fd, HandshakeError, TlsStream};
+use rustls::Connection;
+
+/// One certificate a listener presents, with the configuration that presents it.
+struct Presented {
+    sni: Vec<String>,
+    not_sni: Vec<String>,
+    config: Arc<ServerConfig>,
+}
+
+/// `bind … ssl`, ready to accept: shared by every worker.
+pub struct TlsListener {
+    certs: Vec<Presented>,
+    strict_sni: bool,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("certs", &self.certs.len())
+            .field("strict_sni", &self.strict_sni)
+            .finish()
+    }
+}
+
+fn suite(s: Suite) -> rustls::SupportedCipherSuite {
+    use aws_lc_rs::cipher_suite as cs;
+    match s {
+        Suite::Tls13Aes128GcmSha256 => cs::TLS13_AES_128_GCM_SHA256,
+        Suite::Tls13Aes256GcmSha384 => cs::TLS13_AES_256_GCM_SHA384,
+        Suite::Tls13Chacha20Poly1305Sha256 => cs::TLS13_CHACHA20_POLY1305_SHA256,
+        Suite::EcdheEcdsaAes128GcmSha256 => cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        Suite::EcdheEcdsaAes256GcmSha384 => cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        Suite::EcdheEcdsaChacha20Poly1305 => cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        Suite::EcdheRsaAes128GcmSha256 => cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        Suite::EcdheRsaAes256GcmSha384 => cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        Suite::EcdheRsaChacha20Poly1305 => cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    }
+}
+
+fn group(g: Group) -> &'static dyn rustls::crypto::SupportedKxGroup {
+    use aws_lc_rs::kx_group as kx;
+    match g {
+        Group::X25519 => kx::X25519,
+        Group::Secp256r1 => kx::SECP256R1,
+        Group::Secp384r1 => kx::SECP384R1,
+        Group::X25519MlKem768 => kx::X25519MLKEM768,
+    }
+}
+
+/// The provider and versions a resolved TLS setting allows (shared with server-side TLS).
+pub(crate) fn provider_for(
+    r: &names::Resolved,
+) -> (Arc<CryptoProvider>, Vec<&'static SupportedProtocolVersion>) {
+    let mut p = aws_lc_rs::default_provider();
+    let default_of = |tls13: bool| -> Vec<rustls::SupportedCipherSuite> {
+        aws_lc_rs::DEFAULT_CIPHER_SUITES
+            .iter()
+            .copied()
+            .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)) == tls13)
+            .collect()
+    };
+    let mut suites = match &r.tls13 {
+        Some(list) => list.iter().map(|s| suite(*s)).collect(),
+        None => default_of(true),
+    };
+    suites.extend(match &r.tls12 {
+        Some(list) => list.iter().map(|s| suite(*s)).collect(),
+        None => default_of(false),
+    });
+    p.cipher_suites = suites;
+    if let Some(groups) = &r.groups {
+        p.kx_groups = groups.iter().map(|g| group(*g)).collect();
+    }
+    let versions = r
+        .versions
+        .iter()
+        .map(|v| match v {
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+            _ => &rustls::version::TLS12,
+        })
+        .collect();
+    (Arc::new(p), versions)
+}
+
+pub(crate) fn key_der(c: &CertKey) -> PrivateKeyDer<'static> {
+    let der = c.key.clone();
+    match c.key_format {
+        KeyFormat::Pkcs1 => PrivateKeyDer::Pkcs1(der.into()),
+        KeyFormat::Sec1 => PrivateKeyDer::Sec1(der.into()),
+        KeyFormat::Pkcs8 => PrivateKeyDer::Pkcs8(der.into()),
+    }
+}
+
+pub(crate) fn chain_der(c: &CertKey) -> Vec<CertificateDer<'static>> {
+    c.chain
+        .iter()
+        .map(|d| CertificateDer::from(d.clone()))
+        .collect()
+}
+
+/// Tickets issued with `tune.ssl.lifetime` as their lifetime, keys from rustls's rotator.
+#[derive(Debug)]
+struct Lifetime(Arc<dyn ProducesTickets>, u32);
+
+impl ProducesTickets for Lifetime {
+    fn enabled(&self) -> bool {
+        self.0.enabled()
+    }
+    fn lifetime(&self) -> u32 {
+        self.1
+    }
+    fn encrypt(&self, plain: &[u8]) -> Option<Vec<u8>> {
+        self.0.encrypt(plain)
+    }
+    fn decrypt(&self, cipher: &[u8]) -> Option<Vec<u8>> {
+        self.0.decrypt(cipher)
+    }
+}
+
+impl TlsListener {
+    /// Builds a listener's TLS from its settled configuration (`http`: the frontend speaks
+    /// HTTP/1, which limits the ALPN protocols offered).
+    pub fn new(t: &BindTls, g: &GlobalTls, http: bool) -> Result<Self, String> {
+        let sessions: Arc<dyn StoresServerSessions> = match g.cachesize {
+            0 => Arc::new(rustls::server::NoServerSessionStorage {}),
+            n => rustls::server::ServerSessionMemoryCache::new(n as usize),
+        };
+        let lifetime = u32::try_from(g.lifetime.as_secs()).unwrap_or(u32::MAX);
+        let ticketer: Arc<dyn ProducesTickets> = Arc::new(Lifetime(
+            aws_lc_rs::Ticketer::new().map_err(|e| e.to_string())?,
+            lifetime,
+        ));
+        let mut certs = Vec::with_capacity(t.certs.len());
+        for c in &t.certs {
+            let config = server_config(t, c, g, http, &sessions, &ticketer)
+                .map_err(|e| format!("'{}': {e}", c.cert.path.display()))?;
+            certs.push(Presented {
+                sni: c.sni.clone(),
+                not_sni: c.not_sni.clone(),
+                config: Arc::new(config),
+            });
+        }
+        if certs.is_empty() {
+            return Err("no certificate to present".into());
+        }
+        Ok(Self {
+            certs,
+            strict_sni: t.strict_sni,
+        })
+    }
+
+    /// The configuration for a client asking for `sni`: `None` when `strict-sni` finds no
+    /// certificate for it.
+    fn select(&self, sni: Option<&str>) -> Option<&Arc<ServerConfig>> {
+        if let Some(name) = sni.map(|s| s.to_ascii_lowercase()) {
+            let allowed = |p: &&Presented| !p.not_sni.iter().any(|n| names::sni_matches(n, &name));
+            let exact = self
+                .certs
+                .iter()
+                .filter(allowed)
+                .find(|p| p.sni.iter().any(|n| !n.starts_with("*.") && *n == name));
+            let wild = || {
+                self.certs
+                    .iter()
+                    .filter(allowed)
+                    .find(|p| p.sni.iter().any(|n| n.starts_with("*.") && names::sni_matches(n, &name)))
+            };
+            if let Some(p) = exact.or_else(wild) {
+                return Some(&p.config);
+            }
+        }
+        (!self.strict_sni).then(|| &self.certs[0].config)
+    }
+
+    /// The TLS handshake of an accepted connection, within `limit`.
+    pub async fn accept(
+        &self,
+        tcp: TcpStream,
+        limit: Option<Duration>,
+    ) -> Result<TlsStream, HandshakeError> {
+        let deadline = limit.map(|l| monoio::time::Instant::now() + l);
+        let mut fd = Fd(tcp.as_raw_fd());
+        let mut acceptor = Acceptor::default();
+        let accepted = loop {
+            match acceptor.read_tls(&mut fd) {
+                Ok(0) => return Err(HandshakeError::Closed),
+                Ok(_) => {}
+                Err(e) if would_block(&e) => {
+                    ready(&tcp, false, deadline).await?;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(HandshakeError::Refused(e.to_string()))
+                }
+                Err(_) => return Err(HandshakeError::Closed),
+            }
+            match acceptor.accept() {
+                Ok(Some(a)) => break a,
+                Ok(None) => {}
+                Err((e, mut alert)) => {
+                    let _ = alert.write(&mut fd);
+                    return Err(HandshakeError::Refused(e.to_string()));
+                }
+            }
+        };
+        let sni = accepted.client_hello().server_name().map(str::to_string);
+        let Some(config) = self.select(sni.as_deref()) else {
+            return Err(HandshakeError::Refused(format!(
+                "strict-sni: no certificate for '{}'",
+                sni.as_deref().unwrap_or("")
+            )));
+        };
+        let conn = match accepted.into_connection(config.clone()) {
+            Ok(c) => c,
+            Err((e, mut alert)) => {
+                let _ = alert.write(&mut fd);
+                return Err(HandshakeError::Refused(e.to_string()));
+            }
+        };
+        TlsStream::handshake(tcp, Connection::Server(conn), deadline).await
+    }
+}
+
+fn server_config(
+    t: &BindTls,
+    c: &BindCert,
+    g: &GlobalTls,
+    http: bool,
+    sessions: &Arc<dyn StoresServerSessions>,
+    ticketer: &Arc<dyn ProducesTickets>,
+) -> Result<ServerConfig, String> {
+    let o = &c.options;
+    let resolved = names::resolve(o)?;
+    let (provider, versions) = provider_for(&resolved);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| e.to_string())?;
+    let verify = c.verify.or(t.verify).unwrap_or(Verify::None);
+    let builder = match (verify, &t.ca_file) {
+        (Verify::None, _) | (_, None) => builder.with_no_client_auth(),
+        (v, Some(ca)) => {
+            let mut roots = RootCertStore::empty();
+            for der in &ca.items {
+                roots
+                    .add(CertificateDer::from(der.clone()))
+                    .map_err(|e| format!("ca-file '{}': {e}", ca.path.display()))?;
+            }
+            let mut vb = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            if let Some(crl) = &t.crl_file {
+                vb = vb.with_crls(
+                    crl.items
+                        .iter()
+                        .map(|d| CertificateRevocationListDer::from(d.clone())),
+                );
+            }
+            if v == Verify::Optional {
+                vb = vb.allow_unauthenticated();
+            }
+            builder.with_client_cert_verifier(vb.build().map_err(|e| e.to_string())?)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(chain_der(&c.cert), key_der(&c.cert))
+        .map_err(|e| e.to_string())?;
+    config.session_storage = sessions.clone();
+    if !o.no_tls_tickets {
+        config.ticketer = ticketer.clone();
+    }
+    config.ignore_client_order = !o.prefer_client_ciphers;
+    config.max_fragment_size = g.maxrecord.map(|n| n as usize + 5);
+    if let Some(alpn) = &o.alpn {
+        config.alpn_protocols = names::offered_alpn(alpn, http)
+            .0
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+    }
+    Ok(config)
+}

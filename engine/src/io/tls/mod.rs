@@ -1,0 +1,398 @@
+//! TLS as a transport: a TCP connection with a rustls connection over it.
+//!
+//! Readiness-driven, not ring-driven: bytes move between the socket and rustls by direct
+//! non-blocking `recv`/`send` (`sendmsg` for several records at once), and waiting is a
+//! readiness poll, which holds no buffer. So a TLS operation can be abandoned at any await
+//! (a timeout, a race) without the pinned-buffer problem of a pending ring read, and the
+//! plaintext a session reads lands straight in its own buffer.
+//!
+//! Both halves of a tunnel use one connection: the rustls state sits in a `RefCell` that is
+//! never borrowed across an await.
+
+pub mod listen;
+
+use std::cell::{Ref, RefCell};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+use rustls::Connection;
+
+use crate::io::timed::{expiry_turn, ReadOutcome, WriteError};
+
+pub use listen::TlsListener;
+
+/// A TLS connection over TCP, handshake done.
+pub struct TlsStream {
+    tcp: TcpStream,
+    conn: RefCell<Connection>,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("fd", &self.tcp.as_raw_fd())
+            .finish()
+    }
+}
+
+/// The socket as `io::Read`/`io::Write` for rustls: non-blocking `recv` and `send`.
+struct Fd(RawFd);
+
+impl Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is writable for its length; recv writes at most that many bytes.
+        let n = unsafe {
+            libc::recv(
+                self.0,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+impl Write for Fd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: a zeroed msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // `IoSlice` is guaranteed ABI-compatible with `iovec`; sendmsg only reads them.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len() as _;
+        // SAFETY: every vector points at readable memory for its length.
+        let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a handshake ended with, when it did not succeed.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The peer did not complete it within the timeout.
+    Timeout,
+    /// The peer closed, or the socket failed.
+    Closed,
+    /// The peer spoke something that is not acceptable TLS (or strict SNI found no
+    /// certificate); the alert, if any, was sent.
+    Refused(String),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("handshake timed out"),
+            Self::Closed => f.write_str("connection closed during the handshake"),
+            Self::Refused(e) => write!(f, "handshake failed: {e}"),
+        }
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+/// Waits until `tcp` is readable (or writable), within what is left before `deadline`.
+async fn ready(
+    tcp: &TcpStream,
+    write: bool,
+    deadline: Option<monoio::time::Instant>,
+) -> Result<(), HandshakeError> {
+    let wait = async {
+        match write {
+            true => tcp.writable(false).await,
+            false => tcp.readable(false).await,
+        }
+    };
+    let res = match deadline {
+        Some(d) => match monoio::time::timeout_at(d, wait).await {
+            Ok(r) => r,
+            Err(_) => return Err(HandshakeError::Timeout),
+        },
+        None => wait.await,
+    };
+    res.map_err(|_| HandshakeError::Closed)
+}
+
+impl TlsStream {
+    /// Completes the handshake `conn` has started over `tcp` within `limit`.
+    pub(crate) async fn handshake(
+        tcp: TcpStream,
+        mut conn: Connection,
+        deadline: Option<monoio::time::Instant>,
+    ) -> Result<Self, HandshakeError> {
+        let mut fd = Fd(tcp.as_raw_fd());
+        while conn.is_handshaking() || conn.wants_write() {
+            while conn.wants_write() {
+                match conn.write_tls(&mut fd) {
+                    Ok(_) => {}
+                    Err(e) if would_block(&e) => ready(&tcp, true, deadline).await?,
+                    Err(_) => return Err(HandshakeError::Closed),
+                }
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            match conn.read_tls(&mut fd) {
+                Ok(0) => return Err(HandshakeError::Closed),
+                Ok(_) => {
+                    if let Err(e) = conn.process_new_packets() {
+                        // The alert rustls queued for the peer goes out, best effort.
+                        let _ = conn.write_tls(&mut fd);
+                        return Err(HandshakeError::Refused(e.to_string()));
+                    }
+                }
+                Err(e) if would_block(&e) => ready(&tcp, false, deadline).await?,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    return Err(HandshakeError::Refused(e.to_string()))
+                }
+                Err(_) => return Err(HandshakeError::Closed),
+            }
+        }
+        Ok(Self {
+            tcp,
+            conn: RefCell::new(conn),
+        })
+    }
+
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The rustls connection, for what the handshake settled (name, protocol, suite…).
+    pub fn session(&self) -> Ref<'_, Connection> {
+        self.conn.borrow()
+    }
+
+    /// Whether the handshake resumed an earlier session (a ticket or the session cache).
+    pub fn resumed(&self) -> bool {
+        self.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
+    fn fd(&self) -> Fd {
+        Fd(self.tcp.as_raw_fd())
+    }
+
+    /// Whether decrypted bytes wait to be read.
+    fn has_plaintext(&self) -> bool {
+        let mut conn = self.conn.borrow_mut();
+        conn.process_new_packets()
+            .map(|s| s.plaintext_bytes_to_read() > 0 || s.peer_has_closed())
+            .unwrap_or(true)
+    }
+
+    /// Appends to `buf` what the peer has sent, decrypted, without waiting: `None` when
+    /// nothing whole has arrived yet (or `buf` has no room).
+    pub(crate) fn read_now(&self, buf: &mut Vec<u8>) -> Option<ReadOutcome> {
+        if buf.spare_capacity_mut().is_empty() {
+            return None;
+        }
+        let mut conn = self.conn.borrow_mut();
+        let mut fd = self.fd();
+        loop {
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: rustls writes the plaintext into the slice and says how much; the
+            // bytes are counted in `buf` only after, and `u8` has no invalid values.
+            let spare = unsafe {
+                std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len())
+            };
+            match conn.reader().read(spare) {
+                Ok(0) => return Some(ReadOutcome::Eof),
+                Ok(n) => {
+                    // SAFETY: `n` bytes were written at the start of the spare capacity.
+                    unsafe { buf.set_len(buf.len() + n) };
+                    return Some(ReadOutcome::Data(n));
+                }
+                // The peer closed without close_notify: for HTTP, an end like any other.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Some(ReadOutcome::Eof)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Some(ReadOutcome::Failed),
+            }
+            match conn.read_tls(&mut fd) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return None,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Some(ReadOutcome::Eof)
+                }
+                Err(_) => return Some(ReadOutcome::Failed),
+            }
+            if conn.process_new_packets().is_err() {
+                let _ = conn.write_tls(&mut fd);
+                return Some(ReadOutcome::Failed);
+            }
+            // A key update or a ticket may want an answer: sent if the socket takes it.
+            while conn.wants_write() {
+                if conn.write_tls(&mut fd).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits until [`TlsStream::read_now`] may have something: decrypted bytes already
+    /// wait, or the socket is readable.
+    pub async fn readable(&self) -> io::Result<()> {
+        if self.has_plaintext() {
+            return Ok(());
+        }
+        self.tcp.readable(false).await
+    }
+
+    /// Appends what the peer sends next to `buf`, waiting at most `limit`.
+    pub(crate) async fn read_more(&self, buf: &mut Vec<u8>, limit: Option<Duration>) -> ReadOutcome {
+        let deadline = limit.map(|l| monoio::time::Instant::now() + l);
+        loop {
+            if let Some(o) = self.read_now(buf) {
+                return o;
+            }
+            if buf.spare_capacity_mut().is_empty() {
+                return ReadOutcome::Failed;
+            }
+            match ready(&self.tcp, false, deadline).await {
+                Ok(()) => {}
+                Err(HandshakeError::Timeout) => {
+                    expiry_turn().await;
+                    return ReadOutcome::Timeout;
+                }
+                Err(_) => return ReadOutcome::Failed,
+            }
+        }
+    }
+
+    /// Sends what rustls has encrypted, waiting for room within `deadline`.
+    async fn flush(&self, deadline: Option<monoio::time::Instant>) -> Result<(), WriteError> {
+        let mut fd = self.fd();
+        loop {
+            let res = {
+                let mut conn = self.conn.borrow_mut();
+                if !conn.wants_write() {
+                    return Ok(());
+                }
+                conn.write_tls(&mut fd)
+            };
+            match res {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => match ready(&self.tcp, true, deadline).await {
+                    Ok(()) => {}
+                    Err(HandshakeError::Timeout) => {
+                        expiry_turn().await;
+                        return Err(WriteError::Timeout);
+                    }
+                    Err(_) => return Err(WriteError::Failed),
+                },
+                Err(_) => return Err(WriteError::Failed),
+            }
+        }
+    }
+
+    /// Encrypts and sends `pieces` in order, all of them, within `limit`. Records of every
+    /// piece leave together in as few `sendmsg` calls as the socket allows.
+    pub(crate) async fn write_all(&self, pieces: &[&[u8]], limit: Option<Duration>) -> Result<(), WriteError> {
+        let deadline = limit.map(|l| monoio::time::Instant::now() + l);
+        for piece in pieces {
+            let mut at = 0;
+            while at < piece.len() {
+                let n = self
+                    .conn
+                    .borrow_mut()
+                    .writer()
+                    .write(&piece[at..])
+                    .map_err(|_| WriteError::Failed)?;
+                at += n;
+                if n == 0 {
+                    // rustls's send buffer is full: drain it first.
+                    self.flush(deadline).await?;
+                }
+            }
+        }
+        self.flush(deadline).await
+    }
+
+    /// Queues close_notify and sends it if the socket takes it at once.
+    pub fn close_notify(&self) {
+        let mut conn = self.conn.borrow_mut();
+        conn.send_close_notify();
+        let mut fd = self.fd();
+        while conn.wants_write() {
+            if conn.write_tls(&mut fd).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        self.close_notify();
+    }
+}
+
+/// The ring-style operations (owned buffers), for code written against monoio's traits
+/// (the tunnel). Readiness-driven like the rest: nothing stays pinned when they are dropped.
+impl TlsStream {
+    pub async fn read_owned<T: monoio::buf::IoBufMut>(&self, mut buf: T) -> monoio::BufResult<usize, T> {
+        let cap = buf.bytes_total();
+        // Plaintext goes into a Vec over the buffer's memory: the Vec never reallocates
+        // (nothing is pushed beyond its capacity) and is forgotten, not dropped.
+        // SAFETY: `write_ptr` is valid for `bytes_total` bytes while `buf` lives.
+        let mut v = std::mem::ManuallyDrop::new(unsafe { Vec::from_raw_parts(buf.write_ptr(), 0, cap) });
+        let res = loop {
+            match self.read_now(&mut v) {
+                Some(ReadOutcome::Data(n)) => break Ok(n),
+                Some(ReadOutcome::Eof) => break Ok(0),
+                Some(_) => break Err(io::Error::from(io::ErrorKind::ConnectionAborted)),
+                None if cap == 0 => break Ok(0),
+                None => {
+                    if let Err(e) = self.tcp.readable(false).await {
+                        break Err(e);
+                    }
+                }
+            }
+        };
+        if let Ok(n) = res {
+            // SAFETY: `n` bytes were written at the start of the buffer.
+            unsafe { buf.set_init(n) };
+        }
+        (res, buf)
+    }
+
+    pub async fn write_owned<T: monoio::buf::IoBuf>(&self, buf: T) -> monoio::BufResult<usize, T> {
+        // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+        let res = match self.write_all(&[bytes], None).await {
+            Ok(()) => Ok(bytes.len()),
+            Err(_) => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+        };
+        (res, buf)
+    }
+
+    /// Sends close_notify, then shuts the socket's sending side.
+    pub async fn shutdown(&self) -> io::Result<()> {
+        self.close_notify();
+        let _ = self.flush(None).await;
+        // SAFETY: the descriptor is this stream's open socket.
+        unsafe { libc::shutdown(self.tcp.as_raw_fd(), libc::SHUT_WR) };
+        Ok(())
+    }
+}
