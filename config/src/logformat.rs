@@ -123,6 +123,8 @@ log_aliases! {
     RequestCounter = "rt": "request counter",
     Server = "s": "server name",
     SrvConn = "sc": "connections on the server",
+    SslCipher = "sslc": "TLS cipher suite of the client connection (OpenSSL name)",
+    SslVersion = "sslv": "TLS version of the client connection",
     ServerIp = "si": "server address",
     ServerPort = "sp": "server port",
     ServerQueue = "sq": "server queue length",
@@ -341,7 +343,7 @@ mod tests {
         for name in [
             "ci", "cp", "fi", "fp", "b", "s", "ST", "r", "Tr", "Ta", "Tq", "B", "H", "pid", "t",
             "T", "U", "f", "ft", "bi", "bp", "si", "sp", "ID", "hr", "hs", "hrl", "hsl", "CC",
-            "CS", "tsc", "ac", "fc", "bc", "sc", "rc", "sq", "bq",
+            "CS", "tsc", "ac", "fc", "bc", "sc", "rc", "sq", "bq", "sslv", "sslc",
         ] {
             let parts = parse(&format!("%{name}"));
             assert!(

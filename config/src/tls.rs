@@ -98,13 +98,66 @@ const TLS12: &[Tls12] = &[
 /// OpenSSL cipher-list aliases that select only suites rustls does not have (or only
 /// restrict by properties every rustls suite shares): valid, they add nothing.
 const ALIASES_OF_ABSENT: &[&str] = &[
-    "aNULL", "eNULL", "NULL", "COMPLEMENTOFALL", "COMPLEMENTOFDEFAULT", "EXPORT", "EXP", "LOW",
-    "MEDIUM", "MD5", "RC4", "DES", "3DES", "IDEA", "SEED", "CAMELLIA", "CAMELLIA128",
-    "CAMELLIA256", "ARIA", "ARIA128", "ARIA256", "PSK", "kPSK", "kECDHEPSK", "kDHEPSK",
-    "kRSAPSK", "aPSK", "SRP", "kSRP", "DSS", "aDSS", "DH", "DHE", "EDH", "kDHE", "kEDH", "kDH",
-    "ADH", "AECDH", "kRSA", "SHA1", "SHA", "CBC", "AESCCM", "AESCCM8", "AES128CCM",
-    "AES256CCM", "SSLv3", "TLSv1", "TLSv1.0", "GOST", "kGOST", "aGOST", "SUITEB128",
-    "SUITEB128ONLY", "SUITEB192", "aECDH", "kECDH", "ECDH", "AECDH",
+    "aNULL",
+    "eNULL",
+    "NULL",
+    "COMPLEMENTOFALL",
+    "COMPLEMENTOFDEFAULT",
+    "EXPORT",
+    "EXP",
+    "LOW",
+    "MEDIUM",
+    "MD5",
+    "RC4",
+    "DES",
+    "3DES",
+    "IDEA",
+    "SEED",
+    "CAMELLIA",
+    "CAMELLIA128",
+    "CAMELLIA256",
+    "ARIA",
+    "ARIA128",
+    "ARIA256",
+    "PSK",
+    "kPSK",
+    "kECDHEPSK",
+    "kDHEPSK",
+    "kRSAPSK",
+    "aPSK",
+    "SRP",
+    "kSRP",
+    "DSS",
+    "aDSS",
+    "DH",
+    "DHE",
+    "EDH",
+    "kDHE",
+    "kEDH",
+    "kDH",
+    "ADH",
+    "AECDH",
+    "kRSA",
+    "SHA1",
+    "SHA",
+    "CBC",
+    "AESCCM",
+    "AESCCM8",
+    "AES128CCM",
+    "AES256CCM",
+    "SSLv3",
+    "TLSv1",
+    "TLSv1.0",
+    "GOST",
+    "kGOST",
+    "aGOST",
+    "SUITEB128",
+    "SUITEB128ONLY",
+    "SUITEB192",
+    "aECDH",
+    "kECDH",
+    "ECDH",
+    "AECDH",
 ];
 
 /// Pieces of OpenSSL cipher names: a name made of them names a real suite rustls lacks
@@ -222,8 +275,12 @@ pub fn tls12_suites(list: &str) -> Result<Selection<Suite>, String> {
             vec![c.suite]
         } else if let Some(set) = alias(body) {
             set
-        } else if body.split('-').any(|p| NAME_PIECES.iter().any(|k| p.starts_with(k)))
-            && body.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        } else if body
+            .split('-')
+            .any(|p| NAME_PIECES.iter().any(|k| p.starts_with(k)))
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
         {
             if op == 0 {
                 sel.absent.push(body.to_string());
@@ -416,7 +473,10 @@ pub fn load_cert_key(path: &Path) -> Result<CertKey, String> {
     let signer = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
         .map_err(|e| format!("'{}': unusable private key: {e}", path.display()))?;
     let certified = rustls::sign::CertifiedKey::new(
-        chain.iter().map(|c| CertificateDer::from(c.clone())).collect(),
+        chain
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect(),
         signer,
     );
     certified.keys_match().map_err(|e| {
@@ -434,6 +494,89 @@ pub fn load_cert_key(path: &Path) -> Result<CertKey, String> {
         key_format,
         names,
     })
+}
+
+/// Every suite, TLS 1.3 first.
+pub const SUITES: &[Suite] = &[
+    Suite::Tls13Aes256GcmSha384,
+    Suite::Tls13Aes128GcmSha256,
+    Suite::Tls13Chacha20Poly1305Sha256,
+    Suite::EcdheEcdsaAes256GcmSha384,
+    Suite::EcdheEcdsaAes128GcmSha256,
+    Suite::EcdheEcdsaChacha20Poly1305,
+    Suite::EcdheRsaAes256GcmSha384,
+    Suite::EcdheRsaAes128GcmSha256,
+    Suite::EcdheRsaChacha20Poly1305,
+];
+
+impl Suite {
+    /// The name OpenSSL (and so HAProxy's logs and `ssl_fc_cipher`) gives the suite.
+    pub fn openssl_name(self) -> &'static str {
+        TLS13
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map(|(n, _)| *n)
+            .or_else(|| TLS12.iter().find(|c| c.suite == self).map(|c| c.name))
+            .expect("every suite is named")
+    }
+
+    /// The symmetric key size in bits.
+    pub fn key_bits(self) -> u32 {
+        match self {
+            Suite::Tls13Aes128GcmSha256
+            | Suite::EcdheEcdsaAes128GcmSha256
+            | Suite::EcdheRsaAes128GcmSha256 => 128,
+            _ => 256,
+        }
+    }
+}
+
+/// A certificate's subject (or issuer) as OpenSSL's one-line form HAProxy prints:
+/// `/C=FR/O=Example/CN=www.example.com`.
+pub fn cert_dn(der: &[u8], issuer: bool) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let name = if issuer {
+        cert.issuer()
+    } else {
+        cert.subject()
+    };
+    let mut out = String::new();
+    for rdn in name.iter() {
+        for attr in rdn.iter() {
+            let oid = attr.attr_type();
+            let key = x509_parser::objects::oid2abbrev(oid, x509_parser::objects::oid_registry())
+                .map(str::to_string)
+                .unwrap_or_else(|_| oid.to_id_string());
+            let value = attr.as_str().map(str::to_string).unwrap_or_default();
+            out.push('/');
+            out.push_str(&key);
+            out.push('=');
+            out.push_str(&value);
+        }
+    }
+    Some(out)
+}
+
+/// A certificate's serial number, big-endian bytes.
+pub fn cert_serial(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.raw_serial().to_vec())
+}
+
+/// A certificate's validity bound (`after`: notAfter, else notBefore) as `YYMMDDhhmmssZ`.
+pub fn cert_time(der: &[u8], after: bool) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let v = cert.validity();
+    let t = if after { v.not_after } else { v.not_before }.to_datetime();
+    Some(format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+        t.year().rem_euclid(100),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
 }
 
 /// The DNS names a certificate is for: its subjectAltName DNS entries, else its common name.
@@ -546,8 +689,8 @@ mod tests {
         assert_eq!(sel.items.len(), 4, "{sel:?}");
         let sel = tls12_suites("ALL:!aRSA:-CHACHA20").unwrap();
         assert_eq!(sel.items.len(), 2, "{sel:?}");
-        let sel = tls12_suites("ECDHE-RSA-AES128-GCM-SHA256:!RSA:ECDHE-RSA-AES128-GCM-SHA256")
-            .unwrap();
+        let sel =
+            tls12_suites("ECDHE-RSA-AES128-GCM-SHA256:!RSA:ECDHE-RSA-AES128-GCM-SHA256").unwrap();
         assert!(sel.items.is_empty(), "'!' removes for good");
         let err = tls12_suites("ECDHE-RSA-AES128-GCM-SHA256:BOGUS").unwrap_err();
         assert!(err.contains("'BOGUS'"), "{err}");
@@ -558,7 +701,9 @@ mod tests {
         let sel = tls13_suites("TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256").unwrap();
         assert_eq!(sel.items, [Suite::Tls13Aes128GcmSha256]);
         assert_eq!(sel.absent, ["TLS_AES_128_CCM_SHA256"]);
-        assert!(tls13_suites("TLS_AES_512").unwrap_err().contains("TLS_AES_512"));
+        assert!(tls13_suites("TLS_AES_512")
+            .unwrap_err()
+            .contains("TLS_AES_512"));
         let g = groups("X25519:prime256v1:secp521r1").unwrap();
         assert_eq!(g.items, [Group::X25519, Group::Secp256r1]);
         assert_eq!(g.absent, ["secp521r1"]);
@@ -717,11 +862,7 @@ fn locate(written: &Path, base: Option<&Path>, at: &Location) -> PathBuf {
     }
     match base {
         Some(b) => b.join(written),
-        None => at
-            .file
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(written),
+        None => at.file.parent().unwrap_or(Path::new(".")).join(written),
     }
 }
 
@@ -738,7 +879,8 @@ pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
                 continue;
             };
             let at = b.location.clone();
-            let err = |m: String, help: &str| Diagnostic::error(at.clone(), "bind", m).with_help(help);
+            let err =
+                |m: String, help: &str| Diagnostic::error(at.clone(), "bind", m).with_help(help);
             t.options = t.options.or(&g.bind);
             t.certs.clear();
             for written in &t.crt {
@@ -747,7 +889,10 @@ pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
                     match cert_dir(&path) {
                         Ok(f) => f,
                         Err(e) => {
-                            diags.push(err(format!("crt: {e}"), "name a readable file or directory"));
+                            diags.push(err(
+                                format!("crt: {e}"),
+                                "name a readable file or directory",
+                            ));
                             continue;
                         }
                     }
@@ -768,7 +913,10 @@ pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
                 let path = locate(written, g.crt_base.as_deref(), &at);
                 match crt_list(&path, g.crt_base.as_deref(), &mut diags) {
                     Ok(certs) => t.certs.extend(certs),
-                    Err(e) => diags.push(err(format!("crt-list: {e}"), "name a readable crt-list file")),
+                    Err(e) => diags.push(err(
+                        format!("crt-list: {e}"),
+                        "name a readable crt-list file",
+                    )),
                 }
             }
             check_options(&t.options, http, &at, "bind", &mut diags);
@@ -778,17 +926,25 @@ pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
             if let Some(f) = &mut t.ca_file {
                 match load_ca(&locate(&f.path, g.ca_base.as_deref(), &at)) {
                     Ok(l) => f.items = l.items,
-                    Err(e) => diags.push(err(format!("ca-file: {e}"), "name a PEM file of CA certificates")),
+                    Err(e) => diags.push(err(
+                        format!("ca-file: {e}"),
+                        "name a PEM file of CA certificates",
+                    )),
                 }
             }
             if let Some(f) = &mut t.crl_file {
                 match load_crl(&locate(&f.path, g.ca_base.as_deref(), &at)) {
                     Ok(l) => f.items = l.items,
-                    Err(e) => diags.push(err(format!("crl-file: {e}"), "name a PEM file of revocation lists")),
+                    Err(e) => diags.push(err(
+                        format!("crl-file: {e}"),
+                        "name a PEM file of revocation lists",
+                    )),
                 }
             }
             let asks = t.verify.unwrap_or(Verify::None) != Verify::None
-                || t.certs.iter().any(|c| c.verify.is_some_and(|v| v != Verify::None));
+                || t.certs
+                    .iter()
+                    .any(|c| c.verify.is_some_and(|v| v != Verify::None));
             if asks && t.ca_file.is_none() {
                 diags.push(err(
                     "'verify optional|required' needs a 'ca-file' to check client \
@@ -818,10 +974,7 @@ fn check_options(o: &TlsOptions, http: bool, at: &Location, kw: &str, diags: &mu
                     Diagnostic::warning(
                         at.clone(),
                         kw,
-                        format!(
-                            "not offered by rustls, left out: {}",
-                            r.absent.join(", ")
-                        ),
+                        format!("not offered by rustls, left out: {}", r.absent.join(", ")),
                     )
                     .with_help("remove them to silence this warning"),
                 );
@@ -893,7 +1046,10 @@ fn crt_list(
         let mut verify = None;
         if let Some(inner) = rest.strip_prefix('[') {
             let Some((opts, after)) = inner.split_once(']') else {
-                diags.push(err("'[' without ']'".into(), "close the option list with ']'"));
+                diags.push(err(
+                    "'[' without ']'".into(),
+                    "close the option list with ']'",
+                ));
                 continue;
             };
             rest = after;
@@ -945,7 +1101,10 @@ fn crt_list(
         let cert = match load_cert_key(&locate(Path::new(file), crt_base, &at)) {
             Ok(c) => c,
             Err(e) => {
-                diags.push(err(e, "give a PEM file holding the certificate chain and its private key"));
+                diags.push(err(
+                    e,
+                    "give a PEM file holding the certificate chain and its private key",
+                ));
                 continue;
             }
         };

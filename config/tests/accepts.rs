@@ -370,10 +370,22 @@ fn global_tls_settings_of_debians_default_config_load() {
         "global\n\tca-base /etc/ssl/certs\n\tcrt-base /etc/ssl/private\n\tssl-default-bind-ciphers ECDHE-RSA-AES128-GCM-SHA256\n\tssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n\ttune.ssl.default-dh-param 2048\n",
     );
     let t = &c.global.tls;
-    assert_eq!(t.ca_base.as_deref(), Some(std::path::Path::new("/etc/ssl/certs")));
-    assert_eq!(t.crt_base.as_deref(), Some(std::path::Path::new("/etc/ssl/private")));
-    assert_eq!(t.bind.ciphers.as_deref(), Some("ECDHE-RSA-AES128-GCM-SHA256"));
-    assert_eq!(t.bind.min_ver, Some(ringlb_config::model::TlsVersion::Tls12));
+    assert_eq!(
+        t.ca_base.as_deref(),
+        Some(std::path::Path::new("/etc/ssl/certs"))
+    );
+    assert_eq!(
+        t.crt_base.as_deref(),
+        Some(std::path::Path::new("/etc/ssl/private"))
+    );
+    assert_eq!(
+        t.bind.ciphers.as_deref(),
+        Some("ECDHE-RSA-AES128-GCM-SHA256")
+    );
+    assert_eq!(
+        t.bind.min_ver,
+        Some(ringlb_config::model::TlsVersion::Tls12)
+    );
     assert!(t.bind.no_tls_tickets);
     assert!(
         warning_on(&diags, 6, "no finite-field Diffie-Hellman"),

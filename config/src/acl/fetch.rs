@@ -127,12 +127,90 @@ pub enum Fetch {
         var: VarName,
         default: Option<String>,
     },
+    /// `ssl_fc*`, `ssl_c_*`: what the client connection's TLS handshake settled.
+    Ssl(SslFetch),
     /// `str(TEXT)`: a constant string.
     Str(String),
     /// `int(N)`: a constant integer.
     Int(i64),
     AlwaysTrue,
     AlwaysFalse,
+}
+
+/// The TLS fetches of the client connection, each with its HAProxy name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslFetch {
+    /// `ssl_fc`: the connection is TLS.
+    Fc,
+    /// `ssl_fc_sni`: the name the client asked for.
+    FcSni,
+    /// `ssl_fc_has_sni`: the client sent a name.
+    FcHasSni,
+    /// `ssl_fc_protocol`: `TLSv1.2` or `TLSv1.3`.
+    FcProtocol,
+    /// `ssl_fc_cipher`: the suite, by its OpenSSL name.
+    FcCipher,
+    /// `ssl_fc_alpn`: the protocol ALPN settled on.
+    FcAlpn,
+    /// `ssl_fc_is_resumed`: the handshake resumed a session.
+    FcIsResumed,
+    /// `ssl_fc_use_keysize`, `ssl_fc_alg_keysize`: the suite's key size in bits.
+    FcKeysize,
+    /// `ssl_c_used`: the client presented a certificate.
+    CUsed,
+    /// `ssl_c_verify`: the verification result (0: verified, or no certificate); a
+    /// certificate that fails verification ends the handshake, so it is never seen here.
+    CVerify,
+    /// `ssl_c_s_dn`, `ssl_c_i_dn`: subject and issuer of the client certificate.
+    CSDn,
+    CIDn,
+    /// `ssl_c_serial`: the serial number, binary.
+    CSerial,
+    /// `ssl_c_sha1`: the SHA-1 of the certificate's DER, binary.
+    CSha1,
+    /// `ssl_c_notbefore`, `ssl_c_notafter`: validity, as `YYMMDDhhmmssZ`.
+    CNotBefore,
+    CNotAfter,
+}
+
+const SSL_FETCHES: &[(&str, SslFetch)] = &[
+    ("ssl_fc", SslFetch::Fc),
+    ("ssl_fc_sni", SslFetch::FcSni),
+    ("ssl_fc_has_sni", SslFetch::FcHasSni),
+    ("ssl_fc_protocol", SslFetch::FcProtocol),
+    ("ssl_fc_cipher", SslFetch::FcCipher),
+    ("ssl_fc_alpn", SslFetch::FcAlpn),
+    ("ssl_fc_is_resumed", SslFetch::FcIsResumed),
+    ("ssl_fc_use_keysize", SslFetch::FcKeysize),
+    ("ssl_fc_alg_keysize", SslFetch::FcKeysize),
+    ("ssl_c_used", SslFetch::CUsed),
+    ("ssl_c_verify", SslFetch::CVerify),
+    ("ssl_c_s_dn", SslFetch::CSDn),
+    ("ssl_c_i_dn", SslFetch::CIDn),
+    ("ssl_c_serial", SslFetch::CSerial),
+    ("ssl_c_sha1", SslFetch::CSha1),
+    ("ssl_c_notbefore", SslFetch::CNotBefore),
+    ("ssl_c_notafter", SslFetch::CNotAfter),
+];
+
+impl SslFetch {
+    pub fn name(self) -> &'static str {
+        SSL_FETCHES
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .expect("every TLS fetch is named")
+    }
+
+    pub fn output_type(self) -> SampleType {
+        match self {
+            SslFetch::Fc | SslFetch::FcHasSni | SslFetch::FcIsResumed | SslFetch::CUsed => {
+                SampleType::Bool
+            }
+            SslFetch::FcKeysize | SslFetch::CVerify => SampleType::Int,
+            _ => SampleType::Str,
+        }
+    }
 }
 
 /// Every fetch name accepted, aliases included, for "did you mean" help.
@@ -295,7 +373,16 @@ impl Fetch {
             },
             "always_true" => no_args(Fetch::AlwaysTrue),
             "always_false" => no_args(Fetch::AlwaysFalse),
-            _ => Err(unknown_fetch(name)),
+            "ssl_fc_session_id" | "ssl_fc_unique_id" | "ssl_fc_session_key" => {
+                Err(ParseError::new(format!(
+                    "fetch '{name}' is not available: rustls does not expose it"
+                ))
+                .with_help("see docs/tls.md for the TLS fetches ringlb has"))
+            }
+            _ => match SSL_FETCHES.iter().find(|(n, _)| *n == name) {
+                Some((_, f)) => no_args(Fetch::Ssl(*f)),
+                None => Err(unknown_fetch(name)),
+            },
         }
     }
 
@@ -335,11 +422,13 @@ impl Fetch {
             Fetch::Int(_) => "int",
             Fetch::AlwaysTrue => "always_true",
             Fetch::AlwaysFalse => "always_false",
+            Fetch::Ssl(f) => f.name(),
         }
     }
 
     pub fn output_type(&self) -> SampleType {
         match self {
+            Fetch::Ssl(f) => f.output_type(),
             Fetch::Src | Fetch::Dst => SampleType::Ip,
             Fetch::SrcPort
             | Fetch::DstPort
@@ -411,7 +500,11 @@ impl Fetch {
 
 fn unknown_fetch(name: &str) -> ParseError {
     let e = ParseError::new(format!("unknown fetch method '{name}'"));
-    match nearest(name, FETCH_NAMES.iter().copied()) {
+    let names = FETCH_NAMES
+        .iter()
+        .copied()
+        .chain(SSL_FETCHES.iter().map(|(n, _)| *n));
+    match nearest(name, names) {
         Some(n) => e.with_help(format!("did you mean '{n}'?")),
         None => e.with_help("known fetches include src, dst, path, url, hdr(NAME), cook(NAME), urlp(NAME), method, nbsrv(BACKEND), status"),
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use cond::{parse_condition, AclRef, CondTerm, Condition, Polarity};
 pub use convert::Converter;
-pub use fetch::{Fetch, ParseError, SampleExpr, SampleType};
+pub use fetch::{Fetch, ParseError, SampleExpr, SampleType, SslFetch};
 pub use pattern::{IntPattern, MatchMethod, Matcher, RegexPattern};
 pub use predefined::Predefined;
 

@@ -19,7 +19,8 @@ pub enum TlsVersion {
 }
 
 impl TlsVersion {
-    pub const NAMES: &'static [&'static str] = &["SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
+    pub const NAMES: &'static [&'static str] =
+        &["SSLv3", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"];
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

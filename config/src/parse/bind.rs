@@ -1,8 +1,8 @@
 //! `bind ADDR[,ADDR…] [options]`: listening addresses of a frontend.
 
 use super::{global::admin_level, unknown, LineRef, Step};
-use crate::tls;
 use crate::model::{Bind, BindOptions, BindTls, DerFile, Proxy, TlsOptions};
+use crate::tls;
 use crate::value;
 
 const OPTIONS: &[&str] = &[
@@ -87,7 +87,12 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             "crl-file" => t.crl_file = Some(file(arg()?)),
             "verify" => {
                 t.verify = Some(tls::verify(arg()?).ok_or_else(|| {
-                    unknown(line, "'verify' mode", arg().unwrap_or_default(), &["none", "optional", "required"])
+                    unknown(
+                        line,
+                        "'verify' mode",
+                        arg().unwrap_or_default(),
+                        &["none", "optional", "required"],
+                    )
                 })?)
             }
             "mode" => {
@@ -111,8 +116,7 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
                     "ssl" => ssl = true,
                     "strict-sni" => t.strict_sni = true,
                     other => {
-                        let known: Vec<&str> =
-                            OPTIONS.iter().chain(tls::WORDS).copied().collect();
+                        let known: Vec<&str> = OPTIONS.iter().chain(tls::WORDS).copied().collect();
                         return Err(unknown(line, "'bind' option", other, &known));
                     }
                 }
@@ -132,8 +136,13 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
                 .with_help("add 'crt /path/to/cert.pem' (or 'crt-list FILE')"));
         }
         o.tls = Some(Box::new(t));
-    } else if !t.crt.is_empty() || !t.crt_list.is_empty() || t.options != TlsOptions::default()
-        || t.strict_sni || t.verify.is_some() || t.ca_file.is_some() || t.crl_file.is_some()
+    } else if !t.crt.is_empty()
+        || !t.crt_list.is_empty()
+        || t.options != TlsOptions::default()
+        || t.strict_sni
+        || t.verify.is_some()
+        || t.ca_file.is_some()
+        || t.crl_file.is_some()
     {
         return Err(line
             .error("TLS settings on a 'bind' without 'ssl' would have no effect")

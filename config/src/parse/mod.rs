@@ -12,8 +12,8 @@ mod proxy_compat;
 mod proxy_http;
 mod sections;
 pub(crate) mod server;
-mod tls;
 mod tcpcheck;
+mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

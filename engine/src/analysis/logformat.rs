@@ -126,9 +126,24 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
         LogAlias::FrontendPort => {
             let _ = write!(out, "{}", txn.dst.port());
         }
-        LogAlias::Frontend | LogAlias::FrontendTransport => {
-            out.extend_from_slice(txn.frontend.as_bytes())
+        LogAlias::Frontend => out.extend_from_slice(txn.frontend.as_bytes()),
+        // HAProxy marks a TLS connection's frontend with `~`.
+        LogAlias::FrontendTransport => {
+            out.extend_from_slice(txn.frontend.as_bytes());
+            if txn.tls.is_some() {
+                out.push(b'~');
+            }
         }
+        LogAlias::SslVersion => sample(
+            txn.tls.and_then(|t| t.version_name()).map(str::as_bytes),
+            out,
+        ),
+        LogAlias::SslCipher => sample(
+            txn.tls
+                .and_then(|t| t.suite())
+                .map(|s| s.openssl_name().as_bytes()),
+            out,
+        ),
         LogAlias::Backend => sample(txn.backend.map(str::as_bytes), out),
         LogAlias::Server => sample(txn.server.map(str::as_bytes), out),
         LogAlias::HttpMethod => sample(txn.method(), out),

@@ -296,6 +296,7 @@ impl Observer {
             edits: None,
             vars: ctx.vars,
             nbsrv: &nbsrv,
+            tls: ctx.tls,
         };
         // `set-log-level` overrides the level; `silent` drops the line.
         let level = match ctx.vars.and_then(|v| v.log_level()) {
@@ -396,6 +397,8 @@ pub struct ExchangeEnd<'a> {
     pub frontend: &'a str,
     /// What the exchange's rules stored: captures and a chosen log level.
     pub vars: Option<&'a crate::stream::vars::Vars>,
+    /// The client connection's TLS, for `%sslv`, `%sslc` and `ssl_*` fetches.
+    pub tls: Option<&'a crate::io::tls::TlsStream>,
 }
 
 /// How a TCP connection ended.

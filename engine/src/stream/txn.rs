@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use crate::codec::edits::HeadEdits;
 use crate::codec::head::{path_of, RequestHead, ResponseHead};
+use crate::io::tls::TlsStream;
 use crate::stream::vars::Vars;
 
 /// Everything a fetch may read about one stream. Nothing here is copied from the buffer.
@@ -31,6 +32,8 @@ pub struct Txn<'a> {
     /// What `set-var`, `capture` and `set-log-level` stored on the stream; `None` where
     /// no rule can write (then only `proc` variables are readable).
     pub vars: Option<&'a Vars>,
+    /// The client connection's TLS, when it is TLS.
+    pub tls: Option<&'a TlsStream>,
 }
 
 impl<'a> Txn<'a> {
@@ -53,6 +56,7 @@ impl<'a> Txn<'a> {
             nbsrv,
             edits: None,
             vars: None,
+            tls: None,
         }
     }
 

@@ -10,11 +10,13 @@ pub mod engine;
 pub mod origin;
 pub mod process;
 pub mod proxy;
+pub mod tls;
 
 pub use client::*;
 pub use engine::*;
 pub use origin::*;
 pub use process::*;
+pub use tls::*;
 
 /// Generates `NAME::io_uring` and `NAME::epoll` tests calling `body(legacy_driver)`.
 #[macro_export]

@@ -4,7 +4,9 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use ringlb_config::acl::{Converter, Fetch};
+use ringlb_config::acl::{Converter, Fetch, SslFetch};
+
+use crate::io::tls::TlsStream;
 
 use crate::codec::head::Version;
 use crate::stream::sample::Sample;
@@ -118,7 +120,46 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
         Fetch::Int(n) => f(Sample::Int(*n)),
         Fetch::AlwaysTrue => f(Sample::Bool(true)),
         Fetch::AlwaysFalse => f(Sample::Bool(false)),
+        Fetch::Ssl(which) => ssl_fetch(*which, txn.tls).is_some_and(f),
     }
+}
+
+/// A TLS fetch of the client connection: `None` when it has no value (not TLS, no name
+/// sent, no certificate presented), as HAProxy's fetches then fail.
+fn ssl_fetch(which: SslFetch, tls: Option<&TlsStream>) -> Option<Sample<'static>> {
+    use ringlb_config::tls as x509;
+    let owned = |v: Vec<u8>| Sample::Str(Cow::Owned(v));
+    let text = |v: &str| owned(v.as_bytes().to_vec());
+    if which == SslFetch::Fc {
+        return Some(Sample::Bool(tls.is_some()));
+    }
+    let t = tls?;
+    Some(match which {
+        SslFetch::Fc => unreachable!("answered above"),
+        SslFetch::FcSni => text(&t.sni()?),
+        SslFetch::FcHasSni => Sample::Bool(t.sni().is_some()),
+        SslFetch::FcProtocol => text(t.version_name()?),
+        SslFetch::FcCipher => text(t.suite()?.openssl_name()),
+        SslFetch::FcAlpn => owned(t.alpn()?),
+        SslFetch::FcIsResumed => Sample::Bool(t.resumed()),
+        SslFetch::FcKeysize => Sample::Int(i64::from(t.suite()?.key_bits())),
+        SslFetch::CUsed => Sample::Bool(t.peer_cert().is_some()),
+        // A certificate that fails verification ends the handshake: any seen here passed.
+        SslFetch::CVerify => Sample::Int(0),
+        SslFetch::CSDn => text(&x509::cert_dn(&t.peer_cert()?, false)?),
+        SslFetch::CIDn => text(&x509::cert_dn(&t.peer_cert()?, true)?),
+        SslFetch::CSerial => owned(x509::cert_serial(&t.peer_cert()?)?),
+        SslFetch::CSha1 => owned(
+            aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+                &t.peer_cert()?,
+            )
+            .as_ref()
+            .to_vec(),
+        ),
+        SslFetch::CNotBefore => text(&x509::cert_time(&t.peer_cert()?, false)?),
+        SslFetch::CNotAfter => text(&x509::cert_time(&t.peer_cert()?, true)?),
+    })
 }
 
 /// The first value of `fetch` after `converters` (what `set-var` and `capture` store).

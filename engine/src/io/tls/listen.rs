@@ -48,7 +48,7 @@ impl std::fmt::Debug for TlsListener {
     }
 }
 
-fn suite(s: Suite) -> rustls::SupportedCipherSuite {
+pub(crate) fn suite(s: Suite) -> rustls::SupportedCipherSuite {
     use aws_lc_rs::cipher_suite as cs;
     match s {
         Suite::Tls13Aes128GcmSha256 => cs::TLS13_AES_128_GCM_SHA256,
@@ -186,10 +186,11 @@ impl TlsListener {
                 .filter(allowed)
                 .find(|p| p.sni.iter().any(|n| !n.starts_with("*.") && *n == name));
             let wild = || {
-                self.certs
-                    .iter()
-                    .filter(allowed)
-                    .find(|p| p.sni.iter().any(|n| n.starts_with("*.") && names::sni_matches(n, &name)))
+                self.certs.iter().filter(allowed).find(|p| {
+                    p.sni
+                        .iter()
+                        .any(|n| n.starts_with("*.") && names::sni_matches(n, &name))
+                })
             };
             if let Some(p) = exact.or_else(wild) {
                 return Some(&p.config);

@@ -188,6 +188,43 @@ impl TlsStream {
         self.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
+    /// The name the client asked for (server side).
+    pub fn sni(&self) -> Option<String> {
+        match &*self.conn.borrow() {
+            Connection::Server(c) => c.server_name().map(str::to_string),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub fn version_name(&self) -> Option<&'static str> {
+        Some(match self.conn.borrow().protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            _ => return None,
+        })
+    }
+
+    /// The negotiated suite, in the configuration's terms.
+    pub fn suite(&self) -> Option<ringlb_config::tls::Suite> {
+        let negotiated = self.conn.borrow().negotiated_cipher_suite()?.suite();
+        ringlb_config::tls::SUITES
+            .iter()
+            .copied()
+            .find(|s| listen::suite(*s).suite() == negotiated)
+    }
+
+    /// The protocol ALPN settled on.
+    pub fn alpn(&self) -> Option<Vec<u8>> {
+        self.conn.borrow().alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// The DER of the peer's leaf certificate, when it presented one.
+    pub fn peer_cert(&self) -> Option<Vec<u8>> {
+        let conn = self.conn.borrow();
+        conn.peer_certificates()?.first().map(|c| c.to_vec())
+    }
+
     fn fd(&self) -> Fd {
         Fd(self.tcp.as_raw_fd())
     }
@@ -260,7 +297,11 @@ impl TlsStream {
     }
 
     /// Appends what the peer sends next to `buf`, waiting at most `limit`.
-    pub(crate) async fn read_more(&self, buf: &mut Vec<u8>, limit: Option<Duration>) -> ReadOutcome {
+    pub(crate) async fn read_more(
+        &self,
+        buf: &mut Vec<u8>,
+        limit: Option<Duration>,
+    ) -> ReadOutcome {
         let deadline = limit.map(|l| monoio::time::Instant::now() + l);
         loop {
             if let Some(o) = self.read_now(buf) {
@@ -308,7 +349,11 @@ impl TlsStream {
 
     /// Encrypts and sends `pieces` in order, all of them, within `limit`. Records of every
     /// piece leave together in as few `sendmsg` calls as the socket allows.
-    pub(crate) async fn write_all(&self, pieces: &[&[u8]], limit: Option<Duration>) -> Result<(), WriteError> {
+    pub(crate) async fn write_all(
+        &self,
+        pieces: &[&[u8]],
+        limit: Option<Duration>,
+    ) -> Result<(), WriteError> {
         let deadline = limit.map(|l| monoio::time::Instant::now() + l);
         for piece in pieces {
             let mut at = 0;
@@ -351,12 +396,16 @@ impl Drop for TlsStream {
 /// The ring-style operations (owned buffers), for code written against monoio's traits
 /// (the tunnel). Readiness-driven like the rest: nothing stays pinned when they are dropped.
 impl TlsStream {
-    pub async fn read_owned<T: monoio::buf::IoBufMut>(&self, mut buf: T) -> monoio::BufResult<usize, T> {
+    pub async fn read_owned<T: monoio::buf::IoBufMut>(
+        &self,
+        mut buf: T,
+    ) -> monoio::BufResult<usize, T> {
         let cap = buf.bytes_total();
         // Plaintext goes into a Vec over the buffer's memory: the Vec never reallocates
         // (nothing is pushed beyond its capacity) and is forgotten, not dropped.
         // SAFETY: `write_ptr` is valid for `bytes_total` bytes while `buf` lives.
-        let mut v = std::mem::ManuallyDrop::new(unsafe { Vec::from_raw_parts(buf.write_ptr(), 0, cap) });
+        let mut v =
+            std::mem::ManuallyDrop::new(unsafe { Vec::from_raw_parts(buf.write_ptr(), 0, cap) });
         let res = loop {
             match self.read_now(&mut v) {
                 Some(ReadOutcome::Data(n)) => break Ok(n),

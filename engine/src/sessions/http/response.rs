@@ -156,6 +156,7 @@ impl<R: Router> Session<'_, R> {
                 nbsrv: &nbsrv,
                 edits: None,
                 vars: Some(&self.vars),
+                tls: self.client.tls(),
             };
             // The backend's rules first, then the frontend's, as HAProxy orders them.
             let mut verdict = be.rules.http_response(&txn, &mut edits);

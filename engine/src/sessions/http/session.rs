@@ -714,6 +714,7 @@ impl<'a, R: Router> Session<'a, R> {
             buf: self.buf(),
             req: Some(head),
             vars: Some(&self.vars),
+            tls: self.client.tls(),
             ..Txn::connection(self.peer, self.local, &self.fe.name, nbsrv)
         }
     }

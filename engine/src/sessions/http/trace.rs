@@ -58,6 +58,7 @@ impl<'a, R: Router> Session<'a, R> {
             local: self.local,
             frontend: &self.fe.name,
             vars: Some(&self.vars),
+            tls: self.client.tls(),
         };
         o.finish_request(fe, &end, &mut self.trace);
     }

@@ -63,7 +63,10 @@ async fn tunnel<R: Router>(
     end: &mut TunnelEnd<'_>,
 ) {
     let nbsrv = |n: &str| router.usable_servers(n);
-    let txn = Txn::connection(end.peer, end.local, fe.name, &nbsrv);
+    let txn = Txn {
+        tls: client.tls(),
+        ..Txn::connection(end.peer, end.local, fe.name, &nbsrv)
+    };
     let rules = fe.rules;
     // Content rules see what a tcp stream offers before any data: its addresses.
     if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, &txn) {

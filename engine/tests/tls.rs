@@ -1,0 +1,335 @@
+//! TLS termination end to end with real clients: `curl` and `openssl s_client` against
+//! `bind … ssl` listeners, certificates from a throwaway CA made by `openssl`, on both
+//! drivers.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ringlb::boot::run::RunHandle;
+use support::*;
+
+/// An origin that answers with the request headers the TLS fetches filled in.
+fn echo_origin() -> SocketAddr {
+    Origin::serve(|req| {
+        let mut body = String::new();
+        for (n, v) in &req.headers {
+            if n.to_ascii_lowercase().starts_with("x-tls") {
+                body.push_str(&format!("{}={v}\n", n.to_ascii_lowercase()));
+            }
+        }
+        body.push_str(&format!("path={}\n", req.path));
+        Reply::text(body)
+    })
+    .addr
+}
+
+/// Runs `text` (one frontend `fe` on `@PORT`; `@ORIGIN`, `@PKI` substituted) with
+/// `nbthread` workers.
+fn start(text: &str, pki: &Pki, nbthread: u16, legacy: bool) -> (RunHandle, SocketAddr) {
+    let port = free_port();
+    let text = text
+        .replace("@PORT", &port.to_string())
+        .replace("@ORIGIN", &echo_origin().to_string())
+        .replace("@PKI", &pki.dir.path().display().to_string());
+    let h = run_http(nbthread, &text, legacy);
+    (h, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+fn tls_requests_carry_what_the_handshake_settled(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test", "*.site.test"]);
+    let (_h, addr) = start(
+        "frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem\n \
+         http-request set-header X-TLS-On %[ssl_fc]\n \
+         http-request set-header X-TLS-SNI %[ssl_fc_sni]\n \
+         http-request set-header X-TLS-Proto %[ssl_fc_protocol]\n \
+         http-request set-header X-TLS-Cipher %[ssl_fc_cipher]\n \
+         http-request set-header X-TLS-Bits %[ssl_fc_use_keysize]\n \
+         default_backend be\nbackend be\n server s @ORIGIN\n",
+        &pki,
+        1,
+        legacy,
+    );
+    let ca = pki.ca().display().to_string();
+    // Three requests on one connection, a body large enough to span several records.
+    let (code, out) = curl(
+        addr,
+        "www.site.test",
+        &["/a", "/b", "/c"],
+        &["--cacert", &ca, "--tlsv1.3"],
+    );
+    assert_eq!(code, 0, "{out}");
+    for p in ["/a", "/b", "/c"] {
+        assert!(out.contains(&format!("path={p}\n")), "{out}");
+    }
+    assert!(out.contains("x-tls-on=1\n"), "{out}");
+    assert!(out.contains("x-tls-sni=www.site.test\n"), "{out}");
+    assert!(out.contains("x-tls-proto=TLSv1.3\n"), "{out}");
+    assert!(out.contains("x-tls-cipher=TLS_AES_"), "{out}");
+    // TLS 1.2 with a suite named the OpenSSL way.
+    let (code, out) = curl(
+        addr,
+        "site.test",
+        &["/"],
+        &[
+            "--cacert",
+            &ca,
+            "--tlsv1.2",
+            "--tls-max",
+            "1.2",
+            "--ciphers",
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("x-tls-proto=TLSv1.2\n"), "{out}");
+    assert!(
+        out.contains("x-tls-cipher=ECDHE-ECDSA-AES128-GCM-SHA256\n"),
+        "{out}"
+    );
+    assert!(out.contains("x-tls-bits=128\n"), "{out}");
+}
+both_drivers!(
+    tls_requests_carry_what_the_handshake_settled,
+    super::tls_requests_carry_what_the_handshake_settled
+);
+
+fn certificates_are_chosen_by_sni(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("first", &["first.test"]);
+    pki.server("alpha", &["alpha.test", "*.alpha.test"]);
+    pki.server("exact", &["www.alpha.test"]);
+    let cfg = "frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/first.pem crt @PKI/alpha.pem \
+               crt @PKI/exact.pem @STRICT\n default_backend be\nbackend be\n server s @ORIGIN\n";
+    let (_h, addr) = start(&cfg.replace("@STRICT", ""), &pki, 1, legacy);
+    let subject = |sni: &str| {
+        let (ok, out) = s_client(addr, &["-servername", sni]);
+        assert!(ok, "{sni}: {out}");
+        out.lines()
+            .find(|l| l.starts_with("subject="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(subject("alpha.test").contains("CN = alpha.test"));
+    assert!(
+        subject("www.alpha.test").contains("CN = www.alpha.test"),
+        "an exact name wins over a wildcard"
+    );
+    assert!(
+        subject("x.alpha.test").contains("CN = alpha.test"),
+        "wildcard"
+    );
+    assert!(
+        subject("nothing.test").contains("CN = first.test"),
+        "the first certificate is the default"
+    );
+    let (_h2, strict) = start(&cfg.replace("@STRICT", "strict-sni"), &pki, 1, legacy);
+    let (ok, out) = s_client(strict, &["-servername", "nothing.test"]);
+    assert!(!ok, "strict-sni refuses an unknown name: {out}");
+    assert!(s_client(strict, &["-servername", "alpha.test"]).0);
+}
+both_drivers!(
+    certificates_are_chosen_by_sni,
+    super::certificates_are_chosen_by_sni
+);
+
+fn versions_and_alpn_follow_the_bind_line(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let (_h, addr) = start(
+        "frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem ssl-min-ver TLSv1.3 alpn h2,http/1.1\n \
+         default_backend be\nbackend be\n server s @ORIGIN\n",
+        &pki,
+        1,
+        legacy,
+    );
+    let (ok, out) = s_client(addr, &["-tls1_2"]);
+    assert!(!ok, "TLS 1.2 is below ssl-min-ver: {out}");
+    let (ok, out) = s_client(addr, &["-tls1_3", "-alpn", "h2,http/1.1"]);
+    assert!(ok, "{out}");
+    // HTTP/2 is not spoken here: only http/1.1 is offered.
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+}
+both_drivers!(
+    versions_and_alpn_follow_the_bind_line,
+    super::versions_and_alpn_follow_the_bind_line
+);
+
+fn client_certificates_are_verified_and_fetched(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let (crt, key) = pki.client("alice");
+    let other = Pki::new();
+    let (bad_crt, bad_key) = other.client("mallory");
+    let (h, addr) = start(
+        "frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem ca-file @PKI/ca.pem verify required\n \
+         http-request set-header X-TLS-Used %[ssl_c_used]\n \
+         http-request set-header X-TLS-DN %[ssl_c_s_dn]\n \
+         http-request set-header X-TLS-Issuer %[ssl_c_i_dn]\n \
+         http-request set-header X-TLS-Verify %[ssl_c_verify]\n \
+         default_backend be\nbackend be\n server s @ORIGIN\n",
+        &pki,
+        1,
+        legacy,
+    );
+    let ca = pki.ca().display().to_string();
+    let (code, out) = curl(addr, "site.test", &["/"], &["--cacert", &ca]);
+    assert_ne!(code, 0, "no certificate, no connection: {out}");
+    let (code, out) = curl(
+        addr,
+        "site.test",
+        &["/"],
+        &[
+            "--cacert",
+            &ca,
+            "--cert",
+            &bad_crt.display().to_string(),
+            "--key",
+            &bad_key.display().to_string(),
+        ],
+    );
+    assert_ne!(
+        code, 0,
+        "a certificate from an unknown CA is refused: {out}"
+    );
+    let (code, out) = curl(
+        addr,
+        "site.test",
+        &["/"],
+        &[
+            "--cacert",
+            &ca,
+            "--cert",
+            &crt.display().to_string(),
+            "--key",
+            &key.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("x-tls-used=1\n"), "{out}");
+    assert!(out.contains("x-tls-dn=/O=ringlb tests/CN=alice\n"), "{out}");
+    assert!(
+        out.contains("x-tls-issuer=/O=ringlb tests/CN=ringlb test CA\n"),
+        "{out}"
+    );
+    assert!(out.contains("x-tls-verify=0\n"), "{out}");
+    let s = h.stats().frontend("fe").unwrap().clone();
+    assert!(s.tls_failures >= 2, "{s:?}");
+    assert!(s.tls_handshakes >= 1, "{s:?}");
+}
+both_drivers!(
+    client_certificates_are_verified_and_fetched,
+    super::client_certificates_are_verified_and_fetched
+);
+
+/// Garbage, a stalled handshake and a client that vanishes mid-handshake each end their
+/// own connection, are counted, leak no descriptor, and leave the listener serving.
+fn bad_handshakes_end_cleanly(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let port = free_port();
+    let text = format!(
+        "global\n nbthread 1\ndefaults\n mode http\n timeout client 1s\n timeout server 5s\n \
+         timeout connect 1s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}/site.pem\n \
+         default_backend be\nbackend be\n server s {}\n",
+        pki.dir.path().display(),
+        echo_origin()
+    );
+    let h = run(parse_config(&text), legacy);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let ca = pki.ca().display().to_string();
+    assert_eq!(curl(addr, "site.test", &["/"], &["--cacert", &ca]).0, 0);
+    let fds = open_fds();
+
+    // Plain HTTP on the TLS port.
+    let mut got = Vec::new();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut got);
+    drop(s);
+    assert!(
+        !got.starts_with(b"HTTP/"),
+        "never answered in clear: {got:?}"
+    );
+    // A ClientHello cut short, then silence: released at `timeout client`.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    let _ = s.read_to_end(&mut got);
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "a stalled handshake is released at timeout client"
+    );
+    drop(s);
+    // An oversized record header.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = s.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff]);
+    let _ = s.write_all(&[0u8; 4096]);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut got);
+    drop(s);
+    // Connected and gone.
+    drop(TcpStream::connect(addr).unwrap());
+
+    assert_eq!(curl(addr, "site.test", &["/"], &["--cacert", &ca]).0, 0);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_fds() > fds && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        open_fds() <= fds,
+        "descriptors leaked: {} > {fds}",
+        open_fds()
+    );
+    let s = h.stats().frontend("fe").unwrap().clone();
+    assert!(s.tls_failures >= 3, "{s:?}");
+}
+both_drivers!(
+    bad_handshakes_end_cleanly,
+    super::bad_handshakes_end_cleanly
+);
+
+/// A session made on one worker resumes on any: tickets and the cache are shared.
+fn sessions_resume_across_workers(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    // Tickets, then the session cache alone.
+    for opts in ["", "no-tls-tickets"] {
+        let (_h, addr) = start(
+            &format!("frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem {opts}\n default_backend be\nbackend be\n server s @ORIGIN\n"),
+            &pki,
+            2,
+            legacy,
+        );
+        resumes(&pki, addr, opts);
+    }
+}
+both_drivers!(
+    sessions_resume_across_workers,
+    super::sessions_resume_across_workers
+);
+
+fn resumes(pki: &Pki, addr: SocketAddr, opts: &str) {
+    let sess = pki.dir.path().join("sess.pem").display().to_string();
+    for version in ["-tls1_3", "-tls1_2"] {
+        // A request, so that the client stays for the TLS 1.3 tickets sent after the
+        // handshake.
+        let get = b"GET / HTTP/1.0\r\n\r\n";
+        let (ok, out) = s_client_send(addr, &[version, "-ign_eof", "-sess_out", &sess], get);
+        assert!(ok, "{out}");
+        // SO_REUSEPORT spreads connections over both workers; every one resumes. Each
+        // takes the newest session: a ticket from the session cache is good once.
+        for _ in 0..6 {
+            let args = [version, "-ign_eof", "-sess_in", &sess, "-sess_out", &sess];
+            let (ok, out) = s_client_send(addr, &args, get);
+            assert!(ok, "{out}");
+            assert!(out.contains("Reused,"), "{version} {opts}: {out}");
+        }
+    }
+}
