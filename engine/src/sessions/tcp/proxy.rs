@@ -13,7 +13,9 @@ use std::time::Duration;
 use crate::io::transport::Stream;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable,
+};
 
 use crate::io::buffer::BufferPool;
 use crate::sessions::tcp::timed::{read_until_idle, until_idle, Activity, ReadFail};
@@ -73,6 +75,11 @@ pub async fn proxy(
     transfer: Transfer,
 ) -> TunnelStats {
     let fds = [client.as_raw_fd(), server.as_raw_fd()];
+    // Splicing moves bytes unseen: TLS needs them decrypted or encrypted on the way.
+    let transfer = match client.tls().or(server.tls()) {
+        Some(_) => Transfer::Copy,
+        None => transfer,
+    };
     let (mut client_rd, mut client_wr) = client.into_split();
     let (mut server_rd, mut server_wr) = server.into_split();
     let act = Activity::new();
@@ -199,7 +206,16 @@ async fn pump_copy(
                 pool.take()
             }
         };
-        let (res, buf) = read_until_idle(rd, buf, idle, act).await;
+        let (res, buf) = if stream_of(&rd.0).tls().is_some() {
+            // A TLS read holds nothing the kernel writes into: dropped at the idle
+            // timeout, it loses only its buffer.
+            match until_idle(rd.read(buf), idle, act).await {
+                Some((r, b)) => (r.map_err(|_| ReadFail::Io), b),
+                None => return (total, Err(PumpError::Timeout)),
+            }
+        } else {
+            read_until_idle(rd, buf, idle, act).await
+        };
         let n = match res {
             Ok(0) => {
                 pool.give(buf);
