@@ -379,4 +379,6 @@ impl fmt::Display for AclExpr {
 #[cfg(test)]
 mod cond_tests;
 #[cfg(test)]
+mod layer6_tests;
+#[cfg(test)]
 mod tests;
