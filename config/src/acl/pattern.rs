@@ -342,7 +342,7 @@ pub fn decode_hex(w: &str) -> Result<Vec<u8>, ParseError> {
         ParseError::new(format!("'{w}' is not a hexadecimal byte string"))
             .with_help("write bytes as pairs of hex digits, e.g. 160301")
     };
-    if w.is_empty() || w.len() % 2 != 0 {
+    if w.is_empty() || !w.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..w.len())

@@ -64,9 +64,19 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
             |p| p.server_name(payload::server_name),
             |n| f(s(n.as_bytes())),
         ),
-        Fetch::ReqSslHelloType => {
-            from_payload(txn, |p| payload::hello_type(p.bytes), |t| f(Sample::Int(t)))
-        }
+        Fetch::ReqSslHelloType => from_payload(
+            txn,
+            |p| match payload::hello_type(p.bytes) {
+                // The header counts the hello's bytes, not the headers of the records it
+                // may be fragmented into: it is whole once rustls can read it, so that
+                // `accept if { req.ssl_hello_type 1 }` leaves `req.ssl_sni` something to read.
+                Extract::Found(1) if p.server_name(payload::server_name) == Extract::Short => {
+                    Extract::Short
+                }
+                other => other,
+            },
+            |t| f(Sample::Int(t)),
+        ),
         Fetch::ReqSslVer => from_payload(
             txn,
             |p| payload::ssl_version(p.bytes),

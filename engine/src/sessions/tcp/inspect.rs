@@ -2,6 +2,7 @@
 //! inspect-delay` for the request bytes their conditions need (a TLS ClientHello for
 //! `req.ssl_sni`). The bytes read are kept, to be forwarded to the server unchanged.
 
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use monoio::time::Instant;
@@ -54,12 +55,14 @@ pub async fn inspect(
             TcpVerdict::Accept => return Inspection::Accept(buf),
             TcpVerdict::Reject => {
                 pool.give(buf);
+                hang_up(client);
                 return Inspection::Reject;
             }
             TcpVerdict::Wait => {}
         }
         if client_gives_up.is_some_and(|end| now >= end) {
             pool.give(buf);
+            hang_up(client);
             return Inspection::ClientTimeout;
         }
         // `Wait` comes only before the delay ends, so there is a deadline to wait for.
@@ -82,4 +85,12 @@ pub async fn inspect(
             }
         }
     }
+}
+
+/// Ends the connection now. Closing the socket alone may wait: on io_uring, a readiness
+/// wait abandoned at its timeout holds the descriptor until the kernel confirms the cancel,
+/// and the client would not see the close until then.
+fn hang_up(client: &Stream) {
+    // SAFETY: the descriptor belongs to `client`, open for the borrow's length.
+    unsafe { libc::shutdown(client.as_raw_fd(), libc::SHUT_RDWR) };
 }
