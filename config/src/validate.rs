@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::acl::{AclExpr, AclRef, Condition, Fetch};
 use crate::diag::{nearest, Diagnostic, Location};
 use crate::model::{BackendName, Config, Mode, Password, Proxy, ProxyKind};
+use crate::rules::TcpRequestRule;
 use crate::value::id_set_max;
 
 /// Where a keyword was written, so a check on the whole model can point at the line.
@@ -45,6 +46,7 @@ pub(crate) fn validate_with(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
     for (i, p) in config.proxies.iter().enumerate() {
         v.references(i, p, &by_name);
         v.userlist_references(i, p);
+        v.layer6_fetches_in_http(i, p);
         v.reply_sections(i, p);
         v.servers(i, p);
         v.tls(p);
@@ -66,6 +68,15 @@ impl<'a> Validator<'a> {
         match self.sites.proxies.get(&(i, key)) {
             Some(s) => (s.location.clone(), s.source_line.clone()),
             None => (self.config.proxies[i].location.clone(), String::new()),
+        }
+    }
+
+    /// Where a rule stands: its own line when the model kept it, else the last line of its
+    /// keyword.
+    fn rule_site(&self, i: usize, key: &'static str, at: Option<&Location>) -> (Location, String) {
+        match at {
+            Some(l) => (l.clone(), String::new()),
+            None => self.at(i, key),
         }
     }
 
@@ -178,36 +189,9 @@ impl<'a> Validator<'a> {
                 found.push((l, (d.location.clone(), String::new())));
             }
         }
-        let conds: [(&'static str, Vec<&Condition>); 3] = [
-            (
-                "http-request",
-                p.http_request
-                    .iter()
-                    .filter_map(|r| r.condition.as_ref())
-                    .collect(),
-            ),
-            (
-                "http-response",
-                p.http_response
-                    .iter()
-                    .filter_map(|r| r.condition.as_ref())
-                    .collect(),
-            ),
-            (
-                "use_backend",
-                p.use_backends
-                    .iter()
-                    .filter_map(|r| r.condition.as_ref())
-                    .collect(),
-            ),
-        ];
-        for (key, list) in conds {
-            for t in list.into_iter().flat_map(|c| c.terms.iter().flatten()) {
-                if let AclRef::Anonymous(e) = &t.acl {
-                    if let Some(l) = auth_userlist(e) {
-                        found.push((l, self.at(i, key)));
-                    }
-                }
+        for (key, at, e) in anonymous_acls(p) {
+            if let Some(l) = auth_userlist(e) {
+                found.push((l, self.rule_site(i, key, at)));
             }
         }
         for (name, site) in found {
@@ -223,6 +207,39 @@ impl<'a> Validator<'a> {
                 "acl",
                 format!("'http_auth' names userlist '{name}', which is not defined"),
                 help,
+            );
+        }
+    }
+
+    /// HAProxy accepts `req.ssl_sni`, `req.payload`… on an HTTP proxy but warns that they are
+    /// ignored: there they see no raw bytes and never match. A named ACL is reported at its
+    /// `acl` line, an anonymous one at its rule's keyword.
+    fn layer6_fetches_in_http(&mut self, i: usize, p: &Proxy) {
+        if p.mode != Mode::Http {
+            return;
+        }
+        let mut found: Vec<(&Fetch, (Location, String))> = Vec::new();
+        for d in &p.acls {
+            if d.expr.sample.fetch.reads_payload() {
+                found.push((&d.expr.sample.fetch, (d.location.clone(), String::new())));
+            }
+        }
+        for (key, at, e) in anonymous_acls(p) {
+            if e.sample.fetch.reads_payload() {
+                found.push((&e.sample.fetch, self.rule_site(i, key, at)));
+            }
+        }
+        for (fetch, site) in found {
+            self.warning(
+                site,
+                "acl",
+                format!(
+                    "'{}' is ignored on HTTP proxy '{}': it reads raw request bytes, which only \
+                     a 'mode tcp' proxy inspects, so it never matches here",
+                    fetch.name(),
+                    p.name
+                ),
+                "route TLS passthrough on its ClientHello in a 'mode tcp' frontend".into(),
             );
         }
     }
@@ -496,6 +513,36 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// The anonymous ACLs (`{ … }`) in the conditions of a proxy's rules, each with the keyword
+/// of its rule and the rule's line when the model keeps it.
+fn anonymous_acls(p: &Proxy) -> impl Iterator<Item = (&'static str, Option<&Location>, &AclExpr)> {
+    let tcp = p.tcp_request.iter().filter_map(|r| match r {
+        TcpRequestRule::Connection { condition, .. }
+        | TcpRequestRule::Content { condition, .. } => condition.as_ref(),
+        TcpRequestRule::InspectDelay(_) => None,
+    });
+    let http_req = p.http_request.iter().filter_map(|r| r.condition.as_ref());
+    let http_res = p.http_response.iter().filter_map(|r| r.condition.as_ref());
+    let use_be = p
+        .use_backends
+        .iter()
+        .filter_map(|r| Some((r.condition.as_ref()?, &r.location)));
+    fn keyed<'c>(
+        key: &'static str,
+        at: Option<&'c Location>,
+        c: &'c Condition,
+    ) -> impl Iterator<Item = (&'static str, Option<&'c Location>, &'c AclExpr)> {
+        c.terms.iter().flatten().filter_map(move |t| match &t.acl {
+            AclRef::Anonymous(e) => Some((key, at, &**e)),
+            _ => None,
+        })
+    }
+    tcp.flat_map(|c| keyed("tcp-request", None, c))
+        .chain(http_req.flat_map(|c| keyed("http-request", None, c)))
+        .chain(http_res.flat_map(|c| keyed("http-response", None, c)))
+        .chain(use_be.flat_map(|(c, at)| keyed("use_backend", Some(at), c)))
 }
 
 /// The userlist an ACL's fetch checks credentials against, if it is an auth fetch.

@@ -393,3 +393,46 @@ fn global_tls_settings_of_debians_default_config_load() {
     );
     assert_eq!(diags.len(), 1, "{diags:#?}");
 }
+
+/// The TLS passthrough front of HAProxy's documentation: routes on the ClientHello's SNI.
+const PASSTHROUGH: &str = "frontend tls\n    mode tcp\n    bind :443\n\
+    tcp-request inspect-delay 5s\n\
+    tcp-request content accept if { req.ssl_hello_type 1 }\n\
+    use_backend a if { req.ssl_sni -i a.example }\n\
+    use_backend b if { req_ssl_sni -m end .b.example }\n\
+    use_backend a if { req.payload(0,3) -m bin 160301 } { req.ssl_ver ge 3.1 }\n\
+    default_backend c\n\
+    backend a\n    mode tcp\n    server s 10.0.0.1:443\n\
+    backend b\n    mode tcp\n    server s 10.0.0.2:443\n\
+    backend c\n    mode tcp\n    server s 10.0.0.3:443\n";
+
+#[test]
+fn tls_passthrough_routing_parses_without_warnings() {
+    let text = format!("defaults\n{TIMEOUTS}{PASSTHROUGH}");
+    let (c, diags) = accept(&text);
+    assert!(diags.is_empty(), "{diags:#?}");
+    let fe = c.proxy("tls").unwrap();
+    assert_eq!(fe.use_backends.len(), 3);
+    assert!(fe
+        .tcp_request
+        .contains(&ringlb_config::rules::TcpRequestRule::InspectDelay(
+            Duration::from_secs(5)
+        )));
+}
+
+#[test]
+fn layer6_fetches_on_an_http_proxy_are_accepted_with_a_warning() {
+    // HAProxy 2.6: "L6 sample fetches ignored on HTTP proxies", and `-c` still passes.
+    let text = format!(
+        "defaults\n{TIMEOUTS}{}",
+        PASSTHROUGH.replace("mode tcp", "mode http")
+    );
+    let (_, diags) = accept(&text);
+    let ignored: Vec<usize> = diags
+        .iter()
+        .filter(|d| !d.is_error() && d.message.contains("is ignored on HTTP proxy 'tls'"))
+        .map(|d| d.location.line)
+        .collect();
+    // `tcp-request content` (line 9) and each `use_backend` (lines 10 to 12).
+    assert_eq!(ignored, [9, 10, 11, 12, 12], "{diags:#?}");
+}

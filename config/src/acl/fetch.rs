@@ -36,6 +36,8 @@ pub enum SampleType {
     Int,
     Ip,
     Str,
+    /// Raw bytes (`req.payload`): matched against hexadecimal patterns by default.
+    Bin,
 }
 
 /// A sample fetch. Header and cookie names are kept as written; HTTP header names compare
@@ -70,6 +72,28 @@ pub enum Fetch {
     ReqRdpCookieCnt,
     /// `wait_end`: true once the `tcp-request inspect-delay` has expired.
     WaitEnd,
+    /// `req.ssl_sni`, also `req_ssl_sni`: the server name of the TLS ClientHello buffered
+    /// in a `mode tcp` stream.
+    ReqSslSni,
+    /// `req.ssl_hello_type`, also `req_ssl_hello_type`: the handshake type of the TLS record
+    /// buffered (1 for a ClientHello), once the whole handshake message is there.
+    ReqSslHelloType,
+    /// `req.ssl_ver`, also `req_ssl_ver`: the version the ClientHello offers, major in the
+    /// high 16 bits (TLS 1.2 is `0x30003`); ACL patterns are written `3.3`.
+    ReqSslVer,
+    /// `req.payload(OFFSET,LENGTH)`: LENGTH bytes of the buffered request from OFFSET; a
+    /// LENGTH of 0 means up to the end of what is buffered.
+    ReqPayload {
+        offset: u32,
+        length: u32,
+    },
+    /// `req.payload_lv(OFFSET1,LENGTH[,OFFSET2])`: a block whose size is the LENGTH-byte
+    /// big-endian integer at OFFSET1, starting right after that integer or at OFFSET2.
+    ReqPayloadLv {
+        len_offset: u32,
+        len_size: u8,
+        data: Option<DataOffset>,
+    },
     /// `req.hdr([NAME[,OCC]])`, also spelled `hdr`: header values. `occ` counts from 1,
     /// negative from the last one; `None` means every occurrence.
     ReqHdr {
@@ -213,6 +237,23 @@ impl SslFetch {
     }
 }
 
+/// Where `req.payload_lv` finds its block: an absolute offset (`12`), or one relative to the
+/// end of the length field (`+2`, `-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataOffset {
+    Absolute(u32),
+    Relative(i64),
+}
+
+impl fmt::Display for DataOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataOffset::Absolute(n) => write!(f, "{n}"),
+            DataOffset::Relative(n) => write!(f, "{n:+}"),
+        }
+    }
+}
+
 /// Every fetch name accepted, aliases included, for "did you mean" help.
 pub const FETCH_NAMES: &[&str] = &[
     "src",
@@ -233,6 +274,16 @@ pub const FETCH_NAMES: &[&str] = &[
     "req.rdp_cookie_cnt",
     "rdp_cookie_cnt",
     "wait_end",
+    "req.ssl_sni",
+    "req_ssl_sni",
+    "req.ssl_hello_type",
+    "req_ssl_hello_type",
+    "req.ssl_ver",
+    "req_ssl_ver",
+    "req.payload",
+    "payload",
+    "req.payload_lv",
+    "payload_lv",
     "req.hdr",
     "hdr",
     "req.hdr_cnt",
@@ -315,6 +366,11 @@ impl Fetch {
             "req.proto_http" | "req_proto_http" => no_args(Fetch::ReqProtoHttp),
             "req.rdp_cookie_cnt" | "rdp_cookie_cnt" => no_args(Fetch::ReqRdpCookieCnt),
             "wait_end" => no_args(Fetch::WaitEnd),
+            "req.ssl_sni" | "req_ssl_sni" => no_args(Fetch::ReqSslSni),
+            "req.ssl_hello_type" | "req_ssl_hello_type" => no_args(Fetch::ReqSslHelloType),
+            "req.ssl_ver" | "req_ssl_ver" => no_args(Fetch::ReqSslVer),
+            "req.payload" | "payload" => payload_args(name, args),
+            "req.payload_lv" | "payload_lv" => payload_lv_args(name, args),
             "req.hdr" | "hdr" => hdr_args().map(|(name, occ)| Fetch::ReqHdr { name, occ }),
             "req.hdr_cnt" | "hdr_cnt" => opt_name().map(|name| Fetch::ReqHdrCnt { name }),
             "res.hdr" | "shdr" => hdr_args().map(|(name, occ)| Fetch::ResHdr { name, occ }),
@@ -403,6 +459,11 @@ impl Fetch {
             Fetch::ReqProtoHttp => "req.proto_http",
             Fetch::ReqRdpCookieCnt => "req.rdp_cookie_cnt",
             Fetch::WaitEnd => "wait_end",
+            Fetch::ReqSslSni => "req.ssl_sni",
+            Fetch::ReqSslHelloType => "req.ssl_hello_type",
+            Fetch::ReqSslVer => "req.ssl_ver",
+            Fetch::ReqPayload { .. } => "req.payload",
+            Fetch::ReqPayloadLv { .. } => "req.payload_lv",
             Fetch::ReqHdr { .. } => "hdr",
             Fetch::ReqHdrCnt { .. } => "hdr_cnt",
             Fetch::ResHdr { .. } => "res.hdr",
@@ -433,6 +494,8 @@ impl Fetch {
             Fetch::SrcPort
             | Fetch::DstPort
             | Fetch::ReqLen
+            | Fetch::ReqSslHelloType
+            | Fetch::ReqSslVer
             | Fetch::ReqRdpCookieCnt
             | Fetch::ReqHdrCnt { .. }
             | Fetch::ReqCookCnt { .. }
@@ -450,6 +513,7 @@ impl Fetch {
             | Fetch::Query
             | Fetch::Base
             | Fetch::ReqVer
+            | Fetch::ReqSslSni
             | Fetch::ReqHdr { .. }
             | Fetch::ResHdr { .. }
             | Fetch::ReqCook { .. }
@@ -463,6 +527,7 @@ impl Fetch {
             // otherwise.
             | Fetch::Var { .. }
             | Fetch::Str(_) => SampleType::Str,
+            Fetch::ReqPayload { .. } | Fetch::ReqPayloadLv { .. } => SampleType::Bin,
         }
     }
 
@@ -493,8 +558,115 @@ impl Fetch {
             }
             Fetch::Str(s) => vec![s.clone()],
             Fetch::Int(n) => vec![n.to_string()],
+            Fetch::ReqPayload { offset, length } => vec![offset.to_string(), length.to_string()],
+            Fetch::ReqPayloadLv {
+                len_offset,
+                len_size,
+                data,
+            } => {
+                let mut args = vec![len_offset.to_string(), len_size.to_string()];
+                args.extend(data.map(|d| d.to_string()));
+                args
+            }
             _ => Vec::new(),
         }
+    }
+}
+
+/// A non-negative offset or length argument of `name`.
+fn payload_number(name: &str, what: &str, v: &str) -> Result<u32, ParseError> {
+    v.trim().parse().map_err(|_| {
+        ParseError::new(format!(
+            "{what} '{v}' of '{name}' is not a non-negative integer"
+        ))
+        .with_help(format!(
+            "write {name}(OFFSET,LENGTH) with byte counts, e.g. {name}(0,3)"
+        ))
+    })
+}
+
+/// `req.payload(OFFSET,LENGTH)`.
+fn payload_args(name: &str, args: &[String]) -> Result<Fetch, ParseError> {
+    let [offset, length] = args else {
+        return Err(ParseError::new(format!(
+            "fetch '{name}' takes two arguments, OFFSET and LENGTH"
+        ))
+        .with_help(format!(
+            "write {name}(0,3) for the first 3 bytes, LENGTH 0 for all that is buffered"
+        )));
+    };
+    Ok(Fetch::ReqPayload {
+        offset: payload_number(name, "offset", offset)?,
+        length: payload_number(name, "length", length)?,
+    })
+}
+
+/// `req.payload_lv(OFFSET1,LENGTH[,OFFSET2])`: OFFSET2 with a sign is relative to the end of
+/// the length field, without one it is absolute, as in HAProxy.
+fn payload_lv_args(name: &str, args: &[String]) -> Result<Fetch, ParseError> {
+    let usage = || format!("write {name}(OFFSET1,LENGTH[,OFFSET2]), e.g. {name}(3,2)");
+    let (len_offset, len_size, data) = match args {
+        [a, b] => (a, b, None),
+        [a, b, c] => (a, b, Some(c)),
+        _ => {
+            return Err(
+                ParseError::new(format!("fetch '{name}' takes two or three arguments"))
+                    .with_help(usage()),
+            )
+        }
+    };
+    let len_offset = payload_number(name, "offset", len_offset)?;
+    // The length field is read as a big-endian integer: more than 4 bytes cannot size a
+    // block that fits in a buffer.
+    let len_size = match len_size.trim().parse::<u8>() {
+        Ok(n @ 1..=4) => n,
+        _ => {
+            return Err(ParseError::new(format!(
+                "length '{len_size}' of '{name}' must be 1 to 4 bytes"
+            ))
+            .with_help(usage()))
+        }
+    };
+    let data = match data.map(|d| d.trim()) {
+        None | Some("") => None,
+        Some(d) => {
+            let bad = || {
+                ParseError::new(format!("offset2 '{d}' of '{name}' is not an integer"))
+                    .with_help("write an absolute offset (12) or one relative to the end of the length field (+2, -1)")
+            };
+            Some(if d.starts_with(['+', '-']) {
+                let n: i64 = d.parse().map_err(|_| bad())?;
+                if i64::from(len_offset) + i64::from(len_size) + n < 0 {
+                    return Err(ParseError::new(format!(
+                        "offset2 '{d}' of '{name}' points before the start of the request"
+                    ))
+                    .with_help(usage()));
+                }
+                DataOffset::Relative(n)
+            } else {
+                DataOffset::Absolute(d.parse().map_err(|_| bad())?)
+            })
+        }
+    };
+    Ok(Fetch::ReqPayloadLv {
+        len_offset,
+        len_size,
+        data,
+    })
+}
+
+impl Fetch {
+    /// Whether the fetch reads the raw bytes a `mode tcp` stream buffered: HAProxy's layer-6
+    /// request fetches, which yield nothing on an HTTP proxy.
+    pub fn reads_payload(&self) -> bool {
+        matches!(
+            self,
+            Fetch::ReqSslSni
+                | Fetch::ReqSslHelloType
+                | Fetch::ReqSslVer
+                | Fetch::ReqPayload { .. }
+                | Fetch::ReqPayloadLv { .. }
+        )
     }
 }
 

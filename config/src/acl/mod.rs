@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use cond::{parse_condition, AclRef, CondTerm, Condition, Polarity};
 pub use convert::Converter;
-pub use fetch::{Fetch, ParseError, SampleExpr, SampleType, SslFetch};
+pub use fetch::{DataOffset, Fetch, ParseError, SampleExpr, SampleType, SslFetch};
 pub use pattern::{IntPattern, MatchMethod, Matcher, RegexPattern};
 pub use predefined::Predefined;
 
@@ -280,11 +280,15 @@ pub fn parse_acl_expr(words: &[String], ctx: &Ctx<'_>) -> Result<AclExpr, Diagno
         .or(derived)
         .unwrap_or_else(|| MatchMethod::default_for(sample.output_type()));
 
+    let versions = versioned(&sample, method);
     let mut patterns = Vec::new();
     for file in &files {
-        patterns.extend(read_pattern_file(file, method, ignore_case, ctx)?);
+        patterns.extend(read_pattern_file(file, method, ignore_case, versions, ctx)?);
     }
     patterns.extend(words[i..].iter().cloned());
+    if versions {
+        patterns = pattern::undot_versions(&patterns).map_err(|e| ctx.diag(e))?;
+    }
     let matcher = Matcher::parse(method, &patterns, ignore_case).map_err(|e| ctx.diag(e))?;
     Ok(AclExpr {
         sample,
@@ -294,11 +298,17 @@ pub fn parse_acl_expr(words: &[String], ctx: &Ctx<'_>) -> Result<AclExpr, Diagno
     })
 }
 
+/// Whether integer patterns of `sample` are versions written `MAJOR.MINOR` (`req.ssl_ver`).
+fn versioned(sample: &SampleExpr, method: MatchMethod) -> bool {
+    sample.converters.is_empty() && sample.fetch == Fetch::ReqSslVer && method == MatchMethod::Int
+}
+
 /// Reads `-f FILE`: one pattern per line, blank lines and `#` comments skipped.
 fn read_pattern_file(
     file: &str,
     method: MatchMethod,
     ignore_case: bool,
+    versions: bool,
     ctx: &Ctx<'_>,
 ) -> Result<Vec<String>, Diagnostic> {
     let path = ctx.resolve(file);
@@ -316,7 +326,13 @@ fn read_pattern_file(
             continue;
         }
         // Checked one by one so an error can name the file's line.
-        Matcher::parse(method, &[line.to_string()], ignore_case).map_err(|e| {
+        let words = [line.to_string()];
+        let checked = if versions {
+            pattern::undot_versions(&words).and_then(|w| Matcher::parse(method, &w, ignore_case))
+        } else {
+            Matcher::parse(method, &words, ignore_case)
+        };
+        checked.map_err(|e| {
             ctx.diag(ParseError {
                 message: format!("{}:{}: {}", path.display(), n + 1, e.message),
                 help: e.help,
@@ -355,11 +371,14 @@ impl fmt::Display for AclExpr {
         if derived.is_none() && method != default {
             write!(f, " -m {}", method.name())?;
         }
-        pattern::write_patterns(f, &self.matcher)
+        let versions = versioned(&self.sample, self.matcher.method());
+        pattern::write_patterns(f, &self.matcher, versions)
     }
 }
 
 #[cfg(test)]
 mod cond_tests;
+#[cfg(test)]
+mod layer6_tests;
 #[cfg(test)]
 mod tests;

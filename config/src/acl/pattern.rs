@@ -34,10 +34,12 @@ pub enum MatchMethod {
     Dir,
     /// `dom`: the pattern is one of the `.`- or `/`-delimited parts of the sample.
     Dom,
+    /// `bin`: the sample's bytes equal the pattern, written in hexadecimal.
+    Bin,
 }
 
 impl MatchMethod {
-    pub const ALL: [MatchMethod; 12] = [
+    pub const ALL: [MatchMethod; 13] = [
         MatchMethod::Found,
         MatchMethod::Bool,
         MatchMethod::Int,
@@ -50,6 +52,7 @@ impl MatchMethod {
         MatchMethod::End,
         MatchMethod::Dir,
         MatchMethod::Dom,
+        MatchMethod::Bin,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +69,7 @@ impl MatchMethod {
             MatchMethod::End => "end",
             MatchMethod::Dir => "dir",
             MatchMethod::Dom => "dom",
+            MatchMethod::Bin => "bin",
         }
     }
 
@@ -80,6 +84,7 @@ impl MatchMethod {
             SampleType::Int => MatchMethod::Int,
             SampleType::Ip => MatchMethod::Ip,
             SampleType::Str => MatchMethod::Str,
+            SampleType::Bin => MatchMethod::Bin,
         }
     }
 }
@@ -227,6 +232,8 @@ pub enum Matcher {
     Dir(Vec<String>),
     Dom(Vec<String>),
     Reg(Vec<RegexPattern>),
+    /// Hexadecimal patterns as written; the parser checked they decode.
+    Bin(Vec<String>),
 }
 
 impl Matcher {
@@ -244,6 +251,7 @@ impl Matcher {
             Matcher::Dir(_) => MatchMethod::Dir,
             Matcher::Dom(_) => MatchMethod::Dom,
             Matcher::Reg(_) => MatchMethod::Reg,
+            Matcher::Bin(_) => MatchMethod::Bin,
         }
     }
 
@@ -264,7 +272,8 @@ impl Matcher {
             | Matcher::Beg(v)
             | Matcher::End(v)
             | Matcher::Dir(v)
-            | Matcher::Dom(v) => v.clone(),
+            | Matcher::Dom(v)
+            | Matcher::Bin(v) => v.clone(),
             Matcher::Reg(v) => v.iter().map(|r| r.as_str().to_string()).collect(),
         }
     }
@@ -311,6 +320,12 @@ impl Matcher {
             MatchMethod::End => Matcher::End(strings()),
             MatchMethod::Dir => Matcher::Dir(strings()),
             MatchMethod::Dom => Matcher::Dom(strings()),
+            MatchMethod::Bin => {
+                for w in words {
+                    decode_hex(w)?;
+                }
+                Matcher::Bin(strings())
+            }
             MatchMethod::Reg => Matcher::Reg(
                 words
                     .iter()
@@ -319,6 +334,58 @@ impl Matcher {
             ),
         })
     }
+}
+
+/// The bytes a `bin` pattern stands for: pairs of hexadecimal digits (`160301`).
+pub fn decode_hex(w: &str) -> Result<Vec<u8>, ParseError> {
+    let bad = || {
+        ParseError::new(format!("'{w}' is not a hexadecimal byte string"))
+            .with_help("write bytes as pairs of hex digits, e.g. 160301")
+    };
+    if w.is_empty() || !w.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    (0..w.len())
+        .step_by(2)
+        .map(|i| {
+            w.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(bad)
+        })
+        .collect()
+}
+
+/// `req.ssl_ver` patterns are versions (`3.1`, `3.1:3.3`, `ge 3.1`) as HAProxy writes them;
+/// each becomes the integer the fetch yields (major in the high 16 bits). Operators stay.
+pub fn undot_versions(words: &[String]) -> Result<Vec<String>, ParseError> {
+    let one = |v: &str| -> Result<String, ParseError> {
+        if v.is_empty() {
+            return Ok(String::new());
+        }
+        let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+        match (major.parse::<u16>(), minor.parse::<u16>()) {
+            (Ok(a), Ok(b)) => Ok(((i64::from(a) << 16) | i64::from(b)).to_string()),
+            _ => Err(ParseError::new(format!("'{v}' is not a version"))
+                .with_help("write versions as MAJOR.MINOR: 3.1 is TLS 1.0, 3.3 is TLS 1.2")),
+        }
+    };
+    words
+        .iter()
+        .map(|w| {
+            if IntOp::from_word(w).is_some() {
+                return Ok(w.clone());
+            }
+            match w.split_once(':') {
+                Some((a, b)) => Ok(format!("{}:{}", one(a)?, one(b)?)),
+                None => one(w),
+            }
+        })
+        .collect()
+}
+
+/// The inverse of [`undot_versions`] for writing patterns back.
+pub fn dot_version(n: i64) -> String {
+    format!("{}.{}", n >> 16, n & 0xffff)
 }
 
 fn parse_ints(words: &[String]) -> Result<Vec<IntPattern>, ParseError> {
@@ -411,8 +478,29 @@ fn parse_int_range(w: &str) -> Result<IntPattern, ParseError> {
 }
 
 /// Writes pattern words back; `--` goes first when one could be read as a flag.
-pub(crate) fn write_patterns(f: &mut fmt::Formatter<'_>, m: &Matcher) -> fmt::Result {
-    let words = m.pattern_words();
+/// With `versions`, integers are written as `req.ssl_ver` patterns (`3.1`).
+pub(crate) fn write_patterns(
+    f: &mut fmt::Formatter<'_>,
+    m: &Matcher,
+    versions: bool,
+) -> fmt::Result {
+    let words = match m {
+        Matcher::Int(v) if versions => v
+            .iter()
+            .flat_map(|p| match *p {
+                IntPattern::Ne(n) => vec!["ne".to_string(), dot_version(n)],
+                IntPattern::Range { min, max } if min == max => {
+                    vec![min.map(dot_version).unwrap_or_default()]
+                }
+                IntPattern::Range { min, max } => vec![format!(
+                    "{}:{}",
+                    min.map(dot_version).unwrap_or_default(),
+                    max.map(dot_version).unwrap_or_default()
+                )],
+            })
+            .collect(),
+        _ => m.pattern_words(),
+    };
     if words.iter().any(|w| w.starts_with('-')) {
         f.write_str(" --")?;
     }

@@ -40,7 +40,7 @@ pub(super) fn ok(line: &str) -> AclDef {
     acl(line).unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
-fn err(line: &str) -> Diagnostic {
+pub(super) fn err(line: &str) -> Diagnostic {
     match acl(line) {
         Ok(a) => panic!("{line} parsed as {a:?}"),
         Err(e) => e,

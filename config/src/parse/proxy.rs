@@ -525,6 +525,7 @@ pub(super) fn keyword(
         "tcp-request" => {
             let rule = rules::parse_tcp_request(&line.words[1..], &ctx(line, &p.acls))?;
             p.tcp_request.push(rule);
+            d.site("tcp-request", line);
             Ok(())
         }
         "block" | "redirect" => {

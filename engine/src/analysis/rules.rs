@@ -12,7 +12,7 @@ use ringlb_config::rules::{
 };
 
 use crate::analysis::acl::fetch::{first_value, to_bytes};
-use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond};
+use crate::analysis::acl::{applies, AclCompiler, AclTable, Cond, Test};
 use crate::analysis::errors::ErrorPages;
 use crate::analysis::logformat::render;
 use crate::codec::edits::{expand, HeadEdits};
@@ -259,6 +259,16 @@ pub enum ResponseVerdict<'r> {
     Redirect(&'r Redirect),
 }
 
+/// What `tcp-request` rules decide about a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpVerdict {
+    Accept,
+    /// Close without a word.
+    Reject,
+    /// A condition needs more request bytes: read more, within the inspect-delay.
+    Wait,
+}
+
 /// Every rule of one proxy, in configuration order.
 #[derive(Debug, Default)]
 pub struct ProxyRules {
@@ -268,6 +278,9 @@ pub struct ProxyRules {
     pub http_response: Vec<(ResponseAction, Option<Cond>)>,
     pub tcp_connection: Vec<(TcpAction, Option<Cond>)>,
     pub tcp_content: Vec<(TcpAction, Option<Cond>)>,
+    /// `tcp-request inspect-delay`: how long `tcp_content` rules of a `mode tcp` stream may
+    /// wait for request bytes (`None`, or zero: they decide on what is there at accept).
+    pub inspect_delay: Option<Duration>,
     pub monitor_uri: Option<String>,
     pub monitor_net: Vec<IpNet>,
     pub monitor_fail: Vec<Cond>,
@@ -438,6 +451,7 @@ impl ProxyRules {
         }
         let mut tcp_connection = Vec::new();
         let mut tcp_content = Vec::new();
+        let mut inspect_delay = None;
         for r in &proxy.tcp_request {
             match r {
                 TcpRequestRule::Connection { action, condition } => {
@@ -446,7 +460,9 @@ impl ProxyRules {
                 TcpRequestRule::Content { action, condition } => {
                     tcp_content.push((*action, acls.optional(condition)?))
                 }
-                TcpRequestRule::InspectDelay(_) => {}
+                TcpRequestRule::InspectDelay(d) => {
+                    inspect_delay = Some(*d).filter(|d| !d.is_zero())
+                }
             }
         }
         let stats = match &proxy.stats {
@@ -474,6 +490,7 @@ impl ProxyRules {
             http_response,
             tcp_connection,
             tcp_content,
+            inspect_delay,
             monitor_uri: proxy.monitor_uri.clone(),
             monitor_net: proxy.monitor_net.clone(),
             monitor_fail,
@@ -493,10 +510,31 @@ impl ProxyRules {
         acls: &AclTable,
         txn: &Txn<'_>,
     ) -> bool {
-        !matches!(
-            rules.iter().find(|(_, c)| applies(c, acls, txn)),
-            Some((TcpAction::Reject, _))
-        )
+        Self::tcp_verdict(rules, acls, txn) != TcpVerdict::Reject
+    }
+
+    /// The rules' verdict, or `Wait` when a condition before the deciding rule needs bytes
+    /// a `mode tcp` stream has not buffered yet (only while `txn.payload` is not done). As
+    /// in HAProxy, rules run in order and an undecided one stops them until more bytes
+    /// come or the inspect-delay ends.
+    pub fn tcp_verdict(
+        rules: &[(TcpAction, Option<Cond>)],
+        acls: &AclTable,
+        txn: &Txn<'_>,
+    ) -> TcpVerdict {
+        for (action, cond) in rules {
+            let test = match cond {
+                Some(c) => c.test(acls, txn),
+                None => Test::Pass,
+            };
+            match (test, action) {
+                (Test::Miss, _) => return TcpVerdict::Wait,
+                (Test::Fail, _) => {}
+                (Test::Pass, TcpAction::Accept) => return TcpVerdict::Accept,
+                (Test::Pass, TcpAction::Reject) => return TcpVerdict::Reject,
+            }
+        }
+        TcpVerdict::Accept
     }
 
     /// Whether a `monitor fail` condition holds: the monitor URI then answers 503.

@@ -293,6 +293,7 @@ impl Observer {
             backend: backend.or(trace.backend.map(|_| ctx.frontend)),
             server,
             res: None,
+            payload: None,
             edits: None,
             vars: ctx.vars,
             nbsrv: &nbsrv,

@@ -2,6 +2,7 @@
 //! it — the transaction value fetches read, the samples they yield, the rewrites and
 //! variables rules leave on it, and why it ended.
 
+pub mod inspected;
 pub mod sample;
 pub mod termination;
 pub mod txn;

@@ -7,13 +7,18 @@ use std::net::SocketAddr;
 use crate::codec::edits::HeadEdits;
 use crate::codec::head::{path_of, RequestHead, ResponseHead};
 use crate::io::tls::TlsStream;
+use crate::stream::inspected::Inspected;
 use crate::stream::vars::Vars;
 
 /// Everything a fetch may read about one stream. Nothing here is copied from the buffer.
 #[derive(Clone, Copy)]
 pub struct Txn<'a> {
-    /// The client read buffer the request head's offsets point into.
+    /// The client read buffer the request head's offsets point into; in `mode tcp`, the
+    /// bytes buffered for inspection.
     pub buf: &'a [u8],
+    /// In `mode tcp`, the bytes buffered for `tcp-request content` rules, read by the
+    /// layer-6 fetches (`req.ssl_sni`, `req.payload`…); `None` on an HTTP stream.
+    pub payload: Option<&'a Inspected<'a>>,
     /// `None` before a head is parsed (`tcp-request connection`, tcp mode).
     pub req: Option<&'a RequestHead>,
     pub src: SocketAddr,
@@ -46,6 +51,7 @@ impl<'a> Txn<'a> {
     ) -> Self {
         Txn {
             buf: &[],
+            payload: None,
             req: None,
             src,
             dst,

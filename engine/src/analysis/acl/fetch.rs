@@ -8,7 +8,9 @@ use ringlb_config::acl::{Converter, Fetch, SslFetch};
 
 use crate::io::tls::TlsStream;
 
+use crate::analysis::acl::payload;
 use crate::codec::head::Version;
+use crate::stream::inspected::{Extract, Inspected};
 use crate::stream::sample::Sample;
 use crate::stream::txn::Txn;
 
@@ -40,11 +42,68 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
             Some(Version::Http11) => f(s(b"1.1")),
             None => false,
         },
-        Fetch::ReqLen => f(Sample::Int(txn.buf.len() as i64)),
+        Fetch::ReqLen => {
+            // More bytes may come while a `mode tcp` stream is inspected.
+            if let Some(p) = txn.payload {
+                p.may_change();
+            }
+            f(Sample::Int(txn.buf.len() as i64))
+        }
         Fetch::ReqProtoHttp => f(Sample::Bool(txn.req.is_some())),
         Fetch::ReqRdpCookieCnt => f(Sample::Int(0)),
-        // Content rules are evaluated on what has arrived; there is no inspect-delay wait.
-        Fetch::WaitEnd => f(Sample::Bool(true)),
+        // True once a `mode tcp` stream waits no more: `tcp-request content accept if
+        // WAIT_END` holds the connection for the whole inspect-delay. HTTP streams are read
+        // whole before rules run.
+        Fetch::WaitEnd => match txn.payload {
+            Some(p) if !p.done => {
+                p.may_change();
+                false
+            }
+            _ => f(Sample::Bool(true)),
+        },
+        Fetch::ReqSslSni => from_payload(
+            txn,
+            |p| p.server_name(payload::server_name),
+            |n| f(s(n.as_bytes())),
+        ),
+        Fetch::ReqSslHelloType => from_payload(
+            txn,
+            |p| match payload::hello_type(p.bytes) {
+                // The header counts the hello's bytes, not the headers of the records it
+                // may be fragmented into: it is whole once rustls can read it, so that
+                // `accept if { req.ssl_hello_type 1 }` leaves `req.ssl_sni` something to read.
+                Extract::Found(1) if p.server_name(payload::server_name) == Extract::Short => {
+                    Extract::Short
+                }
+                other => other,
+            },
+            |t| f(Sample::Int(t)),
+        ),
+        Fetch::ReqSslVer => from_payload(
+            txn,
+            |p| payload::ssl_version(p.bytes),
+            |v| f(Sample::Int(v)),
+        ),
+        Fetch::ReqPayload { offset, length } => from_payload(
+            txn,
+            |p| {
+                // All that is buffered from `offset` may still grow.
+                if *length == 0 {
+                    p.may_change();
+                }
+                payload::slice(p.bytes, *offset, *length)
+            },
+            |v| f(s(v)),
+        ),
+        Fetch::ReqPayloadLv {
+            len_offset,
+            len_size,
+            data,
+        } => from_payload(
+            txn,
+            |p| payload::length_value(p.bytes, *len_offset, *len_size, *data),
+            |v| f(s(v)),
+        ),
         Fetch::ReqHdr { name, occ } => {
             txn.req.is_some() && header_values(txn.request_lines(), name.as_deref(), *occ, f)
         }
@@ -160,6 +219,25 @@ fn ssl_fetch(which: SslFetch, tls: Option<&TlsStream>) -> Option<Sample<'static>
         SslFetch::CNotBefore => text(&x509::cert_time(&t.peer_cert()?, false)?),
         SslFetch::CNotAfter => text(&x509::cert_time(&t.peer_cert()?, true)?),
     })
+}
+
+/// Calls `f` with what `read` finds in the bytes a `mode tcp` stream buffered. Bytes still
+/// missing are noted so that a content rule waits for them; an HTTP stream has no such
+/// bytes, and the fetch no value, as in HAProxy.
+fn from_payload<'a, T>(
+    txn: &Txn<'a>,
+    read: impl FnOnce(&'a Inspected<'a>) -> Extract<T>,
+    f: impl FnOnce(T) -> bool,
+) -> bool {
+    let Some(p) = txn.payload else { return false };
+    match read(p) {
+        Extract::Found(v) => f(v),
+        Extract::Absent => false,
+        Extract::Short => {
+            p.may_change();
+            false
+        }
+    }
 }
 
 /// The first value of `fetch` after `converters` (what `set-var` and `capture` store).

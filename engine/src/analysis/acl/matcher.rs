@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use regex::bytes::{Regex, RegexBuilder};
+use ringlb_config::acl::pattern::decode_hex;
 use ringlb_config::acl::{IntPattern, Matcher};
 use ringlb_config::model::IpNet;
 
@@ -123,6 +124,9 @@ pub enum CompiledMatcher {
     Dir(Vec<Box<[u8]>>),
     Dom(Vec<Box<[u8]>>),
     Reg(Vec<Regex>),
+    /// `bin`: the decoded bytes of the hexadecimal patterns, compared exactly (`-i` does
+    /// not apply to bytes).
+    Bin(StrSet),
 }
 
 impl CompiledMatcher {
@@ -142,6 +146,12 @@ impl CompiledMatcher {
             Matcher::Sub(v) => CompiledMatcher::Sub(list(v)),
             Matcher::Dir(v) => CompiledMatcher::Dir(list(v)),
             Matcher::Dom(v) => CompiledMatcher::Dom(list(v)),
+            Matcher::Bin(v) => CompiledMatcher::Bin(StrSet::Exact(
+                v.iter()
+                    .map(|h| decode_hex(h).map(Vec::into_boxed_slice))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.message)?,
+            )),
             Matcher::Reg(v) => CompiledMatcher::Reg(
                 v.iter()
                     .map(|r| {
@@ -191,6 +201,7 @@ impl CompiledMatcher {
                 ip.is_some_and(|ip| nets.iter().any(|n| n.contains(ip)))
             }
             CompiledMatcher::Str(set) => bytes().is_some_and(|b| set.contains(b)),
+            CompiledMatcher::Bin(set) => bytes().is_some_and(|b| set.contains(b)),
             CompiledMatcher::Beg(p) => bytes()
                 .is_some_and(|b| p.iter().any(|p| b.len() >= p.len() && eq(&b[..p.len()], p))),
             CompiledMatcher::End(p) => bytes().is_some_and(|b| {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod fetch;
 pub mod matcher;
+pub mod payload;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +55,21 @@ impl CompiledExpr {
             c.auth = Some(list.clone());
         }
         Ok(c)
+    }
+
+    /// [`CompiledExpr::matches`], or `Miss` when it does not match yet and more buffered
+    /// bytes could change that.
+    fn test(&self, txn: &Txn<'_>) -> Test {
+        let short = || txn.payload.is_some_and(|p| p.take_short());
+        short();
+        if self.matches(txn) {
+            short();
+            Test::Pass
+        } else if short() {
+            Test::Miss
+        } else {
+            Test::Fail
+        }
     }
 
     /// Whether any value of the sample matches any pattern.
@@ -136,6 +152,39 @@ fn fold_case(e: &AclExpr) -> (Vec<Converter>, bool, Matcher) {
     (rest, true, matcher)
 }
 
+/// An ACL or condition evaluated while a `mode tcp` stream's bytes are still arriving:
+/// HAProxy's three-valued `acl_test_res`, where `Miss` means "not yet, wait for more".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Test {
+    Fail,
+    Miss,
+    Pass,
+}
+
+impl Test {
+    fn from_bool(b: bool) -> Self {
+        if b {
+            Test::Pass
+        } else {
+            Test::Fail
+        }
+    }
+
+    /// Negation keeps an undecided result undecided.
+    fn not(self) -> Self {
+        match self {
+            Test::Fail => Test::Pass,
+            Test::Pass => Test::Fail,
+            Test::Miss => Test::Miss,
+        }
+    }
+
+    /// OR: any `Pass` wins, then any `Miss` (the variants are ordered so; AND is `min`).
+    fn or(self, other: Test) -> Self {
+        self.max(other)
+    }
+}
+
 /// Index of an ACL (every `acl` line of one name, ORed) in its proxy's table.
 pub type AclId = usize;
 
@@ -148,6 +197,18 @@ pub struct AclTable {
 impl AclTable {
     pub fn matches(&self, id: AclId, txn: &Txn<'_>) -> bool {
         self.groups[id].iter().any(|e| e.matches(txn))
+    }
+
+    /// [`AclTable::matches`] in three values: the lines are ORed, the first `Pass` decides.
+    pub fn test(&self, id: AclId, txn: &Txn<'_>) -> Test {
+        let mut res = Test::Fail;
+        for e in &self.groups[id] {
+            res = res.or(e.test(txn));
+            if res == Test::Pass {
+                break;
+            }
+        }
+        res
     }
 
     pub fn len(&self) -> usize {
@@ -175,6 +236,33 @@ impl Cond {
             .iter()
             .any(|g| g.iter().all(|&(neg, id)| acls.matches(id, txn) != neg));
         any != self.unless
+    }
+}
+
+impl Cond {
+    /// [`Cond::holds`] while bytes are still arriving: `Miss` when the answer may change with
+    /// more bytes. Evaluated as HAProxy's `acl_exec_cond`: an AND group stops at its first
+    /// term that does not pass, the groups are ORed, and `unless` inverts a decided result.
+    pub fn test(&self, acls: &AclTable, txn: &Txn<'_>) -> Test {
+        let mut res = Test::Fail;
+        for group in &self.terms {
+            let mut all = Test::Pass;
+            for &(neg, id) in group {
+                let t = acls.test(id, txn);
+                all = all.min(if neg { t.not() } else { t });
+                if all != Test::Pass {
+                    break;
+                }
+            }
+            res = res.or(all);
+            if res == Test::Pass {
+                break;
+            }
+        }
+        match res {
+            Test::Miss => Test::Miss,
+            decided => Test::from_bool((decided == Test::Pass) != self.unless),
+        }
     }
 }
 

@@ -64,6 +64,7 @@ fn matching(acl_lines: &str, request: &str, src: &str) -> Vec<String> {
         server: None,
         res: None,
         nbsrv: &nbsrv,
+        payload: None,
         edits: None,
         vars: None,
     };
@@ -247,4 +248,49 @@ fn lower_converter_folds_into_a_case_insensitive_set() {
         ),
         other => panic!("{other:?}"),
     }
+}
+
+/// How each `if COND` line stands on `bytes` a `mode tcp` stream buffered so far, with more
+/// still expected unless `done`.
+fn tested(cond_lines: &str, bytes: &[u8], done: bool) -> Vec<Test> {
+    let (t, conds) = table(cond_lines);
+    let nbsrv = |_: &str| None;
+    let inspected = crate::stream::inspected::Inspected::new(bytes, done);
+    let txn = Txn {
+        buf: bytes,
+        payload: Some(&inspected),
+        ..Txn::connection(
+            "192.168.1.9:1".parse().unwrap(),
+            "10.0.0.1:443".parse().unwrap(),
+            "f",
+            &nbsrv,
+        )
+    };
+    conds.iter().map(|(_, c)| c.test(&t, &txn)).collect()
+}
+
+#[test]
+fn layer6_conditions_wait_for_bytes_until_inspection_is_done() {
+    use Test::{Fail, Miss, Pass};
+    let lines = "if { req.ssl_hello_type 1 }\n\
+                 if !{ req.ssl_hello_type 1 }\n\
+                 if { req.ssl_sni -i a.example } || { req.len gt 2 }\n\
+                 if { req.payload(0,1) -m bin 16 }\n\
+                 if WAIT_END";
+    let start = [0x16, 0x03, 0x01];
+    // A negated undecided ACL stays undecided; a match is final even if more may come.
+    assert_eq!(tested(lines, &start, false), [Miss, Miss, Pass, Pass, Miss]);
+    assert_eq!(tested(lines, &start, true), [Fail, Pass, Pass, Pass, Pass]);
+    assert_eq!(tested(lines, b"", false), [Miss, Miss, Miss, Miss, Miss]);
+    // Not TLS: the TLS fetches know at once.
+    assert_eq!(
+        tested(lines, b"GET /", false),
+        [Fail, Pass, Pass, Fail, Miss]
+    );
+}
+
+#[test]
+fn layer6_fetches_yield_nothing_on_an_http_stream() {
+    let lines = "acl sni req.ssl_sni -m found\nacl ver req.ssl_ver -m found\nacl p req.payload(0,3) -m found";
+    assert!(matching(lines, REQ, "192.168.1.9:1234").is_empty());
 }

@@ -154,6 +154,7 @@ impl<R: Router> Session<'_, R> {
                 server: None,
                 res: Some((&sbuf, &resp)),
                 nbsrv: &nbsrv,
+                payload: None,
                 edits: None,
                 vars: Some(&self.vars),
                 tls: self.client.tls(),

@@ -1,5 +1,6 @@
-//! A `mode tcp` session: `tcp-request content` rules and the backend choice, a server
-//! connection from the backend, then the tunnel; its log line and counters when it ends.
+//! A `mode tcp` session: `tcp-request content` rules (waiting for the bytes they inspect)
+//! and the backend choice, a server connection from the backend, the inspected bytes sent
+//! to it, then the tunnel; its log line and counters when it ends.
 
 use std::net::SocketAddr;
 
@@ -8,9 +9,12 @@ use crate::io::transport::Stream;
 use crate::analysis::rules::ProxyRules;
 use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn};
 use crate::io::buffer::BufferPool;
+use crate::io::timed::{write_all, WriteError};
 use crate::log::observer::{Observer, TunnelEnd};
 use crate::sessions::router::Router;
+use crate::sessions::tcp::inspect::{inspect, Inspection};
 use crate::sessions::tcp::proxy::{self, Transfer, TunnelEnd as End, TunnelTimeouts};
+use crate::stream::inspected::Inspected;
 use crate::stream::txn::Txn;
 
 /// What a TCP session needs from its frontend.
@@ -68,11 +72,25 @@ async fn tunnel<R: Router>(
         ..Txn::connection(end.peer, end.local, fe.name, &nbsrv)
     };
     let rules = fe.rules;
-    // Content rules see what a tcp stream offers before any data: its addresses.
-    if !ProxyRules::tcp_accepts(&rules.tcp_content, &rules.acls, &txn) {
-        obs.stats.frontends[fe.index].denied_request();
-        return;
-    }
+    let client_timeout = fe.timeouts.client;
+    let head = match inspect(&client, rules, &txn, client_timeout, pool).await {
+        Inspection::Accept(head) => head,
+        Inspection::Reject => {
+            obs.stats.frontends[fe.index].denied_request();
+            return;
+        }
+        Inspection::ClientTimeout => {
+            end.state = *b"cR";
+            return;
+        }
+    };
+    // `use_backend` decides on the bytes the content rules waited for, without waiting more.
+    let bytes = Inspected::new(&head, true);
+    let txn = Txn {
+        buf: &head,
+        payload: Some(&bytes),
+        ..txn
+    };
     let exists = |n: &str| router.backend(n).is_some();
     let chosen = rules.choose_backend(&txn, &exists, fe.default_backend);
     let Some((name, (http, table))) = chosen
@@ -94,12 +112,13 @@ async fn tunnel<R: Router>(
     let acquired = table.acquire(Reuse::NewOnly, None, &pick).await;
     // The slot counts this tunnel against its server until the tunnel ends.
     let Ok(UpstreamConn {
-        stream: server,
+        stream: mut server,
         server: id,
         slot,
         ..
     }) = acquired
     else {
+        pool.give(head);
         return;
     };
     end.dequeued_at = slot.as_ref().and_then(|s| s.dequeued_at());
@@ -114,13 +133,32 @@ async fn tunnel<R: Router>(
         let which = crate::metrics::Latency::Connect;
         obs.hist.record(which, b, end.server, took);
     }
+    // The bytes the rules inspected go first, as they came.
+    if !head.is_empty() {
+        let sent = head.len() as u64;
+        let limit = fe.timeouts.tunnel.or(fe.timeouts.server);
+        match write_all(&mut server, head, limit).await {
+            (Ok(()), back) => {
+                pool.give(back.unwrap_or_default());
+                end.bytes_in = sent;
+            }
+            (Err(e), back) => {
+                pool.give(back.unwrap_or_default());
+                end.state = match e {
+                    WriteError::Timeout => *b"sD",
+                    WriteError::Failed => *b"SD",
+                };
+                return;
+            }
+        }
+    }
     let transfer = if fe.splice && proxy::splice_pays_off() {
         Transfer::Splice
     } else {
         Transfer::Copy
     };
     let t = proxy::proxy(client, server, fe.timeouts, pool, transfer).await;
-    end.bytes_in = t.to_server;
+    end.bytes_in += t.to_server;
     end.bytes_out = t.to_client;
     end.state = match t.end {
         End::Closed => *b"--",
