@@ -5,8 +5,9 @@ set -euo pipefail
 # Debian packages the tests use: the benchmark smoke run drives haproxy, nginx (and its stream
 # module for TCP mode), wrk and h2load; the HA pair scenario needs keepalived, iproute2 (ip
 # netns, veth, bridge) and curl; the runtime socket tests talk through socat, and the stats
-# page test renders the page in headless chromium.
-packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl socat chromium)
+# page test renders the page in headless chromium; the TLS tests make certificates with openssl,
+# drive openssl s_client and curl, and scan a listener with testssl.sh.
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl socat chromium openssl testssl.sh)
 
 missing=()
 for p in "${packages[@]}"; do

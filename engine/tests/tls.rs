@@ -333,3 +333,37 @@ fn resumes(pki: &Pki, addr: SocketAddr, opts: &str) {
         }
     }
 }
+
+/// testssl.sh against a listener with default TLS settings: no finding rated high or
+/// critical. The certificate is made to pass the certificate checks (CA given to the
+/// scanner, name, lifetime, revocation URI), so what is rated is ringlb's TLS.
+#[test]
+fn testssl_finds_nothing_high_or_critical() {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let (_h, addr) = start(
+        "frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem\n default_backend be\nbackend be\n server s @ORIGIN\n",
+        &pki,
+        1,
+        false,
+    );
+    let json = pki.dir.path().join("testssl.json");
+    let out = std::process::Command::new("testssl")
+        .args(["--quiet", "--color", "0", "--warnings", "off", "--add-ca"])
+        .arg(pki.ca())
+        .arg("--ip")
+        .arg("127.0.0.1")
+        .arg("--jsonfile")
+        .arg(&json)
+        .arg(format!("https://site.test:{}/", addr.port()))
+        .output()
+        .expect("testssl is installed (scripts/deps.sh: testssl.sh)");
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|_| panic!("testssl wrote no report: {}", String::from_utf8_lossy(&out.stdout)));
+    let findings: Vec<&str> = text
+        .split("},")
+        .filter(|f| f.contains("\"severity\"") && (f.contains("\"HIGH\"") || f.contains("\"CRITICAL\"")))
+        .collect();
+    assert!(findings.is_empty(), "{findings:#?}");
+    assert!(text.contains("\"TLS1_3\""), "the scan ran: {text}");
+}

@@ -42,7 +42,7 @@ impl Pki {
             "-out",
             &p("ca.pem"),
             "-days",
-            "30",
+            "800",
             "-subj",
             "/O=ringlb tests/CN=ringlb test CA",
         ]);
@@ -84,7 +84,7 @@ impl Pki {
             "-out",
             &crt,
             "-days",
-            "30",
+            "400",
             "-extfile",
             &extf.display().to_string(),
         ]);
@@ -101,8 +101,11 @@ impl Pki {
         let (crt, keyf) = self.leaf(
             file,
             &format!("/CN={}", names[0]),
+            // A revocation list location, as a publicly trusted certificate has (scanners
+            // rate its absence).
             &format!(
-                "subjectAltName={}\nextendedKeyUsage=serverAuth",
+                "subjectAltName={}\nextendedKeyUsage=serverAuth\n\
+                 crlDistributionPoints=URI:http://crl.ringlb.test/ca.crl",
                 san.join(",")
             ),
             key,
