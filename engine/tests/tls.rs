@@ -231,10 +231,13 @@ fn bad_handshakes_end_cleanly(legacy: bool) {
     let pki = Pki::new();
     pki.server("site", &["site.test"]);
     let port = free_port();
+    let mport = free_port();
     let text = format!(
         "global\n nbthread 1\ndefaults\n mode http\n timeout client 1s\n timeout server 5s\n \
          timeout connect 1s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}/site.pem\n \
-         default_backend be\nbackend be\n server s {}\n",
+         default_backend be\nbackend be\n server s {}\n\
+         frontend metrics\n bind 127.0.0.1:{mport}\n \
+         http-request use-service prometheus-exporter if {{ path /metrics }}\n",
         pki.dir.path().display(),
         echo_origin()
     );
@@ -289,6 +292,23 @@ fn bad_handshakes_end_cleanly(legacy: bool) {
     );
     let s = h.stats().frontend("fe").unwrap().clone();
     assert!(s.tls_failures >= 3, "{s:?}");
+    assert_eq!(s.tls_handshakes, 2, "{s:?}");
+    // The same counts, scraped.
+    let metrics = get(SocketAddr::from(([127, 0, 0, 1], mport)), "/metrics", "x").text();
+    let line = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name}: {metrics}"))
+            .to_string()
+    };
+    assert!(line("ringlb_frontend_tls_handshakes_total{proxy=\"fe\"}").ends_with(" 2"));
+    assert!(line("haproxy_process_ssl_connections_total").ends_with(" 2"));
+    let failed = line("ringlb_frontend_tls_failures_total{proxy=\"fe\"}");
+    assert_eq!(
+        failed.rsplit(' ').next().unwrap().parse::<u64>().unwrap(),
+        s.tls_failures
+    );
 }
 both_drivers!(
     bad_handshakes_end_cleanly,
@@ -367,3 +387,36 @@ fn testssl_finds_nothing_high_or_critical() {
     assert!(findings.is_empty(), "{findings:#?}");
     assert!(text.contains("\"TLS1_3\""), "the scan ran: {text}");
 }
+
+/// `mode tcp` with `bind … ssl`: TLS ends at ringlb, the server gets the plain bytes, and
+/// routing can use the name the client asked for.
+fn tcp_mode_terminates_tls(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["a.test", "b.test"]);
+    let a = Origin::text("from-a").addr;
+    let b = Origin::text("from-b").addr;
+    let port = free_port();
+    let text = format!(
+        "global\n nbthread 1\ndefaults\n mode tcp\n timeout client 5s\n timeout server 5s\n \
+         timeout connect 1s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}/site.pem\n \
+         use_backend a if {{ ssl_fc_sni a.test }}\n default_backend b\n\
+         backend a\n server s {a}\nbackend b\n server s {b}\n",
+        pki.dir.path().display()
+    );
+    let _h = run(parse_config(&text), legacy);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let ca = pki.ca().display().to_string();
+    // A large upload crosses the tunnel in many records both ways.
+    let big = pki.dir.write("big.bin", &"x".repeat(3 << 20));
+    for (name, want) in [("a.test", "from-a"), ("b.test", "from-b")] {
+        let (code, out) = curl(
+            addr,
+            name,
+            &["/"],
+            &["--cacert", &ca, "--data-binary", &format!("@{}", big.display())],
+        );
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(want), "{name}: {out}");
+    }
+}
+both_drivers!(tcp_mode_terminates_tls, super::tcp_mode_terminates_tls);

@@ -23,6 +23,14 @@ use crate::io::timed::{expiry_turn, ReadOutcome, WriteError};
 
 pub use listen::TlsListener;
 
+/// TLS connections open in the process, every worker's (`CurrSslConns`).
+static OPEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// TLS connections open now, handshake done.
+pub fn open_connections() -> u64 {
+    OPEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A TLS connection over TCP, handshake done.
 pub struct TlsStream {
     tcp: TcpStream,
@@ -168,6 +176,7 @@ impl TlsStream {
                 Err(_) => return Err(HandshakeError::Closed),
             }
         }
+        OPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             tcp,
             conn: RefCell::new(conn),
@@ -389,6 +398,7 @@ impl TlsStream {
 
 impl Drop for TlsStream {
     fn drop(&mut self) {
+        OPEN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.close_notify();
     }
 }

@@ -37,8 +37,8 @@ pub fn show_info(rt: &Runtime) -> String {
         ("CumConns", p.sess_total.to_string()),
         ("CumReq", p.req_total.to_string()),
         ("MaxSslConns", "0".into()),
-        ("CurrSslConns", "0".into()),
-        ("CumSslConns", "0".into()),
+        ("CurrSslConns", crate::io::tls::open_connections().to_string()),
+        ("CumSslConns", p.tls_handshakes.to_string()),
         ("Maxpipes", "0".into()),
         ("PipesUsed", "0".into()),
         ("PipesFree", "0".into()),
@@ -59,6 +59,10 @@ pub fn show_info(rt: &Runtime) -> String {
         ("Idle_pct", "100".into()),
         ("Node", hostname()),
         ("Description", String::new()),
+        (
+            "SslFrontendSessionReuse_pct",
+            crate::services::stats::prometheus::reuse_pct(p).to_string(),
+        ),
     ];
     let mut out = String::new();
     for (k, v) in fields {

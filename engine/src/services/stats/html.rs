@@ -354,10 +354,18 @@ fn row(out: &mut String, r: &Row, checkbox: Option<bool>) {
         RowKind::Backend => "Backend".to_string(),
         RowKind::Server => escape(&r.svname),
     };
+    // A server's address, or a TLS frontend's handshakes, on hovering the name.
+    let tls = r.tls.map(|t| {
+        format!(
+            "TLS: {} handshakes, {} resumed, {} failed",
+            t.handshakes, t.resumed, t.failures
+        )
+    });
     let title = r
         .addr
-        .as_deref()
-        .map(|a| format!(" title=\"{}\"", escape(a)))
+        .clone()
+        .or(tls)
+        .map(|a| format!(" title=\"{}\"", escape(&a)))
         .unwrap_or_default();
     let _ = write!(out, "<td class=\"name\"{title}>{name}</td>");
     let rate_lim = cell(r.rate_lim.filter(|&l| l > 0));

@@ -97,6 +97,9 @@ const FRONTEND: &[RowMetric] = &[
     ("haproxy_frontend_responses_denied_total", "counter", "Total number of denied responses.", |r| r.dresp),
     ("haproxy_frontend_request_errors_total", "counter", "Total number of request errors.", |r| r.ereq),
     ("haproxy_frontend_http_requests_total", "counter", "Total number of HTTP requests received.", |r| r.req_tot),
+    ("ringlb_frontend_tls_handshakes_total", "counter", "TLS handshakes completed on the frontend's ssl listeners.", |r| r.tls.map(|t| t.handshakes)),
+    ("ringlb_frontend_tls_resumed_total", "counter", "TLS handshakes that resumed a session (ticket or cache).", |r| r.tls.map(|t| t.resumed)),
+    ("ringlb_frontend_tls_failures_total", "counter", "TLS handshakes that failed (refused, timed out, or closed).", |r| r.tls.map(|t| t.failures)),
 ];
 
 #[rustfmt::skip]
@@ -300,12 +303,17 @@ pub fn render(ctx: &StatsContext) -> String {
     out
 }
 
+/// The share of TLS handshakes that resumed a session, in percent.
+pub(crate) fn reuse_pct(c: &crate::metrics::CounterSnapshot) -> u64 {
+    (c.tls_resumed * 100).checked_div(c.tls_handshakes).unwrap_or(0)
+}
+
 fn process(out: &mut String, ctx: &StatsContext, snap: &Snapshot) {
     let started = ctx
         .started
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let gauges: [(&'static str, &str, f64); 5] = [
+    let gauges: [(&'static str, &str, f64); 7] = [
         (
             "haproxy_process_nbthread",
             "Number of started threads (global.nbthread).",
@@ -331,11 +339,21 @@ fn process(out: &mut String, ctx: &StatsContext, snap: &Snapshot) {
             "Number of active sessions.",
             snap.process.sess_cur as f64,
         ),
+        (
+            "haproxy_process_current_ssl_connections",
+            "Number of opened SSL connections.",
+            crate::io::tls::open_connections() as f64,
+        ),
+        (
+            "haproxy_process_frontend_ssl_reuse",
+            "SSL session reuse ratio (percent).",
+            reuse_pct(&snap.process) as f64,
+        ),
     ];
     for (name, help, v) in gauges {
         Family::new(out, name, "gauge", help).sample(&[], v);
     }
-    let counters: [(&'static str, &str, u64); 2] = [
+    let counters: [(&'static str, &str, u64); 3] = [
         (
             "haproxy_process_connections_total",
             "Total number of created sessions.",
@@ -345,6 +363,11 @@ fn process(out: &mut String, ctx: &StatsContext, snap: &Snapshot) {
             "haproxy_process_requests_total",
             "Total number of requests (TCP or HTTP).",
             snap.process.req_total,
+        ),
+        (
+            "haproxy_process_ssl_connections_total",
+            "Total number of opened SSL connections.",
+            snap.process.tls_handshakes,
         ),
     ];
     for (name, help, v) in counters {

@@ -245,6 +245,16 @@ pub struct Row {
     pub backup: bool,
     pub response: Option<Percentiles>,
     pub per_worker: Vec<WorkerSessions>,
+    /// A frontend with a `bind … ssl`: its TLS handshakes.
+    pub tls: Option<TlsView>,
+}
+
+/// TLS handshakes of a frontend: completed, of them resumed, and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlsView {
+    pub handshakes: u64,
+    pub resumed: u64,
+    pub failures: u64,
 }
 
 /// One proxy's rows, in HAProxy's display order.
@@ -404,6 +414,7 @@ fn counted_row(
         backup: false,
         response: None,
         per_worker: Vec::new(),
+        tls: None,
     }
 }
 
@@ -435,6 +446,11 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         rate_lim: Some(0),
         req_tot: (p.mode == Mode::Http).then_some(c.req_total),
         conn_tot: Some(c.sess_total),
+        tls: p.binds.iter().any(|b| b.options.tls.is_some()).then_some(TlsView {
+            handshakes: c.tls_handshakes,
+            resumed: c.tls_resumed,
+            failures: c.tls_failures,
+        }),
         per_worker: match index {
             Some(i) => per_worker(src, |w| w.frontends.get(i)),
             None => Vec::new(),
