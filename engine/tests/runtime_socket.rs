@@ -7,8 +7,8 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -104,31 +104,6 @@ fn tcp(addr: SocketAddr, line: &str) -> String {
 
 fn have_socat() -> bool {
     Command::new("socat").arg("-V").output().is_ok()
-}
-
-/// `echo LINE | socat stdio UNIX-CONNECT:PATH`.
-fn socat(path: &Path, line: &str) -> String {
-    let mut child = Command::new("socat")
-        .arg("stdio")
-        .arg(format!("UNIX-CONNECT:{}", path.display()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("socat runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{line}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs `line` through socat when it is installed (else through the Unix socket directly)

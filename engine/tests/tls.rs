@@ -378,11 +378,17 @@ fn testssl_finds_nothing_high_or_critical() {
         .arg(format!("https://site.test:{}/", addr.port()))
         .output()
         .expect("testssl is installed (scripts/deps.sh: testssl.sh)");
-    let text = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("testssl wrote no report: {}", String::from_utf8_lossy(&out.stdout)));
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "testssl wrote no report: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
     let findings: Vec<&str> = text
         .split("},")
-        .filter(|f| f.contains("\"severity\"") && (f.contains("\"HIGH\"") || f.contains("\"CRITICAL\"")))
+        .filter(|f| {
+            f.contains("\"severity\"") && (f.contains("\"HIGH\"") || f.contains("\"CRITICAL\""))
+        })
         .collect();
     assert!(findings.is_empty(), "{findings:#?}");
     assert!(text.contains("\"TLS1_3\""), "the scan ran: {text}");
@@ -413,10 +419,96 @@ fn tcp_mode_terminates_tls(legacy: bool) {
             addr,
             name,
             &["/"],
-            &["--cacert", &ca, "--data-binary", &format!("@{}", big.display())],
+            &[
+                "--cacert",
+                &ca,
+                "--data-binary",
+                &format!("@{}", big.display()),
+            ],
         );
         assert_eq!(code, 0, "{out}");
         assert!(out.contains(want), "{name}: {out}");
     }
 }
 both_drivers!(tcp_mode_terminates_tls, super::tcp_mode_terminates_tls);
+
+/// `set ssl cert` + `commit ssl cert` through the runtime socket: new handshakes get the
+/// new certificate at once, without a reload; a mismatched key is refused and changes
+/// nothing.
+#[test]
+fn certificates_rotate_through_the_runtime_socket() {
+    let pki = Pki::new();
+    let site = pki.server("site", &["old.test"]);
+    let port = free_port();
+    let sock = pki.dir.path().join("admin.sock");
+    let text = format!(
+        "global\n nbthread 2\n stats socket {} level admin\ndefaults\n mode http\n \
+         timeout client 5s\n timeout server 5s\n timeout connect 1s\n\
+         frontend fe\n bind 127.0.0.1:{port} ssl crt {}\n default_backend be\n\
+         backend be\n server s {}\n",
+        sock.display(),
+        site.display(),
+        echo_origin()
+    );
+    let _h = run(parse_config(&text), false);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let subject = || {
+        let (ok, out) = s_client(addr, &["-servername", "x.test"]);
+        assert!(ok, "{out}");
+        out.lines()
+            .find(|l| l.starts_with("subject="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(subject().contains("CN = old.test"));
+    let file = site.display().to_string();
+    let listed = socat(&sock, "show ssl cert");
+    assert!(
+        listed.contains(&format!("# filename\n{file}\n")),
+        "{listed}"
+    );
+    let shown = socat(&sock, &format!("show ssl cert {file}"));
+    assert!(shown.contains("Subject: /CN=old.test"), "{shown}");
+    assert!(
+        shown.contains("Subject Alternative Name: DNS:old.test"),
+        "{shown}"
+    );
+
+    // A chain with another certificate's key: refused, nothing changes.
+    let new = std::fs::read_to_string(pki.server("next", &["new.test"])).unwrap();
+    let other_key = std::fs::read_to_string(pki.dir.path().join("site.key")).unwrap();
+    let cert_only: String = new
+        .split("-----BEGIN PRIVATE KEY-----")
+        .next()
+        .unwrap()
+        .to_string();
+    let bad = socat(
+        &sock,
+        &format!("set ssl cert {file} <<\n{cert_only}{other_key}\n"),
+    );
+    assert!(bad.contains("does not belong"), "{bad}");
+    assert!(socat(&sock, &format!("commit ssl cert {file}")).contains("No ongoing transaction"));
+
+    let set = socat(
+        &sock,
+        &format!("set ssl cert {file} <<\n{}\n", new.trim_end()),
+    );
+    assert!(
+        set.contains(&format!("Transaction created for certificate {file}!")),
+        "{set}"
+    );
+    assert!(
+        subject().contains("CN = old.test"),
+        "nothing changes before the commit"
+    );
+    let pending = socat(&sock, &format!("show ssl cert *{file}"));
+    assert!(pending.contains("Subject: /CN=new.test"), "{pending}");
+    let commit = socat(&sock, &format!("commit ssl cert {file}"));
+    assert!(commit.contains("Success!"), "{commit}");
+    // Both workers present the new one.
+    for _ in 0..4 {
+        assert!(subject().contains("CN = new.test"));
+    }
+    let shown = socat(&sock, &format!("show ssl cert {file}"));
+    assert!(shown.contains("Subject: /CN=new.test"), "{shown}");
+}

@@ -277,6 +277,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
 
     let frontends: Vec<&Proxy> = config.frontends().filter(|p| !p.disabled).collect();
     let mut addrs = Vec::new();
+    let mut tls_listeners = Vec::new();
     for fe in &frontends {
         let backlog = fe.backlog.or(fe.maxconn).unwrap_or(1024);
         for b in &fe.binds {
@@ -296,6 +297,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 )),
                 None => None,
             };
+            tls_listeners.extend(tls.clone());
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
                 addrs.push((fe.name.clone(), a, tls.clone()));
             }
@@ -521,6 +523,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         maxconn: u64::from(handle.budget.maxconn),
         nofile: handle.budget.nofile,
         nbthread,
+        certs: crate::services::admin::certs::Certs::new(tls_listeners),
     });
     stats_context.set_states(runtime.servers.clone());
     handle.runtime = Some(runtime.clone());

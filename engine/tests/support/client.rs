@@ -221,3 +221,28 @@ pub fn read_to_end(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     s.read_to_end(&mut out)?;
     Ok(out)
 }
+
+/// `echo LINE | socat stdio UNIX-CONNECT:PATH`: the runtime API's answer.
+pub fn socat(path: &std::path::Path, line: &str) -> String {
+    let mut child = std::process::Command::new("socat")
+        .arg("stdio")
+        .arg(format!("UNIX-CONNECT:{}", path.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("socat runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{line}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -67,6 +67,7 @@ fn matching(acl_lines: &str, request: &str, src: &str) -> Vec<String> {
         payload: None,
         edits: None,
         vars: None,
+        tls: None,
     };
     conds
         .into_iter()

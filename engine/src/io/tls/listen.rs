@@ -11,7 +11,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use monoio::net::TcpStream;
@@ -28,22 +28,29 @@ use rustls::Connection;
 
 /// One certificate a listener presents, with the configuration that presents it.
 struct Presented {
-    sni: Vec<String>,
-    not_sni: Vec<String>,
+    /// What it was built from: the certificate, its names and per-line options.
+    source: BindCert,
     config: Arc<ServerConfig>,
 }
 
 /// `bind … ssl`, ready to accept: shared by every worker.
 pub struct TlsListener {
-    certs: Vec<Presented>,
-    strict_sni: bool,
+    /// The certificates, replaced whole when the runtime API commits a new one: a
+    /// handshake takes the list as it is when the ClientHello arrives.
+    certs: RwLock<Arc<Vec<Presented>>>,
+    /// What every certificate's configuration is built with, kept to build a new one.
+    bind: BindTls,
+    global: GlobalTls,
+    http: bool,
+    sessions: Arc<dyn StoresServerSessions>,
+    ticketer: Arc<dyn ProducesTickets>,
 }
 
 impl std::fmt::Debug for TlsListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsListener")
-            .field("certs", &self.certs.len())
-            .field("strict_sni", &self.strict_sni)
+            .field("certs", &self.certificates().len())
+            .field("strict_sni", &self.bind.strict_sni)
             .finish()
     }
 }
@@ -156,47 +163,123 @@ impl TlsListener {
             aws_lc_rs::Ticketer::new().map_err(|e| e.to_string())?,
             lifetime,
         ));
+        let bind = BindTls {
+            certs: Vec::new(),
+            ..t.clone()
+        };
+        let mut me = Self {
+            certs: RwLock::new(Arc::new(Vec::new())),
+            bind,
+            global: g.clone(),
+            http,
+            sessions,
+            ticketer,
+        };
         let mut certs = Vec::with_capacity(t.certs.len());
         for c in &t.certs {
-            let config = server_config(t, c, g, http, &sessions, &ticketer)
-                .map_err(|e| format!("'{}': {e}", c.cert.path.display()))?;
-            certs.push(Presented {
-                sni: c.sni.clone(),
-                not_sni: c.not_sni.clone(),
-                config: Arc::new(config),
-            });
+            certs.push(me.present(c.clone())?);
         }
         if certs.is_empty() {
             return Err("no certificate to present".into());
         }
-        Ok(Self {
-            certs,
-            strict_sni: t.strict_sni,
+        me.certs = RwLock::new(Arc::new(certs));
+        Ok(me)
+    }
+
+    fn present(&self, source: BindCert) -> Result<Presented, String> {
+        let config = server_config(
+            &self.bind,
+            &source,
+            &self.global,
+            self.http,
+            &self.sessions,
+            &self.ticketer,
+        )
+        .map_err(|e| format!("'{}': {e}", source.cert.path.display()))?;
+        Ok(Presented {
+            source,
+            config: Arc::new(config),
         })
+    }
+
+    fn current(&self) -> Arc<Vec<Presented>> {
+        self.certs.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The certificates presented now, in order.
+    pub fn certificates(&self) -> Vec<CertKey> {
+        self.current()
+            .iter()
+            .map(|p| p.source.cert.clone())
+            .collect()
+    }
+
+    /// Presents `cert` in place of every certificate loaded from the same file (new
+    /// handshakes only; connections already made keep theirs). Returns how many were
+    /// replaced.
+    pub fn replace(&self, cert: &CertKey) -> Result<usize, String> {
+        let now = self.current();
+        let mut next = Vec::with_capacity(now.len());
+        let mut replaced = 0;
+        for p in now.iter() {
+            if p.source.cert.path != cert.path {
+                next.push(Presented {
+                    source: p.source.clone(),
+                    config: p.config.clone(),
+                });
+                continue;
+            }
+            // A `crt` certificate answers its own names, so the new one answers its own;
+            // `crt-list` filters stay as written.
+            let own = p.source.sni == p.source.cert.names;
+            let source = BindCert {
+                cert: cert.clone(),
+                sni: if own {
+                    cert.names.clone()
+                } else {
+                    p.source.sni.clone()
+                },
+                ..p.source.clone()
+            };
+            next.push(self.present(source)?);
+            replaced += 1;
+        }
+        if replaced > 0 {
+            *self.certs.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        }
+        Ok(replaced)
     }
 
     /// The configuration for a client asking for `sni`: `None` when `strict-sni` finds no
     /// certificate for it.
-    fn select(&self, sni: Option<&str>) -> Option<&Arc<ServerConfig>> {
+    fn select(&self, sni: Option<&str>) -> Option<Arc<ServerConfig>> {
+        let certs = self.current();
         if let Some(name) = sni.map(|s| s.to_ascii_lowercase()) {
-            let allowed = |p: &&Presented| !p.not_sni.iter().any(|n| names::sni_matches(n, &name));
-            let exact = self
-                .certs
-                .iter()
-                .filter(allowed)
-                .find(|p| p.sni.iter().any(|n| !n.starts_with("*.") && *n == name));
+            let allowed = |p: &&Presented| {
+                !p.source
+                    .not_sni
+                    .iter()
+                    .any(|n| names::sni_matches(n, &name))
+            };
+            let exact = certs.iter().filter(allowed).find(|p| {
+                p.source
+                    .sni
+                    .iter()
+                    .any(|n| !n.starts_with("*.") && *n == name)
+            });
             let wild = || {
-                self.certs.iter().filter(allowed).find(|p| {
-                    p.sni
+                certs.iter().filter(allowed).find(|p| {
+                    p.source
+                        .sni
                         .iter()
                         .any(|n| n.starts_with("*.") && names::sni_matches(n, &name))
                 })
             };
             if let Some(p) = exact.or_else(wild) {
-                return Some(&p.config);
+                return Some(p.config.clone());
             }
         }
-        (!self.strict_sni).then(|| &self.certs[0].config)
+        (!self.bind.strict_sni).then(|| certs[0].config.clone())
     }
 
     /// The TLS handshake of an accepted connection, within `limit`.
@@ -237,7 +320,7 @@ impl TlsListener {
                 sni.as_deref().unwrap_or("")
             )));
         };
-        let conn = match accepted.into_connection(config.clone()) {
+        let conn = match accepted.into_connection(config) {
             Ok(c) => c,
             Err((e, mut alert)) => {
                 let _ = alert.write(&mut fd);

@@ -46,6 +46,10 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("enable server", "enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)", AdminLevel::Admin),
     ("disable health", "disable health <bk>/<srv>               : disable health checks", AdminLevel::Admin),
     ("enable health", "enable health <bk>/<srv>                : enable health checks", AdminLevel::Admin),
+    ("show ssl cert", "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file", AdminLevel::Operator),
+    ("set ssl cert", "set ssl cert <certfile> <payload>       : replace a certificate file (payload: chain and key in PEM)", AdminLevel::Admin),
+    ("commit ssl cert", "commit ssl cert <certfile>              : commit a certificate file", AdminLevel::Admin),
+    ("abort ssl cert", "abort ssl cert <certfile>               : abort a transaction for a certificate file", AdminLevel::Admin),
 ];
 
 fn help(level: AdminLevel) -> String {
@@ -61,15 +65,18 @@ fn help(level: AdminLevel) -> String {
 }
 
 /// Runs every `;`-separated command of `line` and returns their answers, each followed by
-/// an empty line (and by the prompt in interactive mode).
-pub fn run_line(rt: &Runtime, session: &mut Session, line: &str) -> String {
+/// an empty line (and by the prompt in interactive mode). `payload`: the lines that
+/// followed a line ending in `<<`, up to an empty line, for the last command.
+pub fn run_line(rt: &Runtime, session: &mut Session, line: &str, payload: Option<&str>) -> String {
     let mut out = String::new();
-    for cmd in line.split(';') {
+    let cmds: Vec<&str> = line.split(';').collect();
+    for (i, cmd) in cmds.iter().enumerate() {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         if words.is_empty() {
             continue;
         }
-        out.push_str(&run(rt, session, &words));
+        let payload = payload.filter(|_| i + 1 == cmds.len());
+        out.push_str(&run(rt, session, &words, payload));
         if session.quit {
             return out;
         }
@@ -107,7 +114,7 @@ fn target(w: Option<&&str>) -> Result<(String, String), String> {
 }
 
 /// Runs one command.
-pub fn run(rt: &Runtime, session: &mut Session, w: &[&str]) -> String {
+pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str>) -> String {
     let need = COMMANDS
         .iter()
         .filter(|(name, _, _)| {
@@ -149,6 +156,10 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str]) -> String {
         ["enable", "server", rest @ ..] => admin(rt, rest.first(), AdminState::Ready),
         ["disable", "health", rest @ ..] => health(rt, rest.first(), false),
         ["enable", "health", rest @ ..] => health(rt, rest.first(), true),
+        ["show", "ssl", "cert", rest @ ..] => rt.certs.show(rest.first().copied()),
+        ["set", "ssl", "cert", rest @ ..] => rt.certs.set(rest.first().copied(), payload),
+        ["commit", "ssl", "cert", rest @ ..] => rt.certs.commit(rest.first().copied()),
+        ["abort", "ssl", "cert", rest @ ..] => rt.certs.abort(rest.first().copied()),
         _ => Ok(help(session.level)),
     };
     result.unwrap_or_else(|e| e)

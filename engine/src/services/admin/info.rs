@@ -37,7 +37,10 @@ pub fn show_info(rt: &Runtime) -> String {
         ("CumConns", p.sess_total.to_string()),
         ("CumReq", p.req_total.to_string()),
         ("MaxSslConns", "0".into()),
-        ("CurrSslConns", crate::io::tls::open_connections().to_string()),
+        (
+            "CurrSslConns",
+            crate::io::tls::open_connections().to_string(),
+        ),
         ("CumSslConns", p.tls_handshakes.to_string()),
         ("Maxpipes", "0".into()),
         ("PipesUsed", "0".into()),

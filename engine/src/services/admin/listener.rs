@@ -238,7 +238,29 @@ fn converse(conn: Conn, rt: &Runtime, level: AdminLevel, timeout: Duration) -> i
         if reader.read_line(&mut line)? == 0 {
             return Ok(());
         }
-        let answer = run_line(rt, &mut session, line.trim_end_matches(['\r', '\n']));
+        let mut cmd = line.trim_end_matches(['\r', '\n']).to_string();
+        // `… <<`: the lines up to an empty one are the command's payload (PEM text).
+        let payload = match cmd.strip_suffix("<<") {
+            Some(head) => {
+                cmd = head.trim_end().to_string();
+                let mut payload = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line)? == 0 {
+                        break;
+                    }
+                    let l = line.trim_end_matches(['\r', '\n']);
+                    if l.is_empty() {
+                        break;
+                    }
+                    payload.push_str(l);
+                    payload.push('\n');
+                }
+                Some(payload)
+            }
+            None => None,
+        };
+        let answer = run_line(rt, &mut session, &cmd, payload.as_deref());
         writer.write_all(answer.as_bytes())?;
         writer.flush()?;
         if session.quit {

@@ -6,6 +6,7 @@
 //! - [`info`]: `show info`, `show servers state`, `show backend` texts.
 //! - [`listener`]: binding `stats socket` addresses and serving connections.
 
+pub mod certs;
 pub mod commands;
 pub mod info;
 pub mod listener;
@@ -31,6 +32,8 @@ pub struct Runtime {
     pub maxconn: u64,
     pub nofile: u64,
     pub nbthread: usize,
+    /// The TLS listeners' certificates, for `show/set/commit/abort ssl cert`.
+    pub certs: certs::Certs,
 }
 
 impl Runtime {

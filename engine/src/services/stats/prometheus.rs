@@ -305,7 +305,9 @@ pub fn render(ctx: &StatsContext) -> String {
 
 /// The share of TLS handshakes that resumed a session, in percent.
 pub(crate) fn reuse_pct(c: &crate::metrics::CounterSnapshot) -> u64 {
-    (c.tls_resumed * 100).checked_div(c.tls_handshakes).unwrap_or(0)
+    (c.tls_resumed * 100)
+        .checked_div(c.tls_handshakes)
+        .unwrap_or(0)
 }
 
 fn process(out: &mut String, ctx: &StatsContext, snap: &Snapshot) {

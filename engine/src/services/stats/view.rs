@@ -446,11 +446,15 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         rate_lim: Some(0),
         req_tot: (p.mode == Mode::Http).then_some(c.req_total),
         conn_tot: Some(c.sess_total),
-        tls: p.binds.iter().any(|b| b.options.tls.is_some()).then_some(TlsView {
-            handshakes: c.tls_handshakes,
-            resumed: c.tls_resumed,
-            failures: c.tls_failures,
-        }),
+        tls: p
+            .binds
+            .iter()
+            .any(|b| b.options.tls.is_some())
+            .then_some(TlsView {
+                handshakes: c.tls_handshakes,
+                resumed: c.tls_resumed,
+                failures: c.tls_failures,
+            }),
         per_worker: match index {
             Some(i) => per_worker(src, |w| w.frontends.get(i)),
             None => Vec::new(),
