@@ -54,6 +54,8 @@ const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 rejects! {
     tls_listener_with_a_missing_certificate_names_the_file:
         "frontend f\n    bind :443 ssl crt /nonexistent/site.pem\n", line 2, "cannot read '/nonexistent/site.pem'", help "PEM file";
+    tls_on_a_unix_socket_is_refused:
+        "frontend f\n    bind /run/x.sock ssl crt /x.pem\n", line 2, "Unix socket", help "TCP address";
     tls_settings_without_ssl_are_refused:
         "frontend f\n    bind :443 crt /etc/ssl/site.pem\n", line 2, "without 'ssl'", help "add 'ssl'";
     tls_version_rustls_cannot_speak_is_refused:

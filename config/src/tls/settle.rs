@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{cert_dir, load_ca, load_cert_key, load_crl, offered_alpn, option, resolve, verify};
 use crate::diag::{Diagnostic, Location};
-use crate::model::{BindCert, Config, Mode, TlsOptions, TlsVersion, Verify};
+use crate::model::{BindAddr, BindCert, Config, Mode, TlsOptions, TlsVersion, Verify};
 
 /// Where a file named on a line is read from: as written when absolute, else under `base`
 /// (`crt-base`, `ca-base`) when set, else beside the configuration file.
@@ -34,6 +34,13 @@ pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
             let at = b.location.clone();
             let err =
                 |m: String, help: &str| Diagnostic::error(at.clone(), "bind", m).with_help(help);
+            if b.addrs.iter().any(|a| matches!(a, BindAddr::Unix(_))) {
+                diags.push(err(
+                    "'ssl' on a Unix socket address is not supported".into(),
+                    "bind TLS on a TCP address (ADDRESS:PORT)",
+                ));
+                continue;
+            }
             t.options = t.options.or(&g.bind);
             t.certs.clear();
             for written in &t.crt {
