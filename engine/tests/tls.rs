@@ -232,12 +232,15 @@ fn bad_handshakes_end_cleanly(legacy: bool) {
     pki.server("site", &["site.test"]);
     let port = free_port();
     let mport = free_port();
+    let logs = Receiver::new();
     let text = format!(
-        "global\n nbthread 1\ndefaults\n mode http\n timeout client 1s\n timeout server 5s\n \
-         timeout connect 1s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}/site.pem\n \
+        "global\n nbthread 1\n log {} local0 info\ndefaults\n mode http\n timeout client 1s\n \
+         timeout server 5s\n timeout connect 1s\n\
+         frontend fe\n log global\n option httplog\n bind 127.0.0.1:{port} ssl crt {}/site.pem name tls443\n \
          default_backend be\nbackend be\n server s {}\n\
          frontend metrics\n bind 127.0.0.1:{mport}\n \
          http-request use-service prometheus-exporter if {{ path /metrics }}\n",
+        logs.addr(),
         pki.dir.path().display(),
         echo_origin()
     );
@@ -257,6 +260,15 @@ fn bad_handshakes_end_cleanly(legacy: bool) {
     assert!(
         !got.starts_with(b"HTTP/"),
         "never answered in clear: {got:?}"
+    );
+    // Logged as HAProxy logs it, with the bind's name.
+    // After the line of the request made first, whose frontend is marked TLS (`%ft`).
+    let request = logs.line();
+    assert!(request.contains(" fe~ be/s "), "{request}");
+    let line = logs.line();
+    assert!(
+        line.contains("fe/tls443: SSL handshake failure (") && line.contains("127.0.0.1:"),
+        "{line}"
     );
     // A ClientHello cut short, then silence: released at `timeout client`.
     let mut s = TcpStream::connect(addr).unwrap();

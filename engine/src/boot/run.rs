@@ -280,20 +280,24 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let mut tls_listeners = Vec::new();
     for fe in &frontends {
         let backlog = fe.backlog.or(fe.maxconn).unwrap_or(1024);
-        for b in &fe.binds {
+        for (n, b) in fe.binds.iter().enumerate() {
             // One per `bind … ssl` line, shared by all its addresses and every worker: one
             // session cache and one ticket key for all of them.
             let tls = match &b.options.tls {
                 Some(t) => Some(Arc::new(
-                    TlsListener::new(t, &config.global.tls, fe.mode == Mode::Http).map_err(
-                        |e| {
-                            RunError::Config(format!(
-                                "{}:{}: bind: {e}",
-                                b.location.file.display(),
-                                b.location.line
-                            ))
-                        },
-                    )?,
+                    TlsListener::new(
+                        b.name.clone().unwrap_or_else(|| (n + 1).to_string()),
+                        t,
+                        &config.global.tls,
+                        fe.mode == Mode::Http,
+                    )
+                    .map_err(|e| {
+                        RunError::Config(format!(
+                            "{}:{}: bind: {e}",
+                            b.location.file.display(),
+                            b.location.line
+                        ))
+                    })?,
                 )),
                 None => None,
             };

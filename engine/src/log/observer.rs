@@ -311,6 +311,33 @@ impl Observer {
     }
 
     /// Counts a finished TCP tunnel (or a connection that never reached one) and logs it.
+    /// A TLS handshake on frontend `fe` failed: counted, and logged as HAProxy logs a
+    /// connection error, `IP:PORT [DATE] FRONTEND/BIND: SSL handshake failure (REASON)`.
+    pub fn tls_failure(&self, fe: usize, peer: std::net::SocketAddr, bind: &str, reason: &str) {
+        let st = &self.stats;
+        st.process.tls_failure();
+        st.frontends[fe].tls_failure();
+        let Some(plan) = self.frontend_log(fe) else {
+            return;
+        };
+        let log = self.log.as_ref().expect("checked by frontend_log");
+        let date = log.date(SystemTime::now());
+        let name = self
+            .registry
+            .layout()
+            .frontends
+            .get(fe)
+            .cloned()
+            .unwrap_or_default();
+        log.emit(plan, plan.level(true), st, |out| {
+            use std::io::Write as _;
+            let ip = crate::analysis::acl::fetch::unmap(peer.ip());
+            let _ = write!(out, "{ip}:{} [", peer.port());
+            date.write_log_date(out, true);
+            let _ = write!(out, "] {name}/{bind}: SSL handshake failure ({reason})");
+        });
+    }
+
     pub fn finish_tunnel(&self, fe: usize, t: &TunnelEnd<'_>) {
         let st = &self.stats;
         st.frontends[fe].bytes(t.bytes_in, t.bytes_out);

@@ -58,21 +58,21 @@ pub async fn serve_connection(
     // TLS comes after `tcp-request connection` rules (they see only addresses), before
     // anything else, `monitor-net` included.
     let stream = match (stream, tls) {
-        (Stream::Tcp(tcp), Some(tls)) => {
-            let stats = &worker.obs.stats;
-            let counters = [&stats.process, &stats.frontends[plan.index]];
-            match tls.accept(tcp, plan.timeouts.client).await {
-                Ok(t) => {
-                    let resumed = t.resumed();
-                    counters.iter().for_each(|c| c.tls_handshake(resumed));
-                    Stream::Tls(Box::new(t))
-                }
-                Err(_) => {
-                    counters.iter().for_each(|c| c.tls_failure());
-                    return None;
-                }
+        (Stream::Tcp(tcp), Some(tls)) => match tls.accept(tcp, plan.timeouts.client).await {
+            Ok(t) => {
+                let stats = &worker.obs.stats;
+                let resumed = t.resumed();
+                stats.process.tls_handshake(resumed);
+                stats.frontends[plan.index].tls_handshake(resumed);
+                Stream::Tls(Box::new(t))
             }
-        }
+            Err(e) => {
+                worker
+                    .obs
+                    .tls_failure(plan.index, peer, &tls.name, &e.to_string());
+                return None;
+            }
+        },
         (stream, _) => stream,
     };
     let peer_ip = crate::analysis::acl::fetch::unmap(peer.ip());

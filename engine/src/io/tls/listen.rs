@@ -35,6 +35,8 @@ struct Presented {
 
 /// `bind … ssl`, ready to accept: shared by every worker.
 pub struct TlsListener {
+    /// The `bind` line's `name`, else its position in the frontend (from 1), for logs.
+    pub name: String,
     /// The certificates, replaced whole when the runtime API commits a new one: a
     /// handshake takes the list as it is when the ClientHello arrives.
     certs: RwLock<Arc<Vec<Presented>>>,
@@ -153,7 +155,7 @@ impl ProducesTickets for Lifetime {
 impl TlsListener {
     /// Builds a listener's TLS from its settled configuration (`http`: the frontend speaks
     /// HTTP/1, which limits the ALPN protocols offered).
-    pub fn new(t: &BindTls, g: &GlobalTls, http: bool) -> Result<Self, String> {
+    pub fn new(name: String, t: &BindTls, g: &GlobalTls, http: bool) -> Result<Self, String> {
         let sessions: Arc<dyn StoresServerSessions> = match g.cachesize {
             0 => Arc::new(rustls::server::NoServerSessionStorage {}),
             n => rustls::server::ServerSessionMemoryCache::new(n as usize),
@@ -168,6 +170,7 @@ impl TlsListener {
             ..t.clone()
         };
         let mut me = Self {
+            name,
             certs: RwLock::new(Arc::new(Vec::new())),
             bind,
             global: g.clone(),
