@@ -524,3 +524,66 @@ fn certificates_rotate_through_the_runtime_socket() {
     let shown = socat(&sock, &format!("show ssl cert {file}"));
     assert!(shown.contains("Subject: /CN=new.test"), "{shown}");
 }
+
+/// A master-worker reload reads the certificate files anew: a replaced file is presented
+/// by the new worker; a file whose key no longer matches makes the reload refused, and the
+/// running worker keeps presenting the old one.
+#[test]
+fn a_reload_picks_up_changed_certificate_files() {
+    let pki = Pki::new();
+    let site = pki.server("site", &["old.test"]);
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let config = pki.dir.write(
+        "tls.cfg",
+        &format!(
+            "global\n master-worker\n nbthread 1\ndefaults\n mode http\n timeout client 5s\n \
+             timeout server 5s\n timeout connect 1s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}\n \
+             default_backend be\nbackend be\n server s {}\n",
+            site.display(),
+            echo_origin()
+        ),
+    );
+    let mut master = Ringlb::spawn(
+        &["-f".to_string(), config.display().to_string()],
+        pki.dir.path().join("stderr.txt"),
+    );
+    master.wait_serving(addr);
+    let subject = || {
+        let (ok, out) = s_client(addr, &["-servername", "x.test"]);
+        assert!(ok, "{out}");
+        out.lines()
+            .find(|l| l.starts_with("subject="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(subject().contains("CN = old.test"));
+    let presented_within = |cn: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if subject().contains(cn) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+
+    // A certificate with another certificate's key: the reload is refused.
+    let next = std::fs::read_to_string(pki.server("next", &["new.test"])).unwrap();
+    let old = std::fs::read_to_string(&site).unwrap();
+    let cert_only = next.split("-----BEGIN PRIVATE KEY-----").next().unwrap();
+    let old_key = &old[old.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+    std::fs::write(&site, format!("{cert_only}{old_key}")).unwrap();
+    master.signal(libc::SIGUSR2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !master.stderr().contains("reload refused") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(master.stderr().contains("does not belong"), "{}", master.stderr());
+    assert!(subject().contains("CN = old.test"));
+
+    std::fs::write(&site, &next).unwrap();
+    master.signal(libc::SIGUSR2);
+    assert!(presented_within("CN = new.test"), "{}", master.stderr());
+}
