@@ -9,6 +9,19 @@ use crate::io::transport::Stream;
 /// Completes when `client` has closed (or failed). Never completes while the client is
 /// silent; bytes waiting (a pipelined request) end the watch without completing.
 pub async fn client_closed(client: &Stream) {
+    if let Some(t) = client.tls() {
+        // The bytes on the socket are records: a close_notify is bytes too.
+        loop {
+            if t.readable().await.is_err() {
+                return;
+            }
+            match t.closed_now() {
+                Some(true) => return,
+                Some(false) => return std::future::pending().await,
+                None => {}
+            }
+        }
+    }
     loop {
         if client.readable(false).await.is_err() {
             return;

@@ -296,6 +296,29 @@ impl TlsStream {
         }
     }
 
+    /// Whether the peer has closed, from what has arrived: `Some(true)` when it closed (or
+    /// the connection failed), `Some(false)` when data waits, `None` when nothing came.
+    /// Records are taken into rustls, never read out: a pipelined request stays for the
+    /// session.
+    pub(crate) fn closed_now(&self) -> Option<bool> {
+        let mut conn = self.conn.borrow_mut();
+        let mut fd = self.fd();
+        loop {
+            match conn.process_new_packets() {
+                Err(_) => return Some(true),
+                Ok(s) if s.plaintext_bytes_to_read() > 0 => return Some(false),
+                Ok(s) if s.peer_has_closed() => return Some(true),
+                Ok(_) => {}
+            }
+            match conn.read_tls(&mut fd) {
+                Ok(0) => return Some(true),
+                Ok(_) => {}
+                Err(e) if would_block(&e) => return None,
+                Err(_) => return Some(true),
+            }
+        }
+    }
+
     /// Waits until [`TlsStream::read_now`] may have something: decrypted bytes already
     /// wait, or the socket is readable.
     pub async fn readable(&self) -> io::Result<()> {
