@@ -580,10 +580,69 @@ fn a_reload_picks_up_changed_certificate_files() {
     while !master.stderr().contains("reload refused") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(master.stderr().contains("does not belong"), "{}", master.stderr());
+    assert!(
+        master.stderr().contains("does not belong"),
+        "{}",
+        master.stderr()
+    );
     assert!(subject().contains("CN = old.test"));
 
     std::fs::write(&site, &next).unwrap();
     master.signal(libc::SIGUSR2);
     assert!(presented_within("CN = new.test"), "{}", master.stderr());
 }
+
+/// `option abortonclose` with a TLS client: one that sends its request and leaves (with
+/// close_notify) while queued is not forwarded; without the option it is.
+fn abortonclose_sees_a_tls_client_leave(legacy: bool) {
+    assert_eq!(requests_after_a_tls_client_leaves(true, legacy), 1);
+    assert_eq!(requests_after_a_tls_client_leaves(false, legacy), 2);
+}
+
+/// How many requests the server received when a queued TLS client left.
+fn requests_after_a_tls_client_leaves(abortonclose: bool, legacy: bool) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let origin = Origin::serve(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Reply::text("slow").after(Duration::from_millis(600))
+    })
+    .addr;
+    let port = free_port();
+    let text = format!(
+        "global\n nbthread 1\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n \
+         timeout connect 1s\nfrontend fe\n bind 127.0.0.1:{port} ssl crt {}/site.pem\n \
+         default_backend be\nbackend be\n {}\n timeout queue 10s\n \
+         server s {origin} maxconn 1\n",
+        pki.dir.path().display(),
+        if abortonclose {
+            "option abortonclose"
+        } else {
+            ""
+        }
+    );
+    let _h = run(parse_config(&text), legacy);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let ca = pki.ca().display().to_string();
+    let first =
+        std::thread::spawn(move || curl(addr, "site.test", &["/first"], &["--cacert", &ca]));
+    std::thread::sleep(Duration::from_millis(150));
+    // s_client sends the request, then closes on the end of its input.
+    let (_, out) = s_client_send(addr, &[], b"GET /gone HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        !out.contains("HTTP/1.1 200"),
+        "left before the answer: {out}"
+    );
+    let (code, body) = first.join().unwrap();
+    assert_eq!(code, 0, "{body}");
+    std::thread::sleep(Duration::from_millis(900));
+    seen.load(Ordering::SeqCst)
+}
+both_drivers!(
+    abortonclose_sees_a_tls_client_leave,
+    super::abortonclose_sees_a_tls_client_leave
+);
