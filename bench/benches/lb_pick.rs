@@ -58,6 +58,7 @@ fn pick(c: &mut Criterion) {
         req: Some(&head),
         prefer: None,
         force_persist: false,
+        txn: None,
     };
     for (name, balance, method) in algorithms() {
         for n in [2usize, 16, 256] {

@@ -332,7 +332,8 @@ impl CheckTask {
         self.wait(first).await;
         while !self.shared.stopped() {
             if self.shared.table().check_due(self.i) {
-                let result = probe::run(&kind, &target).await;
+                let tls = self.shared.table().plan(self.i).check_tls.clone();
+                let result = probe::run_over(&kind, &target, tls.as_deref()).await;
                 if self.shared.stopped() {
                     return;
                 }

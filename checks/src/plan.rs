@@ -2,14 +2,17 @@
 //! and timeouts, the intervals, rise/fall, and the agent.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ringlb_config::model::{Host, OnMarkedDown, PortSpec, Proxy, Server};
+use ringlb_config::model::{GlobalTls, Host, Mode, OnMarkedDown, PortSpec, Proxy, Server};
+use ringlb_config::tls::client::ClientTls;
 use ringlb_config::Config;
 
 use crate::health::Intervals;
 use crate::probe::http::HttpProbe;
 use crate::probe::tcp_check::TcpCheckProbe;
+use crate::probe::tls::CheckTls;
 use crate::probe::{ldap, mysql, pgsql, redis, smtp, ProbeKind, Target};
 use ringlb_config::model::ProtocolCheck;
 
@@ -28,6 +31,8 @@ pub struct ServerPlan {
     pub intervals: Intervals,
     /// The health check; `None` without `check` (or when it cannot run, see `notes`).
     pub check: Option<(ProbeKind, Target)>,
+    /// The check runs over TLS (`check-ssl`, or `ssl` without a check port or address).
+    pub check_tls: Option<Arc<CheckTls>>,
     pub agent: Option<AgentPlan>,
     pub shutdown_sessions_on_down: bool,
     /// `option log-health-checks` on the backend.
@@ -66,7 +71,7 @@ pub fn plan(config: &Config) -> (Vec<ServerPlan>, Vec<(String, String)>) {
             }
         };
         for s in &p.servers {
-            out.push(server_plan(p, s, &kind, &mut notes));
+            out.push(server_plan(p, s, &kind, &config.global.tls, &mut notes));
         }
     }
     (out, notes)
@@ -103,6 +108,7 @@ fn server_plan(
     p: &Proxy,
     s: &Server,
     kind: &ProbeKind,
+    g: &GlobalTls,
     notes: &mut Vec<(String, String)>,
 ) -> ServerPlan {
     let c = &s.check;
@@ -125,7 +131,22 @@ fn server_plan(
             format!("Server {}/{} {what}", p.name, s.name),
         ))
     };
-    let check = if c.enabled {
+    let mut check_tls = None;
+    if c.enabled && s.check_tls() {
+        // `verifyhost` stands in for the name when `check-sni` gives none.
+        match ClientTls::new(&s.tls, s.tls.verify_or(g), g, p.mode == Mode::Http) {
+            Ok(tls) => {
+                check_tls = Some(Arc::new(CheckTls {
+                    tls,
+                    sni: s.tls.check_sni.clone(),
+                }))
+            }
+            Err(e) => warn(&format!(
+                "cannot check over TLS ({e}). Check has been disabled."
+            )),
+        }
+    }
+    let check = if c.enabled && (check_tls.is_some() || !s.check_tls()) {
         // A first `tcp-check connect port N` is a port of its own.
         let rule_port = match kind {
             ProbeKind::TcpCheck(t) => t.first_port(),
@@ -182,6 +203,7 @@ fn server_plan(
         fall: c.fall,
         intervals,
         check,
+        check_tls,
         agent,
         shutdown_sessions_on_down: c.on_marked_down == Some(OnMarkedDown::ShutdownSessions),
         log_checks: p.options.log_health_checks,

@@ -12,6 +12,7 @@ fn plan(name: &str, backup: bool, checked: bool) -> ServerPlan {
         response_timeout: Duration::from_millis(10),
     };
     ServerPlan {
+        check_tls: None,
         backend: "web".into(),
         server: name.into(),
         backup,

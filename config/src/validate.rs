@@ -354,17 +354,40 @@ impl<'a> Validator<'a> {
 
     /// ringlb does not yet speak TLS to servers: a server that asks for it would be spoken
     /// to in clear text, which it does not expect.
+    /// Health checks over TLS (`check-ssl`, or `ssl` without a check port or address)
+    /// run the TCP and HTTP probes; the probes that speak a protocol of their own do not
+    /// run over TLS here.
     fn tls(&mut self, p: &Proxy) {
-        for s in p.servers.iter().filter(|s| s.ssl) {
+        let o = &p.options;
+        let probe = if o.ssl_hello_chk {
+            "option ssl-hello-chk"
+        } else if o.protocol_check.is_some() {
+            "a protocol check (redis, smtp, mysql, pgsql, ldap)"
+        } else if o.tcp_check {
+            "option tcp-check"
+        } else {
+            return;
+        };
+        for s in p
+            .servers
+            .iter()
+            .filter(|s| s.check.enabled && s.check_tls())
+        {
+            let why = if s.check.ssl {
+                "'check-ssl'"
+            } else {
+                "'ssl' (checks follow traffic)"
+            };
             self.error(
                 (s.location.clone(), String::new()),
                 "server",
                 format!(
-                    "server '{}': 'ssl' is not supported: ringlb connects to servers without TLS",
+                    "server '{}': {why} asks for health checks over TLS, which ringlb does not \
+                     run with {probe}",
                     s.name
                 ),
-                "point the server at a plain-HTTP port, or use 'mode tcp' to pass TLS through \
-                 without 'ssl'"
+                "use 'option httpchk' or a plain TCP check over TLS, or check a plain port \
+                 with 'port N' (without 'check-ssl')"
                     .into(),
             );
         }

@@ -62,10 +62,52 @@ rejects! {
         "frontend f\n    bind :443 ssl crt /x.pem force-tlsv11\n", line 2, "does not speak TLSv1.1";
     unknown_cipher_in_default_bind_ciphers_is_named:
         "global\n    ssl-default-bind-ciphers ECDHE-RSA-AES128-GCM-SHA256:NOPE\nfrontend f\n    bind :443 ssl crt /x.pem\n", line 4, "unknown cipher 'NOPE'";
-    tls_to_a_server_is_refused_rather_than_sent_in_clear:
-        "backend b\n    server s 10.0.0.1:443 ssl\n", line 2, "'ssl' is not supported", help "plain-HTTP port";
-    tls_from_default_server_is_refused_on_each_server:
-        "backend b\n    default-server ssl\n    server s 10.0.0.1:443\n", line 3, "server 's': 'ssl'";
+    tls_to_a_server_without_a_ca_is_refused_as_haproxy_does:
+        "backend b\n    server s 10.0.0.1:443 ssl\n", line 2, "verify is enabled by default but no CA file specified", help "verify none";
+    tls_from_default_server_needs_a_ca_on_each_server:
+        "backend b\n    default-server ssl\n    server s 10.0.0.1:443\n", line 3, "server 's': verify is enabled";
+    explicit_verify_required_without_a_ca_is_refused:
+        "global\n    ssl-server-verify none\nbackend b\n    server s 10.0.0.1:443 ssl verify required\n", line 4, "no CA file specified";
+    check_ssl_without_a_ca_is_refused:
+        "backend b\n    server s 10.0.0.1:80 check check-ssl\n", line 2, "no CA file specified";
+    server_verify_optional_is_not_a_server_mode:
+        "backend b\n    server s 10.0.0.1:443 ssl verify optional\n", line 2, "unknown server 'verify' method 'optional'";
+    server_ca_file_that_cannot_be_read_is_named:
+        "backend b\n    server s 10.0.0.1:443 ssl ca-file /nonexistent/ca.pem\n", line 2, "cannot read '/nonexistent/ca.pem'", help "PEM file";
+    server_ca_file_is_read_even_without_ssl:
+        "backend b\n    server s 10.0.0.1:443 verify none ca-file /nonexistent/ca.pem\n", line 2, "ca-file";
+    server_crl_file_that_cannot_be_read_is_named:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none crl-file /nonexistent/crl.pem\n", line 2, "crl-file: cannot read";
+    server_crt_that_cannot_be_read_is_named:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none crt /nonexistent/client.pem\n", line 2, "crt: cannot read";
+    server_sni_with_an_unknown_fetch_is_refused:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none sni bogus(x)\n", line 2, "error detected while parsing sni expression";
+    server_sni_reading_the_response_is_refused:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none sni res.hdr(host)\n", line 2, "reads the response";
+    server_sni_without_a_value_is_refused:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none sni\n", line 2, "'sni'";
+    server_cipher_rustls_does_not_know_is_named:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none ciphers NOPE\n", line 2, "unknown cipher 'NOPE'";
+    server_tls_version_rustls_cannot_speak_is_refused:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none force-tlsv10\n", line 2, "does not speak TLSv1.0";
+    server_ssl_max_ver_below_rustls_is_refused:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none ssl-max-ver TLSv1.1\n", line 2, "TLSv1.2 and TLSv1.3 only";
+    server_unknown_ciphersuite_is_named:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none ciphersuites TLS_NOPE\n", line 2, "TLS_NOPE";
+    default_server_ciphers_are_checked_on_each_server:
+        "global\n    ssl-default-server-ciphers NOPE\nbackend b\n    server s 10.0.0.1:443 ssl verify none\n", line 4, "unknown cipher 'NOPE'";
+    curves_are_a_bind_setting_not_a_server_one:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none curves X25519\n", line 2, "'curves' is a 'bind' setting";
+    verifyhost_must_be_a_host_name:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none verifyhost bad_name!\n", line 2, "verifyhost 'bad_name!' is not a host name";
+    tls_to_a_unix_socket_server_is_refused:
+        "backend b\n    server s /run/app.sock ssl verify none\n", line 2, "Unix socket";
+    checks_over_tls_with_tcp_check_are_refused:
+        "backend b\n    option tcp-check\n    server s 10.0.0.1:443 ssl verify none check\n", line 3, "with option tcp-check", help "port N";
+    checks_over_tls_with_ssl_hello_are_refused:
+        "backend b\n    option ssl-hello-chk\n    server s 10.0.0.1:443 check check-ssl verify none\n", line 3, "'check-ssl' asks for health checks over TLS";
+    typo_in_a_server_tls_word_names_the_nearest:
+        "backend b\n    server s 10.0.0.1:443 ssl verify none verifyhots x\n", line 2, "'verifyhots'", help "verifyhost";
     typo_in_global_names_the_nearest_keyword:
         "global\n    nbthred 4\n", line 2, "'nbthred'", help "did you mean 'nbthread'?";
     typo_in_backend_names_balance:

@@ -126,6 +126,7 @@ fn map_based_hashing_picks_the_server_haproxy_picks() {
             req: Some(&head),
             prefer: None,
             force_persist: false,
+            txn: None,
         };
         let got = b
             .pick(&PickCtx {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use regex::Regex;
 use ringlb_config::model::{CheckMatch, Proxy};
 
@@ -98,7 +98,11 @@ impl HttpProbe {
         &self.request
     }
 
-    pub(super) async fn exchange(&self, mut stream: TcpStream, timeout: Duration) -> CheckResult {
+    pub(super) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+        &self,
+        mut stream: S,
+        timeout: Duration,
+    ) -> CheckResult {
         let needs_body = self.expect.needs_body();
         let got = write_then_read(
             &mut stream,

@@ -1,6 +1,7 @@
 //! Probes: one connection to a server that ends in a `CheckResult`. TCP connect, HTTP
 //! request with an expectation, SSL hello, the agent's one-line reply, `tcp-check` rule
-//! sequences and the protocol checks built on them (redis, smtp, mysql, pgsql, ldap).
+//! sequences and the protocol checks built on them (redis, smtp, mysql, pgsql, ldap). A TCP
+//! or HTTP probe may run over TLS ([`tls`]).
 
 pub mod agent;
 pub mod http;
@@ -12,12 +13,13 @@ pub mod smtp;
 pub mod ssl_hello;
 pub mod stream;
 pub mod tcp_check;
+pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::status::{CheckResult, CheckStatus};
@@ -47,21 +49,53 @@ pub struct Target {
 
 /// Runs one probe of `kind` against `target`.
 pub async fn run(kind: &ProbeKind, target: &Target) -> CheckResult {
+    run_over(kind, target, None).await
+}
+
+/// Runs one probe of `kind` against `target`, over TLS when `tls` is given: the handshake
+/// passing is what a TCP probe checks then (`L6OK`). The probes that speak a protocol of
+/// their own (`tcp-check`, SSL hello) are never asked to run over TLS (`-c` refuses it).
+pub async fn run_over(
+    kind: &ProbeKind,
+    target: &Target,
+    tls: Option<&tls::CheckTls>,
+) -> CheckResult {
     let start = Instant::now();
     let mut result = match kind {
         ProbeKind::TcpCheck(t) => t.run(target).await,
         _ => match connect(target).await {
             Err(r) => r,
-            Ok(stream) => match kind {
-                ProbeKind::Tcp => CheckResult::new(CheckStatus::L4Ok),
-                ProbeKind::Http(h) => h.exchange(stream, target.response_timeout).await,
-                ProbeKind::SslHello => ssl_hello::exchange(stream, target.response_timeout).await,
-                ProbeKind::TcpCheck(_) => unreachable!("runs its own connections"),
+            Ok(stream) => match tls {
+                None => exchange(kind, stream, target).await,
+                Some(tls) => {
+                    let ip = target.addr.ip();
+                    match tls::handshake(stream, tls, ip, target.response_timeout).await {
+                        Err(r) => r,
+                        Ok(stream) => match kind {
+                            ProbeKind::Tcp => CheckResult::new(CheckStatus::L6Ok),
+                            _ => exchange(kind, stream, target).await,
+                        },
+                    }
+                }
             },
         },
     };
     result.duration = start.elapsed();
     result
+}
+
+/// What a connected probe of `kind` sends and finds.
+async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+    kind: &ProbeKind,
+    stream: S,
+    target: &Target,
+) -> CheckResult {
+    match kind {
+        ProbeKind::Tcp => CheckResult::new(CheckStatus::L4Ok),
+        ProbeKind::Http(h) => h.exchange(stream, target.response_timeout).await,
+        ProbeKind::SslHello => ssl_hello::exchange(stream, target.response_timeout).await,
+        ProbeKind::TcpCheck(_) => unreachable!("runs its own connections"),
+    }
 }
 
 /// Opens the connection, or says why not (`L4TOUT`, `L4CON` with the OS error as info).
@@ -96,8 +130,8 @@ pub enum Exchange {
 
 /// Writes `request` (if any), then reads until `done(bytes)` says enough, the peer closes,
 /// `limit` bytes arrived, or `timeout` passes.
-pub async fn write_then_read(
-    stream: &mut TcpStream,
+pub async fn write_then_read<S: AsyncReadRent + AsyncWriteRent>(
+    stream: &mut S,
     request: Vec<u8>,
     timeout: Duration,
     limit: usize,

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::{write_then_read, Exchange};
 use crate::status::{CheckResult, CheckStatus};
@@ -77,7 +77,10 @@ pub fn judge(reply: &[u8]) -> CheckResult {
     }
 }
 
-pub(super) async fn exchange(mut stream: TcpStream, timeout: Duration) -> CheckResult {
+pub(super) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+    mut stream: S,
+    timeout: Duration,
+) -> CheckResult {
     match write_then_read(&mut stream, client_hello(), timeout, 4096, |b| {
         b.len() >= RECORD_HEADER
     })

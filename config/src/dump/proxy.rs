@@ -578,10 +578,46 @@ fn server_words(s: &Server) -> Vec<String> {
         ("disabled", s.disabled),
         ("send-proxy", s.send_proxy),
         ("ssl", s.ssl),
+        ("check-ssl", c.ssl),
     ] {
         if on {
             w.push(kw.into());
         }
+    }
+    w.extend(server_tls_words(&s.tls));
+    w
+}
+
+/// The TLS words of a server line. `curves` and `prefer-client-ciphers` only come from
+/// the global `ssl-default-server-*` lines, written back in the global section: a server
+/// line has no such words.
+fn server_tls_words(t: &crate::model::ServerTls) -> Vec<String> {
+    let mut w = super::tls_words(&t.options);
+    if let Some(i) = w.iter().position(|x| x == "curves") {
+        w.drain(i..i + 2);
+    }
+    w.retain(|x| x != "prefer-client-ciphers");
+    if let Some(v) = t.verify {
+        w.extend(["verify".into(), super::verify_word(v).into()]);
+    }
+    for (kw, f) in [("ca-file", &t.ca_file), ("crl-file", &t.crl_file)] {
+        if let Some(f) = f {
+            w.extend([kw.into(), q(&f.path.display().to_string())]);
+        }
+    }
+    if let Some(c) = &t.crt {
+        w.extend(["crt".into(), q(&c.display().to_string())]);
+    }
+    if let Some(e) = &t.sni {
+        w.extend(["sni".into(), q(&e.to_string())]);
+    }
+    for (kw, v) in [("verifyhost", &t.verifyhost), ("check-sni", &t.check_sni)] {
+        if let Some(v) = v {
+            w.extend([kw.into(), q(v)]);
+        }
+    }
+    if t.no_reuse {
+        w.push("no-ssl-reuse".into());
     }
     w
 }

@@ -24,7 +24,10 @@ pub struct Server {
     pub source: Option<SocketAddr>,
     pub redir: Option<String>,
     pub send_proxy: bool,
+    /// `ssl`: traffic to the server is TLS, set up with `tls`.
     pub ssl: bool,
+    /// TLS settings, used by traffic with `ssl` and by checks with [`Server::check_tls`].
+    pub tls: Box<crate::model::ServerTls>,
 }
 
 impl Server {
@@ -46,7 +49,14 @@ impl Server {
             redir: None,
             send_proxy: false,
             ssl: false,
+            tls: Box::default(),
         }
+    }
+
+    /// Whether this server's health checks run over TLS: `check-ssl`, or `ssl` when the
+    /// check goes where the traffic goes (no `port` nor `addr` of its own), HAProxy's rule.
+    pub fn check_tls(&self) -> bool {
+        self.check.ssl || (self.ssl && self.check.port.is_none() && self.check.addr.is_none())
     }
 }
 
@@ -112,6 +122,8 @@ pub struct ServerCheck {
     pub on_error: Option<OnError>,
     pub agent: Option<AgentCheck>,
     pub slowstart: Option<Duration>,
+    /// `check-ssl`: checks run over TLS even when traffic does not.
+    pub ssl: bool,
 }
 
 impl Default for ServerCheck {
@@ -132,6 +144,7 @@ impl Default for ServerCheck {
             on_error: None,
             agent: None,
             slowstart: None,
+            ssl: false,
         }
     }
 }

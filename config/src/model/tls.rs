@@ -161,22 +161,37 @@ pub struct BindTls {
     pub crl_file: Option<DerFile>,
 }
 
-/// `server … ssl`: how the connection to the server is secured.
+/// A server's TLS settings (`ssl`, `verify`, `ca-file`, `sni`, …), kept whether or not the
+/// server has `ssl`: `check-ssl` uses them for health checks, as HAProxy does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerTls {
     /// The server's own options with `ssl-default-server-*` folded in.
     pub options: TlsOptions,
-    /// `verify`; with `None`, `ssl-server-verify` decides (required by default).
+    /// `verify none|required`; with `None`, `ssl-server-verify` decides (required by
+    /// default). Never `Optional`: a server has no such mode.
     pub verify: Option<Verify>,
     pub ca_file: Option<DerFile>,
-    /// `sni EXPR` as written: the name sent in the ClientHello.
-    pub sni: Option<String>,
-    /// `crt FILE`: a client certificate presented to the server.
-    pub crt: Option<CertKey>,
+    pub crl_file: Option<DerFile>,
+    /// `sni EXPR`: evaluated per connection; its string is the name sent in the ClientHello
+    /// (and checked against the certificate when verifying). `None`: no name is sent.
+    pub sni: Option<crate::acl::SampleExpr>,
+    /// `verifyhost NAME`: the name the certificate must hold when no SNI was sent.
+    pub verifyhost: Option<String>,
+    /// `crt FILE` as written (after `crt-base` when relative): a client certificate.
+    pub crt: Option<PathBuf>,
+    /// The chain and key `crt` names, read when the configuration settles.
+    pub cert: Option<CertKey>,
     /// `no-ssl-reuse`: every connection makes a full handshake.
     pub no_reuse: bool,
     /// `check-sni NAME`: the name health checks send.
     pub check_sni: Option<String>,
+}
+
+impl ServerTls {
+    /// The `verify` that applies, `ssl-server-verify` filling in when the line says nothing.
+    pub fn verify_or(&self, global: &GlobalTls) -> Verify {
+        self.verify.unwrap_or(global.server_verify)
+    }
 }
 
 /// Global TLS settings (`ssl-default-*`, `ca-base`, `crt-base`, `tune.ssl.*`).

@@ -156,6 +156,10 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
             Ok(d)
         };
         let ip = || value::ip(arg()?).map_err(|e| line.invalid(kw, e));
+        if let Some(took) = super::tls::server(&mut s.tls, c, line, i) {
+            i += if took? { 2 } else { 1 };
+            continue;
+        }
         let mut takes_value = true;
         match kw {
             "check" | "no-check" | "backup" | "no-backup" | "disabled" | "enabled"
@@ -253,11 +257,17 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
             "agent-addr" => params.agent_addr = Some(ip()?),
             "agent-send" => params.agent_send = Some(arg()?.to_string()),
             other => {
+                let known: Vec<&str> = PARAMS
+                    .iter()
+                    .chain(super::tls::SERVER_WORDS)
+                    .chain(crate::tls::WORDS)
+                    .copied()
+                    .collect();
                 return Err(unknown(
                     line,
                     &format!("'{}' parameter", line.keyword()),
                     other,
-                    PARAMS,
+                    &known,
                 ));
             }
         }

@@ -2,9 +2,12 @@
 //! turned into the ones rustls has, and the TLS words shared by `bind`, `server` and
 //! `crt-list` lines. `-c` and the engine both go through here, so what `-c` accepts is
 //! exactly what the engine runs. [`files`] reads certificates and keys, [`settle`] loads
-//! what the configuration names once it is parsed.
+//! what the configuration names once it is parsed, [`provider`] makes rustls objects of the
+//! names, and [`client`] is TLS towards servers.
 
+pub mod client;
 mod files;
+pub mod provider;
 mod settle;
 
 pub use files::*;

@@ -9,7 +9,7 @@ use crate::model::{BindAddr, BindCert, Config, Mode, TlsOptions, TlsVersion, Ver
 
 /// Where a file named on a line is read from: as written when absolute, else under `base`
 /// (`crt-base`, `ca-base`) when set, else beside the configuration file.
-fn locate(written: &Path, base: Option<&Path>, at: &Location) -> PathBuf {
+pub(super) fn locate(written: &Path, base: Option<&Path>, at: &Location) -> PathBuf {
     if written.is_absolute() {
         return written.to_path_buf();
     }
@@ -25,6 +25,7 @@ fn locate(written: &Path, base: Option<&Path>, at: &Location) -> PathBuf {
 pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     let g = config.global.tls.clone();
+    super::client::settle(config, &g, &mut diags);
     for p in &mut config.proxies {
         let http = p.mode == Mode::Http;
         for b in &mut p.binds {
@@ -126,7 +127,13 @@ pub(crate) fn settle(config: &mut Config) -> Vec<Diagnostic> {
 
 /// Checks a listener's or server's TLS settings as rustls will apply them: an error for
 /// what cannot work, a warning for names left out.
-fn check_options(o: &TlsOptions, http: bool, at: &Location, kw: &str, diags: &mut Vec<Diagnostic>) {
+pub(super) fn check_options(
+    o: &TlsOptions,
+    http: bool,
+    at: &Location,
+    kw: &str,
+    diags: &mut Vec<Diagnostic>,
+) {
     match resolve(o) {
         Ok(r) => {
             if !r.absent.is_empty() {
@@ -167,8 +174,12 @@ fn check_options(o: &TlsOptions, http: bool, at: &Location, kw: &str, diags: &mu
                     at.clone(),
                     kw,
                     format!(
-                        "alpn: {} not offered: this mode http listener speaks HTTP/1.1",
-                        dropped.join(", ")
+                        "alpn: {} not offered: this mode http {} speaks HTTP/1.1",
+                        dropped.join(", "),
+                        match kw {
+                            "bind" => "listener",
+                            _ => "server connection",
+                        }
                     ),
                 )
                 .with_help("clients negotiate http/1.1; write 'alpn http/1.1' to silence this"),

@@ -1,5 +1,7 @@
 //! Connecting to a server: `timeout connect`, `retries`, and `option redispatch` on the
-//! last retry; every attempt is reported to `observe`.
+//! last retry; every attempt is reported to `observe`. A server with `ssl` is connected
+//! when its TLS handshake is done, within the same `timeout connect`; a failed handshake
+//! is a failed attempt.
 //!
 //! Each attempt is bounded by `timeout connect`. A failed attempt is retried on the same
 //! server up to `retries` times; with `redispatch` the last retry goes to another server
@@ -13,8 +15,10 @@ use std::time::Duration;
 use monoio::net::{TcpStream, UnixStream};
 
 use crate::backend::resolve::Target;
+use crate::io::tls::{HandshakeError, TlsConnector};
 use crate::io::transport::Stream;
 use ringlb_checks::Outcome;
+use ringlb_config::acl::SampleExpr;
 
 use crate::backend::{BackendTable, ServerId};
 
@@ -60,16 +64,41 @@ impl fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
-/// One connection attempt bounded by `timeout`. Dropping a pending connect on timeout is
-/// safe: no data is in flight yet, and the socket is closed with the operation.
+/// What a connection evaluates a server's `sni` expression with: the stream it is made
+/// for (`None` when there is nothing to evaluate on).
+pub type SniOf<'a> = &'a dyn Fn(&SampleExpr) -> Option<String>;
+
+/// The TLS of one attempt: the server's connector and the name to send.
+pub type TlsAttempt<'a> = Option<(&'a TlsConnector, Option<&'a str>)>;
+
+/// One connection attempt bounded by `timeout`, the TLS handshake included when `tls`
+/// asks for one. Dropping a pending connect or handshake on timeout is safe: no data is in
+/// flight yet, the handshake waits on readiness only, and the socket is closed with it.
 pub async fn connect_once(
     target: Target<'_>,
+    tls: TlsAttempt<'_>,
     timeout: Option<Duration>,
 ) -> Result<Stream, (ConnectErrorKind, Option<io::Error>)> {
     let attempt = async {
-        match target {
-            Target::Inet(addr) => TcpStream::connect_addr(addr).await.map(Stream::from),
-            Target::Unix(path) => UnixStream::connect(path).await.map(Stream::from),
+        match (target, tls) {
+            (Target::Inet(addr), Some((connector, sni))) => {
+                let tcp = TcpStream::connect_addr(addr).await?;
+                let _ = tcp.set_nodelay(true);
+                match connector.connect(tcp, sni, None).await {
+                    Ok(t) => Ok(Stream::Tls(Box::new(t))),
+                    Err(HandshakeError::Refused(e)) => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("TLS: {e}"),
+                    )),
+                    Err(e) => Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        e.to_string(),
+                    )),
+                }
+            }
+            (Target::Inet(addr), None) => TcpStream::connect_addr(addr).await.map(Stream::from),
+            // `-c` refuses `ssl` on a Unix-socket server.
+            (Target::Unix(path), _) => UnixStream::connect(path).await.map(Stream::from),
         }
     };
     let res = match timeout {
@@ -115,13 +144,20 @@ impl BackendTable {
         self.connect_to(server, client_port).await
     }
 
-    /// Connects to `server`, already chosen, with the same retries and redispatch.
+    /// Connects to `server`, already chosen, with the same retries and redispatch (no SNI:
+    /// there is no stream to evaluate `sni` on).
     pub async fn connect_to(
         &self,
         server: ServerId,
         client_port: u16,
     ) -> Result<(Stream, ServerId), ConnectError> {
-        self.connect_holding(server, client_port, None).await
+        self.connect_holding(server, client_port, &|_| None, None)
+            .await
+    }
+
+    /// The name a connection to `id` sends (its `sni` expression, evaluated by `sni_of`).
+    pub(super) fn sni_for(&self, id: ServerId, sni_of: SniOf<'_>) -> Option<String> {
+        self.servers[id.0].conf.tls.as_ref()?.sni().and_then(sni_of)
     }
 
     /// [`Self::connect_to`] for a request holding `slot` on `server`: a redispatch moves
@@ -130,13 +166,21 @@ impl BackendTable {
         &self,
         mut server: ServerId,
         client_port: u16,
+        sni_of: SniOf<'_>,
         mut slot: Option<&mut crate::backend::ConnSlot>,
     ) -> Result<(Stream, ServerId), ConnectError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let sni = self.sni_for(server, sni_of);
+            let tls = self.servers[server.0]
+                .conf
+                .tls
+                .as_deref()
+                .map(|c| (c, sni.as_deref()));
             let got = connect_once(
                 self.server_target(server, client_port),
+                tls,
                 self.connect_timeout,
             )
             .await;

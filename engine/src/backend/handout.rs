@@ -20,15 +20,22 @@ impl Upstream for BackendTable {
     ) -> Result<UpstreamConn, UpstreamError> {
         let mut a = self.assign(pick).await?;
         let preferred = pick.prefer.map(ServerId);
+        let sni_of = |e: &ringlb_config::acl::SampleExpr| pick.sni(e);
+        let sni = self.sni_for(a.server, &sni_of);
+        let sni = sni.as_deref();
         let kept = own
-            .filter(|o| o.server == a.server.0 && crate::backend::pool::still_open(&o.stream))
+            .filter(|o| {
+                o.server == a.server.0
+                    && o.stream.tls().and_then(|t| t.sent_sni()) == sni
+                    && crate::backend::pool::still_open(&o.stream)
+            })
             .map(|o| o.stream);
         // Reusing only the chosen server's idle connections keeps the algorithm's
         // distribution exact; an idle connection elsewhere would skew it.
         let idle = match reuse {
             Reuse::Private => kept,
-            Reuse::Allowed => self.take_idle(a.server, false),
-            Reuse::Proven => self.take_idle(a.server, true),
+            Reuse::Allowed => self.take_idle(a.server, false, sni),
+            Reuse::Proven => self.take_idle(a.server, true, sni),
             Reuse::NewOnly => None,
         };
         if let Some(stream) = idle {
@@ -42,7 +49,7 @@ impl Upstream for BackendTable {
             });
         }
         match self
-            .connect_holding(a.server, pick.client_port, Some(&mut a.slot))
+            .connect_holding(a.server, pick.client_port, &sni_of, Some(&mut a.slot))
             .await
         {
             Ok((stream, reached)) => {

@@ -258,13 +258,15 @@ impl BackendTable {
     }
 
     /// An idle connection to `id` that still looks open, if any; with `proven_only`, only
-    /// one that has already carried more than one request (`http-reuse aggressive`).
+    /// one that has already carried more than one request (`http-reuse aggressive`); over
+    /// TLS, only one that sent `sni`.
     pub fn take_idle(
         &self,
         id: ServerId,
         proven_only: bool,
+        sni: Option<&str>,
     ) -> Option<crate::io::transport::Stream> {
-        self.servers[id.0].idle.borrow_mut().take(proven_only)
+        self.servers[id.0].idle.borrow_mut().take(proven_only, sni)
     }
 
     /// Keeps `stream` for reuse; returns false (and drops it) when the pool is full or the

@@ -53,13 +53,16 @@ impl IdlePool {
     }
 
     /// The newest idle connection that is still open, or with `proven_only` the newest one
-    /// that has already carried more than one request. Closed ones met on the way are dropped.
-    pub fn take(&mut self, proven_only: bool) -> Option<Stream> {
+    /// that has already carried more than one request; a TLS one only if it sent `sni`.
+    /// Closed ones met on the way are dropped.
+    pub fn take(&mut self, proven_only: bool, sni: Option<&str>) -> Option<Stream> {
         let mut i = 0;
         while i < self.conns.len() {
-            if !still_open(&self.conns[i].stream) {
+            let c = &self.conns[i];
+            if !still_open(&c.stream) {
                 self.conns.remove(i);
-            } else if proven_only && !self.conns[i].proven {
+            } else if (proven_only && !c.proven) || c.stream.tls().and_then(|t| t.sent_sni()) != sni
+            {
                 i += 1;
             } else {
                 return self.conns.remove(i).map(|c| c.stream);
@@ -70,8 +73,12 @@ impl IdlePool {
 }
 
 /// An idle connection is reusable when nothing is readable on it: end-of-stream means the
-/// server closed it, bytes mean it sent something nobody asked for.
+/// server closed it, bytes mean it sent something nobody asked for. Over TLS, records that
+/// carry no data (a session ticket) are taken in and do not count.
 pub(crate) fn still_open(stream: &Stream) -> bool {
+    if let Stream::Tls(t) = stream {
+        return t.still_open();
+    }
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a local; the descriptor is owned by `stream`.
     let n = unsafe {
@@ -109,11 +116,11 @@ mod tests {
             assert!(!pool.put(c, false), "the pool is bounded");
 
             // The newest (b) is handed out first and is healthy.
-            assert!(pool.take(false).is_some());
+            assert!(pool.take(false, None).is_some());
             // a's server closes: it must not be handed out.
             drop(peer_a);
             std::thread::sleep(std::time::Duration::from_millis(20));
-            assert!(pool.take(false).is_none());
+            assert!(pool.take(false, None).is_none());
 
             let d = Stream::from(monoio::net::TcpStream::connect_addr(addr).await.unwrap());
             let (mut peer_d, _) = l.accept().unwrap();
@@ -123,7 +130,7 @@ mod tests {
                 .unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert!(
-                pool.take(false).is_none(),
+                pool.take(false, None).is_none(),
                 "a connection with unsolicited bytes is dropped"
             );
         });
@@ -143,10 +150,16 @@ mod tests {
             assert!(pool.put(proven, true));
             assert!(pool.put(fresh, false));
 
-            let got = pool.take(true).expect("the proven connection");
+            let got = pool.take(true, None).expect("the proven connection");
             assert_eq!(got.local_addr(), proven_peer);
-            assert!(pool.take(true).is_none(), "only a single-use one is left");
-            assert!(pool.take(false).is_some(), "which any request may take");
+            assert!(
+                pool.take(true, None).is_none(),
+                "only a single-use one is left"
+            );
+            assert!(
+                pool.take(false, None).is_some(),
+                "which any request may take"
+            );
         });
     }
 }

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringlb_config::model::{
-    BackendName, Balance, HashType, Host, OnMarkedDown, OnMarkedUp, PortSpec, Proxy, ProxyKind,
+    BackendName, Balance, GlobalTls, HashType, Host, Mode, OnMarkedDown, OnMarkedUp, PortSpec,
+    Proxy, ProxyKind,
 };
 use ringlb_config::Config;
 
 use crate::analysis::rules::Shared;
 use crate::analysis::settings::HttpBackend;
 use crate::backend::load::{BackendLoad, ServerLoad};
+use crate::io::tls::TlsConnector;
 
 /// A server with its address resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub struct ResolvedServer {
     /// `observe layer4|layer7`: where the request path counts this server's errors; `None`
     /// for servers not observed, which then cost one branch per report.
     pub observe: Option<Arc<ringlb_checks::Watch>>,
+    /// `ssl`: connections are TLS, made by this (one per server, shared by every worker).
+    pub tls: Option<Arc<TlsConnector>>,
 }
 
 impl ResolvedServer {
@@ -62,6 +66,7 @@ impl ResolvedServer {
             shutdown_sessions_on_down: false,
             shutdown_backup_sessions_on_up: false,
             observe: None,
+            tls: None,
         }
     }
 
@@ -185,6 +190,7 @@ pub fn resolve_all(config: &Config) -> Result<Vec<ResolvedBackend>, ResolveError
         .filter(|p| !p.disabled)
         .map(|p| {
             let mut r = ResolvedBackend::resolve_in(p, Shared::of(config))?;
+            r.attach_tls(p, &config.global.tls)?;
             let fullconn = p.fullconn.unwrap_or_else(|| default_fullconn(config, p));
             r.load = Arc::new(backend_load(p, &r.servers, fullconn));
             Ok(r)
@@ -198,6 +204,13 @@ pub enum ResolveError {
         backend: String,
         server: String,
         host: String,
+        error: String,
+    },
+    /// A server's TLS could not be built (`-c` builds it too, so only a file changed
+    /// since the check gets here).
+    Tls {
+        backend: String,
+        server: String,
         error: String,
     },
 }
@@ -216,6 +229,11 @@ impl fmt::Display for ResolveError {
                     "backend '{backend}', server '{server}': cannot resolve '{host}': {error}"
                 )
             }
+            Self::Tls {
+                backend,
+                server,
+                error,
+            } => write!(f, "backend '{backend}', server '{server}': ssl: {error}"),
         }
     }
 }
@@ -280,6 +298,7 @@ impl ResolvedBackend {
                 shutdown_backup_sessions_on_up: s.check.on_marked_up
                     == Some(OnMarkedUp::ShutdownBackupSessions),
                 observe: None,
+                tls: None,
             });
         }
         if servers.is_empty() {
@@ -302,6 +321,25 @@ impl ResolvedBackend {
             lb: LbSettings::from_proxy(proxy),
             load,
         })
+    }
+}
+
+impl ResolvedBackend {
+    /// Builds the TLS of each server of `proxy` with `ssl`, once for every worker.
+    pub fn attach_tls(&mut self, proxy: &Proxy, g: &GlobalTls) -> Result<(), ResolveError> {
+        let http = proxy.mode == Mode::Http;
+        for (r, s) in self.servers.iter_mut().zip(&proxy.servers) {
+            if s.ssl {
+                r.tls = Some(
+                    TlsConnector::new(s, g, http).map_err(|error| ResolveError::Tls {
+                        backend: proxy.name.clone(),
+                        server: s.name.clone(),
+                        error,
+                    })?,
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use crate::io::transport::Stream;
 
 use crate::codec::head::RequestHead;
+use crate::stream::txn::Txn;
 
 /// What the balancer may look at to pick a server for one request or connection.
 #[derive(Clone, Copy)]
@@ -23,6 +24,8 @@ pub struct Pick<'a> {
     pub prefer: Option<usize>,
     /// `force-persist` matched: `prefer` is used even when down or in maintenance.
     pub force_persist: bool,
+    /// The stream as a server's `sni` expression reads it; `None`: no name is sent.
+    pub txn: Option<&'a Txn<'a>>,
 }
 
 impl<'a> Pick<'a> {
@@ -35,7 +38,17 @@ impl<'a> Pick<'a> {
             req: None,
             prefer: None,
             force_persist: false,
+            txn: None,
         }
+    }
+}
+
+impl Pick<'_> {
+    /// A server's `sni` expression evaluated on this stream, as the name to send.
+    pub fn sni(&self, e: &ringlb_config::acl::SampleExpr) -> Option<String> {
+        use crate::analysis::acl::fetch::{first_value, to_bytes};
+        let v = first_value(&e.fetch, &e.converters, self.txn?)?;
+        String::from_utf8(to_bytes(v)?.into_owned()).ok()
     }
 }
 

@@ -9,6 +9,7 @@
 //! Both halves of a tunnel use one connection: the rustls state sits in a `RefCell` that is
 //! never borrowed across an await.
 
+pub mod connect;
 pub mod listen;
 
 use std::cell::{Ref, RefCell};
@@ -21,6 +22,7 @@ use rustls::Connection;
 
 use crate::io::timed::{expiry_turn, ReadOutcome, WriteError};
 
+pub use connect::TlsConnector;
 pub use listen::TlsListener;
 
 /// TLS connections open in the process, every worker's (`CurrSslConns`).
@@ -35,6 +37,9 @@ pub fn open_connections() -> u64 {
 pub struct TlsStream {
     tcp: TcpStream,
     conn: RefCell<Connection>,
+    /// The name a client connection sent (SNI): a pooled server connection is reused only
+    /// for a request that would send the same.
+    sent_sni: Option<Box<str>>,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -180,6 +185,7 @@ impl TlsStream {
         Ok(Self {
             tcp,
             conn: RefCell::new(conn),
+            sent_sni: None,
         })
     }
 
@@ -201,7 +207,34 @@ impl TlsStream {
     pub fn sni(&self) -> Option<String> {
         match &*self.conn.borrow() {
             Connection::Server(c) => c.server_name().map(str::to_string),
-            Connection::Client(_) => None,
+            Connection::Client(_) => self.sent_sni.as_deref().map(str::to_string),
+        }
+    }
+
+    /// The name this client connection sent (SNI), if any.
+    pub fn sent_sni(&self) -> Option<&str> {
+        self.sent_sni.as_deref()
+    }
+
+    /// Whether an idle connection may carry another exchange: what arrived meanwhile (a
+    /// session ticket, a key update) is taken in; close_notify, an error or unsolicited
+    /// data make it unusable.
+    pub(crate) fn still_open(&self) -> bool {
+        let mut conn = self.conn.borrow_mut();
+        let mut fd = self.fd();
+        loop {
+            match conn.read_tls(&mut fd) {
+                Ok(0) => return false,
+                Ok(_) => match conn.process_new_packets() {
+                    Ok(s) if s.plaintext_bytes_to_read() > 0 || s.peer_has_closed() => {
+                        return false
+                    }
+                    Ok(_) => {}
+                    Err(_) => return false,
+                },
+                Err(e) if would_block(&e) => return true,
+                Err(_) => return false,
+            }
         }
     }
 
@@ -220,7 +253,7 @@ impl TlsStream {
         ringlb_config::tls::SUITES
             .iter()
             .copied()
-            .find(|s| listen::suite(*s).suite() == negotiated)
+            .find(|s| ringlb_config::tls::provider::suite(*s).suite() == negotiated)
     }
 
     /// The protocol ALPN settled on.

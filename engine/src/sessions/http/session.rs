@@ -563,7 +563,6 @@ impl<'a, R: Router> Session<'a, R> {
             forwarded_for: ff,
         };
         let written = write_request_head(&mut out, self.buf(), &head, &rw, &edits);
-        drop(edits);
         if !written.fits(self.pool.buffer_size()) {
             // The proxy's own additions outgrew the head: a failed rewrite, nothing is sent.
             return Next::Close(self.fail(500, Termination::BadRequest, Some(be)).await);
@@ -593,6 +592,14 @@ impl<'a, R: Router> Session<'a, R> {
         self.trace.phase = b'C';
         let (conn, resp, sbuf, fwd) = loop {
             let own = self.own.take_for(be);
+            // A server's `sni` reads the request as the rules left it.
+            let router = self.router;
+            let nbsrv = |n: &str| router.usable_servers(n);
+            let txn = Txn {
+                backend: Some(&be.name),
+                ..self.request_txn(&head, &nbsrv)
+            };
+            let txn = txn.with_edits(&edits);
             let pick = Pick {
                 client_port: self.local.port(),
                 src: self.peer,
@@ -600,6 +607,7 @@ impl<'a, R: Router> Session<'a, R> {
                 req: Some(&head),
                 prefer,
                 force_persist: rule == Some(PersistKind::Force),
+                txn: Some(&txn),
             };
             let asked = std::time::Instant::now();
             let mut conn = match connect(upstream, reuse, own, &pick, &self.client).await {

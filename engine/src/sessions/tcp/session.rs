@@ -108,7 +108,10 @@ async fn tunnel<R: Router>(
     let client_port = end.local.port();
     end.connect_at = Some(std::time::Instant::now());
     end.state = *b"SC";
-    let pick = Pick::connection(end.peer, client_port);
+    let pick = Pick {
+        txn: Some(&txn),
+        ..Pick::connection(end.peer, client_port)
+    };
     let acquired = table.acquire(Reuse::NewOnly, None, &pick).await;
     // The slot counts this tunnel against its server until the tunnel ends.
     let Ok(UpstreamConn {
