@@ -602,6 +602,8 @@ fn a_reload_picks_up_changed_certificate_files() {
     std::fs::write(&site, &next).unwrap();
     master.signal(libc::SIGUSR2);
     assert!(presented_within("CN = new.test"), "{}", master.stderr());
+    // The master stops its workers with it.
+    assert!(master.stop_with(libc::SIGTERM).success());
 }
 
 /// `option abortonclose` with a TLS client: one that sends its request and leaves (with
