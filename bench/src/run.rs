@@ -292,7 +292,16 @@ fn measure_idle(
     let opened = crate::idle::open(addr, plan.idle_conns, tls.as_ref());
     std::thread::sleep(Duration::from_millis(500));
     let after = procfs::tree_rss_kib(proc.pid());
-    let held = opened.conns.len();
+    // Connections the proxy closed meanwhile are not in its RSS: they are errors, not idle.
+    let held = opened.conns.iter().filter(|c| c.still_idle()).count();
+    let closed = opened.conns.len() - held;
+    let mut error_detail = opened.first_error.unwrap_or_default();
+    if closed > 0 {
+        error_detail = format!(
+            "{closed} of {} connections closed by the proxy before its RSS was read; {error_detail}",
+            opened.conns.len()
+        );
+    }
     drop(opened.conns);
     drop(primer);
     drop(proc);
@@ -304,7 +313,7 @@ fn measure_idle(
         requests: held as u64,
         rps: 0.0,
         errors: opened.errors + (plan.idle_conns - held.min(plan.idle_conns)) as u64,
-        error_detail: opened.first_error.unwrap_or_default(),
+        error_detail,
         percentiles_us: Vec::new(),
         mean_us: 0.0,
         proxy_cpu_us_per_req: None,

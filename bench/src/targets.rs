@@ -110,7 +110,13 @@ pub fn haproxy_language(spec: &Spec, ringlb: bool) -> String {
         "\ndefaults\n    mode {mode}\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s"
     );
     if spec.mode == Mode::Http {
-        let _ = writeln!(c, "    timeout http-request 10s");
+        // Keep-alive as long as nginx's `keepalive_timeout`: the idle workloads' first
+        // connections must outlive the opening of the last (9,000 TLS handshakes take
+        // longer than the 10 s of `timeout http-request`, which applies otherwise).
+        let _ = writeln!(
+            c,
+            "    timeout http-request 10s\n    timeout http-keep-alive 75s"
+        );
     }
     let _ = write!(c, "\nfrontend fe\n    bind 127.0.0.1:{}", spec.front_port);
     if let Some(pem) = &spec.tls {
