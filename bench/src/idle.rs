@@ -177,7 +177,7 @@ mod tests {
     fn a_connection_the_server_closed_or_wrote_to_is_no_longer_idle() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let mut pair = || {
+        let pair = || {
             let c = connect(addr, None).unwrap();
             (c, l.accept().unwrap().0)
         };
