@@ -400,6 +400,21 @@ mod tests {
     }
 
     #[test]
+    fn nginx_tls_listener_has_the_certificate_and_resumption_off() {
+        let tls = Spec {
+            tls: Some(PathBuf::from("/tmp/c.pem")),
+            ..spec(false, 1, vec![1])
+        };
+        let text = nginx_conf(&tls);
+        assert!(
+            text.contains("listen 127.0.0.1:18000 ssl backlog=4096;"),
+            "{text}"
+        );
+        assert!(text.contains("ssl_certificate /tmp/c.pem; ssl_certificate_key /tmp/c.pem;"));
+        assert!(text.contains("ssl_session_tickets off; ssl_session_cache off;"));
+    }
+
+    #[test]
     fn nginx_affinity_masks_name_the_proxy_cpus() {
         let text = nginx_conf(&spec(true, 2, vec![0, 2]));
         assert!(text.contains("worker_cpu_affinity 001 100;"));
