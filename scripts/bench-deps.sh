@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # usage: scripts/bench-deps.sh — installs what ringlb-bench and perf/ drive: haproxy, nginx (with
-# its stream module for the TCP workload), wrk, h2load, valgrind, perf and strace. Needs root (or sudo).
+# its stream module for the TCP workload), wrk, h2load, valgrind, perf, strace and openssl (the TLS
+# workloads' certificates). Needs root (or sudo).
 set -euo pipefail
 
-packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client valgrind linux-perf strace)
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client valgrind linux-perf strace openssl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -64,6 +64,7 @@ pub fn stage(proxy: Proxy, head_timeout: u64, maxconn: u32) -> Result<Stage, Str
         proxy_cpus,
         routing: false,
         maxconn,
+        tls: None,
     };
     let fixture = crate::run::start_fixture(&dir, spec.back_port, &load_cpus)?;
     let is_ringlb = matches!(proxy, Proxy::Ringlb(_));

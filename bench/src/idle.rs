@@ -1,15 +1,118 @@
-//! Idle keep-alive connections: the harness opens them itself, sends one request on each,
-//! reads the answer and leaves the connection open, so the proxy's memory per idle client
-//! can be read from VmRSS.
+//! Idle keep-alive connections: the harness opens them itself, plain or TLS, sends one
+//! request on each, reads the answer and leaves the connection open, so the proxy's memory
+//! per idle client can be read from VmRSS.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Sends one request on a fresh connection and reads the whole response; keeps the stream.
-fn one_request(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
+
+/// One of the harness's client connections to a proxy.
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    /// How the TLS handshake went; `None` on a plain connection or before the handshake.
+    pub fn handshake_kind(&self) -> Option<HandshakeKind> {
+        match self {
+            Conn::Plain(_) => None,
+            Conn::Tls(s) => s.conn.handshake_kind(),
+        }
+    }
+
+    /// Whether the connection is still open and the proxy has sent nothing since the answer:
+    /// a proxy that closed it (keep-alive timeout) or announced its close (a TLS alert) is
+    /// no longer holding an idle connection.
+    pub fn still_idle(&self) -> bool {
+        let tcp = match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        };
+        let mut byte = [0u8; 1];
+        // SAFETY: `byte` is writable for its length; MSG_PEEK leaves the data in the socket.
+        let n = unsafe {
+            libc::recv(
+                tcp.as_raw_fd(),
+                byte.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    }
+
+    /// Ends the connection cleanly: TLS `close_notify`, then the TCP shutdown.
+    pub fn close(&mut self) {
+        let tcp = match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+                &s.sock
+            }
+        };
+        let _ = tcp.shutdown(Shutdown::Both);
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A fresh connection to `addr`, over TLS with `tls`, that has made one request.
+pub fn after_one_request(
+    addr: SocketAddr,
+    tls: Option<&Arc<ClientConfig>>,
+) -> std::io::Result<Conn> {
+    let mut c = connect(addr, tls)?;
+    one_request(&mut c)?;
+    Ok(c)
+}
+
+/// Connects to `addr`, over TLS with `tls` (the handshake completes with the first request).
+fn connect(addr: SocketAddr, tls: Option<&Arc<ClientConfig>>) -> std::io::Result<Conn> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    // As wrk does. Without it, a TLS client's request is held back (Nagle) until the proxy
+    // acknowledges the client's Finished, which takes a delayed ACK (40 ms) from a proxy that
+    // sends nothing after the handshake (ringlb without session tickets).
+    s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let Some(config) = tls else {
+        return Ok(Conn::Plain(s));
+    };
+    let conn = ClientConnection::new(config.clone(), crate::tls::server_name())
+        .map_err(std::io::Error::other)?;
+    Ok(Conn::Tls(Box::new(StreamOwned::new(conn, s))))
+}
+
+/// Sends one request and reads the whole response.
+fn one_request(s: &mut Conn) -> std::io::Result<()> {
     s.write_all(b"GET /?s=6 HTTP/1.1\r\nHost: bench\r\n\r\n")?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
@@ -30,7 +133,7 @@ fn one_request(addr: SocketAddr) -> std::io::Result<TcpStream> {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
-                return Ok(s);
+                return Ok(());
             }
         }
     }
@@ -38,20 +141,20 @@ fn one_request(addr: SocketAddr) -> std::io::Result<TcpStream> {
 
 /// What opening `count` idle connections did.
 pub struct Opened {
-    pub streams: Vec<TcpStream>,
+    pub conns: Vec<Conn>,
     pub errors: u64,
     pub first_error: Option<String>,
 }
 
-pub fn open(addr: SocketAddr, count: usize) -> Opened {
+pub fn open(addr: SocketAddr, count: usize, tls: Option<&Arc<ClientConfig>>) -> Opened {
     let mut o = Opened {
-        streams: Vec::with_capacity(count),
+        conns: Vec::with_capacity(count),
         errors: 0,
         first_error: None,
     };
     for _ in 0..count {
-        match one_request(addr) {
-            Ok(s) => o.streams.push(s),
+        match after_one_request(addr, tls) {
+            Ok(c) => o.conns.push(c),
             Err(e) => {
                 o.errors += 1;
                 o.first_error.get_or_insert_with(|| e.to_string());
@@ -63,4 +166,31 @@ pub fn open(addr: SocketAddr, count: usize) -> Opened {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_connection_the_server_closed_or_wrote_to_is_no_longer_idle() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let pair = || {
+            let c = connect(addr, None).unwrap();
+            (c, l.accept().unwrap().0)
+        };
+        let (quiet, _kept) = pair();
+        let (closed, server) = pair();
+        drop(server);
+        let (spoken_to, mut server) = pair();
+        server
+            .write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(quiet.still_idle());
+        assert!(!closed.still_idle());
+        assert!(!spoken_to.still_idle());
+    }
 }

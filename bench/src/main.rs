@@ -15,6 +15,7 @@ mod slowloris;
 mod soak;
 mod syscalls;
 mod targets;
+mod tls;
 mod workload;
 
 use std::net::TcpListener;
@@ -69,7 +70,8 @@ struct Args {
     /// Comma-separated targets (ringlb, haproxy, nginx, direct); default all.
     #[arg(long)]
     targets: Option<String>,
-    /// Comma-separated workloads (keepalive, close, 64k, tcp, routing, h2load, idle); default all.
+    /// Comma-separated workloads (keepalive, close, 64k, tcp, routing, h2load, idle,
+    /// tls-handshake, tls-handshake-rsa, tls-keepalive, tls-idle); default all.
     #[arg(long)]
     workloads: Option<String>,
     /// Write rows, ratios and raw samples as JSON.
@@ -299,6 +301,10 @@ fn bench(a: Args) -> Result<bool, String> {
     if targets.contains(&Target::Nginx) {
         needed.push(("nginx", "nginx"));
     }
+    let tls = workloads.iter().any(|w| w.tls.is_some());
+    if tls {
+        needed.push(("openssl", "openssl"));
+    }
     let missing: Vec<&(&str, &str)> = needed
         .iter()
         .filter(|(b, _)| find_tool(b).is_none())
@@ -347,6 +353,11 @@ fn bench(a: Args) -> Result<bool, String> {
         front_port: free_port()?,
         back_port: free_port()?,
         wrk_script: load::write_wrk_script(&dir).map_err(|e| e.to_string())?,
+        certs: if tls {
+            Some(tls::Certs::generate(&dir)?)
+        } else {
+            None
+        },
         dir: dir.clone(),
         bins,
     };

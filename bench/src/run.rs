@@ -38,6 +38,8 @@ pub struct Plan {
     pub dir: PathBuf,
     pub bins: Bins,
     pub wrk_script: PathBuf,
+    /// The certificates of the TLS workloads; `None` when none of them runs.
+    pub certs: Option<crate::tls::Certs>,
 }
 
 /// One run of one target in one workload.
@@ -102,6 +104,10 @@ fn spec(plan: &Plan, w: &Workload) -> Spec {
         proxy_cpus: plan.proxy_cpus.clone(),
         routing: w.routing,
         maxconn: (plan.idle_conns as u32 + 500).max(4096),
+        tls: w
+            .tls
+            .zip(plan.certs.as_ref())
+            .map(|(key, certs)| certs.pem(key).to_owned()),
     }
 }
 
@@ -147,9 +153,10 @@ fn measure_load(
     } else {
         plan.front_port
     };
+    let scheme = if w.tls.is_some() { "https" } else { "http" };
     let mut ls = LoadSpec {
         gen: w.gen,
-        url: format!("http://127.0.0.1:{port}{}", w.path),
+        url: format!("{scheme}://127.0.0.1:{port}{}", w.path),
         close: w.close,
         conns: plan.conns,
         threads: plan.load_cpus.len().max(1),
@@ -165,6 +172,14 @@ fn measure_load(
         let proc = targets::start(target, &spec(plan, w), &plan.bins, &plan.dir)?;
         if let Some(p) = &proc {
             note_startup(target, &p.log_text(), w, notes);
+        }
+        if w.tls.is_some() && w.close && crate::tls::resumes(([127, 0, 0, 1], port).into())? {
+            return Err(format!(
+                "{} resumed a TLS session although tickets and the session cache are off: \
+                 its {} run would not measure full handshakes",
+                target.name(),
+                w.name
+            ));
         }
         if !plan.warmup.is_zero() {
             ls.duration = plan.warmup;
@@ -269,15 +284,25 @@ fn measure_idle(
         .ok_or("the idle workload needs a proxy")?;
     note_startup(target, &proc.log_text(), w, notes);
     let addr: SocketAddr = ([127, 0, 0, 1], plan.front_port).into();
+    let tls = w.tls.map(|_| crate::tls::client_config());
     // One request first, so lazily built per-worker state is in the baseline.
-    let primer = crate::idle::open(addr, plan.threads.max(1));
+    let primer = crate::idle::open(addr, plan.threads.max(1), tls.as_ref());
     std::thread::sleep(Duration::from_millis(200));
     let before = procfs::tree_rss_kib(proc.pid());
-    let opened = crate::idle::open(addr, plan.idle_conns);
+    let opened = crate::idle::open(addr, plan.idle_conns, tls.as_ref());
     std::thread::sleep(Duration::from_millis(500));
     let after = procfs::tree_rss_kib(proc.pid());
-    let held = opened.streams.len();
-    drop(opened.streams);
+    // Connections the proxy closed meanwhile are not in its RSS: they are errors, not idle.
+    let held = opened.conns.iter().filter(|c| c.still_idle()).count();
+    let closed = opened.conns.len() - held;
+    let mut error_detail = opened.first_error.unwrap_or_default();
+    if closed > 0 {
+        error_detail = format!(
+            "{closed} of {} connections closed by the proxy before its RSS was read; {error_detail}",
+            opened.conns.len()
+        );
+    }
+    drop(opened.conns);
     drop(primer);
     drop(proc);
     let per_conn = (held > 0).then(|| (after.saturating_sub(before) * 1024) as f64 / held as f64);
@@ -288,7 +313,7 @@ fn measure_idle(
         requests: held as u64,
         rps: 0.0,
         errors: opened.errors + (plan.idle_conns - held.min(plan.idle_conns)) as u64,
-        error_detail: opened.first_error.unwrap_or_default(),
+        error_detail,
         percentiles_us: Vec::new(),
         mean_us: 0.0,
         proxy_cpu_us_per_req: None,

@@ -61,6 +61,10 @@ pub struct Spec {
     /// 100 ACLs and 50 backends in front of the one fixture backend.
     pub routing: bool,
     pub maxconn: u32,
+    /// Terminate TLS with this certificate and key (one PEM). Resumption is off: no session
+    /// tickets, no session cache, so every new connection is a full handshake, and the
+    /// cache does not grow with the connections of the idle workload.
+    pub tls: Option<PathBuf>,
 }
 
 /// Number of path ACLs and backends in the routing workload.
@@ -93,6 +97,9 @@ pub fn haproxy_language(spec: &Spec, ringlb: bool) -> String {
             let _ = writeln!(c, "    cpu-map 1/{} {cpu}", i + 1);
         }
     }
+    if spec.tls.is_some() {
+        let _ = writeln!(c, "    tune.ssl.cachesize 0");
+    }
     let mode = if spec.mode == Mode::Http {
         "http"
     } else {
@@ -103,9 +110,23 @@ pub fn haproxy_language(spec: &Spec, ringlb: bool) -> String {
         "\ndefaults\n    mode {mode}\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s"
     );
     if spec.mode == Mode::Http {
-        let _ = writeln!(c, "    timeout http-request 10s");
+        // Keep-alive as long as nginx's `keepalive_timeout`: the idle workloads' first
+        // connections must outlive the opening of the last (9,000 TLS handshakes take
+        // longer than the 10 s of `timeout http-request`, which applies otherwise).
+        let _ = writeln!(
+            c,
+            "    timeout http-request 10s\n    timeout http-keep-alive 75s"
+        );
     }
-    let _ = writeln!(c, "\nfrontend fe\n    bind 127.0.0.1:{}", spec.front_port);
+    let _ = write!(c, "\nfrontend fe\n    bind 127.0.0.1:{}", spec.front_port);
+    if let Some(pem) = &spec.tls {
+        let _ = write!(
+            c,
+            " ssl crt {} ssl-min-ver TLSv1.3 no-tls-tickets",
+            pem.display()
+        );
+    }
+    c.push('\n');
     if spec.routing {
         for i in 0..ROUTING_ACLS {
             let _ = writeln!(c, "    acl a{i} path_beg /svc{i}/");
@@ -194,7 +215,20 @@ pub fn nginx_conf(spec: &Spec) -> String {
         }
     }
     let proxied = "proxy_http_version 1.1; proxy_set_header Connection \"\";";
-    let _ = writeln!(c, "  server {{\n    listen 127.0.0.1:{front} backlog=4096;");
+    match &spec.tls {
+        None => {
+            let _ = writeln!(c, "  server {{\n    listen 127.0.0.1:{front} backlog=4096;");
+        }
+        Some(pem) => {
+            let pem = pem.display();
+            let _ = writeln!(
+                c,
+                "  server {{\n    listen 127.0.0.1:{front} ssl backlog=4096;\n    \
+                 ssl_certificate {pem}; ssl_certificate_key {pem}; ssl_protocols TLSv1.3;\n    \
+                 ssl_session_tickets off; ssl_session_cache off;"
+            );
+        }
+    }
     if spec.routing {
         for i in 0..ROUTING_ACLS {
             let _ = writeln!(
@@ -345,6 +379,7 @@ mod tests {
             proxy_cpus: cpus,
             routing,
             maxconn: 9500,
+            tls: None,
         }
     }
 
@@ -362,6 +397,21 @@ mod tests {
         assert_eq!(text.matches("\n    acl ").count(), ROUTING_ACLS);
         assert_eq!(text.matches("\nbackend ").count(), ROUTING_BACKENDS + 1);
         assert!(text.contains("cpu-map 1/1 1"));
+    }
+
+    #[test]
+    fn nginx_tls_listener_has_the_certificate_and_resumption_off() {
+        let tls = Spec {
+            tls: Some(PathBuf::from("/tmp/c.pem")),
+            ..spec(false, 1, vec![1])
+        };
+        let text = nginx_conf(&tls);
+        assert!(
+            text.contains("listen 127.0.0.1:18000 ssl backlog=4096;"),
+            "{text}"
+        );
+        assert!(text.contains("ssl_certificate /tmp/c.pem; ssl_certificate_key /tmp/c.pem;"));
+        assert!(text.contains("ssl_session_tickets off; ssl_session_cache off;"));
     }
 
     #[test]

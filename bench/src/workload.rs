@@ -3,6 +3,7 @@
 
 use crate::load::Gen;
 use crate::targets::{self, Mode, Target};
+use crate::tls::KeyType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -22,6 +23,9 @@ pub struct Workload {
     pub path: String,
     pub close: bool,
     pub routing: bool,
+    /// Clients speak TLS to the proxy, which presents a certificate with this key; the
+    /// backend stays plain HTTP.
+    pub tls: Option<KeyType>,
     pub targets: Vec<Target>,
 }
 
@@ -36,7 +40,18 @@ impl Workload {
             path: path.to_owned(),
             close: false,
             routing: false,
+            tls: None,
             targets: Target::ALL.to_vec(),
+        }
+    }
+
+    /// A load through the proxies alone (the fixture backend does not speak TLS), TLS from
+    /// the clients, ECDSA P-256 certificate.
+    fn tls_load(name: &'static str, about: &'static str) -> Self {
+        Workload {
+            tls: Some(KeyType::EcdsaP256),
+            targets: vec![Target::Ringlb, Target::Haproxy, Target::Nginx],
+            ..Workload::load(name, about, "/?s=6")
         }
     }
 }
@@ -92,6 +107,41 @@ pub fn all() -> Vec<Workload> {
                 "idle",
                 "idle keep-alive connections, one request each, proxy RSS per connection",
                 "/?s=6",
+            )
+        },
+        // wrk, not h2load, for the handshakes: with `Connection: close` it opens a new TLS
+        // connection per request. wrk keeps each connection's OpenSSL session and offers it
+        // on the next connect, so the proxies are configured to refuse it (no tickets, no
+        // session cache), and `run` checks, before each of these runs, that the proxy
+        // resumed no session for the harness's own client: every request is a full TLS 1.3
+        // handshake.
+        Workload {
+            close: true,
+            ..Workload::tls_load(
+                "tls-handshake",
+                "full TLS 1.3 handshake per request (ECDSA P-256, no resumption, \
+                 `Connection: close`), 6-byte responses",
+            )
+        },
+        Workload {
+            close: true,
+            tls: Some(KeyType::Rsa2048),
+            ..Workload::tls_load(
+                "tls-handshake-rsa",
+                "full TLS 1.3 handshake per request (RSA-2048, no resumption, \
+                 `Connection: close`), 6-byte responses",
+            )
+        },
+        Workload::tls_load(
+            "tls-keepalive",
+            "TLS 1.3 keep-alive (ECDSA P-256), 6-byte responses",
+        ),
+        Workload {
+            kind: Kind::Idle,
+            ..Workload::tls_load(
+                "tls-idle",
+                "idle TLS keep-alive connections (ECDSA P-256), one request each, proxy RSS \
+                 per connection",
             )
         },
     ]
