@@ -110,10 +110,27 @@ impl ClientTls {
 
     /// A connection to a server at `addr` sending `sni` (none when `None` or empty).
     pub fn connect(&self, sni: Option<&str>, addr: IpAddr) -> Result<ClientConnection, String> {
+        let (config, name) = self.target(sni, addr);
+        ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())
+    }
+
+    /// [`ClientTls::connect`] for rustls's unbuffered API (the engine's connections).
+    pub fn connect_unbuffered(
+        &self,
+        sni: Option<&str>,
+        addr: IpAddr,
+    ) -> Result<rustls::client::UnbufferedClientConnection, String> {
+        let (config, name) = self.target(sni, addr);
+        rustls::client::UnbufferedClientConnection::new(config.clone(), name)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The configuration and the name a connection sending `sni` uses.
+    fn target(&self, sni: Option<&str>, addr: IpAddr) -> (&Arc<ClientConfig>, ServerName<'static>) {
         let named = sni
             .filter(|s| !s.is_empty())
             .and_then(|s| ServerName::try_from(s.to_string()).ok());
-        let (config, name) = match named {
+        match named {
             Some(n) => (&self.named, n),
             None => (
                 &self.unnamed,
@@ -121,8 +138,7 @@ impl ClientTls {
                     .clone()
                     .unwrap_or(ServerName::IpAddress(addr.into())),
             ),
-        };
-        ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())
+        }
     }
 }
 

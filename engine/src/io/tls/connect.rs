@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use super::{Session, Side};
 use monoio::net::TcpStream;
-use rustls::Connection;
 
 use ringlb_config::acl::SampleExpr;
 use ringlb_config::model::{GlobalTls, Server};
@@ -56,8 +56,12 @@ impl TlsConnector {
             .peer_addr()
             .map(|a| a.ip())
             .map_err(|_| HandshakeError::Closed)?;
-        let conn = self.tls.connect(sni, ip).map_err(HandshakeError::Refused)?;
-        let mut s = TlsStream::handshake(tcp, Connection::Client(conn), deadline).await?;
+        let conn = self
+            .tls
+            .connect_unbuffered(sni, ip)
+            .map_err(HandshakeError::Refused)?;
+        let st = Session::new(Side::Client(conn), Vec::new());
+        let mut s = TlsStream::handshake(tcp, st, None, deadline).await?;
         s.sent_sni = sni.filter(|n| !n.is_empty()).map(Box::from);
         Ok(s)
     }

@@ -25,7 +25,7 @@ use ringlb_config::tls::provider::{chain_der, key_der, provider_for};
 use ringlb_config::tls::{self as names};
 
 use super::{ready, would_block, Fd, HandshakeError, TlsStream};
-use rustls::Connection;
+use super::{Session, Side};
 
 /// One certificate a listener presents, with the configuration that presents it.
 struct Presented {
@@ -219,10 +219,20 @@ impl TlsListener {
         let deadline = limit.map(|l| monoio::time::Instant::now() + l);
         let mut fd = Fd(tcp.as_raw_fd());
         let mut acceptor = Acceptor::default();
+        // Every byte read, kept: the connection made once the certificate is chosen
+        // processes the ClientHello again from them.
+        let mut raw: Vec<u8> = Vec::new();
         let accepted = loop {
-            match acceptor.read_tls(&mut fd) {
+            let mut chunk = [0u8; 4096];
+            match std::io::Read::read(&mut fd, &mut chunk) {
                 Ok(0) => return Err(HandshakeError::Closed),
-                Ok(_) => {}
+                Ok(n) => {
+                    raw.extend_from_slice(&chunk[..n]);
+                    // rustls refuses a ClientHello over 64 KiB; so does this.
+                    if let Err(e) = acceptor.read_tls(&mut &chunk[..n]) {
+                        return Err(HandshakeError::Refused(e.to_string()));
+                    }
+                }
                 Err(e) if would_block(&e) => {
                     ready(&tcp, false, deadline).await?;
                     continue;
@@ -248,14 +258,11 @@ impl TlsListener {
                 sni.as_deref().unwrap_or("")
             )));
         };
-        let conn = match accepted.into_connection(config) {
-            Ok(c) => c,
-            Err((e, mut alert)) => {
-                let _ = alert.write(&mut fd);
-                return Err(HandshakeError::Refused(e.to_string()));
-            }
-        };
-        TlsStream::handshake(tcp, Connection::Server(conn), deadline).await
+        drop(accepted);
+        let conn = rustls::server::UnbufferedServerConnection::new(config)
+            .map_err(|e| HandshakeError::Refused(e.to_string()))?;
+        let st = Session::new(Side::Server(conn), raw);
+        TlsStream::handshake(tcp, st, sni.map(Box::from), deadline).await
     }
 }
 

@@ -11,14 +11,16 @@
 
 pub mod connect;
 pub mod listen;
+mod record;
 
-use std::cell::{Ref, RefCell};
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use monoio::net::TcpStream;
-use rustls::Connection;
+
+pub(crate) use record::{Session, Side};
 
 use crate::io::timed::{expiry_turn, ReadOutcome, WriteError};
 
@@ -36,10 +38,12 @@ pub fn open_connections() -> u64 {
 /// A TLS connection over TCP, handshake done.
 pub struct TlsStream {
     tcp: TcpStream,
-    conn: RefCell<Connection>,
-    /// The name a client connection sent (SNI): a pooled server connection is reused only
-    /// for a request that would send the same.
-    sent_sni: Option<Box<str>>,
+    st: RefCell<Session>,
+    /// The name the client asked for, on a listener's connection.
+    sni: Option<Box<str>>,
+    /// The name sent (SNI), on a connection to a server: pooled connections are reused only
+    /// for requests that would send the same.
+    pub(crate) sent_sni: Option<Box<str>>,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -51,7 +55,7 @@ impl std::fmt::Debug for TlsStream {
 }
 
 /// The socket as `io::Read`/`io::Write` for rustls: non-blocking `recv` and `send`.
-struct Fd(RawFd);
+pub(crate) struct Fd(RawFd);
 
 impl Read for Fd {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -165,47 +169,52 @@ async fn ready(
 }
 
 impl TlsStream {
-    /// Completes the handshake `conn` has started over `tcp` within `limit`.
+    /// Completes the handshake of `st` over `tcp` by `deadline`; `sni` is what the client
+    /// asked for (listener side).
     pub(crate) async fn handshake(
         tcp: TcpStream,
-        mut conn: Connection,
+        mut st: Session,
+        sni: Option<Box<str>>,
         deadline: Option<monoio::time::Instant>,
     ) -> Result<Self, HandshakeError> {
         let mut fd = Fd(tcp.as_raw_fd());
-        while conn.is_handshaking() || conn.wants_write() {
-            while conn.wants_write() {
-                match conn.write_tls(&mut fd) {
-                    Ok(_) => {}
-                    Err(e) if would_block(&e) => ready(&tcp, true, deadline).await?,
+        loop {
+            st.process(None);
+            // Whatever is queued goes out first: an alert for a refused handshake too.
+            loop {
+                match st.send(&mut fd) {
+                    Ok(()) => break,
+                    Err(e) if would_block(&e) && st.failed.is_none() => {
+                        ready(&tcp, true, deadline).await?
+                    }
+                    Err(_) if st.failed.is_some() => break,
                     Err(_) => return Err(HandshakeError::Closed),
                 }
             }
-            if !conn.is_handshaking() {
+            if let Some(e) = st.failed.take() {
+                return Err(HandshakeError::Refused(e));
+            }
+            if !st.handshaking {
                 break;
             }
-            match conn.read_tls(&mut fd) {
-                Ok(0) => return Err(HandshakeError::Closed),
-                Ok(_) => {
-                    if let Err(e) = conn.process_new_packets() {
-                        // The alert rustls queued for the peer goes out, best effort.
-                        let _ = conn.write_tls(&mut fd);
-                        return Err(HandshakeError::Refused(e.to_string()));
-                    }
-                }
+            if st.eof || st.peer_closed {
+                return Err(HandshakeError::Closed);
+            }
+            match st.recv(&mut fd) {
+                Ok(_) => {}
                 Err(e) if would_block(&e) => ready(&tcp, false, deadline).await?,
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    return Err(HandshakeError::Refused(e.to_string()))
-                }
                 Err(_) => return Err(HandshakeError::Closed),
             }
         }
-        if matches!(conn, Connection::Server(_)) {
+        if st.is_server() {
             quick_ack(tcp.as_raw_fd());
         }
+        st.trim();
         OPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             tcp,
-            conn: RefCell::new(conn),
+            st: RefCell::new(st),
+            sni,
             sent_sni: None,
         })
     }
@@ -214,22 +223,17 @@ impl TlsStream {
         &self.tcp
     }
 
-    /// The rustls connection, for what the handshake settled (name, protocol, suite…).
-    pub fn session(&self) -> Ref<'_, Connection> {
-        self.conn.borrow()
-    }
-
     /// Whether the handshake resumed an earlier session (a ticket or the session cache).
     pub fn resumed(&self) -> bool {
-        self.conn.borrow().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        self.st.borrow().common().handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
-    /// The name the client asked for (server side).
+    /// The name the client asked for (listener side), or the one sent (server side).
     pub fn sni(&self) -> Option<String> {
-        match &*self.conn.borrow() {
-            Connection::Server(c) => c.server_name().map(str::to_string),
-            Connection::Client(_) => self.sent_sni.as_deref().map(str::to_string),
-        }
+        self.sni
+            .as_deref()
+            .or(self.sent_sni.as_deref())
+            .map(str::to_string)
     }
 
     /// The name this client connection sent (SNI), if any.
@@ -241,27 +245,12 @@ impl TlsStream {
     /// session ticket, a key update) is taken in; close_notify, an error or unsolicited
     /// data make it unusable.
     pub(crate) fn still_open(&self) -> bool {
-        let mut conn = self.conn.borrow_mut();
-        let mut fd = self.fd();
-        loop {
-            match conn.read_tls(&mut fd) {
-                Ok(0) => return false,
-                Ok(_) => match conn.process_new_packets() {
-                    Ok(s) if s.plaintext_bytes_to_read() > 0 || s.peer_has_closed() => {
-                        return false
-                    }
-                    Ok(_) => {}
-                    Err(_) => return false,
-                },
-                Err(e) if would_block(&e) => return true,
-                Err(_) => return false,
-            }
-        }
+        !matches!(self.closed_now(), Some(_))
     }
 
     /// `TLSv1.2` or `TLSv1.3`.
     pub fn version_name(&self) -> Option<&'static str> {
-        Some(match self.conn.borrow().protocol_version()? {
+        Some(match self.st.borrow().common().protocol_version()? {
             rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
             rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
             _ => return None,
@@ -270,7 +259,7 @@ impl TlsStream {
 
     /// The negotiated suite, in the configuration's terms.
     pub fn suite(&self) -> Option<ringlb_config::tls::Suite> {
-        let negotiated = self.conn.borrow().negotiated_cipher_suite()?.suite();
+        let negotiated = self.st.borrow().common().negotiated_cipher_suite()?.suite();
         ringlb_config::tls::SUITES
             .iter()
             .copied()
@@ -279,25 +268,21 @@ impl TlsStream {
 
     /// The protocol ALPN settled on.
     pub fn alpn(&self) -> Option<Vec<u8>> {
-        self.conn.borrow().alpn_protocol().map(<[u8]>::to_vec)
+        self.st
+            .borrow()
+            .common()
+            .alpn_protocol()
+            .map(<[u8]>::to_vec)
     }
 
     /// The DER of the peer's leaf certificate, when it presented one.
     pub fn peer_cert(&self) -> Option<Vec<u8>> {
-        let conn = self.conn.borrow();
-        conn.peer_certificates()?.first().map(|c| c.to_vec())
+        let st = self.st.borrow();
+        st.common().peer_certificates()?.first().map(|c| c.to_vec())
     }
 
     fn fd(&self) -> Fd {
         Fd(self.tcp.as_raw_fd())
-    }
-
-    /// Whether decrypted bytes wait to be read.
-    fn has_plaintext(&self) -> bool {
-        let mut conn = self.conn.borrow_mut();
-        conn.process_new_packets()
-            .map(|s| s.plaintext_bytes_to_read() > 0 || s.peer_has_closed())
-            .unwrap_or(true)
     }
 
     /// Appends to `buf` what the peer has sent, decrypted, without waiting: `None` when
@@ -306,78 +291,73 @@ impl TlsStream {
         if buf.spare_capacity_mut().is_empty() {
             return None;
         }
-        let mut conn = self.conn.borrow_mut();
-        let mut fd = self.fd();
-        loop {
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: rustls writes the plaintext into the slice and says how much; the
-            // bytes are counted in `buf` only after, and `u8` has no invalid values.
-            let spare = unsafe {
-                std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len())
-            };
-            match conn.reader().read(spare) {
-                Ok(0) => return Some(ReadOutcome::Eof),
-                Ok(n) => {
-                    // SAFETY: `n` bytes were written at the start of the spare capacity.
-                    unsafe { buf.set_len(buf.len() + n) };
-                    return Some(ReadOutcome::Data(n));
-                }
-                // The peer closed without close_notify: for HTTP, an end like any other.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Some(ReadOutcome::Eof)
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Some(ReadOutcome::Failed),
-            }
-            match conn.read_tls(&mut fd) {
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return None,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-                    return Some(ReadOutcome::Eof)
-                }
-                Err(_) => return Some(ReadOutcome::Failed),
-            }
-            if conn.process_new_packets().is_err() {
-                let _ = conn.write_tls(&mut fd);
-                return Some(ReadOutcome::Failed);
-            }
-            // A key update or a ticket may want an answer: sent if the socket takes it.
-            while conn.wants_write() {
-                if conn.write_tls(&mut fd).is_err() {
-                    break;
-                }
-            }
+        let mut st = self.st.borrow_mut();
+        if st.has_plain() {
+            return Some(ReadOutcome::Data(st.take_plain(buf)));
         }
+        let mut fd = self.fd();
+        let outcome = loop {
+            let before = buf.len();
+            st.process(Some(buf));
+            // A key update or a ticket may want an answer: sent if the socket takes it.
+            let _ = st.send(&mut fd);
+            if buf.len() > before {
+                break Some(ReadOutcome::Data(buf.len() - before));
+            }
+            if st.failed.is_some() {
+                break Some(ReadOutcome::Failed);
+            }
+            // The peer closed, with close_notify or without (for HTTP, an end like any
+            // other).
+            if st.peer_closed || st.eof {
+                break Some(ReadOutcome::Eof);
+            }
+            match st.recv(&mut fd) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => break None,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    break Some(ReadOutcome::Eof)
+                }
+                Err(_) => break Some(ReadOutcome::Failed),
+            }
+        };
+        st.trim();
+        outcome
     }
 
     /// Whether the peer has closed, from what has arrived: `Some(true)` when it closed (or
     /// the connection failed), `Some(false)` when data waits, `None` when nothing came.
-    /// Records are taken into rustls, never read out: a pipelined request stays for the
-    /// session.
+    /// Decrypted data is kept, never handed out: a pipelined request stays for the session.
     pub(crate) fn closed_now(&self) -> Option<bool> {
-        let mut conn = self.conn.borrow_mut();
+        let mut st = self.st.borrow_mut();
         let mut fd = self.fd();
-        loop {
-            match conn.process_new_packets() {
-                Err(_) => return Some(true),
-                Ok(s) if s.plaintext_bytes_to_read() > 0 => return Some(false),
-                Ok(s) if s.peer_has_closed() => return Some(true),
-                Ok(_) => {}
+        let answer = loop {
+            st.process(None);
+            let _ = st.send(&mut fd);
+            if st.failed.is_some() || st.peer_closed || st.eof {
+                break Some(true);
             }
-            match conn.read_tls(&mut fd) {
-                Ok(0) => return Some(true),
-                Ok(_) => {}
-                Err(e) if would_block(&e) => return None,
-                Err(_) => return Some(true),
+            if st.has_plain() {
+                break Some(false);
             }
-        }
+            match st.recv(&mut fd) {
+                Ok(_) => {}
+                Err(e) if would_block(&e) => break None,
+                Err(_) => break Some(true),
+            }
+        };
+        st.trim();
+        answer
     }
 
     /// Waits until [`TlsStream::read_now`] may have something: decrypted bytes already
     /// wait, or the socket is readable.
     pub async fn readable(&self) -> io::Result<()> {
-        if self.has_plaintext() {
-            return Ok(());
+        {
+            let st = self.st.borrow();
+            if st.has_plain() || st.peer_closed || st.eof || st.failed.is_some() {
+                return Ok(());
+            }
         }
         self.tcp.readable(false).await
     }
@@ -407,19 +387,16 @@ impl TlsStream {
         }
     }
 
-    /// Sends what rustls has encrypted, waiting for room within `deadline`.
+    /// Sends what is queued, waiting for room within `deadline`.
     async fn flush(&self, deadline: Option<monoio::time::Instant>) -> Result<(), WriteError> {
         let mut fd = self.fd();
         loop {
-            let res = {
-                let mut conn = self.conn.borrow_mut();
-                if !conn.wants_write() {
+            let res = self.st.borrow_mut().send(&mut fd);
+            match res {
+                Ok(()) => {
+                    self.st.borrow_mut().trim();
                     return Ok(());
                 }
-                conn.write_tls(&mut fd)
-            };
-            match res {
-                Ok(_) => {}
                 Err(e) if would_block(&e) => match ready(&self.tcp, true, deadline).await {
                     Ok(()) => {}
                     Err(HandshakeError::Timeout) => {
@@ -441,19 +418,11 @@ impl TlsStream {
         limit: Option<Duration>,
     ) -> Result<(), WriteError> {
         let deadline = limit.map(|l| monoio::time::Instant::now() + l);
-        for piece in pieces {
-            let mut at = 0;
-            while at < piece.len() {
-                let n = self
-                    .conn
-                    .borrow_mut()
-                    .writer()
-                    .write(&piece[at..])
-                    .map_err(|_| WriteError::Failed)?;
-                at += n;
-                if n == 0 {
-                    // rustls's send buffer is full: drain it first.
-                    self.flush(deadline).await?;
+        {
+            let mut st = self.st.borrow_mut();
+            for piece in pieces.iter().filter(|p| !p.is_empty()) {
+                if !st.encrypt(piece) {
+                    return Err(WriteError::Failed);
                 }
             }
         }
@@ -462,14 +431,9 @@ impl TlsStream {
 
     /// Queues close_notify and sends it if the socket takes it at once.
     pub fn close_notify(&self) {
-        let mut conn = self.conn.borrow_mut();
-        conn.send_close_notify();
-        let mut fd = self.fd();
-        while conn.wants_write() {
-            if conn.write_tls(&mut fd).is_err() {
-                break;
-            }
-        }
+        let mut st = self.st.borrow_mut();
+        st.close_notify();
+        let _ = st.send(&mut self.fd());
     }
 }
 
