@@ -62,7 +62,7 @@ impl TlsConnector {
             .map_err(HandshakeError::Refused)?;
         let st = Session::new(Side::Client(conn), Vec::new());
         let mut s = TlsStream::handshake(tcp, st, None, deadline).await?;
-        s.sent_sni = sni.filter(|n| !n.is_empty()).map(Box::from);
+        s.name = sni.filter(|n| !n.is_empty()).map(Box::from);
         Ok(s)
     }
 }

@@ -16,6 +16,9 @@ use super::Fd;
 /// The largest record on the wire: 16 KiB of payload plus header and expansion.
 const RECORD_MAX: usize = 16384 + 2048 + 5;
 
+/// The least room a read offers.
+const READ_MIN: usize = 4096;
+
 /// Room a record adds to its payload (header, content type, tag; a TLS 1.2 explicit
 /// nonce): generous, so one reservation fits what `encrypt` writes.
 const RECORD_OVERHEAD: usize = 64;
@@ -48,8 +51,11 @@ pub(crate) struct Session {
     side: Side,
     /// Received bytes not yet processed: a partial record at most, between reads.
     incoming: Vec<u8>,
-    /// Decrypted bytes the reader has not taken yet (more than its buffer had room for).
-    plain: Vec<u8>,
+    /// Decrypted bytes the reader has not taken yet (more than its buffer had room for):
+    /// rare, so boxed: 8 bytes in the connection instead of 24 (see `TlsStream`'s size
+    /// test).
+    #[allow(clippy::box_collection)]
+    plain: Option<Box<Vec<u8>>>,
     /// Records to send, in order.
     outgoing: Vec<u8>,
     pub handshaking: bool,
@@ -58,7 +64,7 @@ pub(crate) struct Session {
     /// The socket reached end of stream.
     pub eof: bool,
     /// The connection failed (a bad record, a refused handshake): why.
-    pub failed: Option<String>,
+    pub failed: Option<Box<str>>,
 }
 
 impl Session {
@@ -68,7 +74,7 @@ impl Session {
         Self {
             side,
             incoming,
-            plain: Vec::new(),
+            plain: None,
             outgoing: Vec::new(),
             handshaking: true,
             peer_closed: false,
@@ -89,7 +95,7 @@ impl Session {
     }
 
     pub fn has_plain(&self) -> bool {
-        !self.plain.is_empty()
+        self.plain.is_some()
     }
 
     /// Processes the received records: application data goes to `out` (within its spare
@@ -146,7 +152,17 @@ impl Session {
 
     /// Reads what the socket has into `incoming`: `Ok(0)` at end of stream.
     pub fn recv(&mut self, fd: &mut Fd) -> io::Result<usize> {
-        self.incoming.reserve(RECORD_MAX);
+        // Room for the record under way (its header says how long it is), at least 4 KiB:
+        // requests and handshake messages are small, and a buffer the size of the largest
+        // record for each would only be allocated to be freed.
+        let under_way = match self.incoming.get(3..5) {
+            Some(len) => 5 + usize::from(u16::from_be_bytes([len[0], len[1]])),
+            None => 0,
+        };
+        let want = under_way
+            .saturating_sub(self.incoming.len())
+            .clamp(READ_MIN, RECORD_MAX);
+        self.incoming.reserve(want);
         let len = self.incoming.len();
         let spare = self.incoming.spare_capacity_mut();
         // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity and says
@@ -173,15 +189,21 @@ impl Session {
 
     /// Moves decrypted bytes kept earlier into `out`, as many as fit.
     pub fn take_plain(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.plain.len().min(out.capacity() - out.len());
-        out.extend_from_slice(&self.plain[..n]);
-        self.plain.drain(..n);
+        let Some(plain) = self.plain.as_mut() else {
+            return 0;
+        };
+        let n = plain.len().min(out.capacity() - out.len());
+        out.extend_from_slice(&plain[..n]);
+        plain.drain(..n);
+        if plain.is_empty() {
+            self.plain = None;
+        }
         n
     }
 
     /// Gives back the memory of buffers that hold nothing: an idle connection keeps none.
     pub fn trim(&mut self) {
-        for b in [&mut self.incoming, &mut self.plain, &mut self.outgoing] {
+        for b in [&mut self.incoming, &mut self.outgoing] {
             if b.is_empty() && b.capacity() > 0 {
                 *b = Vec::new();
             }
@@ -191,10 +213,11 @@ impl Session {
 
 /// What a processing step may touch besides the connection and its received bytes.
 struct Cx<'a, 'o> {
-    plain: &'a mut Vec<u8>,
+    #[allow(clippy::box_collection)]
+    plain: &'a mut Option<Box<Vec<u8>>>,
     out: Option<&'o mut Vec<u8>>,
     outgoing: &'a mut Vec<u8>,
-    failed: &'a mut Option<String>,
+    failed: &'a mut Option<Box<str>>,
     peer_closed: &'a mut bool,
     flags: &'a mut Flags,
 }
@@ -202,14 +225,16 @@ struct Cx<'a, 'o> {
 impl Cx<'_, '_> {
     /// Decrypted bytes: into the reader's buffer while it has room, the rest kept.
     fn deliver(&mut self, mut bytes: &[u8]) {
-        if self.plain.is_empty() {
+        if self.plain.is_none() {
             if let Some(out) = self.out.as_deref_mut() {
                 let n = bytes.len().min(out.capacity() - out.len());
                 out.extend_from_slice(&bytes[..n]);
                 bytes = &bytes[n..];
             }
         }
-        self.plain.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.plain.get_or_insert_default().extend_from_slice(bytes);
+        }
     }
 
     /// Runs `write` on room at the end of `outgoing`, growing it until it fits.
@@ -250,7 +275,7 @@ fn step<Data>(
     let state = match state {
         Ok(s) => s,
         Err(e) => {
-            *cx.failed = Some(e.to_string());
+            *cx.failed = Some(e.to_string().into());
             return (discard, false);
         }
     };
@@ -263,7 +288,7 @@ fn step<Data>(
                         cx.deliver(rec.payload);
                     }
                     Err(e) => {
-                        *cx.failed = Some(e.to_string());
+                        *cx.failed = Some(e.to_string().into());
                         return (discard, false);
                     }
                 }
