@@ -63,6 +63,8 @@ pub(crate) struct Session {
     pub peer_closed: bool,
     /// The socket reached end of stream.
     pub eof: bool,
+    /// The last read filled all the room it had.
+    busy: bool,
     /// The connection failed (a bad record, a refused handshake): why.
     pub failed: Option<Box<str>>,
 }
@@ -79,6 +81,7 @@ impl Session {
             handshaking: true,
             peer_closed: false,
             eof: false,
+            busy: false,
             failed: None,
         }
     }
@@ -159,9 +162,11 @@ impl Session {
             Some(len) => 5 + usize::from(u16::from_be_bytes([len[0], len[1]])),
             None => 0,
         };
+        // A stream busy enough to fill the last read gets room for a whole record.
+        let least = if self.busy { RECORD_MAX } else { READ_MIN };
         let want = under_way
             .saturating_sub(self.incoming.len())
-            .clamp(READ_MIN, RECORD_MAX);
+            .clamp(least, RECORD_MAX);
         self.incoming.reserve(want);
         let len = self.incoming.len();
         let spare = self.incoming.spare_capacity_mut();
@@ -169,7 +174,9 @@ impl Session {
         // how many; only those are then counted in the vector.
         let slice =
             unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
+        let room = slice.len();
         let n = fd.read(slice)?;
+        self.busy = n == room;
         // SAFETY: `n` bytes were written at the vector's end.
         unsafe { self.incoming.set_len(len + n) };
         if n == 0 {
