@@ -178,36 +178,21 @@ fn client_certificates_are_verified_and_fetched(legacy: bool) {
     let ca = pki.ca().display().to_string();
     let (code, out) = curl(addr, "site.test", &["/"], &["--cacert", &ca]);
     assert_ne!(code, 0, "no certificate, no connection: {out}");
-    let (code, out) = curl(
-        addr,
-        "site.test",
-        &["/"],
-        &[
-            "--cacert",
-            &ca,
-            "--cert",
-            &bad_crt.display().to_string(),
-            "--key",
-            &bad_key.display().to_string(),
-        ],
-    );
+    let with_cert = |crt: &std::path::Path, key: &std::path::Path| {
+        let (crt, key) = (crt.display().to_string(), key.display().to_string());
+        curl(
+            addr,
+            "site.test",
+            &["/"],
+            &["--cacert", &ca, "--cert", &crt, "--key", &key],
+        )
+    };
+    let (code, out) = with_cert(&bad_crt, &bad_key);
     assert_ne!(
         code, 0,
         "a certificate from an unknown CA is refused: {out}"
     );
-    let (code, out) = curl(
-        addr,
-        "site.test",
-        &["/"],
-        &[
-            "--cacert",
-            &ca,
-            "--cert",
-            &crt.display().to_string(),
-            "--key",
-            &key.display().to_string(),
-        ],
-    );
+    let (code, out) = with_cert(&crt, &key);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("x-tls-used=1\n"), "{out}");
     assert!(out.contains("x-tls-dn=/O=ringlb tests/CN=alice\n"), "{out}");

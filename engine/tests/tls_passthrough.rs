@@ -6,7 +6,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,26 +21,11 @@ struct TlsOrigin {
 }
 
 impl TlsOrigin {
-    fn start(dir: &Path, cn: &str) -> Self {
+    /// `openssl s_server -www` with a certificate for `cn` from `pki`.
+    fn start(pki: &Pki, cn: &str) -> Self {
+        pki.server(cn, &[cn]);
+        let dir = pki.dir.path();
         let (cert, key) = (dir.join(format!("{cn}.crt")), dir.join(format!("{cn}.key")));
-        let made = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "1", "-subj", &format!("/CN={cn}")])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(made.success(), "openssl req for {cn}");
         let port = free_port();
         let child = Command::new("openssl")
             .args(["s_server", "-www", "-accept", &port.to_string()])
@@ -74,16 +58,16 @@ impl Drop for TlsOrigin {
 /// Three TLS servers (CN backend-a, backend-b, backend-c) behind the passthrough frontend
 /// `tls` of the brief, and `strict`, which rejects what is not a ClientHello after 1 s.
 struct Setup {
-    _dir: TempDir,
+    _pki: Pki,
     _origins: Vec<TlsOrigin>,
     proxy: RunHandle,
 }
 
 fn setup(legacy: bool) -> Setup {
-    let dir = TempDir::new("tls-passthrough");
+    let pki = Pki::new();
     let origins: Vec<TlsOrigin> = ["backend-a", "backend-b", "backend-c"]
         .iter()
-        .map(|cn| TlsOrigin::start(dir.path(), cn))
+        .map(|cn| TlsOrigin::start(&pki, cn))
         .collect();
     let text = format!(
         "global\n nbthread 1\n\
@@ -110,7 +94,7 @@ fn setup(legacy: bool) -> Setup {
     );
     let proxy = run(parse_config(&text), legacy);
     Setup {
-        _dir: dir,
+        _pki: pki,
         _origins: origins,
         proxy,
     }
