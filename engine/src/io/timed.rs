@@ -114,32 +114,86 @@ pub(crate) fn read_now(stream: &Stream, buf: &mut Vec<u8>) -> Option<ReadOutcome
     if let Stream::Tls(t) = stream {
         return t.read_now(buf);
     }
-    let spare = buf.spare_capacity_mut();
-    if spare.is_empty() {
+    if buf.spare_capacity_mut().is_empty() {
         return None;
     }
-    // SAFETY: `spare` is writable memory owned by `buf` for its length; recv writes at most
-    // that many bytes and its return value says how many it wrote.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            spare.as_mut_ptr().cast(),
-            spare.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    match n {
-        0 => Some(ReadOutcome::Eof),
-        n if n > 0 => {
-            // SAFETY: recv initialised the first `n` spare bytes.
-            unsafe { buf.set_len(buf.len() + n as usize) };
-            Some(ReadOutcome::Data(n as usize))
-        }
-        _ => match io::Error::last_os_error().kind() {
+    match Fd(stream.as_raw_fd()).recv_into(buf) {
+        Ok(0) => Some(ReadOutcome::Eof),
+        Ok(n) => Some(ReadOutcome::Data(n)),
+        Err(e) => match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => None,
             io::ErrorKind::ConnectionReset => Some(ReadOutcome::Eof),
             _ => Some(ReadOutcome::Failed),
         },
+    }
+}
+
+/// A socket as `io::Read`/`io::Write` with non-blocking `recv` and `send`/`sendmsg` (no
+/// SIGPIPE): the direct system calls of the paths here, and the bytes rustls moves.
+pub(crate) struct Fd(pub RawFd);
+
+impl Fd {
+    /// Appends to `buf`, within its spare capacity, what the socket has now.
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity and says
+        // how many; only those are then counted in `buf`.
+        let n = unsafe {
+            libc::recv(
+                self.0,
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: recv initialised the first `n` spare bytes.
+        unsafe { buf.set_len(buf.len() + n as usize) };
+        Ok(n as usize)
+    }
+}
+
+impl io::Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is writable for its length; recv writes at most that many bytes.
+        let n = unsafe {
+            libc::recv(
+                self.0,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+impl io::Write for Fd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: a zeroed msghdr is valid (no name, no control data).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // `IoSlice` is guaranteed ABI-compatible with `iovec`; sendmsg only reads them.
+        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = bufs.len() as _;
+        // SAFETY: every vector points at readable memory for its length.
+        let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -149,38 +203,14 @@ fn send_now(fd: RawFd, bytes: &[u8]) -> usize {
     if bytes.is_empty() {
         return 0;
     }
-    // SAFETY: `bytes` is readable for its length; send only reads it.
-    let n = unsafe {
-        libc::send(
-            fd,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    n.max(0) as usize
+    io::Write::write(&mut Fd(fd), bytes).unwrap_or(0)
 }
 
 /// [`send_now`] for two pieces in one call (`sendmsg` with two vectors): how many bytes of
 /// `first` then `second` the socket took.
 fn send_now_pair(fd: RawFd, first: &[u8], second: &[u8]) -> usize {
-    let mut iov = [
-        libc::iovec {
-            iov_base: first.as_ptr() as *mut libc::c_void,
-            iov_len: first.len(),
-        },
-        libc::iovec {
-            iov_base: second.as_ptr() as *mut libc::c_void,
-            iov_len: second.len(),
-        },
-    ];
-    // SAFETY: a zeroed msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_mut_ptr();
-    msg.msg_iovlen = iov.len() as _;
-    // SAFETY: both vectors point at readable memory for their lengths; sendmsg only reads it.
-    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-    n.max(0) as usize
+    let pieces = [io::IoSlice::new(first), io::IoSlice::new(second)];
+    io::Write::write_vectored(&mut Fd(fd), &pieces).unwrap_or(0)
 }
 
 /// Writes `first`, then `second[range]`: in one system call and one segment when the socket

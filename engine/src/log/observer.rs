@@ -311,6 +311,12 @@ impl Observer {
     }
 
     /// Counts a finished TCP tunnel (or a connection that never reached one) and logs it.
+    /// A TLS handshake on frontend `fe` completed (`resumed`: from a ticket or the cache).
+    pub fn tls_handshake(&self, fe: usize, resumed: bool) {
+        self.stats.process.tls_handshake(resumed);
+        self.stats.frontends[fe].tls_handshake(resumed);
+    }
+
     /// A TLS handshake on frontend `fe` failed: counted, and logged as HAProxy logs a
     /// connection error, `IP:PORT [DATE] FRONTEND/BIND: SSL handshake failure (REASON)`.
     pub fn tls_failure(&self, fe: usize, peer: std::net::SocketAddr, bind: &str, reason: &str) {

@@ -60,10 +60,7 @@ pub async fn serve_connection(
     let stream = match (stream, tls) {
         (Stream::Tcp(tcp), Some(tls)) => match tls.accept(tcp, plan.timeouts.client).await {
             Ok(t) => {
-                let stats = &worker.obs.stats;
-                let resumed = t.resumed();
-                stats.process.tls_handshake(resumed);
-                stats.frontends[plan.index].tls_handshake(resumed);
+                worker.obs.tls_handshake(plan.index, t.resumed());
                 Stream::Tls(Box::new(t))
             }
             Err(e) => {

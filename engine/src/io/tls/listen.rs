@@ -9,7 +9,6 @@
 //! ticket key rotation, and the listener is shared by all workers, so a session made on
 //! one worker resumes on any.
 
-use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -223,22 +222,25 @@ impl TlsListener {
         // processes the ClientHello again from them.
         let mut raw: Vec<u8> = Vec::new();
         let accepted = loop {
-            let mut chunk = [0u8; 4096];
-            match std::io::Read::read(&mut fd, &mut chunk) {
+            let from = raw.len();
+            raw.reserve(4096);
+            match fd.recv_into(&mut raw) {
                 Ok(0) => return Err(HandshakeError::Closed),
-                Ok(n) => {
-                    raw.extend_from_slice(&chunk[..n]);
-                    // rustls refuses a ClientHello over 64 KiB; so does this.
-                    if let Err(e) = acceptor.read_tls(&mut &chunk[..n]) {
-                        return Err(HandshakeError::Refused(e.to_string()));
+                // Fed whole: one `read_tls` takes at most 4 KiB. rustls refuses a
+                // ClientHello over 64 KiB; so does this.
+                Ok(_) => {
+                    let mut rest = &raw[from..];
+                    while !rest.is_empty() {
+                        match acceptor.read_tls(&mut rest) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) => return Err(HandshakeError::Refused(e.to_string())),
+                        }
                     }
                 }
                 Err(e) if would_block(&e) => {
                     ready(&tcp, false, deadline).await?;
                     continue;
-                }
-                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    return Err(HandshakeError::Refused(e.to_string()))
                 }
                 Err(_) => return Err(HandshakeError::Closed),
             }

@@ -14,7 +14,7 @@ pub mod listen;
 mod record;
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use monoio::net::TcpStream;
 
 pub(crate) use record::{Session, Side};
 
-use crate::io::timed::{expiry_turn, ReadOutcome, WriteError};
+use crate::io::timed::{expiry_turn, Fd, ReadOutcome, WriteError};
 
 pub use connect::TlsConnector;
 pub use listen::TlsListener;
@@ -50,51 +50,6 @@ impl std::fmt::Debug for TlsStream {
         f.debug_struct("TlsStream")
             .field("fd", &self.tcp.as_raw_fd())
             .finish()
-    }
-}
-
-/// The socket as `io::Read`/`io::Write` for rustls: non-blocking `recv` and `send`.
-pub(crate) struct Fd(RawFd);
-
-impl Read for Fd {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is writable for its length; recv writes at most that many bytes.
-        let n = unsafe {
-            libc::recv(
-                self.0,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Write for Fd {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[io::IoSlice::new(buf)])
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        // SAFETY: a zeroed msghdr is valid (no name, no control data).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // `IoSlice` is guaranteed ABI-compatible with `iovec`; sendmsg only reads them.
-        msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
-        msg.msg_iovlen = bufs.len() as _;
-        // SAFETY: every vector points at readable memory for its length.
-        let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

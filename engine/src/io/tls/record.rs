@@ -4,14 +4,14 @@
 //! in them. An idle connection so keeps no buffer at all, where rustls's buffered
 //! connection keeps a 4 KiB read buffer for its whole life.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use rustls::client::UnbufferedClientConnection;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
 use rustls::CommonState;
 
-use super::Fd;
+use crate::io::timed::Fd;
 
 /// The largest record on the wire: 16 KiB of payload plus header and expansion.
 const RECORD_MAX: usize = 16384 + 2048 + 5;
@@ -168,17 +168,9 @@ impl Session {
             .saturating_sub(self.incoming.len())
             .clamp(least, RECORD_MAX);
         self.incoming.reserve(want);
-        let len = self.incoming.len();
-        let spare = self.incoming.spare_capacity_mut();
-        // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity and says
-        // how many; only those are then counted in the vector.
-        let slice =
-            unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
-        let room = slice.len();
-        let n = fd.read(slice)?;
+        let room = self.incoming.capacity() - self.incoming.len();
+        let n = fd.recv_into(&mut self.incoming)?;
         self.busy = n == room;
-        // SAFETY: `n` bytes were written at the vector's end.
-        unsafe { self.incoming.set_len(len + n) };
         if n == 0 {
             self.eof = true;
         }
