@@ -5,10 +5,10 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
+use ringlb_config::tls::client::ClientTls;
+use rustls::{ClientConnection, HandshakeKind, StreamOwned};
 
 /// One of the harness's client connections to a proxy.
 pub enum Conn {
@@ -86,17 +86,14 @@ impl Write for Conn {
 }
 
 /// A fresh connection to `addr`, over TLS with `tls`, that has made one request.
-pub fn after_one_request(
-    addr: SocketAddr,
-    tls: Option<&Arc<ClientConfig>>,
-) -> std::io::Result<Conn> {
+pub fn after_one_request(addr: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<Conn> {
     let mut c = connect(addr, tls)?;
     one_request(&mut c)?;
     Ok(c)
 }
 
 /// Connects to `addr`, over TLS with `tls` (the handshake completes with the first request).
-fn connect(addr: SocketAddr, tls: Option<&Arc<ClientConfig>>) -> std::io::Result<Conn> {
+fn connect(addr: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<Conn> {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     // As wrk does. Without it, a TLS client's request is held back (Nagle) until the proxy
     // acknowledges the client's Finished, which takes a delayed ACK (40 ms) from a proxy that
@@ -106,8 +103,7 @@ fn connect(addr: SocketAddr, tls: Option<&Arc<ClientConfig>>) -> std::io::Result
     let Some(config) = tls else {
         return Ok(Conn::Plain(s));
     };
-    let conn = ClientConnection::new(config.clone(), crate::tls::server_name())
-        .map_err(std::io::Error::other)?;
+    let conn = crate::tls::connect(config, addr)?;
     Ok(Conn::Tls(Box::new(StreamOwned::new(conn, s))))
 }
 
@@ -146,7 +142,7 @@ pub struct Opened {
     pub first_error: Option<String>,
 }
 
-pub fn open(addr: SocketAddr, count: usize, tls: Option<&Arc<ClientConfig>>) -> Opened {
+pub fn open(addr: SocketAddr, count: usize, tls: Option<&ClientTls>) -> Opened {
     let mut o = Opened {
         conns: Vec::with_capacity(count),
         errors: 0,

@@ -284,7 +284,7 @@ fn measure_idle(
         .ok_or("the idle workload needs a proxy")?;
     note_startup(target, &proc.log_text(), w, notes);
     let addr: SocketAddr = ([127, 0, 0, 1], plan.front_port).into();
-    let tls = w.tls.map(|_| crate::tls::client_config());
+    let tls = w.tls.map(|_| crate::tls::client());
     // One request first, so lazily built per-worker state is in the baseline.
     let primer = crate::idle::open(addr, plan.threads.max(1), tls.as_ref());
     std::thread::sleep(Duration::from_millis(200));

@@ -4,12 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{aws_lc_rs, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, HandshakeKind, SignatureScheme};
+use ringlb_config::model::{GlobalTls, ServerTls, Verify};
+use ringlb_config::tls::client::ClientTls;
+use rustls::{ClientConnection, HandshakeKind};
 
 /// The key of the certificate a TLS workload's proxies present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,67 +89,26 @@ fn self_signed(dir: &Path, key: KeyType) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Accepts any certificate and signature: the harness measures the proxy, it does not
-/// authenticate it (wrk and h2load do not verify either).
-#[derive(Debug)]
-struct AnyServer(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+/// The harness's client: the engine's own server-side TLS with `verify none` (the harness
+/// measures the proxy, it does not authenticate it; wrk and h2load do not verify either),
+/// TLS 1.2 and 1.3, and a session store, so a second connection offers the first one's
+/// session.
+pub fn client() -> ClientTls {
+    let g = GlobalTls::default();
+    ClientTls::new(&ServerTls::default(), Verify::None, &g, true)
+        .expect("the default client settings build")
 }
 
-/// The harness's client: TLS 1.2 and 1.3, no certificate check, and rustls's in-memory
-/// session store, so a second connection offers the first one's session.
-pub fn client_config() -> Arc<ClientConfig> {
-    let provider = Arc::new(aws_lc_rs::default_provider());
-    let config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports the default TLS versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-pub fn server_name() -> ServerName<'static> {
-    ServerName::try_from(SERVER_NAME).expect("a valid DNS name")
+/// A connection to the proxy at `addr`, sending the certificates' name.
+pub fn connect(tls: &ClientTls, addr: SocketAddr) -> std::io::Result<ClientConnection> {
+    tls.connect(Some(SERVER_NAME), addr.ip())
+        .map_err(std::io::Error::other)
 }
 
 /// Whether the proxy on `addr` resumes TLS sessions: two connections, one request each, from
 /// one client, so the second offers the session (ticket or ID) the first was given.
 pub fn resumes(addr: SocketAddr) -> Result<bool, String> {
-    let config = client_config();
+    let config = client();
     let mut kind = None;
     for _ in 0..2 {
         let mut conn = crate::idle::after_one_request(addr, Some(&config))
