@@ -309,6 +309,48 @@ both_drivers!(
     super::bad_handshakes_end_cleanly
 );
 
+/// A response head held back for the body bytes that follow it (one segment for both, see
+/// `codec/body.rs`) leaves at once when the body is late: its TLS record too.
+fn a_late_body_does_not_hold_its_head_back(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let server = split_writer(Duration::from_millis(800));
+    let (_h, addr) = start(
+        &format!(
+            "frontend fe\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem\n default_backend be\n\
+             backend be\n server s {server}\n"
+        ),
+        &pki,
+        1,
+        legacy,
+    );
+    let ca = pki.ca().display().to_string();
+    let times = "\n%{time_pretransfer} %{time_starttransfer} %{time_total}";
+    // Held back, the head would leave with the client's next ACK (40 ms of delayed ACK at
+    // the least) or the kernel's probe timer (200 ms); the best of three attempts, so that
+    // a busy machine does not fail it.
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let (code, out) = curl(addr, "site.test", &["/"], &["--cacert", &ca, "-w", times]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("hello\n"), "{out}");
+        let t: Vec<f64> = out
+            .lines()
+            .last()
+            .unwrap()
+            .split(' ')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!(t[2] - t[0] >= 0.8, "the body came early: {out}");
+        best = best.min(t[1] - t[0]);
+    }
+    assert!(best < 0.035, "the head came {best:.3} s after the request");
+}
+both_drivers!(
+    a_late_body_does_not_hold_its_head_back,
+    super::a_late_body_does_not_hold_its_head_back
+);
+
 /// Connections to local `port` still open on the proxy's side: ESTABLISHED or CLOSE_WAIT
 /// (the peer closed, the proxy did not), from `/proc/net/tcp`.
 fn held_open(port: u16) -> usize {

@@ -266,6 +266,7 @@ fn dump_options(out: &mut Out, p: &Proxy) {
         ("clitcpka", o.clitcpka),
         ("srvtcpka", o.srvtcpka),
         ("http-buffer-request", o.http_buffer_request),
+        ("http-no-delay", o.http_no_delay),
         ("accept-invalid-http-request", o.accept_invalid_http_request),
         (
             "accept-invalid-http-response",

@@ -249,6 +249,9 @@ pub struct Options {
     pub clitcpka: bool,
     pub srvtcpka: bool,
     pub http_buffer_request: bool,
+    /// `option http-no-delay`: every write leaves at once, never held back for the bytes
+    /// that follow it (in the frontend or the backend of an exchange).
+    pub http_no_delay: bool,
     pub accept_invalid_http_request: bool,
     pub accept_invalid_http_response: bool,
 }

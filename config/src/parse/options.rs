@@ -31,6 +31,7 @@ pub(super) const OPTIONS: &[&str] = &[
     "clitcpka",
     "srvtcpka",
     "http-buffer-request",
+    "http-no-delay",
     "accept-invalid-http-request",
     "accept-invalid-http-response",
     "http-use-htx",
@@ -179,6 +180,10 @@ pub(super) fn option(
         "http-buffer-request" => {
             flag!(http_buffer_request);
             "option http-buffer-request"
+        }
+        "http-no-delay" => {
+            flag!(http_no_delay);
+            "option http-no-delay"
         }
         "accept-invalid-http-request" => {
             flag!(accept_invalid_http_request);

@@ -27,6 +27,8 @@ pub struct HttpFrontend {
     pub head_limit: usize,
     /// `unique-id-format` / `unique-id-header`; `None` builds no ID.
     pub unique_id: Option<crate::analysis::unique_id::UniqueId>,
+    /// `option http-no-delay`.
+    pub no_delay: bool,
 }
 
 impl HttpFrontend {
@@ -54,6 +56,7 @@ impl HttpFrontend {
             default_backend,
             head_limit: tune.bufsize.saturating_sub(tune.maxrewrite).max(256) as usize,
             unique_id: crate::analysis::unique_id::UniqueId::from_proxy(proxy),
+            no_delay: proxy.options.http_no_delay,
         }
     }
 
@@ -85,6 +88,8 @@ pub struct HttpBackend {
     pub stats_index: Option<usize>,
     /// `http-reuse`: which requests may use an idle server connection.
     pub reuse: HttpReuse,
+    /// `option http-no-delay`.
+    pub no_delay: bool,
 }
 
 impl HttpBackend {
@@ -107,6 +112,7 @@ impl HttpBackend {
             cookie: proxy.cookie.clone(),
             stats_index: None,
             reuse: proxy.http_reuse,
+            no_delay: proxy.options.http_no_delay,
         }
     }
 }

@@ -8,7 +8,9 @@ use monoio::buf::IoBuf;
 
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::framing::BodyKind;
-use crate::io::timed::{read_more, write_all, write_pair, ReadOutcome, WriteError};
+use crate::io::timed::{
+    push, read_more, read_now, write_all_then, write_pair, ReadOutcome, WriteError,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyError {
@@ -44,11 +46,14 @@ fn body_part(
     })
 }
 
-/// How long each side of a body transfer may stay silent.
+/// How a body transfer runs: how long each side may stay silent, and whether every write
+/// must leave at once.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyTimeouts {
     pub src: Option<Duration>,
     pub dst: Option<Duration>,
+    /// `option http-no-delay`: the head is never held back for the body bytes after it.
+    pub no_delay: bool,
 }
 
 /// What [`forward_body`] hands back: the body's length (or why it stopped), the buffer
@@ -67,7 +72,9 @@ const MERGE_MAX: usize = 1024;
 /// Forwards a body of `kind` from `src` to `dst`; `buf[start..]` holds bytes already read.
 /// `head` (the message head, or empty) goes first, in the same system call as the body
 /// bytes already read, so a small message leaves in one write and one segment instead of
-/// two.
+/// two. When the body does not end in those bytes, the head is sent with `MSG_MORE`: the
+/// body's next bytes, usually there by then, join it in the same segment, and if they are
+/// not, the head is pushed before the wait for them.
 pub(crate) async fn forward_body(
     src: &mut Stream,
     dst: &mut Stream,
@@ -80,6 +87,7 @@ pub(crate) async fn forward_body(
     let BodyTimeouts {
         src: src_timeout,
         dst: dst_timeout,
+        no_delay,
     } = timeouts;
     let mut remaining = match kind {
         BodyKind::Length(n) => n,
@@ -89,6 +97,8 @@ pub(crate) async fn forward_body(
     let mut pos = start;
     let mut total = 0u64;
     let mut head_back = None;
+    // Bytes sent with `MSG_MORE` wait in `dst` for the next write (or a push).
+    let mut corked = false;
     let end = |result, buf, head| BodyEnd { result, buf, head };
     loop {
         let (mut take, done) = match body_part(kind, &mut remaining, &mut decoder, &buf[pos..]) {
@@ -96,21 +106,24 @@ pub(crate) async fn forward_body(
             Err(e) => return end(Err(e), buf, head_back),
         };
         if !head.is_empty() {
+            corked = !done && !no_delay;
             // A few body bytes are copied behind the head; more leave with it from their own
             // buffer in the same system call.
             let (res, sent) = if take <= MERGE_MAX && head.len() + take <= head.capacity() {
                 head.extend_from_slice(&buf[pos..pos + take]);
-                let (res, back) = write_all(dst, std::mem::take(&mut head), dst_timeout).await;
+                let head = std::mem::take(&mut head);
+                let (res, back) = write_all_then(dst, head, dst_timeout, corked).await;
                 head_back = back;
                 (res, std::mem::replace(&mut take, 0))
             } else if take > 0 {
                 let range = pos..pos + take;
-                let (res, back, b) =
-                    write_pair(dst, std::mem::take(&mut head), buf, range, dst_timeout).await;
+                let head = std::mem::take(&mut head);
+                let (res, back, b) = write_pair(dst, head, buf, range, dst_timeout, corked).await;
                 (head_back, buf) = (back, b);
                 (res, std::mem::replace(&mut take, 0))
             } else {
-                let (res, back) = write_all(dst, std::mem::take(&mut head), dst_timeout).await;
+                let head = std::mem::take(&mut head);
+                let (res, back) = write_all_then(dst, head, dst_timeout, corked).await;
                 head_back = back;
                 (res, 0)
             };
@@ -121,7 +134,9 @@ pub(crate) async fn forward_body(
             total += sent as u64;
         }
         if take > 0 {
-            let (res, slice) = write_all(dst, buf.slice(pos..pos + take), dst_timeout).await;
+            corked = !done && !no_delay;
+            let part = buf.slice(pos..pos + take);
+            let (res, slice) = write_all_then(dst, part, dst_timeout, corked).await;
             buf = slice.map(|s| s.into_inner()).unwrap_or_default();
             if let Err(e) = res {
                 return end(Err(dst_error(e)), buf, head_back);
@@ -134,8 +149,28 @@ pub(crate) async fn forward_body(
         }
         buf.clear();
         pos = 0;
-        let (outcome, b) = read_more(src, buf, src_timeout).await;
-        buf = b;
+        let ready = if corked {
+            read_now(src, &mut buf)
+        } else {
+            None
+        };
+        let outcome = match ready {
+            // Leaves with the corked bytes at the next write.
+            Some(ReadOutcome::Data(n)) => ReadOutcome::Data(n),
+            ready => {
+                if std::mem::take(&mut corked) {
+                    push(dst);
+                }
+                match ready {
+                    Some(outcome) => outcome,
+                    None => {
+                        let (outcome, b) = read_more(src, buf, src_timeout).await;
+                        buf = b;
+                        outcome
+                    }
+                }
+            }
+        };
         match outcome {
             ReadOutcome::Data(_) => {}
             ReadOutcome::Eof if kind == BodyKind::UntilClose => {
@@ -153,5 +188,70 @@ fn dst_error(e: WriteError) -> BodyError {
     match e {
         WriteError::Timeout => BodyError::DstTimeout,
         WriteError::Failed => BodyError::DstFailed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    /// A connected loopback pair: the side the proxy drives, and the peer as a std socket.
+    fn tcp_pair() -> (Stream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (ours, _) = l.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        ours.set_nodelay(true).unwrap();
+        let ours = monoio::net::TcpStream::from_std(ours).unwrap();
+        (Stream::Tcp(ours), peer)
+    }
+
+    fn data_segments_in(s: &TcpStream) -> u32 {
+        // SAFETY: a zeroed tcp_info is valid; getsockopt writes at most `len` bytes of it.
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&mut info as *mut libc::tcp_info).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        info.tcpi_data_segs_in
+    }
+
+    /// A head whose body is not in the bytes read with it waits in the socket for the body
+    /// bytes that follow, and both reach the client in one segment; with `no_delay` the head
+    /// leaves at once, and the body in a segment of its own.
+    #[monoio::test_all(timer_enabled = true)]
+    async fn a_head_leaves_with_the_body_that_follows_it_unless_no_delay() {
+        for (no_delay, segments) in [(false, 1), (true, 2)] {
+            let (mut src, mut server) = tcp_pair();
+            let (mut dst, mut client) = tcp_pair();
+            // The body is already in the source socket when the head is written.
+            server.write_all(b"hello\n").unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            let head = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n".to_vec();
+            let limit = Some(Duration::from_secs(5));
+            let timeouts = BodyTimeouts {
+                src: limit,
+                dst: limit,
+                no_delay,
+            };
+            let kind = BodyKind::Length(6);
+            let buf = Vec::with_capacity(4096);
+            let end = forward_body(&mut src, &mut dst, head.clone(), buf, 0, kind, timeouts).await;
+            assert_eq!(end.result, Ok(6));
+            let mut got = vec![0u8; head.len() + 6];
+            client.read_exact(&mut got).unwrap();
+            assert!(got.ends_with(b"\r\n\r\nhello\n"));
+            assert_eq!(data_segments_in(&client), segments, "no_delay: {no_delay}");
+        }
     }
 }

@@ -173,23 +173,34 @@ impl io::Read for Fd {
     }
 }
 
-impl io::Write for Fd {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[io::IoSlice::new(buf)])
-    }
-
-    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+impl Fd {
+    /// Sends `bufs` in order with one non-blocking `sendmsg` (no SIGPIPE). With `more`, TCP
+    /// is told that more bytes follow at once (`MSG_MORE`): it keeps a partial segment back
+    /// until the next send without it, or a [`push`], so that both leave in one segment.
+    pub fn send_vectored(&mut self, bufs: &[io::IoSlice<'_>], more: bool) -> io::Result<usize> {
         // SAFETY: a zeroed msghdr is valid (no name, no control data).
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         // `IoSlice` is guaranteed ABI-compatible with `iovec`; sendmsg only reads them.
         msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
         msg.msg_iovlen = bufs.len() as _;
+        let more = if more { libc::MSG_MORE } else { 0 };
         // SAFETY: every vector points at readable memory for its length.
-        let n = unsafe { libc::sendmsg(self.0, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        let n =
+            unsafe { libc::sendmsg(self.0, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | more) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
+    }
+}
+
+impl io::Write for Fd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.send_vectored(&[io::IoSlice::new(buf)], false)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.send_vectored(bufs, false)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -197,38 +208,50 @@ impl io::Write for Fd {
     }
 }
 
-/// Sends what the socket takes at once, without waiting; returns how many bytes that was (0
-/// on an error, which the write through the driver that follows reports).
-fn send_now(fd: RawFd, bytes: &[u8]) -> usize {
+/// Sends what the socket takes at once, without waiting (`more`: see
+/// [`Fd::send_vectored`]); returns how many bytes that was (0 on an error, which the write
+/// through the driver that follows reports).
+fn send_now(fd: RawFd, bytes: &[u8], more: bool) -> usize {
     if bytes.is_empty() {
         return 0;
     }
-    io::Write::write(&mut Fd(fd), bytes).unwrap_or(0)
+    Fd(fd)
+        .send_vectored(&[io::IoSlice::new(bytes)], more)
+        .unwrap_or(0)
 }
 
 /// [`send_now`] for two pieces in one call (`sendmsg` with two vectors): how many bytes of
 /// `first` then `second` the socket took.
-fn send_now_pair(fd: RawFd, first: &[u8], second: &[u8]) -> usize {
+fn send_now_pair(fd: RawFd, first: &[u8], second: &[u8], more: bool) -> usize {
     let pieces = [io::IoSlice::new(first), io::IoSlice::new(second)];
-    io::Write::write_vectored(&mut Fd(fd), &pieces).unwrap_or(0)
+    Fd(fd).send_vectored(&pieces, more).unwrap_or(0)
+}
+
+/// Sends on its way what a write with `more` kept back: a TCP socket (or a TLS stream's)
+/// pushes its partial segment; other sockets keep nothing back.
+pub(crate) fn push(stream: &Stream) {
+    stream.set_nodelay();
 }
 
 /// Writes `first`, then `second[range]`: in one system call and one segment when the socket
 /// takes both at once, with no copy of either. What it does not take goes through
-/// [`write_all`]. Hands both buffers back (`first` as `None`, and `second` empty, when a
-/// timed-out write outlived its grace period).
+/// [`write_all`]. With `more`, the bytes the socket takes at once may wait in it for what
+/// follows (see [`Fd::send_vectored`]; the caller writes again or calls [`push`]). Hands
+/// both buffers back (`first` as `None`, and `second` empty, when a timed-out write
+/// outlived its grace period).
 pub(crate) async fn write_pair(
     stream: &mut Stream,
     first: Vec<u8>,
     second: Vec<u8>,
     range: std::ops::Range<usize>,
     limit: Option<Duration>,
+    more: bool,
 ) -> (Result<(), WriteError>, Option<Vec<u8>>, Vec<u8>) {
     if let Stream::Tls(t) = stream {
-        let res = t.write_all(&[&first, &second[range]], limit).await;
+        let res = t.write_all(&[&first, &second[range]], limit, more).await;
         return (res, Some(first), second);
     }
-    let sent = send_now_pair(stream.as_raw_fd(), &first, &second[range.clone()]);
+    let sent = send_now_pair(stream.as_raw_fd(), &first, &second[range.clone()], more);
     // Bytes of `second` already sent.
     let into_second = sent.saturating_sub(first.len());
     let first = if sent < first.len() {
@@ -290,15 +313,26 @@ pub(crate) async fn write_all<T: IoBuf + 'static>(
     buf: T,
     limit: Option<Duration>,
 ) -> (Result<(), WriteError>, Option<T>) {
+    write_all_then(stream, buf, limit, false).await
+}
+
+/// [`write_all`]; with `more`, what the socket takes at once may wait in it for what follows
+/// (see [`Fd::send_vectored`]; the caller writes again or calls [`push`]).
+pub(crate) async fn write_all_then<T: IoBuf + 'static>(
+    stream: &mut Stream,
+    buf: T,
+    limit: Option<Duration>,
+    more: bool,
+) -> (Result<(), WriteError>, Option<T>) {
     if let Stream::Tls(t) = stream {
         // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
         let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        return (t.write_all(&[bytes], limit).await, Some(buf));
+        return (t.write_all(&[bytes], limit, more).await, Some(buf));
     }
     let fd = stream.as_raw_fd();
     // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
     let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-    let sent = send_now(fd, bytes);
+    let sent = send_now(fd, bytes, more);
     if sent == bytes.len() {
         return (Ok(()), Some(buf));
     }
@@ -376,7 +410,7 @@ mod tests {
             let limit = Some(Duration::from_secs(10));
             let len = body.len();
             let (res, head_back, body_back) =
-                write_pair(&mut stream, head.clone(), body, 7..len, limit).await;
+                write_pair(&mut stream, head.clone(), body, 7..len, limit, false).await;
             assert!(res.is_ok());
             assert_eq!(head_back.as_deref(), Some(&head[..]), "the head comes back");
             assert_eq!(body_back.len(), len, "the body buffer comes back");

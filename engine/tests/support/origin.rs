@@ -409,6 +409,26 @@ where
     addr
 }
 
+/// A server answering each request with a head, then (after `gap`) a 6-byte body, each in a
+/// write of its own.
+pub fn split_writer(gap: Duration) -> SocketAddr {
+    serve_each(move |s| {
+        s.set_nodelay(true).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        while read_head(&mut r).is_some() {
+            let head = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n";
+            if w.write_all(head).is_err() {
+                return;
+            }
+            std::thread::sleep(gap);
+            if w.write_all(b"hello\n").is_err() {
+                return;
+            }
+        }
+    })
+}
+
 /// A TCP backend that echoes every byte and mirrors half-close: after the client's FIN it
 /// finishes writing and closes.
 pub fn echo_server() -> SocketAddr {

@@ -136,7 +136,7 @@ impl TlsStream {
             st.process(None);
             // Whatever is queued goes out first: an alert for a refused handshake too.
             loop {
-                match st.send(&mut fd) {
+                match st.send(&mut fd, false) {
                     Ok(()) => break,
                     Err(e) if would_block(&e) && st.failed.is_none() => {
                         ready(&tcp, true, deadline).await?
@@ -253,7 +253,7 @@ impl TlsStream {
             let before = buf.len();
             st.process(Some(buf));
             // A key update or a ticket may want an answer: sent if the socket takes it.
-            let _ = st.send(&mut fd);
+            let _ = st.send(&mut fd, false);
             if buf.len() > before {
                 break Some(ReadOutcome::Data(buf.len() - before));
             }
@@ -286,7 +286,7 @@ impl TlsStream {
         let mut fd = self.fd();
         let answer = loop {
             st.process(None);
-            let _ = st.send(&mut fd);
+            let _ = st.send(&mut fd, false);
             if st.failed.is_some() || st.peer_closed || st.eof {
                 break Some(true);
             }
@@ -341,10 +341,14 @@ impl TlsStream {
     }
 
     /// Sends what is queued, waiting for room within `deadline`.
-    async fn flush(&self, deadline: Option<monoio::time::Instant>) -> Result<(), WriteError> {
+    async fn flush(
+        &self,
+        deadline: Option<monoio::time::Instant>,
+        more: bool,
+    ) -> Result<(), WriteError> {
         let mut fd = self.fd();
         loop {
-            let res = self.st.borrow_mut().send(&mut fd);
+            let res = self.st.borrow_mut().send(&mut fd, more);
             match res {
                 Ok(()) => {
                     self.st.borrow_mut().trim();
@@ -364,11 +368,13 @@ impl TlsStream {
     }
 
     /// Encrypts and sends `pieces` in order, all of them, within `limit`. Records of every
-    /// piece leave together in as few `sendmsg` calls as the socket allows.
+    /// piece leave together in as few `sendmsg` calls as the socket allows; with `more`,
+    /// they may wait in the socket for what follows (see [`Fd::send_vectored`]).
     pub(crate) async fn write_all(
         &self,
         pieces: &[&[u8]],
         limit: Option<Duration>,
+        more: bool,
     ) -> Result<(), WriteError> {
         let deadline = limit.map(|l| monoio::time::Instant::now() + l);
         {
@@ -379,14 +385,14 @@ impl TlsStream {
                 }
             }
         }
-        self.flush(deadline).await
+        self.flush(deadline, more).await
     }
 
     /// Queues close_notify and sends it if the socket takes it at once.
     pub fn close_notify(&self) {
         let mut st = self.st.borrow_mut();
         st.close_notify();
-        let _ = st.send(&mut self.fd());
+        let _ = st.send(&mut self.fd(), false);
     }
 }
 
@@ -433,7 +439,7 @@ impl TlsStream {
     pub async fn write_owned<T: monoio::buf::IoBuf>(&self, buf: T) -> monoio::BufResult<usize, T> {
         // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
         let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        let res = match self.write_all(&[bytes], None).await {
+        let res = match self.write_all(&[bytes], None, false).await {
             Ok(()) => Ok(bytes.len()),
             Err(_) => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
         };
@@ -443,7 +449,7 @@ impl TlsStream {
     /// Sends close_notify, then shuts the socket's sending side.
     pub async fn shutdown(&self) -> io::Result<()> {
         self.close_notify();
-        let _ = self.flush(None).await;
+        let _ = self.flush(None, false).await;
         // SAFETY: the descriptor is this stream's open socket.
         unsafe { libc::shutdown(self.tcp.as_raw_fd(), libc::SHUT_WR) };
         Ok(())

@@ -4,7 +4,7 @@
 //! in them. An idle connection so keeps no buffer at all, where rustls's buffered
 //! connection keeps a 4 KiB read buffer for its whole life.
 
-use std::io::{self, Write};
+use std::io;
 
 use rustls::client::UnbufferedClientConnection;
 use rustls::server::UnbufferedServerConnection;
@@ -177,10 +177,11 @@ impl Session {
         Ok(n)
     }
 
-    /// Sends what is queued; `WouldBlock` when the socket takes no more now.
-    pub fn send(&mut self, fd: &mut Fd) -> io::Result<()> {
+    /// Sends what is queued (`more`: see [`Fd::send_vectored`]); `WouldBlock` when the
+    /// socket takes no more now.
+    pub fn send(&mut self, fd: &mut Fd, more: bool) -> io::Result<()> {
         while !self.outgoing.is_empty() {
-            let n = fd.write(&self.outgoing)?;
+            let n = fd.send_vectored(&[io::IoSlice::new(&self.outgoing)], more)?;
             self.outgoing.drain(..n);
         }
         Ok(())

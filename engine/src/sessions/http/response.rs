@@ -236,6 +236,7 @@ impl<R: Router> Session<'_, R> {
             BodyTimeouts {
                 src: be.timeouts.server,
                 dst: self.fe.timeouts.client,
+                no_delay: self.fe.no_delay || be.no_delay,
             },
         )
         .await;

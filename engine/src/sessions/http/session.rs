@@ -835,6 +835,7 @@ impl<'a, R: Router> Session<'a, R> {
             BodyTimeouts {
                 src: self.fe.timeouts.client,
                 dst: be.timeouts.server,
+                no_delay: self.fe.no_delay || be.no_delay,
             },
         )
         .await;
