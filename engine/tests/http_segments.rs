@@ -1,5 +1,5 @@
 //! A response head held back for the body bytes that follow it (so both leave in one
-//! segment, tested on `forward_body` in `codec/body.rs`) is never held back for a late body.
+//! segment, tested on `forward_body` in `codec/body.rs`) waits 1 ms at most for a late body.
 
 mod support;
 

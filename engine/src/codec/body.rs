@@ -9,7 +9,8 @@ use monoio::buf::IoBuf;
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::framing::BodyKind;
 use crate::io::timed::{
-    push, read_more, read_now, write_all_then, write_pair, ReadOutcome, WriteError,
+    push, read_more, read_now, readable, write_all_then, write_pair, ReadOutcome, Readiness,
+    WriteError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +70,17 @@ pub(crate) struct BodyEnd {
 /// response was 2.5 % of the proxy's CPU).
 const MERGE_MAX: usize = 1024;
 
+/// How long bytes held back with `MSG_MORE` wait for the ones that follow before they are
+/// pushed on their own.
+const HOLD: Duration = Duration::from_millis(1);
+
 /// Forwards a body of `kind` from `src` to `dst`; `buf[start..]` holds bytes already read.
 /// `head` (the message head, or empty) goes first, in the same system call as the body
 /// bytes already read, so a small message leaves in one write and one segment instead of
-/// two. When the body does not end in those bytes, the head is sent with `MSG_MORE`: the
-/// body's next bytes, usually there by then, join it in the same segment, and if they are
-/// not, the head is pushed before the wait for them.
+/// two. When the body does not end in those bytes, the head (and then each body part but
+/// the last) is sent with `MSG_MORE`: the body's next bytes, usually there by then or soon
+/// after, join it in the same segment; if they do not come within [`HOLD`], what was held
+/// back is pushed before the wait for them.
 pub(crate) async fn forward_body(
     src: &mut Stream,
     dst: &mut Stream,
@@ -149,11 +155,18 @@ pub(crate) async fn forward_body(
         }
         buf.clear();
         pos = 0;
-        let ready = if corked {
+        let mut ready = if corked {
             read_now(src, &mut buf)
         } else {
             None
         };
+        if corked && ready.is_none() {
+            // The next bytes are usually close behind: what was held back waits for them
+            // a moment, not longer (haproxy leaves it to the kernel's 200 ms).
+            if let Readiness::Ready = readable(src, Some(HOLD)).await {
+                ready = read_now(src, &mut buf);
+            }
+        }
         let outcome = match ready {
             // Leaves with the corked bytes at the next write.
             Some(ReadOutcome::Data(n)) => ReadOutcome::Data(n),
