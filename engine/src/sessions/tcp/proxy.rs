@@ -11,6 +11,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::io::transport::Stream;
+use monoio::buf::IoBuf;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{
@@ -18,7 +19,8 @@ use monoio::io::{
 };
 
 use crate::io::buffer::BufferPool;
-use crate::sessions::tcp::timed::{read_until_idle, until_idle, Activity, ReadFail};
+use crate::io::timed::Fd;
+use crate::sessions::tcp::timed::{until_idle, Activity};
 
 /// Inactivity timeouts of a tunnel. `tunnel`, when set, replaces both others: HAProxy
 /// applies it once both sides are connected, which in `mode tcp` is the whole tunnel.
@@ -184,7 +186,10 @@ async fn pump(
 
 /// Waits until the source has data (or end-of-stream) before taking a buffer, so an idle
 /// direction holds none. A read that filled the buffer keeps it for the next read: the
-/// stream is busy and another readiness round trip would only cost.
+/// stream is busy and another readiness round trip would only cost. On plain sockets the
+/// read, once the source is readable, and the write are direct non-blocking calls (as on
+/// the HTTP path, `io/timed.rs`); only a write the socket does not take whole goes through
+/// the driver.
 async fn pump_copy(
     rd: &mut ReadHalf,
     wr: &mut WriteHalf,
@@ -194,11 +199,14 @@ async fn pump_copy(
 ) -> (u64, Result<(), PumpError>) {
     let mut total = 0u64;
     let mut held: Option<Vec<u8>> = None;
+    let tls = stream_of(&rd.0).tls().is_some() || stream_of(&wr.0).tls().is_some();
     loop {
         let buf = match held.take() {
             Some(b) => b,
             None => {
-                match until_idle(stream_of(&rd.0).readable(true), idle, act).await {
+                // Not relaxed: the epoll driver must not take the readiness a direct read
+                // used up for a new one.
+                match until_idle(stream_of(&rd.0).readable(false), idle, act).await {
                     None => return (total, Err(PumpError::Timeout)),
                     Some(Err(_)) => return (total, Err(PumpError::Read)),
                     Some(Ok(())) => {}
@@ -210,41 +218,66 @@ async fn pump_copy(
             // A TLS read holds nothing the kernel writes into: dropped at the idle
             // timeout, it loses only its buffer.
             match until_idle(rd.read(buf), idle, act).await {
-                Some((r, b)) => (r.map_err(|_| ReadFail::Io), b),
+                Some((r, b)) => (r.ok(), b),
                 None => return (total, Err(PumpError::Timeout)),
             }
         } else {
-            read_until_idle(rd, buf, idle, act).await
+            let mut buf = buf;
+            match Fd(stream_of(&rd.0).as_raw_fd()).recv_into(&mut buf) {
+                Ok(n) => (Some(n), buf),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    // Nothing after all (or no more after a full read): wait without a buffer.
+                    pool.give(buf);
+                    continue;
+                }
+                Err(_) => (None, buf),
+            }
         };
         let n = match res {
-            Ok(0) => {
+            Some(0) => {
                 pool.give(buf);
                 let _ = wr.shutdown().await;
                 return (total, Ok(()));
             }
-            Ok(n) => n,
-            Err(ReadFail::Timeout) => {
-                pool.give(buf);
-                return (total, Err(PumpError::Timeout));
-            }
-            Err(ReadFail::Io) => {
+            Some(n) => n,
+            None => {
                 pool.give(buf);
                 return (total, Err(PumpError::Read));
             }
         };
         act.touch();
-        let written = match idle {
-            Some(t) => match monoio::time::timeout(t, wr.write_all(buf)).await {
-                Ok(r) => r,
-                Err(_) => return (total, Err(PumpError::Timeout)),
-            },
-            None => wr.write_all(buf).await,
+        // What the socket takes at once; the rest (and an error) through the driver.
+        let sent = if tls {
+            0
+        } else {
+            Fd(stream_of(&wr.0).as_raw_fd())
+                .send_vectored(&[io::IoSlice::new(&buf[..n])], false)
+                .unwrap_or(0)
         };
-        let (res, mut buf) = written;
-        if res.is_err() {
-            pool.give(buf);
-            return (total, Err(PumpError::Write));
-        }
+        let mut buf = if sent < n {
+            let rest = buf.slice(sent..n);
+            let written = match idle {
+                Some(t) => match monoio::time::timeout(t, wr.write_all(rest)).await {
+                    Ok(r) => r,
+                    Err(_) => return (total, Err(PumpError::Timeout)),
+                },
+                None => wr.write_all(rest).await,
+            };
+            let (res, rest) = written;
+            let buf = rest.into_inner();
+            if res.is_err() {
+                pool.give(buf);
+                return (total, Err(PumpError::Write));
+            }
+            buf
+        } else {
+            buf
+        };
         total += n as u64;
         act.touch();
         if n == buf.capacity() {

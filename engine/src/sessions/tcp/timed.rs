@@ -1,6 +1,6 @@
-//! Inactivity timeouts shared by both directions of a tunnel, and the two ways of waiting
-//! under them: drop-safe waits (readiness) are simply abandoned, reads are cancelled through
-//! `CancelableAsyncReadRent` and awaited to completion so no received byte is lost.
+//! Inactivity timeouts shared by both directions of a tunnel, and waiting under them:
+//! only drop-safe waits (readiness, a TLS read, which the kernel writes nothing into) are
+//! run under them, and are simply abandoned when the tunnel has been idle too long.
 
 use std::cell::Cell;
 use std::future::{poll_fn, Future};
@@ -8,7 +8,6 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use monoio::io::{CancelableAsyncReadRent, Canceller};
 use monoio::time::{sleep_until, Instant};
 
 /// When either direction of a tunnel last moved a byte.
@@ -61,43 +60,5 @@ pub async fn until_idle<F: Future>(
         if let Some(out) = race(fut.as_mut(), deadline).await {
             return Some(out);
         }
-    }
-}
-
-/// Why a timed read ended without data.
-#[derive(Debug)]
-pub enum ReadFail {
-    Timeout,
-    Io,
-}
-
-/// Reads into `buf` unless the tunnel stays idle for `idle`. On expiry the read is
-/// cancelled and awaited: if bytes arrived meanwhile they are returned, not dropped.
-pub async fn read_until_idle<R: CancelableAsyncReadRent>(
-    rd: &mut R,
-    buf: Vec<u8>,
-    idle: Option<Duration>,
-    act: &Activity,
-) -> (Result<usize, ReadFail>, Vec<u8>) {
-    let Some(idle) = idle else {
-        let (r, b) = rd.read(buf).await;
-        return (r.map_err(|_| ReadFail::Io), b);
-    };
-    let canceller = Canceller::new();
-    let mut read = pin!(rd.cancelable_read(buf, canceller.handle()));
-    loop {
-        let deadline = act.deadline(idle);
-        if deadline > Instant::now() {
-            if let Some((r, b)) = race(read.as_mut(), deadline).await {
-                return (r.map_err(|_| ReadFail::Io), b);
-            }
-            continue;
-        }
-        let _fresh = canceller.cancel();
-        let (r, b) = read.await;
-        return match r {
-            Ok(n) => (Ok(n), b),
-            Err(_) => (Err(ReadFail::Timeout), b),
-        };
     }
 }
