@@ -46,6 +46,7 @@ fn head(c: &mut Criterion) {
     let rw = RequestRewrite {
         server_close: false,
         forwarded_for: Some(("X-Forwarded-For", IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))),
+        upgrade: false,
     };
     let no_edits = HeadEdits::default();
     let mut out = Vec::with_capacity(1024);

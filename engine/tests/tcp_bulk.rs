@@ -59,8 +59,8 @@ fn transfer(legacy: bool, mode: Transfer) {
         let (c, _) = front.accept().await.unwrap();
         let s = TcpStream::connect_addr(sink_addr).await.unwrap();
         proxy(
-            c.into(),
-            s.into(),
+            &mut c.into(),
+            &mut s.into(),
             &TunnelTimeouts::default(),
             &BufferPool::new(16384, 64),
             mode,

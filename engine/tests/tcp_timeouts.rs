@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -147,3 +147,67 @@ fn blackhole_fixture_really_drops_connects() {
         .connect_timeout(&addr.into(), Duration::from_millis(200))
         .is_err());
 }
+
+/// Once the client closed its side, the server gets `timeout server-fin` to close its own:
+/// a server that never does is cut off then, not at `timeout server`.
+fn timeout_server_fin_ends_a_half_closed_tunnel(legacy: bool) {
+    let silent = serve_each(|mut s| {
+        let mut buf = [0u8; 64];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        std::thread::sleep(Duration::from_secs(10));
+    });
+    let mut p = listen("tcp_in", &[("s1", silent)]);
+    p.timeouts.client = Some(Duration::from_secs(5));
+    p.timeouts.server = Some(Duration::from_secs(5));
+    p.timeouts.server_fin = Some(Duration::from_millis(300));
+    let h = run(config(1, vec![p]), legacy);
+    let mut c = connect(addr_of(&h, "tcp_in"));
+    c.write_all(b"bye").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    let started = Instant::now();
+    assert!(read_to_end(&mut c).unwrap().is_empty());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(2500),
+        "the tunnel ended {took:?} after the client's close"
+    );
+}
+both_drivers!(
+    timeout_server_fin_ends_a_half_closed_tunnel,
+    super::timeout_server_fin_ends_a_half_closed_tunnel
+);
+
+/// Once the server closed its side, the client gets `timeout client-fin` to close its own.
+/// The server sees the proxy close its connection when the tunnel ends.
+fn timeout_client_fin_ends_a_half_closed_tunnel(legacy: bool) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let closing = serve_each(move |mut s| {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(started.elapsed());
+    });
+    let mut p = listen("tcp_in", &[("s1", closing)]);
+    p.timeouts.client = Some(Duration::from_secs(5));
+    p.timeouts.server = Some(Duration::from_secs(5));
+    p.timeouts.client_fin = Some(Duration::from_millis(300));
+    let h = run(config(1, vec![p]), legacy);
+    let mut c = connect(addr_of(&h, "tcp_in"));
+    assert!(
+        read_to_end(&mut c).unwrap().is_empty(),
+        "the server's close reaches the client"
+    );
+    let took = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the tunnel ends");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(2500),
+        "the tunnel ended {took:?} after the server's close"
+    );
+    drop(c);
+}
+both_drivers!(
+    timeout_client_fin_ends_a_half_closed_tunnel,
+    super::timeout_client_fin_ends_a_half_closed_tunnel
+);

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use ringlb::analysis::rules::ProxyRules;
 use ringlb::codec::chunked::{ChunkError, ChunkedDecoder};
+use ringlb::codec::conn_mode::ConnectionTokens;
 use ringlb::codec::edits::HeadEdits;
 use ringlb::codec::framing::{request_framing, response_framing};
 use ringlb::codec::head::{
@@ -73,7 +74,8 @@ pub fn request_head(data: &[u8]) {
     let Ok(Some(head)) = parse_request(data, HEAD_LIMIT) else {
         return;
     };
-    let Ok(framing) = request_framing(data, &head) else {
+    let tokens = ConnectionTokens::parse(data, &head.headers);
+    let Ok(framing) = request_framing(data, &head, tokens) else {
         return;
     };
     let nbsrv = |_: &str| Some(1usize);
@@ -84,6 +86,7 @@ pub fn request_head(data: &[u8]) {
     let rw = RequestRewrite {
         server_close: data.len() & 1 == 0,
         forwarded_for: Some(("X-Forwarded-For", txn.src.ip())),
+        upgrade: framing.upgrade.is_some(),
     };
     write_request_head(&mut out, data, &head, &rw, &edits);
     let again = match parse_request(&out, usize::MAX) {
@@ -109,10 +112,17 @@ pub fn request_head(data: &[u8]) {
             .as_deref()
             .unwrap_or(&data[head.method.clone()])
     );
-    let framing_again = request_framing(&out, &again).expect("rewritten framing is valid");
+    let tokens_again = ConnectionTokens::parse(&out, &again.headers);
+    let framing_again =
+        request_framing(&out, &again, tokens_again).expect("rewritten framing is valid");
     assert_eq!(
         framing_again.body, framing.body,
         "the server frames the body alike"
+    );
+    assert_eq!(
+        framing_again.upgrade.is_some(),
+        framing.upgrade.is_some(),
+        "the server sees the same upgrade request"
     );
 }
 
@@ -136,6 +146,7 @@ pub fn response_head(data: &[u8]) {
             ringlb::codec::framing::BodyKind::Chunked
                 | ringlb::codec::framing::BodyKind::UntilClose
         ),
+        upgrade: false,
     };
     write_response_head(&mut out, data, &head, &rw, &HeadEdits::default());
     let again = match parse_response(&out, usize::MAX) {

@@ -54,6 +54,7 @@ fn request_to_server(c: &CookiePersist, req: &str) -> (String, Option<ClientCook
     let rw = RequestRewrite {
         server_close: false,
         forwarded_for: None,
+        upgrade: false,
     };
     write_request_head(&mut out, buf, &head, &rw, &edits);
     (String::from_utf8(out).unwrap(), found)
@@ -70,6 +71,7 @@ fn response_to_client(c: &CookiePersist, s: &Served<'_>, resp: &str) -> String {
         client_close: false,
         client_version: Version::Http11,
         drop_length: false,
+        upgrade: false,
     };
     write_response_head(&mut out, buf, &head, &rw, &edits);
     String::from_utf8(out).unwrap()

@@ -359,6 +359,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 client: fe.timeouts.client,
                 server: be.and_then(|b| b.timeouts.server),
                 tunnel: be.and_then(|b| b.timeouts.tunnel).or(fe.timeouts.tunnel),
+                client_fin: fe.timeouts.client_fin,
+                server_fin: be.and_then(|b| b.timeouts.server_fin),
             },
             limits: Limits {
                 global: global.clone(),

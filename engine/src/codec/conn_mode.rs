@@ -5,11 +5,12 @@ use ringlb_config::model::HttpConnMode;
 
 use crate::codec::head::{list_items, HeaderSpan, Version};
 
-/// The `close` and `keep-alive` options of a message's `Connection` header.
+/// The `close`, `keep-alive` and `upgrade` options of a message's `Connection` header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionTokens {
     pub close: bool,
     pub keep_alive: bool,
+    pub upgrade: bool,
 }
 
 impl ConnectionTokens {
@@ -18,6 +19,7 @@ impl ConnectionTokens {
         for item in list_items(buf, headers, "connection") {
             t.close |= item.eq_ignore_ascii_case(b"close");
             t.keep_alive |= item.eq_ignore_ascii_case(b"keep-alive");
+            t.upgrade |= item.eq_ignore_ascii_case(b"upgrade");
         }
         t
     }
@@ -83,7 +85,7 @@ mod tests {
     fn client_choice_limits_client_side_only() {
         let close = ConnectionTokens {
             close: true,
-            keep_alive: false,
+            ..Default::default()
         };
         let plan = ExchangePlan::new(KeepAlive, KeepAlive, Version::Http11, close);
         assert!(!plan.client_keep_alive);
@@ -91,8 +93,8 @@ mod tests {
         let plain10 = ExchangePlan::new(KeepAlive, KeepAlive, Version::Http10, Default::default());
         assert!(!plain10.client_keep_alive);
         let ka = ConnectionTokens {
-            close: false,
             keep_alive: true,
+            ..Default::default()
         };
         assert!(ExchangePlan::new(KeepAlive, KeepAlive, Version::Http10, ka).client_keep_alive);
     }

@@ -1,7 +1,9 @@
 //! Message framing (RFC 9112 §6): where a request or response body ends, and the request
 //! shapes refused because two parties could disagree on it (request smuggling).
 
+use crate::codec::conn_mode::ConnectionTokens;
 use crate::codec::head::{list_items, values, HeaderSpan, RequestHead, ResponseHead, Version};
+use crate::codec::upgrade::{upgrade_request, UpgradeRequest};
 
 /// How a message body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub enum FramingError {
     /// Several `Host` lines, or an absolute-form target naming another host than `Host`:
     /// the server and the routing rules could each pick a different one (RFC 9112 §3.2).
     AmbiguousHost,
+    /// A WebSocket handshake without a valid `Sec-WebSocket-Key` (`codec/upgrade.rs`).
+    WebSocketKey,
 }
 
 impl FramingError {
@@ -57,6 +61,8 @@ pub struct RequestFraming {
     /// `Expect: 100-continue`: the client waits for an interim response before the body.
     pub expect_continue: bool,
     pub is_head: bool,
+    /// The request asks to switch protocols (`codec/upgrade.rs`).
+    pub upgrade: Option<UpgradeRequest>,
 }
 
 /// Parses one `Content-Length` value list (`5`, `5, 5`); differing elements conflict.
@@ -151,7 +157,11 @@ fn check_target(buf: &[u8], head: &RequestHead) -> Result<(), FramingError> {
 }
 
 /// Decides a request's framing, refusing every ambiguous shape.
-pub fn request_framing(buf: &[u8], head: &RequestHead) -> Result<RequestFraming, FramingError> {
+pub fn request_framing(
+    buf: &[u8],
+    head: &RequestHead,
+    tokens: ConnectionTokens,
+) -> Result<RequestFraming, FramingError> {
     check_target(buf, head)?;
     let te = transfer_codings(buf, &head.headers);
     let has_cl = values(buf, &head.headers, "content-length")
@@ -171,10 +181,15 @@ pub fn request_framing(buf: &[u8], head: &RequestHead) -> Result<RequestFraming,
     };
     let expect_continue = head.version == Version::Http11
         && values(buf, &head.headers, "expect").any(|v| v.eq_ignore_ascii_case(b"100-continue"));
+    let upgrade = match tokens.upgrade {
+        true => upgrade_request(buf, head, tokens).map_err(|_| FramingError::WebSocketKey)?,
+        false => None,
+    };
     Ok(RequestFraming {
         body,
         expect_continue,
         is_head: buf[head.method.clone()] == *b"HEAD",
+        upgrade,
     })
 }
 
@@ -207,7 +222,7 @@ mod tests {
     fn req(text: &str) -> Result<RequestFraming, FramingError> {
         let buf = text.as_bytes();
         let head = parse_request(buf, 4096).unwrap().unwrap();
-        request_framing(buf, &head)
+        request_framing(buf, &head, ConnectionTokens::parse(buf, &head.headers))
     }
 
     fn body(text: &str) -> Result<BodyKind, FramingError> {

@@ -1,5 +1,6 @@
 //! The HTTP/1 codec: heads parsed into offsets, message framing, chunked bodies, head
-//! rewriting and edits, connection modes, and streaming a body from one socket to another.
+//! rewriting and edits, connection modes, protocol upgrades, and streaming a body from one
+//! socket to another.
 
 pub mod body;
 pub mod chunked;
@@ -9,3 +10,4 @@ pub mod framing;
 pub mod head;
 pub mod rewrite;
 pub mod status;
+pub mod upgrade;

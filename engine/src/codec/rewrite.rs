@@ -23,6 +23,9 @@ pub struct RequestRewrite<'a> {
     pub server_close: bool,
     /// Header name and address to add, decided by [`forwarded_for`].
     pub forwarded_for: Option<(&'a str, IpAddr)>,
+    /// The request asks to switch protocols (`codec/upgrade.rs`): its `Upgrade` header is
+    /// kept and `Connection: upgrade` replaces what the mode would write.
+    pub upgrade: bool,
 }
 
 /// How to rewrite a response head for the client.
@@ -32,6 +35,8 @@ pub struct ResponseRewrite {
     pub client_version: Version,
     /// The body is chunked or runs to close: a `Content-Length` beside it is dropped.
     pub drop_length: bool,
+    /// A `101` that switches protocols: `Upgrade` is kept, `Connection: upgrade` written.
+    pub upgrade: bool,
 }
 
 /// The size of a head the proxy wrote, counted while writing it.
@@ -54,8 +59,16 @@ impl Written {
     }
 }
 
-/// Whether header `name` is dropped: hop-by-hop, or named by a `Connection` option.
-fn is_hop_by_hop(buf: &[u8], headers: &[HeaderSpan], name: &[u8]) -> bool {
+/// Whether header `name` is dropped: hop-by-hop, or named by a `Connection` option. When
+/// the message switches protocols, `Upgrade` and the WebSocket handshake's headers are
+/// kept whatever `Connection` names: the next hop needs them to switch.
+fn is_hop_by_hop(buf: &[u8], headers: &[HeaderSpan], name: &[u8], upgrade: bool) -> bool {
+    if upgrade
+        && (name.eq_ignore_ascii_case(b"upgrade")
+            || name.len() > 14 && name[..14].eq_ignore_ascii_case(b"sec-websocket-"))
+    {
+        return false;
+    }
     if HOP_BY_HOP
         .iter()
         .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
@@ -76,6 +89,7 @@ fn write_headers(
     buf: &[u8],
     headers: &[HeaderSpan],
     drop_length: bool,
+    upgrade: bool,
     edits: &HeadEdits,
 ) -> usize {
     let mut lines = 0;
@@ -84,7 +98,7 @@ fn write_headers(
         let name = &buf[h.name.clone()];
         let is_length = name.eq_ignore_ascii_case(b"content-length");
         if edits.is_removed(i)
-            || is_hop_by_hop(buf, headers, name)
+            || is_hop_by_hop(buf, headers, name, upgrade)
             || (is_length && (drop_length || length_written))
         {
             continue;
@@ -136,8 +150,11 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(version_str(head.version));
     out.extend_from_slice(b"\r\n");
-    let mut lines = write_headers(out, buf, &head.headers, false, edits);
-    if rw.server_close {
+    let mut lines = write_headers(out, buf, &head.headers, false, rw.upgrade, edits);
+    if rw.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+        lines += 1;
+    } else if rw.server_close {
         out.extend_from_slice(b"Connection: close\r\n");
         lines += 1;
     } else if head.version == Version::Http10 {
@@ -180,8 +197,11 @@ pub fn write_response_head(
         }
     }
     out.extend_from_slice(b"\r\n");
-    let mut lines = write_headers(out, buf, &head.headers, rw.drop_length, edits);
-    if rw.client_close {
+    let mut lines = write_headers(out, buf, &head.headers, rw.drop_length, rw.upgrade, edits);
+    if rw.upgrade {
+        out.extend_from_slice(b"Connection: upgrade\r\n");
+        lines += 1;
+    } else if rw.client_close {
         out.extend_from_slice(b"Connection: close\r\n");
         lines += 1;
     } else if rw.client_version == Version::Http10 {
@@ -236,7 +256,7 @@ mod tests {
     fn request_keeps_line_and_drops_hop_by_hop_headers() {
         let out = rewrite_req(
             "POST /p?q HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, Content-Length\r\nX-Secret: s\r\nKeep-Alive: 5\r\nContent-Length: 2\r\n\r\n",
-            RequestRewrite { server_close: true, forwarded_for: None },
+            RequestRewrite { server_close: true, forwarded_for: None, upgrade: false },
         );
         assert_eq!(
             out,
@@ -245,10 +265,51 @@ mod tests {
     }
 
     #[test]
+    fn a_switching_request_and_its_101_keep_upgrade_and_say_connection_upgrade() {
+        let out = rewrite_req(
+            "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n",
+            RequestRewrite {
+                server_close: true,
+                forwarded_for: None,
+                upgrade: true,
+            },
+        );
+        assert_eq!(
+            out,
+            "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n"
+        );
+        let buf = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: a\r\n\r\n";
+        let head = parse_response(buf, 4096).unwrap().unwrap();
+        let mut out = Vec::new();
+        let rw = ResponseRewrite {
+            client_close: false,
+            client_version: Version::Http11,
+            drop_length: false,
+            upgrade: true,
+        };
+        write_response_head(&mut out, buf, &head, &rw, &HeadEdits::default());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: a\r\nConnection: upgrade\r\n\r\n"
+        );
+        // Without the switch, `Upgrade` is a header `Connection` names: dropped.
+        let out = rewrite_req(
+            "GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            RequestRewrite {
+                server_close: false,
+                forwarded_for: None,
+                upgrade: false,
+            },
+        );
+        assert_eq!(out, "GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
     fn repeated_equal_lengths_are_sent_as_one() {
         let rw = RequestRewrite {
             server_close: false,
             forwarded_for: None,
+            upgrade: false,
         };
         let out = rewrite_req(
             "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\nX: y\r\ncontent-length: 3\r\n\r\n",
@@ -276,6 +337,7 @@ mod tests {
         let rw = RequestRewrite {
             server_close: true,
             forwarded_for: Some(("X-Forwarded-For", "10.0.0.1".parse().unwrap())),
+            upgrade: false,
         };
         let mut out = Vec::new();
         let written = write_request_head(&mut out, buf, &head, &rw, &edits);
@@ -300,6 +362,7 @@ mod tests {
             client_close: true,
             client_version: Version::Http11,
             drop_length: false,
+            upgrade: false,
         };
         let written = write_response_head(&mut out, buf, &head, &rw, &HeadEdits::default());
         assert_eq!(written.lines, 2);
@@ -315,6 +378,7 @@ mod tests {
             RequestRewrite {
                 server_close: false,
                 forwarded_for: Some(("X-Forwarded-For", ip)),
+                upgrade: false,
             },
         );
         assert_eq!(
@@ -332,6 +396,7 @@ mod tests {
             client_close: true,
             client_version: Version::Http11,
             drop_length: true,
+            upgrade: false,
         };
         write_response_head(&mut out, buf, &head, &rw, &HeadEdits::default());
         assert_eq!(

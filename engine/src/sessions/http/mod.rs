@@ -7,5 +7,6 @@ mod trace;
 
 mod response;
 mod service;
+mod tunnel;
 
 pub use session::{resume_http, serve_http, Ended, IdleConn, SessionSummary, Termination};

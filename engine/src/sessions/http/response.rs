@@ -14,6 +14,7 @@ use crate::codec::edits::HeadEdits;
 use crate::codec::framing::{response_framing, BodyKind, RequestFraming};
 use crate::codec::head::{parse_response, ResponseHead, Version};
 use crate::codec::rewrite::{write_response_head, ResponseRewrite};
+use crate::codec::upgrade::switches;
 use crate::io::timed::{read_more, ReadOutcome};
 use crate::sessions::http::session::{Forwarded, Next, Session, Termination};
 use crate::sessions::router::Router;
@@ -45,21 +46,28 @@ pub(super) fn observed(got: &Result<ResponseHead, RespError>, retried: bool) -> 
 
 impl<R: Router> Session<'_, R> {
     /// Reads the final response head; interim 1xx responses are relayed to HTTP/1.1 clients.
-    /// With `pending` set, the request body waits for `100 Continue` (or for the client to
-    /// send it anyway) and is streamed from here.
+    /// A `101` is final when it switches protocols as the request asked, invalid otherwise. With `pending` set, the request body waits for `100 Continue`
+    /// (or for the client to send it anyway) and is streamed from here.
     pub(super) async fn read_response_head(
         &mut self,
         conn: &mut UpstreamConn,
         mut sbuf: Vec<u8>,
         be: &HttpBackend,
-        client_version: Version,
+        request: &(RequestFraming, Version),
         pending: &mut Option<(usize, BodyKind)>,
     ) -> (Result<ResponseHead, RespError>, Vec<u8>) {
+        let (framing, client_version) = *request;
         let limit = self.fe.head_limit.min(self.pool.buffer_size());
         let mut got_any = false;
         loop {
             match parse_response(&sbuf, limit) {
-                Ok(Some(head)) if head.status == 101 => return (Err(RespError::Invalid), sbuf),
+                Ok(Some(head)) if head.status == 101 => {
+                    // Final when it switches as the request asked (`codec/upgrade.rs`).
+                    return match switches(&sbuf, &head, framing.upgrade) {
+                        Ok(_) => (Ok(head), sbuf),
+                        Err(_) => (Err(RespError::Invalid), sbuf),
+                    };
+                }
                 Ok(Some(head)) if (100..200).contains(&head.status) => {
                     if client_version == Version::Http11 {
                         let interim = sbuf[..head.len].to_vec();
@@ -200,6 +208,8 @@ impl<R: Router> Session<'_, R> {
             let served = seen.served(upstream.server_cookie(conn.server), conn.persisted);
             edit_response(cfg, &served, &sbuf, &resp, &mut edits);
         }
+        // `read_response_head` let a `101` through only when it switches protocols.
+        let switch = resp.status == 101;
         let server_tokens = ConnectionTokens::parse(&sbuf, &resp.headers);
         // A close-delimited body ends with the close; a client that sent `Expect` and got a
         // final answer instead of `100 Continue` still owes its body: both end the connection.
@@ -214,6 +224,7 @@ impl<R: Router> Session<'_, R> {
             client_close: !client_keep,
             client_version,
             drop_length: matches!(kind, BodyKind::Chunked | BodyKind::UntilClose),
+            upgrade: switch,
         };
         let written = write_response_head(&mut out, &sbuf, &resp, &rw, &edits);
         if !written.fits(self.pool.buffer_size()) {
@@ -225,6 +236,11 @@ impl<R: Router> Session<'_, R> {
         }
         self.summary.last_status = Some(edits.status.map_or(resp.status, |(s, _)| s));
         self.summary.bytes_out += out.len() as u64;
+        if switch {
+            return self
+                .switch_protocols(conn, out, sbuf, resp.len, be, upstream)
+                .await;
+        }
         // The head leaves with the body bytes read together with it: one write.
         let body = forward_body(
             &mut conn.stream,

@@ -421,13 +421,13 @@ impl<'a, R: Router> Session<'a, R> {
         self.vars.next_transaction();
         self.trace
             .head_read(self.inbuf.as_deref().unwrap_or_default(), &head);
-        let framing = match request_framing(self.buf(), &head) {
+        let tokens = ConnectionTokens::parse(self.buf(), &head.headers);
+        let framing = match request_framing(self.buf(), &head, tokens) {
             Ok(f) => f,
             Err(e) => {
                 return Next::Close(self.fail(e.status(), Termination::BadRequest, None).await)
             }
         };
-        let tokens = ConnectionTokens::parse(self.buf(), &head.headers);
         // The proxy's own answers keep the connection when the client allows it and sent no
         // body that would have to be read first.
         let keep = self.fe.mode != ringlb_config::model::HttpConnMode::Close
@@ -511,6 +511,16 @@ impl<'a, R: Router> Session<'a, R> {
         self.inbuf.take().unwrap_or_else(|| self.pool.take())
     }
 
+    /// The client buffer, when bytes wait in it (they came after the request just handled).
+    pub(super) fn take_pending_input(&mut self) -> Option<Vec<u8>> {
+        let buf = self.inbuf.take()?;
+        if buf.is_empty() {
+            self.pool.give(buf);
+            return None;
+        }
+        Some(buf)
+    }
+
     pub(super) fn put_inbuf(&mut self, buf: Vec<u8>) {
         self.inbuf = Some(buf);
     }
@@ -561,6 +571,7 @@ impl<'a, R: Router> Session<'a, R> {
         let rw = RequestRewrite {
             server_close: !plan.server_keep_alive,
             forwarded_for: ff,
+            upgrade: framing.upgrade.is_some(),
         };
         let written = write_request_head(&mut out, self.buf(), &head, &rw, &edits);
         if !written.fits(self.pool.buffer_size()) {
@@ -654,7 +665,8 @@ impl<'a, R: Router> Session<'a, R> {
             };
             let sbuf = self.pool.take();
             let mut pending = (!fwd.body_sent).then_some((head.len, framing.body));
-            let got = self.read_response_head(&mut conn, sbuf, be, head.version, &mut pending);
+            let request = (framing, head.version);
+            let got = self.read_response_head(&mut conn, sbuf, be, &request, &mut pending);
             let got = got.await;
             if let Some(o) = crate::sessions::http::response::observed(&got.0, retry) {
                 upstream.observe(conn.server, o);

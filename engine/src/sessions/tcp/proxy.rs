@@ -6,7 +6,6 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::pin;
-use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -14,21 +13,24 @@ use crate::io::transport::Stream;
 use monoio::buf::IoBuf;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
-use monoio::io::{
-    AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable,
-};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use crate::io::buffer::BufferPool;
 use crate::io::timed::Fd;
 use crate::sessions::tcp::timed::{until_idle, Activity};
 
-/// Inactivity timeouts of a tunnel. `tunnel`, when set, replaces both others: HAProxy
-/// applies it once both sides are connected, which in `mode tcp` is the whole tunnel.
+/// Inactivity timeouts of a tunnel. `tunnel`, when set, replaces both `client` and
+/// `server`: HAProxy applies it once both sides are connected, which in `mode tcp` is the
+/// whole tunnel. Once the proxy has closed its sending side towards one peer (that
+/// direction ended), the other direction waits on that peer under its `*_fin` timeout
+/// when one is set (`timeout client-fin`, `timeout server-fin`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TunnelTimeouts {
     pub client: Option<Duration>,
     pub server: Option<Duration>,
     pub tunnel: Option<Duration>,
+    pub client_fin: Option<Duration>,
+    pub server_fin: Option<Duration>,
 }
 
 /// How bytes move: through a pooled buffer, or kernel-side through a pipe.
@@ -64,14 +66,31 @@ enum PumpError {
     Write,
 }
 
-type ReadHalf = OwnedReadHalf<Stream>;
-type WriteHalf = OwnedWriteHalf<Stream>;
+/// One direction's end of a stream that both directions of the tunnel use: the reading
+/// side of one, the writing side of the other. The same sharing monoio's split halves rely
+/// on: one thread, and the read and write sides of a socket are independent operations (a
+/// TLS stream's halves share its rustls state through a `RefCell` that no operation holds
+/// across an await).
+struct Half<'a>(&'a UnsafeCell<Stream>);
+
+impl Half<'_> {
+    fn stream(&self) -> &Stream {
+        // SAFETY: see the type's comment.
+        unsafe { &*self.0.get() }
+    }
+
+    #[allow(clippy::mut_from_ref)] // the split-half sharing described on the type
+    fn stream_mut(&mut self) -> &mut Stream {
+        // SAFETY: see the type's comment.
+        unsafe { &mut *self.0.get() }
+    }
+}
 
 /// Joins `client` and `server` until both directions are closed, a timeout fires, or a
-/// side fails. Both sockets are closed on return.
+/// side fails. The caller closes both streams (by dropping them) afterwards.
 pub async fn proxy(
-    client: Stream,
-    server: Stream,
+    client: &mut Stream,
+    server: &mut Stream,
     timeouts: &TunnelTimeouts,
     pool: &BufferPool,
     transfer: Transfer,
@@ -82,8 +101,9 @@ pub async fn proxy(
         Some(_) => Transfer::Copy,
         None => transfer,
     };
-    let (mut client_rd, mut client_wr) = client.into_split();
-    let (mut server_rd, mut server_wr) = server.into_split();
+    let (client, server) = (UnsafeCell::from_mut(client), UnsafeCell::from_mut(server));
+    let (mut client_rd, mut client_wr) = (Half(client), Half(client));
+    let (mut server_rd, mut server_wr) = (Half(server), Half(server));
     let act = Activity::new();
     let up_idle = timeouts.tunnel.or(timeouts.client);
     let down_idle = timeouts.tunnel.or(timeouts.server);
@@ -120,13 +140,46 @@ pub async fn proxy(
         // so it finishes on its own instead of being dropped mid-operation.
         abort(fds);
     }
+    // One direction ended cleanly: the proxy closed its sending side towards that
+    // direction's destination, and the other direction now waits on that same peer.
+    let fin = match (first.0, first.1 .1.is_ok()) {
+        (true, true) => timeouts.server_fin,
+        (false, true) => timeouts.client_fin,
+        _ => None,
+    };
+    let mut fin_expired = false;
+    let rest = async {
+        if first.0 {
+            down.as_mut().await
+        } else {
+            up.as_mut().await
+        }
+    };
+    let rest_res = match fin {
+        None => rest.await,
+        Some(t) => match until_idle(rest, Some(t), &act).await {
+            Some(r) => r,
+            None => {
+                fin_expired = true;
+                abort(fds);
+                if first.0 {
+                    down.await
+                } else {
+                    up.await
+                }
+            }
+        },
+    };
     let (up_res, down_res) = if first.0 {
-        (first.1, down.await)
+        (first.1, rest_res)
     } else {
-        (up.await, first.1)
+        (rest_res, first.1)
     };
 
     let end = match (up_res.1, down_res.1) {
+        // The peer the remaining direction waited on stayed silent past its fin timeout.
+        _ if fin_expired && first.0 => TunnelEnd::ServerTimeout,
+        _ if fin_expired => TunnelEnd::ClientTimeout,
         (Ok(()), Ok(())) => TunnelEnd::Closed,
         // The direction that failed first decides; the other only saw the abort.
         (Err(e), _) if first.0 || down_res.1.is_ok() => up_end(e),
@@ -163,16 +216,9 @@ fn abort(fds: [RawFd; 2]) {
     }
 }
 
-/// The stream behind a split half, for readiness waits and splicing.
-fn stream_of<T>(half: &Rc<UnsafeCell<T>>) -> &T {
-    // SAFETY: the same sharing monoio's split halves rely on: one thread, and the read and
-    // write sides of a socket are independent operations.
-    unsafe { &*half.get() }
-}
-
 async fn pump(
-    rd: &mut ReadHalf,
-    wr: &mut WriteHalf,
+    rd: &mut Half<'_>,
+    wr: &mut Half<'_>,
     idle: Option<Duration>,
     act: &Activity,
     pool: &BufferPool,
@@ -191,22 +237,22 @@ async fn pump(
 /// the HTTP path, `io/timed.rs`); only a write the socket does not take whole goes through
 /// the driver.
 async fn pump_copy(
-    rd: &mut ReadHalf,
-    wr: &mut WriteHalf,
+    rd: &mut Half<'_>,
+    wr: &mut Half<'_>,
     idle: Option<Duration>,
     act: &Activity,
     pool: &BufferPool,
 ) -> (u64, Result<(), PumpError>) {
     let mut total = 0u64;
     let mut held: Option<Vec<u8>> = None;
-    let tls = stream_of(&rd.0).tls().is_some() || stream_of(&wr.0).tls().is_some();
+    let tls = rd.stream().tls().is_some() || wr.stream().tls().is_some();
     loop {
         let buf = match held.take() {
             Some(b) => b,
             None => {
                 // Not relaxed: the epoll driver must not take the readiness a direct read
                 // used up for a new one.
-                match until_idle(stream_of(&rd.0).readable(false), idle, act).await {
+                match until_idle(rd.stream().readable(false), idle, act).await {
                     None => return (total, Err(PumpError::Timeout)),
                     Some(Err(_)) => return (total, Err(PumpError::Read)),
                     Some(Ok(())) => {}
@@ -214,16 +260,16 @@ async fn pump_copy(
                 pool.take()
             }
         };
-        let (res, buf) = if stream_of(&rd.0).tls().is_some() {
+        let (res, buf) = if rd.stream().tls().is_some() {
             // A TLS read holds nothing the kernel writes into: dropped at the idle
             // timeout, it loses only its buffer.
-            match until_idle(rd.read(buf), idle, act).await {
+            match until_idle(rd.stream_mut().read(buf), idle, act).await {
                 Some((r, b)) => (r.ok(), b),
                 None => return (total, Err(PumpError::Timeout)),
             }
         } else {
             let mut buf = buf;
-            match Fd(stream_of(&rd.0).as_raw_fd()).recv_into(&mut buf) {
+            match Fd(rd.stream().as_raw_fd()).recv_into(&mut buf) {
                 Ok(n) => (Some(n), buf),
                 Err(e)
                     if matches!(
@@ -241,7 +287,7 @@ async fn pump_copy(
         let n = match res {
             Some(0) => {
                 pool.give(buf);
-                let _ = wr.shutdown().await;
+                let _ = wr.stream_mut().shutdown().await;
                 return (total, Ok(()));
             }
             Some(n) => n,
@@ -255,18 +301,18 @@ async fn pump_copy(
         let sent = if tls {
             0
         } else {
-            Fd(stream_of(&wr.0).as_raw_fd())
+            Fd(wr.stream().as_raw_fd())
                 .send_vectored(&[io::IoSlice::new(&buf[..n])], false)
                 .unwrap_or(0)
         };
         let mut buf = if sent < n {
             let rest = buf.slice(sent..n);
             let written = match idle {
-                Some(t) => match monoio::time::timeout(t, wr.write_all(rest)).await {
+                Some(t) => match monoio::time::timeout(t, wr.stream_mut().write_all(rest)).await {
                     Ok(r) => r,
                     Err(_) => return (total, Err(PumpError::Timeout)),
                 },
-                None => wr.write_all(rest).await,
+                None => wr.stream_mut().write_all(rest).await,
             };
             let (res, rest) = written;
             let buf = rest.into_inner();
@@ -292,11 +338,11 @@ async fn pump_copy(
 /// Bytes moved per splice call; the default pipe holds 64 KiB.
 const SPLICE_CHUNK: u32 = 64 * 1024;
 
-struct SpliceEnd<'a>(&'a Rc<UnsafeCell<Stream>>);
+struct SpliceEnd<'a>(&'a UnsafeCell<Stream>);
 
 impl AsReadFd for SpliceEnd<'_> {
     fn as_reader_fd(&mut self) -> &SharedFdWrapper {
-        // SAFETY: see `stream_of`; the reference only names the descriptor.
+        // SAFETY: see `Half`; the reference only names the descriptor.
         unsafe { (*self.0.get()).as_reader_fd() }
     }
 }
@@ -310,8 +356,8 @@ impl AsWriteFd for SpliceEnd<'_> {
 
 /// Socket → pipe → socket without copying through user memory.
 async fn pump_splice(
-    rd: &mut ReadHalf,
-    wr: &mut WriteHalf,
+    rd: &mut Half<'_>,
+    wr: &mut Half<'_>,
     idle: Option<Duration>,
     act: &Activity,
 ) -> (u64, Result<(), PumpError>) {
@@ -320,18 +366,18 @@ async fn pump_splice(
     };
     let mut total = 0u64;
     loop {
-        match until_idle(stream_of(&rd.0).readable(true), idle, act).await {
+        match until_idle(rd.stream().readable(true), idle, act).await {
             None => return (total, Err(PumpError::Timeout)),
             Some(Err(_)) => return (total, Err(PumpError::Read)),
             Some(Ok(())) => {}
         }
         // The source is readable, so this completes without waiting; no timeout needed.
-        let n = match SpliceEnd(&rd.0)
+        let n = match SpliceEnd(rd.0)
             .splice_to_pipe(&mut pipe_in, SPLICE_CHUNK)
             .await
         {
             Ok(0) => {
-                let _ = wr.shutdown().await;
+                let _ = wr.stream_mut().shutdown().await;
                 return (total, Ok(()));
             }
             Ok(n) => n,
@@ -342,7 +388,7 @@ async fn pump_splice(
         let mut left = n;
         while left > 0 {
             let step = until_idle(
-                SpliceEnd(&wr.0).splice_from_pipe(&mut pipe_out, left),
+                SpliceEnd(wr.0).splice_from_pipe(&mut pipe_out, left),
                 idle,
                 act,
             )
@@ -356,7 +402,7 @@ async fn pump_splice(
                     act.touch();
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if until_idle(stream_of(&wr.0).writable(true), idle, act)
+                    if until_idle(wr.stream().writable(true), idle, act)
                         .await
                         .is_none()
                     {

@@ -63,7 +63,7 @@ async fn tunnel<R: Router>(
     obs: &Observer,
     pool: &BufferPool,
     fe: &TcpFrontend<'_>,
-    client: Stream,
+    mut client: Stream,
     end: &mut TunnelEnd<'_>,
 ) {
     let nbsrv = |n: &str| router.usable_servers(n);
@@ -160,7 +160,7 @@ async fn tunnel<R: Router>(
     } else {
         Transfer::Copy
     };
-    let t = proxy::proxy(client, server, fe.timeouts, pool, transfer).await;
+    let t = proxy::proxy(&mut client, &mut server, fe.timeouts, pool, transfer).await;
     end.bytes_in += t.to_server;
     end.bytes_out = t.to_client;
     end.state = match t.end {
