@@ -49,44 +49,51 @@ pub async fn serve_connection(
     stream.set_nodelay();
     let local = stream.local_addr();
     let rules = &plan.rules;
-    let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
-    let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
-    if !ProxyRules::tcp_accepts(&rules.tcp_connection, &rules.acls, &txn) {
+    let accepted = {
+        let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
+        let txn = Txn::connection(peer, local, &plan.name, &nbsrv);
+        ProxyRules::tcp_accepts(&rules.tcp_connection, &rules.acls, &txn)
+    };
+    if !accepted {
         // Closed right after accept, before any byte is read.
         return None;
     }
     // TLS comes after `tcp-request connection` rules (they see only addresses), before
     // anything else, `monitor-net` included.
     let stream = match (stream, tls) {
-        (Stream::Tcp(tcp), Some(tls)) => match tls.accept(tcp, plan.timeouts.client).await {
-            Ok(t) => {
-                worker.obs.tls_handshake(plan.index, t.resumed());
-                Stream::Tls(Box::new(t))
+        // Boxed, as the sessions below are: this task lives as long as the connection, so
+        // its future holds only what every connection needs, never the largest state of
+        // one phase (the handshake, an HTTP exchange, a tunnel).
+        (Stream::Tcp(tcp), Some(tls)) => {
+            match Box::pin(tls.accept(tcp, plan.timeouts.client)).await {
+                Ok(t) => {
+                    worker.obs.tls_handshake(plan.index, t.resumed());
+                    Stream::Tls(Box::new(t))
+                }
+                Err(e) => {
+                    worker
+                        .obs
+                        .tls_failure(plan.index, peer, &tls.name, &e.to_string());
+                    return None;
+                }
             }
-            Err(e) => {
-                worker
-                    .obs
-                    .tls_failure(plan.index, peer, &tls.name, &e.to_string());
-                return None;
-            }
-        },
+        }
         (stream, _) => stream,
     };
     let peer_ip = crate::analysis::acl::fetch::unmap(peer.ip());
     if rules.monitor_net.iter().any(|n| n.contains(peer_ip)) {
         if plan.mode == Mode::Http {
-            let _ = monoio::io::AsyncWriteRentExt::write_all(
+            // Boxed: rare, and inline it would size every connection's task.
+            let _ = Box::pin(monoio::io::AsyncWriteRentExt::write_all(
                 &mut { stream },
                 b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
-            )
+            ))
             .await;
         }
         return None;
     }
     match plan.mode {
-        Mode::Http => serve_http_connection(worker, plan, stream, peer).await,
-        // Boxed: a tunnel's state is large, and inline it would size every HTTP
-        // connection's future too, idle keep-alive ones included.
+        Mode::Http => Box::pin(serve_http_connection(worker, plan, stream, peer)).await,
         Mode::Tcp | Mode::Health => {
             let fe = TcpFrontend {
                 name: &plan.name,

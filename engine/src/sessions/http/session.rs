@@ -67,10 +67,12 @@ impl From<Termination> for NoHead {
     }
 }
 
-/// After one exchange: serve another request on this connection, or close it.
+/// After one exchange: serve another request on this connection, close it, or join it
+/// to the server connection in a tunnel (a `101`; `tunnel.rs`).
 pub(super) enum Next {
     KeepAlive,
     Close(Termination),
+    Switch(Box<crate::sessions::http::tunnel::Switched>),
 }
 
 /// A keep-alive client connection that stayed idle past [`Router::idle_after`]: the session
@@ -230,14 +232,16 @@ impl<'a, R: Router> Session<'a, R> {
             // Boxed: an exchange's state (proxying, relaying, timers) is several KiB, and
             // living inside the session future it would be paid by every idle keep-alive
             // connection too. On the heap it exists only while a request is in flight.
-            let next = Box::pin(self.exchange(head)).await;
-            self.trace_end(match next {
-                Next::KeepAlive => Termination::Normal,
-                Next::Close(t) => t,
-            });
-            match next {
-                Next::KeepAlive => continue,
-                Next::Close(t) => return NoHead::Closed(t),
+            let end = match Box::pin(self.exchange(head)).await {
+                Next::KeepAlive => None,
+                Next::Close(t) => Some(t),
+                // The exchange's state is gone by now: a long-lived tunnel holds only its
+                // own, boxed too so that it does not size every session.
+                Next::Switch(s) => Some(Box::pin(self.tunnel(*s)).await),
+            };
+            self.trace_end(end.unwrap_or(Termination::Normal));
+            if let Some(t) = end {
+                return NoHead::Closed(t);
             }
         }
     }
@@ -369,6 +373,17 @@ impl<'a, R: Router> Session<'a, R> {
 
     /// Sends an error page (the backend's replacement first, then the frontend's) and closes.
     pub(super) async fn fail(
+        &mut self,
+        status: u16,
+        t: Termination,
+        be: Option<&HttpBackend>,
+    ) -> Termination {
+        // Boxed: error pages are rare, and this write inline would size every future that
+        // may send one, the session's own (which a WebSocket tunnel keeps) among them.
+        Box::pin(self.send_error_page(status, t, be)).await
+    }
+
+    async fn send_error_page(
         &mut self,
         status: u16,
         t: Termination,

@@ -2,6 +2,10 @@
 //! client and the server (WebSocket, or any protocol the two agreed on), run by the same
 //! tunnel as `mode tcp` (`sessions/tcp/proxy.rs`), under `timeout tunnel` (else `timeout
 //! client` and `timeout server`) and `timeout client-fin`/`server-fin` once a side closed.
+//!
+//! The switch happens in two steps so that a long-lived tunnel does not keep the
+//! exchange's state (several KiB) alive: the exchange sends the `101` and hands the server
+//! connection back to the session loop as [`Switched`]; the loop runs [`Session::tunnel`].
 
 use crate::analysis::settings::HttpBackend;
 use crate::backend::upstream::{Upstream, UpstreamConn};
@@ -10,10 +14,18 @@ use crate::sessions::http::session::{Next, Session, Termination};
 use crate::sessions::router::Router;
 use crate::sessions::tcp::proxy::{proxy, Transfer, TunnelEnd, TunnelTimeouts};
 
+/// A switched exchange waiting for its tunnel: the server connection, its backend (whose
+/// upstream takes the connection back when the tunnel ends) and the tunnel's timeouts.
+pub struct Switched {
+    conn: UpstreamConn,
+    backend: Box<str>,
+    timeouts: TunnelTimeouts,
+}
+
 impl<R: Router> Session<'_, R> {
     /// Sends the rewritten `101` head (`out`) with whatever the server sent after it
-    /// (`sbuf` past `head_len`), then whatever the client sent after its request, then
-    /// joins the two connections until the tunnel ends; both close then.
+    /// (`sbuf` past `head_len`), then whatever the client sent after its request, and
+    /// hands the server connection to the session loop for the tunnel.
     pub(super) async fn switch_protocols(
         &mut self,
         mut conn: UpstreamConn,
@@ -44,13 +56,26 @@ impl<R: Router> Session<'_, R> {
                 return Next::Close(Termination::ServerError);
             }
         }
-        let timeouts = TunnelTimeouts {
-            client: self.fe.timeouts.client,
-            server: be.timeouts.server,
-            tunnel: be.timeouts.tunnel.or(self.fe.timeouts.tunnel),
-            client_fin: self.fe.timeouts.client_fin,
-            server_fin: be.timeouts.server_fin,
-        };
+        Next::Switch(Box::new(Switched {
+            conn,
+            backend: be.name.as_str().into(),
+            timeouts: TunnelTimeouts {
+                client: self.fe.timeouts.client,
+                server: be.timeouts.server,
+                tunnel: be.timeouts.tunnel.or(self.fe.timeouts.tunnel),
+                client_fin: self.fe.timeouts.client_fin,
+                server_fin: be.timeouts.server_fin,
+            },
+        }))
+    }
+
+    /// Joins the client and server connections until the tunnel ends; both close then.
+    pub(super) async fn tunnel(&mut self, s: Switched) -> Termination {
+        let Switched {
+            mut conn,
+            backend,
+            timeouts,
+        } = s;
         let stats = proxy(
             &mut self.client,
             &mut conn.stream,
@@ -59,15 +84,18 @@ impl<R: Router> Session<'_, R> {
             Transfer::Copy,
         )
         .await;
-        upstream.discard(conn);
+        match self.router.backend(&backend) {
+            Some((_, upstream)) => upstream.discard(conn),
+            None => drop(conn),
+        }
         self.summary.bytes_in += stats.to_server;
         self.summary.bytes_out += stats.to_client;
-        Next::Close(match stats.end {
+        match stats.end {
             TunnelEnd::Closed => Termination::Normal,
             TunnelEnd::ClientTimeout => Termination::ClientTimeout,
             TunnelEnd::ServerTimeout => Termination::ServerTimeout,
             TunnelEnd::ClientError => Termination::ClientAborted,
             TunnelEnd::ServerError => Termination::ServerError,
-        })
+        }
     }
 }

@@ -4,6 +4,5 @@
 pub mod inspect;
 pub mod proxy;
 pub mod session;
-mod timed;
 
 pub use proxy::{proxy, Transfer, TunnelEnd, TunnelStats, TunnelTimeouts};

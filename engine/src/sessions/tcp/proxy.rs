@@ -1,7 +1,7 @@
 //! The tunnel: bytes copied (or spliced) in both directions with half-close carried across,
 //! inactivity timeouts, and an abort that ends both directions when one fails.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -14,10 +14,14 @@ use monoio::buf::IoBuf;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::time::{sleep_until, Instant};
 
 use crate::io::buffer::BufferPool;
 use crate::io::timed::Fd;
-use crate::sessions::tcp::timed::{until_idle, Activity};
+
+/// How early the tunnel's timer may fire (its wheel counts whole milliseconds) and still
+/// end the tunnel, rather than be armed again for what is left.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
 
 /// Inactivity timeouts of a tunnel. `tunnel`, when set, replaces both `client` and
 /// `server`: HAProxy applies it once both sides are connected, which in `mode tcp` is the
@@ -61,9 +65,24 @@ pub struct TunnelStats {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PumpError {
-    Timeout,
     Read,
     Write,
+}
+
+/// When either direction of a tunnel last moved a byte: the tunnel's inactivity limits
+/// count from here.
+struct Activity(Cell<Instant>);
+
+impl Activity {
+    fn new() -> Self {
+        Self(Cell::new(Instant::now()))
+    }
+    fn touch(&self) {
+        self.0.set(Instant::now());
+    }
+    fn deadline(&self, idle: Duration) -> Instant {
+        self.0.get() + idle
+    }
 }
 
 /// One direction's end of a stream that both directions of the tunnel use: the reading
@@ -108,83 +127,104 @@ pub async fn proxy(
     let up_idle = timeouts.tunnel.or(timeouts.client);
     let down_idle = timeouts.tunnel.or(timeouts.server);
 
-    let mut up = pin!(pump(
-        &mut client_rd,
-        &mut server_wr,
-        up_idle,
-        &act,
-        pool,
-        transfer
-    ));
-    let mut down = pin!(pump(
-        &mut server_rd,
-        &mut client_wr,
-        down_idle,
-        &act,
-        pool,
-        transfer
-    ));
-
-    let first = poll_fn(|cx| {
-        if let Poll::Ready(r) = up.as_mut().poll(cx) {
-            return Poll::Ready((true, r));
-        }
-        if let Poll::Ready(r) = down.as_mut().poll(cx) {
-            return Poll::Ready((false, r));
-        }
-        Poll::Pending
-    })
-    .await;
-    if first.1 .1.is_err() {
-        // Wakes the other direction's pending read or write with end-of-stream or EPIPE,
-        // so it finishes on its own instead of being dropped mid-operation.
-        abort(fds);
-    }
-    // One direction ended cleanly: the proxy closed its sending side towards that
-    // direction's destination, and the other direction now waits on that same peer.
-    let fin = match (first.0, first.1 .1.is_ok()) {
-        (true, true) => timeouts.server_fin,
-        (false, true) => timeouts.client_fin,
-        _ => None,
-    };
-    let mut fin_expired = false;
-    let rest = async {
-        if first.0 {
-            down.as_mut().await
-        } else {
-            up.as_mut().await
-        }
-    };
-    let rest_res = match fin {
-        None => rest.await,
-        Some(t) => match until_idle(rest, Some(t), &act).await {
-            Some(r) => r,
-            None => {
-                fin_expired = true;
-                abort(fds);
-                if first.0 {
-                    down.await
-                } else {
-                    up.await
+    let mut up = pin!(pump(&mut client_rd, &mut server_wr, &act, pool, transfer));
+    let mut down = pin!(pump(&mut server_rd, &mut client_wr, &act, pool, transfer));
+    // One timer for the whole tunnel (a timer is 640 bytes; the directions wait for their
+    // source without one): it fires at the earliest inactivity limit of a direction still
+    // running, ends the tunnel there, and is moved as activity moves the limits.
+    let mut timer = pin!(sleep_until(Instant::now()));
+    let mut up_res: Option<(u64, Result<(), PumpError>)> = None;
+    let mut down_res: Option<(u64, Result<(), PumpError>)> = None;
+    // Which direction finished first (`true`: client to server).
+    let mut up_first = None;
+    let mut expired: Option<TunnelEnd> = None;
+    poll_fn(|cx| {
+        // The timer fired in this poll: a limit within its slack has passed.
+        let mut fired = false;
+        loop {
+            for (is_up, res) in [(true, &mut up_res), (false, &mut down_res)] {
+                if res.is_some() {
+                    continue;
+                }
+                let polled = match is_up {
+                    true => up.as_mut().poll(cx),
+                    false => down.as_mut().poll(cx),
+                };
+                if let Poll::Ready(r) = polled {
+                    if r.1.is_err() && up_first.is_none() {
+                        // Wakes the other direction's pending read or write with end-of-stream
+                        // or EPIPE, so it finishes on its own instead of being dropped.
+                        abort(fds);
+                    }
+                    up_first.get_or_insert(is_up);
+                    *res = Some(r);
                 }
             }
-        },
-    };
-    let (up_res, down_res) = if first.0 {
-        (first.1, rest_res)
-    } else {
-        (rest_res, first.1)
-    };
-
-    let end = match (up_res.1, down_res.1) {
-        // The peer the remaining direction waited on stayed silent past its fin timeout.
-        _ if fin_expired && first.0 => TunnelEnd::ServerTimeout,
-        _ if fin_expired => TunnelEnd::ClientTimeout,
-        (Ok(()), Ok(())) => TunnelEnd::Closed,
+            if up_res.is_some() && down_res.is_some() {
+                return Poll::Ready(());
+            }
+            if expired.is_some() {
+                return Poll::Pending;
+            }
+            // Once one direction ended cleanly, the proxy has closed its sending side towards
+            // that direction's destination, and the other direction waits on that same peer:
+            // under its fin timeout, when one is set.
+            let clean = |r: &Option<(u64, Result<(), PumpError>)>| matches!(r, Some((_, Ok(()))));
+            let limits = [
+                (
+                    up_res.is_none(),
+                    up_idle,
+                    timeouts.client_fin,
+                    &down_res,
+                    TunnelEnd::ClientTimeout,
+                ),
+                (
+                    down_res.is_none(),
+                    down_idle,
+                    timeouts.server_fin,
+                    &up_res,
+                    TunnelEnd::ServerTimeout,
+                ),
+            ];
+            let next = limits
+                .into_iter()
+                .filter(|l| l.0)
+                .filter_map(|(_, idle, fin, other, end)| {
+                    let limit = if clean(other) { fin.or(idle) } else { idle };
+                    limit.map(|l| (act.deadline(l), end))
+                })
+                .min_by_key(|(when, _)| *when);
+            let Some((when, end)) = next else {
+                return Poll::Pending;
+            };
+            let now = Instant::now();
+            if when <= now || (fired && when <= now + TIMER_SLACK) {
+                expired = Some(end);
+                abort(fds);
+                continue;
+            }
+            if timer.deadline() != when {
+                timer.as_mut().reset(when);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            fired = true;
+        }
+    })
+    .await;
+    let (up_res, down_res) = (
+        up_res.unwrap_or((0, Ok(()))),
+        down_res.unwrap_or((0, Ok(()))),
+    );
+    let first_up = up_first.unwrap_or(true);
+    let end = match (expired, up_res.1, down_res.1) {
+        (Some(end), _, _) => end,
+        (None, Ok(()), Ok(())) => TunnelEnd::Closed,
         // The direction that failed first decides; the other only saw the abort.
-        (Err(e), _) if first.0 || down_res.1.is_ok() => up_end(e),
-        (_, Err(e)) => down_end(e),
-        (Err(e), Ok(())) => up_end(e),
+        (None, Err(e), _) if first_up || down_res.1.is_ok() => up_end(e),
+        (None, _, Err(e)) => down_end(e),
+        (None, Err(e), Ok(())) => up_end(e),
     };
     TunnelStats {
         to_server: up_res.0,
@@ -195,7 +235,6 @@ pub async fn proxy(
 
 fn up_end(e: PumpError) -> TunnelEnd {
     match e {
-        PumpError::Timeout => TunnelEnd::ClientTimeout,
         PumpError::Read => TunnelEnd::ClientError,
         PumpError::Write => TunnelEnd::ServerError,
     }
@@ -203,7 +242,6 @@ fn up_end(e: PumpError) -> TunnelEnd {
 
 fn down_end(e: PumpError) -> TunnelEnd {
     match e {
-        PumpError::Timeout => TunnelEnd::ServerTimeout,
         PumpError::Read => TunnelEnd::ServerError,
         PumpError::Write => TunnelEnd::ClientError,
     }
@@ -216,17 +254,19 @@ fn abort(fds: [RawFd; 2]) {
     }
 }
 
+/// One direction of the tunnel, without a timer of its own: the tunnel's timer ends it
+/// (by shutting both sockets down, which completes any wait or transfer it is in) when
+/// the tunnel has been inactive too long.
 async fn pump(
     rd: &mut Half<'_>,
     wr: &mut Half<'_>,
-    idle: Option<Duration>,
     act: &Activity,
     pool: &BufferPool,
     transfer: Transfer,
 ) -> (u64, Result<(), PumpError>) {
     match transfer {
-        Transfer::Copy => pump_copy(rd, wr, idle, act, pool).await,
-        Transfer::Splice => pump_splice(rd, wr, idle, act).await,
+        Transfer::Copy => pump_copy(rd, wr, act, pool).await,
+        Transfer::Splice => pump_splice(rd, wr, act).await,
     }
 }
 
@@ -239,7 +279,6 @@ async fn pump(
 async fn pump_copy(
     rd: &mut Half<'_>,
     wr: &mut Half<'_>,
-    idle: Option<Duration>,
     act: &Activity,
     pool: &BufferPool,
 ) -> (u64, Result<(), PumpError>) {
@@ -252,21 +291,17 @@ async fn pump_copy(
             None => {
                 // Not relaxed: the epoll driver must not take the readiness a direct read
                 // used up for a new one.
-                match until_idle(rd.stream().readable(false), idle, act).await {
-                    None => return (total, Err(PumpError::Timeout)),
-                    Some(Err(_)) => return (total, Err(PumpError::Read)),
-                    Some(Ok(())) => {}
+                if rd.stream().readable(false).await.is_err() {
+                    return (total, Err(PumpError::Read));
                 }
                 pool.take()
             }
         };
         let (res, buf) = if rd.stream().tls().is_some() {
-            // A TLS read holds nothing the kernel writes into: dropped at the idle
-            // timeout, it loses only its buffer.
-            match until_idle(rd.stream_mut().read(buf), idle, act).await {
-                Some((r, b)) => (r.ok(), b),
-                None => return (total, Err(PumpError::Timeout)),
-            }
+            // Boxed, as the driver's write below: what a copy loop holds while it waits
+            // for its source (every idle tunnel, in both directions) stays small.
+            let (r, b) = Box::pin(rd.stream_mut().read(buf)).await;
+            (r.ok(), b)
         } else {
             let mut buf = buf;
             match Fd(rd.stream().as_raw_fd()).recv_into(&mut buf) {
@@ -287,7 +322,7 @@ async fn pump_copy(
         let n = match res {
             Some(0) => {
                 pool.give(buf);
-                let _ = wr.stream_mut().shutdown().await;
+                let _ = Box::pin(wr.stream_mut().shutdown()).await;
                 return (total, Ok(()));
             }
             Some(n) => n,
@@ -307,14 +342,7 @@ async fn pump_copy(
         };
         let mut buf = if sent < n {
             let rest = buf.slice(sent..n);
-            let written = match idle {
-                Some(t) => match monoio::time::timeout(t, wr.stream_mut().write_all(rest)).await {
-                    Ok(r) => r,
-                    Err(_) => return (total, Err(PumpError::Timeout)),
-                },
-                None => wr.stream_mut().write_all(rest).await,
-            };
-            let (res, rest) = written;
+            let (res, rest) = Box::pin(wr.stream_mut().write_all(rest)).await;
             let buf = rest.into_inner();
             if res.is_err() {
                 pool.give(buf);
@@ -358,7 +386,6 @@ impl AsWriteFd for SpliceEnd<'_> {
 async fn pump_splice(
     rd: &mut Half<'_>,
     wr: &mut Half<'_>,
-    idle: Option<Duration>,
     act: &Activity,
 ) -> (u64, Result<(), PumpError>) {
     let Ok((mut pipe_out, mut pipe_in)) = monoio::net::unix::new_pipe() else {
@@ -366,18 +393,16 @@ async fn pump_splice(
     };
     let mut total = 0u64;
     loop {
-        match until_idle(rd.stream().readable(true), idle, act).await {
-            None => return (total, Err(PumpError::Timeout)),
-            Some(Err(_)) => return (total, Err(PumpError::Read)),
-            Some(Ok(())) => {}
+        if rd.stream().readable(true).await.is_err() {
+            return (total, Err(PumpError::Read));
         }
-        // The source is readable, so this completes without waiting; no timeout needed.
+        // The source is readable, so this completes without waiting.
         let n = match SpliceEnd(rd.0)
             .splice_to_pipe(&mut pipe_in, SPLICE_CHUNK)
             .await
         {
             Ok(0) => {
-                let _ = wr.stream_mut().shutdown().await;
+                let _ = Box::pin(wr.stream_mut().shutdown()).await;
                 return (total, Ok(()));
             }
             Ok(n) => n,
@@ -387,29 +412,19 @@ async fn pump_splice(
         act.touch();
         let mut left = n;
         while left > 0 {
-            let step = until_idle(
-                SpliceEnd(wr.0).splice_from_pipe(&mut pipe_out, left),
-                idle,
-                act,
-            )
-            .await;
-            match step {
-                None => return (total, Err(PumpError::Timeout)),
-                Some(Ok(0)) => return (total, Err(PumpError::Write)),
-                Some(Ok(m)) => {
+            match SpliceEnd(wr.0).splice_from_pipe(&mut pipe_out, left).await {
+                Ok(0) => return (total, Err(PumpError::Write)),
+                Ok(m) => {
                     left -= m;
                     total += u64::from(m);
                     act.touch();
                 }
-                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if until_idle(wr.stream().writable(true), idle, act)
-                        .await
-                        .is_none()
-                    {
-                        return (total, Err(PumpError::Timeout));
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if wr.stream().writable(true).await.is_err() {
+                        return (total, Err(PumpError::Write));
                     }
                 }
-                Some(Err(_)) => return (total, Err(PumpError::Write)),
+                Err(_) => return (total, Err(PumpError::Write)),
             }
         }
     }
@@ -419,4 +434,39 @@ async fn pump_splice(
 /// submission per hop; on epoll it is two syscalls per hop plus readiness, so copying wins.
 pub fn splice_pays_off() -> bool {
     !monoio::utils::is_legacy()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle tunnel holds this future (a WebSocket one too): one timer for the
+    /// tunnel, and per direction no more than a readiness wait. It was 6,656 bytes with a
+    /// timer per direction and the slow paths inline.
+    #[test]
+    fn a_tunnel_future_stays_small() {
+        let pool = BufferPool::new(16384, 4);
+        let timeouts = TunnelTimeouts::default();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap();
+            let mut c: Stream = monoio::net::TcpStream::connect(a).await.unwrap().into();
+            let mut s: Stream = monoio::net::TcpStream::connect(a).await.unwrap().into();
+            let tunnel = proxy(&mut c, &mut s, &timeouts, &pool, Transfer::Copy);
+            let size = std::mem::size_of_val(&tunnel);
+            assert!(size <= 2048, "the tunnel future is {size} bytes");
+            drop(tunnel);
+            let act = Activity::new();
+            let (mut rd, mut wr) = (
+                Half(UnsafeCell::from_mut(&mut c)),
+                Half(UnsafeCell::from_mut(&mut s)),
+            );
+            let size = std::mem::size_of_val(&pump(&mut rd, &mut wr, &act, &pool, Transfer::Copy));
+            assert!(size <= 512, "a direction's future is {size} bytes");
+        });
+    }
 }

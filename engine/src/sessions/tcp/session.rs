@@ -112,7 +112,9 @@ async fn tunnel<R: Router>(
         txn: Some(&txn),
         ..Pick::connection(end.peer, client_port)
     };
-    let acquired = table.acquire(Reuse::NewOnly, None, &pick).await;
+    // Boxed, as the write of the inspected bytes below: the future of a tunnel lives as
+    // long as the tunnel, so it keeps no room for what only setting it up needs.
+    let acquired = Box::pin(table.acquire(Reuse::NewOnly, None, &pick)).await;
     // The slot counts this tunnel against its server until the tunnel ends.
     let Ok(UpstreamConn {
         stream: mut server,
@@ -140,7 +142,7 @@ async fn tunnel<R: Router>(
     if !head.is_empty() {
         let sent = head.len() as u64;
         let limit = fe.timeouts.tunnel.or(fe.timeouts.server);
-        match write_all(&mut server, head, limit).await {
+        match Box::pin(write_all(&mut server, head, limit)).await {
             (Ok(()), back) => {
                 pool.give(back.unwrap_or_default());
                 end.bytes_in = sent;
