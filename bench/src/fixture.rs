@@ -62,6 +62,9 @@ pub struct Ask {
     pub close: bool,
     /// Bytes of request body that follow the head and must be skipped.
     pub content_length: usize,
+    /// The request asks to switch protocols (`Upgrade`): it is answered `101` and the
+    /// connection is then held open, read and discarded, until the peer closes.
+    pub upgrade: bool,
 }
 
 /// Reads `s=` and `d=` from the request line's query and `Connection: close` /
@@ -76,6 +79,7 @@ pub fn parse_ask(head: &[u8]) -> Ask {
         delay_ms: 0,
         close: line.ends_with("HTTP/1.0"),
         content_length: 0,
+        upgrade: false,
     };
     if let Some((_, query)) = target.split_once('?') {
         for pair in query.split('&') {
@@ -93,6 +97,8 @@ pub fn parse_ask(head: &[u8]) -> Ask {
                 ask.close = value.eq_ignore_ascii_case("close");
             } else if name.eq_ignore_ascii_case("content-length") {
                 ask.content_length = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("upgrade") {
+                ask.upgrade = !value.is_empty();
             }
         }
     }
@@ -122,6 +128,22 @@ async fn serve_connection(mut stream: TcpStream, body: &'static [u8]) {
         // Request bodies are not used by any workload; skip what is buffered of it.
         let consumed = (end + ask.content_length).min(buf.len());
         buf.drain(..consumed);
+        if ask.upgrade {
+            // The accept of RFC 6455's example key, the one the harness's clients send.
+            let head = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+            if stream.write_all(head.to_vec()).await.0.is_err() {
+                return;
+            }
+            let mut buf = buf;
+            loop {
+                buf.clear();
+                let (res, b) = stream.read(buf).await;
+                buf = b;
+                if !matches!(res, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+        }
         if ask.delay_ms > 0 {
             monoio::time::sleep(Duration::from_millis(ask.delay_ms)).await;
         }

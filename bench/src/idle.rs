@@ -85,12 +85,20 @@ impl Write for Conn {
     }
 }
 
-/// A fresh connection to `addr`, over TLS with `tls`, that has made one request.
-pub fn after_one_request(addr: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<Conn> {
+/// A fresh connection to `addr`, over TLS with `tls`, that has made one request: a
+/// WebSocket handshake when `upgrade` (the connection is then a tunnel).
+pub fn after_one_request(
+    addr: SocketAddr,
+    tls: Option<&ClientTls>,
+    upgrade: bool,
+) -> std::io::Result<Conn> {
     let mut c = connect(addr, tls)?;
-    one_request(&mut c)?;
+    one_request(&mut c, upgrade)?;
     Ok(c)
 }
+
+/// A WebSocket handshake (RFC 6455's example key; the fixture answers with its accept).
+const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: bench\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 /// Connects to `addr`, over TLS with `tls` (the handshake completes with the first request).
 fn connect(addr: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<Conn> {
@@ -107,9 +115,13 @@ fn connect(addr: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<Conn> {
     Ok(Conn::Tls(Box::new(StreamOwned::new(conn, s))))
 }
 
-/// Sends one request and reads the whole response.
-fn one_request(s: &mut Conn) -> std::io::Result<()> {
-    s.write_all(b"GET /?s=6 HTTP/1.1\r\nHost: bench\r\n\r\n")?;
+/// Sends one request (or a WebSocket handshake) and reads the whole response.
+fn one_request(s: &mut Conn, upgrade: bool) -> std::io::Result<()> {
+    let (request, status) = match upgrade {
+        true => (UPGRADE, "http/1.1 101"),
+        false => (&b"GET /?s=6 HTTP/1.1\r\nHost: bench\r\n\r\n"[..], "http/1.1 200"),
+    };
+    s.write_all(request)?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {
@@ -120,7 +132,7 @@ fn one_request(s: &mut Conn) -> std::io::Result<()> {
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            if !head.starts_with("http/1.1 200") {
+            if !head.starts_with(status) {
                 return Err(std::io::Error::other(format!("answer: {head}")));
             }
             let len: usize = head
@@ -142,14 +154,14 @@ pub struct Opened {
     pub first_error: Option<String>,
 }
 
-pub fn open(addr: SocketAddr, count: usize, tls: Option<&ClientTls>) -> Opened {
+pub fn open(addr: SocketAddr, count: usize, tls: Option<&ClientTls>, upgrade: bool) -> Opened {
     let mut o = Opened {
         conns: Vec::with_capacity(count),
         errors: 0,
         first_error: None,
     };
     for _ in 0..count {
-        match after_one_request(addr, tls) {
+        match after_one_request(addr, tls, upgrade) {
             Ok(c) => o.conns.push(c),
             Err(e) => {
                 o.errors += 1;

@@ -286,10 +286,10 @@ fn measure_idle(
     let addr: SocketAddr = ([127, 0, 0, 1], plan.front_port).into();
     let tls = w.tls.map(|_| crate::tls::client());
     // One request first, so lazily built per-worker state is in the baseline.
-    let primer = crate::idle::open(addr, plan.threads.max(1), tls.as_ref());
+    let primer = crate::idle::open(addr, plan.threads.max(1), tls.as_ref(), w.upgrade);
     std::thread::sleep(Duration::from_millis(200));
     let before = procfs::tree_rss_kib(proc.pid());
-    let opened = crate::idle::open(addr, plan.idle_conns, tls.as_ref());
+    let opened = crate::idle::open(addr, plan.idle_conns, tls.as_ref(), w.upgrade);
     std::thread::sleep(Duration::from_millis(500));
     let after = procfs::tree_rss_kib(proc.pid());
     // Connections the proxy closed meanwhile are not in its RSS: they are errors, not idle.

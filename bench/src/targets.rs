@@ -214,7 +214,14 @@ pub fn nginx_conf(spec: &Spec) -> String {
             upstream(format!("be{i}"));
         }
     }
-    let proxied = "proxy_http_version 1.1; proxy_set_header Connection \"\";";
+    // nginx's WebSocket recipe: `Upgrade` passed on, and `Connection: upgrade` only with it
+    // (empty, for upstream keep-alive, otherwise).
+    let _ = writeln!(
+        c,
+        "  map $http_upgrade $connection_upgrade {{ default upgrade; '' \"\"; }}"
+    );
+    let proxied = "proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; \
+                   proxy_set_header Connection $connection_upgrade;";
     match &spec.tls {
         None => {
             let _ = writeln!(c, "  server {{\n    listen 127.0.0.1:{front} backlog=4096;");

@@ -111,7 +111,7 @@ pub fn resumes(addr: SocketAddr) -> Result<bool, String> {
     let config = client();
     let mut kind = None;
     for _ in 0..2 {
-        let mut conn = crate::idle::after_one_request(addr, Some(&config))
+        let mut conn = crate::idle::after_one_request(addr, Some(&config), false)
             .map_err(|e| format!("TLS probe of {addr}: {e}"))?;
         kind = conn.handshake_kind();
         conn.close();

@@ -26,6 +26,9 @@ pub struct Workload {
     /// Clients speak TLS to the proxy, which presents a certificate with this key; the
     /// backend stays plain HTTP.
     pub tls: Option<KeyType>,
+    /// Idle workload: each connection's one request is a WebSocket handshake, which the
+    /// fixture accepts (`101`), so what stays open is a tunnel.
+    pub upgrade: bool,
     pub targets: Vec<Target>,
 }
 
@@ -41,6 +44,7 @@ impl Workload {
             close: false,
             routing: false,
             tls: None,
+            upgrade: false,
             targets: Target::ALL.to_vec(),
         }
     }
@@ -76,7 +80,7 @@ pub fn all() -> Vec<Workload> {
         Workload::load("64k", "keep-alive, 64 KiB responses", "/?s=65536"),
         Workload {
             mode: Mode::Tcp,
-            targets: tcp_targets,
+            targets: tcp_targets.clone(),
             ..Workload::load(
                 "tcp",
                 "TCP mode (`mode tcp` / nginx stream), keep-alive HTTP inside, 64 KiB responses",
@@ -106,6 +110,28 @@ pub fn all() -> Vec<Workload> {
             ..Workload::load(
                 "idle",
                 "idle keep-alive connections, one request each, proxy RSS per connection",
+                "/?s=6",
+            )
+        },
+        Workload {
+            kind: Kind::Idle,
+            upgrade: true,
+            targets: vec![Target::Ringlb, Target::Haproxy, Target::Nginx],
+            ..Workload::load(
+                "ws-idle",
+                "idle WebSocket tunnels (one handshake each, `101` from the backend), proxy RSS \
+                 per connection",
+                "/ws",
+            )
+        },
+        Workload {
+            kind: Kind::Idle,
+            mode: Mode::Tcp,
+            targets: tcp_targets.clone(),
+            ..Workload::load(
+                "tcp-idle",
+                "idle `mode tcp` tunnels (one keep-alive request through each), proxy RSS per \
+                 connection",
                 "/?s=6",
             )
         },
