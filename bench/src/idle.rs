@@ -119,7 +119,10 @@ fn connect(addr: SocketAddr, tls: Option<&ClientTls>) -> std::io::Result<Conn> {
 fn one_request(s: &mut Conn, upgrade: bool) -> std::io::Result<()> {
     let (request, status) = match upgrade {
         true => (UPGRADE, "http/1.1 101"),
-        false => (&b"GET /?s=6 HTTP/1.1\r\nHost: bench\r\n\r\n"[..], "http/1.1 200"),
+        false => (
+            &b"GET /?s=6 HTTP/1.1\r\nHost: bench\r\n\r\n"[..],
+            "http/1.1 200",
+        ),
     };
     s.write_all(request)?;
     let mut buf = Vec::with_capacity(512);

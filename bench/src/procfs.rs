@@ -208,7 +208,11 @@ mod tests {
         }
         assert!(tree(me).contains(&me));
         assert!(tree_rss_kib(me) > 0);
-        assert!(tree_ticks(me) > 0, "no CPU time counted after {:?}", started.elapsed());
+        assert!(
+            tree_ticks(me) > 0,
+            "no CPU time counted after {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
