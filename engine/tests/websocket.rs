@@ -256,11 +256,27 @@ fn within(took: Duration) -> bool {
     took >= Duration::from_millis(250) && took < Duration::from_millis(2500)
 }
 
+/// A raw server answering a request head with a WebSocket `101`, then staying silent
+/// (after closing its sending side, with `close`) and never closing.
+fn switching_server(close: bool) -> SocketAddr {
+    serve_each(move |s| {
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        if read_head(&mut r).is_some() && w.write_all(ACCEPT.as_bytes()).is_ok() {
+            if close {
+                let _ = w.shutdown(std::net::Shutdown::Write);
+            }
+            std::thread::sleep(Duration::from_secs(10));
+        }
+    })
+}
+
+const ACCEPT: &str = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
 fn tunnel_timeouts_end_a_websocket(legacy: bool) {
-    let accept = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     // Idle both ways: `timeout tunnel` (shorter here than client and server) ends it, on
     // the client's side as HAProxy logs it.
-    let (origin, _) = raw_server(accept);
+    let (origin, _) = raw_server(ACCEPT);
     let (_h, addr, rx) = start(
         &format!("{}  timeout tunnel 300ms\n", site("")),
         origin,
@@ -274,13 +290,7 @@ fn tunnel_timeouts_end_a_websocket(legacy: bool) {
     drop(c);
 
     // The client closed its side; the server, which never closes, gets `timeout server-fin`.
-    let silent = serve_each(move |s| {
-        let mut w = s.try_clone().unwrap();
-        let mut r = BufReader::new(s);
-        if read_head(&mut r).is_some() && w.write_all(accept.as_bytes()).is_ok() {
-            std::thread::sleep(Duration::from_secs(10));
-        }
-    });
+    let silent = switching_server(false);
     let (_h, addr, rx) = start(
         &format!("{}  timeout server-fin 300ms\n", site("")),
         silent,
@@ -294,14 +304,7 @@ fn tunnel_timeouts_end_a_websocket(legacy: bool) {
     drop(c);
 
     // The server closed its side; the client, which stays, gets `timeout client-fin`.
-    let closing = serve_each(move |s| {
-        let mut w = s.try_clone().unwrap();
-        let mut r = BufReader::new(s);
-        if read_head(&mut r).is_some() && w.write_all(accept.as_bytes()).is_ok() {
-            let _ = w.shutdown(std::net::Shutdown::Write);
-            std::thread::sleep(Duration::from_secs(10));
-        }
-    });
+    let closing = switching_server(true);
     let (_h, addr, rx) = start(&site("timeout client-fin 300ms"), closing, legacy);
     let c = handshake(addr);
     let (took, state) = tunnel_end(&rx, Instant::now());
@@ -312,4 +315,47 @@ fn tunnel_timeouts_end_a_websocket(legacy: bool) {
 both_drivers!(
     tunnel_timeouts_end_a_websocket,
     super::tunnel_timeouts_end_a_websocket
+);
+
+/// A WebSocket behind a TLS listener: the tunnel decrypts what the client sends and
+/// encrypts what the server sends (never spliced).
+fn a_websocket_crosses_a_tls_listener(legacy: bool) {
+    use ringlb_config::model::{GlobalTls, ServerTls, Verify};
+    use ringlb_config::tls::client::ClientTls;
+
+    let pki = Pki::new();
+    let pem = pki.server("ws.pem", &["ws.test"]);
+    let text = site("").replace(
+        "bind 127.0.0.1:@PORT",
+        &format!("bind 127.0.0.1:@PORT ssl crt {}", pem.display()),
+    );
+    let (_h, addr, rx) = start(&text, ws_echo(), legacy);
+    let tls = ClientTls::new(
+        &ServerTls::default(),
+        Verify::None,
+        &GlobalTls::default(),
+        true,
+    )
+    .expect("client settings");
+    let conn = tls.connect(Some("ws.test"), addr.ip()).expect("client");
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let stream = rustls::StreamOwned::new(conn, tcp);
+    let (mut ws, resp) = tungstenite::client(format!("wss://ws.test:{}/chat", addr.port()), stream)
+        .expect("handshake over TLS");
+    assert_eq!(resp.status(), 101);
+    let big = pattern(100 * 1024);
+    ws.send(Message::binary(big.clone())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::binary(big));
+    ws.send(Message::text("over tls")).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::text("over tls"));
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+    drop(ws);
+    let f = log_fields(&rx);
+    assert_eq!((f[5].as_str(), f[9].as_str()), ("101", "----"), "{f:?}");
+}
+both_drivers!(
+    a_websocket_crosses_a_tls_listener,
+    super::a_websocket_crosses_a_tls_listener
 );
