@@ -148,6 +148,25 @@ fn blackhole_fixture_really_drops_connects() {
         .is_err());
 }
 
+/// A `mode tcp` proxy to `server` with client and server timeouts of 5 s and the fin
+/// timeout `fin` picks set to 300 ms.
+fn run_with_fin(
+    server: std::net::SocketAddr,
+    fin: fn(&mut ringlb_config::model::Timeouts) -> &mut Option<Duration>,
+    legacy: bool,
+) -> ringlb::boot::run::RunHandle {
+    let mut p = listen("tcp_in", &[("s1", server)]);
+    p.timeouts.client = Some(Duration::from_secs(5));
+    p.timeouts.server = Some(Duration::from_secs(5));
+    *fin(&mut p.timeouts) = Some(Duration::from_millis(300));
+    run(config(1, vec![p]), legacy)
+}
+
+/// Ended by the 300 ms fin timeout: not at once, and well before the 5 s ones.
+fn ends_at_fin(took: Duration) -> bool {
+    took >= Duration::from_millis(250) && took < Duration::from_millis(2500)
+}
+
 /// Once the client closed its side, the server gets `timeout server-fin` to close its own:
 /// a server that never does is cut off then, not at `timeout server`.
 fn timeout_server_fin_ends_a_half_closed_tunnel(legacy: bool) {
@@ -156,11 +175,7 @@ fn timeout_server_fin_ends_a_half_closed_tunnel(legacy: bool) {
         while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
         std::thread::sleep(Duration::from_secs(10));
     });
-    let mut p = listen("tcp_in", &[("s1", silent)]);
-    p.timeouts.client = Some(Duration::from_secs(5));
-    p.timeouts.server = Some(Duration::from_secs(5));
-    p.timeouts.server_fin = Some(Duration::from_millis(300));
-    let h = run(config(1, vec![p]), legacy);
+    let h = run_with_fin(silent, |t| &mut t.server_fin, legacy);
     let mut c = connect(addr_of(&h, "tcp_in"));
     c.write_all(b"bye").unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
@@ -168,7 +183,7 @@ fn timeout_server_fin_ends_a_half_closed_tunnel(legacy: bool) {
     assert!(read_to_end(&mut c).unwrap().is_empty());
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_millis(2500),
+        ends_at_fin(took),
         "the tunnel ended {took:?} after the client's close"
     );
 }
@@ -188,11 +203,7 @@ fn timeout_client_fin_ends_a_half_closed_tunnel(legacy: bool) {
         while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
         let _ = tx.send(started.elapsed());
     });
-    let mut p = listen("tcp_in", &[("s1", closing)]);
-    p.timeouts.client = Some(Duration::from_secs(5));
-    p.timeouts.server = Some(Duration::from_secs(5));
-    p.timeouts.client_fin = Some(Duration::from_millis(300));
-    let h = run(config(1, vec![p]), legacy);
+    let h = run_with_fin(closing, |t| &mut t.client_fin, legacy);
     let mut c = connect(addr_of(&h, "tcp_in"));
     assert!(
         read_to_end(&mut c).unwrap().is_empty(),
@@ -202,7 +213,7 @@ fn timeout_client_fin_ends_a_half_closed_tunnel(legacy: bool) {
         .recv_timeout(Duration::from_secs(5))
         .expect("the tunnel ends");
     assert!(
-        took >= Duration::from_millis(250) && took < Duration::from_millis(2500),
+        ends_at_fin(took),
         "the tunnel ended {took:?} after the server's close"
     );
     drop(c);

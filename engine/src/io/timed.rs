@@ -133,47 +133,29 @@ pub(crate) fn read_now(stream: &Stream, buf: &mut Vec<u8>) -> Option<ReadOutcome
 pub(crate) struct Fd(pub RawFd);
 
 impl Fd {
+    /// One non-blocking `recv` into `len` bytes at `to`.
+    ///
+    /// # Safety
+    /// `to` must be writable (initialised or not) for `len` bytes.
+    unsafe fn recv(&self, to: *mut u8, len: usize) -> io::Result<usize> {
+        // SAFETY: the caller's promise; recv writes at most `len` bytes and says how many.
+        let n = unsafe { libc::recv(self.0, to.cast(), len, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
     /// Appends to `buf`, within its spare capacity, what the socket has now.
     pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         let spare = buf.spare_capacity_mut();
-        // SAFETY: recv writes at most `spare.len()` bytes into the spare capacity and says
-        // how many; only those are then counted in `buf`.
-        let n = unsafe {
-            libc::recv(
-                self.0,
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: the spare capacity is writable for its length.
+        let n = unsafe { self.recv(spare.as_mut_ptr().cast(), spare.len()) }?;
         // SAFETY: recv initialised the first `n` spare bytes.
-        unsafe { buf.set_len(buf.len() + n as usize) };
-        Ok(n as usize)
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
     }
-}
 
-impl io::Read for Fd {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is writable for its length; recv writes at most that many bytes.
-        let n = unsafe {
-            libc::recv(
-                self.0,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Fd {
     /// Sends `bufs` in order with one non-blocking `sendmsg` (no SIGPIPE). With `more`, TCP
     /// is told that more bytes follow at once (`MSG_MORE`): it keeps a partial segment back
     /// until the next send without it, or a [`push`], so that both leave in one segment.
@@ -191,6 +173,13 @@ impl Fd {
             return Err(io::Error::last_os_error());
         }
         Ok(n as usize)
+    }
+}
+
+impl io::Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is writable for its length.
+        unsafe { self.recv(buf.as_mut_ptr(), buf.len()) }
     }
 }
 
