@@ -187,6 +187,31 @@ fn dump_global(out: &mut Out, g: &Global) {
     if g.tune.maxrewrite != tune.maxrewrite {
         out.kv("tune.maxrewrite", g.tune.maxrewrite.to_string());
     }
+    let (h2, d) = (&g.tune.h2, &tune.h2);
+    for (kw, v, dv) in [
+        (
+            "tune.h2.header-table-size",
+            h2.header_table_size,
+            d.header_table_size,
+        ),
+        (
+            "tune.h2.initial-window-size",
+            h2.initial_window_size,
+            d.initial_window_size,
+        ),
+        (
+            "tune.h2.max-concurrent-streams",
+            h2.max_concurrent_streams,
+            d.max_concurrent_streams,
+        ),
+    ] {
+        if v != dv {
+            out.kv(kw, v.to_string());
+        }
+    }
+    if let Some(n) = h2.max_frame_size {
+        out.kv("tune.h2.max-frame-size", n.to_string());
+    }
     dump_global_tls(out, &g.tls);
 }
 

@@ -451,6 +451,13 @@ fn bind_words(b: &Bind) -> Vec<String> {
     if o.expose_fd_listeners {
         w.extend(["expose-fd".into(), "listeners".into()]);
     }
+    if let Some(p) = o.proto {
+        let name = match p {
+            crate::model::HttpProto::H1 => "h1",
+            crate::model::HttpProto::H2 => "h2",
+        };
+        w.extend(["proto".into(), name.into()]);
+    }
     if let Some(t) = &o.tls {
         w.push("ssl".into());
         for c in &t.crt {

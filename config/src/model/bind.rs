@@ -62,6 +62,17 @@ pub struct BindOptions {
     pub group: Option<String>,
     pub level: Option<AdminLevel>,
     pub expose_fd_listeners: bool,
+    /// `proto h1|h2`: the protocol a `mode http` listener speaks, whatever the client
+    /// starts with (`None`: HTTP/1.1, or HTTP/2 when the client's first bytes are its
+    /// preface or TLS negotiated `h2`).
+    pub proto: Option<HttpProto>,
     /// `ssl crt …`: the listener terminates TLS.
     pub tls: Option<Box<BindTls>>,
+}
+
+/// `bind … proto NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpProto {
+    H1,
+    H2,
 }

@@ -45,6 +45,8 @@ pub struct Tune {
     pub bufsize: u32,
     /// `tune.maxrewrite`: room kept free in the buffer for header rewrites.
     pub maxrewrite: u32,
+    /// `tune.h2.*`: what an HTTP/2 listener announces in its SETTINGS.
+    pub h2: H2Tune,
 }
 
 impl Default for Tune {
@@ -52,6 +54,29 @@ impl Default for Tune {
         Self {
             bufsize: 16384,
             maxrewrite: 1024,
+            h2: H2Tune::default(),
+        }
+    }
+}
+
+/// HTTP/2 settings of the listeners (`tune.h2.header-table-size`, `initial-window-size`,
+/// `max-concurrent-streams`, `max-frame-size`), with HAProxy 2.6's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2Tune {
+    pub header_table_size: u32,
+    pub initial_window_size: u32,
+    pub max_concurrent_streams: u32,
+    /// `None`: `tune.bufsize` minus the frame header, as HAProxy does.
+    pub max_frame_size: Option<u32>,
+}
+
+impl Default for H2Tune {
+    fn default() -> Self {
+        Self {
+            header_table_size: 4096,
+            initial_window_size: 65535,
+            max_concurrent_streams: 100,
+            max_frame_size: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `bind ADDR[,ADDR…] [options]`: listening addresses of a frontend.
 
 use super::{global::admin_level, unknown, LineRef, Step};
-use crate::model::{Bind, BindOptions, BindTls, DerFile, Proxy, TlsOptions};
+use crate::model::{Bind, BindOptions, BindTls, DerFile, HttpProto, Proxy, TlsOptions};
 use crate::tls;
 use crate::value;
 
@@ -29,6 +29,7 @@ const OPTIONS: &[&str] = &[
     "group",
     "level",
     "expose-fd",
+    "proto",
 ];
 
 pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
@@ -101,6 +102,13 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             "user" => o.user = Some(arg()?.to_string()),
             "group" => o.group = Some(arg()?.to_string()),
             "level" => o.level = Some(admin_level(line, arg()?)?),
+            "proto" => {
+                o.proto = Some(match arg()? {
+                    "h1" => HttpProto::H1,
+                    "h2" => HttpProto::H2,
+                    other => return Err(unknown(line, "'proto' value", other, &["h1", "h2"])),
+                })
+            }
             "expose-fd" => match arg()? {
                 "listeners" => o.expose_fd_listeners = true,
                 other => return Err(unknown(line, "'expose-fd' value", other, &["listeners"])),

@@ -27,6 +27,10 @@ pub(super) const KEYWORDS: &[&str] = &[
     "ulimit-n",
     "tune.bufsize",
     "tune.maxrewrite",
+    "tune.h2.header-table-size",
+    "tune.h2.initial-window-size",
+    "tune.h2.max-concurrent-streams",
+    "tune.h2.max-frame-size",
     "hard-stop-after",
 ];
 
@@ -121,6 +125,38 @@ pub(super) fn keyword(
                 g.tune.bufsize = n;
             } else {
                 g.tune.maxrewrite = n;
+            }
+            Ok(())
+        }
+        "tune.h2.header-table-size"
+        | "tune.h2.initial-window-size"
+        | "tune.h2.max-concurrent-streams"
+        | "tune.h2.max-frame-size" => {
+            let w = line.arg(1, kw, "NUMBER")?;
+            line.no_more(1, kw)?;
+            let n = value::number(w, kw).map_err(|e| line.invalid(kw, e))?;
+            // RFC 9113 §6.5.2 bounds (the table size is HAProxy's: at most 65535).
+            let (min, max, help) = match kw {
+                "tune.h2.header-table-size" => (0, 65535, "use at most 65535 (4096 is usual)"),
+                "tune.h2.initial-window-size" => (
+                    0,
+                    i32::MAX as u32,
+                    "use at most 2147483647 (65535 is usual)",
+                ),
+                "tune.h2.max-concurrent-streams" => (1, u32::MAX, "use at least 1 (100 is usual)"),
+                _ => (16384, 16777215, "use 16384 to 16777215"),
+            };
+            if n < min || n > max {
+                return Err(line
+                    .error(format!("'{kw}' {n} is out of range"))
+                    .with_help(help));
+            }
+            let h2 = &mut g.tune.h2;
+            match kw {
+                "tune.h2.header-table-size" => h2.header_table_size = n,
+                "tune.h2.initial-window-size" => h2.initial_window_size = n,
+                "tune.h2.max-concurrent-streams" => h2.max_concurrent_streams = n,
+                _ => h2.max_frame_size = Some(n),
             }
             Ok(())
         }

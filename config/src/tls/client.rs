@@ -93,7 +93,7 @@ impl ClientTls {
             c.resumption = resumption.clone();
             c.max_fragment_size = g.maxrecord.map(|n| n as usize + 5);
             if let Some(alpn) = &t.options.alpn {
-                c.alpn_protocols = offered_alpn(alpn, http)
+                c.alpn_protocols = offered_alpn(alpn, http, false)
                     .0
                     .into_iter()
                     .map(String::into_bytes)

@@ -586,12 +586,13 @@ pub fn verify(v: &str) -> Option<Verify> {
     })
 }
 
-/// The ALPN protocols a listener offers: those of `alpn` its sessions speak (HTTP/1.x in
-/// `mode http`, anything in `mode tcp`), and those it leaves out.
-pub fn offered_alpn(alpn: &[String], http: bool) -> (Vec<String>, Vec<String>) {
-    alpn.iter()
-        .cloned()
-        .partition(|p| !http || matches!(p.as_str(), "http/1.1" | "http/1.0"))
+/// The ALPN protocols a listener or a server connection offers: those of `alpn` its
+/// sessions speak (HTTP/1.x in `mode http`, and `h2` on a listener (`listener`); anything
+/// in `mode tcp`), and those it leaves out.
+pub fn offered_alpn(alpn: &[String], http: bool, listener: bool) -> (Vec<String>, Vec<String>) {
+    alpn.iter().cloned().partition(|p| {
+        !http || matches!(p.as_str(), "http/1.1" | "http/1.0") || (listener && p == "h2")
+    })
 }
 
 #[cfg(test)]

@@ -167,22 +167,26 @@ pub(super) fn check_options(
         ),
     }
     if let Some(alpn) = &o.alpn {
-        let (_, dropped) = offered_alpn(alpn, http);
+        let listener = kw == "bind";
+        let (_, dropped) = offered_alpn(alpn, http, listener);
         if !dropped.is_empty() {
+            let (what, speaks) = match listener {
+                true => ("listener", "HTTP/1.1 and HTTP/2 (h2)"),
+                false => ("server connection", "HTTP/1.1"),
+            };
             diags.push(
                 Diagnostic::warning(
                     at.clone(),
                     kw,
                     format!(
-                        "alpn: {} not offered: this mode http {} speaks HTTP/1.1",
+                        "alpn: {} not offered: this mode http {what} speaks {speaks}",
                         dropped.join(", "),
-                        match kw {
-                            "bind" => "listener",
-                            _ => "server connection",
-                        }
                     ),
                 )
-                .with_help("clients negotiate http/1.1; write 'alpn http/1.1' to silence this"),
+                .with_help(match listener {
+                    true => "write 'alpn h2,http/1.1' to silence this",
+                    false => "servers negotiate http/1.1; write 'alpn http/1.1' to silence this",
+                }),
             );
         }
     }

@@ -29,6 +29,9 @@ pub struct HttpFrontend {
     pub unique_id: Option<crate::analysis::unique_id::UniqueId>,
     /// `option http-no-delay`.
     pub no_delay: bool,
+    /// `tune.h2.*`, with the frame size resolved (the largest of 16384 and `tune.bufsize`
+    /// when not set, as HAProxy announces).
+    pub h2: ringlb_config::model::H2Tune,
 }
 
 impl HttpFrontend {
@@ -57,6 +60,14 @@ impl HttpFrontend {
             head_limit: tune.bufsize.saturating_sub(tune.maxrewrite).max(256) as usize,
             unique_id: crate::analysis::unique_id::UniqueId::from_proxy(proxy),
             no_delay: proxy.options.http_no_delay,
+            h2: ringlb_config::model::H2Tune {
+                max_frame_size: Some(
+                    tune.h2
+                        .max_frame_size
+                        .unwrap_or(tune.bufsize.clamp(16384, 16777215)),
+                ),
+                ..tune.h2
+            },
         }
     }
 

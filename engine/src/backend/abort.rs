@@ -9,6 +9,10 @@ use crate::io::transport::Stream;
 /// Completes when `client` has closed (or failed). Never completes while the client is
 /// silent; bytes waiting (a pipelined request) end the watch without completing.
 pub async fn client_closed(client: &Stream) {
+    if let Some(m) = client.mux() {
+        // An HTTP/2 stream's client is gone when it reset the stream or left.
+        return m.closed().await;
+    }
     if let Some(t) = client.tls() {
         // The bytes on the socket are records: a close_notify is bytes too.
         loop {

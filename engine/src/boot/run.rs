@@ -303,7 +303,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             };
             tls_listeners.extend(tls.clone());
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
-                addrs.push((fe.name.clone(), a, tls.clone()));
+                addrs.push((fe.name.clone(), a, (tls.clone(), b.options.proto)));
             }
         }
     }
@@ -380,7 +380,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let mut bound = Vec::new();
     let mut listening = Vec::new();
     let mut socket_files = Vec::new();
-    for (fe_name, addr, tls) in &addrs {
+    for (fe_name, addr, (tls, proto)) in &addrs {
         let plan = plans
             .iter()
             .find(|p| &p.name == fe_name)
@@ -412,15 +412,17 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (a, b) => a.is_none() && b.is_none(),
         };
+        let same_bind = |l: &Listening| same_tls(l) && l.proto == *proto;
         for (i, s) in socks.into_iter().enumerate() {
             match per_worker[i % nbthread]
                 .iter_mut()
-                .find(|l| Arc::ptr_eq(&l.plan, &plan) && same_tls(l))
+                .find(|l| Arc::ptr_eq(&l.plan, &plan) && same_bind(l))
             {
                 Some(l) => l.sockets.push(s),
                 None => per_worker[i % nbthread].push(Listening {
                     plan: plan.clone(),
                     tls: tls.clone(),
+                    proto: *proto,
                     sockets: vec![s],
                 }),
             }

@@ -98,6 +98,40 @@ impl ChunkedDecoder {
         Ok(i)
     }
 
+    /// Whether the last chunk was seen and its trailers are being read.
+    pub fn in_trailers(&self) -> bool {
+        use State::*;
+        matches!(self.state, TrailerStart | TrailerLine | TrailerLf | FinalLf)
+    }
+
+    /// Reads `input` up to the next piece of chunk data, for a reader that takes the data
+    /// out of its framing: how many bytes were read, and where in `input` the data read
+    /// is (empty when none was). Stops where the trailers start, so that every call reads
+    /// either framing and data or trailers only ([`ChunkedDecoder::in_trailers`]).
+    pub fn next_data(
+        &mut self,
+        input: &[u8],
+    ) -> Result<(usize, std::ops::Range<usize>), ChunkError> {
+        let trailers = self.in_trailers();
+        let mut i = 0;
+        while i < input.len() && self.state != State::Done {
+            if self.state == State::Data {
+                let take = self.remaining.min((input.len() - i) as u64) as usize;
+                self.remaining -= take as u64;
+                if self.remaining == 0 {
+                    self.state = State::DataEnd;
+                }
+                return Ok((i + take, i..i + take));
+            }
+            self.step(input[i])?;
+            i += 1;
+            if !trailers && self.in_trailers() {
+                break;
+            }
+        }
+        Ok((i, i..i))
+    }
+
     fn end_of_size_line(&mut self) {
         if self.size == 0 {
             self.state = State::TrailerStart;
@@ -282,5 +316,36 @@ mod tests {
             trailers.extend_from_slice(b"X-T: 0123456789\r\n");
         }
         assert_eq!(run(&trailers, 512), Err(ChunkError::TrailersTooLarge));
+    }
+
+    /// The data comes out of its framing piece by piece, however the input is cut, and
+    /// the trailers are read apart from it.
+    #[test]
+    fn next_data_takes_the_data_out_of_the_chunks() {
+        let body = b"5\r\nhello\r\n1;ext=1\r\n \r\n0\r\ngrpc-status: 0\r\n\r\n";
+        for cut in 1..body.len() {
+            let mut d = ChunkedDecoder::new();
+            let (mut data, mut trailers, mut held) = (Vec::new(), Vec::new(), Vec::new());
+            for part in [&body[..cut], &body[cut..]] {
+                held.extend_from_slice(part);
+                let mut at = 0;
+                while at < held.len() && !d.is_done() {
+                    let in_trailers = d.in_trailers();
+                    let (n, r) = d.next_data(&held[at..]).unwrap();
+                    data.extend_from_slice(&held[at..][r]);
+                    if in_trailers {
+                        trailers.extend_from_slice(&held[at..at + n]);
+                    }
+                    at += n;
+                    if n == 0 {
+                        break;
+                    }
+                }
+                held.drain(..at);
+            }
+            assert!(d.is_done(), "cut at {cut}");
+            assert_eq!(data, b"hello ", "cut at {cut}");
+            assert_eq!(trailers, b"grpc-status: 0\r\n\r\n", "cut at {cut}");
+        }
     }
 }

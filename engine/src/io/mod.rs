@@ -2,6 +2,7 @@
 //! tasks wait on.
 
 pub mod buffer;
+pub mod duplex;
 pub mod latch;
 pub mod localtime;
 pub mod socket_file;

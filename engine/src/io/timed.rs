@@ -111,8 +111,10 @@ async fn bounded<F: Future>(
 /// Appends to `buf` what the peer has already sent, without waiting: `None` when nothing is
 /// there yet (or `buf` has no room), the outcome otherwise.
 pub(crate) fn read_now(stream: &Stream, buf: &mut Vec<u8>) -> Option<ReadOutcome> {
-    if let Stream::Tls(t) = stream {
-        return t.read_now(buf);
+    match stream {
+        Stream::Tls(t) => return t.read_now(buf),
+        Stream::Mux(m) => return m.read_now(buf),
+        _ => {}
     }
     if buf.spare_capacity_mut().is_empty() {
         return None;
@@ -236,9 +238,16 @@ pub(crate) async fn write_pair(
     limit: Option<Duration>,
     more: bool,
 ) -> (Result<(), WriteError>, Option<Vec<u8>>, Vec<u8>) {
-    if let Stream::Tls(t) = stream {
-        let res = t.write_all(&[&first, &second[range]], limit, more).await;
-        return (res, Some(first), second);
+    match stream {
+        Stream::Tls(t) => {
+            let res = t.write_all(&[&first, &second[range]], limit, more).await;
+            return (res, Some(first), second);
+        }
+        Stream::Mux(m) => {
+            let res = m.write_all(&[&first, &second[range]], limit).await;
+            return (res, Some(first), second);
+        }
+        _ => {}
     }
     let sent = send_now_pair(stream.as_raw_fd(), &first, &second[range.clone()], more);
     // Bytes of `second` already sent.
@@ -268,9 +277,11 @@ pub(crate) async fn read_more(
     buf: Vec<u8>,
     limit: Option<Duration>,
 ) -> (ReadOutcome, Vec<u8>) {
-    if let Stream::Tls(t) = stream {
-        let mut buf = buf;
-        return (t.read_more(&mut buf, limit).await, buf);
+    let mut buf = buf;
+    match stream {
+        Stream::Tls(t) => return (t.read_more(&mut buf, limit).await, buf),
+        Stream::Mux(m) => return (m.read_more(&mut buf, limit).await, buf),
+        _ => {}
     }
     let len = buf.len();
     let fd = stream.as_raw_fd();
@@ -313,14 +324,14 @@ pub(crate) async fn write_all_then<T: IoBuf + 'static>(
     limit: Option<Duration>,
     more: bool,
 ) -> (Result<(), WriteError>, Option<T>) {
-    if let Stream::Tls(t) = stream {
-        // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
-        return (t.write_all(&[bytes], limit, more).await, Some(buf));
-    }
-    let fd = stream.as_raw_fd();
     // SAFETY: an `IoBuf` is readable at `read_ptr` for `bytes_init` bytes while it lives.
     let bytes = unsafe { std::slice::from_raw_parts(buf.read_ptr(), buf.bytes_init()) };
+    match stream {
+        Stream::Tls(t) => return (t.write_all(&[bytes], limit, more).await, Some(buf)),
+        Stream::Mux(m) => return (m.write_all(&[bytes], limit).await, Some(buf)),
+        _ => {}
+    }
+    let fd = stream.as_raw_fd();
     let sent = send_now(fd, bytes, more);
     if sent == bytes.len() {
         return (Ok(()), Some(buf));

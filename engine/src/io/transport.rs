@@ -1,5 +1,6 @@
 //! The transport seam: a client or server connection is a [`Stream`], a byte stream over TCP,
-//! a Unix socket, or TLS over TCP. Sessions, the tunnel and the pools hold a
+//! a Unix socket, or TLS over TCP; or, for the HTTP/1 session serving one HTTP/2 stream, the
+//! in-memory end of that stream (`io/duplex.rs`). Sessions, the tunnel and the pools hold a
 //! `Stream` and use only what it offers: ring reads and writes (cancelable ones for the
 //! tunnel), readiness, its descriptor for direct non-blocking `send`/`recv`, splitting into
 //! halves, and shutdown. One match per operation, no allocation, no dynamic dispatch.
@@ -17,6 +18,7 @@ use monoio::io::{
 use monoio::net::{TcpStream, UnixStream};
 use monoio::BufResult;
 
+use crate::io::duplex::MuxStream;
 use crate::io::tls::TlsStream;
 
 /// Vectored operations on a TLS stream: nothing in ringlb asks for them.
@@ -30,17 +32,21 @@ pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
     Tls(Box<TlsStream>),
+    /// One stream of an HTTP/2 connection. It has no socket of its own: what works on
+    /// descriptors (splicing, parking, `MSG_PEEK`) is never asked of it.
+    Mux(Box<MuxStream>),
 }
 
 // SAFETY: the socket kinds are `Split` (their read and write sides share nothing but the
-// descriptor); a TLS stream's halves share its rustls state through a `RefCell` that no
-// operation holds across an await.
+// descriptor); a TLS stream's halves share its rustls state, and an HTTP/2 stream's halves
+// its two buffers, through a `RefCell` that no operation holds across an await.
 unsafe impl Split for Stream {}
 
 /// Runs `$body` with `$s` bound to this stream's own socket kind (a TLS stream's TCP
 /// socket): the one place that lists them, for what does not involve the bytes' content.
+/// An HTTP/2 stream runs `$mux` instead.
 macro_rules! each {
-    ($stream:expr, $s:ident => $body:expr) => {
+    ($stream:expr, $s:ident => $body:expr, $m:ident => $mux:expr) => {
         match $stream {
             Stream::Tcp($s) => $body,
             Stream::Unix($s) => $body,
@@ -48,19 +54,26 @@ macro_rules! each {
                 let $s = t.tcp();
                 $body
             }
+            Stream::Mux($m) => $mux,
         }
     };
 }
 
 /// Like `each!` with the stream mutable; a TLS stream runs `$tls` instead.
 macro_rules! each_mut {
-    ($stream:expr, $s:ident => $body:expr, $t:ident => $tls:expr) => {
+    ($stream:expr, $s:ident => $body:expr, $t:ident => $tls:expr, $m:ident => $mux:expr) => {
         match $stream {
             Stream::Tcp($s) => $body,
             Stream::Unix($s) => $body,
             Stream::Tls($t) => $tls,
+            Stream::Mux($m) => $mux,
         }
     };
+}
+
+/// An HTTP/2 stream has no vectored or cancelable operations: nothing asks them of it.
+fn not_on_mux<T>(buf: T) -> BufResult<usize, T> {
+    unsupported(buf)
 }
 
 impl From<TcpStream> for Stream {
@@ -85,13 +98,14 @@ impl Stream {
     pub async fn readable(&self, relaxed: bool) -> io::Result<()> {
         match self {
             Stream::Tls(t) => t.readable().await,
-            _ => each!(self, s => s.readable(relaxed).await),
+            Stream::Mux(m) => m.readable().await,
+            _ => each!(self, s => s.readable(relaxed).await, _m => unreachable!()),
         }
     }
 
     /// Waits until a write would not block.
     pub async fn writable(&self, relaxed: bool) -> io::Result<()> {
-        each!(self, s => s.writable(relaxed).await)
+        each!(self, s => s.writable(relaxed).await, m => m.writable().await)
     }
 
     /// Disables Nagle's algorithm where there is one (TCP).
@@ -99,14 +113,23 @@ impl Stream {
         match self {
             Stream::Tcp(s) => drop(s.set_nodelay(true)),
             Stream::Tls(t) => drop(t.tcp().set_nodelay(true)),
-            Stream::Unix(_) => {}
+            Stream::Unix(_) | Stream::Mux(_) => {}
         }
     }
 
-    /// The TLS session, when the stream is TLS.
+    /// The TLS session, when the stream is TLS (or an HTTP/2 stream carried over TLS).
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {
             Stream::Tls(t) => Some(t),
+            Stream::Mux(m) => m.conn().tls(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP/2 stream's end, when this is one.
+    pub fn mux(&self) -> Option<&MuxStream> {
+        match self {
+            Stream::Mux(m) => Some(m),
             _ => None,
         }
     }
@@ -118,6 +141,7 @@ impl Stream {
             Stream::Tcp(s) => s.local_addr().unwrap_or(UNIX_PEER),
             Stream::Tls(t) => t.tcp().local_addr().unwrap_or(UNIX_PEER),
             Stream::Unix(_) => UNIX_PEER,
+            Stream::Mux(m) => m.local,
         }
     }
 
@@ -127,6 +151,7 @@ impl Stream {
             Stream::Tcp(s) => s.peer_addr().unwrap_or(UNIX_PEER),
             Stream::Tls(t) => t.tcp().peer_addr().unwrap_or(UNIX_PEER),
             Stream::Unix(_) => UNIX_PEER,
+            Stream::Mux(m) => m.peer,
         }
     }
 }
@@ -135,47 +160,51 @@ impl Stream {
 // copies when either side is TLS), and reaching for its descriptor this way is a bug.
 impl AsReadFd for Stream {
     fn as_reader_fd(&mut self) -> &SharedFdWrapper {
-        each_mut!(self, s => s.as_reader_fd(), _t => unreachable!("a TLS stream is not spliced"))
+        each_mut!(self, s => s.as_reader_fd(), _t => unreachable!("a TLS stream is not spliced"),
+            _m => unreachable!("an HTTP/2 stream is not spliced"))
     }
 }
 
 impl AsWriteFd for Stream {
     fn as_writer_fd(&mut self) -> &SharedFdWrapper {
-        each_mut!(self, s => s.as_writer_fd(), _t => unreachable!("a TLS stream is not spliced"))
+        each_mut!(self, s => s.as_writer_fd(), _t => unreachable!("a TLS stream is not spliced"),
+            _m => unreachable!("an HTTP/2 stream is not spliced"))
     }
 }
 
+/// An HTTP/2 stream answers -1, a descriptor no system call accepts: the paths on
+/// descriptors check for it first (`Stream::mux`), and one that would not fails harmlessly.
 impl AsRawFd for Stream {
     fn as_raw_fd(&self) -> RawFd {
-        each!(self, s => s.as_raw_fd())
+        each!(self, s => s.as_raw_fd(), _m => -1)
     }
 }
 
 impl AsyncReadRent for Stream {
     async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        each_mut!(self, s => s.read(buf).await, t => t.read_owned(buf).await)
+        each_mut!(self, s => s.read(buf).await, t => t.read_owned(buf).await, m => m.read_owned(buf).await)
     }
 
     async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
-        each_mut!(self, s => s.readv(buf).await, _t => unsupported(buf))
+        each_mut!(self, s => s.readv(buf).await, _t => unsupported(buf), _m => not_on_mux(buf))
     }
 }
 
 impl AsyncWriteRent for Stream {
     async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        each_mut!(self, s => s.write(buf).await, t => t.write_owned(buf).await)
+        each_mut!(self, s => s.write(buf).await, t => t.write_owned(buf).await, m => m.write_owned(buf).await)
     }
 
     async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
-        each_mut!(self, s => s.writev(buf).await, _t => unsupported(buf))
+        each_mut!(self, s => s.writev(buf).await, _t => unsupported(buf), _m => not_on_mux(buf))
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        each_mut!(self, s => s.flush().await, _t => Ok(()))
+        each_mut!(self, s => s.flush().await, _t => Ok(()), _m => Ok(()))
     }
 
     async fn shutdown(&mut self) -> io::Result<()> {
-        each_mut!(self, s => s.shutdown().await, t => t.shutdown().await)
+        each_mut!(self, s => s.shutdown().await, t => t.shutdown().await, m => m.shutdown())
     }
 }
 
@@ -185,7 +214,7 @@ impl CancelableAsyncReadRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        each_mut!(self, s => s.cancelable_read(buf, c).await, t => t.read_owned(buf).await)
+        each_mut!(self, s => s.cancelable_read(buf, c).await, t => t.read_owned(buf).await, m => m.read_owned(buf).await)
     }
 
     async fn cancelable_readv<T: IoVecBufMut>(
@@ -193,13 +222,13 @@ impl CancelableAsyncReadRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        each_mut!(self, s => s.cancelable_readv(buf, c).await, _t => unsupported(buf))
+        each_mut!(self, s => s.cancelable_readv(buf, c).await, _t => unsupported(buf), _m => not_on_mux(buf))
     }
 }
 
 impl CancelableAsyncWriteRent for Stream {
     async fn cancelable_write<T: IoBuf>(&mut self, buf: T, c: CancelHandle) -> BufResult<usize, T> {
-        each_mut!(self, s => s.cancelable_write(buf, c).await, t => t.write_owned(buf).await)
+        each_mut!(self, s => s.cancelable_write(buf, c).await, t => t.write_owned(buf).await, m => m.write_owned(buf).await)
     }
 
     async fn cancelable_writev<T: IoVecBuf>(
@@ -207,14 +236,14 @@ impl CancelableAsyncWriteRent for Stream {
         buf: T,
         c: CancelHandle,
     ) -> BufResult<usize, T> {
-        each_mut!(self, s => s.cancelable_writev(buf, c).await, _t => unsupported(buf))
+        each_mut!(self, s => s.cancelable_writev(buf, c).await, _t => unsupported(buf), _m => not_on_mux(buf))
     }
 
     async fn cancelable_flush(&mut self, c: CancelHandle) -> io::Result<()> {
-        each_mut!(self, s => s.cancelable_flush(c).await, _t => Ok(()))
+        each_mut!(self, s => s.cancelable_flush(c).await, _t => Ok(()), _m => Ok(()))
     }
 
     async fn cancelable_shutdown(&mut self, c: CancelHandle) -> io::Result<()> {
-        each_mut!(self, s => s.cancelable_shutdown(c).await, t => t.shutdown().await)
+        each_mut!(self, s => s.cancelable_shutdown(c).await, t => t.shutdown().await, m => m.shutdown())
     }
 }

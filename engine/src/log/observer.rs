@@ -317,6 +317,12 @@ impl Observer {
         self.stats.frontends[fe].tls_handshake(resumed);
     }
 
+    /// An HTTP/2 connection on frontend `fe` ended as `end` says.
+    pub fn h2_ended(&self, fe: usize, end: crate::sessions::h2::H2End) {
+        let misbehaved = matches!(end, crate::sessions::h2::H2End::Misbehaved(_));
+        self.stats.frontends[fe].h2_ended(misbehaved);
+    }
+
     /// A TLS handshake on frontend `fe` failed: counted, and logged as HAProxy logs a
     /// connection error, `IP:PORT [DATE] FRONTEND/BIND: SSL handshake failure (REASON)`.
     pub fn tls_failure(&self, fe: usize, peer: std::net::SocketAddr, bind: &str, reason: &str) {

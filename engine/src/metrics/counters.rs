@@ -64,6 +64,10 @@ pub struct Counters {
     tls_handshakes: AtomicU64,
     tls_resumed: AtomicU64,
     tls_failures: AtomicU64,
+    /// HTTP/2 connections ended, and of them those ended for the client's misbehaviour (a
+    /// GOAWAY with an error: a protocol error, a flood, a limit pushed).
+    h2_conns: AtomicU64,
+    h2_errors: AtomicU64,
 }
 
 impl Counters {
@@ -108,6 +112,15 @@ impl Counters {
         retry => retries;
         redispatch => redispatches;
         tls_failure => tls_failures;
+    }
+
+    /// An HTTP/2 connection ended (`misbehaved`: with a GOAWAY for the client's errors).
+    #[inline]
+    pub fn h2_ended(&self, misbehaved: bool) {
+        bump(&self.h2_conns, 1);
+        if misbehaved {
+            bump(&self.h2_errors, 1);
+        }
     }
 
     /// A TLS handshake completed (`resumed`: from a ticket or the session cache).
@@ -185,6 +198,8 @@ impl Counters {
         into.tls_handshakes += l(&self.tls_handshakes);
         into.tls_resumed += l(&self.tls_resumed);
         into.tls_failures += l(&self.tls_failures);
+        into.h2_conns += l(&self.h2_conns);
+        into.h2_errors += l(&self.h2_errors);
     }
 }
 
@@ -215,6 +230,8 @@ pub struct CounterSnapshot {
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
     pub tls_failures: u64,
+    pub h2_conns: u64,
+    pub h2_errors: u64,
 }
 
 impl CounterSnapshot {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::io::tls::TlsListener;
 use crate::io::transport::Stream;
-use ringlb_config::model::Mode;
+use ringlb_config::model::{HttpProto, Mode};
 
 use crate::analysis::rules::ProxyRules;
 use crate::analysis::settings::HttpFrontend;
@@ -44,7 +44,7 @@ pub async fn serve_connection(
     plan: &FrontendPlan,
     stream: Stream,
     peer: SocketAddr,
-    tls: Option<&TlsListener>,
+    (tls, proto): (Option<&TlsListener>, Option<HttpProto>),
 ) -> Option<IdleConn> {
     stream.set_nodelay();
     let local = stream.local_addr();
@@ -93,7 +93,7 @@ pub async fn serve_connection(
         return None;
     }
     match plan.mode {
-        Mode::Http => Box::pin(serve_http_connection(worker, plan, stream, peer)).await,
+        Mode::Http => Box::pin(serve_http_connection(worker, plan, stream, peer, proto)).await,
         Mode::Tcp | Mode::Health => {
             let fe = TcpFrontend {
                 name: &plan.name,
@@ -118,15 +118,41 @@ pub async fn serve_connection(
 }
 
 /// `mode http`: the HTTP session serves the connection, request after request, until it
-/// closes or goes idle.
+/// closes or goes idle; or the HTTP/2 multiplexer does, when TLS negotiated `h2`, the bind
+/// says `proto h2`, or the client starts with HTTP/2's preface (unless `proto h1`).
 pub async fn serve_http_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     stream: Stream,
     peer: SocketAddr,
+    proto: Option<HttpProto>,
 ) -> Option<IdleConn> {
     let http = plan.http.as_ref()?;
-    idle(crate::sessions::http::serve_http(stream, peer, http, worker, &worker.pool).await)
+    let alpn_h2 = stream
+        .tls()
+        .and_then(|t| t.alpn())
+        .is_some_and(|p| p == b"h2");
+    let (stream, early) = if alpn_h2 || proto == Some(HttpProto::H2) {
+        (stream, Vec::new())
+    } else {
+        let h2 = proto != Some(HttpProto::H1);
+        let ended =
+            crate::sessions::http::serve_http_as(stream, peer, http, worker, &worker.pool, h2);
+        match ended.await {
+            Ended::Http2(stream, early) => (stream, early),
+            ended => return idle(ended),
+        }
+    };
+    let end = Box::pin(crate::sessions::h2::serve_h2(
+        stream,
+        early,
+        http,
+        worker,
+        &worker.pool,
+    ))
+    .await;
+    worker.obs.h2_ended(plan.index, end);
+    None
 }
 
 /// A parked connection's client sent something: a session serves it again.
@@ -141,7 +167,7 @@ pub async fn resume_http_connection(
 
 fn idle(ended: Ended) -> Option<IdleConn> {
     match ended {
-        Ended::Closed(_) => None,
+        Ended::Closed(_) | Ended::Http2(..) => None,
         Ended::Idle(conn) => Some(conn),
     }
 }

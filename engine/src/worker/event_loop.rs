@@ -28,12 +28,15 @@ use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
 use crate::worker::park::Parking;
 use crate::worker::WorkerInfo;
+use ringlb_config::model::HttpProto;
 
 /// The sockets a worker accepts on for one frontend, and the TLS they terminate (the same
 /// for all of them: they come from one `bind` line, or from lines alike).
 pub struct Listening {
     pub plan: Arc<FrontendPlan>,
     pub tls: Option<Arc<TlsListener>>,
+    /// `bind … proto`: the HTTP version spoken whatever the client starts with.
+    pub proto: Option<HttpProto>,
     pub sockets: Vec<Bound>,
 }
 
@@ -232,13 +235,20 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             ev.apply_to(b);
         }
     }
-    for Listening { plan, tls, sockets } in frontends {
+    for Listening {
+        plan,
+        tls,
+        proto,
+        sockets,
+    } in frontends
+    {
         for l in sockets {
             match Acceptor::adopt(l) {
                 Ok(l) => {
                     let l = Rc::new(l);
                     worker.listeners.borrow_mut().push(l.clone());
-                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), tls.clone(), l));
+                    let bind = (tls.clone(), proto);
+                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), bind, l));
                 }
                 Err(e) => eprintln!(
                     "ringlb: worker {}: frontend '{}': {e}",
@@ -374,10 +384,14 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
     .await
 }
 
+/// What a listener's `bind` line says of its connections: the TLS they start with, the
+/// HTTP version they speak.
+type BindSide = (Option<Arc<TlsListener>>, Option<HttpProto>);
+
 async fn accept_loop(
     worker: Rc<Worker>,
     plan: Arc<FrontendPlan>,
-    tls: Option<Arc<TlsListener>>,
+    bind: BindSide,
     listener: Rc<Acceptor>,
 ) {
     loop {
@@ -449,7 +463,7 @@ async fn accept_loop(
         match res {
             Ok((stream, peer)) => {
                 let conn = Admitted::new(worker.clone(), plan.clone(), slot);
-                monoio::spawn(serve(conn, stream, peer, tls.clone()));
+                monoio::spawn(serve(conn, stream, peer, bind.clone()));
             }
             Err(e) => {
                 if worker.stop_accepting.is_set() {
@@ -475,14 +489,14 @@ fn connection_pending(listener: &Acceptor) -> bool {
 }
 
 /// Serves an accepted connection; parks it if it goes idle.
-async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr, tls: Option<Arc<TlsListener>>) {
+async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr, (tls, proto): BindSide) {
     let worker = conn.worker.clone();
     let idle = crate::worker::dispatch::serve_connection(
         &worker,
         &conn.plan,
         stream,
         peer,
-        tls.as_deref(),
+        (tls.as_deref(), proto),
     )
     .await;
     if let Some(idle) = idle {

@@ -316,7 +316,7 @@ fn server_config(
     config.ignore_client_order = !o.prefer_client_ciphers;
     config.max_fragment_size = g.maxrecord.map(|n| n as usize + 5);
     if let Some(alpn) = &o.alpn {
-        config.alpn_protocols = names::offered_alpn(alpn, http)
+        config.alpn_protocols = names::offered_alpn(alpn, http, true)
             .0
             .into_iter()
             .map(String::into_bytes)

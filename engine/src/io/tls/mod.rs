@@ -388,6 +388,37 @@ impl TlsStream {
         self.flush(deadline, more).await
     }
 
+    /// Encrypts `pieces` and sends what the socket takes now, without waiting; the rest
+    /// stays queued for [`TlsStream::flush_now`]. Fails only on a broken connection.
+    pub(crate) fn write_now<P: std::ops::Deref<Target = [u8]>>(
+        &self,
+        pieces: &[P],
+    ) -> io::Result<()> {
+        let mut st = self.st.borrow_mut();
+        for p in pieces.iter().filter(|p| !p.is_empty()) {
+            if !st.encrypt(p) {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+        }
+        match st.send(&mut self.fd(), false) {
+            Ok(()) => st.trim(),
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued, without waiting: how many bytes are still queued.
+    pub(crate) fn flush_now(&self) -> io::Result<usize> {
+        let mut st = self.st.borrow_mut();
+        match st.send(&mut self.fd(), false) {
+            Ok(()) => st.trim(),
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(st.queued())
+    }
+
     /// Queues close_notify and sends it if the socket takes it at once.
     pub fn close_notify(&self) {
         let mut st = self.st.borrow_mut();

@@ -187,6 +187,11 @@ impl Session {
         Ok(())
     }
 
+    /// Encrypted bytes not sent yet.
+    pub fn queued(&self) -> usize {
+        self.outgoing.len()
+    }
+
     /// Moves decrypted bytes kept earlier into `out`, as many as fit.
     pub fn take_plain(&mut self, out: &mut Vec<u8>) -> usize {
         let Some(plain) = self.plain.as_mut() else {

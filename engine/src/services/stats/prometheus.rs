@@ -100,6 +100,8 @@ const FRONTEND: &[RowMetric] = &[
     ("ringlb_frontend_tls_handshakes_total", "counter", "TLS handshakes completed on the frontend's ssl listeners.", |r| r.tls.map(|t| t.handshakes)),
     ("ringlb_frontend_tls_resumed_total", "counter", "TLS handshakes that resumed a session (ticket or cache).", |r| r.tls.map(|t| t.resumed)),
     ("ringlb_frontend_tls_failures_total", "counter", "TLS handshakes that failed (refused, timed out, or closed).", |r| r.tls.map(|t| t.failures)),
+    ("ringlb_frontend_h2_connections_total", "counter", "HTTP/2 connections served to their end.", |r| r.h2.map(|h| h.connections)),
+    ("ringlb_frontend_h2_misbehaved_total", "counter", "HTTP/2 connections ended with a GOAWAY for the client's errors (protocol errors, floods, limits).", |r| r.h2.map(|h| h.misbehaved)),
 ];
 
 #[rustfmt::skip]

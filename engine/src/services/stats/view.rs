@@ -247,6 +247,7 @@ pub struct Row {
     pub per_worker: Vec<WorkerSessions>,
     /// A frontend with a `bind … ssl`: its TLS handshakes.
     pub tls: Option<TlsView>,
+    pub h2: Option<H2View>,
 }
 
 /// TLS handshakes of a frontend: completed, of them resumed, and failed.
@@ -255,6 +256,14 @@ pub struct TlsView {
     pub handshakes: u64,
     pub resumed: u64,
     pub failures: u64,
+}
+
+/// A `mode http` frontend's HTTP/2 connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct H2View {
+    pub connections: u64,
+    /// Ended with a GOAWAY for the client's errors (protocol, floods, limits).
+    pub misbehaved: u64,
 }
 
 /// One proxy's rows, in HAProxy's display order.
@@ -415,6 +424,7 @@ fn counted_row(
         response: None,
         per_worker: Vec::new(),
         tls: None,
+        h2: None,
     }
 }
 
@@ -455,6 +465,10 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
                 resumed: c.tls_resumed,
                 failures: c.tls_failures,
             }),
+        h2: (p.mode == Mode::Http).then_some(H2View {
+            connections: c.h2_conns,
+            misbehaved: c.h2_errors,
+        }),
         per_worker: match index {
             Some(i) => per_worker(src, |w| w.frontends.get(i)),
             None => Vec::new(),

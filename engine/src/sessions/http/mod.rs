@@ -9,4 +9,6 @@ mod response;
 mod service;
 mod tunnel;
 
-pub use session::{resume_http, serve_http, Ended, IdleConn, SessionSummary, Termination};
+pub use session::{
+    resume_http, serve_http, serve_http_as, Ended, IdleConn, SessionSummary, Termination,
+};

@@ -59,6 +59,8 @@ pub const SOFT_STOP_IDLE: std::time::Duration = std::time::Duration::from_secs(1
 pub(super) enum NoHead {
     Closed(Termination),
     Idle(monoio::time::Instant),
+    /// The client's first bytes were HTTP/2's preface.
+    Http2,
 }
 
 impl From<Termination> for NoHead {
@@ -89,10 +91,13 @@ pub struct IdleConn {
     pub idle_since: monoio::time::Instant,
 }
 
-/// How a session ended: the connection closed, or it went idle and was handed back.
+/// How a session ended: the connection closed, or it went idle and was handed back, or its
+/// client spoke HTTP/2 (the connection and the bytes read, preface first, for
+/// `sessions::h2`).
 pub enum Ended {
     Closed(SessionSummary),
     Idle(IdleConn),
+    Http2(Stream, Vec<u8>),
 }
 
 impl Ended {
@@ -101,14 +106,15 @@ impl Ended {
     pub fn summary(self) -> SessionSummary {
         match self {
             Ended::Closed(s) => s,
-            Ended::Idle(_) => SessionSummary::default(),
+            Ended::Idle(_) | Ended::Http2(..) => SessionSummary::default(),
         }
     }
 }
 
 /// Serves one accepted client connection until it closes, or until it idles past
 /// [`Router::idle_after`] between requests. Never panics on bad input; every error is
-/// answered (when a response can still be sent) and ends in a close.
+/// answered (when a response can still be sent) and ends in a close. A client that starts
+/// with HTTP/2's preface is handed back ([`Ended::Http2`]).
 pub async fn serve_http<R: Router>(
     client: Stream,
     peer: SocketAddr,
@@ -116,9 +122,23 @@ pub async fn serve_http<R: Router>(
     router: &R,
     pool: &BufferPool,
 ) -> Ended {
+    serve_http_as(client, peer, frontend, router, pool, true).await
+}
+
+/// [`serve_http`]; with `h2: false` (`bind … proto h1`) HTTP/2's preface is a bad request
+/// like any other.
+pub async fn serve_http_as<R: Router>(
+    client: Stream,
+    peer: SocketAddr,
+    frontend: &HttpFrontend,
+    router: &R,
+    pool: &BufferPool,
+    h2: bool,
+) -> Ended {
     client.set_nodelay();
     let local = client.local_addr();
-    let s = Session::new(client, local, peer, frontend, router, pool);
+    let mut s = Session::new(client, local, peer, frontend, router, pool);
+    s.h2_preface = h2 && s.client.mux().is_none();
     s.serve(false).await
 }
 
@@ -158,6 +178,8 @@ pub(super) struct Session<'a, R> {
     pub(super) vars: Vars,
     /// `http-reuse never`: the server connection this client connection keeps.
     pub(super) own: OwnConn,
+    /// Whether HTTP/2's preface as the first bytes hands the connection to HTTP/2.
+    h2_preface: bool,
 }
 
 /// How far the request body got when the response head arrived.
@@ -193,16 +215,22 @@ impl<'a, R: Router> Session<'a, R> {
             trace: RequestTrace::default(),
             vars: Vars::default(),
             own: OwnConn::default(),
+            h2_preface: false,
         }
     }
 
     /// Runs the session to its end. `ready`: the client is known to have sent something.
     async fn serve(mut self, ready: bool) -> Ended {
         let end = self.run(ready).await;
+        let early = match end {
+            NoHead::Http2 => self.inbuf.as_deref().unwrap_or_default().to_vec(),
+            _ => Vec::new(),
+        };
         if let Some(buf) = self.inbuf.take() {
             self.pool.give(buf);
         }
         match end {
+            NoHead::Http2 => Ended::Http2(self.client, early),
             NoHead::Closed(t) => {
                 self.summary.termination = t;
                 Ended::Closed(self.summary)
@@ -227,7 +255,7 @@ impl<'a, R: Router> Session<'a, R> {
                     self.trace_end_without_request(t);
                     return NoHead::Closed(t);
                 }
-                Err(idle) => return idle,
+                Err(other) => return other,
             };
             // Boxed: an exchange's state (proxying, relaying, timers) is several KiB, and
             // living inside the session future it would be paid by every idle keep-alive
@@ -326,7 +354,13 @@ impl<'a, R: Router> Session<'a, R> {
         });
         loop {
             let buf = self.buf();
+            let preface = crate::sessions::h2::PREFACE;
+            let h2 = self.h2_preface && first && preface.starts_with(&buf[..buf.len().min(24)]);
             match parse_request(buf, self.fe.head_limit.min(self.pool.buffer_size())) {
+                // The whole preface: the connection speaks HTTP/2. Part of it: more is read
+                // before deciding.
+                _ if h2 && buf.len() >= preface.len() => return Err(NoHead::Http2),
+                _ if h2 && !buf.is_empty() => {}
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => {

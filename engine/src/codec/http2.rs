@@ -1,0 +1,250 @@
+//! HTTP/2 messages in HTTP/1.1 form and back (RFC 9113 §8): a request received on an
+//! HTTP/2 stream is written as an HTTP/1.1 head for the session that analyses and forwards
+//! it, and the HTTP/1.1 response the session relays becomes the stream's HEADERS, DATA and
+//! trailers. The framing, HPACK and stream rules are the `h2` crate's; it has already refused
+//! what RFC 9113 forbids (connection-specific fields, upper-case names, CR, LF or NUL in a
+//! value, a `content-length` that disagrees with the data).
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::codec::head::{ResponseHead, MAX_HEADERS};
+
+/// How the HTTP/1.1 form of a request carries its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyForm {
+    /// No body: the stream ended with its HEADERS.
+    None,
+    /// The request said how long its body is: the DATA frames' bytes as they are.
+    Length,
+    /// Length unknown: the DATA frames go out as chunks, the trailers after the last one.
+    Chunked,
+}
+
+/// Writes `parts` as an HTTP/1.1 request head into `out`. `ended`: the stream ended with
+/// its HEADERS (no body follows).
+pub fn write_request_head(
+    parts: &http::request::Parts,
+    ended: bool,
+    out: &mut Vec<u8>,
+) -> BodyForm {
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let uri = &parts.uri;
+    if parts.method == http::Method::CONNECT {
+        // Authority-form: the session answers a tunnel request as it answers HTTP/1's.
+        out.extend_from_slice(uri.authority().map_or("", |a| a.as_str()).as_bytes());
+    } else {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        out.extend_from_slice(if path.is_empty() {
+            b"/"
+        } else {
+            path.as_bytes()
+        });
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    // `:authority` stands for `Host` (RFC 9113 §8.3.1), and wins over one sent as well.
+    let authority = uri.authority();
+    if let Some(a) = authority {
+        header(out, b"host", a.as_str().as_bytes());
+    }
+    let mut cookies: Option<Vec<u8>> = None;
+    let mut length = false;
+    for (name, value) in &parts.headers {
+        if name == http::header::HOST && authority.is_some() {
+            continue;
+        }
+        if name == http::header::COOKIE {
+            // Cookie crumbs go back into one header line (RFC 9113 §8.2.3).
+            match &mut cookies {
+                Some(c) => {
+                    c.extend_from_slice(b"; ");
+                    c.extend_from_slice(value.as_bytes());
+                }
+                None => cookies = Some(value.as_bytes().to_vec()),
+            }
+            continue;
+        }
+        length |= name == http::header::CONTENT_LENGTH;
+        header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(c) = cookies {
+        header(out, b"cookie", &c);
+    }
+    let form = match (ended, length) {
+        (true, _) => BodyForm::None,
+        (false, true) => BodyForm::Length,
+        (false, false) => {
+            header(out, b"transfer-encoding", b"chunked");
+            BodyForm::Chunked
+        }
+    };
+    out.extend_from_slice(b"\r\n");
+    form
+}
+
+fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes the start of a chunk of `len` bytes.
+pub fn chunk_start(len: usize, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let _ = write!(out, "{len:x}\r\n");
+}
+
+/// Writes the last chunk with `trailers` after it.
+pub fn last_chunk(trailers: Option<&HeaderMap>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Fields of HTTP/1.1 that HTTP/2 forbids (RFC 9113 §8.2.2): they describe the
+/// connection, not the message.
+fn connection_specific(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 6] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"transfer-encoding",
+        b"upgrade",
+        b"te",
+    ];
+    NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Why an HTTP/1.1 message cannot be sent on an HTTP/2 stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsendable;
+
+/// The response head parsed from `buf` as the stream's HEADERS.
+pub fn response(buf: &[u8], head: &ResponseHead) -> Result<http::Response<()>, Unsendable> {
+    let mut resp = http::Response::new(());
+    *resp.status_mut() = http::StatusCode::from_u16(head.status).map_err(|_| Unsendable)?;
+    fields(
+        buf,
+        head.headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.clone())),
+        resp.headers_mut(),
+    )?;
+    Ok(resp)
+}
+
+/// Adds the fields at `spans` of `buf` to `map`, leaving out the connection-specific ones.
+fn fields(
+    buf: &[u8],
+    spans: impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)>,
+    map: &mut HeaderMap,
+) -> Result<(), Unsendable> {
+    for (name, value) in spans {
+        let name = &buf[name];
+        if connection_specific(name) {
+            continue;
+        }
+        let name = HeaderName::from_bytes(name).map_err(|_| Unsendable)?;
+        let value = HeaderValue::from_bytes(&buf[value]).map_err(|_| Unsendable)?;
+        map.append(name, value);
+    }
+    Ok(())
+}
+
+/// The trailer section of a chunked body (its lines and the final empty line) as the
+/// stream's trailing HEADERS; `None` when it has no field.
+pub fn trailers(section: &[u8]) -> Result<Option<HeaderMap>, Unsendable> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let parsed = match httparse::parse_headers(section, &mut headers) {
+        Ok(httparse::Status::Complete((_, parsed))) => parsed,
+        _ => return Err(Unsendable),
+    };
+    if parsed.is_empty() {
+        return Ok(None);
+    }
+    let base = section.as_ptr() as usize;
+    let at = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let mut map = HeaderMap::new();
+    fields(
+        section,
+        parsed.iter().map(|h| (at(h.name.as_bytes()), at(h.value))),
+        &mut map,
+    )?;
+    Ok(Some(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::head::{parse_request, parse_response};
+
+    fn request(build: http::request::Builder) -> http::request::Parts {
+        build.body(()).unwrap().into_parts().0
+    }
+
+    /// `:authority` becomes `Host` and wins over a `host` field, cookie crumbs join, and a
+    /// body of unknown length is chunked; the head parses as the session will parse it.
+    #[test]
+    fn a_request_reads_as_http11() {
+        let parts = request(
+            http::Request::post("https://example.test/a?b=1")
+                .header("host", "other.test")
+                .header("cookie", "a=1")
+                .header("cookie", "b=2")
+                .header("user-agent", "curl"),
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            write_request_head(&parts, false, &mut out),
+            BodyForm::Chunked
+        );
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "POST /a?b=1 HTTP/1.1\r\nhost: example.test\r\nuser-agent: curl\r\n\
+             cookie: a=1; b=2\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        let head = parse_request(&out, 4096).unwrap().unwrap();
+        assert_eq!(head.len, out.len());
+
+        let parts = request(http::Request::get("http://h.test/").header("content-length", "3"));
+        let mut out = Vec::new();
+        assert_eq!(write_request_head(&parts, true, &mut out), BodyForm::None);
+        let parts = request(http::Request::put("http://h.test/").header("content-length", "3"));
+        assert_eq!(
+            write_request_head(&parts, false, &mut Vec::new()),
+            BodyForm::Length
+        );
+    }
+
+    /// The response's connection-specific fields stay behind; the rest goes as it is.
+    #[test]
+    fn a_response_leaves_its_connection_fields_behind() {
+        let buf = b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\
+                    Keep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Y: z\r\n\r\n";
+        let head = parse_response(buf, 4096).unwrap().unwrap();
+        let resp = response(buf, &head).unwrap();
+        assert_eq!(resp.status(), 200);
+        let names: Vec<&str> = resp.headers().iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["set-cookie", "set-cookie", "x-y"]);
+    }
+
+    #[test]
+    fn trailers_become_a_header_map() {
+        let t = trailers(b"grpc-status: 0\r\ngrpc-message: ok\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(t["grpc-status"], "0");
+        assert_eq!(t["grpc-message"], "ok");
+        assert_eq!(trailers(b"\r\n").unwrap(), None);
+        assert!(trailers(b"bad line\r\n\r\n").is_err());
+        let mut out = Vec::new();
+        last_chunk(Some(&t), &mut out);
+        assert_eq!(out, b"0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n");
+    }
+}
