@@ -50,6 +50,7 @@ pub(crate) fn validate_with(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         v.reply_sections(i, p);
         v.servers(i, p);
         v.tls(p);
+        v.bind_proto(p);
         v.proxy_shape(p);
     }
     v.threads();
@@ -357,6 +358,24 @@ impl<'a> Validator<'a> {
     /// Health checks over TLS (`check-ssl`, or `ssl` without a check port or address)
     /// run the TCP and HTTP probes; the probes that speak a protocol of their own do not
     /// run over TLS here.
+    /// `bind … proto`: an HTTP version, so `mode http` only (HAProxy refuses it elsewhere too).
+    fn bind_proto(&mut self, p: &Proxy) {
+        if p.mode == Mode::Http {
+            return;
+        }
+        for b in p.binds.iter().filter(|b| b.options.proto.is_some()) {
+            self.error(
+                (b.location.clone(), String::new()),
+                "bind",
+                format!(
+                    "'proto' on a bind of '{}', which is not in 'mode http'",
+                    p.name
+                ),
+                "remove 'proto', or put the frontend in 'mode http'".into(),
+            );
+        }
+    }
+
     fn tls(&mut self, p: &Proxy) {
         let o = &p.options;
         let probe = if o.ssl_hello_chk {

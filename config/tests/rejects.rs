@@ -52,6 +52,12 @@ macro_rules! rejects {
 const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 
 rejects! {
+    unknown_bind_proto_is_named:
+        "frontend f\n    mode http\n    bind :80 proto h3\n", line 3, "'proto' value", help "did you mean";
+    bind_proto_outside_mode_http_is_refused:
+        "frontend f\n    mode tcp\n    bind :80 proto h2\n    default_backend b\nbackend b\n    mode tcp\n    server s 10.0.0.1:80\n", line 3, "not in 'mode http'";
+    h2_frame_size_below_the_protocol_minimum_is_refused:
+        "global\n    tune.h2.max-frame-size 1000\n", line 2, "out of range", help "16384";
     tls_listener_with_a_missing_certificate_names_the_file:
         "frontend f\n    bind :443 ssl crt /nonexistent/site.pem\n", line 2, "cannot read '/nonexistent/site.pem'", help "PEM file";
     tls_on_a_unix_socket_is_refused:

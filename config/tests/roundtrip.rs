@@ -81,6 +81,10 @@ global
     hard-stop-after 30s
     tune.bufsize 32k
     tune.maxrewrite 2048
+    tune.h2.header-table-size 8192
+    tune.h2.initial-window-size 1048576
+    tune.h2.max-concurrent-streams 250
+    tune.h2.max-frame-size 32768
 
 userlist admins
     group ops users alice,bob
@@ -119,6 +123,8 @@ frontend www from base
     bind 10.0.0.1:9000-9010 backlog 512 maxconn 1000 interface eth0 transparent accept-proxy process 1 thread 1-2
     bind /run/www.sock mode 600 user www group www
     bind fd@4
+    bind 127.0.0.1:8081 proto h2
+    bind 127.0.0.1:8082 proto h1
     maxconn 20000
     backlog 1024
     description "public web front"

@@ -150,7 +150,9 @@ fn versions_and_alpn_follow_the_bind_line(legacy: bool) {
     assert!(!ok, "TLS 1.2 is below ssl-min-ver: {out}");
     let (ok, out) = s_client(addr, &["-tls1_3", "-alpn", "h2,http/1.1"]);
     assert!(ok, "{out}");
-    // HTTP/2 is not spoken here: only http/1.1 is offered.
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
+    let (ok, out) = s_client(addr, &["-tls1_3", "-alpn", "http/1.1"]);
+    assert!(ok, "{out}");
     assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
 }
 both_drivers!(

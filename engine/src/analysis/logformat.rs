@@ -156,6 +156,7 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
             }
         }
         LogAlias::HttpVersion => match txn.req.map(|r| r.version) {
+            Some(_) if txn.h2 => out.extend_from_slice(b"HTTP/2.0"),
             Some(Version::Http10) => out.extend_from_slice(b"HTTP/1.0"),
             Some(Version::Http11) => out.extend_from_slice(b"HTTP/1.1"),
             None => dash(out),
@@ -166,6 +167,7 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
                 out.push(b' ');
                 out.extend_from_slice(u);
                 out.extend_from_slice(match r.version {
+                    _ if txn.h2 => b" HTTP/2.0",
                     Version::Http10 => b" HTTP/1.0",
                     Version::Http11 => b" HTTP/1.1",
                 });

@@ -298,6 +298,7 @@ impl Observer {
             vars: ctx.vars,
             nbsrv: &nbsrv,
             tls: ctx.tls,
+            h2: ctx.h2,
         };
         // `set-log-level` overrides the level; `silent` drops the line.
         let level = match ctx.vars.and_then(|v| v.log_level()) {
@@ -439,6 +440,8 @@ pub struct ExchangeEnd<'a> {
     pub vars: Option<&'a crate::stream::vars::Vars>,
     /// The client connection's TLS, for `%sslv`, `%sslc` and `ssl_*` fetches.
     pub tls: Option<&'a crate::io::tls::TlsStream>,
+    /// The request came on an HTTP/2 stream.
+    pub h2: bool,
 }
 
 /// How a TCP connection ended.

@@ -39,6 +39,8 @@ pub struct Txn<'a> {
     pub vars: Option<&'a Vars>,
     /// The client connection's TLS, when it is TLS.
     pub tls: Option<&'a TlsStream>,
+    /// The request came on an HTTP/2 stream (its head reads as HTTP/1.1: `codec/http2.rs`).
+    pub h2: bool,
 }
 
 impl<'a> Txn<'a> {
@@ -63,6 +65,7 @@ impl<'a> Txn<'a> {
             edits: None,
             vars: None,
             tls: None,
+            h2: false,
         }
     }
 

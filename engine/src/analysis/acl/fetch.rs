@@ -38,6 +38,7 @@ pub fn fetch_each<'a>(fetch: &Fetch, txn: &Txn<'a>, f: &mut dyn FnMut(Sample<'a>
             f(Sample::Str(Cow::Owned(v)))
         }
         Fetch::ReqVer => match txn.req.map(|h| h.version) {
+            Some(_) if txn.h2 => f(s(b"2.0")),
             Some(Version::Http10) => f(s(b"1.0")),
             Some(Version::Http11) => f(s(b"1.1")),
             None => false,

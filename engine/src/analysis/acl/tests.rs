@@ -68,6 +68,7 @@ fn matching(acl_lines: &str, request: &str, src: &str) -> Vec<String> {
         edits: None,
         vars: None,
         tls: None,
+        h2: false,
     };
     conds
         .into_iter()

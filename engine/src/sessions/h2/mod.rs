@@ -80,7 +80,10 @@ pub async fn serve_h2<R: Router>(
         fe,
         router,
         pool,
+        resets: std::cell::Cell::new(0),
+        answered: std::cell::Cell::new(0),
     };
+    let mut calmed = false;
     let idle_limit = fe.keep_alive_timeout();
     let mut streams: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> =
         Vec::new();
@@ -120,11 +123,21 @@ pub async fn serve_h2<R: Router>(
                         None => H2End::Io,
                     })
                 }
+                Poll::Ready(None) if calmed => {
+                    return Poll::Ready(H2End::Misbehaved(h2::Reason::ENHANCE_YOUR_CALM))
+                }
                 Poll::Ready(None) => return Poll::Ready(H2End::Normal),
                 Poll::Pending => break,
             }
         }
         streams.retain_mut(|s| s.as_mut().poll(cx).is_pending());
+        if !calmed && ctx.abusive() {
+            // Rapid reset: GOAWAY, and the streams under way are dropped.
+            calmed = true;
+            h2.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+            streams.clear();
+            cx.waker().wake_by_ref();
+        }
         if streams.is_empty() {
             if let Some(limit) = idle_limit {
                 let sleep = idle.get_or_insert_with(|| Box::pin(monoio::time::sleep(limit)));

@@ -2,10 +2,11 @@
 //! HTTP/1 session serves, and the HTTP/1.1 response the session writes back becomes the
 //! stream's HEADERS, DATA and trailers (`codec/http2.rs`).
 
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -29,6 +30,23 @@ pub(super) struct Ctx<'a, R> {
     pub fe: &'a HttpFrontend,
     pub router: &'a R,
     pub pool: &'a BufferPool,
+    /// Streams the client reset before their answer, and streams answered: a client that
+    /// resets many more than it lets finish makes the backends work for nothing (rapid
+    /// reset, CVE-2023-44487).
+    pub resets: Cell<u32>,
+    pub answered: Cell<u32>,
+}
+
+/// Streams a client may reset before their answer without letting as many finish: past
+/// that, the connection ends with `ENHANCE_YOUR_CALM`.
+pub(super) const EARLY_RESETS: u32 = 100;
+
+impl<R> Ctx<'_, R> {
+    /// Whether the client reset too many streams early (see [`EARLY_RESETS`]).
+    pub fn abusive(&self) -> bool {
+        let resets = self.resets.get();
+        resets > EARLY_RESETS && resets > self.answered.get()
+    }
 }
 
 /// Serves one stream to its end.
@@ -56,7 +74,7 @@ pub(super) async fn serve<R: Router>(
     let exchange = async move {
         {
             let limit = ctx.fe.head_limit.min(ctx.pool.buffer_size());
-            let answer = std::pin::pin!(answer(&pipe, respond, is_head, limit));
+            let answer = std::pin::pin!(answer(&pipe, respond, is_head, limit, ctx));
             if form == BodyForm::None {
                 answer.await;
             } else {
@@ -153,13 +171,43 @@ async fn feed(mut body: RecvStream, pipe: &Pipe, form: BodyForm) {
     pipe.end_input();
 }
 
-/// Takes the session's next output into `buf`: `false` once it wrote everything.
-async fn more(pipe: &Pipe, buf: &mut Vec<u8>) -> bool {
-    poll_fn(|cx| pipe.poll_output(cx, buf)).await
+/// What the session wrote next.
+#[derive(PartialEq, Eq)]
+enum Output {
+    /// More bytes, appended to the buffer.
+    Bytes,
+    /// It wrote everything.
+    End,
+    /// The client reset the stream meanwhile (`reset` said so).
+    Reset,
+}
+
+/// Takes the session's next output into `buf`, watching for the client's reset.
+async fn more(
+    pipe: &Pipe,
+    buf: &mut Vec<u8>,
+    mut reset: impl FnMut(&mut Context<'_>) -> bool,
+) -> Output {
+    poll_fn(|cx| {
+        if reset(cx) {
+            return Poll::Ready(Output::Reset);
+        }
+        pipe.poll_output(cx, buf).map(|more| match more {
+            true => Output::Bytes,
+            false => Output::End,
+        })
+    })
+    .await
 }
 
 /// Reads the session's HTTP/1.1 response from the pipe and sends it on the stream.
-async fn answer(pipe: &Pipe, mut respond: SendResponse<Bytes>, is_head: bool, limit: usize) {
+async fn answer<R>(
+    pipe: &Pipe,
+    mut respond: SendResponse<Bytes>,
+    is_head: bool,
+    limit: usize,
+    ctx: &Ctx<'_, R>,
+) {
     let mut buf = Vec::new();
     let (head, kind) = loop {
         match parse_response(&buf, limit) {
@@ -175,11 +223,19 @@ async fn answer(pipe: &Pipe, mut respond: SendResponse<Bytes>, is_head: bool, li
             Ok(None) => {}
             Err(_) => return respond.send_reset(h2::Reason::INTERNAL_ERROR),
         }
-        if !more(pipe, &mut buf).await {
+        match more(pipe, &mut buf, |cx| respond.poll_reset(cx).is_ready()).await {
+            Output::Bytes => {}
             // The session ended without an answer (`http-request reject`, a client gone).
-            return respond.send_reset(h2::Reason::CANCEL);
+            Output::End => return respond.send_reset(h2::Reason::CANCEL),
+            Output::Reset => {
+                // The session's client is gone: it stops at its next step.
+                pipe.break_off();
+                ctx.resets.set(ctx.resets.get() + 1);
+                return;
+            }
         }
     };
+    ctx.answered.set(ctx.answered.get() + 1);
     let resp = match http2::response(&buf, &head) {
         Ok(r) => r,
         Err(_) => return respond.send_reset(h2::Reason::INTERNAL_ERROR),
@@ -198,6 +254,21 @@ async fn answer(pipe: &Pipe, mut respond: SendResponse<Bytes>, is_head: bool, li
 
 /// Why a body stopped before its end.
 struct Stopped;
+
+/// [`more`] while a body is sent: a reset stops it, and the session with it.
+async fn next(
+    pipe: &Pipe,
+    send: &mut SendStream<Bytes>,
+    buf: &mut Vec<u8>,
+) -> Result<Output, Stopped> {
+    match more(pipe, buf, |cx| send.poll_reset(cx).is_ready()).await {
+        Output::Reset => {
+            pipe.break_off();
+            Err(Stopped)
+        }
+        out => Ok(out),
+    }
+}
 
 /// Sends `data` as DATA frames within the stream's flow-control window (`last`: the stream
 /// ends with it).
@@ -239,7 +310,7 @@ async fn send_length(
             return Ok(());
         }
         buf.clear();
-        if !more(pipe, &mut buf).await {
+        if next(pipe, send, &mut buf).await? == Output::End {
             // Cut short: the client must not take it for a whole answer.
             send.send_reset(h2::Reason::INTERNAL_ERROR);
             return Err(Stopped);
@@ -255,7 +326,7 @@ async fn send_until_end(
     loop {
         send_data(send, &buf, false).await?;
         buf.clear();
-        if !more(pipe, &mut buf).await {
+        if next(pipe, send, &mut buf).await? == Output::End {
             return send_data(send, &[], true).await;
         }
     }
@@ -293,7 +364,7 @@ async fn send_chunked(
         }
         buf.clear();
         at = 0;
-        if !more(pipe, &mut buf).await {
+        if next(pipe, send, &mut buf).await? == Output::End {
             send.send_reset(h2::Reason::INTERNAL_ERROR);
             return Err(Stopped);
         }

@@ -166,6 +166,7 @@ impl<R: Router> Session<'_, R> {
                 edits: None,
                 vars: Some(&self.vars),
                 tls: self.client.tls(),
+                h2: self.client.mux().is_some(),
             };
             // The backend's rules first, then the frontend's, as HAProxy orders them.
             let mut verdict = be.rules.http_response(&txn, &mut edits);

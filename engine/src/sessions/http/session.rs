@@ -784,6 +784,7 @@ impl<'a, R: Router> Session<'a, R> {
             req: Some(head),
             vars: Some(&self.vars),
             tls: self.client.tls(),
+            h2: self.client.mux().is_some(),
             ..Txn::connection(self.peer, self.local, &self.fe.name, nbsrv)
         }
     }

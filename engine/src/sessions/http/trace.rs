@@ -59,6 +59,7 @@ impl<'a, R: Router> Session<'a, R> {
             frontend: &self.fe.name,
             vars: Some(&self.vars),
             tls: self.client.tls(),
+            h2: self.client.mux().is_some(),
         };
         o.finish_request(fe, &end, &mut self.trace);
     }

@@ -1,0 +1,489 @@
+//! HTTP/2 on the client side: h2c with prior knowledge (the preface on a clear listener,
+//! `bind … proto h2`), h2 through TLS ALPN, with real clients (curl, nghttp, h2load); every
+//! stream through the same rules, backends and logs as an HTTP/1 request; and hostile frame
+//! sequences (rapid reset, stream-id misuse, CONTINUATION floods, HPACK bombs) ending the
+//! connection before they cost the backends anything.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ringlb::boot::run::RunHandle;
+use support::*;
+
+/// Starts the engine with a syslog receiver and `text` after `defaults` (`@ORIGIN` is the
+/// server's address, `@PORT` the frontend's port, `@PKI` the certificates' folder).
+fn start(
+    text: &str,
+    origin: SocketAddr,
+    pki: Option<&Pki>,
+    legacy: bool,
+) -> (RunHandle, SocketAddr, Receiver) {
+    let rx = Receiver::new();
+    let port = free_port();
+    let full = format!(
+        "global\n nbthread 1\n log {} local0 info\ndefaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}",
+        rx.addr()
+    )
+    .replace("@ORIGIN", &origin.to_string())
+    .replace("@PORT", &port.to_string())
+    .replace("@PKI", &pki.map(|p| p.dir.path().display().to_string()).unwrap_or_default());
+    let h = run(parse_config(&full), legacy);
+    (h, SocketAddr::from(([127, 0, 0, 1], port)), rx)
+}
+
+/// curl over h2c with prior knowledge: the exit status, the HTTP version it spoke, and what
+/// it printed (`-w` output last).
+fn curl_h2c(url: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--http2-prior-knowledge",
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl is installed (scripts/deps.sh)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn h2_requests_reach_the_server_as_http11_through_the_same_rules(legacy: bool) {
+    let origin = Origin::named("app");
+    let (h, addr, rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT\n http-request deny if { path_beg /admin }\n \
+         http-request set-header X-Version %[req.ver]\n default_backend app\n\
+         backend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        None,
+        legacy,
+    );
+    // The preface on a clear listener switches it to HTTP/2.
+    let (code, out) = curl_h2c(
+        &format!("http://{addr}/hello?x=1"),
+        &[
+            "-H",
+            "Cookie: a=1",
+            "-H",
+            "Cookie: b=2",
+            "-H",
+            "X-Test: yes",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("\n2 200"), "{out}");
+    // What the server received: an HTTP/1.1 head, Host from :authority, cookies joined.
+    assert!(out.starts_with("app\nGET /hello?x=1 HTTP/1.1\r\n"), "{out}");
+    let lower = out.to_ascii_lowercase();
+    assert!(lower.contains(&format!("host: {addr}\r\n")), "{out}");
+    assert!(lower.contains("cookie: a=1; b=2\r\n"), "{out}");
+    assert!(lower.contains("x-test: yes\r\n"), "{out}");
+    assert!(lower.contains("x-version: 2.0\r\n"), "{out}");
+    let line = rx.line();
+    assert!(line.contains("\"GET /hello?x=1 HTTP/2.0\""), "{line}");
+    assert!(line.contains("www app/s1 "), "{line}");
+    // The same rules deny.
+    let (code, out) = curl_h2c(&format!("http://{addr}/admin"), &[]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("\n2 403"), "{out}");
+    let line = rx.line();
+    assert!(line.contains(" 403 ") && line.contains("PR--"), "{line}");
+    // HTTP/1.1 still works on the same listener.
+    let r = get(addr, "/plain", "h1.test");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("GET /plain HTTP/1.1"));
+    let fe = h
+        .stats()
+        .frontends
+        .into_iter()
+        .find(|(n, _)| n == "www")
+        .unwrap()
+        .1;
+    assert_eq!(fe.req_total, 3);
+    assert_eq!(fe.h2_conns, 2);
+    assert_eq!(fe.h2_errors, 0);
+}
+both_drivers!(
+    h2_requests_reach_the_server_as_http11_through_the_same_rules,
+    super::h2_requests_reach_the_server_as_http11_through_the_same_rules
+);
+
+fn bodies_cross_both_ways(legacy: bool) {
+    let origin = Origin::start();
+    let (_h, addr, _rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT proto h2\n default_backend app\nbackend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        None,
+        legacy,
+    );
+    let dir = TempDir::new("h2body");
+    let body = pattern(300_000);
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, &body).unwrap();
+    // A body of known length, and one of unknown length (sent chunked to the server).
+    for extra in [
+        &["--data-binary"][..],
+        &["-H", "Transfer-Encoding:", "-T"][..],
+    ] {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--http2-prior-knowledge", "-o"])
+            .arg(dir.path().join("echo.bin"))
+            .args(extra)
+            .arg(if extra[0] == "--data-binary" {
+                format!("@{}", upload.display())
+            } else {
+                upload.display().to_string()
+            })
+            .arg(format!("http://{addr}/echo"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let echoed = std::fs::read(dir.path().join("echo.bin")).unwrap();
+        assert!(
+            echoed == body,
+            "echoed {} bytes of {}",
+            echoed.len(),
+            body.len()
+        );
+    }
+    // A large chunked response, and a large one of known length.
+    for path in ["/chunked", "/big/1000000"] {
+        let (code, out) = curl_h2c(&format!("http://{addr}{path}"), &["-o", "/dev/null"]);
+        assert_eq!(code, 0, "{path}: {out}");
+        assert!(out.ends_with("2 200"), "{path}: {out}");
+    }
+    let out = Command::new("curl")
+        .args(["-sS", "--http2-prior-knowledge"])
+        .arg(format!("http://{addr}/big/1000000"))
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout == pattern(1_000_000),
+        "got {} bytes",
+        out.stdout.len()
+    );
+}
+both_drivers!(bodies_cross_both_ways, super::bodies_cross_both_ways);
+
+/// `proto h1` keeps a clear listener on HTTP/1.1: the preface is a bad request.
+fn proto_h1_refuses_the_preface(legacy: bool) {
+    let origin = Origin::named("app");
+    let (_h, addr, _rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT proto h1\n default_backend app\nbackend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        None,
+        legacy,
+    );
+    let r = request(addr, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert_eq!(r.status, 400);
+}
+both_drivers!(
+    proto_h1_refuses_the_preface,
+    super::proto_h1_refuses_the_preface
+);
+
+fn h2_over_tls_is_negotiated_by_alpn(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let origin = Origin::named("app");
+    let (_h, addr, rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem alpn h2,http/1.1\n \
+         http-request set-header X-SNI %[ssl_fc_sni]\n http-request set-header X-ALPN %[ssl_fc_alpn]\n \
+         default_backend app\nbackend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        Some(&pki),
+        legacy,
+    );
+    let ca = pki.ca().display().to_string();
+    let (code, out) = curl(
+        addr,
+        "site.test",
+        &["/tls"],
+        &["--cacert", &ca, "--http2", "-w", "\n%{http_version}"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("\n2"), "{out}");
+    let lower = out.to_ascii_lowercase();
+    assert!(lower.contains("x-sni: site.test\r\n"), "{out}");
+    assert!(lower.contains("x-alpn: h2\r\n"), "{out}");
+    assert!(rx.line().contains("\"GET /tls HTTP/2.0\""));
+    // A client asking for http/1.1 gets it.
+    let (code, out) = curl(
+        addr,
+        "site.test",
+        &["/tls"],
+        &["--cacert", &ca, "--http1.1", "-w", "\n%{http_version}"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("\n1.1"), "{out}");
+}
+both_drivers!(
+    h2_over_tls_is_negotiated_by_alpn,
+    super::h2_over_tls_is_negotiated_by_alpn
+);
+
+/// Many concurrent streams on few connections (h2load, nghttp): every one answered.
+fn concurrent_streams_are_all_answered(legacy: bool) {
+    let origin = Origin::text("ok\n");
+    let (h, addr, _rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT\n default_backend app\nbackend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        None,
+        legacy,
+    );
+    let out = Command::new("h2load")
+        .args(["-n", "2000", "-c", "4", "-m", "20"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("h2load is installed (scripts/deps.sh: nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2000 succeeded, 0 failed, 0 errored"),
+        "{text}"
+    );
+    assert!(text.contains("2000 2xx"), "{text}");
+    let out = Command::new("nghttp")
+        .args(["-n", "--stat"])
+        .args((0..10).map(|i| format!("http://{addr}/n{i}")))
+        .output()
+        .expect("nghttp is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fe = h
+        .stats()
+        .frontends
+        .into_iter()
+        .find(|(n, _)| n == "www")
+        .unwrap()
+        .1;
+    assert_eq!(fe.req_total, 2010);
+    assert_eq!(fe.responses[1], 2010);
+}
+both_drivers!(
+    concurrent_streams_are_all_answered,
+    super::concurrent_streams_are_all_answered
+);
+
+// Hostile peers, with frames written by hand (RFC 9113 §4.1, HPACK from the static table).
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const HEADERS: u8 = 1;
+const RST_STREAM: u8 = 3;
+const SETTINGS: u8 = 4;
+const CONTINUATION: u8 = 9;
+const END_STREAM: u8 = 1;
+const END_HEADERS: u8 = 4;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `GET /` for `localhost`: `:method GET`, `:scheme http`, `:path /` from the static table,
+/// `:authority` a literal.
+fn get_block() -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x84, 0x01, 9];
+    b.extend_from_slice(b"localhost");
+    b
+}
+
+/// Connects and sends the preface and empty SETTINGS.
+fn h2_connect(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut hello = PREFACE.to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
+    s.write_all(&hello).unwrap();
+    s
+}
+
+/// Reads frames until the connection closes: the GOAWAY's error code, if one came.
+fn goaway_code(s: &mut TcpStream) -> Option<u32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let mut code = None;
+    while Instant::now() < deadline {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut at = 0;
+    while at + 9 <= buf.len() {
+        let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
+        if buf[at + 3] == 7 && at + 9 + 8 <= buf.len() {
+            let p = &buf[at + 9..];
+            code = Some(u32::from_be_bytes([p[4], p[5], p[6], p[7]]));
+        }
+        at += 9 + len;
+    }
+    code
+}
+
+const PROTOCOL_ERROR: u32 = 1;
+const ENHANCE_YOUR_CALM: u32 = 11;
+
+/// The frontend's HTTP/2 connections ended for misbehaving, once the count settles at
+/// `at_least` (a connection is counted just after its socket closes).
+fn misbehaved(h: &RunHandle, at_least: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let fe = h
+            .stats()
+            .frontends
+            .into_iter()
+            .find(|(n, _)| n == "www")
+            .unwrap()
+            .1;
+        if fe.h2_errors >= at_least || Instant::now() > deadline {
+            return fe.h2_errors;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn hostile_frames_end_the_connection_before_the_server_works(legacy: bool) {
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = requests.clone();
+    let origin = Origin::serve(move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::text("ok\n").after(Duration::from_millis(300))
+    });
+    let served = || requests.load(std::sync::atomic::Ordering::SeqCst);
+    let (h, addr, _rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT proto h2\n default_backend app\nbackend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        None,
+        legacy,
+    );
+    // Rapid reset: streams opened and cancelled at once, thousands of them.
+    let mut s = h2_connect(addr);
+    let mut flood = Vec::new();
+    for i in 0..2000u32 {
+        let id = 2 * i + 1;
+        flood.extend(frame(HEADERS, END_STREAM | END_HEADERS, id, &get_block()));
+        flood.extend(frame(RST_STREAM, 0, id, &8u32.to_be_bytes()));
+    }
+    let _ = s.write_all(&flood);
+    assert_eq!(goaway_code(&mut s), Some(ENHANCE_YOUR_CALM));
+    // A few streams may be under way before their reset is read; never most of them.
+    let after_flood = served();
+    assert!(
+        after_flood < 200,
+        "the server answered {after_flood} of 2000 cancelled requests"
+    );
+    assert_eq!(misbehaved(&h, 1), 1);
+
+    // Rapid reset paced so that each stream is under way (its request sent to the server)
+    // before its reset arrives.
+    let mut s = h2_connect(addr);
+    let mut goaway = None;
+    for i in 0..400u32 {
+        let id = 2 * i + 1;
+        let mut pair = frame(HEADERS, END_STREAM | END_HEADERS, id, &get_block());
+        if s.write_all(&pair).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        pair = frame(RST_STREAM, 0, id, &8u32.to_be_bytes());
+        if s.write_all(&pair).is_err() {
+            break;
+        }
+        if i % 50 == 49 {
+            s.set_nonblocking(true).unwrap();
+            let mut scratch = [0u8; 65536];
+            let mut seen = Vec::new();
+            while let Ok(n) = s.read(&mut scratch) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&scratch[..n]);
+            }
+            s.set_nonblocking(false).unwrap();
+            if seen.windows(2).any(|w| w == [0x07, 0x00]) {
+                goaway = Some(i);
+                break;
+            }
+        }
+    }
+    let code = goaway_code(&mut s);
+    assert_eq!(code, Some(ENHANCE_YOUR_CALM), "stopped at {goaway:?}");
+    let after_paced = served();
+    assert!(
+        after_paced - after_flood < 200,
+        "the server got {} of 400 cancelled requests",
+        after_paced - after_flood
+    );
+    assert_eq!(misbehaved(&h, 2), 2);
+    let after_flood = after_paced;
+
+    // A client-initiated stream with an even id.
+    let mut s = h2_connect(addr);
+    s.write_all(&frame(HEADERS, END_STREAM | END_HEADERS, 2, &get_block()))
+        .unwrap();
+    assert_eq!(goaway_code(&mut s), Some(PROTOCOL_ERROR));
+
+    // Stream ids going backwards.
+    let mut s = h2_connect(addr);
+    let mut two = frame(HEADERS, END_STREAM | END_HEADERS, 5, &get_block());
+    two.extend(frame(HEADERS, END_STREAM | END_HEADERS, 3, &get_block()));
+    s.write_all(&two).unwrap();
+    assert_eq!(goaway_code(&mut s), Some(PROTOCOL_ERROR));
+
+    // A CONTINUATION flood: one header block that never ends.
+    let mut s = h2_connect(addr);
+    let _ = s.write_all(&frame(HEADERS, 0, 1, &get_block()));
+    let mut block = Vec::new();
+    for i in 0..2000 {
+        // `x-N: <1 KiB>` as a literal without indexing, new name.
+        let name = format!("x-{i}");
+        let mut f = vec![0x00, name.len() as u8];
+        f.extend_from_slice(name.as_bytes());
+        f.extend_from_slice(&[0x7f, 0x81, 0x07]); // length 1024 (7-bit prefix + 897)
+        f.extend(std::iter::repeat_n(b'a', 1024));
+        block.extend(frame(CONTINUATION, 0, 1, &f));
+    }
+    let _ = s.write_all(&block);
+    let code = goaway_code(&mut s);
+    assert!(code.is_some_and(|c| c != 0), "GOAWAY {code:?}");
+
+    // An HPACK bomb: one 2 KB header inserted in the dynamic table, then referenced
+    // thousands of times in one small block.
+    let mut s = h2_connect(addr);
+    let mut b = get_block();
+    b.extend_from_slice(&[0x40, 0x01, b'x', 0x7f, 0xd1, 0x0e]); // x: <2000 bytes>, indexed
+    b.extend(std::iter::repeat_n(b'b', 2000));
+    b.extend(std::iter::repeat_n(0xbe, 4000)); // index 62: the entry just added
+    let _ = s.write_all(&frame(HEADERS, END_STREAM | END_HEADERS, 1, &b));
+    let _ = goaway_code(&mut s);
+    assert_eq!(served(), after_flood, "no request reached the server");
+    assert!(misbehaved(&h, 5) >= 5);
+    // The listener still serves well-behaved clients.
+    let (code, out) = curl_h2c(&format!("http://{addr}/"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("2 200"), "{out}");
+}
+both_drivers!(
+    hostile_frames_end_the_connection_before_the_server_works,
+    super::hostile_frames_end_the_connection_before_the_server_works
+);
