@@ -245,7 +245,12 @@ fn every_keyword_round_trips() {
     });
     // Spot checks that the inline configuration really set what it says.
     assert_eq!(config.proxy("app").unwrap().servers.len(), 5);
-    assert_eq!(config.proxy("www").unwrap().binds.len(), 5);
+    assert_eq!(config.proxy("www").unwrap().binds.len(), 7);
+    let h2 = &config.global.tune.h2;
+    assert_eq!(
+        (h2.header_table_size, h2.max_frame_size),
+        (8192, Some(32768))
+    );
     assert_eq!(config.userlists[0].users.len(), 2);
     round_trip(&config, &file);
     std::fs::remove_dir_all(dir).unwrap();
