@@ -218,18 +218,31 @@ enum Conn {
 
 /// Reads lines and answers them until the session ends, the peer closes or it idles out.
 fn converse(conn: Conn, rt: &Runtime, level: AdminLevel, timeout: Duration) -> io::Result<()> {
-    let (reader, mut writer): (Box<dyn io::Read>, Box<dyn Write>) = match conn {
-        Conn::Unix(s) => {
-            s.set_nonblocking(false)?;
-            s.set_read_timeout(Some(timeout))?;
-            (Box::new(s.try_clone()?), Box::new(s))
-        }
-        Conn::Tcp(s) => {
-            s.set_nonblocking(false)?;
-            s.set_read_timeout(Some(timeout))?;
-            (Box::new(s.try_clone()?), Box::new(s))
-        }
-    };
+    // The reader, the writer, and how to change the idle timeout (`set timeout cli`).
+    type SetTimeout = Box<dyn Fn(Duration) -> io::Result<()>>;
+    let (reader, mut writer, set_timeout): (Box<dyn io::Read>, Box<dyn Write>, SetTimeout) =
+        match conn {
+            Conn::Unix(s) => {
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(Some(timeout))?;
+                let t = s.try_clone()?;
+                (
+                    Box::new(s.try_clone()?),
+                    Box::new(s),
+                    Box::new(move |d| t.set_read_timeout(Some(d))),
+                )
+            }
+            Conn::Tcp(s) => {
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(Some(timeout))?;
+                let t = s.try_clone()?;
+                (
+                    Box::new(s.try_clone()?),
+                    Box::new(s),
+                    Box::new(move |d| t.set_read_timeout(Some(d))),
+                )
+            }
+        };
     let mut reader = BufReader::new(reader);
     let mut session = Session::new(level);
     let mut line = String::new();
@@ -261,6 +274,9 @@ fn converse(conn: Conn, rt: &Runtime, level: AdminLevel, timeout: Duration) -> i
             None => None,
         };
         let answer = run_line(rt, &mut session, &cmd, payload.as_deref());
+        if let Some(t) = session.timeout.take() {
+            set_timeout(t)?;
+        }
         writer.write_all(answer.as_bytes())?;
         writer.flush()?;
         if session.quit {
