@@ -136,23 +136,8 @@ fn wait_for(side: &Side, cond: impl Fn(&str) -> bool) -> String {
     }
 }
 
-/// The cell `column` of row `px,sv` in a CSV answer ("" when there is no such row).
 fn cell(csv: &str, px: &str, sv: &str, column: &str) -> String {
-    let header: Vec<&str> = csv
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let Some(i) = header.iter().position(|c| *c == column) else {
-        panic!("no column {column}");
-    };
-    csv.lines()
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .and_then(|row| row.split(',').nth(i))
-        .unwrap_or_default()
-        .to_string()
+    csv_cell(csv, px, sv, column)
 }
 
 /// `pxname,svname` of every row of a CSV answer.
@@ -469,4 +454,19 @@ fn frontend_request_rate_and_peaks_are_counted_across_workers() {
     // One connection at a time, on either worker: the process never had two.
     assert_eq!(cell(&csv, "www", "FRONTEND", "smax"), "1");
     assert_eq!(cell(&csv, "web", "s1", "smax"), "1");
+}
+
+#[test]
+fn set_timeout_cli_shortens_the_idle_timeout_of_the_session() {
+    let p = pair(1);
+    let mut s = UnixStream::connect(&p.ours.sock).unwrap();
+    // The default idle timeout is 10 s: reading would fail first.
+    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    s.write_all(b"prompt\nset timeout cli 1\n").unwrap();
+    let start = Instant::now();
+    let mut out = String::new();
+    s.read_to_string(&mut out)
+        .expect("closed by the 1 s idle timeout");
+    assert!(start.elapsed() < Duration::from_secs(5), "{out:?}");
+    assert_eq!(out, "> \n> ");
 }
