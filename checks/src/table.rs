@@ -213,7 +213,9 @@ impl Table {
         // `disable-on-404` keeps an UP server up without traffic; it never raises a DOWN one.
         let passed =
             result.status.passed() && (result.status != CheckStatus::L7OkCond || r.health.is_up());
-        if !passed {
+        // As HAProxy's `chkfail`: a failed check counts while it takes health away, not
+        // again and again once the server is DOWN.
+        if !passed && r.health.value() > 0 {
             r.failed += 1;
         }
         r.nolb = result.status == CheckStatus::L7OkCond;

@@ -211,3 +211,15 @@ fn a_passed_check_clears_errors_counted_on_traffic() {
     t.record_check(0, passed());
     assert_eq!(w.errors(), 0);
 }
+
+#[test]
+fn failed_checks_count_while_they_take_health_away_not_once_down() {
+    let (mut t, out) = table(vec![plan("web1", false, true)]);
+    t.record_check(0, passed());
+    for _ in 0..6 {
+        t.record_check(0, refused());
+    }
+    assert_eq!(drain(&out).0, [Change::Down]);
+    // fall 2 from full health: two failures take it DOWN; the four after it do not count.
+    assert_eq!(t.snapshot()[0].failed_checks, 2);
+}

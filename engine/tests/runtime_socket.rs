@@ -138,19 +138,11 @@ fn bodies(addr: SocketAddr, n: usize) -> Vec<String> {
 
 /// The CSV cell `column` of row `px,sv` in a `show stat` answer.
 fn stat(csv: &str, px: &str, sv: &str, column: &str) -> String {
-    let header: Vec<&str> = csv
-        .lines()
-        .next()
-        .unwrap()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let i = header.iter().position(|c| *c == column).expect("column");
-    let row = csv
-        .lines()
-        .find(|l| l.starts_with(&format!("{px},{sv},")))
-        .unwrap_or_else(|| panic!("no row {px}/{sv} in {csv}"));
-    row.split(',').nth(i).unwrap().to_string()
+    assert!(
+        csv.lines().any(|l| l.starts_with(&format!("{px},{sv},"))),
+        "no row {px}/{sv} in {csv}"
+    );
+    csv_cell(csv, px, sv, column)
 }
 
 /// Polls `show stat` until `cond` holds (counters are summed when read; the last exchange

@@ -24,8 +24,8 @@ pub use abort::client_closed;
 pub use connect::{ConnectError, ConnectErrorKind};
 pub use load::{BackendLoad, ConnSlot, ServerLoad};
 pub use resolve::{
-    backend_load, default_fullconn, resolve_all, LbSettings, ResolveError, ResolvedBackend,
-    ResolvedServer, DEFAULT_IDLE_PER_SERVER,
+    backend_load, default_fullconn, frontends_maxconn, resolve_all, LbSettings, ResolveError,
+    ResolvedBackend, ResolvedServer, DEFAULT_IDLE_PER_SERVER,
 };
 
 use std::cell::{Cell, RefCell};

@@ -168,6 +168,13 @@ pub fn backend_load(proxy: &Proxy, servers: &[ResolvedServer], fullconn: u32) ->
 /// to `backend` (its `default_backend` or a `use_backend` naming it, or the `listen`
 /// itself), a frontend without `maxconn` counting the global one, as HAProxy derives it.
 pub fn default_fullconn(config: &Config, backend: &Proxy) -> u32 {
+    let total = frontends_maxconn(config, backend, config.global.maxconn.unwrap_or(0));
+    (total / 10).min(u64::from(u32::MAX)) as u32
+}
+
+/// The summed `maxconn` of the enabled frontends that can send to `backend`, one without
+/// `maxconn` counting `default_maxconn`.
+pub fn frontends_maxconn(config: &Config, backend: &Proxy, default_maxconn: u32) -> u64 {
     let reaches = |f: &Proxy| {
         (f.kind == ProxyKind::Listen && f.name == backend.name)
             || f.default_backend.as_deref() == Some(backend.name.as_str())
@@ -175,12 +182,11 @@ pub fn default_fullconn(config: &Config, backend: &Proxy) -> u32 {
                 .iter()
                 .any(|u| matches!(&u.backend, BackendName::Static(n) if *n == backend.name))
     };
-    let total: u64 = config
+    config
         .frontends()
         .filter(|f| !f.disabled && reaches(f))
-        .map(|f| u64::from(f.maxconn.or(config.global.maxconn).unwrap_or(0)))
-        .sum();
-    (total / 10).min(u64::from(u32::MAX)) as u32
+        .map(|f| u64::from(f.maxconn.unwrap_or(default_maxconn)))
+        .sum()
 }
 
 /// Resolves every enabled backend of `config`, `fullconn` defaults included.

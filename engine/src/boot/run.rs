@@ -532,6 +532,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         nofile: handle.budget.nofile,
         nbthread,
         certs: crate::services::admin::certs::Certs::new(tls_listeners),
+        global_limit: global,
     });
     stats_context.set_states(runtime.servers.clone());
     handle.runtime = Some(runtime.clone());

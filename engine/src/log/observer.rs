@@ -97,8 +97,9 @@ impl Observer {
     #[inline]
     pub fn backend_chosen(&self, be: usize, trace: &mut RequestTrace) {
         if let Some(c) = self.stats.backends.get(be) {
-            c.session_start(self.stats.tick());
-            c.request();
+            let tick = self.stats.tick();
+            c.session_start(tick);
+            c.request(tick);
             trace.backend = Some(be);
         }
     }
@@ -190,8 +191,8 @@ impl Observer {
         // Pipelined requests arrive in one read: a parsed head counts even without new bytes.
         let null = !trace.got_head && bytes_in == 0;
         if !null {
-            front.request();
-            st.process.request();
+            front.request(st.tick());
+            st.process.request(st.tick());
         }
         front.bytes(bytes_in, bytes_out);
         match ctx.termination {

@@ -30,6 +30,55 @@ macro_rules! one_event {
     };
 }
 
+/// Events per second of one worker: the count of the second running and of the one
+/// before, and the highest count of a whole second seen.
+#[derive(Debug, Default)]
+struct Rate {
+    /// The worker tick (seconds) `cur` counts in.
+    tick: AtomicU64,
+    cur: AtomicU64,
+    prev: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Rate {
+    /// Counts one event in second `tick`.
+    #[inline]
+    fn hit(&self, tick: u64) {
+        let last = self.tick.load(Relaxed);
+        if last != tick {
+            // A new second: the finished one becomes the rate (zero if seconds were skipped).
+            let prev = if last + 1 == tick {
+                self.cur.load(Relaxed)
+            } else {
+                0
+            };
+            self.prev.store(prev, Relaxed);
+            self.tick.store(tick, Relaxed);
+            self.cur.store(0, Relaxed);
+        }
+        let n = self.cur.load(Relaxed) + 1;
+        self.cur.store(n, Relaxed);
+        raise(&self.max, n);
+    }
+
+    /// The events of the last whole second before `tick`.
+    fn last_second(&self, tick: u64) -> u64 {
+        let at = self.tick.load(Relaxed);
+        if at == tick {
+            self.prev.load(Relaxed)
+        } else if at + 1 == tick {
+            self.cur.load(Relaxed)
+        } else {
+            0
+        }
+    }
+
+    fn max(&self) -> u64 {
+        self.max.load(Relaxed)
+    }
+}
+
 /// Response classes: 1xx..5xx, then anything else (including no response at all).
 pub const RESPONSE_CLASSES: usize = 6;
 
@@ -42,12 +91,11 @@ pub struct Counters {
     sess_cur: AtomicU64,
     sess_max: AtomicU64,
     sess_total: AtomicU64,
-    /// The worker tick (seconds) `rate_cur` counts in, and the count of the tick before.
-    rate_tick: AtomicU64,
-    rate_cur: AtomicU64,
-    rate_prev: AtomicU64,
-    rate_max: AtomicU64,
+    /// Sessions started per second.
+    sess_rate: Rate,
     req_total: AtomicU64,
+    /// HTTP requests per second.
+    req_rate: Rate,
     responses: [AtomicU64; RESPONSE_CLASSES],
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -79,21 +127,14 @@ impl Counters {
         self.sess_cur.store(cur, Relaxed);
         raise(&self.sess_max, cur);
         bump(&self.sess_total, 1);
-        let last = self.rate_tick.load(Relaxed);
-        if last != tick {
-            // A new second: the finished one becomes the rate (zero if seconds were skipped).
-            let prev = if last + 1 == tick {
-                self.rate_cur.load(Relaxed)
-            } else {
-                0
-            };
-            self.rate_prev.store(prev, Relaxed);
-            self.rate_tick.store(tick, Relaxed);
-            self.rate_cur.store(0, Relaxed);
-        }
-        let n = self.rate_cur.load(Relaxed) + 1;
-        self.rate_cur.store(n, Relaxed);
-        raise(&self.rate_max, n);
+        self.sess_rate.hit(tick);
+    }
+
+    /// An HTTP request was received; `tick` as for [`Counters::session_start`].
+    #[inline]
+    pub fn request(&self, tick: u64) {
+        bump(&self.req_total, 1);
+        self.req_rate.hit(tick);
     }
 
     #[inline]
@@ -103,7 +144,6 @@ impl Counters {
     }
 
     one_event! {
-        request => req_total;
         denied_request => denied_req;
         denied_response => denied_resp;
         request_error => err_req;
@@ -160,6 +200,15 @@ impl Counters {
         raise(&self.queue_max, cur);
     }
 
+    /// `clear counters`: the peaks start again. Written from the reader's thread: a race
+    /// with the worker's own update loses at most that one update of a peak.
+    pub fn clear_maxima(&self) {
+        self.sess_max.store(0, Relaxed);
+        self.queue_max.store(0, Relaxed);
+        self.sess_rate.max.store(0, Relaxed);
+        self.req_rate.max.store(0, Relaxed);
+    }
+
     /// Sessions being served now by this worker.
     pub fn current(&self) -> u64 {
         self.sess_cur.load(Relaxed)
@@ -169,18 +218,13 @@ impl Counters {
     pub fn add_to(&self, into: &mut CounterSnapshot, tick: u64) {
         let l = |c: &AtomicU64| c.load(Relaxed);
         into.sess_cur += l(&self.sess_cur);
-        into.sess_max += l(&self.sess_max);
+        into.sess_max = into.sess_max.max(l(&self.sess_max));
         into.sess_total += l(&self.sess_total);
-        let rate_tick = l(&self.rate_tick);
-        into.sess_rate += if rate_tick == tick {
-            l(&self.rate_prev)
-        } else if rate_tick + 1 == tick {
-            l(&self.rate_cur)
-        } else {
-            0
-        };
-        into.sess_rate_max += l(&self.rate_max);
+        into.sess_rate += self.sess_rate.last_second(tick);
+        into.sess_rate_max = into.sess_rate_max.max(self.sess_rate.max());
         into.req_total += l(&self.req_total);
+        into.req_rate += self.req_rate.last_second(tick);
+        into.req_rate_max = into.req_rate_max.max(self.req_rate.max());
         for (i, r) in self.responses.iter().enumerate() {
             into.responses[i] += l(r);
         }
@@ -194,7 +238,7 @@ impl Counters {
         into.retries += l(&self.retries);
         into.redispatches += l(&self.redispatches);
         into.queue_cur += l(&self.queue_cur);
-        into.queue_max += l(&self.queue_max);
+        into.queue_max = into.queue_max.max(l(&self.queue_max));
         into.tls_handshakes += l(&self.tls_handshakes);
         into.tls_resumed += l(&self.tls_resumed);
         into.tls_failures += l(&self.tls_failures);
@@ -203,8 +247,9 @@ impl Counters {
     }
 }
 
-/// Counters summed over every worker. Maxima are the sum of each worker's maximum: an upper
-/// bound of the process-wide peak, which the workers never observe together.
+/// Counters summed over every worker. Maxima are the highest any one worker saw: the workers
+/// never observe a process-wide peak together, and a sum of their peaks would claim one that
+/// may never have happened; the highest single peak did happen (a lower bound of the truth).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CounterSnapshot {
     pub sess_cur: u64,
@@ -214,6 +259,9 @@ pub struct CounterSnapshot {
     pub sess_rate: u64,
     pub sess_rate_max: u64,
     pub req_total: u64,
+    /// HTTP requests received during the last whole second, and the highest such count.
+    pub req_rate: u64,
+    pub req_rate_max: u64,
     /// Responses by class: `[1xx, 2xx, 3xx, 4xx, 5xx, other]`.
     pub responses: [u64; RESPONSE_CLASSES],
     pub bytes_in: u64,
@@ -235,6 +283,38 @@ pub struct CounterSnapshot {
 }
 
 impl CounterSnapshot {
+    /// The counters that only grow (not gauges, rates or peaks).
+    fn totals_mut(&mut self) -> [&mut u64; 14] {
+        [
+            &mut self.sess_total,
+            &mut self.req_total,
+            &mut self.bytes_in,
+            &mut self.bytes_out,
+            &mut self.denied_req,
+            &mut self.denied_resp,
+            &mut self.err_req,
+            &mut self.err_conn,
+            &mut self.err_resp,
+            &mut self.retries,
+            &mut self.redispatches,
+            &mut self.tls_handshakes,
+            &mut self.tls_resumed,
+            &mut self.tls_failures,
+        ]
+    }
+
+    /// Takes away the totals of `base` (taken earlier from the same counters); gauges,
+    /// rates and peaks stay as they are.
+    pub fn subtract_totals(&mut self, base: &CounterSnapshot) {
+        let before = base.clone().totals_mut().map(|v| *v);
+        for (v, b) in self.totals_mut().into_iter().zip(before) {
+            *v = v.saturating_sub(b);
+        }
+        for (r, b) in self.responses.iter_mut().zip(base.responses) {
+            *r = r.saturating_sub(b);
+        }
+    }
+
     /// Responses of status class `n` (1..=5).
     pub fn class(&self, n: usize) -> u64 {
         self.responses[n - 1]
@@ -261,7 +341,7 @@ mod tests {
         let mut s = CounterSnapshot::default();
         a.add_to(&mut s, 1);
         b.add_to(&mut s, 1);
-        assert_eq!((s.sess_cur, s.sess_total, s.sess_max), (2, 3, 3));
+        assert_eq!((s.sess_cur, s.sess_total, s.sess_max), (2, 3, 2));
         assert_eq!(s.responses, [0, 1, 0, 1, 1, 1]);
         assert_eq!((s.bytes_in, s.bytes_out), (15, 100));
     }
@@ -281,7 +361,7 @@ mod tests {
         assert_eq!(rate(9), 0, "nothing happened in second 8");
         c.session_start(8);
         assert_eq!(rate(8), 3, "second 8 still running: the rate is second 7's");
-        assert_eq!(c.rate_max.load(Relaxed), 3);
+        assert_eq!(c.sess_rate.max(), 3);
     }
 
     #[test]

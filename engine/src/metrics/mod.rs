@@ -6,7 +6,7 @@ pub mod histogram;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -56,6 +56,8 @@ pub struct WorkerStats {
     log_drops: AtomicU64,
     /// Idle keep-alive connections parked now (`worker/park.rs`).
     parked: AtomicU64,
+    /// The worker's buffer pool at its last tick: buffer size and free buffers.
+    pool: [AtomicU64; 2],
 }
 
 impl WorkerStats {
@@ -83,7 +85,19 @@ impl WorkerStats {
             tick: AtomicU64::new(1),
             log_drops: AtomicU64::new(0),
             parked: AtomicU64::new(0),
+            pool: Default::default(),
         }
+    }
+
+    /// Publishes the worker's buffer pool: buffer size and free buffers.
+    pub fn set_pool(&self, size: usize, free: usize) {
+        self.pool[0].store(size as u64, Relaxed);
+        self.pool[1].store(free as u64, Relaxed);
+    }
+
+    /// The buffer pool as last published: buffer size and free buffers.
+    pub fn pool(&self) -> (u64, u64) {
+        (self.pool[0].load(Relaxed), self.pool[1].load(Relaxed))
     }
 
     pub fn set_parked(&self, n: usize) {
@@ -162,6 +176,9 @@ pub struct Registry {
     layout: Arc<Layout>,
     pub(crate) workers: Vec<Arc<WorkerStats>>,
     backend_index: Arc<HashMap<String, usize>>,
+    /// The totals at the last `clear counters all`, subtracted on read: the workers alone
+    /// write their counters, so readers, not a reset, make them start again from zero.
+    baseline: Arc<Mutex<Option<Snapshot>>>,
 }
 
 impl Registry {
@@ -179,6 +196,7 @@ impl Registry {
                 .collect(),
             layout: Arc::new(layout),
             backend_index: Arc::new(backend_index),
+            baseline: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -195,8 +213,47 @@ impl Registry {
         &self.backend_index
     }
 
-    /// Sums every worker's counters and merges their published histograms.
+    /// `clear counters`: every peak (sessions, session and request rates, queue) starts
+    /// again from what is seen next.
+    pub fn clear_maxima(&self) {
+        for w in &self.workers {
+            let blocks = std::iter::once(&w.process)
+                .chain(&w.frontends)
+                .chain(&w.backends)
+                .chain(w.servers.iter().flatten());
+            for c in blocks {
+                c.clear_maxima();
+            }
+        }
+    }
+
+    /// `clear counters all`: the peaks, and every total counts again from zero.
+    pub fn clear_all(&self) {
+        self.clear_maxima();
+        let now = self.raw_snapshot();
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+    }
+
+    /// Sums every worker's counters and merges their published histograms; totals count
+    /// from the last `clear counters all`.
     pub fn snapshot(&self) -> Snapshot {
+        let mut snap = self.raw_snapshot();
+        if let Some(base) = &*self.baseline.lock().unwrap_or_else(|p| p.into_inner()) {
+            snap.process.subtract_totals(&base.process);
+            for ((_, c), (_, b)) in snap.frontends.iter_mut().zip(&base.frontends) {
+                c.subtract_totals(b);
+            }
+            for (be, bb) in snap.backends.iter_mut().zip(&base.backends) {
+                be.counters.subtract_totals(&bb.counters);
+                for (s, sb) in be.servers.iter_mut().zip(&bb.servers) {
+                    s.counters.subtract_totals(&sb.counters);
+                }
+            }
+        }
+        snap
+    }
+
+    fn raw_snapshot(&self) -> Snapshot {
         let mut snap = Snapshot {
             process: CounterSnapshot::default(),
             frontends: self

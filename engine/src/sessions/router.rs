@@ -12,7 +12,7 @@ pub trait StatsApplet {
     /// The HTML page of `page` (`admin`: with the admin form).
     fn html(&self, page: &StatsPage, opts: &PageOptions, admin: bool) -> String;
     /// The `;csv` export of the proxies `page` shows.
-    fn csv(&self, page: &StatsPage) -> String;
+    fn csv(&self, page: &StatsPage, opts: &PageOptions) -> String;
     /// `use-service prometheus-exporter`.
     fn prometheus(&self) -> String;
     /// Applies an admin form posted to `page`.

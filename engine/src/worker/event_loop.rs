@@ -313,12 +313,16 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
 }
 
 /// Once a second: histograms published for readers, the session-rate second advanced, and
-/// the buffer pool's retention window stepped.
+/// the buffer pool's retention window stepped (and its state published for `show pools`).
 async fn tick(worker: Rc<Worker>) {
     loop {
         monoio::time::sleep(Duration::from_secs(1)).await;
         worker.obs.on_tick();
         worker.pool.trim();
+        worker
+            .obs
+            .stats
+            .set_pool(worker.pool.buffer_size(), worker.pool.free_count());
     }
 }
 

@@ -16,19 +16,25 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct ConnLimit {
     current: AtomicU32,
-    max: u32,
+    /// Changed at run time by `set maxconn global`.
+    max: AtomicU32,
 }
 
 impl ConnLimit {
     pub fn new(max: u32) -> Arc<Self> {
         Arc::new(Self {
             current: AtomicU32::new(0),
-            max,
+            max: AtomicU32::new(max),
         })
     }
 
     pub fn max(&self) -> u32 {
-        self.max
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// A new ceiling: connections above it stay open, new ones wait until below it.
+    pub fn set_max(&self, max: u32) {
+        self.max.store(max, Ordering::Relaxed);
     }
 
     pub fn current(&self) -> u32 {
@@ -37,7 +43,7 @@ impl ConnLimit {
 
     fn try_take(&self) -> bool {
         let prev = self.current.fetch_add(1, Ordering::AcqRel);
-        if prev >= self.max {
+        if prev >= self.max() {
             self.current.fetch_sub(1, Ordering::AcqRel);
             return false;
         }

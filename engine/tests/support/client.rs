@@ -246,3 +246,24 @@ pub fn socat(path: &std::path::Path, line: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The cell `column` of row `px,sv` in a `show stat` / `;csv` answer; empty when there is
+/// no such row.
+pub fn csv_cell(csv: &str, px: &str, sv: &str, column: &str) -> String {
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let i = header
+        .iter()
+        .position(|c| *c == column)
+        .unwrap_or_else(|| panic!("no column {column}"));
+    csv.lines()
+        .find(|l| l.starts_with(&format!("{px},{sv},")))
+        .and_then(|row| row.split(',').nth(i))
+        .unwrap_or_default()
+        .to_string()
+}

@@ -1,12 +1,13 @@
 //! Fixtures of the engine's integration tests, in one home: the engine in-process
 //! ([`engine`]), the `ringlb` binary as a child process ([`process`]), the HTTP client
 //! ([`client`]), the origin servers behind the proxy ([`origin`]), and the in-process HTTP
-//! session harness ([`proxy`]), nginx as a TLS origin ([`nginx`]). Each test file says `mod support;` and `use support::*;`;
+//! session harness ([`proxy`]), nginx as a TLS origin ([`nginx`]), Debian's haproxy for side-by-side checks ([`haproxy`]). Each test file says `mod support;` and `use support::*;`;
 //! the files that drive the harness import it by name (`use support::proxy::{…}`).
 #![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 pub mod client;
 pub mod engine;
+pub mod haproxy;
 pub mod nginx;
 pub mod origin;
 pub mod process;
@@ -15,6 +16,7 @@ pub mod tls;
 
 pub use client::*;
 pub use engine::*;
+pub use haproxy::*;
 pub use nginx::*;
 pub use origin::*;
 pub use process::*;

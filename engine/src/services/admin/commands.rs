@@ -6,8 +6,7 @@ use ringlb_checks::AdminState;
 use ringlb_config::model::AdminLevel;
 
 use crate::services::admin::state::{StateError, WeightSpec};
-use crate::services::admin::{info, Runtime};
-use crate::services::stats::csv;
+use crate::services::admin::{info, process, stat, Runtime};
 
 /// One connection's state.
 #[derive(Debug, Clone)]
@@ -17,6 +16,8 @@ pub struct Session {
     pub interactive: bool,
     /// `quit`, or the end of a non-interactive line: close after answering.
     pub quit: bool,
+    /// `set timeout cli N`: this connection's idle timeout from now on.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Session {
@@ -25,6 +26,7 @@ impl Session {
             level,
             interactive: false,
             quit: false,
+            timeout: None,
         }
     }
 }
@@ -34,8 +36,8 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("help", "help                                    : list the commands", AdminLevel::User),
     ("prompt", "prompt                                  : toggle interactive mode with prompt", AdminLevel::User),
     ("quit", "quit                                    : disconnect", AdminLevel::User),
-    ("show info", "show info                               : report information about the running process", AdminLevel::User),
-    ("show stat", "show stat [<proxy>]                     : report counters for each proxy and server (CSV)", AdminLevel::User),
+    ("show info", "show info [json|typed]                  : report information about the running process", AdminLevel::User),
+    ("show stat", "show stat [<px|iid> <type> <sid>] [json|typed|up|no-maint] : report counters for each proxy and server", AdminLevel::User),
     ("show servers state", "show servers state [<backend>]          : dump volatile server information (version 1)", AdminLevel::User),
     ("show backend", "show backend                            : list backends", AdminLevel::User),
     ("get weight", "get weight <bk>/<srv>                   : report a server's current weight", AdminLevel::User),
@@ -46,6 +48,15 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("enable server", "enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)", AdminLevel::Admin),
     ("disable health", "disable health <bk>/<srv>               : disable health checks", AdminLevel::Admin),
     ("enable health", "enable health <bk>/<srv>                : enable health checks", AdminLevel::Admin),
+    ("show errors", "show errors                             : report last request and response errors (none are captured)", AdminLevel::Operator),
+    ("show env", "show env [<name>]                       : dump environment variables known to the process", AdminLevel::Operator),
+    ("show version", "show version                            : show version of the current process", AdminLevel::User),
+    ("show cli level", "show cli level                          : display the level of the current CLI session", AdminLevel::User),
+    ("show activity", "show activity                           : show per-thread activity counters", AdminLevel::User),
+    ("show pools", "show pools                              : report information about the buffer pools", AdminLevel::User),
+    ("clear counters", "clear counters [all]                    : clear the peaks (all: every counter)", AdminLevel::Operator),
+    ("set maxconn global", "set maxconn global <value>              : change the per-process maxconn setting", AdminLevel::Admin),
+    ("set timeout cli", "set timeout cli <delay>                 : change this CLI session's idle timeout (seconds)", AdminLevel::User),
     ("show ssl cert", "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file", AdminLevel::Operator),
     ("set ssl cert", "set ssl cert <certfile> <payload>       : replace a certificate file (payload: chain and key in PEM)", AdminLevel::Admin),
     ("commit ssl cert", "commit ssl cert <certfile>              : commit a certificate file", AdminLevel::Admin),
@@ -122,6 +133,12 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
             w.len() >= n.len() && w[..n.len()] == n[..]
         })
         .max_by_key(|(name, _, _)| name.len());
+    if let Some(what) = needs_data_plane(w) {
+        return format!(
+            "'{what}' is not supported by ringlb yet (it needs the workers' connections; \
+             see docs/compatibility.md).\n"
+        );
+    }
     let Some((_, _, need)) = need else {
         return format!(
             "Unknown command: '{}'\n\n{}",
@@ -142,8 +159,25 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
             session.quit = true;
             Ok(String::new())
         }
-        ["show", "info", ..] => Ok(info::show_info(rt)),
-        ["show", "stat", rest @ ..] => Ok(show_stat(rt, rest)),
+        ["show", "info", rest @ ..] => Ok(info::show_info(rt, info_format(rest))),
+        ["show", "stat", rest @ ..] => stat::show_stat(rt, rest),
+        ["show", "errors", ..] => Ok(process::show_errors()),
+        ["show", "env", rest @ ..] => process::show_env(rest.first().copied()),
+        ["show", "version", ..] => Ok(format!("{}\n", env!("CARGO_PKG_VERSION"))),
+        ["show", "cli", "level", ..] => Ok(format!("{}\n", level_name(session.level))),
+        ["show", "activity", ..] => Ok(process::show_activity(rt)),
+        ["show", "pools", ..] => Ok(process::show_pools(rt)),
+        ["clear", "counters", "all", ..] if session.level < AdminLevel::Admin => Ok(denied()),
+        ["clear", "counters", "all", ..] => {
+            rt.stats.clear_all();
+            Ok(String::new())
+        }
+        ["clear", "counters", ..] => {
+            rt.stats.clear_maxima();
+            Ok(String::new())
+        }
+        ["set", "maxconn", "global", rest @ ..] => Ok(process::set_maxconn_global(rt, rest)),
+        ["set", "timeout", "cli", rest @ ..] => set_timeout_cli(session, rest),
         ["show", "servers", "state", rest @ ..] => {
             info::show_servers_state(rt, rest.first().copied())
         }
@@ -165,16 +199,61 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
     result.unwrap_or_else(|e| e)
 }
 
-/// `show stat [<proxy>|-1 [<type> <sid>]]`: the CSV, for every proxy or the one named.
-fn show_stat(rt: &Runtime, rest: &[&str]) -> String {
-    let scope: Vec<String> = match rest.first() {
-        Some(&"-1") | None => Vec::new(),
-        Some(p) => vec![p.to_string()],
+/// `show info`'s words: `typed` or `json` (`desc` adds descriptions in HAProxy; ignored).
+fn info_format(words: &[&str]) -> info::Format {
+    if words.contains(&"json") {
+        info::Format::Json
+    } else if words.contains(&"typed") {
+        info::Format::Typed
+    } else {
+        info::Format::Plain
+    }
+}
+
+/// The words `show cli level` answers with.
+fn level_name(level: AdminLevel) -> &'static str {
+    match level {
+        AdminLevel::User => "user",
+        AdminLevel::Operator => "operator",
+        AdminLevel::Admin => "admin",
+    }
+}
+
+/// `set timeout cli <seconds>`: this session's idle timeout.
+fn set_timeout_cli(session: &mut Session, rest: &[&str]) -> Result<String, String> {
+    let secs: u64 = rest
+        .first()
+        .and_then(|v| v.parse().ok())
+        .ok_or("Expects an integer value.\n")?;
+    session.timeout = Some(std::time::Duration::from_secs(secs.max(1)));
+    Ok(String::new())
+}
+
+/// HAProxy commands that act on the workers' listeners or connections, which the runtime
+/// API cannot reach yet: answered with an error rather than accepted and ignored.
+fn needs_data_plane(w: &[&str]) -> Option<String> {
+    let set_server = match w {
+        ["set", "server", _, what @ ("addr" | "health" | "agent" | "check-port" | "agent-addr" | "agent-port"
+        | "agent-send" | "check-addr" | "fqdn" | "ssl"), ..] => Some(*what),
+        _ => None,
     };
-    let views = rt.proxies(&scope);
-    let mut out = String::new();
-    csv::write_csv(views.iter().flat_map(|p| p.rows()), &mut out);
-    out
+    if let Some(what) = set_server {
+        return Some(format!("set server <bk>/<srv> {what}"));
+    }
+    let known: &[&[&str]] = &[
+        &["enable", "frontend"],
+        &["disable", "frontend"],
+        &["shutdown", "frontend"],
+        &["shutdown", "session"],
+        &["shutdown", "sessions"],
+        &["show", "sess"],
+        &["set", "maxconn", "frontend"],
+        &["set", "rate-limit"],
+    ];
+    known
+        .iter()
+        .find(|k| w.len() >= k.len() && w[..k.len()] == k[..])
+        .map(|k| k.join(" "))
 }
 
 fn get_weight(rt: &Runtime, rest: &[&str]) -> Result<String, String> {

@@ -5,9 +5,41 @@ use std::fmt::Write as _;
 use ringlb_checks::{AdminState, CheckStatus};
 
 use crate::services::admin::Runtime;
+use crate::services::stats::typed::{self, Field};
 
-/// `show info`: one `Name: value` line per field, HAProxy's names and order.
-pub fn show_info(rt: &Runtime) -> String {
+/// How `show info` and `show stat` answer: HAProxy's plain text (or CSV), `typed` or `json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Plain,
+    Typed,
+    Json,
+}
+
+/// `show info [typed|json]`: HAProxy 2.6's fields, positions and order; a field this
+/// process has no value for is left out, as HAProxy leaves out its empty fields.
+pub fn show_info(rt: &Runtime, format: Format) -> String {
+    let fields = info_fields(rt);
+    let mut out = String::new();
+    match format {
+        Format::Plain => {
+            for f in &fields {
+                let _ = writeln!(out, "{}: {}", f.name, f.value);
+            }
+        }
+        Format::Typed => {
+            for f in &fields {
+                out.push_str(&typed::typed_line(f));
+                out.push('\n');
+            }
+        }
+        Format::Json => typed::write_info_json(&fields, &mut out),
+    }
+    out
+}
+
+/// The `show info` fields with a value, each at HAProxy's position.
+fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
     let snap = rt.stats.snapshot();
     let p = &snap.process;
     let up = rt.started.elapsed().as_secs();
@@ -18,60 +50,124 @@ pub fn show_info(rt: &Runtime) -> String {
         up / 60 % 60,
         up % 60
     );
-    let fields: Vec<(&str, String)> = vec![
-        ("Name", "ringlb".into()),
-        ("Version", env!("CARGO_PKG_VERSION").into()),
-        ("Release_date", String::new()),
-        ("Nbthread", rt.nbthread.to_string()),
-        ("Nbproc", "1".into()),
-        ("Process_num", "1".into()),
-        ("Pid", std::process::id().to_string()),
-        ("Uptime", uptime),
-        ("Uptime_sec", up.to_string()),
-        ("Memmax_MB", "0".into()),
-        ("Ulimit-n", rt.nofile.to_string()),
-        ("Maxsock", rt.nofile.to_string()),
-        ("Maxconn", rt.maxconn.to_string()),
-        ("Hard_maxconn", rt.maxconn.to_string()),
-        ("CurrConns", p.sess_cur.to_string()),
-        ("CumConns", p.sess_total.to_string()),
-        ("CumReq", p.req_total.to_string()),
-        ("MaxSslConns", "0".into()),
+    let start_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().saturating_sub(up));
+    let listeners = listener_count(rt);
+    // Bytes this process sent: to clients (frontends' `bout`) and to servers (backends'
+    // `bin`); the runtime API's own answers are not counted.
+    let bytes_out = snap.frontends.iter().map(|(_, c)| c.bytes_out).sum::<u64>()
+        + snap
+            .backends
+            .iter()
+            .map(|b| b.counters.bytes_in)
+            .sum::<u64>();
+    let maxconn = rt.global_limit.max().to_string();
+    let version = env!("CARGO_PKG_VERSION");
+    let n = |v: u64| Some(v.to_string());
+    let zero = || Some("0".to_string());
+    let table: Vec<(
+        usize,
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<String>,
+    )> = vec![
+        (0, "Name", "POS", "str", Some("ringlb".into())),
+        (1, "Version", "POS", "str", Some(version.into())),
+        (3, "Nbthread", "CGS", "u32", n(rt.nbthread as u64)),
+        (4, "Nbproc", "CGS", "u32", Some("1".into())),
+        (5, "Process_num", "KGP", "u32", Some("1".into())),
+        (6, "Pid", "SGP", "u32", n(u64::from(std::process::id()))),
+        (7, "Uptime", "MDP", "str", Some(uptime)),
+        (8, "Uptime_sec", "MDP", "u32", n(up)),
+        (9, "Memmax_MB", "CLP", "u32", zero()),
+        (13, "Ulimit-n", "CLP", "u32", n(rt.nofile)),
+        (14, "Maxsock", "CLP", "u32", n(rt.nofile)),
+        (15, "Maxconn", "CLP", "u32", Some(maxconn)),
+        (16, "Hard_maxconn", "CLP", "u32", n(rt.maxconn)),
+        (17, "CurrConns", "MGP", "u32", n(p.sess_cur)),
+        (18, "CumConns", "MCP", "u32", n(p.sess_total)),
+        (19, "CumReq", "MCP", "u32", n(p.req_total)),
+        (20, "MaxSslConns", "MMP", "u32", zero()),
         (
+            21,
             "CurrSslConns",
-            crate::io::tls::open_connections().to_string(),
+            "MGP",
+            "u32",
+            n(crate::io::tls::open_connections()),
         ),
-        ("CumSslConns", p.tls_handshakes.to_string()),
-        ("Maxpipes", "0".into()),
-        ("PipesUsed", "0".into()),
-        ("PipesFree", "0".into()),
-        ("ConnRate", p.sess_rate.to_string()),
-        ("ConnRateLimit", "0".into()),
-        ("MaxConnRate", p.sess_rate_max.to_string()),
-        ("SessRate", p.sess_rate.to_string()),
-        ("SessRateLimit", "0".into()),
-        ("MaxSessRate", p.sess_rate_max.to_string()),
-        ("SslRate", "0".into()),
-        ("SslRateLimit", "0".into()),
-        ("MaxSslRate", "0".into()),
-        ("CompressBpsIn", "0".into()),
-        ("CompressBpsOut", "0".into()),
-        ("CompressBpsRateLim", "0".into()),
-        ("Tasks", rt.nbthread.to_string()),
-        ("Run_queue", "0".into()),
-        ("Idle_pct", "100".into()),
-        ("Node", hostname()),
-        ("Description", String::new()),
+        (22, "CumSslConns", "MCP", "u32", n(p.tls_handshakes)),
+        (23, "Maxpipes", "CLP", "u32", zero()),
+        (24, "PipesUsed", "MGP", "u32", zero()),
+        (25, "PipesFree", "MGP", "u32", zero()),
+        (26, "ConnRate", "MRP", "u32", n(p.sess_rate)),
+        (27, "ConnRateLimit", "CLP", "u32", zero()),
+        (28, "MaxConnRate", "MMP", "u32", n(p.sess_rate_max)),
+        (29, "SessRate", "MRP", "u32", n(p.sess_rate)),
+        (30, "SessRateLimit", "CLP", "u32", zero()),
+        (31, "MaxSessRate", "MRP", "u32", n(p.sess_rate_max)),
+        (32, "SslRate", "MRP", "u32", zero()),
+        (33, "SslRateLimit", "CLP", "u32", zero()),
+        (34, "MaxSslRate", "MMP", "u32", zero()),
         (
+            37,
             "SslFrontendSessionReuse_pct",
-            crate::services::stats::prometheus::reuse_pct(p).to_string(),
+            "MGP",
+            "u32",
+            n(crate::services::stats::prometheus::reuse_pct(p)),
         ),
+        (42, "CompressBpsIn", "MRP", "u32", zero()),
+        (43, "CompressBpsOut", "MRP", "u32", zero()),
+        (44, "CompressBpsRateLim", "CLP", "u32", zero()),
+        (47, "Tasks", "MGP", "u32", n(rt.nbthread as u64)),
+        (48, "Run_queue", "MGP", "u32", zero()),
+        (49, "Idle_pct", "MaP", "u32", Some("100".into())),
+        (50, "node", "COS", "str", Some(hostname())),
+        (52, "Stopping", "MGP", "u32", zero()),
+        // The listeners, the connections being served and this runtime API session.
+        (53, "Jobs", "MGP", "u32", n(listeners + p.sess_cur + 1)),
+        (54, "Unstoppable Jobs", "MGP", "u32", zero()),
+        (55, "Listeners", "MGP", "u32", n(listeners)),
+        (56, "ActivePeers", "MGP", "u32", zero()),
+        (57, "ConnectedPeers", "MGP", "u32", zero()),
+        (58, "DroppedLogs", "MGP", "u32", n(snap.log_drops)),
+        (59, "BusyPolling", "MGP", "u32", zero()),
+        (60, "FailedResolutions", "MGP", "u32", zero()),
+        (61, "TotalBytesOut", "MGP", "u64", n(bytes_out)),
+        (62, "TotalSplicdedBytesOut", "MGP", "u64", zero()),
+        (64, "DebugCommandsIssued", "MGP", "u32", zero()),
+        (65, "CumRecvLogs", "MCP", "u32", zero()),
+        (66, "Build info", "POS", "str", Some(version.into())),
+        (67, "Memmax_bytes", "CLP", "u32", zero()),
+        (70, "Start_time_sec", "MDP", "u32", n(start_time)),
+        (71, "Tainted", "SGP", "str", zero()),
     ];
-    let mut out = String::new();
-    for (k, v) in fields {
-        let _ = writeln!(out, "{k}: {v}");
-    }
-    out
+    table
+        .into_iter()
+        .filter_map(|(pos, name, tags, ty, value)| {
+            Some(Field {
+                pos,
+                name,
+                tags,
+                ty,
+                value: value?,
+            })
+        })
+        .collect()
+}
+
+/// Listening sockets: every address of every enabled frontend's `bind` lines, and the
+/// `stats socket` lines (HAProxy counts one listener per address, not per thread).
+fn listener_count(rt: &Runtime) -> u64 {
+    let binds: usize = rt
+        .config
+        .frontends()
+        .filter(|f| !f.disabled)
+        .flat_map(|f| &f.binds)
+        .map(|b| b.addrs.len())
+        .sum();
+    (binds + rt.config.global.stats_sockets.len()) as u64
 }
 
 fn hostname() -> String {
@@ -94,7 +190,9 @@ pub fn show_backend(rt: &Runtime) -> String {
 /// configuration (`disabled`), forced drain.
 fn admin_bits(admin: AdminState, disabled_in_config: bool) -> u32 {
     match admin {
-        AdminState::Maint if disabled_in_config => 0x04,
+        // `disabled` in the configuration: HAProxy sets both the forced and the
+        // configuration maintenance bits.
+        AdminState::Maint if disabled_in_config => 0x05,
         AdminState::Maint => 0x01,
         AdminState::Drain => 0x08,
         AdminState::Ready => 0,
@@ -123,7 +221,7 @@ pub fn show_servers_state(rt: &Runtime, only: Option<&str>) -> Result<String, St
         let Some(rb) = rt.servers.backends().iter().find(|b| b.name == p.name) else {
             continue;
         };
-        let be_id = p.id.unwrap_or(pi as u32 + 1);
+        let be_id = crate::services::stats::view::proxy_iid(&rt.config, pi);
         for (si, s) in rb.servers.iter().enumerate() {
             let st = states
                 .iter()
@@ -140,7 +238,8 @@ pub fn show_servers_state(rt: &Runtime, only: Option<&str>) -> Result<String, St
             let (check_status, check_result) = match st.and_then(|x| x.last_check.as_ref()) {
                 Some(r) if r.status.passed() => (status_code(r.status), 3),
                 Some(r) => (status_code(r.status), 2),
-                None => (0, 0),
+                // No result yet (or no check): HAProxy says INI, result unknown.
+                None => (1, 0),
             };
             let check_state = match st {
                 Some(x) if x.checked && x.check_enabled => 6,
@@ -162,10 +261,11 @@ pub fn show_servers_state(rt: &Runtime, only: Option<&str>) -> Result<String, St
                 admin_bits(admin, s.disabled),
                 s.weight,
                 st.map_or(0, |x| x.since_change.as_secs()),
-                if checked {
-                    st.map_or(0, |x| x.health)
-                } else {
-                    0
+                // An unchecked server is at `rise` while it takes traffic, as in HAProxy.
+                match st {
+                    Some(x) if checked => x.health,
+                    Some(x) if up && admin != AdminState::Maint => x.rise,
+                    _ => 0,
                 },
             );
         }
@@ -173,22 +273,25 @@ pub fn show_servers_state(rt: &Runtime, only: Option<&str>) -> Result<String, St
     Ok(out)
 }
 
-/// HAProxy's numeric check status (`HCHK_STATUS_*`) for the codes the checker reports.
+/// HAProxy 2.6's numeric check status (`srv_check_status`), as its `show servers state`
+/// prints it: its list of statuses also holds markers that are never a result (2, 3, 14),
+/// so the numbers are not the position of the code in our list.
 fn status_code(s: CheckStatus) -> u32 {
     match s.code() {
         "INI" => 1,
-        "SOCKERR" => 4,
-        "L4OK" => 5,
-        "L4TOUT" => 6,
-        "L4CON" => 7,
-        "L6OK" => 8,
-        "L6TOUT" => 9,
-        "L6RSP" => 10,
-        "L7TOUT" => 11,
-        "L7RSP" => 12,
-        "L7OK" => 13,
-        "L7OKC" => 14,
-        "L7STS" => 15,
+        "HANA" => 4,
+        "SOCKERR" => 5,
+        "L4OK" => 6,
+        "L4TOUT" => 7,
+        "L4CON" => 8,
+        "L6OK" => 9,
+        "L6TOUT" => 10,
+        "L6RSP" => 11,
+        "L7TOUT" => 12,
+        "L7RSP" => 13,
+        "L7OK" => 15,
+        "L7OKC" => 16,
+        "L7STS" => 17,
         _ => 0,
     }
 }
@@ -201,7 +304,7 @@ mod tests {
     fn admin_state_bits_follow_haproxy() {
         assert_eq!(admin_bits(AdminState::Ready, false), 0);
         assert_eq!(admin_bits(AdminState::Maint, false), 1);
-        assert_eq!(admin_bits(AdminState::Maint, true), 4);
+        assert_eq!(admin_bits(AdminState::Maint, true), 5);
         assert_eq!(admin_bits(AdminState::Drain, false), 8);
     }
 }

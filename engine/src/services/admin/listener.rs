@@ -216,19 +216,53 @@ enum Conn {
     Tcp(TcpStream),
 }
 
+/// What a runtime API connection needs of its socket, Unix or TCP.
+trait CliSocket: io::Read + Write + Sized + 'static {
+    fn set_blocking(&self) -> io::Result<()>;
+    fn set_idle_timeout(&self, d: Duration) -> io::Result<()>;
+    fn duplicate(&self) -> io::Result<Self>;
+}
+
+macro_rules! cli_socket {
+    ($($t:ty),*) => {$(
+        impl CliSocket for $t {
+            fn set_blocking(&self) -> io::Result<()> {
+                self.set_nonblocking(false)
+            }
+            fn set_idle_timeout(&self, d: Duration) -> io::Result<()> {
+                self.set_read_timeout(Some(d))
+            }
+            fn duplicate(&self) -> io::Result<Self> {
+                self.try_clone()
+            }
+        }
+    )*};
+}
+cli_socket!(UnixStream, TcpStream);
+
+/// Changes a connection's idle timeout (`set timeout cli`).
+type SetTimeout = Box<dyn Fn(Duration) -> io::Result<()>>;
+
+/// A connection's reader, writer, and idle timeout changer.
+type Halves = (Box<dyn io::Read>, Box<dyn Write>, SetTimeout);
+
+/// A blocking connection with its idle timeout, as a reader, a writer and its timeout.
+fn halves<S: CliSocket>(s: S, timeout: Duration) -> io::Result<Halves> {
+    s.set_blocking()?;
+    s.set_idle_timeout(timeout)?;
+    let t = s.duplicate()?;
+    Ok((
+        Box::new(s.duplicate()?),
+        Box::new(s),
+        Box::new(move |d| t.set_idle_timeout(d)),
+    ))
+}
+
 /// Reads lines and answers them until the session ends, the peer closes or it idles out.
 fn converse(conn: Conn, rt: &Runtime, level: AdminLevel, timeout: Duration) -> io::Result<()> {
-    let (reader, mut writer): (Box<dyn io::Read>, Box<dyn Write>) = match conn {
-        Conn::Unix(s) => {
-            s.set_nonblocking(false)?;
-            s.set_read_timeout(Some(timeout))?;
-            (Box::new(s.try_clone()?), Box::new(s))
-        }
-        Conn::Tcp(s) => {
-            s.set_nonblocking(false)?;
-            s.set_read_timeout(Some(timeout))?;
-            (Box::new(s.try_clone()?), Box::new(s))
-        }
+    let (reader, mut writer, set_timeout) = match conn {
+        Conn::Unix(s) => halves(s, timeout)?,
+        Conn::Tcp(s) => halves(s, timeout)?,
     };
     let mut reader = BufReader::new(reader);
     let mut session = Session::new(level);
@@ -261,6 +295,9 @@ fn converse(conn: Conn, rt: &Runtime, level: AdminLevel, timeout: Duration) -> i
             None => None,
         };
         let answer = run_line(rt, &mut session, &cmd, payload.as_deref());
+        if let Some(t) = session.timeout.take() {
+            set_timeout(t)?;
+        }
         writer.write_all(answer.as_bytes())?;
         writer.flush()?;
         if session.quit {

@@ -4,12 +4,17 @@
 //! - [`state`]: the owner of every server's admin/operational state, weight and maxconn.
 //! - [`commands`]: parsing a command line, levels, and running each command.
 //! - [`info`]: `show info`, `show servers state`, `show backend` texts.
+//! - [`stat`]: `show stat` with HAProxy's filters and formats.
+//! - [`process`]: the process-wide commands (`show env|errors|activity|pools`,
+//!   `set maxconn global`).
 //! - [`listener`]: binding `stats socket` addresses and serving connections.
 
 pub mod certs;
 pub mod commands;
 pub mod info;
 pub mod listener;
+pub mod process;
+pub mod stat;
 pub mod state;
 
 use std::sync::Arc;
@@ -21,6 +26,7 @@ pub use state::{ServerStates, StateError, WeightSpec};
 
 use crate::metrics::Registry;
 use crate::services::stats::view::{self, ProxyView, Sources};
+use crate::worker::limits::ConnLimit;
 
 /// Everything the runtime API and the stats page read and change, for the whole process.
 pub struct Runtime {
@@ -34,6 +40,8 @@ pub struct Runtime {
     pub nbthread: usize,
     /// The TLS listeners' certificates, for `show/set/commit/abort ssl cert`.
     pub certs: certs::Certs,
+    /// The process-wide connection limit every worker takes from (`set maxconn global`).
+    pub global_limit: Arc<ConnLimit>,
 }
 
 impl Runtime {

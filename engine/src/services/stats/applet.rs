@@ -3,6 +3,7 @@
 
 use crate::analysis::stats_page::{ActionOutcome, AdminForm, PageOptions, StatsPage};
 use crate::services::stats::service::StatsContext;
+use crate::services::stats::view::{self, RowKind};
 use crate::sessions::router::StatsApplet;
 
 impl StatsApplet for StatsContext {
@@ -10,10 +11,15 @@ impl StatsApplet for StatsContext {
         crate::services::stats::html::render(self, page, opts, admin)
     }
 
-    fn csv(&self, page: &StatsPage) -> String {
+    fn csv(&self, page: &StatsPage, opts: &PageOptions) -> String {
         let views = self.proxies(&page.scope);
         let mut out = String::new();
-        crate::services::stats::csv::write_csv(views.iter().flat_map(|v| v.rows()), &mut out);
+        // `;up`: servers that are not UP are left out, as on the HTML page.
+        let rows = views
+            .iter()
+            .flat_map(|v| v.rows())
+            .filter(|r| !opts.up_only || r.kind != RowKind::Server || r.status.is_up());
+        crate::services::stats::csv::write_csv(rows, &mut out);
         out
     }
 
@@ -38,7 +44,7 @@ fn apply_form(ctx: &StatsContext, page: &StatsPage, form: &AdminForm) -> ActionO
             .proxies
             .iter()
             .enumerate()
-            .find(|(i, p)| id.parse::<u32>().ok() == Some(p.id.unwrap_or(*i as u32 + 1)))
+            .find(|(i, _)| id.parse::<u32>().ok() == Some(view::proxy_iid(&ctx.config, *i)))
             .map(|(_, p)| p.name.clone()),
         None => Some(form.backend.clone()),
     };

@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 
 use crate::services::stats::view::{CheckView, Row, RowKind};
 
-/// HAProxy's `show stat` columns, in order (fields 0 to 99 of the management guide).
-pub const COLUMNS: [&str; 100] = [
+/// HAProxy 2.6's `show stat` columns, in order: the generic fields 0 to 102 of the
+/// management guide, the `-` that separates them from the statistics modules' fields (a
+/// column of the CSV, not a field: the typed forms skip it), then the SSL, HTTP/2 and
+/// HTTP/1 modules' fields as HAProxy 2.6 prints them.
+pub const COLUMNS: [&str; 128] = [
     "pxname",
     "svname",
     "qcur",
@@ -107,7 +110,41 @@ pub const COLUMNS: [&str; 100] = [
     "used_conn_cur",
     "need_conn_est",
     "uweight",
+    "agg_server_status",
+    "agg_server_check_status",
+    "agg_check_status",
+    "-",
+    "ssl_sess",
+    "ssl_reused_sess",
+    "ssl_failed_handshake",
+    "h2_headers_rcvd",
+    "h2_data_rcvd",
+    "h2_settings_rcvd",
+    "h2_rst_stream_rcvd",
+    "h2_goaway_rcvd",
+    "h2_detected_conn_protocol_errors",
+    "h2_detected_strm_protocol_errors",
+    "h2_rst_stream_resp",
+    "h2_goaway_resp",
+    "h2_open_connections",
+    "h2_backend_open_streams",
+    "h2_total_connections",
+    "h2_backend_total_streams",
+    "h1_open_connections",
+    "h1_open_streams",
+    "h1_total_connections",
+    "h1_total_streams",
+    "h1_bytes_in",
+    "h1_bytes_out",
+    "h1_spliced_bytes_in",
+    "h1_spliced_bytes_out",
 ];
+
+/// The position of `uweight`, the last generic field before the aggregated ones.
+const UWEIGHT: usize = 99;
+
+/// The position of the `-` column between the generic fields and the modules' ones.
+pub const MODULES_SEPARATOR: usize = 103;
 
 /// The header line, newline included.
 pub fn header() -> String {
@@ -175,7 +212,7 @@ pub fn cells(r: &Row) -> Vec<String> {
         opt(&r.eresp),
         opt(&r.wretr),
         opt(&r.wredis),
-        r.status.text(),
+        r.status_text(),
         opt(&r.weight),
         opt(&r.act),
         opt(&r.bck),
@@ -184,7 +221,7 @@ pub fn cells(r: &Row) -> Vec<String> {
         opt(&r.lastchg),
         opt(&r.downtime),
         opt(&r.qlimit),
-        r.pid.to_string(),
+        "1".into(), // pid: HAProxy's relative process number, always 1
         r.iid.to_string(),
         r.sid.to_string(),
         String::new(), // throttle
@@ -203,9 +240,9 @@ pub fn cells(r: &Row) -> Vec<String> {
         hrsp(3),
         hrsp(4),
         hrsp(5),
-        if server { "0".into() } else { String::new() }, // hanafail
-        opt(&r.req_tot.map(|_| 0u64)),                   // req_rate
-        opt(&r.req_tot.map(|_| 0u64)),                   // req_rate_max
+        String::new(), // hanafail: HAProxy 2.6 leaves it empty without `observe`
+        opt(&r.req_rate),
+        opt(&r.req_rate_max),
         opt(&r.req_tot),
         opt(&r.cli_abrt),
         opt(&r.srv_abrt),
@@ -257,7 +294,7 @@ pub fn cells(r: &Row) -> Vec<String> {
     ];
     // intercepted … uweight: counters this proxy does not keep yet read as 0 where HAProxy
     // shows a number for the row's kind, empty elsewhere.
-    for col in &COLUMNS[c.len()..COLUMNS.len() - 1] {
+    for col in &COLUMNS[c.len()..UWEIGHT] {
         let applies = match *col {
             "intercepted" | "dcon" | "dses" => r.kind == RowKind::Frontend,
             "wrew" | "eint" => true,
@@ -273,6 +310,16 @@ pub fn cells(r: &Row) -> Vec<String> {
         c.push(if applies { "0".into() } else { String::new() });
     }
     c.push(opt(&r.uweight));
+    // agg_*: HAProxy's aggregated server states; not kept here.
+    c.extend([String::new(), String::new(), String::new()]);
+    c.push("-".into());
+    // The SSL module's counters: a frontend's handshakes (none without a `bind … ssl`).
+    if r.kind == RowKind::Frontend {
+        let t = r.tls.unwrap_or_default();
+        c.extend([t.handshakes, t.resumed, t.failures].map(|n| n.to_string()));
+    }
+    // The HTTP/2 and HTTP/1 modules' counters are not kept per proxy.
+    c.resize(COLUMNS.len(), String::new());
     debug_assert_eq!(c.len(), COLUMNS.len());
     c
 }
@@ -303,8 +350,11 @@ mod tests {
         assert!(h.starts_with("# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,"));
         assert!(h.contains(",status,weight,act,bck,chkfail,chkdown,lastchg,downtime,"));
         assert!(h.contains(",hrsp_1xx,hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,"));
-        assert!(h.ends_with(",need_conn_est,uweight,\n"));
-        assert_eq!(h.matches(',').count(), 100);
+        assert!(h.contains(",need_conn_est,uweight,agg_server_status,"));
+        assert!(h.ends_with(",h1_spliced_bytes_in,h1_spliced_bytes_out,\n"));
+        assert_eq!(h.matches(',').count(), COLUMNS.len());
+        assert_eq!(COLUMNS[UWEIGHT], "uweight");
+        assert_eq!(COLUMNS[MODULES_SEPARATOR], "-");
     }
 
     #[test]

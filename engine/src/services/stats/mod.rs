@@ -5,4 +5,5 @@ pub mod csv;
 pub mod html;
 pub mod prometheus;
 pub mod service;
+pub mod typed;
 pub mod view;

@@ -117,6 +117,11 @@ impl Status {
         }
     }
 
+    /// Whether a server in this state takes new load-balanced traffic, weight aside.
+    pub fn takes_new_traffic(&self) -> bool {
+        self.is_up() && !matches!(self, Self::Drain | Self::NoLb)
+    }
+
     /// Whether the server or backend can take traffic in this state.
     pub fn is_up(&self) -> bool {
         matches!(
@@ -222,6 +227,9 @@ pub struct Row {
     pub check: Option<CheckView>,
     /// `[1xx, 2xx, 3xx, 4xx, 5xx, other]`, for HTTP proxies.
     pub hrsp: Option<[u64; 6]>,
+    /// HTTP requests in the last whole second and the highest such count (frontends).
+    pub req_rate: Option<u64>,
+    pub req_rate_max: Option<u64>,
     pub req_tot: Option<u64>,
     pub cli_abrt: Option<u64>,
     pub srv_abrt: Option<u64>,
@@ -248,6 +256,9 @@ pub struct Row {
     /// A frontend with a `bind … ssl`: its TLS handshakes.
     pub tls: Option<TlsView>,
     pub h2: Option<H2View>,
+    /// `show stat up|no-maint` on a backend: its servers UP and its servers, which
+    /// HAProxy then writes after the status (`UP (1/2)`).
+    pub servers_up: Option<(usize, usize)>,
 }
 
 /// TLS handshakes of a frontend: completed, of them resumed, and failed.
@@ -286,6 +297,19 @@ impl ProxyView {
     }
 }
 
+/// HAProxy's numeric id (`iid`) of the `i`th proxy: its `id`, or its rank in the
+/// configuration. With a `stats socket`, HAProxy's own CLI proxy comes first and holds 1,
+/// so the configuration's proxies count from 2: the same numbers here keep scripts that
+/// address proxies by id (`show stat 3 -1 -1`) working.
+pub fn proxy_iid(config: &Config, i: usize) -> u32 {
+    let first = if config.global.stats_sockets.is_empty() {
+        1
+    } else {
+        2
+    };
+    config.proxies[i].id.unwrap_or(i as u32 + first)
+}
+
 /// Every proxy of the configuration, in configuration order; with a non-empty `scope`,
 /// only the proxies it names (`stats scope`).
 pub fn proxies(src: &Sources, scope: &[String]) -> Vec<ProxyView> {
@@ -294,7 +318,7 @@ pub fn proxies(src: &Sources, scope: &[String]) -> Vec<ProxyView> {
         if !scope.is_empty() && !scope.iter().any(|s| s == &p.name || s == ".") {
             continue;
         }
-        let iid = p.id.unwrap_or(i as u32 + 1);
+        let iid = proxy_iid(src.config, i);
         let frontend = (p.kind.has_frontend()).then(|| frontend_row(src, p, iid));
         let resolved = src.backends.iter().find(|b| b.name == p.name);
         let (servers, backend) = match resolved.filter(|_| p.kind.has_backend()) {
@@ -404,6 +428,8 @@ fn counted_row(
         rate_max: c.sess_rate_max,
         check: None,
         hrsp: http_only(p, c),
+        req_rate: None,
+        req_rate_max: None,
         req_tot: None,
         cli_abrt: None,
         srv_abrt: None,
@@ -425,6 +451,7 @@ fn counted_row(
         per_worker: Vec::new(),
         tls: None,
         h2: None,
+        servers_up: None,
     }
 }
 
@@ -454,6 +481,8 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         dreq: Some(c.denied_req),
         ereq: Some(c.err_req),
         rate_lim: Some(0),
+        req_rate: (p.mode == Mode::Http).then_some(c.req_rate),
+        req_rate_max: (p.mode == Mode::Http).then_some(c.req_rate_max),
         req_tot: (p.mode == Mode::Http).then_some(c.req_total),
         conn_tot: Some(c.sess_total),
         tls: p
@@ -599,6 +628,22 @@ fn with_backend_counters(
 
 const RELAXED: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
 
+impl Row {
+    /// The `status` cell: the status, and for `show stat up|no-maint` the servers UP.
+    pub fn status_text(&self) -> String {
+        match self.servers_up {
+            Some((up, all)) => format!("{} ({up}/{all})", self.status.text()),
+            None => self.status.text(),
+        }
+    }
+
+    /// A server row that takes new load-balanced traffic: in a state that does, with a
+    /// weight above 0.
+    pub fn takes_new_traffic(&self) -> bool {
+        self.status.takes_new_traffic() && self.weight.unwrap_or(0) > 0
+    }
+}
+
 /// HAProxy's name for a `balance` algorithm.
 pub fn algo_name(b: &Balance) -> &'static str {
     match b {
@@ -625,10 +670,12 @@ fn backend_row(src: &Sources, p: &Proxy, rb: &ResolvedBackend, servers: &[Row], 
     };
     let snap = src.counters.backend(&p.name).unwrap_or(&empty);
     let c = &snap.counters;
+    // As HAProxy counts them: servers taking new load-balanced traffic (running, not
+    // draining nor NOLB, weight above 0).
     let up_servers = |backup: bool| {
         servers
             .iter()
-            .filter(move |s| s.backup == backup && s.status.is_up())
+            .filter(move |s| s.backup == backup && s.takes_new_traffic())
     };
     let (act, bck) = (
         up_servers(false).count() as u64,
@@ -639,7 +686,9 @@ fn backend_row(src: &Sources, p: &Proxy, rb: &ResolvedBackend, servers: &[Row], 
     let total_weight = if act > 0 { weight(false) } else { weight(true) };
     let checked: Vec<&CheckState> = src.checks.iter().filter(|c| c.backend == p.name).collect();
     let be_index = src.registry.backend_index().get(&p.name).copied();
-    let status = if act + bck > 0 {
+    // HAProxy's rule: UP while some weight can take traffic, and a backend without servers
+    // is UP too (it may still answer, with `http-request return` or a redirect).
+    let status = if total_weight > 0 || servers.is_empty() {
         Status::Up
     } else {
         Status::Down
@@ -647,11 +696,13 @@ fn backend_row(src: &Sources, p: &Proxy, rb: &ResolvedBackend, servers: &[Row], 
     let base = counted_row(src, p, c, ("BACKEND".into(), RowKind::Backend, iid), status);
     Row {
         qcur: Some(u64::from(rb.load.queued.load(RELAXED))),
-        slim: Some(u64::from(if rb.load.maxconn > 0 {
-            rb.load.maxconn
-        } else {
-            p.maxconn.unwrap_or(src.maxconn as u32)
-        })),
+        // HAProxy shows a backend's `fullconn` here, derived as it does when not set.
+        slim: Some(match p.fullconn {
+            Some(n) => u64::from(n),
+            None => crate::backend::frontends_maxconn(src.config, p, src.maxconn as u32)
+                .div_ceil(10)
+                .max(1),
+        }),
         dreq: Some(c.denied_req),
         weight: Some(total_weight),
         act: Some(act),

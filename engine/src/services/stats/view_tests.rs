@@ -168,7 +168,7 @@ fn worker_counters_are_summed_into_the_rows_and_split_per_worker() {
     assert_eq!(cell(&c, "slim"), "500");
     assert_eq!(cell(&c, "status"), "OPEN");
     assert_eq!(cell(&c, "type"), "0");
-    assert_eq!(cell(&c, "pid"), "77");
+    assert_eq!(cell(&c, "pid"), "1", "HAProxy's relative process number");
     let b = &v[1].servers[1];
     assert_eq!((b.stot, b.slim), (1, Some(7)));
     assert_eq!(cell(&cells(b), "hrsp_2xx"), "1");

@@ -68,16 +68,20 @@ impl<'a, R: Router> Session<'a, R> {
         } else {
             let opts = page.options(&target);
             let (body, ctype) = if opts.csv {
-                (ctx.csv(page), "text/plain")
+                (ctx.csv(page, &opts), "text/plain")
             } else {
                 (ctx.html(page, &opts, admin), "text/html")
             };
-            let mut reply = response(
-                200,
-                &[("Content-Type", ctype), ("Cache-Control", "no-cache")],
-                body.as_bytes(),
-                !keep,
-            );
+            // `stats refresh`: HAProxy sends the delay as a `Refresh` header, CSV included.
+            let refresh = page
+                .refresh
+                .filter(|_| !opts.no_refresh)
+                .map(|r| r.as_secs().max(1).to_string());
+            let mut headers = vec![("Content-Type", ctype), ("Cache-Control", "no-cache")];
+            if let Some(r) = &refresh {
+                headers.push(("Refresh", r.as_str()));
+            }
+            let mut reply = response(200, &headers, body.as_bytes(), !keep);
             if is_head {
                 let head_end = reply.len() - body.len();
                 reply.truncate(head_end);
