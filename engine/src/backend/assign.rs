@@ -194,7 +194,7 @@ async fn until<T>(
         None => Ok(wait.await),
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
-            monoio::time::timeout(left.max(Duration::from_micros(1)), wait)
+            crate::io::timed::within(left.max(Duration::from_micros(1)), wait)
                 .await
                 .map_err(|_| UpstreamError::QueueTimeout)
         }

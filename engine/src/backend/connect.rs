@@ -102,7 +102,7 @@ pub async fn connect_once(
         }
     };
     let res = match timeout {
-        Some(t) => match monoio::time::timeout(t, attempt).await {
+        Some(t) => match crate::io::timed::within(t, attempt).await {
             Ok(r) => r,
             Err(_) => return Err((ConnectErrorKind::Timeout, None)),
         },

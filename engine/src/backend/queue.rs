@@ -81,7 +81,7 @@ impl<'a> Ticket<'a> {
             Poll::Pending
         });
         if self.is_first() {
-            let _ = monoio::time::timeout(REMOTE_POLL, woken).await;
+            let _ = crate::io::timed::within(REMOTE_POLL, woken).await;
         } else {
             woken.await;
         }

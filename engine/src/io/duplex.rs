@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use crate::io::timed::{expiry_turn, ReadOutcome, WriteError};
+use crate::io::timed::{expiry_turn, within, ReadOutcome, WriteError};
 use crate::io::transport::Stream;
 
 /// The most bytes a side keeps unread before its writer waits.
@@ -157,7 +157,7 @@ impl MuxStream {
         }
         match limit {
             Some(l) => {
-                if monoio::time::timeout(l, self.readable()).await.is_err() {
+                if within(l, self.readable()).await.is_err() {
                     expiry_turn().await;
                     return ReadOutcome::Timeout;
                 }
@@ -175,7 +175,7 @@ impl MuxStream {
     ) -> Result<(), WriteError> {
         match limit {
             Some(l) => {
-                if monoio::time::timeout(l, self.writable()).await.is_err() {
+                if within(l, self.writable()).await.is_err() {
                     expiry_turn().await;
                     return Err(WriteError::Timeout);
                 }

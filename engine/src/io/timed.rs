@@ -45,6 +45,47 @@ thread_local! {
         std::cell::Cell::new((monoio::time::Instant::now(), 0));
 }
 
+/// Why [`within`] gave up.
+#[derive(Debug)]
+pub(crate) struct Elapsed;
+
+/// `fut`'s output, unless `limit` passes first. Like monoio's `timeout`, with the timer on
+/// the heap: a monoio `Sleep` is 640 bytes aligned to 128, and inline it would size every
+/// future that awaits this one, and be copied with it on each of its moves (futures are
+/// moved when awaited and when boxed). One small allocation costs less than those copies.
+pub(crate) async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
+    within_at(monoio::time::Instant::now() + limit, fut).await
+}
+
+/// [`within`] until an instant.
+pub(crate) async fn within_at<F: Future>(
+    deadline: monoio::time::Instant,
+    fut: F,
+) -> Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    // Nothing to wait for: no timer at all.
+    let waker = std::task::Waker::noop();
+    if let std::task::Poll::Ready(v) = fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+    {
+        return Ok(v);
+    }
+    let mut timer = Box::pin(monoio::time::sleep_until(deadline));
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Ok(v));
+        }
+        timer.as_mut().poll(cx).map(|()| Err(Elapsed))
+    })
+    .await
+}
+
+/// Sleeps for `d`, the timer on the heap (see [`within`]).
+pub(crate) async fn pause(d: Duration) {
+    Box::pin(monoio::time::sleep(d)).await
+}
+
 /// Waits for an expired connection's turn to be ended (at once, unless many expired
 /// together). Turns are handed out in order, each waiter sleeping once.
 pub(crate) async fn expiry_turn() {
@@ -55,7 +96,7 @@ pub(crate) async fn expiry_turn() {
         at
     });
     if at > now {
-        monoio::time::sleep_until(at).await;
+        Box::pin(monoio::time::sleep_until(at)).await;
     }
 }
 
@@ -95,7 +136,7 @@ async fn bounded<F: Future>(
         return (Some(op.await), false);
     };
     let mut op = std::pin::pin!(op);
-    if let Ok(r) = monoio::time::timeout(limit, &mut op).await {
+    if let Ok(r) = within(limit, &mut op).await {
         return (Some(r), false);
     }
     expiry_turn().await;
@@ -105,7 +146,7 @@ async fn bounded<F: Future>(
         <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
     });
     let _ = sock.shutdown(how);
-    (monoio::time::timeout(GRACE, op).await.ok(), true)
+    (within(GRACE, op).await.ok(), true)
 }
 
 /// Appends to `buf` what the peer has already sent, without waiting: `None` when nothing is
@@ -362,7 +403,7 @@ pub(crate) enum Readiness {
 /// on `Timeout` takes its [`expiry_turn`] first.
 pub(crate) async fn readable(stream: &Stream, limit: Option<Duration>) -> Readiness {
     let res = match limit {
-        Some(limit) => match monoio::time::timeout(limit, stream.readable(false)).await {
+        Some(limit) => match within(limit, stream.readable(false)).await {
             Ok(r) => r,
             Err(_) => return Readiness::Timeout,
         },

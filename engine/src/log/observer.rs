@@ -319,9 +319,9 @@ impl Observer {
         self.stats.frontends[fe].tls_handshake(resumed);
     }
 
-    /// An HTTP/2 connection on frontend `fe` ended as `end` says.
-    pub fn h2_ended(&self, fe: usize, end: crate::sessions::h2::H2End) {
-        let misbehaved = matches!(end, crate::sessions::h2::H2End::Misbehaved(_));
+    /// An HTTP/2 connection on frontend `fe` ended (`misbehaved`: with a GOAWAY for the
+    /// client's errors).
+    pub fn h2_ended(&self, fe: usize, misbehaved: bool) {
         self.stats.frontends[fe].h2_ended(misbehaved);
     }
 

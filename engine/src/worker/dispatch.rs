@@ -151,7 +151,8 @@ pub async fn serve_http_connection(
         &worker.pool,
     ))
     .await;
-    worker.obs.h2_ended(plan.index, end);
+    let misbehaved = matches!(end, crate::sessions::h2::H2End::Misbehaved(_));
+    worker.obs.h2_ended(plan.index, misbehaved);
     None
 }
 

@@ -113,7 +113,7 @@ async fn ready(
         }
     };
     let res = match deadline {
-        Some(d) => match monoio::time::timeout_at(d, wait).await {
+        Some(d) => match crate::io::timed::within_at(d, wait).await {
             Ok(r) => r,
             Err(_) => return Err(HandshakeError::Timeout),
         },

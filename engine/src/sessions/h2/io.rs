@@ -40,6 +40,16 @@ impl H2Io {
         }
     }
 
+    /// Whether a readiness wait (`write`: to write) is under way: the socket said it had
+    /// nothing (or took nothing) and has not said otherwise since, so trying it again
+    /// would only cost a system call.
+    fn waiting(&self, write: bool) -> bool {
+        match write {
+            true => self.write_wait.is_some(),
+            false => self.read_wait.is_some(),
+        }
+    }
+
     /// Waits for readiness (`write`: to write) through a future kept across polls.
     fn poll_ready(&mut self, cx: &mut Context<'_>, write: bool) -> Poll<io::Result<()>> {
         let slot = if write {
@@ -80,6 +90,9 @@ impl H2Io {
         cx: &mut Context<'_>,
         pieces: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.waiting(true) {
+            ready!(self.poll_ready(cx, true))?;
+        }
         loop {
             match self.send_now(pieces) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -107,6 +120,9 @@ impl AsyncRead for H2Io {
                 this.early_at = 0;
             }
             return Poll::Ready(Ok(()));
+        }
+        if this.waiting(false) {
+            ready!(this.poll_ready(cx, false))?;
         }
         loop {
             // SAFETY: the bytes are only written, never read, and the Vec over them never
@@ -159,6 +175,9 @@ impl AsyncWrite for H2Io {
         let Some(t) = conn.tls() else {
             return Poll::Ready(Ok(()));
         };
+        if this.waiting(true) {
+            ready!(this.poll_ready(cx, true))?;
+        }
         while t.flush_now()? > 0 {
             ready!(this.poll_ready(cx, true))?;
         }

@@ -11,6 +11,8 @@ mod io;
 mod stream;
 
 use std::future::{poll_fn, Future};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
@@ -64,7 +66,7 @@ pub async fn serve_h2<R: Router>(
         .max_send_buffer_size(crate::io::duplex::ROOM);
     let handshake = b.handshake::<_, bytes::Bytes>(io::H2Io::new(conn.clone(), early));
     let mut h2 = match fe.head_timeout() {
-        Some(limit) => match monoio::time::timeout(limit, handshake).await {
+        Some(limit) => match crate::io::timed::within(limit, handshake).await {
             Ok(Ok(c)) => c,
             _ => return H2End::Handshake,
         },
@@ -85,8 +87,9 @@ pub async fn serve_h2<R: Router>(
     };
     let mut calmed = false;
     let idle_limit = fe.keep_alive_timeout();
-    let mut streams: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> =
-        Vec::new();
+    // Each stream is polled only when something it waits for happened.
+    let mut streams: FuturesUnordered<std::pin::Pin<Box<dyn Future<Output = ()> + '_>>> =
+        FuturesUnordered::new();
     let mut idle: Option<std::pin::Pin<Box<monoio::time::Sleep>>> = None;
     let mut stop_wait: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>> =
         router.stopping().map(|l| {
@@ -130,7 +133,7 @@ pub async fn serve_h2<R: Router>(
                 Poll::Pending => break,
             }
         }
-        streams.retain_mut(|s| s.as_mut().poll(cx).is_pending());
+        while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
         if !calmed && ctx.abusive() {
             // Rapid reset: GOAWAY, and the streams under way are dropped.
             calmed = true;

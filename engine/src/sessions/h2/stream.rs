@@ -3,7 +3,7 @@
 //! stream's HEADERS, DATA and trailers (`codec/http2.rs`).
 
 use std::cell::Cell;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -71,6 +71,7 @@ pub(super) async fn serve<R: Router>(
         ctx.router,
         ctx.pool,
     );
+    let mut session = std::pin::pin!(session);
     let exchange = async move {
         {
             let limit = ctx.fe.head_limit.min(ctx.pool.buffer_size());
@@ -90,7 +91,18 @@ pub(super) async fn serve<R: Router>(
         // Whatever the session still does has no client any more.
         drop(pipe);
     };
-    let _ = monoio::join!(session, exchange);
+    // Both to their end, polled in place (a join would move them into its own state).
+    let mut exchange = std::pin::pin!(exchange);
+    let (mut session_done, mut exchange_done) = (false, false);
+    poll_fn(|cx| {
+        session_done = session_done || session.as_mut().poll(cx).is_ready();
+        exchange_done = exchange_done || exchange.as_mut().poll(cx).is_ready();
+        match session_done && exchange_done {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
+    })
+    .await
 }
 
 enum First<A, B> {

@@ -100,7 +100,7 @@ impl<R: Router> Session<'_, R> {
                         }
                     };
                     match be.timeouts.server {
-                        Some(t) => match monoio::time::timeout(t, race).await {
+                        Some(t) => match crate::io::timed::within(t, race).await {
                             Ok(c) => c,
                             Err(_) => return (Err(RespError::Timeout), sbuf),
                         },

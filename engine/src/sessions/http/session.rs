@@ -306,7 +306,7 @@ impl<'a, R: Router> Session<'a, R> {
                 Some(stop) => {
                     let last_chance = async {
                         stop.wait().await;
-                        monoio::time::sleep(SOFT_STOP_IDLE).await;
+                        crate::io::timed::pause(SOFT_STOP_IDLE).await;
                     };
                     monoio::select! {
                         r = readable(&self.client, wait) => Some(r),
@@ -514,7 +514,7 @@ impl<'a, R: Router> Session<'a, R> {
             } => {
                 if let Some(d) = delay {
                     self.trace.phase = b'T';
-                    monoio::time::sleep(d).await;
+                    crate::io::timed::pause(d).await;
                 }
                 let end = if denied {
                     Termination::Denied
