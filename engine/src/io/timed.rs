@@ -45,40 +45,55 @@ thread_local! {
         std::cell::Cell::new((monoio::time::Instant::now(), 0));
 }
 
+/// `fut`'s output, unless `limit` passes first. Like monoio's `timeout`, with the timer on
+/// the heap and made only if `fut` is not ready at once: a monoio `Sleep` is 640 bytes
+/// aligned to 128, and inline it would size every future that awaits this one, and be
+/// copied with it on each of its moves (futures are moved when awaited and when boxed).
+/// A plain struct rather than an `async fn`, whose arguments would be stored twice.
+pub(crate) fn within<F: Future>(limit: Duration, fut: F) -> Within<F> {
+    within_at(monoio::time::Instant::now() + limit, fut)
+}
+
+/// [`within`] until an instant.
+pub(crate) fn within_at<F: Future>(deadline: monoio::time::Instant, fut: F) -> Within<F> {
+    Within {
+        fut,
+        deadline,
+        timer: None,
+    }
+}
+
 /// Why [`within`] gave up.
 #[derive(Debug)]
 pub(crate) struct Elapsed;
 
-/// `fut`'s output, unless `limit` passes first. Like monoio's `timeout`, with the timer on
-/// the heap: a monoio `Sleep` is 640 bytes aligned to 128, and inline it would size every
-/// future that awaits this one, and be copied with it on each of its moves (futures are
-/// moved when awaited and when boxed). One small allocation costs less than those copies.
-pub(crate) async fn within<F: Future>(limit: Duration, fut: F) -> Result<F::Output, Elapsed> {
-    within_at(monoio::time::Instant::now() + limit, fut).await
+/// The future of [`within`].
+pub(crate) struct Within<F> {
+    fut: F,
+    deadline: monoio::time::Instant,
+    timer: Option<std::pin::Pin<Box<monoio::time::Sleep>>>,
 }
 
-/// [`within`] until an instant.
-pub(crate) async fn within_at<F: Future>(
-    deadline: monoio::time::Instant,
-    fut: F,
-) -> Result<F::Output, Elapsed> {
-    let mut fut = std::pin::pin!(fut);
-    // Nothing to wait for: no timer at all.
-    let waker = std::task::Waker::noop();
-    if let std::task::Poll::Ready(v) = fut
-        .as_mut()
-        .poll(&mut std::task::Context::from_waker(waker))
-    {
-        return Ok(v);
-    }
-    let mut timer = Box::pin(monoio::time::sleep_until(deadline));
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+impl<F: Future> Future for Within<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // SAFETY: `fut` is pinned with `self` and never moved out; the other fields are
+        // not pinned (the timer is boxed).
+        let this = unsafe { self.get_unchecked_mut() };
+        let fut = unsafe { std::pin::Pin::new_unchecked(&mut this.fut) };
+        if let std::task::Poll::Ready(v) = fut.poll(cx) {
             return std::task::Poll::Ready(Ok(v));
         }
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(monoio::time::sleep_until(deadline)));
         timer.as_mut().poll(cx).map(|()| Err(Elapsed))
-    })
-    .await
+    }
 }
 
 /// Sleeps for `d`, the timer on the heap (see [`within`]).

@@ -27,6 +27,10 @@ pub(super) struct H2Io {
     early_at: usize,
     read_wait: Option<Wait>,
     write_wait: Option<Wait>,
+    /// The last read from the TCP socket took less than it had room for: the socket had
+    /// nothing more then, so the next read waits for readiness first instead of paying a
+    /// system call that would say so (as HAProxy does with a short read).
+    drained: bool,
 }
 
 impl H2Io {
@@ -37,6 +41,7 @@ impl H2Io {
             early_at: 0,
             read_wait: None,
             write_wait: None,
+            drained: false,
         }
     }
 
@@ -121,7 +126,7 @@ impl AsyncRead for H2Io {
             }
             return Poll::Ready(Ok(()));
         }
-        if this.waiting(false) {
+        if this.waiting(false) || std::mem::take(&mut this.drained) {
             ready!(this.poll_ready(cx, false))?;
         }
         loop {
@@ -136,6 +141,8 @@ impl AsyncRead for H2Io {
                     // SAFETY: read_now initialised `n` bytes at the start of the unfilled part.
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
+                    // TLS reads until the socket has nothing whole: no such shortcut.
+                    this.drained = n < v.capacity() && this.conn.tls().is_none();
                     return Poll::Ready(Ok(()));
                 }
                 Some(ReadOutcome::Eof) => return Poll::Ready(Ok(())),
