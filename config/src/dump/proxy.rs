@@ -452,11 +452,7 @@ fn bind_words(b: &Bind) -> Vec<String> {
         w.extend(["expose-fd".into(), "listeners".into()]);
     }
     if let Some(p) = o.proto {
-        let name = match p {
-            crate::model::HttpProto::H1 => "h1",
-            crate::model::HttpProto::H2 => "h2",
-        };
-        w.extend(["proto".into(), name.into()]);
+        w.extend(["proto".into(), proto_word(p).into()]);
     }
     if let Some(t) = &o.tls {
         w.push("ssl".into());
@@ -511,6 +507,9 @@ fn server_words(s: &Server) -> Vec<String> {
     }
     if let Some(r) = &s.redir {
         push("redir", q(r));
+    }
+    if let Some(p) = s.proto {
+        push("proto", proto_word(p).into());
     }
     let c = &s.check;
     let dc = &d.check;
@@ -628,4 +627,12 @@ fn server_tls_words(t: &crate::model::ServerTls) -> Vec<String> {
         w.push("no-ssl-reuse".into());
     }
     w
+}
+
+/// `proto NAME` of a bind or a server.
+fn proto_word(p: crate::model::HttpProto) -> &'static str {
+    match p {
+        crate::model::HttpProto::H1 => "h1",
+        crate::model::HttpProto::H2 => "h2",
+    }
 }

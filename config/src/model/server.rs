@@ -24,6 +24,9 @@ pub struct Server {
     pub source: Option<SocketAddr>,
     pub redir: Option<String>,
     pub send_proxy: bool,
+    /// `proto h2`: requests go to the server as streams of HTTP/2 connections (h2c, or h2
+    /// over TLS with `ssl`), many at once on each.
+    pub proto: Option<crate::model::HttpProto>,
     /// `ssl`: traffic to the server is TLS, set up with `tls`.
     pub ssl: bool,
     /// TLS settings, used by traffic with `ssl` and by checks with [`Server::check_tls`].
@@ -48,6 +51,7 @@ impl Server {
             source: None,
             redir: None,
             send_proxy: false,
+            proto: None,
             ssl: false,
             tls: Box::default(),
         }

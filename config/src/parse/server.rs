@@ -52,6 +52,7 @@ const PARAMS: &[&str] = &[
     "enabled",
     "send-proxy",
     "no-send-proxy",
+    "proto",
     "ssl",
     "no-ssl",
     "agent-check",
@@ -198,6 +199,15 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
                 s.source = Some(value::source_addr(arg()?).map_err(|e| line.invalid(kw, e))?)
             }
             "redir" => s.redir = Some(arg()?.to_string()),
+            "proto" => {
+                s.proto = Some(match arg()? {
+                    "h1" => crate::model::HttpProto::H1,
+                    "h2" => crate::model::HttpProto::H2,
+                    other => {
+                        return Err(super::unknown(line, "'proto' value", other, &["h1", "h2"]))
+                    }
+                })
+            }
             "on-marked-down" => match arg()? {
                 "shutdown-sessions" => c.on_marked_down = Some(OnMarkedDown::ShutdownSessions),
                 other => {

@@ -256,6 +256,13 @@ pub(super) fn settle(config: &mut Config, g: &GlobalTls, diags: &mut Vec<Diagnos
             };
             let mut errors = Vec::new();
             let uses = s.ssl || (s.check.enabled && s.check_tls());
+            // An HTTP/2 server over TLS is asked for `h2` unless `alpn` says otherwise; its
+            // ALPN list is offered as written (HTTP/1 backends offer HTTP/1.x only).
+            let h2 = s.proto == Some(crate::model::HttpProto::H2);
+            if h2 && s.tls.options.alpn.is_none() {
+                s.tls.options.alpn = Some(vec!["h2".into()]);
+            }
+            let http = http && !h2;
             let unix = matches!(s.addr.host, Host::Unix(_));
             let t = &mut *s.tls;
             t.options = t.options.or(&g.server);

@@ -21,6 +21,11 @@ impl Upstream for BackendTable {
         let mut a = self.assign(pick).await?;
         let preferred = pick.prefer.map(ServerId);
         let sni_of = |e: &ringlb_config::acl::SampleExpr| pick.sni(e);
+        if self.servers[a.server.0].conf.h2 {
+            // Boxed: rare next to HTTP/1 servers, and its connection set-up would size
+            // every request's future.
+            return Box::pin(self.h2_acquire(a, reuse, pick, &sni_of)).await;
+        }
         let sni = self.sni_for(a.server, &sni_of);
         let sni = sni.as_deref();
         let kept = own
@@ -82,6 +87,10 @@ impl Upstream for BackendTable {
     fn release(&self, conn: UpstreamConn) {
         self.balancer.borrow().conn_released(ServerId(conn.server));
         drop(conn.slot);
+        if conn.stream.mux().is_some() {
+            // A stream of an HTTP/2 connection carries one request: it ends here.
+            return;
+        }
         // A connection taken from the pool has now carried at least two requests.
         self.put_idle(ServerId(conn.server), conn.stream, conn.reused);
     }

@@ -9,6 +9,7 @@
 mod abort;
 mod assign;
 mod connect;
+mod h2;
 mod handout;
 mod in_flight;
 pub mod lb;
@@ -52,6 +53,8 @@ struct ServerSlot {
     idle: RefCell<IdlePool>,
     /// Connections in use by requests, kept only when a state change may end them.
     in_flight: Option<Rc<in_flight::InFlight>>,
+    /// `proto h2`: the connection this worker's requests to the server are streams of.
+    h2: RefCell<Option<Rc<h2::H2Conn>>>,
 }
 
 impl ServerSlot {
@@ -97,6 +100,7 @@ impl BackendTable {
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
                 in_flight: in_flight::needs_registry(s, &conf.servers)
                     .then(|| Rc::new(in_flight::InFlight::default())),
+                h2: RefCell::new(None),
             })
             .collect();
         let servers: Vec<ServerSlot> = servers;

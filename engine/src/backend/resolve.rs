@@ -45,6 +45,8 @@ pub struct ResolvedServer {
     pub observe: Option<Arc<ringlb_checks::Watch>>,
     /// `ssl`: connections are TLS, made by this (one per server, shared by every worker).
     pub tls: Option<Arc<TlsConnector>>,
+    /// `proto h2`: requests are streams of one HTTP/2 connection per worker (`backend/h2.rs`).
+    pub h2: bool,
 }
 
 impl ResolvedServer {
@@ -67,6 +69,7 @@ impl ResolvedServer {
             shutdown_backup_sessions_on_up: false,
             observe: None,
             tls: None,
+            h2: false,
         }
     }
 
@@ -305,6 +308,7 @@ impl ResolvedBackend {
                     == Some(OnMarkedUp::ShutdownBackupSessions),
                 observe: None,
                 tls: None,
+                h2: s.proto == Some(ringlb_config::model::HttpProto::H2),
             });
         }
         if servers.is_empty() {

@@ -43,7 +43,8 @@ impl OwnConn {
     /// Ends a clean exchange: under `http-reuse never` the client connection keeps the
     /// server connection, otherwise it goes to the shared idle pool.
     pub fn release<U: Upstream>(&mut self, be: &HttpBackend, upstream: &U, conn: UpstreamConn) {
-        if be.reuse == HttpReuse::Never {
+        // A stream of an HTTP/2 connection is never kept: it carried its one request.
+        if be.reuse == HttpReuse::Never && conn.stream.mux().is_none() {
             self.kept = Some((be, upstream.keep_private(conn)));
         } else {
             upstream.release(conn);

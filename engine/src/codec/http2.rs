@@ -105,7 +105,7 @@ pub fn last_chunk(trailers: Option<&HeaderMap>, out: &mut Vec<u8>) {
 }
 
 /// Fields of HTTP/1.1 that HTTP/2 forbids (RFC 9113 §8.2.2): they describe the
-/// connection, not the message.
+/// connection, not the message (`TE: trailers` is put back by [`request`]).
 fn connection_specific(name: &[u8]) -> bool {
     const NAMES: [&[u8]; 6] = [
         b"connection",
@@ -116,6 +116,82 @@ fn connection_specific(name: &[u8]) -> bool {
         b"te",
     ];
     NAMES.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// The request head parsed from `buf` as the HEADERS of a stream to a server (`https`: the
+/// connection is TLS): `Host` (or an absolute-form target) becomes `:authority`, and the
+/// fields HTTP/2 forbids stay behind (`TE` but `trailers`).
+pub fn request(
+    buf: &[u8],
+    head: &crate::codec::head::RequestHead,
+    https: bool,
+) -> Result<http::Request<()>, Unsendable> {
+    let target = &buf[head.target.clone()];
+    let host = crate::codec::head::values(buf, &head.headers, "host").next();
+    let uri = if target.starts_with(b"/") || target == b"*" {
+        let mut u = Vec::with_capacity(target.len() + 32);
+        u.extend_from_slice(if https { b"https://" } else { b"http://" });
+        u.extend_from_slice(host.ok_or(Unsendable)?);
+        u.extend_from_slice(if target == b"*" { b"" } else { target });
+        http::Uri::try_from(u).map_err(|_| Unsendable)?
+    } else {
+        http::Uri::try_from(target).map_err(|_| Unsendable)?
+    };
+    let method = http::Method::from_bytes(&buf[head.method.clone()]).map_err(|_| Unsendable)?;
+    let mut req = http::Request::new(());
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    let spans = head
+        .headers
+        .iter()
+        .filter(|h| !buf[h.name.clone()].eq_ignore_ascii_case(b"host"))
+        .map(|h| (h.name.clone(), h.value.clone()));
+    fields(buf, spans, req.headers_mut())?;
+    let te = crate::codec::head::values(buf, &head.headers, "te");
+    if te
+        .flat_map(|v| v.split(|&b| b == b','))
+        .any(|v| crate::codec::head::trim(v).eq_ignore_ascii_case(b"trailers"))
+    {
+        req.headers_mut()
+            .insert(http::header::TE, HeaderValue::from_static("trailers"));
+    }
+    Ok(req)
+}
+
+/// Writes the HEADERS of a server's response as an HTTP/1.1 response head into `out`.
+/// `ended`: the stream ended with them (no body follows).
+pub fn write_response_head(
+    parts: &http::response::Parts,
+    ended: bool,
+    out: &mut Vec<u8>,
+) -> BodyForm {
+    let status = parts.status;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut length = false;
+    for (name, value) in &parts.headers {
+        length |= name == http::header::CONTENT_LENGTH;
+        header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let bodiless = status.is_informational() || status == 204 || status == 304;
+    let form = match (ended, length) {
+        (true, _) => {
+            if !length && !bodiless {
+                header(out, b"content-length", b"0");
+            }
+            BodyForm::None
+        }
+        (false, true) => BodyForm::Length,
+        (false, false) => {
+            header(out, b"transfer-encoding", b"chunked");
+            BodyForm::Chunked
+        }
+    };
+    out.extend_from_slice(b"\r\n");
+    form
 }
 
 /// Why an HTTP/1.1 message cannot be sent on an HTTP/2 stream.
@@ -184,7 +260,7 @@ mod tests {
     use super::*;
     use crate::codec::head::{parse_request, parse_response};
 
-    fn request(build: http::request::Builder) -> http::request::Parts {
+    fn parts_of(build: http::request::Builder) -> http::request::Parts {
         build.body(()).unwrap().into_parts().0
     }
 
@@ -192,7 +268,7 @@ mod tests {
     /// body of unknown length is chunked; the head parses as the session will parse it.
     #[test]
     fn a_request_reads_as_http11() {
-        let parts = request(
+        let parts = parts_of(
             http::Request::post("https://example.test/a?b=1")
                 .header("host", "other.test")
                 .header("cookie", "a=1")
@@ -212,10 +288,10 @@ mod tests {
         let head = parse_request(&out, 4096).unwrap().unwrap();
         assert_eq!(head.len, out.len());
 
-        let parts = request(http::Request::get("http://h.test/").header("content-length", "3"));
+        let parts = parts_of(http::Request::get("http://h.test/").header("content-length", "3"));
         let mut out = Vec::new();
         assert_eq!(write_request_head(&parts, true, &mut out), BodyForm::None);
-        let parts = request(http::Request::put("http://h.test/").header("content-length", "3"));
+        let parts = parts_of(http::Request::put("http://h.test/").header("content-length", "3"));
         assert_eq!(
             write_request_head(&parts, false, &mut Vec::new()),
             BodyForm::Length
@@ -232,6 +308,56 @@ mod tests {
         assert_eq!(resp.status(), 200);
         let names: Vec<&str> = resp.headers().iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["set-cookie", "set-cookie", "x-y"]);
+    }
+
+    /// A request head to a server: `Host` becomes the authority, `TE: trailers` stays,
+    /// connection fields go.
+    #[test]
+    fn a_request_to_a_server_reads_as_http2() {
+        let buf = b"POST /svc/Call?x=1 HTTP/1.1\r\nHost: grpc.test:50051\r\nTE: trailers\r\n\
+                    Connection: keep-alive\r\nContent-Type: application/grpc\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n";
+        let head = parse_request(buf, 4096).unwrap().unwrap();
+        let req = request(buf, &head, false).unwrap();
+        assert_eq!(req.method(), "POST");
+        assert_eq!(req.uri(), "http://grpc.test:50051/svc/Call?x=1");
+        let names: Vec<&str> = req.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["content-type", "te"]);
+        let buf = b"GET / HTTP/1.1\r\n\r\n";
+        let head = parse_request(buf, 4096).unwrap().unwrap();
+        assert_eq!(
+            request(buf, &head, true).err(),
+            Some(Unsendable),
+            "no authority"
+        );
+    }
+
+    /// A server's response head reads as HTTP/1.1, delimited as the stream will be.
+    #[test]
+    fn a_server_response_reads_as_http11() {
+        let parts = |b: http::response::Builder| b.body(()).unwrap().into_parts().0;
+        let mut out = Vec::new();
+        let p = parts(
+            http::Response::builder()
+                .status(200)
+                .header("content-type", "application/grpc"),
+        );
+        assert_eq!(write_response_head(&p, false, &mut out), BodyForm::Chunked);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        out.clear();
+        let p = parts(http::Response::builder().status(404));
+        assert_eq!(write_response_head(&p, true, &mut out), BodyForm::None);
+        assert_eq!(out, b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+        out.clear();
+        let p = parts(
+            http::Response::builder()
+                .status(200)
+                .header("content-length", "5"),
+        );
+        assert_eq!(write_response_head(&p, false, &mut out), BodyForm::Length);
     }
 
     #[test]

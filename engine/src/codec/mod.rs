@@ -7,6 +7,7 @@ pub mod chunked;
 pub mod conn_mode;
 pub mod edits;
 pub mod framing;
+pub mod h2_body;
 pub mod head;
 pub mod http2;
 pub mod rewrite;

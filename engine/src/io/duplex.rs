@@ -130,11 +130,14 @@ impl MuxStream {
             return None;
         }
         let mut s = self.shared.borrow_mut();
-        if s.broken {
-            return Some(ReadOutcome::Failed);
-        }
+        // What was given stays readable after the other side is gone: a response written
+        // whole by a bridge that then ended.
         if s.to_session.is_empty() {
-            return s.to_session_end.then_some(ReadOutcome::Eof);
+            return match (s.to_session_end, s.broken) {
+                (true, _) => Some(ReadOutcome::Eof),
+                (false, true) => Some(ReadOutcome::Failed),
+                (false, false) => None,
+            };
         }
         let n = room.min(s.to_session.len());
         buf.extend_from_slice(&s.to_session[..n]);

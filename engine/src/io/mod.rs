@@ -5,6 +5,7 @@ pub mod buffer;
 pub mod duplex;
 pub mod latch;
 pub mod localtime;
+pub mod poll_io;
 pub mod socket_file;
 pub mod timed;
 pub mod tls;

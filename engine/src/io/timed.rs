@@ -89,11 +89,50 @@ impl<F: Future> Future for Within<F> {
             return std::task::Poll::Ready(Ok(v));
         }
         let deadline = this.deadline;
-        let timer = this
-            .timer
-            .get_or_insert_with(|| Box::pin(monoio::time::sleep_until(deadline)));
+        let timer = this.timer.get_or_insert_with(|| timer_until(deadline));
         timer.as_mut().poll(cx).map(|()| Err(Elapsed))
     }
+}
+
+impl<F> Drop for Within<F> {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            recycle(t);
+        }
+    }
+}
+
+/// Timers kept per worker thread for [`within`], at most this many: a request that waits
+/// takes one and gives it back, so none is allocated in steady state.
+const SPARE_TIMERS: usize = 256;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<std::pin::Pin<Box<monoio::time::Sleep>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A timer for `deadline`: a spare one set again, or a new one.
+fn timer_until(deadline: monoio::time::Instant) -> std::pin::Pin<Box<monoio::time::Sleep>> {
+    match SPARE.with(|s| s.borrow_mut().pop()) {
+        Some(mut t) => {
+            t.as_mut().reset(deadline);
+            t
+        }
+        None => Box::pin(monoio::time::sleep_until(deadline)),
+    }
+}
+
+/// Keeps `t` for the next [`timer_until`], set far ahead meanwhile so that it does not fire
+/// (and wake the task it last served) while it waits.
+fn recycle(mut t: std::pin::Pin<Box<monoio::time::Sleep>>) {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    let _ = SPARE.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_TIMERS {
+            t.as_mut().reset(monoio::time::Instant::now() + FAR);
+            s.push(t);
+        }
+    });
 }
 
 /// Sleeps for `d`, the timer on the heap (see [`within`]).

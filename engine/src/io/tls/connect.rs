@@ -31,10 +31,12 @@ impl PartialEq for TlsConnector {
 impl Eq for TlsConnector {}
 
 impl TlsConnector {
-    /// The TLS of `s`, a server with `ssl` (`http`: its backend speaks HTTP/1).
+    /// The TLS of `s`, a server with `ssl` (`http`: its backend speaks HTTP, which limits
+    /// the ALPN offered to the versions the server is spoken to in).
     pub fn new(s: &Server, g: &GlobalTls, http: bool) -> Result<Arc<Self>, String> {
+        let http1 = http && s.proto != Some(ringlb_config::model::HttpProto::H2);
         Ok(Arc::new(Self {
-            tls: ClientTls::new(&s.tls, s.tls.verify_or(g), g, http)?,
+            tls: ClientTls::new(&s.tls, s.tls.verify_or(g), g, http1)?,
             sni: s.tls.sni.clone(),
         }))
     }

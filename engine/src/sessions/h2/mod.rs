@@ -7,7 +7,6 @@
 //! One task per connection: it drives the connection and polls its streams. Nothing is
 //! shared with other workers.
 
-mod io;
 mod stream;
 
 use std::future::{poll_fn, Future};
@@ -64,7 +63,8 @@ pub async fn serve_h2<R: Router>(
         // decodes past it.
         .max_header_list_size(fe.head_limit as u32)
         .max_send_buffer_size(crate::io::duplex::ROOM);
-    let handshake = b.handshake::<_, bytes::Bytes>(io::H2Io::new(conn.clone(), early));
+    let handshake =
+        b.handshake::<_, bytes::Bytes>(crate::io::poll_io::PollIo::new(conn.clone(), early));
     let mut h2 = match fe.head_timeout() {
         Some(limit) => match crate::io::timed::within(limit, handshake).await {
             Ok(Ok(c)) => c,

@@ -6,15 +6,15 @@ use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
-use h2::{RecvStream, SendStream};
+use h2::RecvStream;
 
 use crate::analysis::settings::HttpFrontend;
-use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::framing::{response_framing, BodyKind};
+use crate::codec::h2_body::{self, more, Output};
 use crate::codec::head::parse_response;
 use crate::codec::http2::{self, BodyForm};
 use crate::io::buffer::BufferPool;
@@ -79,7 +79,7 @@ pub(super) async fn serve<R: Router>(
             if form == BodyForm::None {
                 answer.await;
             } else {
-                let feed = std::pin::pin!(feed(body, &pipe, form));
+                let feed = std::pin::pin!(h2_body::recv_into(body, &pipe, form));
                 // The answer may end first (an error page, a denial): the request body is
                 // then no longer wanted, and dropping it resets the stream's receiving side.
                 match first(feed, answer).await {
@@ -139,79 +139,6 @@ where
     }
 }
 
-/// Moves the request body from the stream into the pipe, in the form its head announced.
-async fn feed(mut body: RecvStream, pipe: &Pipe, form: BodyForm) {
-    let mut framing = Vec::new();
-    loop {
-        poll_fn(|cx| pipe.poll_room(cx)).await;
-        match body.data().await {
-            Some(Ok(data)) => {
-                let n = data.len();
-                if form == BodyForm::Chunked && n > 0 {
-                    framing.clear();
-                    http2::chunk_start(n, &mut framing);
-                    pipe.push(&framing);
-                    pipe.push(&data);
-                    pipe.push(b"\r\n");
-                } else {
-                    pipe.push(&data);
-                }
-                // The window opens again once the session's side took the bytes.
-                let _ = body.flow_control().release_capacity(n);
-            }
-            Some(Err(_)) => {
-                // Reset by the client, or the connection failed: the session sees its
-                // client gone.
-                pipe.break_off();
-                return;
-            }
-            None => break,
-        }
-    }
-    if form == BodyForm::Chunked {
-        let trailers = match body.trailers().await {
-            Ok(t) => t,
-            Err(_) => {
-                pipe.break_off();
-                return;
-            }
-        };
-        framing.clear();
-        http2::last_chunk(trailers.as_ref(), &mut framing);
-        pipe.push(&framing);
-    }
-    pipe.end_input();
-}
-
-/// What the session wrote next.
-#[derive(PartialEq, Eq)]
-enum Output {
-    /// More bytes, appended to the buffer.
-    Bytes,
-    /// It wrote everything.
-    End,
-    /// The client reset the stream meanwhile (`reset` said so).
-    Reset,
-}
-
-/// Takes the session's next output into `buf`, watching for the client's reset.
-async fn more(
-    pipe: &Pipe,
-    buf: &mut Vec<u8>,
-    mut reset: impl FnMut(&mut Context<'_>) -> bool,
-) -> Output {
-    poll_fn(|cx| {
-        if reset(cx) {
-            return Poll::Ready(Output::Reset);
-        }
-        pipe.poll_output(cx, buf).map(|more| match more {
-            true => Output::Bytes,
-            false => Output::End,
-        })
-    })
-    .await
-}
-
 /// Reads the session's HTTP/1.1 response from the pipe and sends it on the stream.
 async fn answer<R>(
     pipe: &Pipe,
@@ -255,130 +182,8 @@ async fn answer<R>(
     let Ok(mut send) = respond.send_response(resp, kind == BodyKind::None) else {
         return;
     };
-    buf.drain(..head.len);
-    let _ = match kind {
-        BodyKind::None => Ok(()),
-        BodyKind::Length(n) => send_length(pipe, &mut send, buf, n).await,
-        BodyKind::UntilClose => send_until_end(pipe, &mut send, buf).await,
-        BodyKind::Chunked => send_chunked(pipe, &mut send, buf).await,
-    };
-}
-
-/// Why a body stopped before its end.
-struct Stopped;
-
-/// [`more`] while a body is sent: a reset stops it, and the session with it.
-async fn next(
-    pipe: &Pipe,
-    send: &mut SendStream<Bytes>,
-    buf: &mut Vec<u8>,
-) -> Result<Output, Stopped> {
-    match more(pipe, buf, |cx| send.poll_reset(cx).is_ready()).await {
-        Output::Reset => {
-            pipe.break_off();
-            Err(Stopped)
-        }
-        out => Ok(out),
-    }
-}
-
-/// Sends `data` as DATA frames within the stream's flow-control window (`last`: the stream
-/// ends with it).
-async fn send_data(send: &mut SendStream<Bytes>, data: &[u8], last: bool) -> Result<(), Stopped> {
-    let mut at = 0;
-    while at < data.len() {
-        send.reserve_capacity(data.len() - at);
-        let granted = match poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(Ok(n)) => n,
-            _ => return Err(Stopped),
-        };
-        if granted == 0 {
-            continue;
-        }
-        let n = granted.min(data.len() - at);
-        let end = last && at + n == data.len();
-        send.send_data(Bytes::copy_from_slice(&data[at..at + n]), end)
-            .map_err(|_| Stopped)?;
-        at += n;
-    }
-    if last && data.is_empty() {
-        send.send_data(Bytes::new(), true).map_err(|_| Stopped)?;
-    }
-    Ok(())
-}
-
-async fn send_length(
-    pipe: &Pipe,
-    send: &mut SendStream<Bytes>,
-    mut buf: Vec<u8>,
-    len: u64,
-) -> Result<(), Stopped> {
-    let mut left = len;
-    loop {
-        let n = (buf.len() as u64).min(left) as usize;
-        left -= n as u64;
-        send_data(send, &buf[..n], left == 0).await?;
-        if left == 0 {
-            return Ok(());
-        }
-        buf.clear();
-        if next(pipe, send, &mut buf).await? == Output::End {
-            // Cut short: the client must not take it for a whole answer.
-            send.send_reset(h2::Reason::INTERNAL_ERROR);
-            return Err(Stopped);
-        }
-    }
-}
-
-async fn send_until_end(
-    pipe: &Pipe,
-    send: &mut SendStream<Bytes>,
-    mut buf: Vec<u8>,
-) -> Result<(), Stopped> {
-    loop {
-        send_data(send, &buf, false).await?;
-        buf.clear();
-        if next(pipe, send, &mut buf).await? == Output::End {
-            return send_data(send, &[], true).await;
-        }
-    }
-}
-
-async fn send_chunked(
-    pipe: &Pipe,
-    send: &mut SendStream<Bytes>,
-    mut buf: Vec<u8>,
-) -> Result<(), Stopped> {
-    let mut dec = ChunkedDecoder::new();
-    let mut trailers = Vec::new();
-    let mut at = 0;
-    loop {
-        while at < buf.len() && !dec.is_done() {
-            let in_trailers = dec.in_trailers();
-            let (n, data) = dec.next_data(&buf[at..]).map_err(|_| Stopped)?;
-            if in_trailers {
-                trailers.extend_from_slice(&buf[at..at + n]);
-            } else if !data.is_empty() {
-                let data = at + data.start..at + data.end;
-                send_data(send, &buf[data], false).await?;
-            }
-            at += n;
-        }
-        if dec.is_done() {
-            return match http2::trailers(&trailers) {
-                Ok(Some(t)) => send.send_trailers(t).map_err(|_| Stopped),
-                Ok(None) => send_data(send, &[], true).await,
-                Err(_) => {
-                    send.send_reset(h2::Reason::INTERNAL_ERROR);
-                    Err(Stopped)
-                }
-            };
-        }
-        buf.clear();
-        at = 0;
-        if next(pipe, send, &mut buf).await? == Output::End {
-            send.send_reset(h2::Reason::INTERNAL_ERROR);
-            return Err(Stopped);
-        }
+    if kind != BodyKind::None {
+        buf.drain(..head.len);
+        let _ = h2_body::send_from(pipe, &mut send, buf, kind).await;
     }
 }

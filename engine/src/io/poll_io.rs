@@ -1,4 +1,4 @@
-//! The client connection as the `h2` crate reads and writes it (tokio's `AsyncRead` and
+//! A connection as the `h2` crate reads and writes it (tokio's `AsyncRead` and
 //! `AsyncWrite`): direct non-blocking system calls (rustls for TLS), and a readiness wait on
 //! the worker's driver when the socket has nothing or takes nothing. No buffer stays pinned
 //! by a pending ring operation, so an idle HTTP/2 connection holds only the `h2` state.
@@ -20,7 +20,7 @@ const TLS_QUEUE: usize = 64 << 10;
 
 type Wait = Pin<Box<dyn Future<Output = io::Result<()>>>>;
 
-pub(super) struct H2Io {
+pub struct PollIo {
     conn: Rc<Stream>,
     /// Bytes read before the connection was known to speak HTTP/2 (its preface).
     early: Vec<u8>,
@@ -33,9 +33,9 @@ pub(super) struct H2Io {
     drained: bool,
 }
 
-impl H2Io {
-    pub(super) fn new(conn: Rc<Stream>, early: Vec<u8>) -> Self {
-        H2Io {
+impl PollIo {
+    pub fn new(conn: Rc<Stream>, early: Vec<u8>) -> Self {
+        PollIo {
             conn,
             early,
             early_at: 0,
@@ -109,7 +109,7 @@ impl H2Io {
     }
 }
 
-impl AsyncRead for H2Io {
+impl AsyncRead for PollIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -155,7 +155,7 @@ impl AsyncRead for H2Io {
     }
 }
 
-impl AsyncWrite for H2Io {
+impl AsyncWrite for PollIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
