@@ -52,6 +52,8 @@ macro_rules! rejects {
 const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 
 rejects! {
+    httplog_clf_is_refused_not_ignored:
+        "defaults\n    mode http\n    option httplog clf\n", line 3, "'option httplog clf' is not supported yet", help "option httplog";
     unknown_bind_proto_is_named:
         "frontend f\n    mode http\n    bind :80 proto h3\n", line 3, "'proto' value", help "did you mean";
     bind_proto_outside_mode_http_is_refused:

@@ -108,7 +108,7 @@ defaults base
     timeout server-fin 1s
     timeout tarpit 5s
     retries 2
-    option httplog clf
+    option httplog
     option dontlognull
     option http-server-close
     option forwardfor except 10.0.0.0/8 header X-Client if-none
