@@ -47,6 +47,7 @@ fn head(c: &mut Criterion) {
         server_close: false,
         forwarded_for: Some(("X-Forwarded-For", IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))),
         upgrade: false,
+        original_to: None,
     };
     let no_edits = HeadEdits::default();
     let mut out = Vec::with_capacity(1024);

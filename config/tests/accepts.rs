@@ -287,7 +287,7 @@ fn server_parameters_parse_into_typed_values() {
         "backend b\n    mode http\n{TIMEOUTS}    cookie SRV insert indirect nocache\n\
          server a web1.local:8080 weight 6 check inter 2000 rise 2 fall 5 cookie A maxconn 100 backup\n\
          server b 10.0.0.2:+1 source 10.1.2.1 on-marked-down shutdown-sessions observe layer7 error-limit 5 on-error mark-down\n\
-         server c 10.0.0.3 agent-check agent-port 9999 agent-inter 3s send-proxy disabled slowstart 10s\n"
+         server c 10.0.0.3 agent-check agent-port 9999 agent-inter 3s disabled slowstart 10s\n"
     );
     let (c, _) = accept(&text);
     let s = &c.proxy("b").unwrap().servers;
@@ -301,7 +301,7 @@ fn server_parameters_parse_into_typed_values() {
     assert_eq!(s[1].check.on_error, Some(OnError::MarkDown));
     assert_eq!(s[2].addr.port, None);
     assert_eq!(s[2].check.agent.as_ref().map(|a| a.port), Some(9999));
-    assert!(s[2].disabled && s[2].send_proxy);
+    assert!(s[2].disabled);
 }
 
 #[test]

@@ -52,6 +52,16 @@ macro_rules! rejects {
 const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 
 rejects! {
+    send_proxy_is_refused_not_ignored:
+        "backend b\n    server s 10.0.0.1:80 send-proxy\n", line 2, "server parameter 'send-proxy' is not supported yet", help "X-Forwarded-For";
+    send_proxy_v2_on_default_server_is_refused:
+        "backend b\n    default-server send-proxy-v2\n    server s 10.0.0.1:80\n", line 2, "'send-proxy-v2' is not supported yet";
+    check_send_proxy_is_refused:
+        "backend b\n    server s 10.0.0.1:80 check check-send-proxy\n", line 2, "'check-send-proxy' is not supported yet";
+    server_redir_is_refused_not_ignored:
+        "backend b\n    mode http\n    server s 10.0.0.1:80 redir http://img.example\n", line 3, "'redir' is not supported yet", help "http-request redirect prefix";
+    httplog_clf_is_refused_not_ignored:
+        "defaults\n    mode http\n    option httplog clf\n", line 3, "'option httplog clf' is not supported yet", help "option httplog";
     unknown_bind_proto_is_named:
         "frontend f\n    mode http\n    bind :80 proto h3\n", line 3, "'proto' value", help "did you mean";
     bind_proto_outside_mode_http_is_refused:

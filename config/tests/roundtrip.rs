@@ -108,7 +108,7 @@ defaults base
     timeout server-fin 1s
     timeout tarpit 5s
     retries 2
-    option httplog clf
+    option httplog
     option dontlognull
     option http-server-close
     option forwardfor except 10.0.0.0/8 header X-Client if-none
@@ -160,10 +160,10 @@ backend app from base
     stats show-desc "main site"
     stats scope app
     server a 10.0.0.1:80 weight 256 check cookie A maxconn 100 minconn 10 backup
-    server b web2.example:8080 weight 0 disabled source 10.1.2.3:0 redir http://b.example
+    server b web2.example:8080 weight 0 disabled source 10.1.2.3:0
     server c 10.0.0.3:+1 fastinter 500ms downinter 10s slowstart 1m rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
     server d [2001:db8::1]:-1 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions observe layer4 on-error sudden-death
-    server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n" send-proxy
+    server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n"
 
 backend hashed
     mode http

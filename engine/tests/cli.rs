@@ -199,6 +199,38 @@ fn unknown_debug_flags_are_accepted() {
 }
 
 #[test]
+fn zero_warning_mode_refuses_a_configuration_with_warnings_as_haproxy_does() {
+    let text = "defaults\n mode http\n timeout client 1s\n timeout server 1s\n timeout connect 1s\n\
+                frontend f\n bind 127.0.0.1:@PORT\n default_backend b\nbackend b\n server s 127.0.0.1:1\n"
+        .replace("@PORT", &free_port().to_string());
+    let clean = write_config("dw-clean", &text);
+    let warned = write_config(
+        "dw-warned",
+        &text.replace(" timeout connect 1s\n", " contimeout 1s\n"),
+    );
+    let clean = clean.to_str().unwrap();
+    let warned = warned.to_str().unwrap();
+    // A warning alone leaves the configuration valid…
+    let o = ringlb(&["-c", "-f", warned]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
+    // …unless -dW, with -c and when starting.
+    for args in [&["-c", "-dW", "-f", warned][..], &["-dW", "-f", warned]] {
+        let o = ringlb(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("Some warnings were found and 'zero-warning' is set. Aborting."),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // Without warnings -dW changes nothing, for ringlb as for haproxy.
+    let o = ringlb(&["-c", "-dW", "-f", clean]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(haproxy(&["-c", "-dW", "-f", clean]).status.code(), Some(0));
+}
+
+#[test]
 fn no_configuration_file_is_a_clear_error() {
     let out = ringlb(&[]);
     assert_eq!(out.status.code(), Some(1));

@@ -318,8 +318,12 @@ fn h2_connect(addr: SocketAddr) -> TcpStream {
 
 /// Reads frames until the connection closes: the GOAWAY's error code, if one came.
 fn goaway_code(s: &mut TcpStream) -> Option<u32> {
+    goaway_code_after(s, Vec::new())
+}
+
+/// [`goaway_code`] when `buf` holds what was read from the connection already.
+fn goaway_code_after(s: &mut TcpStream, mut buf: Vec<u8>) -> Option<u32> {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut buf = Vec::new();
     let mut chunk = [0u8; 65536];
     let mut code = None;
     while Instant::now() < deadline {
@@ -398,6 +402,7 @@ fn hostile_frames_end_the_connection_before_the_server_works(legacy: bool) {
     // before its reset arrives.
     let mut s = h2_connect(addr);
     let mut goaway = None;
+    let mut seen = Vec::new();
     for i in 0..400u32 {
         let id = 2 * i + 1;
         let mut pair = frame(HEADERS, END_STREAM | END_HEADERS, id, &get_block());
@@ -412,7 +417,6 @@ fn hostile_frames_end_the_connection_before_the_server_works(legacy: bool) {
         if i % 50 == 49 {
             s.set_nonblocking(true).unwrap();
             let mut scratch = [0u8; 65536];
-            let mut seen = Vec::new();
             while let Ok(n) = s.read(&mut scratch) {
                 if n == 0 {
                     break;
@@ -426,7 +430,7 @@ fn hostile_frames_end_the_connection_before_the_server_works(legacy: bool) {
             }
         }
     }
-    let code = goaway_code(&mut s);
+    let code = goaway_code_after(&mut s, seen);
     assert_eq!(code, Some(ENHANCE_YOUR_CALM), "stopped at {goaway:?}");
     let after_paced = served();
     assert!(

@@ -86,6 +86,7 @@ pub fn request_head(data: &[u8]) {
     let rw = RequestRewrite {
         server_close: data.len() & 1 == 0,
         forwarded_for: Some(("X-Forwarded-For", txn.src.ip())),
+        original_to: Some(("X-Original-To", txn.dst.ip())),
         upgrade: framing.upgrade.is_some(),
     };
     write_request_head(&mut out, data, &head, &rw, &edits);

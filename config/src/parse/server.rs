@@ -83,6 +83,23 @@ const PARAMS: &[&str] = &[
     "slowstart",
 ];
 
+/// Server parameters refused rather than accepted and ignored (issue 26), with the fix
+/// shown: the PROXY protocol towards servers and redirection mode are not applied yet.
+fn not_supported_yet(kw: &str) -> Option<&'static str> {
+    match kw {
+        "send-proxy" | "send-proxy-v2" | "check-send-proxy" => Some(
+            "remove it and have the server take the client's address from \
+             X-Forwarded-For ('option forwardfor'); ringlb cannot send the PROXY protocol \
+             header to servers yet",
+        ),
+        "redir" => Some(
+            "redirect in the backend with 'http-request redirect prefix URL code 302' \
+             instead, or remove it",
+        ),
+        _ => None,
+    }
+}
+
 pub(super) fn default_server(params: &mut Params, line: &LineRef<'_>) -> Step {
     apply(params, line, 1)
 }
@@ -162,6 +179,11 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
             continue;
         }
         let mut takes_value = true;
+        if let Some(help) = not_supported_yet(kw) {
+            return Err(line
+                .error(format!("server parameter '{kw}' is not supported yet"))
+                .with_help(help));
+        }
         match kw {
             "check" | "no-check" | "backup" | "no-backup" | "disabled" | "enabled"
             | "send-proxy" | "no-send-proxy" | "ssl" | "no-ssl" | "agent-check"

@@ -106,6 +106,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_built_in_layouts_parse() {
+        for f in [HTTPLOG, TCPLOG] {
+            if let Err(e) = ringlb_config::logformat::LogFormat::parse(f) {
+                panic!("{f}: {e}");
+            }
+        }
+    }
+
+    #[test]
     fn termination_states_name_who_and_when() {
         let s = |t, p| String::from_utf8(termination_state(t, p).to_vec()).unwrap();
         assert_eq!(s(Termination::Normal, b'D'), "--");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringlb_config::model::{
-    CookiePersist, ForwardFor, HttpConnMode, HttpReuse, Proxy, Timeouts, Tune,
+    CookiePersist, ForwardFor, HttpConnMode, HttpReuse, OriginalTo, Proxy, Timeouts, Tune,
 };
 
 use crate::analysis::errors::ErrorPages;
@@ -18,6 +18,7 @@ pub struct HttpFrontend {
     pub timeouts: Timeouts,
     pub mode: HttpConnMode,
     pub forwardfor: Option<ForwardFor>,
+    pub originalto: Option<OriginalTo>,
     pub errors: ErrorPages,
     /// ACLs, `use_backend`, `http-request`/`http-response`/`tcp-request`, monitor settings.
     pub rules: Arc<ProxyRules>,
@@ -54,6 +55,7 @@ impl HttpFrontend {
             timeouts: proxy.timeouts.clone(),
             mode: proxy.options.http_conn_mode,
             forwardfor: proxy.options.forwardfor.clone(),
+            originalto: proxy.options.originalto.clone(),
             errors: ErrorPages::from_proxy(proxy),
             rules,
             default_backend,
@@ -89,6 +91,7 @@ pub struct HttpBackend {
     pub timeouts: Timeouts,
     pub mode: HttpConnMode,
     pub forwardfor: Option<ForwardFor>,
+    pub originalto: Option<OriginalTo>,
     pub errors: ErrorPages,
     /// The backend's own `http-request`/`http-response` rules, run after the frontend's.
     pub rules: Arc<ProxyRules>,
@@ -119,6 +122,7 @@ impl HttpBackend {
             timeouts: proxy.timeouts.clone(),
             mode: proxy.options.http_conn_mode,
             forwardfor: proxy.options.forwardfor.clone(),
+            originalto: proxy.options.originalto.clone(),
             errors: ErrorPages::in_config(proxy, shared),
             cookie: proxy.cookie.clone(),
             stats_index: None,

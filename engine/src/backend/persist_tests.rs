@@ -54,6 +54,7 @@ fn request_to_server(c: &CookiePersist, req: &str) -> (String, Option<ClientCook
     let rw = RequestRewrite {
         server_close: false,
         forwarded_for: None,
+        original_to: None,
         upgrade: false,
     };
     write_request_head(&mut out, buf, &head, &rw, &edits);

@@ -1,5 +1,5 @@
 //! The command line: haproxy's flags (`-f`, `-c`, `-v`, `-vv`, `-d`, `-D`, `-p`, `-sf`, `-st`,
-//! `-x`, `-W`, `-cc`) on top of clap; serving itself is `lifecycle`'s.
+//! `-x`, `-W`, `-cc`, `-dW`) on top of clap; serving itself is `lifecycle`'s.
 
 use std::path::PathBuf;
 
@@ -75,6 +75,11 @@ pub struct Args {
     #[arg(long = "cc", value_name = "EXPR")]
     pub cond: Option<String>,
 
+    /// Zero-warning mode (haproxy's `-dW`): a configuration with warnings is refused, with
+    /// `-c` and when starting.
+    #[arg(long = "dW", hide = true)]
+    pub zero_warning: bool,
+
     /// Quiet: print nothing on success.
     #[arg(short = 'q')]
     pub quiet: bool,
@@ -119,8 +124,9 @@ pub enum Command {
     Check(CheckArgs),
 }
 
-/// Rewrites haproxy-style multi-letter single-dash flags (`-sf`, `-st`, `-cc`, `-vv`) into
-/// the long forms clap understands, and drops the `-d*` debug flags this build ignores.
+/// Rewrites haproxy-style multi-letter single-dash flags (`-sf`, `-st`, `-cc`, `-vv`, `-dW`)
+/// into the long forms clap understands, and drops the other `-d*` debug flags, which only
+/// change haproxy's debugging output.
 pub fn normalize_argv(argv: impl IntoIterator<Item = String>) -> Vec<String> {
     argv.into_iter()
         .enumerate()
@@ -129,7 +135,7 @@ pub fn normalize_argv(argv: impl IntoIterator<Item = String>) -> Vec<String> {
                 return Some(a);
             }
             match a.as_str() {
-                "-sf" | "-st" | "-cc" | "-vv" => Some(format!("-{a}")),
+                "-sf" | "-st" | "-cc" | "-vv" | "-dW" => Some(format!("-{a}")),
                 // haproxy's `-db` means foreground: ringlb stays in the foreground unless -D.
                 "-db" => None,
                 s if s.starts_with("-d")
@@ -174,6 +180,16 @@ fn run(args: Args) -> i32 {
     let Some(config) = loaded.config else {
         return 1;
     };
+    if args.zero_warning
+        && loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Warning)
+    {
+        // haproxy's words and exit code, with -c and when starting alike.
+        eprintln!("ringlb: Some warnings were found and 'zero-warning' is set. Aborting.");
+        return 1;
+    }
     let listens = has_listener(&config);
     if args.check {
         // haproxy's exit code and words: valid, but nothing would ever be accepted.
@@ -332,8 +348,8 @@ mod tests {
     #[test]
     fn unknown_debug_flags_are_dropped_but_d_and_capital_d_stay() {
         assert_eq!(
-            argv("ringlb -dM -db -dV -d -D -f x"),
-            ["ringlb", "-d", "-D", "-f", "x"]
+            argv("ringlb -dM -db -dV -d -D -f x -dW"),
+            ["ringlb", "-d", "-D", "-f", "x", "--dW"]
         );
     }
 

@@ -21,7 +21,7 @@ use crate::io::tls::TlsListener;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::{Layout, Registry, Snapshot};
 use crate::sessions::tcp::TunnelTimeouts;
-use crate::worker::dispatch::FrontendPlan;
+use crate::worker::dispatch::{BindSide, FrontendPlan};
 use crate::worker::event_loop::{worker_main, Listening, WorkerSetup};
 use crate::worker::inbox::{self, Inboxes, ShardEvent};
 use crate::worker::limits::{self, ConnLimit, FdBudget, LimitError, Limits};
@@ -302,8 +302,14 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 None => None,
             };
             tls_listeners.extend(tls.clone());
+            let side = Arc::new(BindSide {
+                name: b.name.clone().unwrap_or_else(|| (n + 1).to_string()),
+                tls,
+                proto: b.options.proto,
+                accept_proxy: b.options.accept_proxy,
+            });
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
-                addrs.push((fe.name.clone(), a, (tls.clone(), b.options.proto)));
+                addrs.push((fe.name.clone(), a, side.clone()));
             }
         }
     }
@@ -380,7 +386,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     let mut bound = Vec::new();
     let mut listening = Vec::new();
     let mut socket_files = Vec::new();
-    for (fe_name, addr, (tls, proto)) in &addrs {
+    for (fe_name, addr, side) in &addrs {
         let plan = plans
             .iter()
             .find(|p| &p.name == fe_name)
@@ -408,21 +414,15 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             socks.into_iter().map(Bound::Tcp).collect()
         };
         // Inherited sockets may outnumber the workers: some workers then serve several.
-        let same_tls = |l: &Listening| match (&l.tls, tls) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
-        };
-        let same_bind = |l: &Listening| same_tls(l) && l.proto == *proto;
         for (i, s) in socks.into_iter().enumerate() {
             match per_worker[i % nbthread]
                 .iter_mut()
-                .find(|l| Arc::ptr_eq(&l.plan, &plan) && same_bind(l))
+                .find(|l| Arc::ptr_eq(&l.plan, &plan) && Arc::ptr_eq(&l.bind, side))
             {
                 Some(l) => l.sockets.push(s),
                 None => per_worker[i % nbthread].push(Listening {
                     plan: plan.clone(),
-                    tls: tls.clone(),
-                    proto: *proto,
+                    bind: side.clone(),
                     sockets: vec![s],
                 }),
             }

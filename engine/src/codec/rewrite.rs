@@ -1,10 +1,11 @@
 //! The heads the proxy writes: the request to the server and the response to the client,
-//! without hop-by-hop headers, with `Connection` set per mode and `X-Forwarded-For` added.
+//! without hop-by-hop headers, with `Connection` set per mode and `X-Forwarded-For` and
+//! `X-Original-To` added.
 
 use std::io::Write;
 use std::net::IpAddr;
 
-use ringlb_config::model::ForwardFor;
+use ringlb_config::model::{ForwardFor, OriginalTo};
 
 use crate::codec::edits::HeadEdits;
 use crate::codec::head::{
@@ -23,6 +24,8 @@ pub struct RequestRewrite<'a> {
     pub server_close: bool,
     /// Header name and address to add, decided by [`forwarded_for`].
     pub forwarded_for: Option<(&'a str, IpAddr)>,
+    /// Header name and address to add, decided by [`original_to`].
+    pub original_to: Option<(&'a str, IpAddr)>,
     /// The request asks to switch protocols (`codec/upgrade.rs`): its `Upgrade` header is
     /// kept and `Connection: upgrade` replaces what the mode would write.
     pub upgrade: bool,
@@ -161,7 +164,7 @@ pub fn write_request_head(
         out.extend_from_slice(b"Connection: keep-alive\r\n");
         lines += 1;
     }
-    if let Some((name, ip)) = rw.forwarded_for {
+    for (name, ip) in [rw.forwarded_for, rw.original_to].into_iter().flatten() {
         out.extend_from_slice(name.as_bytes());
         let _ = write!(out, ": {ip}\r\n");
         lines += 1;
@@ -231,11 +234,35 @@ pub fn forwarded_for<'a>(
     if ff.if_none && values(buf, headers, &ff.header).next().is_some() {
         return None;
     }
-    let client = match client {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
-        v4 => v4,
+    Some((ff.header.as_str(), unmapped(client)))
+}
+
+/// The `X-Original-To`-like header to add, if any: the address the client reached. Added
+/// when the frontend or the backend has `option originalto`, unless that address is inside
+/// the `except` of either; the backend's header name wins.
+pub fn original_to<'a>(
+    backend: Option<&'a OriginalTo>,
+    frontend: Option<&'a OriginalTo>,
+    dst: IpAddr,
+) -> Option<(&'a str, IpAddr)> {
+    let named = backend.or(frontend)?;
+    let excepted = |o: Option<&OriginalTo>| {
+        o.and_then(|o| o.except)
+            .is_some_and(|net| net.contains(dst))
     };
-    Some((ff.header.as_str(), client))
+    // A Unix-socket client reached no address (HAProxy adds none either).
+    if dst.is_unspecified() || excepted(backend) || excepted(frontend) {
+        return None;
+    }
+    Some((named.header.as_str(), unmapped(dst)))
+}
+
+/// An IPv4 address the way it was reached, also through an IPv6 socket (`::ffff:a.b.c.d`).
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
 }
 
 #[cfg(test)]
@@ -256,7 +283,7 @@ mod tests {
     fn request_keeps_line_and_drops_hop_by_hop_headers() {
         let out = rewrite_req(
             "POST /p?q HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret, Content-Length\r\nX-Secret: s\r\nKeep-Alive: 5\r\nContent-Length: 2\r\n\r\n",
-            RequestRewrite { server_close: true, forwarded_for: None, upgrade: false },
+            RequestRewrite { server_close: true, forwarded_for: None, original_to: None, upgrade: false },
         );
         assert_eq!(
             out,
@@ -271,6 +298,7 @@ mod tests {
             RequestRewrite {
                 server_close: true,
                 forwarded_for: None,
+                original_to: None,
                 upgrade: true,
             },
         );
@@ -298,6 +326,7 @@ mod tests {
             RequestRewrite {
                 server_close: false,
                 forwarded_for: None,
+                original_to: None,
                 upgrade: false,
             },
         );
@@ -309,6 +338,7 @@ mod tests {
         let rw = RequestRewrite {
             server_close: false,
             forwarded_for: None,
+            original_to: None,
             upgrade: false,
         };
         let out = rewrite_req(
@@ -337,6 +367,7 @@ mod tests {
         let rw = RequestRewrite {
             server_close: true,
             forwarded_for: Some(("X-Forwarded-For", "10.0.0.1".parse().unwrap())),
+            original_to: None,
             upgrade: false,
         };
         let mut out = Vec::new();
@@ -378,6 +409,7 @@ mod tests {
             RequestRewrite {
                 server_close: false,
                 forwarded_for: Some(("X-Forwarded-For", ip)),
+                original_to: None,
                 upgrade: false,
             },
         );

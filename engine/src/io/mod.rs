@@ -1,11 +1,12 @@
-//! The lowest layer: pooled buffers, reads and writes bounded by a timeout, and the latch
-//! tasks wait on.
+//! The lowest layer: pooled buffers, reads and writes bounded by a timeout, the latch
+//! tasks wait on, and the PROXY protocol header a connection may start with.
 
 pub mod buffer;
 pub mod duplex;
 pub mod latch;
 pub mod localtime;
 pub mod poll_io;
+pub mod proxy_protocol;
 pub mod socket_file;
 pub mod timed;
 pub mod tls;

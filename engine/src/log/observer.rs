@@ -331,11 +331,45 @@ impl Observer {
         let st = &self.stats;
         st.process.tls_failure();
         st.frontends[fe].tls_failure();
+        self.log_connection_error(fe, peer, SystemTime::now(), bind, |out| {
+            use std::io::Write as _;
+            let _ = write!(out, "SSL handshake failure ({reason})");
+        });
+    }
+
+    /// An `accept-proxy` connection accepted at `at` brought no valid PROXY protocol
+    /// header: logged as HAProxy logs it (`option dontlognull` drops the connections that
+    /// sent nothing).
+    pub fn proxy_header_failure(
+        &self,
+        fe: usize,
+        peer: std::net::SocketAddr,
+        at: SystemTime,
+        bind: &str,
+        e: crate::io::proxy_protocol::HeaderError,
+    ) {
+        if e.is_null() && self.frontend_log(fe).is_some_and(|p| p.dontlognull) {
+            return;
+        }
+        self.log_connection_error(fe, peer, at, bind, |out| {
+            out.extend_from_slice(e.message().as_bytes())
+        });
+    }
+
+    /// HAProxy's connection error line: `IP:PORT [DATE] FRONTEND/BIND: MESSAGE`.
+    fn log_connection_error(
+        &self,
+        fe: usize,
+        peer: std::net::SocketAddr,
+        at: SystemTime,
+        bind: &str,
+        message: impl FnOnce(&mut Vec<u8>),
+    ) {
         let Some(plan) = self.frontend_log(fe) else {
             return;
         };
         let log = self.log.as_ref().expect("checked by frontend_log");
-        let date = log.date(SystemTime::now());
+        let date = log.date(at);
         let name = self
             .registry
             .layout()
@@ -343,12 +377,13 @@ impl Observer {
             .get(fe)
             .cloned()
             .unwrap_or_default();
-        log.emit(plan, plan.level(true), st, |out| {
+        log.emit(plan, plan.level(true), &self.stats, |out| {
             use std::io::Write as _;
             let ip = crate::analysis::acl::fetch::unmap(peer.ip());
             let _ = write!(out, "{ip}:{} [", peer.port());
             date.write_log_date(out, true);
-            let _ = write!(out, "] {name}/{bind}: SSL handshake failure ({reason})");
+            let _ = write!(out, "] {name}/{bind}: ");
+            message(out);
         });
     }
 

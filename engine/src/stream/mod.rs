@@ -7,3 +7,7 @@ pub mod sample;
 pub mod termination;
 pub mod txn;
 pub mod vars;
+
+/// A client connection's addresses as the stream sees them: the client's, then the one it
+/// reached. The socket's own, or those a PROXY protocol header announced (`accept-proxy`).
+pub type Addrs = (std::net::SocketAddr, std::net::SocketAddr);

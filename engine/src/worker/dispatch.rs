@@ -1,9 +1,11 @@
-//! Where an accepted connection goes: `tcp-request connection` rules and `monitor-net`
-//! first, then the session of its frontend's mode.
+//! Where an accepted connection goes: `tcp-request connection` rules, the PROXY protocol
+//! header of an `accept-proxy` bind, TLS, `monitor-net`, then the session of its
+//! frontend's mode.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::io::proxy_protocol;
 use crate::io::tls::TlsListener;
 use crate::io::transport::Stream;
 use ringlb_config::model::{HttpProto, Mode};
@@ -14,6 +16,7 @@ use crate::sessions::http::{Ended, IdleConn};
 use crate::sessions::tcp::proxy::TunnelTimeouts;
 use crate::sessions::tcp::session::{serve_tcp, TcpFrontend};
 use crate::stream::txn::Txn;
+use crate::stream::Addrs;
 use crate::worker::event_loop::Worker;
 use crate::worker::limits::Limits;
 
@@ -36,6 +39,21 @@ pub struct FrontendPlan {
     pub rules: Arc<ProxyRules>,
 }
 
+/// What a `bind` line says of its connections; one per line, shared by its addresses and
+/// every worker.
+#[derive(Debug)]
+pub struct BindSide {
+    /// The line's `name`, or its position in the frontend (as HAProxy numbers listeners),
+    /// for the connection error log.
+    pub name: String,
+    /// `ssl crt …`: the TLS its connections start with.
+    pub tls: Option<Arc<TlsListener>>,
+    /// `proto`: the HTTP version spoken whatever the client starts with.
+    pub proto: Option<HttpProto>,
+    /// `accept-proxy`: every connection starts with a PROXY protocol header.
+    pub accept_proxy: bool,
+}
+
 /// Serves one accepted connection according to its frontend's mode, after `monitor-net`
 /// and `tcp-request connection` rules had their say. Returns an HTTP connection that went
 /// idle between requests (to be parked), `None` once the connection is closed.
@@ -43,11 +61,12 @@ pub async fn serve_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     stream: Stream,
-    peer: SocketAddr,
-    (tls, proto): (Option<&TlsListener>, Option<HttpProto>),
+    mut peer: SocketAddr,
+    bind: &BindSide,
 ) -> Option<IdleConn> {
+    let accepted_at = std::time::SystemTime::now();
     stream.set_nodelay();
-    let local = stream.local_addr();
+    let mut local = stream.local_addr();
     let rules = &plan.rules;
     let accepted = {
         let nbsrv = |n: &str| worker.backend(n).map(|t| t.usable_count());
@@ -58,9 +77,25 @@ pub async fn serve_connection(
         // Closed right after accept, before any byte is read.
         return None;
     }
+    // As in HAProxy, `tcp-request connection` rules saw the real addresses; from here on
+    // (TLS errors, `monitor-net`, rules, logs, `src`, X-Forwarded-For, `send-proxy`) the
+    // header's addresses stand in for them.
+    if bind.accept_proxy {
+        // Boxed: only `accept-proxy` connections pay for its state.
+        match Box::pin(proxy_protocol::read_header(&stream, plan.timeouts.client)).await {
+            Ok(Some((src, dst))) => (peer, local) = (src, dst),
+            Ok(None) => {}
+            Err(e) => {
+                worker
+                    .obs
+                    .proxy_header_failure(plan.index, peer, accepted_at, &bind.name, e);
+                return None;
+            }
+        }
+    }
     // TLS comes after `tcp-request connection` rules (they see only addresses), before
     // anything else, `monitor-net` included.
-    let stream = match (stream, tls) {
+    let stream = match (stream, bind.tls.as_deref()) {
         // Boxed, as the sessions below are: this task lives as long as the connection, so
         // its future holds only what every connection needs, never the largest state of
         // one phase (the handshake, an HTTP exchange, a tunnel).
@@ -93,7 +128,16 @@ pub async fn serve_connection(
         return None;
     }
     match plan.mode {
-        Mode::Http => Box::pin(serve_http_connection(worker, plan, stream, peer, proto)).await,
+        Mode::Http => {
+            Box::pin(serve_http_connection(
+                worker,
+                plan,
+                stream,
+                (peer, local),
+                bind.proto,
+            ))
+            .await
+        }
         Mode::Tcp | Mode::Health => {
             let fe = TcpFrontend {
                 name: &plan.name,
@@ -109,7 +153,7 @@ pub async fn serve_connection(
                 &worker.pool,
                 &fe,
                 stream,
-                peer,
+                (peer, local),
             ))
             .await;
             None
@@ -124,7 +168,7 @@ pub async fn serve_http_connection(
     worker: &Worker,
     plan: &FrontendPlan,
     stream: Stream,
-    peer: SocketAddr,
+    addrs: Addrs,
     proto: Option<HttpProto>,
 ) -> Option<IdleConn> {
     let http = plan.http.as_ref()?;
@@ -137,7 +181,7 @@ pub async fn serve_http_connection(
     } else {
         let h2 = proto != Some(HttpProto::H1);
         let ended =
-            crate::sessions::http::serve_http_as(stream, peer, http, worker, &worker.pool, h2);
+            crate::sessions::http::serve_http_as(stream, addrs, http, worker, &worker.pool, h2);
         match ended.await {
             Ended::Http2(stream, early) => (stream, early),
             ended => return idle(ended),
@@ -145,6 +189,7 @@ pub async fn serve_http_connection(
     };
     let end = Box::pin(crate::sessions::h2::serve_h2(
         stream,
+        addrs,
         early,
         http,
         worker,

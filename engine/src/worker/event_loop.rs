@@ -19,24 +19,20 @@ use monoio::io::Canceller;
 use crate::backend::{BackendTable, ResolvedBackend};
 use crate::io::buffer::BufferPool;
 use crate::io::latch::Latch;
-use crate::io::tls::TlsListener;
 use crate::log::observer::Observer;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::Registry;
-use crate::worker::dispatch::FrontendPlan;
+use crate::worker::dispatch::{BindSide, FrontendPlan};
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
 use crate::worker::park::Parking;
 use crate::worker::WorkerInfo;
-use ringlb_config::model::HttpProto;
 
-/// The sockets a worker accepts on for one frontend, and the TLS they terminate (the same
-/// for all of them: they come from one `bind` line, or from lines alike).
+/// The sockets a worker accepts on for one frontend's `bind` line, and what that line says
+/// of their connections.
 pub struct Listening {
     pub plan: Arc<FrontendPlan>,
-    pub tls: Option<Arc<TlsListener>>,
-    /// `bind … proto`: the HTTP version spoken whatever the client starts with.
-    pub proto: Option<HttpProto>,
+    pub bind: Arc<BindSide>,
     pub sockets: Vec<Bound>,
 }
 
@@ -237,8 +233,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
     }
     for Listening {
         plan,
-        tls,
-        proto,
+        bind,
         sockets,
     } in frontends
     {
@@ -247,8 +242,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 Ok(l) => {
                     let l = Rc::new(l);
                     worker.listeners.borrow_mut().push(l.clone());
-                    let bind = (tls.clone(), proto);
-                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), bind, l));
+                    monoio::spawn(accept_loop(worker.clone(), plan.clone(), bind.clone(), l));
                 }
                 Err(e) => eprintln!(
                     "ringlb: worker {}: frontend '{}': {e}",
@@ -388,14 +382,10 @@ async fn first_of<A: Future, B: Future>(a: A, b: B) -> Option<A::Output> {
     .await
 }
 
-/// What a listener's `bind` line says of its connections: the TLS they start with, the
-/// HTTP version they speak.
-type BindSide = (Option<Arc<TlsListener>>, Option<HttpProto>);
-
 async fn accept_loop(
     worker: Rc<Worker>,
     plan: Arc<FrontendPlan>,
-    bind: BindSide,
+    bind: Arc<BindSide>,
     listener: Rc<Acceptor>,
 ) {
     loop {
@@ -493,16 +483,10 @@ fn connection_pending(listener: &Acceptor) -> bool {
 }
 
 /// Serves an accepted connection; parks it if it goes idle.
-async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr, (tls, proto): BindSide) {
+async fn serve(conn: Admitted, stream: Stream, peer: SocketAddr, bind: Arc<BindSide>) {
     let worker = conn.worker.clone();
-    let idle = crate::worker::dispatch::serve_connection(
-        &worker,
-        &conn.plan,
-        stream,
-        peer,
-        (tls.as_deref(), proto),
-    )
-    .await;
+    let idle =
+        crate::worker::dispatch::serve_connection(&worker, &conn.plan, stream, peer, &bind).await;
     if let Some(idle) = idle {
         crate::worker::park::park(&worker, conn, idle);
     }

@@ -46,13 +46,13 @@ pub enum H2End {
 /// read by the HTTP/1 session that saw the preface.
 pub async fn serve_h2<R: Router>(
     client: Stream,
+    (peer, local): crate::stream::Addrs,
     early: Vec<u8>,
     fe: &HttpFrontend,
     router: &R,
     pool: &BufferPool,
 ) -> H2End {
     let conn = Rc::new(client);
-    let (local, peer) = (conn.local_addr(), conn.peer_addr());
     let t = &fe.h2;
     let mut b = h2::server::Builder::new();
     b.initial_window_size(t.initial_window_size)

@@ -19,7 +19,7 @@ use crate::codec::conn_mode::{ConnectionTokens, ExchangePlan};
 use crate::codec::edits::HeadEdits;
 use crate::codec::framing::{request_framing, BodyKind, RequestFraming};
 use crate::codec::head::{parse_request, RequestHead};
-use crate::codec::rewrite::{forwarded_for, write_request_head, RequestRewrite};
+use crate::codec::rewrite::{forwarded_for, original_to, write_request_head, RequestRewrite};
 use crate::io::buffer::BufferPool;
 use crate::io::timed::{
     expiry_turn, read_more, read_now, readable, write_all, ReadOutcome, Readiness,
@@ -81,8 +81,10 @@ pub(super) enum Next {
 /// ended and handed it back, holding no buffer and no future, to be watched for readiness
 /// by its owner and given to [`resume_http`] once the client sends something (or closes).
 pub struct IdleConn {
-    /// The connection (it knows its addresses: they are asked again on resume).
+    /// The connection; it knows its addresses, asked again on resume, unless a PROXY
+    /// protocol header announced others (`accept-proxy`), kept here.
     pub client: Stream,
+    announced: Option<Box<crate::stream::Addrs>>,
     /// Requests served so far (the next is no first request: keep-alive timeout, reuse).
     requests: u32,
     /// `sess` variables set by rules, which outlive the requests.
@@ -122,21 +124,21 @@ pub async fn serve_http<R: Router>(
     router: &R,
     pool: &BufferPool,
 ) -> Ended {
-    serve_http_as(client, peer, frontend, router, pool, true).await
+    let local = client.local_addr();
+    serve_http_as(client, (peer, local), frontend, router, pool, true).await
 }
 
 /// [`serve_http`]; with `h2: false` (`bind … proto h1`) HTTP/2's preface is a bad request
 /// like any other.
 pub async fn serve_http_as<R: Router>(
     client: Stream,
-    peer: SocketAddr,
+    (peer, local): crate::stream::Addrs,
     frontend: &HttpFrontend,
     router: &R,
     pool: &BufferPool,
     h2: bool,
 ) -> Ended {
     client.set_nodelay();
-    let local = client.local_addr();
     let mut s = Session::new(client, local, peer, frontend, router, pool);
     s.h2_preface = h2 && s.client.mux().is_none();
     s.serve(false).await
@@ -150,7 +152,10 @@ pub async fn resume_http<R: Router>(
     router: &R,
     pool: &BufferPool,
 ) -> Ended {
-    let (local, peer) = (idle.client.local_addr(), idle.client.peer_addr());
+    let (peer, local) = match idle.announced {
+        Some(a) => *a,
+        None => (idle.client.peer_addr(), idle.client.local_addr()),
+    };
     let mut s = Session::new(idle.client, local, peer, frontend, router, pool);
     s.summary.requests = idle.requests;
     s.vars = idle.vars;
@@ -236,6 +241,10 @@ impl<'a, R: Router> Session<'a, R> {
                 Ended::Closed(self.summary)
             }
             NoHead::Idle(idle_since) => Ended::Idle(IdleConn {
+                announced: {
+                    let own = (self.client.peer_addr(), self.client.local_addr());
+                    (own != (self.peer, self.local)).then(|| Box::new((self.peer, self.local)))
+                },
                 client: self.client,
                 requests: self.summary.requests,
                 vars: self.vars,
@@ -616,10 +625,16 @@ impl<'a, R: Router> Session<'a, R> {
             self.buf(),
             &head.headers,
         );
+        let xot = original_to(
+            be.originalto.as_ref(),
+            self.fe.originalto.as_ref(),
+            self.local.ip(),
+        );
         let mut out = self.pool.take();
         let rw = RequestRewrite {
             server_close: !plan.server_keep_alive,
             forwarded_for: ff,
+            original_to: xot,
             upgrade: framing.upgrade.is_some(),
         };
         let written = write_request_head(&mut out, self.buf(), &head, &rw, &edits);

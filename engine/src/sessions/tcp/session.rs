@@ -2,8 +2,6 @@
 //! and the backend choice, a server connection from the backend, the inspected bytes sent
 //! to it, then the tunnel; its log line and counters when it ends.
 
-use std::net::SocketAddr;
-
 use crate::io::transport::Stream;
 
 use crate::analysis::rules::ProxyRules;
@@ -37,9 +35,8 @@ pub async fn serve_tcp<R: Router>(
     pool: &BufferPool,
     fe: &TcpFrontend<'_>,
     client: Stream,
-    peer: SocketAddr,
+    (peer, local): crate::stream::Addrs,
 ) {
-    let local = client.local_addr();
     let mut end = TunnelEnd {
         frontend: fe.name,
         peer,
