@@ -491,3 +491,104 @@ both_drivers!(
     hostile_frames_end_the_connection_before_the_server_works,
     super::hostile_frames_end_the_connection_before_the_server_works
 );
+
+/// A real gRPC server (grpcio, h2c) behind `server … proto h2`, a real gRPC client in
+/// front (h2c, the preface on a clear listener): a 100 kB message, trailers kept, an error
+/// status in a trailers-only answer, a server stream.
+fn grpc_passes_with_its_trailers_and_status(legacy: bool) {
+    let script = repo_root().join("engine/tests/data/grpc_peer.py");
+    let port = free_port();
+    let mut server = std::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args(["serve", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is installed");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(
+        ready.trim(),
+        "ready",
+        "the gRPC server starts (python3-grpcio, scripts/deps.sh)"
+    );
+    let origin = SocketAddr::from(([127, 0, 0, 1], port));
+    let (_h, addr, rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT\n default_backend grpc\nbackend grpc\n server g1 @ORIGIN proto h2\n",
+        origin,
+        None,
+        legacy,
+    );
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args(["call", &addr.to_string()])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "say 100005 echo:xxx kept\nfail NOT_FOUND no such thing\ncount 0,1,2,3,4\n"
+    );
+    let line = rx.line();
+    assert!(line.contains("\"POST /t.Echo/Say HTTP/2.0\""), "{line}");
+    assert!(line.contains(" www grpc/g1 "), "{line}");
+}
+both_drivers!(
+    grpc_passes_with_its_trailers_and_status,
+    super::grpc_passes_with_its_trailers_and_status
+);
+
+/// nginx speaking HTTP/2 over TLS behind `server … ssl alpn h2 proto h2`: every request
+/// arrives as HTTP/2.0, all on one connection, from HTTP/1.1 and HTTP/2 clients alike.
+fn requests_to_an_h2_server_are_streams_of_one_connection(legacy: bool) {
+    let pki = Pki::new();
+    let pem = pki.server("backend", &["backend.test"]);
+    let nginx = Nginx::tls_h2(&pem);
+    let (_h, addr, _rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT\n default_backend app\nbackend app\n \
+         server s1 @ORIGIN ssl verify none sni str(backend.test) proto h2\n",
+        nginx.addr,
+        Some(&pki),
+        legacy,
+    );
+    let mut conns = std::collections::HashSet::new();
+    for i in 0..6 {
+        let text = if i % 2 == 0 {
+            get(addr, "/x", "a.test").text()
+        } else {
+            let (code, out) = curl_h2c(&format!("http://{addr}/y"), &[]);
+            assert_eq!(code, 0, "{out}");
+            out
+        };
+        assert!(text.contains("sni=backend.test"), "{text}");
+        assert!(text.contains("proto=HTTP/2.0"), "{text}");
+        let conn = text
+            .split("conn=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        conns.insert(conn);
+    }
+    assert_eq!(
+        conns.len(),
+        1,
+        "one connection carried every request: {conns:?}"
+    );
+}
+both_drivers!(
+    requests_to_an_h2_server_are_streams_of_one_connection,
+    super::requests_to_an_h2_server_are_streams_of_one_connection
+);

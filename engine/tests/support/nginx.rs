@@ -20,6 +20,16 @@ impl Nginx {
     /// certificate signed by `client_ca` when given. Every answer is one line:
     /// `sni=NAME conn=N reused=r|. client=DN`.
     pub fn tls(pem: &Path, client_ca: Option<&Path>) -> Self {
+        Self::start(pem, client_ca, false)
+    }
+
+    /// [`Nginx::tls`] speaking HTTP/2 (ALPN `h2`); each answer ends with
+    /// ` proto=HTTP/2.0` (the version the request came in).
+    pub fn tls_h2(pem: &Path) -> Self {
+        Self::start(pem, None, true)
+    }
+
+    fn start(pem: &Path, client_ca: Option<&Path>, h2: bool) -> Self {
         let dir = TempDir::new("nginx");
         let port = free_port();
         let verify = match client_ca {
@@ -39,11 +49,13 @@ impl Nginx {
                  proxy_temp_path {d};\n    fastcgi_temp_path {d};\n    uwsgi_temp_path {d};\n    \
                  scgi_temp_path {d};\n    keepalive_requests 1000;\n    \
                  ssl_session_cache shared:s:1m;\n    server {{\n        \
-                 listen 127.0.0.1:{port} ssl;\n        ssl_certificate {pem};\n        \
+                 listen 127.0.0.1:{port} ssl{h2};\n        ssl_certificate {pem};\n        \
                  ssl_certificate_key {pem};\n        {verify}\n        \
                  location / {{ return 200 \"sni=$ssl_server_name conn=$connection \
-                 reused=$ssl_session_reused client=$ssl_client_s_dn\\n\"; }}\n    }}\n}}\n",
+                 reused=$ssl_session_reused client=$ssl_client_s_dn{proto}\\n\"; }}\n    }}\n}}\n",
                 pem = pem.display(),
+                h2 = if h2 { " http2" } else { "" },
+                proto = if h2 { " proto=$server_protocol" } else { "" },
             ),
         );
         let child = Command::new("nginx")
