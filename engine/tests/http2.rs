@@ -592,3 +592,77 @@ both_drivers!(
     requests_to_an_h2_server_are_streams_of_one_connection,
     super::requests_to_an_h2_server_are_streams_of_one_connection
 );
+
+/// The first frame the server sends: its SETTINGS, as (identifier, value) pairs.
+fn server_settings(s: &mut TcpStream) -> Vec<(u16, u32)> {
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[3], SETTINGS, "the server starts with SETTINGS");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut p = vec![0u8; len];
+    s.read_exact(&mut p).unwrap();
+    p.chunks(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            )
+        })
+        .collect()
+}
+
+/// `tune.h2.*` is what the listener announces; an idle connection ends with a GOAWAY
+/// after `timeout http-keep-alive`, and every connection with one on a soft stop.
+fn settings_idle_timeout_and_soft_stop(legacy: bool) {
+    let origin = Origin::text("ok\n");
+    let rx = Receiver::new();
+    let port = free_port();
+    let text = format!(
+        "global\n nbthread 1\n tune.h2.max-concurrent-streams 7\n tune.h2.initial-window-size 12345\n \
+         tune.h2.header-table-size 2048\n log {} local0 info\ndefaults\n mode http\n \
+         timeout client 5s\n timeout server 5s\n timeout connect 1s\n timeout http-keep-alive 1s\n\
+         frontend www\n bind 127.0.0.1:{port} proto h2\n default_backend app\n\
+         backend app\n server s1 {}\n",
+        rx.addr(),
+        origin.addr
+    );
+    let h = run(parse_config(&text), legacy);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = h2_connect(addr);
+    let settings = server_settings(&mut s);
+    for want in [(1, 2048), (3, 7), (4, 12345)] {
+        assert!(settings.contains(&want), "{want:?} in {settings:?}");
+    }
+    // Idle: GOAWAY with NO_ERROR, then the close.
+    let started = Instant::now();
+    assert_eq!(goaway_code(&mut s), Some(0));
+    let idled = started.elapsed();
+    assert!(
+        idled > Duration::from_millis(800) && idled < Duration::from_secs(3),
+        "{idled:?}"
+    );
+    // A soft stop sends a GOAWAY at once to a connection not idle that long yet.
+    let mut s = h2_connect(addr);
+    let _ = server_settings(&mut s);
+    let stopped = Instant::now();
+    h.soft_stop();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut head = [0u8; 9];
+    loop {
+        s.read_exact(&mut head)
+            .expect("a GOAWAY within 500 ms of the stop");
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut p = vec![0u8; len];
+        s.read_exact(&mut p).unwrap();
+        if head[3] == 7 {
+            assert_eq!(&p[4..8], &[0, 0, 0, 0], "NO_ERROR");
+            break;
+        }
+    }
+    assert!(stopped.elapsed() < Duration::from_millis(500));
+}
+both_drivers!(
+    settings_idle_timeout_and_soft_stop,
+    super::settings_idle_timeout_and_soft_stop
+);
