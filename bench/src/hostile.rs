@@ -63,6 +63,7 @@ pub fn stage(proxy: Proxy, head_timeout: u64, maxconn: u32) -> Result<Stage, Str
         threads: 1,
         proxy_cpus,
         routing: false,
+        h2: false,
         maxconn,
         tls: None,
     };

@@ -85,16 +85,74 @@ impl Write for Conn {
     }
 }
 
-/// A fresh connection to `addr`, over TLS with `tls`, that has made one request: a
-/// WebSocket handshake when `upgrade` (the connection is then a tunnel).
+/// What an idle connection's one request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// An HTTP/1.1 keep-alive `GET`.
+    Get,
+    /// A WebSocket handshake: the connection is then a tunnel.
+    WebSocket,
+    /// A `GET` on an HTTP/2 connection (h2c with prior knowledge, or ALPN over TLS).
+    H2,
+}
+
+/// A fresh connection to `addr`, over TLS with `tls`, that has made one request.
 pub fn after_one_request(
     addr: SocketAddr,
     tls: Option<&ClientTls>,
-    upgrade: bool,
+    ask: Ask,
 ) -> std::io::Result<Conn> {
     let mut c = connect(addr, tls)?;
-    one_request(&mut c, upgrade)?;
+    match ask {
+        Ask::H2 => one_h2_request(&mut c)?,
+        _ => one_request(&mut c, ask == Ask::WebSocket)?,
+    }
     Ok(c)
+}
+
+/// The client preface, empty SETTINGS, and `GET /?s=6` on stream 1: `:method GET`,
+/// `:scheme http` and `:authority bench` (literal) and `:path /?s=6` (literal), HPACK
+/// without Huffman coding.
+fn h2_hello() -> Vec<u8> {
+    let frame = |kind: u8, flags: u8, stream: u32, payload: &[u8]| {
+        let len = payload.len() as u32;
+        let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    let mut block = vec![0x82, 0x86, 0x01, 5];
+    block.extend_from_slice(b"bench");
+    block.extend_from_slice(&[0x04, 5]);
+    block.extend_from_slice(b"/?s=6");
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    out.extend(frame(1, 0x5, 1, &block));
+    out
+}
+
+/// Sends [`h2_hello`] and reads frames until stream 1 ends, acknowledging the server's
+/// SETTINGS (so that nothing is left for it to wait for).
+fn one_h2_request(s: &mut Conn) -> std::io::Result<()> {
+    s.write_all(&h2_hello())?;
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head)?;
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let (kind, flags) = (head[3], head[4]);
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload)?;
+        match kind {
+            // SETTINGS, not an ACK: acknowledged.
+            4 if flags & 1 == 0 => s.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0])?,
+            // GOAWAY, RST_STREAM: refused.
+            7 | 3 => return Err(std::io::Error::other(format!("frame type {kind}"))),
+            // DATA or HEADERS ending stream 1: answered.
+            0 | 1 if stream == 1 && flags & 1 != 0 => return Ok(()),
+            _ => {}
+        }
+    }
 }
 
 /// A WebSocket handshake (RFC 6455's example key; the fixture answers with its accept).
@@ -157,14 +215,14 @@ pub struct Opened {
     pub first_error: Option<String>,
 }
 
-pub fn open(addr: SocketAddr, count: usize, tls: Option<&ClientTls>, upgrade: bool) -> Opened {
+pub fn open(addr: SocketAddr, count: usize, tls: Option<&ClientTls>, ask: Ask) -> Opened {
     let mut o = Opened {
         conns: Vec::with_capacity(count),
         errors: 0,
         first_error: None,
     };
     for _ in 0..count {
-        match after_one_request(addr, tls, upgrade) {
+        match after_one_request(addr, tls, ask) {
             Ok(c) => o.conns.push(c),
             Err(e) => {
                 o.errors += 1;

@@ -14,14 +14,17 @@ pub const PERCENTILES: [f64; 8] = [50.0, 75.0, 90.0, 99.0, 99.5, 99.9, 99.95, 99
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gen {
     Wrk,
+    /// h2load speaking HTTP/1.1 (`--h1`).
     H2load,
+    /// h2load speaking HTTP/2 (h2c with prior knowledge), 10 streams at once per connection.
+    H2,
 }
 
 impl Gen {
     pub fn name(self) -> &'static str {
         match self {
             Gen::Wrk => "wrk",
-            Gen::H2load => "h2load",
+            Gen::H2load | Gen::H2 => "h2load",
         }
     }
 }
@@ -97,9 +100,9 @@ pub fn run(spec: &LoadSpec, script: &Path, out_file: &Path) -> Result<LoadResult
             c.arg(&spec.url);
             c
         }
-        Gen::H2load => {
+        Gen::H2load | Gen::H2 => {
             let mut c = Command::new("h2load");
-            c.arg("--h1")
+            c.arg(if spec.gen == Gen::H2 { "-m10" } else { "--h1" })
                 .arg(format!("-c{}", spec.conns))
                 .arg(format!("-t{}", spec.threads.min(spec.conns)))
                 .arg(format!("-D{secs}"));
@@ -119,7 +122,7 @@ pub fn run(spec: &LoadSpec, script: &Path, out_file: &Path) -> Result<LoadResult
     }
     let mut r = match spec.gen {
         Gen::Wrk => parse_wrk(&text),
-        Gen::H2load => parse_h2load(&text),
+        Gen::H2load | Gen::H2 => parse_h2load(&text),
     }
     .ok_or_else(|| format!("cannot read {} output:\n{text}", spec.gen.name()))?;
     r.cpu_us = cpu_us;

@@ -286,7 +286,10 @@ fn bench(a: Args) -> Result<bool, String> {
 
     // Nothing is installed silently: name what is missing and the line that installs it.
     let mut needed: Vec<(&str, &str)> = vec![("wrk", "wrk")];
-    if workloads.iter().any(|w| w.gen == load::Gen::H2load) {
+    if workloads
+        .iter()
+        .any(|w| matches!(w.gen, load::Gen::H2load | load::Gen::H2))
+    {
         needed.push(("h2load", "nghttp2-client"));
     }
     if targets.contains(&Target::Haproxy) {

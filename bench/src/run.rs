@@ -103,6 +103,7 @@ fn spec(plan: &Plan, w: &Workload) -> Spec {
         threads: plan.threads,
         proxy_cpus: plan.proxy_cpus.clone(),
         routing: w.routing,
+        h2: w.ask == crate::idle::Ask::H2 || w.gen == crate::load::Gen::H2,
         maxconn: (plan.idle_conns as u32 + 500).max(4096),
         tls: w
             .tls
@@ -286,10 +287,10 @@ fn measure_idle(
     let addr: SocketAddr = ([127, 0, 0, 1], plan.front_port).into();
     let tls = w.tls.map(|_| crate::tls::client());
     // One request first, so lazily built per-worker state is in the baseline.
-    let primer = crate::idle::open(addr, plan.threads.max(1), tls.as_ref(), w.upgrade);
+    let primer = crate::idle::open(addr, plan.threads.max(1), tls.as_ref(), w.ask);
     std::thread::sleep(Duration::from_millis(200));
     let before = procfs::tree_rss_kib(proc.pid());
-    let opened = crate::idle::open(addr, plan.idle_conns, tls.as_ref(), w.upgrade);
+    let opened = crate::idle::open(addr, plan.idle_conns, tls.as_ref(), w.ask);
     std::thread::sleep(Duration::from_millis(500));
     let after = procfs::tree_rss_kib(proc.pid());
     // Connections the proxy closed meanwhile are not in its RSS: they are errors, not idle.

@@ -60,6 +60,9 @@ pub struct Spec {
     pub proxy_cpus: Vec<usize>,
     /// 100 ACLs and 50 backends in front of the one fixture backend.
     pub routing: bool,
+    /// Clients speak HTTP/2 (h2c): nginx needs `http2` on its listener for it; ringlb and
+    /// haproxy see the preface.
+    pub h2: bool,
     pub maxconn: u32,
     /// Terminate TLS with this certificate and key (one PEM). Resumption is off: no session
     /// tickets, no session cache, so every new connection is a full handshake, and the
@@ -224,7 +227,11 @@ pub fn nginx_conf(spec: &Spec) -> String {
                    proxy_set_header Connection $connection_upgrade;";
     match &spec.tls {
         None => {
-            let _ = writeln!(c, "  server {{\n    listen 127.0.0.1:{front} backlog=4096;");
+            let h2 = if spec.h2 { " http2" } else { "" };
+            let _ = writeln!(
+                c,
+                "  server {{\n    listen 127.0.0.1:{front}{h2} backlog=4096;"
+            );
         }
         Some(pem) => {
             let pem = pem.display();
@@ -385,6 +392,7 @@ mod tests {
             threads,
             proxy_cpus: cpus,
             routing,
+            h2: false,
             maxconn: 9500,
             tls: None,
         }

@@ -111,7 +111,7 @@ pub fn resumes(addr: SocketAddr) -> Result<bool, String> {
     let config = client();
     let mut kind = None;
     for _ in 0..2 {
-        let mut conn = crate::idle::after_one_request(addr, Some(&config), false)
+        let mut conn = crate::idle::after_one_request(addr, Some(&config), crate::idle::Ask::Get)
             .map_err(|e| format!("TLS probe of {addr}: {e}"))?;
         kind = conn.handshake_kind();
         conn.close();
@@ -137,6 +137,7 @@ mod tests {
                 threads: 1,
                 proxy_cpus: vec![1],
                 routing: false,
+                h2: false,
                 maxconn: 4096,
                 tls: Some(certs.pem(key).to_owned()),
             };

@@ -1,6 +1,7 @@
 //! The workloads: what is requested, through which kind of proxy configuration, by which
 //! load generator, and which targets take part.
 
+use crate::idle::Ask;
 use crate::load::Gen;
 use crate::targets::{self, Mode, Target};
 use crate::tls::KeyType;
@@ -26,9 +27,9 @@ pub struct Workload {
     /// Clients speak TLS to the proxy, which presents a certificate with this key; the
     /// backend stays plain HTTP.
     pub tls: Option<KeyType>,
-    /// Idle workload: each connection's one request is a WebSocket handshake, which the
-    /// fixture accepts (`101`), so what stays open is a tunnel.
-    pub upgrade: bool,
+    /// Idle workload: each connection's one request (a WebSocket handshake, which the
+    /// fixture accepts with `101` so that what stays open is a tunnel, or HTTP/2).
+    pub ask: Ask,
     pub targets: Vec<Target>,
 }
 
@@ -44,7 +45,7 @@ impl Workload {
             close: false,
             routing: false,
             tls: None,
-            upgrade: false,
+            ask: Ask::Get,
             targets: Target::ALL.to_vec(),
         }
     }
@@ -105,6 +106,26 @@ pub fn all() -> Vec<Workload> {
             )
         },
         Workload {
+            gen: Gen::H2,
+            targets: proxies.clone(),
+            ..Workload::load(
+                "h2",
+                "HTTP/2 to the proxy (h2c, h2load -m10: 10 streams per connection), HTTP/1.1 \
+                 keep-alive to the backend, 6-byte responses",
+                "/?s=6",
+            )
+        },
+        Workload {
+            kind: Kind::Idle,
+            ask: Ask::H2,
+            targets: proxies.clone(),
+            ..Workload::load(
+                "h2-idle",
+                "idle HTTP/2 connections (h2c, one request each), proxy RSS per connection",
+                "/?s=6",
+            )
+        },
+        Workload {
             kind: Kind::Idle,
             targets: proxies,
             ..Workload::load(
@@ -115,7 +136,7 @@ pub fn all() -> Vec<Workload> {
         },
         Workload {
             kind: Kind::Idle,
-            upgrade: true,
+            ask: Ask::WebSocket,
             targets: vec![Target::Ringlb, Target::Haproxy, Target::Nginx],
             ..Workload::load(
                 "ws-idle",

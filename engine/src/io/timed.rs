@@ -113,7 +113,13 @@ thread_local! {
 
 /// A timer for `deadline`: a spare one set again, or a new one.
 fn timer_until(deadline: monoio::time::Instant) -> std::pin::Pin<Box<monoio::time::Sleep>> {
-    match SPARE.with(|s| s.borrow_mut().pop()) {
+    // One that fired while it waited in the pool is not set again: monoio does not arm a
+    // fired timer anew (it never fires again), so it is dropped.
+    let spare = SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        std::iter::from_fn(|| s.pop()).find(|t| !t.is_elapsed())
+    });
+    match spare {
         Some(mut t) => {
             t.as_mut().reset(deadline);
             t
@@ -122,14 +128,15 @@ fn timer_until(deadline: monoio::time::Instant) -> std::pin::Pin<Box<monoio::tim
     }
 }
 
-/// Keeps `t` for the next [`timer_until`], set far ahead meanwhile so that it does not fire
-/// (and wake the task it last served) while it waits.
-fn recycle(mut t: std::pin::Pin<Box<monoio::time::Sleep>>) {
-    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Keeps `t` for the next [`timer_until`] unless it fired (see there). Should its deadline
+/// pass while it waits, it wakes the task it last served once, for nothing.
+fn recycle(t: std::pin::Pin<Box<monoio::time::Sleep>>) {
+    if t.is_elapsed() {
+        return;
+    }
     let _ = SPARE.try_with(|s| {
         let mut s = s.borrow_mut();
         if s.len() < SPARE_TIMERS {
-            t.as_mut().reset(monoio::time::Instant::now() + FAR);
             s.push(t);
         }
     });
