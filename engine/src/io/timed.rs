@@ -102,42 +102,38 @@ impl<F> Drop for Within<F> {
     }
 }
 
-/// Timers kept per worker thread for [`within`], at most this many: a request that waits
-/// takes one and gives it back, so none is allocated in steady state.
+/// Timer allocations kept per worker thread for [`within`], at most this many: a request
+/// that waits takes one and gives it back, so none is allocated in steady state. Only the
+/// memory is reused: each wait gets a timer of its own, made in it and dropped in place
+/// (monoio's timers are not made to be set again once used).
 const SPARE_TIMERS: usize = 256;
 
+type TimerMemory = Box<std::mem::MaybeUninit<monoio::time::Sleep>>;
+
 thread_local! {
-    static SPARE: std::cell::RefCell<Vec<std::pin::Pin<Box<monoio::time::Sleep>>>> =
+    static SPARE: std::cell::RefCell<Vec<TimerMemory>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A timer for `deadline`: a spare one set again, or a new one.
+/// A timer for `deadline`, in spare memory when there is some.
 fn timer_until(deadline: monoio::time::Instant) -> std::pin::Pin<Box<monoio::time::Sleep>> {
-    // One that fired while it waited in the pool is not set again: monoio does not arm a
-    // fired timer anew (it never fires again), so it is dropped.
-    let spare = SPARE.with(|s| {
-        let mut s = s.borrow_mut();
-        std::iter::from_fn(|| s.pop()).find(|t| !t.is_elapsed())
-    });
-    match spare {
-        Some(mut t) => {
-            t.as_mut().reset(deadline);
-            t
-        }
-        None => Box::pin(monoio::time::sleep_until(deadline)),
-    }
+    let memory = SPARE
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(Box::new_uninit);
+    Box::into_pin(Box::write(memory, monoio::time::sleep_until(deadline)))
 }
 
-/// Keeps `t` for the next [`timer_until`] unless it fired (see there). Should its deadline
-/// pass while it waits, it wakes the task it last served once, for nothing.
+/// Drops `t` where it is (which takes it off the timer wheel) and keeps its memory.
 fn recycle(t: std::pin::Pin<Box<monoio::time::Sleep>>) {
-    if t.is_elapsed() {
-        return;
-    }
+    // SAFETY: the timer is dropped in place, never moved; what is kept afterwards is
+    // memory only, treated as uninitialised.
+    let raw = Box::into_raw(unsafe { std::pin::Pin::into_inner_unchecked(t) });
+    unsafe { std::ptr::drop_in_place(raw) };
+    let memory = unsafe { Box::from_raw(raw.cast::<std::mem::MaybeUninit<monoio::time::Sleep>>()) };
     let _ = SPARE.try_with(|s| {
         let mut s = s.borrow_mut();
         if s.len() < SPARE_TIMERS {
-            s.push(t);
+            s.push(memory);
         }
     });
 }
