@@ -666,3 +666,60 @@ both_drivers!(
     settings_idle_timeout_and_soft_stop,
     super::settings_idle_timeout_and_soft_stop
 );
+
+/// Streams past `tune.h2.max-concurrent-streams` are refused (`RST_STREAM
+/// REFUSED_STREAM`), the others answered; a stream whose client never opens its window is
+/// ended by `timeout client`, and the connection goes on serving.
+fn too_many_streams_and_closed_windows(legacy: bool) {
+    let origin = Origin::serve(|_| Reply::ok(pattern(200_000)).after(Duration::from_millis(200)));
+    let rx = Receiver::new();
+    let port = free_port();
+    let text = format!(
+        "global\n nbthread 1\n tune.h2.max-concurrent-streams 2\n log {} local0 info\n\
+         defaults\n mode http\n timeout client 1s\n timeout server 5s\n timeout connect 1s\n\
+         frontend www\n bind 127.0.0.1:{port} proto h2\n default_backend app\n\
+         backend app\n server s1 {}\n",
+        rx.addr(),
+        origin.addr
+    );
+    let _h = run(parse_config(&text), legacy);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = h2_connect(addr);
+    let _ = server_settings(&mut s);
+    // Acknowledge the server's SETTINGS (its stream limit applies from then on), then open
+    // three streams at once; no WINDOW_UPDATE is ever sent, so no 200 kB body can finish.
+    let mut three = frame(SETTINGS, 1, 0, &[]);
+    for id in [1u32, 3, 5] {
+        three.extend(frame(HEADERS, END_STREAM | END_HEADERS, id, &get_block()));
+    }
+    s.write_all(&three).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (mut refused, mut headers, mut reset) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    while reset.len() + refused.len() < 3 && started.elapsed() < Duration::from_secs(5) {
+        let mut head = [0u8; 9];
+        if s.read_exact(&mut head).is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]);
+        let mut p = vec![0u8; len];
+        s.read_exact(&mut p).unwrap();
+        match head[3] {
+            1 => headers.push(id),
+            3 if p == 7u32.to_be_bytes() => refused.push(id),
+            3 => reset.push(id),
+            _ => {}
+        }
+    }
+    headers.sort();
+    assert_eq!(refused, [5], "the third stream is refused");
+    assert_eq!(headers, [1, 3], "the first two are answered");
+    // Their bodies wait for a window that never opens: `timeout client` ends them.
+    assert_eq!(reset.len(), 2, "both stalled streams end: {reset:?}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+both_drivers!(
+    too_many_streams_and_closed_windows,
+    super::too_many_streams_and_closed_windows
+);

@@ -111,7 +111,7 @@ async fn bridge(pipe: &Pipe, mut send: SendRequest<Bytes>, https: bool) -> Resul
     // before it has read everything.
     let up = async {
         if !ended {
-            let _ = h2_body::send_from(pipe, &mut body, buf, kind).await;
+            let _ = h2_body::send_from(pipe, &mut body, buf, kind, None).await;
         }
         std::future::pending::<()>().await
     };

@@ -100,17 +100,29 @@ async fn next(
     }
 }
 
+/// How long a stream may wait for its peer to open its window (`None`: as long as it
+/// takes); past it, the stream is reset. A peer that never reads holds nothing longer.
+pub type Stall = Option<std::time::Duration>;
+
 /// Sends `data` as DATA frames within the stream's flow-control window (`last`: the stream
 /// ends with it).
 pub async fn send_data(
     send: &mut SendStream<Bytes>,
     data: &[u8],
     last: bool,
+    stall: Stall,
 ) -> Result<(), Stopped> {
     let mut at = 0;
     while at < data.len() {
         send.reserve_capacity(data.len() - at);
-        let granted = match poll_fn(|cx| send.poll_capacity(cx)).await {
+        let capacity = poll_fn(|cx| send.poll_capacity(cx));
+        let granted = match stall {
+            Some(limit) => crate::io::timed::within(limit, capacity)
+                .await
+                .map_err(|_| Stopped)?,
+            None => capacity.await,
+        };
+        let granted = match granted {
             Some(Ok(n)) => n,
             _ => return Err(Stopped),
         };
@@ -137,15 +149,19 @@ pub async fn send_from(
     send: &mut SendStream<Bytes>,
     buf: Vec<u8>,
     kind: BodyKind,
+    stall: Stall,
 ) -> Result<(), Stopped> {
     let res = match kind {
-        BodyKind::None => send_data(send, &[], true).await,
-        BodyKind::Length(n) => send_length(pipe, send, buf, n).await,
-        BodyKind::UntilClose => send_until_end(pipe, send, buf).await,
-        BodyKind::Chunked => send_chunked(pipe, send, buf).await,
+        BodyKind::None => send_data(send, &[], true, stall).await,
+        BodyKind::Length(n) => send_length(pipe, send, buf, n, stall).await,
+        BodyKind::UntilClose => send_until_end(pipe, send, buf, stall).await,
+        BodyKind::Chunked => send_chunked(pipe, send, buf, stall).await,
     };
     if res.is_err() {
+        // The peer must not take it for a whole body, and the pipe's writer learns that
+        // its peer is gone.
         send.send_reset(h2::Reason::INTERNAL_ERROR);
+        pipe.break_off();
     }
     res
 }
@@ -155,12 +171,13 @@ async fn send_length(
     send: &mut SendStream<Bytes>,
     mut buf: Vec<u8>,
     len: u64,
+    stall: Stall,
 ) -> Result<(), Stopped> {
     let mut left = len;
     loop {
         let n = (buf.len() as u64).min(left) as usize;
         left -= n as u64;
-        send_data(send, &buf[..n], left == 0).await?;
+        send_data(send, &buf[..n], left == 0, stall).await?;
         if left == 0 {
             return Ok(());
         }
@@ -175,12 +192,13 @@ async fn send_until_end(
     pipe: &Pipe,
     send: &mut SendStream<Bytes>,
     mut buf: Vec<u8>,
+    stall: Stall,
 ) -> Result<(), Stopped> {
     loop {
-        send_data(send, &buf, false).await?;
+        send_data(send, &buf, false, stall).await?;
         buf.clear();
         if next(pipe, send, &mut buf).await? == Output::End {
-            return send_data(send, &[], true).await;
+            return send_data(send, &[], true, stall).await;
         }
     }
 }
@@ -189,6 +207,7 @@ async fn send_chunked(
     pipe: &Pipe,
     send: &mut SendStream<Bytes>,
     mut buf: Vec<u8>,
+    stall: Stall,
 ) -> Result<(), Stopped> {
     let mut dec = ChunkedDecoder::new();
     let mut trailers = Vec::new();
@@ -201,14 +220,14 @@ async fn send_chunked(
                 trailers.extend_from_slice(&buf[at..at + n]);
             } else if !data.is_empty() {
                 let data = at + data.start..at + data.end;
-                send_data(send, &buf[data], false).await?;
+                send_data(send, &buf[data], false, stall).await?;
             }
             at += n;
         }
         if dec.is_done() {
             return match http2::trailers(&trailers) {
                 Ok(Some(t)) => send.send_trailers(t).map_err(|_| Stopped),
-                Ok(None) => send_data(send, &[], true).await,
+                Ok(None) => send_data(send, &[], true, stall).await,
                 Err(_) => Err(Stopped),
             };
         }

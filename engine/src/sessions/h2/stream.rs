@@ -184,6 +184,7 @@ async fn answer<R>(
     };
     if kind != BodyKind::None {
         buf.drain(..head.len);
-        let _ = h2_body::send_from(pipe, &mut send, buf, kind).await;
+        let stall = ctx.fe.timeouts.client;
+        let _ = h2_body::send_from(pipe, &mut send, buf, kind, stall).await;
     }
 }
