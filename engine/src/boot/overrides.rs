@@ -37,7 +37,7 @@ impl Overrides {
         let peer = self
             .local_peer
             .clone()
-            .unwrap_or_else(crate::io::host::hostname);
+            .unwrap_or_else(|| crate::io::host::hostname().to_string());
         std::env::set_var(LOCALPEER_ENV, peer);
         Ok(())
     }

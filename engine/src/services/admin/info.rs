@@ -125,7 +125,13 @@ fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
         (47, "Tasks", "MGP", "u32", n(rt.nbthread as u64)),
         (48, "Run_queue", "MGP", "u32", zero()),
         (49, "Idle_pct", "MaP", "u32", Some("100".into())),
-        (50, "node", "COS", "str", Some(crate::io::host::hostname())),
+        (
+            50,
+            "node",
+            "COS",
+            "str",
+            Some(crate::io::host::hostname().to_string()),
+        ),
         (52, "Stopping", "MGP", "u32", zero()),
         // The listeners, the connections being served and this runtime API session.
         (53, "Jobs", "MGP", "u32", n(listeners + p.sess_cur + 1)),
