@@ -431,6 +431,19 @@ fn debian_unit_command_line_starts_with_systemd_readiness_and_master_cli() {
     };
     let pidfile = dir.path().join("haproxy.pid");
     let master_sock = dir.path().join("haproxy-master.sock");
+    // The unit's ExecReload check: silent, exit 0, nothing bound.
+    let check = ringlb(&[
+        "-Ws",
+        "-f",
+        cfg.to_str().unwrap(),
+        "-c",
+        "-q",
+        "-S",
+        master_sock.to_str().unwrap(),
+    ]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert_eq!(stdout(&check) + &stderr(&check), "");
+    assert!(!master_sock.exists());
     let mut lb = Ringlb::spawn_with_env(
         &[
             "-Ws",
