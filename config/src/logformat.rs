@@ -92,6 +92,7 @@ log_aliases! {
     HandshakeTime = "Th": "handshake time, ms",
     IdleTime = "Ti": "idle time before the request, ms",
     RequestTime = "Tq": "time to receive the request head, ms",
+    RequestReceiveTime = "TR": "time to receive the request head from its first byte, ms",
     ResponseTime = "Tr": "server response time, ms",
     StartTimestamp = "Ts": "request start as a Unix timestamp",
     SessionTime = "Tt": "total session duration, ms",
@@ -341,8 +342,8 @@ mod tests {
     #[test]
     fn every_common_alias_parses() {
         for name in [
-            "ci", "cp", "fi", "fp", "b", "s", "ST", "r", "Tr", "Ta", "Tq", "B", "H", "pid", "t",
-            "T", "U", "f", "ft", "bi", "bp", "si", "sp", "ID", "hr", "hs", "hrl", "hsl", "CC",
+            "ci", "cp", "fi", "fp", "b", "s", "ST", "r", "Tr", "TR", "Ta", "Tq", "B", "H", "pid",
+            "t", "T", "U", "f", "ft", "bi", "bp", "si", "sp", "ID", "hr", "hs", "hrl", "hsl", "CC",
             "CS", "tsc", "ac", "fc", "bc", "sc", "rc", "sq", "bq", "sslv", "sslc",
         ] {
             let parts = parse(&format!("%{name}"));
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn display_is_the_source_and_reparses_equal() {
         for s in [
-            "%ci:%cp [%t] %ft %b/%s %Tq/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r",
+            "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r",
             "%[req.hdr(host),lower,field(1,:)]",
             "static text",
             "",

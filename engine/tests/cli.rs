@@ -80,12 +80,17 @@ fn check_accepts_every_example_configuration() {
             file.display(),
             stderr(&out)
         );
-        assert_eq!(
-            stdout(&out).trim(),
-            "Configuration file is valid",
-            "{}",
-            file.display()
-        );
+        // `quiet` in global silences the verdict, in haproxy too.
+        let quiet = std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .any(|l| l.trim() == "quiet");
+        let verdict = if quiet {
+            ""
+        } else {
+            "Configuration file is valid"
+        };
+        assert_eq!(stdout(&out).trim(), verdict, "{}", file.display());
     }
 }
 
@@ -292,4 +297,200 @@ fn a_configuration_without_listeners_will_not_start_as_in_haproxy() {
             ours.stderr()
         );
     }
+}
+
+/// A site with a runtime socket in `dir`: `global` gets `extra`; returns the configuration,
+/// the socket and the frontend's address.
+fn site_with_socket(dir: &TempDir, extra: &str) -> (PathBuf, PathBuf, std::net::SocketAddr) {
+    let port = free_port();
+    let sock = dir.path().join("admin.sock");
+    let text = format!(
+        "global\n stats socket {} level admin\n{extra}{}",
+        sock.display(),
+        VALID.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+    );
+    let cfg = dir.write("site.cfg", &text);
+    (cfg, sock, ([127, 0, 0, 1], port).into())
+}
+
+/// The `slim` column of `show stat` for `proxy,row`.
+fn slim(stat: &str, row: &str) -> String {
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with(row))
+        .unwrap_or_else(|| panic!("no {row} in {stat}"));
+    line.split(',').nth(6).unwrap().to_string()
+}
+
+/// `-C DIR` is the directory relative paths are read from, with `-c` as when starting; a
+/// directory that does not exist is an error naming the flag. haproxy agrees on both.
+#[test]
+fn chdir_flag_reads_a_relative_configuration_from_that_directory() {
+    let dir = TempDir::new("chdir");
+    dir.write("rel.cfg", VALID);
+    let at = dir.path().to_str().unwrap();
+    let ours = ringlb(&["-c", "-C", at, "-f", "rel.cfg"]);
+    assert_eq!(ours.status.code(), Some(0), "{}", stderr(&ours));
+    assert_eq!(stdout(&ours).trim(), "Configuration file is valid");
+    assert_eq!(
+        haproxy(&["-c", "-C", at, "-f", "rel.cfg"]).status.code(),
+        Some(0)
+    );
+    let missing = ringlb(&["-c", "-C", "/nonexistent-ringlb-dir", "-f", "rel.cfg"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("-C"), "{}", stderr(&missing));
+}
+
+/// `-q` and `quiet` in global hide the warnings and the verdict of `-c`; `-V` shows them
+/// again, as haproxy's verbose mode does.
+#[test]
+fn verbose_flag_undoes_quiet() {
+    let dir = TempDir::new("verbose");
+    let text = format!(
+        "global\n quiet\n{}",
+        VALID.replace("    default_backend app\n", "")
+    );
+    let cfg = dir.write("warn.cfg", &text);
+    let cfg = cfg.to_str().unwrap();
+    let quiet = ringlb(&["-c", "-f", cfg]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(stdout(&quiet) + &stderr(&quiet), "");
+    let verbose = ringlb(&["-c", "-V", "-f", cfg]);
+    assert_eq!(verbose.status.code(), Some(0));
+    assert!(stderr(&verbose).contains("warning"), "{}", stderr(&verbose));
+    assert_eq!(stdout(&verbose).trim(), "Configuration file is valid");
+    let both = ringlb(&["-c", "-q", "-V", "-f", cfg]);
+    assert!(stderr(&both).contains("warning"), "-V wins over -q");
+}
+
+/// `-n 7` is the global maxconn (over the file's), `-N 5` every frontend's that sets none,
+/// `-m` the memory limit: `show info` and `show stat` give what haproxy 2.6 gives for the
+/// same flags (Maxconn 7, frontend slim 5, backend slim 1 derived from it, Memmax_MB). `-S`
+/// without master-worker mode is warned about and not opened, as haproxy does.
+#[test]
+fn maxconn_and_memory_flags_show_in_the_runtime_api() {
+    let dir = TempDir::new("nflags");
+    let (cfg, sock, addr) = site_with_socket(&dir, " maxconn 100\n");
+    let master_sock = dir.path().join("master.sock");
+    let mut lb = Ringlb::spawn(
+        &[
+            "-f",
+            cfg.to_str().unwrap(),
+            "-n",
+            "7",
+            "-N",
+            "5",
+            "-m",
+            "8192",
+            "-L",
+            "peer1",
+            "-S",
+            master_sock.to_str().unwrap(),
+        ],
+        dir.path().join("stderr.txt"),
+    );
+    lb.wait_serving(addr);
+    let info = runtime_command(&sock, "show info");
+    assert!(info.contains("\nMaxconn: 7\n"), "{info}");
+    assert!(info.contains("\nMemmax_MB: 8192\n"), "{info}");
+    let stat = runtime_command(&sock, "show stat");
+    assert_eq!(slim(&stat, "web,FRONTEND"), "5", "{stat}");
+    assert_eq!(slim(&stat, "app,BACKEND"), "1", "{stat}");
+    assert!(
+        lb.stderr().contains("master-worker mode"),
+        "{}",
+        lb.stderr()
+    );
+    assert!(!master_sock.exists());
+}
+
+/// Debian's unit starts haproxy as `-Ws -f CONFIG -p PIDFILE -S /run/haproxy-master.sock`
+/// with `Type=notify`: the same command line starts ringlb, which reports READY=1 with the
+/// master's pid to `$NOTIFY_SOCKET`, writes that pid, and answers the master CLI: `show
+/// proc`, a command passed to the worker with `@1`, and `reload` (RELOADING=1, READY=1
+/// again). `-L NAME` is `${HAPROXY_LOCALPEER}` in the configuration.
+#[test]
+fn debian_unit_command_line_starts_with_systemd_readiness_and_master_cli() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("debian-unit");
+    let (cfg, _, addr) = site_with_socket(&dir, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "    default_backend app\n",
+        "    http-request return status 200 content-type text/plain lf-string \"peer ${HAPROXY_LOCALPEER}\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let notify_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 512];
+        let n = notify.recv(&mut buf).expect("a notification arrives");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let pidfile = dir.path().join("haproxy.pid");
+    let master_sock = dir.path().join("haproxy-master.sock");
+    // The unit's ExecReload check: silent, exit 0, nothing bound.
+    let check = ringlb(&[
+        "-Ws",
+        "-f",
+        cfg.to_str().unwrap(),
+        "-c",
+        "-q",
+        "-S",
+        master_sock.to_str().unwrap(),
+    ]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert_eq!(stdout(&check) + &stderr(&check), "");
+    assert!(!master_sock.exists());
+    let mut lb = Ringlb::spawn_with_env(
+        &[
+            "-Ws",
+            "-f",
+            cfg.to_str().unwrap(),
+            "-p",
+            pidfile.to_str().unwrap(),
+            "-S",
+            master_sock.to_str().unwrap(),
+            "-L",
+            "peer1",
+        ],
+        &[("NOTIFY_SOCKET", notify_path.as_os_str())],
+        std::process::Stdio::null(),
+        dir.path().join("stderr.txt"),
+    );
+    let ready = next();
+    assert_eq!(
+        ready,
+        format!("READY=1\nMAINPID={}", lb.pid()),
+        "{}",
+        lb.stderr()
+    );
+    assert_eq!(lb.wait_pidfile(&pidfile), lb.pid());
+    let (status, body) = http_get(addr, "/").unwrap();
+    assert_eq!((status, body.as_str()), (200, "peer peer1"));
+
+    let procs = runtime_command(&master_sock, "show proc");
+    let lines: Vec<&str> = procs.lines().collect();
+    assert!(lines[0].starts_with("#<PID>"), "{procs}");
+    assert!(
+        lines[1].starts_with(&format!("{:<15} master          0 [failed: 0]", lb.pid())),
+        "{procs}"
+    );
+    assert_eq!(lines[2], "# workers");
+    assert!(lines[3].contains(" worker "), "{procs}");
+    let info = runtime_command(&master_sock, "@1 show info");
+    assert!(info.contains("\nMaxconn: "), "{info}");
+    assert!(runtime_command(&master_sock, "help").contains("show proc"));
+
+    runtime_command(&master_sock, "reload");
+    assert_eq!(next(), "RELOADING=1");
+    assert_eq!(next(), "READY=1");
+    let procs = runtime_command(&master_sock, "show proc");
+    assert!(procs.contains(" master          1 [failed: 0]"), "{procs}");
+    assert_eq!(http_get(addr, "/").unwrap().0, 200);
+
+    assert!(lb.stop_with(libc::SIGTERM).success(), "{}", lb.stderr());
+    assert!(!master_sock.exists(), "the master CLI socket is removed");
 }

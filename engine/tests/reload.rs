@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -480,24 +479,6 @@ fn master_worker_reloads_on_sigusr2_and_restarts_a_crashed_worker() {
         master.stderr()
     );
     assert!(wait_gone(pids[4], Duration::from_secs(2)));
-}
-
-/// One command on the runtime socket at `path` (waiting for the socket: it opens just
-/// after the listeners); the answer ends with a close.
-fn runtime_command(path: &Path, line: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut s = loop {
-        match std::os::unix::net::UnixStream::connect(path) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() > deadline => panic!("runtime socket accepts: {e}"),
-            Err(_) => thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("{line}\n").as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 /// `srv_admin_state`, `srv_uweight` of `server` in `show servers state`.

@@ -1,13 +1,14 @@
 //! What a traffic log line says beyond the stream itself: timers, status, bytes, the
 //! termination state, connection and queue counts, captured headers.
 
+use std::net::SocketAddr;
+
 use crate::stream::termination::Termination;
 
 use crate::io::localtime::LocalTime;
 
-/// `option httplog`: HAProxy's HTTP log layout. `%Tq` stands for `%TR`: no handshake and
-/// no idle time is counted before a request here, so both are the same.
-pub const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %Tq/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// `option httplog`: HAProxy's HTTP log layout, as its manual writes it.
+pub const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
 /// `option tcplog`.
 pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
 
@@ -69,6 +70,12 @@ pub struct LogInfo<'a> {
     pub response_capture_slots: usize,
     /// The request was never read completely: the request line prints `<BADREQ>`.
     pub bad_request: bool,
+    /// The server connection's two ends: the server's address (`%si:%sp`) and the local
+    /// one it was reached from (`%bi:%bp`); `None` when no connection was made or the
+    /// format prints neither.
+    pub server_conn: Option<(SocketAddr, SocketAddr)>,
+    /// The frontend's line number, from 0 (`%lc`).
+    pub log_counter: u64,
 }
 
 /// The two-letter termination state: who ended the stream (`C` client, `S` server, `P`

@@ -183,6 +183,7 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
         LogAlias::Pid => {
             let _ = write!(out, "{}", std::process::id());
         }
+        LogAlias::Hostname => out.extend_from_slice(crate::io::host::hostname().as_bytes()),
         LogAlias::UniqueId => sample(unique_id::of(txn).as_deref(), out),
         LogAlias::RequestCounter => {
             let _ = write!(out, "{}", unique_id::request_number(txn));
@@ -209,7 +210,8 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
             out.extend_from_slice(txn.frontend.as_bytes())
         }
         LogAlias::CapturedRequestCookie | LogAlias::CapturedResponseCookie => out.push(b'-'),
-        LogAlias::RequestTime => num(out, t.tq),
+        // No handshake and no idle time are counted before a request: Tq is TR.
+        LogAlias::RequestTime | LogAlias::RequestReceiveTime => num(out, t.tq),
         LogAlias::QueueTime => num(out, t.tw),
         LogAlias::ConnectTime => num(out, t.tc),
         LogAlias::ResponseTime => num(out, t.tr),
@@ -225,6 +227,28 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
             }
         }
         LogAlias::Date | LogAlias::RequestDate => info.date.write_log_date(out, true),
+        LogAlias::DateGmt | LogAlias::RequestDateGmt => info.date.write_gmt_date(out),
+        LogAlias::RequestDateLocal => info.date.write_local_date(out),
+        LogAlias::Milliseconds => {
+            let _ = write!(out, "{:03}", info.date.millis);
+        }
+        LogAlias::LogCounter => num(out, info.log_counter as i64),
+        LogAlias::ServerIp | LogAlias::BackendIp | LogAlias::ServerPort | LogAlias::BackendPort => {
+            let Some((server, local)) = info.server_conn else {
+                out.push(b'-');
+                return true;
+            };
+            let at = if matches!(a, LogAlias::ServerIp | LogAlias::ServerPort) {
+                server
+            } else {
+                local
+            };
+            if matches!(a, LogAlias::ServerIp | LogAlias::BackendIp) {
+                let _ = write!(out, "{}", unmapped(at.ip()));
+            } else {
+                num(out, i64::from(at.port()));
+            }
+        }
         LogAlias::ActConn => num(out, info.conns[0] as i64),
         LogAlias::FeConn => num(out, info.conns[1] as i64),
         LogAlias::BeConn => num(out, info.conns[2] as i64),

@@ -1,5 +1,6 @@
 //! The command line: haproxy's flags (`-f`, `-c`, `-v`, `-vv`, `-d`, `-D`, `-p`, `-sf`, `-st`,
-//! `-x`, `-W`, `-cc`, `-dW`) on top of clap; serving itself is `lifecycle`'s.
+//! `-x`, `-W`, `-Ws`, `-S`, `-cc`, `-dW`, `-q`, `-V`, `-C`, `-L`, `-m`, `-n`, `-N`) on top of
+//! clap; serving itself is `lifecycle`'s.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,8 @@ use ringlb_config::ccexpr::{self, CcEnv};
 use ringlb_config::{Diagnostic, Loaded, Severity};
 
 use crate::boot::check_cmd::{self, CheckArgs};
-use crate::boot::lifecycle::{self, master, ProcessOptions};
+use crate::boot::lifecycle::{self, master, master_cli, ProcessOptions};
+use crate::boot::overrides::Overrides;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -32,7 +34,7 @@ const MISSING_FEATURES: &[&str] = &["OPENSSL", "LUA", "PCRE", "ZLIB", "QUIC", "P
     version = VERSION,
     disable_version_flag = true,
     about = "Load-balancing reverse proxy reading HAProxy's configuration language",
-    after_help = "Flags are haproxy's: -f FILE, -c, -v, -vv, -d, -D, -W, -p FILE, -sf PID…, -st PID…, -x SOCKET, -cc EXPR."
+    after_help = "Flags are haproxy's: -f FILE, -c, -v, -vv, -d, -D, -W, -Ws, -S SOCKET, -p FILE, -sf PID…, -st PID…, -x SOCKET, -cc EXPR, -q, -V, -C DIR, -L NAME, -m MB, -n N, -N N."
 )]
 pub struct Args {
     /// Configuration file or directory (its *.cfg in name order); repeatable.
@@ -84,9 +86,43 @@ pub struct Args {
     #[arg(short = 'q')]
     pub quiet: bool,
 
+    /// Verbose: undoes `quiet` from the global section.
+    #[arg(short = 'V')]
+    pub verbose: bool,
+
     /// Master-worker mode.
     #[arg(short = 'W')]
     pub master_worker: bool,
+
+    /// Master-worker mode for systemd (`Type=notify`): readiness, reloads and stops are
+    /// reported to `$NOTIFY_SOCKET`.
+    #[arg(long = "Ws")]
+    pub master_worker_systemd: bool,
+
+    /// The master CLI: `SOCKET[,mode,MODE][,user,USER][,group,GROUP][,level,LEVEL]` (a
+    /// Unix path or `ipv4@ADDR:PORT`); master-worker mode only.
+    #[arg(short = 'S', value_name = "SOCKET")]
+    pub master_cli: Option<String>,
+
+    /// Change to this directory before reading the configuration.
+    #[arg(short = 'C', value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+
+    /// Local peer name (default: the host name), in `$HAPROXY_LOCALPEER`.
+    #[arg(short = 'L', value_name = "NAME")]
+    pub local_peer: Option<String>,
+
+    /// Limit the process's memory (address space) to this many megabytes.
+    #[arg(short = 'm', value_name = "MB")]
+    pub memory_mb: Option<u64>,
+
+    /// Global maxconn, over the configuration's.
+    #[arg(short = 'n', value_name = "N")]
+    pub maxconn: Option<u32>,
+
+    /// Default maxconn of every frontend that sets none.
+    #[arg(short = 'N', value_name = "N")]
+    pub proxy_maxconn: Option<u32>,
 
     /// Take the listening sockets from this Unix socket (`@NAME`: abstract) first; with
     /// -sf/-st they are taken from the old process without it.
@@ -104,6 +140,11 @@ pub struct Args {
     /// Run as a worker of a master process (set by the master).
     #[arg(long = "master-child", hide = true)]
     pub master_child: bool,
+
+    /// A listening socket inherited from the master, served as an admin-level runtime
+    /// socket: the master CLI forwards `@1 COMMAND` there (set by the master).
+    #[arg(long = "master-cli-fd", value_name = "FD", hide = true)]
+    pub master_cli_fd: Option<i32>,
 
     /// Print the normalized configuration in HAProxy syntax and exit.
     #[arg(long = "dump")]
@@ -124,7 +165,8 @@ pub enum Command {
     Check(CheckArgs),
 }
 
-/// Rewrites haproxy-style multi-letter single-dash flags (`-sf`, `-st`, `-cc`, `-vv`, `-dW`)
+/// Rewrites haproxy-style multi-letter single-dash flags (`-sf`, `-st`, `-cc`, `-vv`, `-dW`,
+/// `-Ws`)
 /// into the long forms clap understands, and drops the other `-d*` debug flags, which only
 /// change haproxy's debugging output.
 pub fn normalize_argv(argv: impl IntoIterator<Item = String>) -> Vec<String> {
@@ -135,7 +177,7 @@ pub fn normalize_argv(argv: impl IntoIterator<Item = String>) -> Vec<String> {
                 return Some(a);
             }
             match a.as_str() {
-                "-sf" | "-st" | "-cc" | "-vv" | "-dW" => Some(format!("-{a}")),
+                "-sf" | "-st" | "-cc" | "-vv" | "-dW" | "-Ws" => Some(format!("-{a}")),
                 // haproxy's `-db` means foreground: ringlb stays in the foreground unless -D.
                 "-db" => None,
                 s if s.starts_with("-d")
@@ -175,11 +217,20 @@ fn run(args: Args) -> i32 {
         return 1;
     }
 
+    let overrides = args.overrides();
+    if let Err(e) = overrides.prepare_process() {
+        eprintln!("ringlb: {e}");
+        return 1;
+    }
     let loaded = ringlb_config::load(&args.files);
-    print_diagnostics(&loaded, args.quiet);
-    let Some(config) = loaded.config else {
+    // `-q` or `quiet` in global hide the warnings and the verdict; `-V` shows them anyway.
+    let quiet =
+        (args.quiet || loaded.config.as_ref().is_some_and(|c| c.global.quiet)) && !args.verbose;
+    print_diagnostics(&loaded, quiet);
+    let Some(mut config) = loaded.config else {
         return 1;
     };
+    overrides.apply(&mut config);
     if args.zero_warning
         && loaded
             .diagnostics
@@ -199,7 +250,7 @@ fn run(args: Args) -> i32 {
             );
             return 2;
         }
-        if !args.quiet {
+        if !quiet {
             println!("Configuration file is valid");
         }
         return 0;
@@ -212,11 +263,33 @@ fn run(args: Args) -> i32 {
         eprintln!("ringlb: no enabled listener found (check for 'bind' directives); exiting");
         return 1;
     }
+    if let Err(e) = overrides.limit_memory(&config) {
+        eprintln!("ringlb: {e}");
+        return 1;
+    }
     serve(config, &args)
 }
 
-fn serve(config: ringlb_config::Config, args: &Args) -> i32 {
-    let quiet = args.quiet || config.global.quiet;
+impl Args {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            chdir: self.chdir.clone(),
+            local_peer: self.local_peer.clone(),
+            memory_mb: self.memory_mb,
+            maxconn: self.maxconn,
+            proxy_maxconn: self.proxy_maxconn,
+        }
+    }
+}
+
+fn serve(mut config: ringlb_config::Config, args: &Args) -> i32 {
+    let quiet = (args.quiet || config.global.quiet) && !args.verbose;
+    if let Some(fd) = args.master_cli_fd {
+        config
+            .global
+            .stats_sockets
+            .push(master_cli::worker_socket(fd));
+    }
     if !quiet && !args.master_child {
         for notice in crate::boot::pending::not_applied(&config) {
             eprintln!("ringlb: warning: {notice}");
@@ -238,14 +311,33 @@ fn serve(config: ringlb_config::Config, args: &Args) -> i32 {
         legacy_driver: args.legacy_driver,
         supervised: args.master_child,
     };
-    if (args.master_worker || config.global.master_worker) && !args.master_child {
+    let master_worker =
+        args.master_worker || args.master_worker_systemd || config.global.master_worker;
+    if master_worker && !args.master_child {
         let mut process = process;
         process.pidfile = process.pidfile.or_else(|| config.global.pidfile.clone());
+        let cli = match args.master_cli.as_deref().map(master_cli::Spec::parse) {
+            Some(Ok(spec)) => Some(spec),
+            Some(Err(e)) => {
+                eprintln!("ringlb: -S: {e}");
+                return 1;
+            }
+            None => None,
+        };
         let opts = master::MasterOptions {
             files: args.files.clone(),
             process,
+            overrides: args.overrides(),
+            cli,
         };
         return master::run_master(config, opts);
+    }
+    if args.master_cli.is_some() && !args.master_child {
+        // haproxy's behaviour: warned about, not bound.
+        eprintln!(
+            "ringlb: warning: a master CLI socket (-S) was given, but master-worker mode \
+             (-W or -Ws) is not enabled; it is not opened"
+        );
     }
     lifecycle::serve(config, &process)
 }

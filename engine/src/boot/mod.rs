@@ -5,5 +5,6 @@ pub mod check_cmd;
 pub mod cli;
 pub mod control;
 pub mod lifecycle;
+pub mod overrides;
 pub mod pending;
 pub mod run;

@@ -79,6 +79,57 @@ impl LocalTime {
         }
     }
 
+    /// `06/Feb/2009:11:14:14 +0000`: the same instant in GMT (`%T`, `%trg`).
+    pub fn write_gmt_date(&self, out: &mut Vec<u8>) {
+        let secs = self.unix_secs();
+        // SAFETY: `tm` is plain data written by gmtime_r; both pointers are valid.
+        let tm = unsafe {
+            let t: libc::time_t = secs as libc::time_t;
+            let mut tm: libc::tm = std::mem::zeroed();
+            libc::gmtime_r(&t, &mut tm);
+            tm
+        };
+        let _ = write!(
+            out,
+            "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
+            tm.tm_mday,
+            MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+            tm.tm_year + 1900,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        );
+    }
+
+    /// `06/Feb/2009:12:14:14 +0100`: local time with its offset (`%trl`).
+    pub fn write_local_date(&self, out: &mut Vec<u8>) {
+        self.write_log_date(out, false);
+        let off = self.offset.abs();
+        let _ = write!(
+            out,
+            " {}{:02}{:02}",
+            if self.offset < 0 { '-' } else { '+' },
+            off / 3600,
+            off / 60 % 60
+        );
+    }
+
+    /// The Unix time of this date's second.
+    fn unix_secs(&self) -> i64 {
+        // SAFETY: timegm reads the broken-down time we fill; it is UTC arithmetic only.
+        let as_utc = unsafe {
+            let mut tm: libc::tm = std::mem::zeroed();
+            tm.tm_year = self.year - 1900;
+            tm.tm_mon = i32::from(self.month);
+            tm.tm_mday = i32::from(self.day);
+            tm.tm_hour = i32::from(self.hour);
+            tm.tm_min = i32::from(self.min);
+            tm.tm_sec = i32::from(self.sec);
+            libc::timegm(&mut tm) as i64
+        };
+        as_utc - i64::from(self.offset)
+    }
+
     /// `Feb  6 12:14:14`, the RFC 3164 timestamp (day padded with a space).
     pub(crate) fn write_rfc3164(&self, out: &mut Vec<u8>) {
         let _ = write!(
@@ -104,5 +155,48 @@ impl LocalTime {
             off / 3600,
             off / 60 % 60
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 06/Feb/2009 12:14:14.655 at UTC+1.
+    fn at() -> LocalTime {
+        LocalTime {
+            year: 2009,
+            month: 1,
+            day: 6,
+            hour: 12,
+            min: 14,
+            sec: 14,
+            millis: 655,
+            offset: 3600,
+        }
+    }
+
+    #[test]
+    fn gmt_date_is_the_same_instant_at_offset_zero() {
+        let mut out = Vec::new();
+        at().write_gmt_date(&mut out);
+        assert_eq!(out, b"06/Feb/2009:11:14:14 +0000");
+        let mut out = Vec::new();
+        LocalTime { hour: 0, ..at() }.write_gmt_date(&mut out);
+        assert_eq!(out, b"05/Feb/2009:23:14:14 +0000", "the day before");
+    }
+
+    #[test]
+    fn local_date_carries_its_offset() {
+        let mut out = Vec::new();
+        at().write_local_date(&mut out);
+        assert_eq!(out, b"06/Feb/2009:12:14:14 +0100");
+        let mut out = Vec::new();
+        LocalTime {
+            offset: -(5 * 3600 + 1800),
+            ..at()
+        }
+        .write_local_date(&mut out);
+        assert_eq!(out, b"06/Feb/2009:12:14:14 -0530");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod buffer;
 pub mod duplex;
+pub mod host;
 pub mod latch;
 pub mod localtime;
 pub mod poll_io;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::SystemTime;
 
-use ringlb_config::logformat::LogFormat;
+use ringlb_config::logformat::{LogAlias, LogFormat, LogPart};
 use ringlb_config::model::{CaptureSide, Level, Mode, Proxy};
 use ringlb_config::Config;
 
@@ -37,6 +37,11 @@ pub struct FrontendLog {
     pub separate_errors: bool,
     pub request_captures: Vec<(String, usize)>,
     pub response_captures: Vec<(String, usize)>,
+    /// The format prints an end of the server connection (`%si`, `%sp`, `%bi`, `%bp`): the
+    /// session then records both addresses, which costs two system calls.
+    pub server_addrs: bool,
+    /// Lines built so far, over every worker (`%lc`).
+    count: AtomicU64,
 }
 
 impl FrontendLog {
@@ -61,7 +66,6 @@ impl FrontendLog {
         };
         Some(Self {
             sinks,
-            format: source,
             dontlognull: p.options.dontlognull,
             separate_errors: p.options.log_separate_errors,
             // `http-request capture … len` slots follow the declared ones.
@@ -70,7 +74,26 @@ impl FrontendLog {
                 .chain(crate::stream::vars::rule_capture_lens(p).map(|l| (String::new(), l)))
                 .collect(),
             response_captures: captures(CaptureSide::Response),
+            server_addrs: source.parts.iter().any(|part| {
+                matches!(
+                    part,
+                    LogPart::Alias {
+                        alias: LogAlias::ServerIp
+                            | LogAlias::ServerPort
+                            | LogAlias::BackendIp
+                            | LogAlias::BackendPort,
+                        ..
+                    }
+                )
+            }),
+            format: source,
+            count: AtomicU64::new(0),
         })
+    }
+
+    /// The number of this line among the frontend's lines, from 0 (`%lc`).
+    pub fn next_line_number(&self) -> u64 {
+        self.count.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The level a traffic line is sent at.
@@ -94,6 +117,11 @@ pub struct Hub {
     control_drops: AtomicU64,
 }
 
+/// The syslog tag without `log-tag`: haproxy's (its program name), because the rules that
+/// sort HAProxy's lines match it (Debian's `/etc/rsyslog.d/49-haproxy.conf`: `:programname,
+/// startswith, "haproxy"` to `/var/log/haproxy.log`), and so do log shippers' parsers.
+pub const DEFAULT_TAG: &str = "haproxy";
+
 /// The hub of the engine started last, for [`emit_global`].
 static CURRENT: Mutex<Option<Weak<Hub>>> = Mutex::new(None);
 
@@ -108,7 +136,7 @@ impl Hub {
                     .global
                     .log_tag
                     .clone()
-                    .unwrap_or_else(|| "ringlb".into()),
+                    .unwrap_or_else(|| DEFAULT_TAG.into()),
                 pid: std::process::id(),
             },
             global,

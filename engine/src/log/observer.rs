@@ -104,6 +104,11 @@ impl Observer {
         }
     }
 
+    /// Whether frontend `fe`'s log lines print the server connection's addresses.
+    pub fn logs_server_addrs(&self, fe: usize) -> bool {
+        self.frontend_log(fe).is_some_and(|p| p.server_addrs)
+    }
+
     /// A server connection was obtained for the traced request (`started` is when asking
     /// for it began; `dequeued` when it left a queue, if it waited in one).
     #[inline]
@@ -223,9 +228,9 @@ impl Observer {
                 }
             }
         }
-        // The line shows this exchange among the backend's and server's current sessions,
-        // as HAProxy's does; they end right after it.
-        self.log_request(fe, ctx, trace, (bytes_in, bytes_out));
+        // The backend's and server's sessions end before the line is written: haproxy 2.6
+        // logs `%bc`/`%sc` without this exchange (`1/1/0/0/0` for a lone request), while
+        // `%ac`/`%fc` still count its client connection.
         if let Some(b) = trace.backend {
             if let Some(c) = st.backends.get(b) {
                 c.session_end();
@@ -234,6 +239,7 @@ impl Observer {
                 c.session_end();
             }
         }
+        self.log_request(fe, ctx, trace, (bytes_in, bytes_out));
     }
 
     fn log_request(
@@ -270,6 +276,12 @@ impl Observer {
         let mut conns = self.conns(Some(fe), trace.backend, trace.server);
         conns[4] = trace.retries;
         let (backend, server) = self.names(trace.backend, trace.server);
+        // `set-log-level` overrides the level; `silent` drops the line.
+        let level = match ctx.vars.and_then(|v| v.log_level()) {
+            Some(LogLevel::Silent) => return,
+            Some(LogLevel::Level(l)) => l,
+            None => plan.level(failed),
+        };
         let info = LogInfo {
             date: log.date(wall),
             timers,
@@ -283,6 +295,8 @@ impl Observer {
             response_captures: &trace.response_captures,
             response_capture_slots: plan.response_captures.len(),
             bad_request: trace.head.is_none(),
+            server_conn: trace.server_conn,
+            log_counter: plan.next_line_number(),
         };
         let nbsrv = |_: &str| None;
         let txn = Txn {
@@ -300,12 +314,6 @@ impl Observer {
             nbsrv: &nbsrv,
             tls: ctx.tls,
             h2: ctx.h2,
-        };
-        // `set-log-level` overrides the level; `silent` drops the line.
-        let level = match ctx.vars.and_then(|v| v.log_level()) {
-            Some(LogLevel::Silent) => return,
-            Some(LogLevel::Level(l)) => l,
-            None => plan.level(failed),
         };
         log.emit(plan, level, st, |out| {
             render_log(&plan.format, &txn, &info, out)
@@ -402,7 +410,7 @@ impl Observer {
                 }
             }
         }
-        self.log_tunnel(fe, t);
+        // As for HTTP: `%bc`/`%sc` no longer count this tunnel when it is logged.
         if let Some(b) = t.backend {
             if let Some(c) = st.backends.get(b) {
                 c.session_end();
@@ -411,6 +419,7 @@ impl Observer {
                 c.session_end();
             }
         }
+        self.log_tunnel(fe, t);
     }
 
     fn log_tunnel(&self, fe: usize, t: &TunnelEnd<'_>) {
@@ -447,6 +456,8 @@ impl Observer {
             response_captures: &[],
             response_capture_slots: 0,
             bad_request: false,
+            server_conn: t.server_conn,
+            log_counter: plan.next_line_number(),
         };
         let nbsrv = |_: &str| None;
         let txn = Txn::connection(t.peer, t.local, t.frontend, &nbsrv);
@@ -495,6 +506,8 @@ pub struct TunnelEnd<'a> {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub state: [u8; 2],
+    /// The server connection's addresses (server, local), when the format prints them.
+    pub server_conn: Option<(SocketAddr, SocketAddr)>,
 }
 
 /// What one HTTP exchange did, gathered along the request path. Reused from one request to
@@ -524,6 +537,8 @@ pub struct RequestTrace {
     pub head_bytes: Vec<u8>,
     pub head: Option<RequestHead>,
     pub response_captures: Vec<Option<Vec<u8>>>,
+    /// The server connection's addresses (server, local), when the format prints them.
+    pub server_conn: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
 }
 
 impl RequestTrace {
@@ -539,6 +554,7 @@ impl RequestTrace {
         self.response_at = None;
         self.backend = None;
         self.server = None;
+        self.server_conn = None;
         self.retries = 0;
         self.phase = b'R';
         (self.in0, self.out0) = bytes;

@@ -10,7 +10,7 @@ use crate::log::target::Sink;
 /// What every line of this process is signed with.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// `log-tag`, else the program name.
+    /// `log-tag`, else `haproxy` (`log::DEFAULT_TAG`).
     pub tag: String,
     pub pid: u32,
 }

@@ -222,6 +222,35 @@ fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// `-m`: haproxy limits the address space (`RLIMIT_AS`) to this many megabytes.
+pub fn limit_memory(mb: u64) -> io::Result<()> {
+    let bytes = mb.saturating_mul(1 << 20);
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: setrlimit with a valid pointer to an initialised struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The memory limit in force (`-m`), in bytes; 0 when unlimited, as `show info` reports it.
+pub fn memory_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return 0;
+    }
+    limit.rlim_cur
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,9 @@
 //! temporary directories and loopback ports chosen before the process binds them.
 
 use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,9 +101,20 @@ impl Ringlb {
     /// Starts `ringlb ARGS` with its stdout on `stdout` and its stderr in `stderr_path`. A
     /// `Stdio::piped()` stdout stays open, unread, for as long as the value lives.
     pub fn spawn_to<S: AsRef<OsStr>>(args: &[S], stdout: Stdio, stderr_path: PathBuf) -> Self {
+        Self::spawn_with_env(args, &[], stdout, stderr_path)
+    }
+
+    /// Starts `ringlb ARGS` with `env` added to its environment (e.g. `NOTIFY_SOCKET`).
+    pub fn spawn_with_env<S: AsRef<OsStr>>(
+        args: &[S],
+        env: &[(&str, &OsStr)],
+        stdout: Stdio,
+        stderr_path: PathBuf,
+    ) -> Self {
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringlb"));
-        cmd.args(args)
+        cmd.envs(env.iter().copied())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -253,4 +266,22 @@ impl Drop for Ringlb {
             let _ = self.child.wait();
         }
     }
+}
+
+/// One command on the runtime socket at `path` (waiting for the socket: it opens just
+/// after the listeners); the answer ends with a close.
+pub fn runtime_command(path: &Path, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut s = loop {
+        match UnixStream::connect(path) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > deadline => panic!("runtime socket accepts: {e}"),
+            Err(_) => thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(format!("{line}\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

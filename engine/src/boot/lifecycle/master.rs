@@ -4,7 +4,8 @@
 //! a new worker, which takes the sockets from the master and the server state from the old
 //! worker, and once it serves the old worker stops softly. A worker that dies unasked is
 //! restarted. SIGTERM/SIGINT/SIGUSR1 are passed to the workers and the master exits after
-//! them; SIGTTOU/SIGTTIN are passed to the serving worker.
+//! them; SIGTTOU/SIGTTIN are passed to the serving worker. With `-S` the master serves the
+//! master CLI (`master_cli`).
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
@@ -18,7 +19,9 @@ use std::time::{Duration, Instant};
 use ringlb_config::Config;
 
 use crate::boot::lifecycle::fd_transfer::{self, Inherited, Offer};
+use crate::boot::lifecycle::master_cli::{self, Procs, SharedProcs};
 use crate::boot::lifecycle::{daemon, notify, ProcessOptions, READY_FD_ENV};
+use crate::boot::overrides::Overrides;
 use crate::worker::listener::{self, ListenAddr, ListenError};
 
 /// A worker that dies within this long of its start is restarted only after this long.
@@ -113,6 +116,10 @@ fn bind_all(
 pub struct MasterOptions {
     pub files: Vec<PathBuf>,
     pub process: ProcessOptions,
+    /// `-m`, `-n`, `-N`: given to every worker and applied to every reload.
+    pub overrides: Overrides,
+    /// `-S`: the master CLI.
+    pub cli: Option<master_cli::Spec>,
 }
 
 /// A worker process and what the master knows of it.
@@ -137,6 +144,21 @@ pub fn run_master(config: Config, opts: MasterOptions) -> i32 {
         }
     };
     drop(config);
+    let (procs, _cli) = match &opts.cli {
+        Some(spec) => {
+            let started = Procs::new().and_then(|procs| {
+                master_cli::start(spec, procs.clone()).map(|cli| (Some(procs), Some(cli)))
+            });
+            match started {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("ringlb: cannot start: {e}");
+                    return 1;
+                }
+            }
+        }
+        None => (None, None),
+    };
     let detached = if opts.process.daemon {
         match daemon::detach() {
             Ok(d) => Some(d),
@@ -169,6 +191,8 @@ pub fn run_master(config: Config, opts: MasterOptions) -> i32 {
         others: Vec::new(),
         stopping: false,
         restart_at: None,
+        procs,
+        announced: false,
     };
     if let Err(e) = master.start_worker(None) {
         eprintln!("ringlb: cannot start a worker: {e}");
@@ -192,6 +216,7 @@ pub fn run_master(config: Config, opts: MasterOptions) -> i32 {
         }
     }
     notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
+    master.announced = true;
     if let Some(d) = detached {
         d.ready();
     }
@@ -214,6 +239,10 @@ struct Master {
     stopping: bool,
     /// When to start a replacement for a worker that died.
     restart_at: Option<Instant>,
+    /// What the master CLI shows, with `-S`.
+    procs: Option<SharedProcs>,
+    /// Whether the service manager was told the master serves.
+    announced: bool,
 }
 
 impl Master {
@@ -270,13 +299,16 @@ impl Master {
     fn reload(&mut self) {
         eprintln!("ringlb: master: reloading");
         notify::notify("RELOADING=1");
+        self.with_procs(|p| p.reloads += 1);
         let loaded = ringlb_config::load(&self.opts.files);
         crate::boot::cli::print_diagnostics(&loaded, self.opts.process.quiet);
-        let Some(config) = loaded.config else {
+        let Some(mut config) = loaded.config else {
             eprintln!("ringlb: master: reload refused, the running worker keeps serving");
+            self.with_procs(|p| p.failed_reloads += 1);
             notify::notify("READY=1");
             return;
         };
+        self.opts.overrides.apply(&mut config);
         let old = std::mem::take(&mut self.offer.lock().unwrap().listeners);
         let kept: Vec<(SocketAddr, TcpListener)> = old
             .iter()
@@ -287,6 +319,7 @@ impl Master {
             Err(e) => {
                 self.offer.lock().unwrap().listeners = old;
                 eprintln!("ringlb: master: reload refused ({e}), the running worker keeps serving");
+                self.with_procs(|p| p.failed_reloads += 1);
                 notify::notify("READY=1");
                 return;
             }
@@ -332,19 +365,39 @@ impl Master {
         if let Some(s) = &p.state_file {
             cmd.arg("--server-state").arg(s);
         }
+        cmd.args(self.opts.overrides.worker_args());
+        // With a master CLI, the worker serves the runtime API on a socket bound here.
+        let cli = match &self.procs {
+            Some(procs) => Some(
+                procs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .worker_listener()?,
+            ),
+            None => None,
+        };
+        let cli_fd = cli.as_ref().map(|(l, _)| l.as_raw_fd());
+        if let Some(fd) = cli_fd {
+            cmd.arg("--master-cli-fd").arg(fd.to_string());
+        }
         let wfd = w.as_raw_fd();
         cmd.env(READY_FD_ENV, wfd.to_string()).stdin(Stdio::null());
         // SAFETY: only fcntl, which is async-signal-safe, runs between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::fcntl(wfd, libc::F_SETFD, 0) != 0 {
-                    return Err(io::Error::last_os_error());
+                for fd in std::iter::once(wfd).chain(cli_fd) {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
         let child = cmd.spawn()?;
         drop(w);
+        if let Some((_, path)) = cli {
+            self.with_procs(|p| p.started(child.id(), path));
+        }
         let ready = std::fs::File::from(r);
         set_nonblocking(&ready);
         eprintln!("ringlb: master: started worker {}", child.id());
@@ -369,7 +422,10 @@ impl Master {
                         send(old.pid, libc::SIGUSR1);
                         self.others.push(old.pid);
                     }
-                    notify::notify("READY=1");
+                    // The first READY=1 carries the master's pid (`run_master`).
+                    if self.announced {
+                        notify::notify("READY=1");
+                    }
                 }
                 Some(Ok(_)) => {
                     // End of file: the worker died before serving; the old one keeps serving.
@@ -397,6 +453,7 @@ impl Master {
             }
             let pid = pid as u32;
             self.others.retain(|&p| p != pid);
+            self.with_procs(|p| p.exited(pid));
             if self.serving.as_ref().is_some_and(|w| w.pid == pid) {
                 let w = self.serving.take().unwrap();
                 if !self.stopping {
@@ -418,6 +475,15 @@ impl Master {
                 eprintln!("ringlb: master: cannot restart a worker: {e}");
                 self.restart_at = Some(Instant::now() + RESTART_BACKOFF);
             }
+        }
+    }
+}
+
+impl Master {
+    /// Updates what the master CLI shows, when there is one.
+    fn with_procs(&self, f: impl FnOnce(&mut Procs)) {
+        if let Some(procs) = &self.procs {
+            f(&mut procs.lock().unwrap_or_else(|e| e.into_inner()));
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod daemon;
 pub mod fd_transfer;
 pub mod master;
+pub mod master_cli;
 pub mod notify;
 pub mod privileges;
 pub mod state;

@@ -63,6 +63,8 @@ fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
             .map(|b| b.counters.bytes_in)
             .sum::<u64>();
     let maxconn = rt.global_limit.max().to_string();
+    // `-m`: the address space limit, 0 when there is none.
+    let memmax = crate::worker::limits::memory_limit();
     let version = env!("CARGO_PKG_VERSION");
     let n = |v: u64| Some(v.to_string());
     let zero = || Some("0".to_string());
@@ -81,7 +83,7 @@ fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
         (6, "Pid", "SGP", "u32", n(u64::from(std::process::id()))),
         (7, "Uptime", "MDP", "str", Some(uptime)),
         (8, "Uptime_sec", "MDP", "u32", n(up)),
-        (9, "Memmax_MB", "CLP", "u32", zero()),
+        (9, "Memmax_MB", "CLP", "u32", n(memmax >> 20)),
         (13, "Ulimit-n", "CLP", "u32", n(rt.nofile)),
         (14, "Maxsock", "CLP", "u32", n(rt.nofile)),
         (15, "Maxconn", "CLP", "u32", Some(maxconn)),
@@ -123,7 +125,13 @@ fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
         (47, "Tasks", "MGP", "u32", n(rt.nbthread as u64)),
         (48, "Run_queue", "MGP", "u32", zero()),
         (49, "Idle_pct", "MaP", "u32", Some("100".into())),
-        (50, "node", "COS", "str", Some(hostname())),
+        (
+            50,
+            "node",
+            "COS",
+            "str",
+            Some(crate::io::host::hostname().to_string()),
+        ),
         (52, "Stopping", "MGP", "u32", zero()),
         // The listeners, the connections being served and this runtime API session.
         (53, "Jobs", "MGP", "u32", n(listeners + p.sess_cur + 1)),
@@ -139,7 +147,7 @@ fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
         (64, "DebugCommandsIssued", "MGP", "u32", zero()),
         (65, "CumRecvLogs", "MCP", "u32", zero()),
         (66, "Build info", "POS", "str", Some(version.into())),
-        (67, "Memmax_bytes", "CLP", "u32", zero()),
+        (67, "Memmax_bytes", "CLP", "u32", n(memmax)),
         (70, "Start_time_sec", "MDP", "u32", n(start_time)),
         (71, "Tainted", "SGP", "str", zero()),
     ];
@@ -168,12 +176,6 @@ fn listener_count(rt: &Runtime) -> u64 {
         .map(|b| b.addrs.len())
         .sum();
     (binds + rt.config.global.stats_sockets.len()) as u64
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// `show backend`: the backends' names under a `# name` header.

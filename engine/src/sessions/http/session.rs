@@ -687,9 +687,13 @@ impl<'a, R: Router> Session<'a, R> {
             let asked = std::time::Instant::now();
             let mut conn = match connect(upstream, reuse, own, &pick, &self.client).await {
                 Ok(c) => {
-                    if let Some((o, _)) = self.obs {
+                    if let Some((o, fe)) = self.obs {
                         let dequeued = c.slot.as_ref().and_then(|s| s.dequeued_at());
                         o.server_acquired(c.server, asked, dequeued, &mut self.trace);
+                        if o.logs_server_addrs(fe) {
+                            self.trace.server_conn =
+                                Some((c.stream.peer_addr(), c.stream.local_addr()));
+                        }
                     }
                     c
                 }

@@ -50,6 +50,7 @@ pub async fn serve_tcp<R: Router>(
         bytes_in: 0,
         bytes_out: 0,
         state: *b"PR",
+        server_conn: None,
     };
     tunnel(router, obs, pool, fe, client, &mut end).await;
     obs.finish_tunnel(fe.index, &end);
@@ -124,6 +125,9 @@ async fn tunnel<R: Router>(
         return;
     };
     end.dequeued_at = slot.as_ref().and_then(|s| s.dequeued_at());
+    if obs.logs_server_addrs(fe.index) {
+        end.server_conn = Some((server.peer_addr(), server.local_addr()));
+    }
     let now = std::time::Instant::now();
     end.connected_at = Some(now);
     if let Some(b) = end.backend {
