@@ -124,7 +124,7 @@ async fn garbage_or_truncated_server_response_gets_502() {
         .collect();
     assert_eq!(
         terms,
-        vec![Termination::ServerError, Termination::ServerError]
+        vec![Termination::BadResponse, Termination::ServerError]
     );
 }
 
