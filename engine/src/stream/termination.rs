@@ -13,7 +13,7 @@ pub enum Termination {
     ClientTimeout,
     /// The client closed or failed in the middle of an exchange.
     ClientAborted,
-    /// The request was refused (400, 431, 501), or the proxy's own rewrite of it failed
+    /// The request was refused (400, 501), or the proxy's own rewrite of it failed
     /// (500).
     BadRequest,
     /// A rule refused the connection or the request (`deny`, `tarpit`, `reject`).
