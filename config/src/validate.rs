@@ -51,7 +51,7 @@ pub(crate) fn validate_with(config: &Config, sites: &Sites) -> Vec<Diagnostic> {
         v.servers(i, p);
         v.tls(p);
         v.bind_proto(p);
-        v.proxy_shape(p);
+        v.proxy_shape(i, p);
     }
     v.threads();
     v.out
@@ -447,13 +447,15 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn proxy_shape(&mut self, p: &Proxy) {
+    fn proxy_shape(&mut self, i: usize, p: &Proxy) {
         if p.disabled {
             return;
         }
         let head = (p.location.clone(), String::new());
         let kind = p.kind.keyword();
-        if p.kind.has_frontend() && p.binds.is_empty() {
+        // A `bind` line that was written but refused has its own error already.
+        let bind_written = self.sites.proxies.contains_key(&(i, "bind"));
+        if p.kind.has_frontend() && p.binds.is_empty() && !bind_written {
             let msg = format!("{kind} '{}' has no 'bind' line", p.name);
             if p.kind == ProxyKind::Frontend {
                 self.error(

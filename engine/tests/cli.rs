@@ -494,3 +494,52 @@ fn debian_unit_command_line_starts_with_systemd_readiness_and_master_cli() {
     assert!(lb.stop_with(libc::SIGTERM).success(), "{}", lb.stderr());
     assert!(!master_sock.exists(), "the master CLI socket is removed");
 }
+
+/// A `bind` line with an unknown option is the one error `-c` reports, as haproxy's: no
+/// follow-on "has no 'bind' line" for the section whose bind line was refused. Both exit 1.
+#[test]
+fn a_refused_bind_option_is_reported_alone_as_in_haproxy() {
+    let path = write_config(
+        "badbind",
+        "defaults\n mode http\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n\
+         frontend www\n bind 127.0.0.1:1 foo-bar\n default_backend web\n\
+         backend web\n server s 127.0.0.1:1\n",
+    );
+    let file = path.to_str().unwrap();
+    let (ours, theirs) = (ringlb(&["-c", "-f", file]), haproxy(&["-c", "-f", file]));
+    assert_eq!(ours.status.code(), Some(1));
+    assert_eq!(ours.status.code(), theirs.status.code(), "as haproxy -c");
+    let err = stderr(&ours);
+    assert!(err.contains("unknown 'bind' option 'foo-bar'"), "{err}");
+    assert!(!err.contains("has no 'bind' line"), "{err}");
+    assert!(err.contains("1 error(s)"), "{err}");
+}
+
+/// `-q`, or `quiet` in `global`, starts without a word on stderr, as haproxy does: no limits
+/// line, no line per worker.
+#[test]
+fn quiet_start_prints_no_startup_notices() {
+    for (name, global, flags) in [("q-flag", "", &["-q"][..]), ("q-global", " quiet\n", &[])] {
+        let dir = TempDir::new(name);
+        let port = free_port();
+        let cfg = dir.write(
+            "quiet.cfg",
+            &format!(
+                "global\n nbthread 1\n{global}defaults\n mode http\n timeout client 5s\n \
+                 timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n \
+                 http-request return status 200\n"
+            ),
+        );
+        let mut args = flags.to_vec();
+        args.extend(["-f", cfg.to_str().unwrap()]);
+        let lb = Ringlb::spawn(&args, dir.path().join("stderr.txt"));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "{name}: not serving");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(http_get(addr, "/").unwrap().0, 200, "{name}");
+        assert_eq!(lb.stderr(), "", "{name}");
+    }
+}

@@ -364,38 +364,16 @@ fn raw_stderr_lines_through_the_binary() {
 fn documented_http_log_format_renders_as_haproxy_does() {
     const LF: &str = "%ci %ft %b/%s %ST %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r %si:%sp %bi %H %lc %sslc %sslv | %TR/%Tw/%Tc/%Tr/%Ta %B %ms %T %trg %bp [%t]";
     let origin = origin();
-    let dir = TempDir::new("lf-vs-haproxy");
-    let (ours_rx, theirs_rx) = (Receiver::new(), Receiver::new());
-    let (hport, rport) = (free_port(), free_port());
-    let site = |port: u16| {
+    let both = SideBySide::start(|port| {
         format!(
             "defaults\n mode http\n log global\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n log-format \"{LF}\"\n default_backend web\nbackend web\n server web1 {origin}\n"
         )
-    };
-    let sock = dir.path().join("haproxy.sock");
-    let hcfg = dir.write(
-        "haproxy.cfg",
-        &format!(
-            "global\n stats socket {}\n log {} local3 info\n{}",
-            sock.display(),
-            theirs_rx.addr(),
-            site(hport)
-        ),
-    );
-    let _haproxy = Haproxy::start(&hcfg, &sock);
-    let text = format!(
-        "global\n nbthread 1\n log {} local3 info\n{}",
-        ours_rx.addr(),
-        site(rport)
-    );
-    let loaded = ringlb_config::parse_str(&text, Path::new("lf.cfg"));
-    let h = run(loaded.config.expect("valid"), false);
+    });
 
     for path in ["/", "/missing"] {
-        raw_get(hport, path);
-        raw_get(rport, path);
-        // haproxy ends each datagram with a newline (docs/compatibility.md).
-        let (theirs, ours) = (theirs_rx.line().trim_end().to_string(), ours_rx.line());
+        let (theirs, ours) = both.lines(|port| {
+            raw_get(port, path);
+        });
         let split = |line: &str| {
             let (head, msg) = line.split_once("]: ").unwrap();
             let (stable, moving) = msg.split_once(" | ").unwrap();
@@ -430,5 +408,103 @@ fn documented_http_log_format_renders_as_haproxy_does() {
         assert_eq!(ms[2].len(), 3, "%ms has 3 digits: {our_moving}");
         assert_eq!((ms[4], ms[6]), ("+0000", "+0000"), "%T and %trg are GMT");
     }
-    drop(h);
+}
+
+/// `halog -tc` (Debian's haproxy package) on syslog lines as a syslog daemon stores them,
+/// with a host name after the date: its count of each termination state.
+fn halog_tc(lines: &[String]) -> String {
+    use std::process::{Command, Stdio};
+    let stored: String = lines
+        .iter()
+        .map(|l| {
+            let (_, rest) = l.split_once('>').expect("starts with <PRI>");
+            format!("{} localhost {}\n", &rest[..15], &rest[16..])
+        })
+        .collect();
+    let mut child = Command::new("/usr/bin/halog")
+        .arg("-tc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("halog runs (scripts/deps.sh installs haproxy)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stored.as_bytes())
+        .unwrap();
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// Exchanges that end badly, run through haproxy 2.6 and ringlb: the same status, bytes
+/// and termination state in both `option httplog` lines (bytes only where nothing was
+/// sent: the sizes of sent pages differ, docs/compatibility.md), and `halog -tc` counts
+/// both logs alike.
+#[test]
+fn termination_states_match_haproxys() {
+    let origin = Origin::start().addr;
+    let both = SideBySide::start(|port| {
+        format!(
+            "defaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n default_backend web\nbackend web\n server web1 {origin}\n"
+        )
+    });
+    let send_then_leave = |bytes: &'static [u8]| {
+        move |port: u16| {
+            let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+            s.write_all(bytes).unwrap();
+            thread::sleep(Duration::from_millis(200));
+        }
+    };
+    // What the client does on a port.
+    type Visit = Box<dyn Fn(u16)>;
+    let cases: [(&str, Visit, &str, Option<&str>); 4] = [
+        (
+            "a server answering garbage",
+            Box::new(|port| {
+                raw_get(port, "/garbage");
+            }),
+            "PH--",
+            None,
+        ),
+        (
+            "a server closing mid-body",
+            Box::new(|port| {
+                raw_get(port, "/truncated");
+            }),
+            "SD--",
+            None,
+        ),
+        (
+            "a client leaving in the middle of its request head",
+            Box::new(send_then_leave(b"GET / HTTP/1.1\r\nHost:")),
+            "CR--",
+            Some("0"),
+        ),
+        (
+            "a client leaving in the middle of its request body",
+            Box::new(send_then_leave(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+            )),
+            "CD--",
+            Some("0"),
+        ),
+    ];
+    let (mut theirs_all, mut ours_all) = (Vec::new(), Vec::new());
+    for (what, client, state, bytes) in &cases {
+        let (theirs, ours) = both.lines(client);
+        let (t, o) = (parse(&theirs).fields, parse(&ours).fields);
+        assert_eq!(t[9], *state, "{what}: haproxy's line {theirs}");
+        assert_eq!(
+            (&o[5], &o[9]),
+            (&t[5], &t[9]),
+            "{what}: status and state, ours then haproxy's:\n{ours}\n{theirs}"
+        );
+        if let Some(b) = bytes {
+            assert_eq!((o[6].as_str(), t[6].as_str()), (*b, *b), "{what}: bytes");
+        }
+        theirs_all.push(theirs);
+        ours_all.push(ours);
+    }
+    assert_eq!(halog_tc(&ours_all), halog_tc(&theirs_all));
 }

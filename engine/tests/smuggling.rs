@@ -301,9 +301,9 @@ fn sized_rows() -> Vec<(String, Vec<u8>, Want)> {
     wide.push_str("\r\n");
     vec![
         ("request_line_over_bufsize".into(), long_line.into_bytes(), Want::Refused(400)),
-        ("header_line_over_bufsize".into(), long_header.into_bytes(), Want::Refused(431)),
-        ("header_section_over_bufsize".into(), wide.into_bytes(), Want::Refused(431)),
-        ("more_than_maxhdr_headers".into(), many.into_bytes(), Want::Refused(431)),
+        ("header_line_over_bufsize".into(), long_header.into_bytes(), Want::Refused(400)),
+        ("header_section_over_bufsize".into(), wide.into_bytes(), Want::Refused(400)),
+        ("more_than_maxhdr_headers".into(), many.into_bytes(), Want::Refused(400)),
         (
             "request_after_connection_close_is_not_forwarded".into(),
             b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n".to_vec(),

@@ -383,7 +383,13 @@ pub(super) fn keyword(
             d.site("mode", line);
             Ok(())
         }
-        "bind" => bind::bind(p, line),
+        "bind" => {
+            // Recorded even when the line is refused, so that its error is not followed by
+            // a spurious "has no 'bind' line" (`validate::proxy_shape`).
+            let parsed = bind::bind(p, line);
+            d.site("bind", line);
+            parsed
+        }
         "log" => {
             if line.words.get(1).map(String::as_str) == Some("global") {
                 line.no_more(1, "log global")?;

@@ -9,38 +9,62 @@ use crate::analysis::rules::Shared;
 
 use crate::codec::status::reason;
 
-/// One sentence telling the user what went wrong.
-fn explanation(status: u16) -> &'static str {
+/// The reason phrase and the sentence of haproxy 2.6's built-in page for `status`, where it
+/// has one: scripts and monitors match on these texts, so they are haproxy's to the byte
+/// (including `Time-out`, `Bad request` and the stray `.` of 501). Other statuses get the
+/// standard reason and a sentence of ours.
+fn page_text(status: u16) -> (&'static str, &'static str) {
     match status {
-        400 => "The request could not be understood.",
-        403 => "Access to this resource is not allowed.",
-        404 => "The requested resource does not exist.",
-        405 => "This method is not allowed here.",
-        408 => "The request was not received in time.",
-        410 => "The requested resource is gone.",
-        413 => "The request body is too large.",
-        425 => "The request came too early.",
-        429 => "Too many requests were sent.",
-        431 => "The request headers are too large.",
-        500 => "The proxy met an internal error.",
-        501 => "The request uses a feature that is not implemented.",
-        502 => "The server sent an invalid or incomplete response.",
-        503 => "No server is able to answer this request right now.",
-        504 => "The server did not answer in time.",
-        _ => "The request could not be served.",
+        400 => ("Bad request", "Your browser sent an invalid request."),
+        403 => ("Forbidden", "Request forbidden by administrative rules."),
+        404 => ("Not Found", "The resource could not be found."),
+        405 => (
+            "Method Not Allowed",
+            "A request was made of a resource using a request method not supported by that resource",
+        ),
+        408 => (
+            "Request Time-out",
+            "Your browser didn't send a complete request in time.",
+        ),
+        410 => (
+            "Gone",
+            "The resource is no longer available and will not be available again.",
+        ),
+        413 => (
+            "Payload Too Large",
+            "The request entity exceeds the maximum allowed.",
+        ),
+        425 => ("Too Early", "Your browser sent early data."),
+        429 => (
+            "Too Many Requests",
+            "You have sent too many requests in a given amount of time.",
+        ),
+        500 => ("Internal Server Error", "An internal server error occurred."),
+        501 => (
+            "Not Implemented",
+            ".The server does not support the functionality required to fulfill the request.",
+        ),
+        502 => (
+            "Bad Gateway",
+            "The server returned an invalid or incomplete response.",
+        ),
+        503 => (
+            "Service Unavailable",
+            "No server is available to handle this request.",
+        ),
+        504 => ("Gateway Time-out", "The server didn't respond in time."),
+        431 => (reason(431), "The request headers are too large."),
+        _ => (reason(status), "The request could not be served."),
     }
 }
 
-/// The built-in page for `status`: a short HTML body, never cached, closing the connection.
+/// The built-in page for `status`: a short HTML body, never cached, closing the connection,
+/// written as haproxy 2.6 sends its own (header names and order included).
 pub fn default_error(status: u16) -> Vec<u8> {
-    let body = format!(
-        "<html><body><h1>{status} {}</h1>\n{}\n</body></html>\n",
-        reason(status),
-        explanation(status)
-    );
+    let (phrase, sentence) = page_text(status);
+    let body = format!("<html><body><h1>{status} {phrase}</h1>\n{sentence}\n</body></html>\n");
     format!(
-        "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n{body}",
-        reason(status),
+        "HTTP/1.1 {status} {phrase}\r\nContent-length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -137,8 +161,8 @@ mod tests {
     fn default_pages_carry_status_length_and_no_cache() {
         for status in [400, 403, 404, 405, 408, 500, 501, 502, 503, 504, 431] {
             let (head, body) = split(&default_error(status));
-            assert!(head.starts_with(&format!("HTTP/1.1 {status} {}", reason(status))));
-            assert!(head.contains(&format!("Content-Length: {}", body.len())));
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} {}", page_text(status).0)));
+            assert!(head.contains(&format!("Content-length: {}", body.len())));
             assert!(head.contains("Cache-Control: no-cache"));
             assert!(head.contains("Content-Type: text/html"));
             assert!(head.contains("Connection: close"));

@@ -91,6 +91,8 @@ pub fn termination_state(t: Termination, phase: u8) -> [u8; 2] {
         Termination::Denied => [b'P', if phase == b'T' { b'T' } else { phase }],
         Termination::NoServer => *b"SC",
         Termination::ServerError => [b'S', if phase == b'C' { b'H' } else { phase }],
+        // Refused when its head was read, whatever the log's phase moved on to since.
+        Termination::BadResponse => *b"PH",
         Termination::ServerTimeout => [b's', phase],
     }
 }
@@ -132,6 +134,7 @@ mod tests {
         assert_eq!(s(Termination::ClientTimeout, b'R'), "cR");
         assert_eq!(s(Termination::Denied, b'R'), "PR");
         assert_eq!(s(Termination::Denied, b'T'), "PT");
+        assert_eq!(s(Termination::BadResponse, b'D'), "PH");
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub initial_events: Vec<ShardEvent>,
     /// `chroot` and `user`/`group` to apply once bound, before any worker starts.
     pub privileges: Option<crate::boot::lifecycle::privileges::Plan>,
+    /// `-q` or `quiet`: no startup notices (the limits line, one line per worker), as
+    /// haproxy prints none.
+    pub quiet: bool,
 }
 
 impl Default for RunOptions {
@@ -62,6 +65,7 @@ impl Default for RunOptions {
             inherited: None,
             initial_events: Vec::new(),
             privileges: None,
+            quiet: false,
         }
     }
 }
@@ -322,10 +326,12 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         any_splice,
     )
     .map_err(RunError::Limits)?;
-    eprintln!(
-        "ringlb: maxconn {} (file descriptor limit {} allows {}), {} worker(s)",
-        budget.maxconn, budget.nofile, budget.maxconn_fit, nbthread
-    );
+    if !opts.quiet {
+        eprintln!(
+            "ringlb: maxconn {} (file descriptor limit {} allows {}), {} worker(s)",
+            budget.maxconn, budget.nofile, budget.maxconn_fit, nbthread
+        );
+    }
     let global = ConnLimit::new(budget.maxconn);
 
     let mut plans = Vec::new();
@@ -471,7 +477,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
             initial_events: opts.initial_events.clone(),
             stats_applet: stats_context.clone(),
         };
-        let handle = worker::spawn_worker(i, cpus, legacy, opts.ring_entries, move |info| {
+        let runtime = (legacy, opts.ring_entries);
+        let handle = worker::spawn_worker(i, cpus, runtime, opts.quiet, move |info| {
             worker_main(info, setup)
         })
         .map_err(RunError::Io)?;

@@ -109,15 +109,11 @@ pub enum HeadError {
 }
 
 impl HeadError {
-    /// The status a client gets for a request head refused this way. A header section too
-    /// large or with too many lines is 431, so the client knows trimming its headers (often
-    /// cookies) helps; a request line that does not fit is 400, as nothing of it was
-    /// understood: the parser cannot tell a long target from bytes that are not HTTP.
+    /// The status a client gets for a request head refused this way: 400 whatever the
+    /// reason, as haproxy 2.6 answers (and so `errorfile 400` covers a header section too
+    /// large or with too many lines, where 431 would bypass it).
     pub fn request_status(self) -> u16 {
-        match self {
-            Self::TooLarge | Self::TooManyHeaders => 431,
-            Self::LineTooLong | Self::Invalid => 400,
-        }
+        400
     }
 }
 
@@ -330,17 +326,17 @@ mod tests {
     }
 
     #[test]
-    fn refused_request_heads_map_to_431_or_400() {
+    fn every_refused_request_head_maps_to_400() {
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..=MAX_HEADERS {
             many.extend_from_slice(format!("H{i}: v\r\n").as_bytes());
         }
         many.extend_from_slice(b"\r\n");
         let status = |buf: &[u8], limit| parse_request(buf, limit).unwrap_err().request_status();
-        assert_eq!(status(&many, 1 << 20), 431);
+        assert_eq!(status(&many, 1 << 20), 400);
         assert_eq!(
             status(b"GET / HTTP/1.1\r\nX-Big: bbbbbbbbbbbbbbbb\r\n\r\n", 24),
-            431
+            400
         );
         assert_eq!(
             status(b"GET /aaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n", 24),

@@ -223,7 +223,9 @@ impl Observer {
                 }
                 match ctx.termination {
                     Termination::NoServer => c.connection_error(),
-                    Termination::ServerError | Termination::ServerTimeout => c.response_error(),
+                    Termination::ServerError
+                    | Termination::BadResponse
+                    | Termination::ServerTimeout => c.response_error(),
                     _ => {}
                 }
             }

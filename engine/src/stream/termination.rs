@@ -13,15 +13,19 @@ pub enum Termination {
     ClientTimeout,
     /// The client closed or failed in the middle of an exchange.
     ClientAborted,
-    /// The request was refused (400, 431, 501), or the proxy's own rewrite of it failed
+    /// The request was refused (400, 501), or the proxy's own rewrite of it failed
     /// (500).
     BadRequest,
     /// A rule refused the connection or the request (`deny`, `tarpit`, `reject`).
     Denied,
     /// No server could be reached (503).
     NoServer,
-    /// The server sent an invalid or truncated response, or failed mid-exchange (502).
+    /// The server closed or failed mid-exchange: before a whole response head (502) or
+    /// during the body.
     ServerError,
+    /// The server's response head was not valid HTTP, or its framing was (502): the proxy
+    /// refused it, so the log blames the protocol (`PH`), not the server.
+    BadResponse,
     /// The server did not answer in time (504, or silence mid-body).
     ServerTimeout,
 }

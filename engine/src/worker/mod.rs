@@ -107,12 +107,12 @@ pub struct WorkerInfo {
 }
 
 /// Starts worker `index` on its own thread: pins it to `cpus`, builds its runtime, logs one
-/// line, then runs `body` to completion.
+/// line (unless `quiet`), then runs `body` to completion.
 pub fn spawn_worker<F, Fut>(
     index: usize,
     cpus: Vec<usize>,
-    legacy: bool,
-    entries: u32,
+    (legacy, entries): (bool, u32),
+    quiet: bool,
     body: F,
 ) -> io::Result<JoinHandle<io::Result<()>>>
 where
@@ -125,16 +125,18 @@ where
             let pinned = pin::pin_current(&cpus);
             let affinity = pin::current_affinity();
             let (mut rt, driver) = build_runtime(legacy, entries)?;
-            eprintln!(
-                "ringlb: worker {} running on {} driver, pinned to CPU {}",
-                index + 1,
-                driver,
-                if pinned {
-                    format!("{cpus:?}")
-                } else {
-                    format!("(not pinned, may use {affinity:?})")
-                }
-            );
+            if !quiet {
+                eprintln!(
+                    "ringlb: worker {} running on {} driver, pinned to CPU {}",
+                    index + 1,
+                    driver,
+                    if pinned {
+                        format!("{cpus:?}")
+                    } else {
+                        format!("(not pinned, may use {affinity:?})")
+                    }
+                );
+            }
             let info = WorkerInfo {
                 index,
                 driver,

@@ -120,6 +120,7 @@ pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
         inherited: Some(inherited),
         initial_events: initial.iter().flat_map(|s| s.events()).collect(),
         privileges: Some(privileges),
+        quiet: opts.quiet,
         ..RunOptions::default()
     };
     let mut handle = match run::start(config, run_opts) {

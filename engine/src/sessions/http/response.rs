@@ -24,6 +24,8 @@ use ringlb_checks::Outcome;
 pub(super) enum RespError {
     /// The server closed before sending a single byte.
     Empty,
+    /// The server closed after part of a head.
+    Cut,
     Invalid,
     Timeout,
     /// The exchange already ended on the client side or with an answer sent.
@@ -38,7 +40,7 @@ pub(super) fn observed(got: &Result<ResponseHead, RespError>, retried: bool) -> 
         Ok(head) => Outcome::Response(head.status),
         Err(RespError::Empty) if retried => return None,
         Err(RespError::Empty) => Outcome::ServerClosed,
-        Err(RespError::Invalid) => Outcome::InvalidResponse,
+        Err(RespError::Invalid | RespError::Cut) => Outcome::InvalidResponse,
         Err(RespError::Timeout) => Outcome::ReadTimeout,
         Err(RespError::Gone(_)) => return None,
     })
@@ -122,7 +124,7 @@ impl<R: Router> Session<'_, R> {
                 ReadOutcome::Eof | ReadOutcome::Failed if !got_any => {
                     return (Err(RespError::Empty), sbuf)
                 }
-                ReadOutcome::Eof | ReadOutcome::Failed => return (Err(RespError::Invalid), sbuf),
+                ReadOutcome::Eof | ReadOutcome::Failed => return (Err(RespError::Cut), sbuf),
                 ReadOutcome::Timeout => return (Err(RespError::Timeout), sbuf),
             }
         }
@@ -142,7 +144,7 @@ impl<R: Router> Session<'_, R> {
     ) -> Next {
         let Ok(kind) = response_framing(&sbuf, &resp, framing.is_head) else {
             self.pool.give(sbuf);
-            return Next::Close(self.fail(502, Termination::ServerError, Some(be)).await);
+            return Next::Close(self.fail(502, Termination::BadResponse, Some(be)).await);
         };
         let mut edits = HeadEdits::default();
         // The client connection outlives a reply that replaces the response only when it

@@ -401,8 +401,11 @@ impl<'a, R: Router> Session<'a, R> {
                 ReadOutcome::Eof | ReadOutcome::Failed if was_empty => {
                     return Err(Termination::Normal.into())
                 }
+                // Gone in the middle of a head: nobody is left to read a 400, which is only
+                // logged (`CR--`, 0 bytes, as haproxy does).
                 ReadOutcome::Eof | ReadOutcome::Failed => {
-                    return Err(self.fail(400, Termination::BadRequest, None).await.into())
+                    self.summary.last_status = Some(400);
+                    return Err(Termination::ClientAborted.into());
                 }
                 ReadOutcome::Timeout => {
                     return Err(self
@@ -765,7 +768,12 @@ impl<'a, R: Router> Session<'a, R> {
                             self.fail(504, Termination::ServerTimeout, Some(be)).await
                         }
                         RespError::Gone(t) => t,
-                        _ => self.fail(502, Termination::ServerError, Some(be)).await,
+                        RespError::Invalid => {
+                            self.fail(502, Termination::BadResponse, Some(be)).await
+                        }
+                        RespError::Empty | RespError::Cut => {
+                            self.fail(502, Termination::ServerError, Some(be)).await
+                        }
                     };
                     return Next::Close(t);
                 }
@@ -929,7 +937,11 @@ impl<'a, R: Router> Session<'a, R> {
             Err(BodyError::BadChunk) => {
                 Err(self.fail(400, Termination::BadRequest, Some(be)).await)
             }
-            Err(BodyError::SrcClosed) => Err(Termination::ClientAborted),
+            // The body is the request's data phase: haproxy logs a client gone here as `CD`.
+            Err(BodyError::SrcClosed) => {
+                self.trace.phase = b'D';
+                Err(Termination::ClientAborted)
+            }
             Err(BodyError::SrcTimeout) => {
                 Err(self.fail(408, Termination::ClientTimeout, Some(be)).await)
             }

@@ -30,12 +30,13 @@ impl<'a, R: Router> Session<'a, R> {
     }
 
     /// The connection ended while waiting for a request head. A keep-alive connection
-    /// closing between requests is no exchange; a first request that never came, or a head
-    /// refused (400) or too slow (408), is.
+    /// closing between requests is no exchange; a first request that never came, a head
+    /// refused (400) or too slow (408), or one the client left half sent, is.
     pub(super) fn trace_end_without_request(&mut self, t: Termination) {
         let first = self.summary.requests == 0;
         let answered = matches!(t, Termination::BadRequest | Termination::ClientTimeout);
-        if !(first || answered) {
+        let partial = self.summary.bytes_in > self.trace.in0;
+        if !(first || answered || partial) {
             return;
         }
         let t = match t {
