@@ -202,3 +202,86 @@ async fn reused_connection_closed_by_the_server_is_retried_once() {
     );
     assert_eq!(origin.connections(), 2);
 }
+
+/// A request body that stalls mid-way while the server waits for it: as haproxy 2.6 does,
+/// `timeout server` decides, even when `timeout client` is shorter, and the answer is a 504
+/// (`sH--`), not a 408.
+#[monoio::test_all(timer_enabled = true)]
+async fn stalled_request_body_gets_504_after_timeout_server() {
+    // The server reads whatever comes and never answers.
+    let server = serve_each(|mut s| {
+        let mut buf = [0u8; 4096];
+        while matches!(std::io::Read::read(&mut s, &mut buf), Ok(1..)) {}
+    });
+    let mut p = http_listen("web");
+    p.timeouts.client = Some(Duration::from_millis(100));
+    p.timeouts.server = Some(Duration::from_millis(600));
+    let proxy = TestProxy::listen(&p, vec![server]);
+    let addr = proxy.addr;
+    let (resp, waited) = blocking(move || {
+        let started = std::time::Instant::now();
+        let mut c = Client::connect(addr);
+        c.send(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc");
+        (c.read(false), started.elapsed())
+    })
+    .await;
+    assert_eq!(resp.status, 504);
+    assert!(resp.closes());
+    assert!(waited >= Duration::from_millis(550), "after {waited:?}");
+    sessions_done(&proxy, 1).await;
+    assert_eq!(
+        proxy.summaries.borrow()[0].termination,
+        Termination::ServerTimeout
+    );
+}
+
+/// A server that answers an upload before reading it and then closes, as servers refusing
+/// an upload do: as haproxy 2.6 does, the client gets the server's response (not a 502),
+/// the proxy reads and drops the rest of the upload, and the client connection stays open
+/// for its next request.
+#[monoio::test_all(timer_enabled = true)]
+async fn early_response_to_a_large_upload_is_relayed_and_the_upload_drained() {
+    let server = serve_each(|s| {
+        let mut w = s.try_clone().unwrap();
+        let mut r = std::io::BufReader::new(s);
+        let Some(head) = read_head(&mut r) else {
+            return;
+        };
+        let body: &[u8] = if head.starts_with("POST") {
+            b"early"
+        } else {
+            b"next!"
+        };
+        let _ = std::io::Write::write_all(
+            &mut w,
+            &[b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", body].concat(),
+        );
+        // Closes with the upload unread: the proxy's writes then fail.
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    let proxy = TestProxy::listen(&http_listen("web"), vec![server]);
+    let addr = proxy.addr;
+    let (first, uploaded, second) = blocking(move || {
+        let mut c = Client::connect(addr);
+        c.send(b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let mut w = c.writer.try_clone().unwrap();
+        let upload = std::thread::spawn(move || {
+            let chunk = [b"4000\r\n".as_slice(), &[b'a'; 0x4000], b"\r\n"].concat();
+            // 32 MiB: more than the socket buffers between the proxy and the server hold.
+            for _ in 0..2048 {
+                std::io::Write::write_all(&mut w, &chunk)?;
+            }
+            std::io::Write::write_all(&mut w, b"0\r\n\r\n")
+        });
+        let first = c.read(false);
+        let uploaded = upload.join().unwrap();
+        c.send(b"GET /next HTTP/1.1\r\n\r\n");
+        (first, uploaded.is_ok(), c.try_read(false).ok())
+    })
+    .await;
+    assert_eq!((first.status, first.text().as_str()), (200, "early"));
+    assert!(!first.closes());
+    assert!(uploaded, "the whole upload was taken");
+    let second = second.expect("the connection serves a next request");
+    assert_eq!((second.status, second.text().as_str()), (200, "next!"));
+}

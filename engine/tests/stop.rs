@@ -280,6 +280,49 @@ both_drivers!(
     super::soft_stop_logs_the_request_in_flight
 );
 
+/// SIGUSR1 with a request waiting on a slow server and `hard-stop-after` shorter than the
+/// wait: as haproxy 2.6 does, when it expires the client gets a 502, the line is logged with
+/// `KH--`, then the process exits.
+fn hard_stop_after_answers_the_request_in_flight_502(legacy: bool) {
+    let sinks = Sinks::new("hardstop");
+    let port = free_port();
+    let backend = slow_backend(Duration::from_secs(5));
+    let config = sinks.dir.write(
+        "hard.cfg",
+        &format!(
+            "global\n    log stdout format raw local0\n    hard-stop-after 300ms\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             listen web\n    bind 127.0.0.1:{port}\n    server s1 {backend}\n"
+        ),
+    );
+    let mut lb = sinks.spawn(&config, driver_flags(legacy));
+    lb.wait_serving(loopback(port));
+    let client = thread::spawn(move || http_get(loopback(port), "/killed"));
+    thread::sleep(Duration::from_millis(150));
+    lb.signal(libc::SIGUSR1);
+    let (status, _) = client
+        .join()
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(status, 502);
+    assert_eq!(
+        lb.wait_exit(Duration::from_secs(5)).and_then(|s| s.code()),
+        Some(0),
+        "stderr:\n{}",
+        lb.stderr()
+    );
+    let out = std::fs::read_to_string(sinks.stdout_path()).unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.contains("\"GET /killed "))
+        .unwrap_or_else(|| panic!("the request is logged; stdout:\n{out}"));
+    assert!(line.contains(" 502 ") && line.contains(" KH-- "), "{line}");
+}
+both_drivers!(
+    hard_stop_after_answers_the_request_in_flight_502,
+    super::hard_stop_after_answers_the_request_in_flight_502
+);
+
 /// `-W` logging to every kind of target: each stop signal reaches the worker through the
 /// master, both exit, and the worker's lines are written.
 #[test]

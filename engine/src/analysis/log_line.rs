@@ -92,6 +92,7 @@ pub fn termination_state(t: Termination, phase: u8) -> [u8; 2] {
         Termination::NoServer => *b"SC",
         Termination::ServerError => [b'S', if phase == b'C' { b'H' } else { phase }],
         Termination::ServerTimeout => [b's', phase],
+        Termination::Killed => [b'K', phase],
     }
 }
 

@@ -90,7 +90,7 @@ pub fn spawn_control(
                 }
                 if hard_stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
                     eprintln!("ringlb: hard-stop-after expired, closing the remaining connections");
-                    inboxes.broadcast(&ShardEvent::Stop);
+                    inboxes.broadcast(&ShardEvent::Kill);
                     hard_stop_at = None;
                 }
                 // SAFETY: valid set and timeout; siginfo is not needed.

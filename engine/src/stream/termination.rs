@@ -24,4 +24,7 @@ pub enum Termination {
     ServerError,
     /// The server did not answer in time (504, or silence mid-body).
     ServerTimeout,
+    /// `hard-stop-after` expired with the exchange under way: a request still waiting for
+    /// its response gets a 502, as in haproxy (`K` in the log).
+    Killed,
 }
