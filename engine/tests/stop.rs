@@ -280,6 +280,49 @@ both_drivers!(
     super::soft_stop_logs_the_request_in_flight
 );
 
+/// SIGUSR1 with a request waiting on a slow server and `hard-stop-after` shorter than the
+/// wait: as haproxy 2.6 does, when it expires the client gets a 502, the line is logged with
+/// `KH--`, then the process exits.
+fn hard_stop_after_answers_the_request_in_flight_502(legacy: bool) {
+    let sinks = Sinks::new("hardstop");
+    let port = free_port();
+    let backend = slow_backend(Duration::from_secs(5));
+    let config = sinks.dir.write(
+        "hard.cfg",
+        &format!(
+            "global\n    log stdout format raw local0\n    hard-stop-after 300ms\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             listen web\n    bind 127.0.0.1:{port}\n    server s1 {backend}\n"
+        ),
+    );
+    let mut lb = sinks.spawn(&config, driver_flags(legacy));
+    lb.wait_serving(loopback(port));
+    let client = thread::spawn(move || http_get(loopback(port), "/killed"));
+    thread::sleep(Duration::from_millis(150));
+    lb.signal(libc::SIGUSR1);
+    let (status, _) = client
+        .join()
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(status, 502);
+    assert_eq!(
+        lb.wait_exit(Duration::from_secs(5)).and_then(|s| s.code()),
+        Some(0),
+        "stderr:\n{}",
+        lb.stderr()
+    );
+    let out = std::fs::read_to_string(sinks.stdout_path()).unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.contains("\"GET /killed "))
+        .unwrap_or_else(|| panic!("the request is logged; stdout:\n{out}"));
+    assert!(line.contains(" 502 ") && line.contains(" KH-- "), "{line}");
+}
+both_drivers!(
+    hard_stop_after_answers_the_request_in_flight_502,
+    super::hard_stop_after_answers_the_request_in_flight_502
+);
+
 /// `-W` logging to every kind of target: each stop signal reaches the worker through the
 /// master, both exit, and the worker's lines are written.
 #[test]
@@ -414,6 +457,68 @@ fn busy_side_threads_do_not_hold_the_stop(legacy: bool) {
 both_drivers!(
     busy_side_threads_do_not_hold_the_stop,
     super::busy_side_threads_do_not_hold_the_stop
+);
+
+/// SIGHUP dumps every proxy's and server's state, as haproxy 2.6 does: on stderr under one
+/// heading, and to the log targets under a heading per proxy; the process goes on serving.
+fn sighup_dumps_the_server_states(legacy: bool) {
+    let sinks = Sinks::new("hupdump");
+    let port = free_port();
+    let up = Origin::start().addr;
+    let down = dead_addr();
+    let config = sinks.dir.write(
+        "hup.cfg",
+        &format!(
+            "global\n    log {} local0\n\
+             defaults\n    mode http\n    log global\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+             backend be\n    server s1 {down} check inter 100ms\n    server s2 {up}\n",
+            sinks.udp.addr()
+        ),
+    );
+    let mut lb = sinks.spawn(&config, driver_flags(legacy));
+    lb.wait_serving(loopback(port));
+    // s1's check fails at once; its DOWN line goes to the log targets first.
+    thread::sleep(Duration::from_millis(400));
+    assert_eq!(http_get(loopback(port), "/").unwrap().0, 200);
+    lb.signal(libc::SIGHUP);
+    thread::sleep(Duration::from_millis(300));
+    assert!(lb.exited().is_none(), "SIGHUP ended the process");
+    let pid = lb.pid();
+    let expected = [
+        "SIGHUP received, dumping servers states.",
+        // Two connections: `wait_serving`'s probe and the request (haproxy 2.6 prints the same
+        // after the same two).
+        "SIGHUP: Proxy fe has no servers. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 2+0.",
+        "SIGHUP: Server be/s1 is DOWN. Conn: 0 act, 0 pend, 0 tot.",
+        "SIGHUP: Server be/s2 is UP. Conn: 0 act, 0 pend, 1 tot.",
+        "SIGHUP: Proxy be has 1 active servers and 0 backup servers available. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+1.",
+    ]
+    .map(|l| format!("[WARNING]  ({pid}) : {l}"));
+    let stderr = lb.stderr();
+    let dumped: Vec<&str> = stderr.lines().filter(|l| l.contains("SIGHUP")).collect();
+    assert_eq!(dumped, expected, "stderr:\n{stderr}");
+    // Each at level notice of local0 (`<133>`), as haproxy sends them.
+    let mut logged = Vec::new();
+    while logged.len() < 6 {
+        let line = sinks.udp.line();
+        if let Some(i) = line.find("SIGHUP") {
+            assert!(line.starts_with("<133>"), "{line}");
+            logged.push(line[i..].to_string());
+        }
+    }
+    let message = |l: &str| l.split(" : ").nth(1).unwrap().to_string();
+    let mut wanted = vec!["SIGHUP received, dumping servers states for proxy fe.".to_string()];
+    wanted.push(message(&expected[1]));
+    wanted.push("SIGHUP received, dumping servers states for proxy be.".to_string());
+    wanted.extend(expected[2..].iter().map(|l| message(l)));
+    assert_eq!(logged, wanted);
+    assert_eq!(http_get(loopback(port), "/").unwrap().0, 200);
+    assert_eq!(lb.stop_with(libc::SIGTERM).code(), Some(0));
+}
+both_drivers!(
+    sighup_dumps_the_server_states,
+    super::sighup_dumps_the_server_states
 );
 
 /// SIGQUIT, SIGHUP and SIGUSR2 do not end the process (haproxy survives them too): it goes

@@ -94,6 +94,7 @@ pub fn termination_state(t: Termination, phase: u8) -> [u8; 2] {
         // Refused when its head was read, whatever the log's phase moved on to since.
         Termination::BadResponse => *b"PH",
         Termination::ServerTimeout => [b's', phase],
+        Termination::Killed => [b'K', phase],
     }
 }
 

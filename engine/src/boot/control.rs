@@ -5,10 +5,11 @@
 //! them. SIGINT/SIGTERM stop at once; SIGUSR1 stops softly (listeners close, connections
 //! finish), for at most `hard-stop-after`; with `grace` on a proxy, the listeners keep
 //! accepting for the longest grace first (one process serves every proxy). SIGTTOU pauses accepting and SIGTTIN resumes it,
-//! as seed 003's reload script expects. SIGHUP, SIGUSR2 and SIGQUIT are taken so they
-//! cannot kill the process (haproxy survives them too: it dumps server states on SIGHUP and
-//! its memory pools on SIGQUIT, which ringlb has no equivalent of); reloading on SIGUSR2 is
-//! the master's job (`lifecycle/master.rs`).
+//! as seed 003's reload script expects. SIGHUP dumps every proxy's and server's state, as
+//! haproxy does (`services/admin/hangup.rs`). SIGUSR2 and SIGQUIT are taken so they cannot
+//! kill the process (haproxy survives them too: it dumps its memory pools on SIGQUIT, which
+//! ringlb has no equivalent of); reloading on SIGUSR2 is the master's job
+//! (`lifecycle/master.rs`).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +72,7 @@ pub fn spawn_control(
     done: Arc<AtomicBool>,
     hard_stop_after: Option<Duration>,
     grace: Option<Duration>,
+    on_hangup: Box<dyn Fn() + Send>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ringlb-control".into())
@@ -90,7 +92,7 @@ pub fn spawn_control(
                 }
                 if hard_stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
                     eprintln!("ringlb: hard-stop-after expired, closing the remaining connections");
-                    inboxes.broadcast(&ShardEvent::Stop);
+                    inboxes.broadcast(&ShardEvent::Kill);
                     hard_stop_at = None;
                 }
                 // SAFETY: valid set and timeout; siginfo is not needed.
@@ -125,6 +127,7 @@ pub fn spawn_control(
                         }
                         inboxes.broadcast(&ev);
                     }
+                    None if sig == libc::SIGHUP => on_hangup(),
                     None => eprintln!("ringlb: signal {sig} received and ignored"),
                 }
             }

@@ -543,6 +543,10 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     });
     stats_context.set_states(runtime.servers.clone());
     handle.runtime = Some(runtime.clone());
+    let hangup = {
+        let (runtime, hub) = (runtime.clone(), handle.hub.clone());
+        Box::new(move || crate::services::admin::hangup::dump_server_states(&runtime, &hub))
+    };
     handle.cli = crate::services::admin::listener::start(runtime).map_err(RunError::Io)?;
     if opts.handle_signals {
         handle.control = Some(
@@ -551,6 +555,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 control_done,
                 config.global.hard_stop_after,
                 config.proxies.iter().filter_map(|p| p.grace).max(),
+                hangup,
             )
             .map_err(RunError::Io)?,
         );

@@ -63,6 +63,19 @@ pub(crate) struct BodyEnd {
     pub result: Result<u64, BodyError>,
     pub buf: Vec<u8>,
     pub head: Option<Vec<u8>>,
+    /// When the receiver failed (`DstFailed`) with the buffer handed back: the part of the
+    /// body not read yet, to be discarded ([`discard_body`]); `buf` then holds the bytes read
+    /// from the sender and not yet counted in the body.
+    pub unread: Option<UnreadBody>,
+}
+
+/// The rest of a body the receiver stopped taking: how much of it the sender still owes.
+#[derive(Debug, Clone)]
+pub(crate) struct UnreadBody {
+    kind: BodyKind,
+    remaining: u64,
+    decoder: ChunkedDecoder,
+    done: bool,
 }
 
 /// Body bytes read with a head that are copied behind it to leave in one write; more are
@@ -105,11 +118,40 @@ pub(crate) async fn forward_body(
     let mut head_back = None;
     // Bytes sent with `MSG_MORE` wait in `dst` for the next write (or a push).
     let mut corked = false;
-    let end = |result, buf, head| BodyEnd { result, buf, head };
+    // Whether what arrived from `src` was acknowledged at once before the first wait.
+    let mut acked = false;
+    let end = |result, buf, head| BodyEnd {
+        result,
+        buf,
+        head,
+        unread: None,
+    };
     loop {
         let (mut take, done) = match body_part(kind, &mut remaining, &mut decoder, &buf[pos..]) {
             Ok(p) => p,
             Err(e) => return end(Err(e), buf, head_back),
+        };
+        // Where the body bytes counted so far end, should the receiver fail.
+        let counted = pos + take;
+        let cut = |e: WriteError, mut buf: Vec<u8>, head, decoder: &ChunkedDecoder| {
+            let unread = match e {
+                WriteError::Failed if buf.len() >= counted => {
+                    buf.drain(..counted);
+                    Some(UnreadBody {
+                        kind,
+                        remaining,
+                        decoder: decoder.clone(),
+                        done,
+                    })
+                }
+                _ => None,
+            };
+            BodyEnd {
+                result: Err(dst_error(e)),
+                buf,
+                head,
+                unread,
+            }
         };
         if !head.is_empty() {
             corked = !done && !no_delay;
@@ -134,7 +176,7 @@ pub(crate) async fn forward_body(
                 (res, 0)
             };
             if let Err(e) = res {
-                return end(Err(dst_error(e)), buf, head_back);
+                return cut(e, buf, head_back, &decoder);
             }
             pos += sent;
             total += sent as u64;
@@ -145,7 +187,7 @@ pub(crate) async fn forward_body(
             let (res, slice) = write_all_then(dst, part, dst_timeout, corked).await;
             buf = slice.map(|s| s.into_inner()).unwrap_or_default();
             if let Err(e) = res {
-                return end(Err(dst_error(e)), buf, head_back);
+                return cut(e, buf, head_back, &decoder);
             }
             total += take as u64;
         }
@@ -155,6 +197,14 @@ pub(crate) async fn forward_body(
         }
         buf.clear();
         pos = 0;
+        if !std::mem::replace(&mut acked, true) {
+            // The body did not come whole with the head. A sender with Nagle's algorithm on
+            // (Python's http.server writes head and body apart) holds the body back until
+            // its head is acknowledged, which TCP delays up to 40 ms on a connection in
+            // request/response rhythm (a reused server connection): acknowledged now, once
+            // per message, as large bodies are acknowledged every two segments anyway.
+            src.ack_now();
+        }
         let mut ready = if corked {
             read_now(src, &mut buf)
         } else {
@@ -193,6 +243,48 @@ pub(crate) async fn forward_body(
                 return end(Err(BodyError::SrcClosed), buf, head_back)
             }
             ReadOutcome::Timeout => return end(Err(BodyError::SrcTimeout), buf, head_back),
+        }
+    }
+}
+
+/// Reads and drops the rest of a body whose receiver stopped taking it, so that the sender
+/// can go on with its next message (haproxy drains a request body the server no longer
+/// reads once it answered). `buf` holds bytes already read; what it holds past the body's
+/// end comes back in it.
+pub(crate) async fn discard_body(
+    src: &mut Stream,
+    mut buf: Vec<u8>,
+    unread: UnreadBody,
+    limit: Option<Duration>,
+) -> (Result<u64, BodyError>, Vec<u8>) {
+    let UnreadBody {
+        kind,
+        mut remaining,
+        mut decoder,
+        mut done,
+    } = unread;
+    let mut total = 0u64;
+    loop {
+        if done {
+            return (Ok(total), buf);
+        }
+        let (take, end) = match body_part(kind, &mut remaining, &mut decoder, &buf) {
+            Ok(p) => p,
+            Err(e) => return (Err(e), buf),
+        };
+        buf.drain(..take);
+        total += take as u64;
+        done = end;
+        if done {
+            continue;
+        }
+        let (outcome, b) = read_more(src, buf, limit).await;
+        buf = b;
+        match outcome {
+            ReadOutcome::Data(_) => {}
+            ReadOutcome::Eof if kind == BodyKind::UntilClose => return (Ok(total), buf),
+            ReadOutcome::Eof | ReadOutcome::Failed => return (Err(BodyError::SrcClosed), buf),
+            ReadOutcome::Timeout => return (Err(BodyError::SrcTimeout), buf),
         }
     }
 }

@@ -108,6 +108,15 @@ impl Stream {
         each!(self, s => s.writable(relaxed).await, m => m.writable().await)
     }
 
+    /// Acknowledges at once what arrived where TCP would delay the acknowledgement (see
+    /// [`quick_ack`]).
+    pub fn ack_now(&self) {
+        match self {
+            Stream::Tcp(_) | Stream::Tls(_) => quick_ack(self.as_raw_fd()),
+            Stream::Unix(_) | Stream::Mux(_) => {}
+        }
+    }
+
     /// Disables Nagle's algorithm where there is one (TCP).
     pub fn set_nodelay(&self) {
         match self {
@@ -169,6 +178,23 @@ impl AsWriteFd for Stream {
     fn as_writer_fd(&mut self) -> &SharedFdWrapper {
         each_mut!(self, s => s.as_writer_fd(), _t => unreachable!("a TLS stream is not spliced"),
             _m => unreachable!("an HTTP/2 stream is not spliced"))
+    }
+}
+
+/// Acknowledges at once what has arrived on TCP socket `fd` (`TCP_QUICKACK`), instead of
+/// up to 40 ms later. A peer with Nagle's algorithm on sends nothing more while a small
+/// segment of its is unacknowledged: a delayed acknowledgement holds its next bytes back.
+pub(crate) fn quick_ack(fd: RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and an int option value of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 

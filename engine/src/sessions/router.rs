@@ -42,6 +42,11 @@ pub trait Router {
     fn stopping(&self) -> Option<&crate::io::latch::Latch> {
         None
     }
+    /// Set when `hard-stop-after` expires: exchanges still under way end at once, a request
+    /// waiting for its response with a 502 (`KH`).
+    fn killed(&self) -> Option<&crate::io::latch::Latch> {
+        None
+    }
     /// How long a keep-alive connection may idle between requests before its session ends
     /// and hands it back as an [`IdleConn`](crate::sessions::http::session::IdleConn),
     /// for the caller to watch cheaply; `None`: sessions keep their connections to the end.

@@ -28,4 +28,7 @@ pub enum Termination {
     BadResponse,
     /// The server did not answer in time (504, or silence mid-body).
     ServerTimeout,
+    /// `hard-stop-after` expired with the exchange under way: a request still waiting for
+    /// its response gets a 502, as in haproxy (`K` in the log).
+    Killed,
 }

@@ -70,6 +70,9 @@ pub struct Worker {
     listeners: RefCell<Vec<Rc<Acceptor>>>,
     /// SIGTTOU: accept loops wait instead of accepting until SIGTTIN.
     paused: Cell<bool>,
+    /// Set when `hard-stop-after` expires (`ShardEvent::Kill`), seen by sessions through
+    /// `Router::killed`.
+    pub killed: Latch,
     /// Idle keep-alive connections waiting without a session (`None` if the worker could
     /// not make its epoll set: sessions then keep their idle connections).
     pub parking: Option<Parking>,
@@ -171,6 +174,10 @@ const POOL_KEEP: usize = 1024;
 /// How long an accept loop at `maxconn` waits before looking at the counters again.
 const LIMIT_RECHECK: Duration = Duration::from_millis(5);
 
+/// How long a worker waits, once `hard-stop-after` expired, for its killed exchanges to
+/// send their 502 and log before it stops anyway.
+const KILL_GRACE: Duration = Duration::from_millis(500);
+
 /// The worker body: starts accepting, then serves inbox events until stopped.
 pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
     let WorkerSetup {
@@ -213,6 +220,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         stats_applet,
         active: Cell::new(0),
         stop_accepting: Latch::new(),
+        killed: Latch::new(),
         listeners: RefCell::new(Vec::new()),
         paused: Cell::new(false),
         parking: match Parking::new(obs_stats) {
@@ -287,6 +295,18 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 ShardEvent::SoftStop => {
                     worker.stop_listening();
                     soft = true;
+                }
+                ShardEvent::Kill => {
+                    worker.stop_listening();
+                    worker.killed.set();
+                    // The killed exchanges write their 502 and their log line, then go.
+                    let ended = async {
+                        while worker.active() > 0 {
+                            monoio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    };
+                    let _ = crate::io::timed::within(KILL_GRACE, ended).await;
+                    return;
                 }
                 ShardEvent::Pause => worker.paused.set(true),
                 ShardEvent::Resume => worker.paused.set(false),

@@ -16,6 +16,9 @@ pub enum ShardEvent {
     Stop,
     /// Close listeners, let in-flight connections finish, then stop.
     SoftStop,
+    /// `hard-stop-after` expired: end the exchanges still under way as killed (a request
+    /// waiting for its response is answered 502 and logged `KH`), then stop.
+    Kill,
     /// A server went up or down (health check or runtime API).
     SetServerState {
         backend: String,

@@ -31,6 +31,10 @@ impl Router for Worker {
         Some(Worker::stopping(self))
     }
 
+    fn killed(&self) -> Option<&crate::io::latch::Latch> {
+        Some(&self.killed)
+    }
+
     fn idle_after(&self) -> Option<std::time::Duration> {
         self.parking
             .as_ref()

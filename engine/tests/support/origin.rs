@@ -412,8 +412,14 @@ where
 /// A server answering each request with a head, then (after `gap`) a 6-byte body, each in a
 /// write of its own.
 pub fn split_writer(gap: Duration) -> SocketAddr {
+    split_writer_with(gap, true)
+}
+
+/// [`split_writer`]; with `nodelay` false, Nagle's algorithm stays on, as on Python's
+/// `http.server`: the body waits in the server until its head is acknowledged.
+pub fn split_writer_with(gap: Duration, nodelay: bool) -> SocketAddr {
     serve_each(move |s| {
-        s.set_nodelay(true).unwrap();
+        s.set_nodelay(nodelay).unwrap();
         let mut w = s.try_clone().unwrap();
         let mut r = BufReader::new(s);
         while read_head(&mut r).is_some() {

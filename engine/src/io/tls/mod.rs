@@ -15,7 +15,7 @@ mod record;
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use monoio::net::TcpStream;
@@ -72,24 +72,6 @@ impl std::fmt::Display for HandshakeError {
             Self::Closed => f.write_str("connection closed during the handshake"),
             Self::Refused(e) => write!(f, "handshake failed: {e}"),
         }
-    }
-}
-
-/// Acknowledges at once what has arrived. The client's last handshake flight is only
-/// acknowledged with the server's next segment; with no session ticket to send, that is
-/// the response, and a client with Nagle's algorithm on holds its request back until the
-/// acknowledgement: a 40 ms delayed-ACK stall on every new connection.
-fn quick_ack(fd: RawFd) {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket and an int option value of the right size.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
     }
 }
 
@@ -161,7 +143,10 @@ impl TlsStream {
             }
         }
         if st.is_server() {
-            quick_ack(tcp.as_raw_fd());
+            // The client's last handshake flight is only acknowledged with the server's
+            // next segment; with no session ticket to send, that is the response, and a
+            // client with Nagle's algorithm on holds its request back until then.
+            crate::io::transport::quick_ack(tcp.as_raw_fd());
         }
         st.trim();
         OPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

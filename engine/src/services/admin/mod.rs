@@ -8,9 +8,11 @@
 //! - [`process`]: the process-wide commands (`show env|errors|activity|pools`,
 //!   `set maxconn global`).
 //! - [`listener`]: binding `stats socket` addresses and serving connections.
+//! - [`hangup`]: the server states dump a SIGHUP asks for.
 
 pub mod certs;
 pub mod commands;
+pub mod hangup;
 pub mod info;
 pub mod listener;
 pub mod process;

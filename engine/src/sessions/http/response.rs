@@ -8,7 +8,7 @@ use crate::analysis::rules::ResponseVerdict;
 use crate::analysis::settings::HttpBackend;
 use crate::backend::persist::{edit_response, Seen};
 use crate::backend::upstream::{Upstream, UpstreamConn};
-use crate::codec::body::{forward_body, BodyError, BodyTimeouts};
+use crate::codec::body::{discard_body, forward_body, BodyError, BodyTimeouts};
 use crate::codec::conn_mode::{ConnectionTokens, ExchangePlan};
 use crate::codec::edits::HeadEdits;
 use crate::codec::framing::{response_framing, BodyKind, RequestFraming};
@@ -201,6 +201,9 @@ impl<R: Router> Session<'_, R> {
             if let Err(t) = self.send_to_client(page).await {
                 return Next::Close(t);
             }
+            if !self.drain_unread_body().await {
+                return Next::Close(Termination::ClientAborted);
+            }
             return match (close, denied) {
                 (false, _) => Next::KeepAlive,
                 (true, true) => Next::Close(Termination::Denied),
@@ -274,6 +277,7 @@ impl<R: Router> Session<'_, R> {
             Err(BodyError::DstFailed | BodyError::DstTimeout) => Some(Termination::ClientAborted),
         };
         let server_keep = outcome.is_none()
+            && self.unread_body.is_none()
             && plan.server_keep_alive
             && server_tokens.persistent(resp.version)
             && kind != BodyKind::UntilClose
@@ -286,8 +290,30 @@ impl<R: Router> Session<'_, R> {
         }
         match outcome {
             Some(t) => Next::Close(t),
+            None if !self.drain_unread_body().await => Next::Close(Termination::ClientAborted),
             None if client_keep => Next::KeepAlive,
             None => Next::Close(Termination::Normal),
+        }
+    }
+
+    /// Reads and drops the rest of a request body the server stopped reading, as haproxy
+    /// does once it relayed the server's early response: the client finishes its upload
+    /// and keeps its connection, where a close under its upload would reset it (and could
+    /// destroy the response before the client reads it). False when the client failed or
+    /// stalled past `timeout client` meanwhile.
+    async fn drain_unread_body(&mut self) -> bool {
+        let Some(unread) = self.unread_body.take() else {
+            return true;
+        };
+        let buf = self.take_inbuf();
+        let (res, buf) = discard_body(&mut self.client, buf, unread, self.fe.timeouts.client).await;
+        self.put_inbuf(buf);
+        match res {
+            Ok(n) => {
+                self.summary.bytes_in += n;
+                true
+            }
+            Err(_) => false,
         }
     }
 }

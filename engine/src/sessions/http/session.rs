@@ -3,6 +3,7 @@
 //! See `LIFECYCLE.md` for the states and the timeouts that apply in each.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use crate::io::transport::Stream;
 use monoio::buf::IoBuf;
@@ -13,7 +14,7 @@ use crate::analysis::settings::{HttpBackend, HttpFrontend};
 use crate::backend::persist;
 use crate::backend::reuse::{self, OwnConn, PrivateConn};
 use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn};
-use crate::codec::body::{forward_body, BodyError, BodyTimeouts};
+use crate::codec::body::{forward_body, BodyError, BodyTimeouts, UnreadBody};
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::conn_mode::{ConnectionTokens, ExchangePlan};
 use crate::codec::edits::HeadEdits;
@@ -185,6 +186,9 @@ pub(super) struct Session<'a, R> {
     pub(super) own: OwnConn,
     /// Whether HTTP/2's preface as the first bytes hands the connection to HTTP/2.
     h2_preface: bool,
+    /// The rest of a request body the server stopped reading: its response is still
+    /// relayed, then this much is read from the client and dropped (`relay_response`).
+    pub(super) unread_body: Option<UnreadBody>,
 }
 
 /// How far the request body got when the response head arrived.
@@ -221,6 +225,7 @@ impl<'a, R: Router> Session<'a, R> {
             vars: Vars::default(),
             own: OwnConn::default(),
             h2_preface: false,
+            unread_body: None,
         }
     }
 
@@ -737,8 +742,33 @@ impl<'a, R: Router> Session<'a, R> {
             let sbuf = self.pool.take();
             let mut pending = (!fwd.body_sent).then_some((head.len, framing.body));
             let request = (framing, head.version);
+            let killed = router.killed();
+            let fd = conn.stream.as_raw_fd();
             let got = self.read_response_head(&mut conn, sbuf, be, &request, &mut pending);
-            let got = got.await;
+            let got = match killed {
+                // `hard-stop-after`: the server connection is shut down, which ends the
+                // read in flight (and gives its buffer back); the client gets a 502 `KH`.
+                Some(k) => {
+                    let kill = async {
+                        k.wait().await;
+                        // SAFETY: `conn` keeps the descriptor open while `got` runs.
+                        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+                        std::future::pending::<()>().await
+                    };
+                    monoio::select! {
+                        got = got => got,
+                        _ = kill => unreachable!("never completes"),
+                    }
+                }
+                None => got.await,
+            };
+            if killed.is_some_and(|k| k.is_set()) {
+                let (_, sbuf) = got;
+                self.pool.give(sbuf);
+                upstream.discard(conn);
+                self.unread_body = None;
+                return Next::Close(self.fail(502, Termination::Killed, Some(be)).await);
+            }
             if let Some(o) = crate::sessions::http::response::observed(&got.0, retry) {
                 upstream.observe(conn.server, o);
             }
@@ -763,6 +793,7 @@ impl<'a, R: Router> Session<'a, R> {
                 (Err(e), sbuf) => {
                     self.pool.give(sbuf);
                     upstream.discard(conn);
+                    self.unread_body = None;
                     let t = match e {
                         RespError::Timeout => {
                             self.fail(504, Termination::ServerTimeout, Some(be)).await
@@ -914,6 +945,10 @@ impl<'a, R: Router> Session<'a, R> {
         be: &HttpBackend,
     ) -> Result<(), Termination> {
         let inbuf = self.inbuf.take().unwrap_or_else(|| self.pool.take());
+        // The server waits for the body: as in haproxy, a client that stalls mid-body is
+        // bounded by `timeout server` and answered 504 (`sH`), not by `timeout client`.
+        // Without a `timeout server`, `timeout client` bounds it (408) rather than nothing.
+        let stall = be.timeouts.server;
         let body = forward_body(
             &mut self.client,
             &mut conn.stream,
@@ -922,13 +957,19 @@ impl<'a, R: Router> Session<'a, R> {
             start,
             kind,
             BodyTimeouts {
-                src: self.fe.timeouts.client,
+                src: stall.or(self.fe.timeouts.client),
                 dst: be.timeouts.server,
                 no_delay: self.fe.no_delay || be.no_delay,
             },
         )
         .await;
         self.inbuf = Some(body.buf);
+        if let Some(unread) = body.unread {
+            // The server stopped reading (it may have answered already, as servers refusing
+            // an upload do): its response decides, read next; a missing one is a 502 there.
+            self.unread_body = Some(unread);
+            return Ok(());
+        }
         match body.result {
             Ok(n) => {
                 self.summary.bytes_in += n;
@@ -942,10 +983,10 @@ impl<'a, R: Router> Session<'a, R> {
                 self.trace.phase = b'D';
                 Err(Termination::ClientAborted)
             }
-            Err(BodyError::SrcTimeout) => {
+            Err(BodyError::SrcTimeout) if stall.is_none() => {
                 Err(self.fail(408, Termination::ClientTimeout, Some(be)).await)
             }
-            Err(BodyError::DstTimeout) => {
+            Err(BodyError::SrcTimeout | BodyError::DstTimeout) => {
                 Err(self.fail(504, Termination::ServerTimeout, Some(be)).await)
             }
             Err(BodyError::DstFailed) => {
