@@ -329,8 +329,13 @@ fn every_seed_configuration_serves_once_its_backends_exist() {
             "{}: no listening address found",
             seed.name
         );
+        // `-V`: a seed with `quiet` still announces its workers, which `wait_serving` reads.
         let mut lb = Ringlb::spawn(
-            &["-f".to_string(), seed.config.display().to_string()],
+            &[
+                "-V".to_string(),
+                "-f".to_string(),
+                seed.config.display().to_string(),
+            ],
             dir.path().join(format!("{}.stderr", seed.name)),
         );
         for (_, addrs) in &seed.frontends {
