@@ -70,16 +70,23 @@ pub fn write_request_head(
     if let Some(c) = cookies {
         header(out, b"cookie", &c);
     }
-    let form = match (ended, length) {
+    let form = body_form(ended, length, out);
+    out.extend_from_slice(b"\r\n");
+    form
+}
+
+/// How a message whose HTTP/1.1 head is being written into `out` carries its body: none
+/// when its stream `ended` with its HEADERS, as it is when it has a `content-length`
+/// (`length`), chunked otherwise (the `transfer-encoding` field is written then).
+fn body_form(ended: bool, length: bool, out: &mut Vec<u8>) -> BodyForm {
+    match (ended, length) {
         (true, _) => BodyForm::None,
         (false, true) => BodyForm::Length,
         (false, false) => {
             header(out, b"transfer-encoding", b"chunked");
             BodyForm::Chunked
         }
-    };
-    out.extend_from_slice(b"\r\n");
-    form
+    }
 }
 
 fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -177,19 +184,11 @@ pub fn write_response_head(
         header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     let bodiless = status.is_informational() || status == 204 || status == 304;
-    let form = match (ended, length) {
-        (true, _) => {
-            if !length && !bodiless {
-                header(out, b"content-length", b"0");
-            }
-            BodyForm::None
-        }
-        (false, true) => BodyForm::Length,
-        (false, false) => {
-            header(out, b"transfer-encoding", b"chunked");
-            BodyForm::Chunked
-        }
-    };
+    if ended && !length && !bodiless {
+        // An HTTP/1.1 response without a length would run until the connection closes.
+        header(out, b"content-length", b"0");
+    }
+    let form = body_form(ended, length, out);
     out.extend_from_slice(b"\r\n");
     form
 }

@@ -202,22 +202,15 @@ impl MuxStream {
         mut buf: T,
     ) -> monoio::BufResult<usize, T> {
         let cap = buf.bytes_total();
-        // The bytes go into a Vec over the buffer's memory: it never reallocates (nothing
-        // is pushed beyond its capacity) and is forgotten, not dropped.
-        // SAFETY: `write_ptr` is valid for `bytes_total` bytes while `buf` lives.
-        let mut v =
-            std::mem::ManuallyDrop::new(unsafe { Vec::from_raw_parts(buf.write_ptr(), 0, cap) });
-        let res = match self.read_more(&mut v, None).await {
-            ReadOutcome::Data(n) => Ok(n),
-            ReadOutcome::Eof => Ok(0),
-            _ if cap == 0 => Ok(0),
-            _ => Err(std::io::Error::from(std::io::ErrorKind::ConnectionAborted)),
-        };
-        if let Ok(n) = res {
-            // SAFETY: `n` bytes were written at the start of the buffer.
-            unsafe { buf.set_init(n) };
-        }
-        (res, buf)
+        crate::io::timed::read_into_owned(buf, async |v: &mut Vec<u8>| {
+            match self.read_more(v, None).await {
+                ReadOutcome::Data(n) => Ok(n),
+                ReadOutcome::Eof => Ok(0),
+                _ if cap == 0 => Ok(0),
+                _ => Err(std::io::Error::from(std::io::ErrorKind::ConnectionAborted)),
+            }
+        })
+        .await
     }
 
     /// [`MuxStream::write_all`] for code written against monoio's traits.

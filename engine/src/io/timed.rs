@@ -173,6 +173,28 @@ where
     ((at, used + 1), at)
 }
 
+/// A read into an owned ring-style buffer by code that appends to a `Vec` (TLS, HTTP/2
+/// streams): `fill` gets a `Vec` over the buffer's memory, which it must not grow past its
+/// capacity; what it wrote is then marked initialised.
+pub(crate) async fn read_into_owned<T, F>(mut buf: T, fill: F) -> monoio::BufResult<usize, T>
+where
+    T: monoio::buf::IoBufMut,
+    F: AsyncFnOnce(&mut Vec<u8>) -> io::Result<usize>,
+{
+    let cap = buf.bytes_total();
+    // The Vec never reallocates (nothing is pushed beyond its capacity) and is forgotten,
+    // not dropped.
+    // SAFETY: `write_ptr` is valid for `bytes_total` bytes while `buf` lives.
+    let mut v =
+        std::mem::ManuallyDrop::new(unsafe { Vec::from_raw_parts(buf.write_ptr(), 0, cap) });
+    let res = fill(&mut v).await;
+    if let Ok(n) = res {
+        // SAFETY: `n` bytes were written at the start of the buffer.
+        unsafe { buf.set_init(n) };
+    }
+    (res, buf)
+}
+
 pub(crate) enum ReadOutcome {
     Data(usize),
     Eof,

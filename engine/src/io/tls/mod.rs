@@ -427,29 +427,16 @@ impl TlsStream {
         mut buf: T,
     ) -> monoio::BufResult<usize, T> {
         let cap = buf.bytes_total();
-        // Plaintext goes into a Vec over the buffer's memory: the Vec never reallocates
-        // (nothing is pushed beyond its capacity) and is forgotten, not dropped.
-        // SAFETY: `write_ptr` is valid for `bytes_total` bytes while `buf` lives.
-        let mut v =
-            std::mem::ManuallyDrop::new(unsafe { Vec::from_raw_parts(buf.write_ptr(), 0, cap) });
-        let res = loop {
-            match self.read_now(&mut v) {
-                Some(ReadOutcome::Data(n)) => break Ok(n),
-                Some(ReadOutcome::Eof) => break Ok(0),
-                Some(_) => break Err(io::Error::from(io::ErrorKind::ConnectionAborted)),
-                None if cap == 0 => break Ok(0),
-                None => {
-                    if let Err(e) = self.tcp.readable(false).await {
-                        break Err(e);
-                    }
-                }
+        crate::io::timed::read_into_owned(buf, async |v: &mut Vec<u8>| loop {
+            match self.read_now(v) {
+                Some(ReadOutcome::Data(n)) => return Ok(n),
+                Some(ReadOutcome::Eof) => return Ok(0),
+                Some(_) => return Err(io::Error::from(io::ErrorKind::ConnectionAborted)),
+                None if cap == 0 => return Ok(0),
+                None => self.tcp.readable(false).await?,
             }
-        };
-        if let Ok(n) = res {
-            // SAFETY: `n` bytes were written at the start of the buffer.
-            unsafe { buf.set_init(n) };
-        }
-        (res, buf)
+        })
+        .await
     }
 
     pub async fn write_owned<T: monoio::buf::IoBuf>(&self, buf: T) -> monoio::BufResult<usize, T> {
