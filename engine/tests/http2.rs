@@ -22,17 +22,12 @@ fn start(
     pki: Option<&Pki>,
     legacy: bool,
 ) -> (RunHandle, SocketAddr, Receiver) {
-    let rx = Receiver::new();
-    let port = free_port();
-    let full = format!(
-        "global\n nbthread 1\n log {} local0 info\ndefaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}",
-        rx.addr()
-    )
-    .replace("@ORIGIN", &origin.to_string())
-    .replace("@PORT", &port.to_string())
-    .replace("@PKI", &pki.map(|p| p.dir.path().display().to_string()).unwrap_or_default());
-    let h = run(parse_config(&full), legacy);
-    (h, SocketAddr::from(([127, 0, 0, 1], port)), rx)
+    let pki = pki.map(|p| p.dir.path().display().to_string());
+    let subs = [
+        ("@ORIGIN", origin.to_string()),
+        ("@PKI", pki.unwrap_or_default()),
+    ];
+    run_logged(text, &subs, legacy)
 }
 
 /// curl over h2c with prior knowledge: the exit status, the HTTP version it spoke, and what

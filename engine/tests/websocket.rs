@@ -39,16 +39,7 @@ fn ws_echo() -> SocketAddr {
 /// Starts the engine with a syslog receiver and `text` after `defaults` (`@ORIGIN` is the
 /// server's address, `@PORT` the frontend's port).
 fn start(text: &str, origin: SocketAddr, legacy: bool) -> (RunHandle, SocketAddr, Receiver) {
-    let rx = Receiver::new();
-    let port = free_port();
-    let full = format!(
-        "global\n nbthread 1\n log {} local0 info\ndefaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}",
-        rx.addr()
-    )
-    .replace("@ORIGIN", &origin.to_string())
-    .replace("@PORT", &port.to_string());
-    let h = run(parse_config(&full), legacy);
-    (h, SocketAddr::from(([127, 0, 0, 1], port)), rx)
+    run_logged(text, &[("@ORIGIN", origin.to_string())], legacy)
 }
 
 fn site(extra: &str) -> String {

@@ -87,10 +87,6 @@ impl Upstream for BackendTable {
     fn release(&self, conn: UpstreamConn) {
         self.balancer.borrow().conn_released(ServerId(conn.server));
         drop(conn.slot);
-        if conn.stream.mux().is_some() {
-            // A stream of an HTTP/2 connection carries one request: it ends here.
-            return;
-        }
         // A connection taken from the pool has now carried at least two requests.
         self.put_idle(ServerId(conn.server), conn.stream, conn.reused);
     }

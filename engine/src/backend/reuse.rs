@@ -41,10 +41,12 @@ impl OwnConn {
     }
 
     /// Ends a clean exchange: under `http-reuse never` the client connection keeps the
-    /// server connection, otherwise it goes to the shared idle pool.
+    /// server connection, otherwise it goes to the shared idle pool. A stream of an HTTP/2
+    /// connection carried its one request: it ends here (its connection stays shared).
     pub fn release<U: Upstream>(&mut self, be: &HttpBackend, upstream: &U, conn: UpstreamConn) {
-        // A stream of an HTTP/2 connection is never kept: it carried its one request.
-        if be.reuse == HttpReuse::Never && conn.stream.mux().is_none() {
+        if conn.stream.mux().is_some() {
+            upstream.discard(conn);
+        } else if be.reuse == HttpReuse::Never {
             self.kept = Some((be, upstream.keep_private(conn)));
         } else {
             upstream.release(conn);

@@ -243,11 +243,6 @@ impl Drop for MuxStream {
 pub struct Pipe(Rc<RefCell<Shared>>);
 
 impl Pipe {
-    /// How many more bytes the session's side takes before it is full.
-    pub fn room(&self) -> usize {
-        ROOM.saturating_sub(self.0.borrow().to_session.len())
-    }
-
     /// Gives the session `bytes` to read.
     pub fn push(&self, bytes: &[u8]) {
         let mut s = self.0.borrow_mut();

@@ -159,11 +159,11 @@ impl LocalTime {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// 06/Feb/2009 12:14:14.655 at UTC+1.
-    fn at() -> LocalTime {
+    /// 06/Feb/2009 12:14:14.655 at UTC+1 (the log tests' instant too).
+    pub(crate) fn at() -> LocalTime {
         LocalTime {
             year: 2009,
             month: 1,

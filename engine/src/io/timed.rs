@@ -138,9 +138,16 @@ fn recycle(t: std::pin::Pin<Box<monoio::time::Sleep>>) {
     });
 }
 
-/// Sleeps for `d`, the timer on the heap (see [`within`]).
+/// Sleeps until `at`, the timer in recycled memory (see [`within`]).
+async fn sleep_until(at: monoio::time::Instant) {
+    let mut t = timer_until(at);
+    t.as_mut().await;
+    recycle(t);
+}
+
+/// Sleeps for `d` (see [`sleep_until`]).
 pub(crate) async fn pause(d: Duration) {
-    Box::pin(monoio::time::sleep(d)).await
+    sleep_until(monoio::time::Instant::now() + d).await
 }
 
 /// Waits for an expired connection's turn to be ended (at once, unless many expired
@@ -153,7 +160,7 @@ pub(crate) async fn expiry_turn() {
         at
     });
     if at > now {
-        Box::pin(monoio::time::sleep_until(at)).await;
+        sleep_until(at).await;
     }
 }
 

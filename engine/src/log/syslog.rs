@@ -69,18 +69,7 @@ mod tests {
         }
     }
 
-    fn at() -> LocalTime {
-        LocalTime {
-            year: 2009,
-            month: 1,
-            day: 6,
-            hour: 12,
-            min: 14,
-            sec: 14,
-            millis: 655,
-            offset: 3600,
-        }
-    }
+    use crate::io::localtime::tests::at;
 
     #[test]
     fn rfc3164_header_carries_pri_date_tag_and_pid() {

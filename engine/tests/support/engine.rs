@@ -178,3 +178,26 @@ pub fn wait_state_within(h: &RunHandle, server: &str, up: bool, limit: Duration)
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// Starts the engine with one worker, a syslog receiver, HTTP `defaults` logging `httplog`
+/// (client and server timeouts 5 s, connect 1 s) and `text` after them, where `@PORT` is a
+/// free port for the frontend and each `(name, value)` of `subs` replaces `name`. Returns
+/// the frontend's address and the receiver.
+pub fn run_logged(
+    text: &str,
+    subs: &[(&str, String)],
+    legacy: bool,
+) -> (RunHandle, SocketAddr, Receiver) {
+    let rx = Receiver::new();
+    let port = super::process::free_port();
+    let mut full = format!(
+        "global\n nbthread 1\n log {} local0 info\ndefaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\n{text}",
+        rx.addr()
+    )
+    .replace("@PORT", &port.to_string());
+    for (name, value) in subs {
+        full = full.replace(name, value);
+    }
+    let h = run(parse_config(&full), legacy);
+    (h, SocketAddr::from(([127, 0, 0, 1], port)), rx)
+}

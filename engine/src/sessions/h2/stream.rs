@@ -3,12 +3,11 @@
 //! stream's HEADERS, DATA and trailers (`codec/http2.rs`).
 
 use std::cell::Cell;
-use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::task::Poll;
 
 use bytes::Bytes;
+use futures_util::future::{join, select, Either};
 use h2::server::SendResponse;
 use h2::RecvStream;
 
@@ -71,7 +70,6 @@ pub(super) async fn serve<R: Router>(
         ctx.router,
         ctx.pool,
     );
-    let mut session = std::pin::pin!(session);
     let exchange = async move {
         {
             let limit = ctx.fe.head_limit.min(ctx.pool.buffer_size());
@@ -82,61 +80,15 @@ pub(super) async fn serve<R: Router>(
                 let feed = std::pin::pin!(h2_body::recv_into(body, &pipe, form));
                 // The answer may end first (an error page, a denial): the request body is
                 // then no longer wanted, and dropping it resets the stream's receiving side.
-                match first(feed, answer).await {
-                    First::A(answer) => answer.await,
-                    First::B(()) => {}
+                if let Either::Left(((), answer)) = select(feed, answer).await {
+                    answer.await;
                 }
             }
         }
         // Whatever the session still does has no client any more.
         drop(pipe);
     };
-    // Both to their end, polled in place (a join would move them into its own state).
-    let mut exchange = std::pin::pin!(exchange);
-    let (mut session_done, mut exchange_done) = (false, false);
-    poll_fn(|cx| {
-        session_done = session_done || session.as_mut().poll(cx).is_ready();
-        exchange_done = exchange_done || exchange.as_mut().poll(cx).is_ready();
-        match session_done && exchange_done {
-            true => Poll::Ready(()),
-            false => Poll::Pending,
-        }
-    })
-    .await
-}
-
-enum First<A, B> {
-    A(A),
-    B(B),
-}
-
-/// Runs both; when `a` ends first, hands `b` back to be finished.
-async fn first<'b, A, B>(
-    mut a: std::pin::Pin<&mut A>,
-    mut b: std::pin::Pin<&'b mut B>,
-) -> First<std::pin::Pin<&'b mut B>, B::Output>
-where
-    A: std::future::Future<Output = ()>,
-    B: std::future::Future,
-{
-    let mut a_done = false;
-    let out = poll_fn(|cx| {
-        if !a_done && a.as_mut().poll(cx).is_ready() {
-            a_done = true;
-        }
-        if let Poll::Ready(v) = b.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        if a_done {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await;
-    match out {
-        Some(v) => First::B(v),
-        None => First::A(b),
-    }
+    join(session, exchange).await;
 }
 
 /// Reads the session's HTTP/1.1 response from the pipe and sends it on the stream.
