@@ -7,8 +7,9 @@ set -euo pipefail
 # netns, veth, bridge) and curl; the runtime socket tests talk through socat, and the stats
 # page test renders the page in headless chromium; the TLS tests make certificates with openssl,
 # drive openssl s_client and curl, and scan a listener with testssl.sh; the HTTP/2 tests run a
-# real gRPC server and client (python3-grpcio, under /usr/bin/python3).
-packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl socat chromium openssl testssl.sh python3-grpcio)
+# real gRPC server and client (python3-grpcio, under /usr/bin/python3) and a WebSocket client
+# over HTTP/2 (python3-h2).
+packages=(haproxy nginx libnginx-mod-stream wrk nghttp2-client keepalived iproute2 curl socat chromium openssl testssl.sh python3-grpcio python3-h2)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -84,7 +84,11 @@ fn h2_requests_reach_the_server_as_http11_through_the_same_rules(legacy: bool) {
     assert!(lower.contains("x-test: yes\r\n"), "{out}");
     assert!(lower.contains("x-version: 2.0\r\n"), "{out}");
     let line = rx.line();
-    assert!(line.contains("\"GET /hello?x=1 HTTP/2.0\""), "{line}");
+    // haproxy logs an HTTP/2 request's target in absolute form.
+    assert!(
+        line.contains(&format!("\"GET http://{addr}/hello?x=1 HTTP/2.0\"")),
+        "{line}"
+    );
     assert!(line.contains("www app/s1 "), "{line}");
     // The same rules deny.
     let (code, out) = curl_h2c(&format!("http://{addr}/admin"), &[]);
@@ -214,7 +218,14 @@ fn h2_over_tls_is_negotiated_by_alpn(legacy: bool) {
     let lower = out.to_ascii_lowercase();
     assert!(lower.contains("x-sni: site.test\r\n"), "{out}");
     assert!(lower.contains("x-alpn: h2\r\n"), "{out}");
-    assert!(rx.line().contains("\"GET /tls HTTP/2.0\""));
+    let line = rx.line();
+    assert!(
+        line.contains(&format!(
+            "\"GET https://site.test:{}/tls HTTP/2.0\"",
+            addr.port()
+        )),
+        "{line}"
+    );
     // A client asking for http/1.1 gets it.
     let (code, out) = curl(
         addr,
@@ -535,7 +546,10 @@ fn grpc_passes_with_its_trailers_and_status(legacy: bool) {
         "say 100005 echo:xxx kept\nfail NOT_FOUND no such thing\ncount 0,1,2,3,4\n"
     );
     let line = rx.line();
-    assert!(line.contains("\"POST /t.Echo/Say HTTP/2.0\""), "{line}");
+    assert!(
+        line.contains(&format!("\"POST http://{addr}/t.Echo/Say HTTP/2.0\"")),
+        "{line}"
+    );
     assert!(line.contains(" www grpc/g1 "), "{line}");
 }
 both_drivers!(
@@ -717,4 +731,156 @@ fn too_many_streams_and_closed_windows(legacy: bool) {
 both_drivers!(
     too_many_streams_and_closed_windows,
     super::too_many_streams_and_closed_windows
+);
+
+/// What `engine/tests/data/ws_over_h2.py` saw: a WebSocket client speaking RFC 8441 over
+/// h2c to `port`, sending `messages` and closing.
+fn ws_over_h2(port: u16, messages: &[&str]) -> String {
+    ws_over_h2_with(port, messages, &[])
+}
+
+/// [`ws_over_h2`] with `env` for the script (`WS_H2_CA`, `WS_H2_SNI`: over TLS).
+fn ws_over_h2_with(port: u16, messages: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo_root().join("engine/tests/data/ws_over_h2.py"))
+        .envs(env.iter().copied())
+        .args(["127.0.0.1", &port.to_string(), "/chat"])
+        .args(messages)
+        .output()
+        .expect("python3 is installed (scripts/deps.sh installs python3-h2)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// WebSocket over HTTP/2 (RFC 8441): the frontend announces extended CONNECT, a client's
+/// `CONNECT` with `:protocol websocket` reaches a WebSocket server on HTTP/1.1 as an upgrade,
+/// the server's `101` opens the stream with a `200`, messages cross both ways and the close
+/// handshake ends the stream; the same as through haproxy, and logged as haproxy logs it.
+#[test]
+fn websocket_over_h2_reaches_an_http1_server_as_through_haproxy() {
+    let origin = ws_echo();
+    let both = SideBySide::start(|port| {
+        format!(
+            "defaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout tunnel 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n default_backend ws\nbackend ws\n server w1 {origin}\n"
+        )
+    });
+    let mut seen = Vec::new();
+    let (theirs_line, ours_line) =
+        both.lines(|port| seen.push(ws_over_h2(port, &["hello", "world"])));
+    let (theirs, ours) = (&seen[0], &seen[1]);
+    assert_eq!(
+        ours,
+        "enable_connect_protocol 1\nstatus 200\necho hello\necho world\nend_stream\n"
+    );
+    assert_eq!(ours, theirs);
+    let request = |line: &str, port: u16| {
+        let r = line.split('"').nth(1).unwrap_or_default();
+        r.replace(&format!(":{port}/"), ":PORT/")
+    };
+    assert_eq!(
+        request(&ours_line, both.ours.0),
+        request(&theirs_line, both.theirs.0)
+    );
+    let status = |line: &str| line.split(' ').nth(10).unwrap_or_default().to_string();
+    assert_eq!(
+        status(&ours_line),
+        status(&theirs_line),
+        "{ours_line}\n{theirs_line}"
+    );
+}
+
+/// WebSocket over HTTP/2 over TLS (ALPN h2), and an extended CONNECT that the server does
+/// not switch: its answer reaches the client as it is, and no tunnel opens.
+fn websocket_over_h2_with_tls_and_a_refusing_server(legacy: bool) {
+    let pki = Pki::new();
+    pki.server("site", &["site.test"]);
+    let plain = Origin::named("plain");
+    let (_h, addr, rx) = start(
+        &format!(
+            "frontend www\n bind 127.0.0.1:@PORT ssl crt @PKI/site.pem alpn h2\n \
+             use_backend plain if {{ path /plain }}\n default_backend ws\n\
+             backend ws\n timeout tunnel 5s\n server w1 @ORIGIN\n\
+             backend plain\n server p1 {}\n",
+            plain.addr
+        ),
+        ws_echo(),
+        Some(&pki),
+        legacy,
+    );
+    let ca = pki.ca().display().to_string();
+    let tls = [("WS_H2_CA", ca.as_str()), ("WS_H2_SNI", "site.test")];
+    let seen = ws_over_h2_with(addr.port(), &["over tls", &"x".repeat(300)], &tls);
+    assert_eq!(
+        seen,
+        format!(
+            "enable_connect_protocol 1\nstatus 200\necho over tls\necho {}\nend_stream\n",
+            "x".repeat(300)
+        )
+    );
+    let line = rx.line();
+    assert!(line.contains(" www~ ws/w1 "), "{line}");
+    assert!(line.contains(" 101 "), "{line}");
+    assert!(
+        line.contains(&format!(
+            "\"GET https://127.0.0.1:{}/chat HTTP/2.0\"",
+            addr.port()
+        )),
+        "{line}"
+    );
+    // A server that answers the upgrade with a plain response: no tunnel, the answer as it is.
+    let out = Command::new("/usr/bin/python3")
+        .arg(repo_root().join("engine/tests/data/ws_over_h2.py"))
+        .envs(tls)
+        .args(["127.0.0.1", &addr.port().to_string(), "/plain", "never"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "enable_connect_protocol 1\nstatus 200\n"
+    );
+    let line = rx.line();
+    assert!(line.contains(" www~ plain/p1 "), "{line}");
+}
+both_drivers!(
+    websocket_over_h2_with_tls_and_a_refusing_server,
+    super::websocket_over_h2_with_tls_and_a_refusing_server
+);
+
+/// A client that leaves while its streams wait for their answers: each stream is still
+/// logged, as an HTTP/1 request whose client left is, not dropped with the connection.
+fn streams_of_a_closed_connection_are_logged(legacy: bool) {
+    let origin = Origin::start();
+    let (_h, addr, rx) = start(
+        "frontend www\n bind 127.0.0.1:@PORT\n default_backend app\nbackend app\n server s1 @ORIGIN\n",
+        origin.addr,
+        None,
+        legacy,
+    );
+    let mut s = h2_connect(addr);
+    // `GET /slow` (answered after 1.5 s) on streams 1 and 3, then the client leaves.
+    let mut block = vec![0x82, 0x86, 0x04, 5];
+    block.extend_from_slice(b"/slow");
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    let mut out = frame(HEADERS, END_STREAM | END_HEADERS, 1, &block);
+    out.extend(frame(HEADERS, END_STREAM | END_HEADERS, 3, &block));
+    s.write_all(&out).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(s);
+    let lines = [rx.line(), rx.line()];
+    for line in &lines {
+        assert!(
+            line.contains("\"GET http://localhost/slow HTTP/2.0\""),
+            "{line}"
+        );
+        assert!(line.contains(" www app/s1 "), "{line}");
+    }
+}
+both_drivers!(
+    streams_of_a_closed_connection_are_logged,
+    super::streams_of_a_closed_connection_are_logged
 );

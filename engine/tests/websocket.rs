@@ -15,27 +15,6 @@ use ringlb::boot::run::RunHandle;
 use support::*;
 use tungstenite::{Message, WebSocket};
 
-/// A WebSocket server echoing every text and binary message (pings are answered by
-/// tungstenite itself, and so is the close handshake).
-fn ws_echo() -> SocketAddr {
-    serve_each(|s| {
-        let Ok(mut ws) = tungstenite::accept(s) else {
-            return;
-        };
-        loop {
-            match ws.read() {
-                Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
-                    if ws.send(m).is_err() {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    })
-}
-
 /// Starts the engine with a syslog receiver and `text` after `defaults` (`@ORIGIN` is the
 /// server's address, `@PORT` the frontend's port).
 fn start(text: &str, origin: SocketAddr, legacy: bool) -> (RunHandle, SocketAddr, Receiver) {

@@ -147,7 +147,10 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
         LogAlias::Backend => sample(txn.backend.map(str::as_bytes), out),
         LogAlias::Server => sample(txn.server.map(str::as_bytes), out),
         LogAlias::HttpMethod => sample(txn.method(), out),
-        LogAlias::HttpUri => sample(txn.url(), out),
+        LogAlias::HttpUri => match txn.url() {
+            Some(u) => logged_url(txn, u, out),
+            None => dash(out),
+        },
         LogAlias::HttpPath | LogAlias::HttpPathOnly => sample(txn.path(), out),
         LogAlias::HttpQuery => {
             if let Some(q) = txn.query() {
@@ -165,7 +168,7 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
             (Some(m), Some(u), Some(r)) => {
                 out.extend_from_slice(m);
                 out.push(b' ');
-                out.extend_from_slice(u);
+                logged_url(txn, u, out);
                 out.extend_from_slice(match r.version {
                     _ if txn.h2 => b" HTTP/2.0",
                     Version::Http10 => b" HTTP/1.0",
@@ -193,6 +196,23 @@ fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut
         }
         _ => dash(out),
     }
+}
+
+/// The request's target as HAProxy logs it: an HTTP/2 request (whose `:scheme` and
+/// `:authority` HAProxy keeps as an absolute URI) as `scheme://authority/path`, any other
+/// as it came. The rules still see the path-form target an HTTP/1.1 request would have.
+fn logged_url(txn: &Txn<'_>, url: &[u8], out: &mut Vec<u8>) {
+    if txn.h2 && url.starts_with(b"/") {
+        if let Some(host) = txn.header_lines("host").next() {
+            out.extend_from_slice(if txn.tls.is_some() {
+                b"https://"
+            } else {
+                b"http://"
+            });
+            out.extend_from_slice(crate::codec::head::trim(host));
+        }
+    }
+    out.extend_from_slice(url);
 }
 
 /// The variables only a log line has; `false` for the ones the stream answers.

@@ -18,19 +18,33 @@ pub enum BodyForm {
     Length,
     /// Length unknown: the DATA frames go out as chunks, the trailers after the last one.
     Chunked,
+    /// Requests only: an extended CONNECT (RFC 8441), written as an HTTP/1.1 upgrade. It
+    /// has no body; once the server switches protocols, the DATA frames both ways are the
+    /// tunnel's bytes as they are.
+    Tunnel,
 }
 
 /// Writes `parts` as an HTTP/1.1 request head into `out`. `ended`: the stream ended with
 /// its HEADERS (no body follows).
+///
+/// An extended CONNECT (RFC 8441 §4: `CONNECT` with a `:protocol`) becomes the HTTP/1.1
+/// upgrade it stands for (RFC 8441 §5): `GET` with `Connection: upgrade` and `Upgrade:
+/// PROTOCOL`, and for WebSocket a fresh `Sec-WebSocket-Key` (HTTP/2 has none, RFC 6455
+/// requires it).
 pub fn write_request_head(
     parts: &http::request::Parts,
     ended: bool,
     out: &mut Vec<u8>,
 ) -> BodyForm {
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    let upgrade = extended_connect(parts);
+    if upgrade.is_some() {
+        out.extend_from_slice(b"GET");
+    } else {
+        out.extend_from_slice(parts.method.as_str().as_bytes());
+    }
     out.push(b' ');
     let uri = &parts.uri;
-    if parts.method == http::Method::CONNECT {
+    if parts.method == http::Method::CONNECT && upgrade.is_none() {
         // Authority-form: the session answers a tunnel request as it answers HTTP/1's.
         out.extend_from_slice(uri.authority().map_or("", |a| a.as_str()).as_bytes());
     } else {
@@ -70,9 +84,40 @@ pub fn write_request_head(
     if let Some(c) = cookies {
         header(out, b"cookie", &c);
     }
+    if let Some(protocol) = upgrade {
+        header(out, b"connection", b"upgrade");
+        header(out, b"upgrade", protocol.as_bytes());
+        if protocol.eq_ignore_ascii_case("websocket")
+            && !parts.headers.contains_key("sec-websocket-key")
+        {
+            header(out, b"sec-websocket-key", &websocket_key());
+        }
+        out.extend_from_slice(b"\r\n");
+        return BodyForm::Tunnel;
+    }
     let form = body_form(ended, length, out);
     out.extend_from_slice(b"\r\n");
     form
+}
+
+/// The protocol an extended CONNECT asks for (RFC 8441 §4), `None` for any other request.
+fn extended_connect(parts: &http::request::Parts) -> Option<&str> {
+    if parts.method != http::Method::CONNECT {
+        return None;
+    }
+    parts
+        .extensions
+        .get::<h2::ext::Protocol>()
+        .map(|p| p.as_str())
+}
+
+/// A `Sec-WebSocket-Key`: the base64 of 16 random bytes (RFC 6455 §4.1).
+fn websocket_key() -> Vec<u8> {
+    let mut nonce = [0u8; 16];
+    // The key only proves that the server speaks WebSocket; should the system's random
+    // source fail, a fixed nonce still does that.
+    let _ = aws_lc_rs::rand::fill(&mut nonce);
+    crate::analysis::acl::fetch::base64(&nonce)
 }
 
 /// How a message whose HTTP/1.1 head is being written into `out` carries its body: none

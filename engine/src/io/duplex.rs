@@ -224,6 +224,16 @@ impl MuxStream {
         (res, buf)
     }
 
+    /// The session gives up on the stream: its reads and writes fail from now on, whatever
+    /// waits on them wakes, and the multiplexer sees the session's writing end.
+    pub fn abort(&self) {
+        let mut s = self.shared.borrow_mut();
+        s.broken = true;
+        s.from_session_end = true;
+        s.wake_session();
+        s.wake_mux();
+    }
+
     /// The session is done writing: the response ends here.
     pub fn shutdown(&self) -> std::io::Result<()> {
         let mut s = self.shared.borrow_mut();

@@ -135,6 +135,24 @@ impl Stream {
         }
     }
 
+    /// Whether reads and writes go straight to a socket of its own (TCP or Unix, no TLS), so
+    /// that a direct non-blocking call on its descriptor does what the driver's would.
+    pub fn is_plain(&self) -> bool {
+        matches!(self, Stream::Tcp(_) | Stream::Unix(_))
+    }
+
+    /// Ends both directions at once, waking whatever waits on either with end-of-stream or
+    /// an error: `shutdown(SHUT_RDWR)` on a socket, the HTTP/2 stream broken off.
+    pub fn abort(&self) {
+        match self {
+            Stream::Mux(m) => m.abort(),
+            // SAFETY: the descriptor is open while `self` lives.
+            _ => unsafe {
+                libc::shutdown(self.as_raw_fd(), libc::SHUT_RDWR);
+            },
+        }
+    }
+
     /// The HTTP/2 stream's end, when this is one.
     pub fn mux(&self) -> Option<&MuxStream> {
         match self {

@@ -92,7 +92,7 @@ impl SideBySide {
 
     /// Runs `client` on haproxy's port, then on ringlb's, and returns the two log lines
     /// (haproxy's, then ringlb's), without haproxy's final newline (docs/compatibility.md).
-    pub fn lines(&self, client: impl Fn(u16)) -> (String, String) {
+    pub fn lines(&self, mut client: impl FnMut(u16)) -> (String, String) {
         client(self.theirs.0);
         let theirs = self.theirs.1.line().trim_end().to_string();
         client(self.ours.0);

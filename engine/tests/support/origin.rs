@@ -459,3 +459,24 @@ pub fn dead_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
+
+/// A WebSocket server echoing every text and binary message (pings are answered by
+/// tungstenite itself, and so is the close handshake).
+pub fn ws_echo() -> SocketAddr {
+    serve_each(|s| {
+        let Ok(mut ws) = tungstenite::accept(s) else {
+            return;
+        };
+        loop {
+            match ws.read() {
+                Ok(m @ (tungstenite::Message::Text(_) | tungstenite::Message::Binary(_))) => {
+                    if ws.send(m).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    })
+}

@@ -62,7 +62,9 @@ pub async fn serve_h2<R: Router>(
         // A head the HTTP/1 session could not take is refused on arrival: no HPACK bomb
         // decodes past it.
         .max_header_list_size(fe.head_limit as u32)
-        .max_send_buffer_size(crate::io::duplex::ROOM);
+        .max_send_buffer_size(crate::io::duplex::ROOM)
+        // WebSocket over HTTP/2 (RFC 8441), as HAProxy announces it.
+        .enable_connect_protocol();
     let handshake =
         b.handshake::<_, bytes::Bytes>(crate::io::poll_io::PollIo::new(conn.clone(), early));
     let mut h2 = match fe.head_timeout() {
@@ -98,6 +100,7 @@ pub async fn serve_h2<R: Router>(
             }) as _
         });
     let mut stopped_at: Option<std::pin::Pin<Box<monoio::time::Sleep>>> = None;
+    let mut ended: Option<H2End> = None;
     poll_fn(|cx| {
         if let Some(w) = stop_wait.as_mut() {
             if w.as_mut().poll(cx).is_ready() {
@@ -112,14 +115,14 @@ pub async fn serve_h2<R: Router>(
                 return Poll::Ready(H2End::Normal);
             }
         }
-        loop {
+        while ended.is_none() {
             match h2.poll_accept(cx) {
                 Poll::Ready(Some(Ok((req, respond)))) => {
                     idle = None;
                     streams.push(Box::pin(stream::serve(req, respond, &ctx)));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(match e.reason() {
+                    ended = Some(match e.reason() {
                         Some(r) if e.is_go_away() || e.is_reset() => H2End::Misbehaved(r),
                         _ if e.is_io() => H2End::Io,
                         Some(r) => H2End::Misbehaved(r),
@@ -127,13 +130,21 @@ pub async fn serve_h2<R: Router>(
                     })
                 }
                 Poll::Ready(None) if calmed => {
-                    return Poll::Ready(H2End::Misbehaved(h2::Reason::ENHANCE_YOUR_CALM))
+                    ended = Some(H2End::Misbehaved(h2::Reason::ENHANCE_YOUR_CALM))
                 }
-                Poll::Ready(None) => return Poll::Ready(H2End::Normal),
+                Poll::Ready(None) => ended = Some(H2End::Normal),
                 Poll::Pending => break,
             }
         }
         while let Poll::Ready(Some(())) = streams.poll_next_unpin(cx) {}
+        if let Some(end) = ended {
+            // The connection is gone, and with it every stream's client: each stream's
+            // session sees that, ends and logs as an HTTP/1 session whose client left.
+            if streams.is_empty() {
+                return Poll::Ready(end);
+            }
+            return Poll::Pending;
+        }
         if !calmed && ctx.abusive() {
             // Rapid reset: GOAWAY, and the streams under way are dropped.
             calmed = true;

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use futures_util::future::{join, select, Either};
 use h2::server::SendResponse;
-use h2::RecvStream;
+use h2::{RecvStream, SendStream};
 
 use crate::analysis::settings::HttpFrontend;
 use crate::codec::framing::{response_framing, BodyKind};
@@ -73,15 +73,23 @@ pub(super) async fn serve<R: Router>(
     let exchange = async move {
         {
             let limit = ctx.fe.head_limit.min(ctx.pool.buffer_size());
-            let answer = std::pin::pin!(answer(&pipe, respond, is_head, limit, ctx));
-            if form == BodyForm::None {
-                answer.await;
-            } else {
-                let feed = std::pin::pin!(h2_body::recv_into(body, &pipe, form));
-                // The answer may end first (an error page, a denial): the request body is
-                // then no longer wanted, and dropping it resets the stream's receiving side.
-                if let Either::Left(((), answer)) = select(feed, answer).await {
-                    answer.await;
+            let tunnel = form == BodyForm::Tunnel;
+            let answer = std::pin::pin!(answer(&pipe, respond, is_head, limit, tunnel, ctx));
+            match form {
+                BodyForm::None => drop(answer.await),
+                BodyForm::Tunnel => {
+                    if let Some((send, rest)) = answer.await {
+                        relay_tunnel(&pipe, body, send, rest, ctx.fe).await;
+                    }
+                }
+                BodyForm::Length | BodyForm::Chunked => {
+                    let feed = std::pin::pin!(h2_body::recv_into(body, &pipe, form));
+                    // The answer may end first (an error page, a denial): the request body
+                    // is then no longer wanted, and dropping it resets the stream's
+                    // receiving side.
+                    if let Either::Left(((), answer)) = select(feed, answer).await {
+                        answer.await;
+                    }
                 }
             }
         }
@@ -91,17 +99,52 @@ pub(super) async fn serve<R: Router>(
     join(session, exchange).await;
 }
 
-/// Reads the session's HTTP/1.1 response from the pipe and sends it on the stream.
+/// Relays an extended CONNECT's tunnel once the server switched protocols: the client's
+/// DATA frames to the session as they are, and what the session writes back (starting with
+/// `rest`) as DATA frames. The client ending its side half-closes the tunnel (the session
+/// carries it to the server); the server's end ends the stream, and a client that then
+/// keeps its own side open has `timeout client` to end it before the stream is reset.
+async fn relay_tunnel(
+    pipe: &Pipe,
+    body: RecvStream,
+    mut send: SendStream<Bytes>,
+    rest: Vec<u8>,
+    fe: &HttpFrontend,
+) {
+    let stall = fe.timeouts.client;
+    let down = std::pin::pin!(h2_body::send_from(
+        pipe,
+        &mut send,
+        rest,
+        BodyKind::UntilClose,
+        stall
+    ));
+    let up = std::pin::pin!(h2_body::recv_into(body, pipe, BodyForm::Tunnel));
+    match select(up, down).await {
+        Either::Left(((), down)) => drop(down.await),
+        Either::Right((_, up)) => match stall {
+            Some(limit) => drop(crate::io::timed::within(limit, up).await),
+            None => up.await,
+        },
+    }
+}
+
+/// Reads the session's HTTP/1.1 response from the pipe and sends it on the stream. For an
+/// extended CONNECT (`tunnel`), a `101` is the server switching protocols: it goes out as
+/// the `200` that opens the tunnel (RFC 8441 §5), and the stream's sending half comes back
+/// with the tunnel's first bytes for [`relay_tunnel`].
 async fn answer<R>(
     pipe: &Pipe,
     mut respond: SendResponse<Bytes>,
     is_head: bool,
     limit: usize,
+    tunnel: bool,
     ctx: &Ctx<'_, R>,
-) {
+) -> Option<(SendStream<Bytes>, Vec<u8>)> {
     let mut buf = Vec::new();
     let (head, kind) = loop {
         match parse_response(&buf, limit) {
+            Ok(Some(head)) if head.status == 101 && tunnel => break (head, BodyKind::UntilClose),
             Ok(Some(head)) if (100..200).contains(&head.status) => {
                 // Interim answers (100 Continue, 103) stay behind: the h2 client needs none.
                 buf.drain(..head.len);
@@ -109,34 +152,48 @@ async fn answer<R>(
             }
             Ok(Some(head)) => match response_framing(&buf, &head, is_head) {
                 Ok(kind) => break (head, kind),
-                Err(_) => return respond.send_reset(h2::Reason::INTERNAL_ERROR),
+                Err(_) => return reset(respond, h2::Reason::INTERNAL_ERROR),
             },
             Ok(None) => {}
-            Err(_) => return respond.send_reset(h2::Reason::INTERNAL_ERROR),
+            Err(_) => return reset(respond, h2::Reason::INTERNAL_ERROR),
         }
         match more(pipe, &mut buf, |cx| respond.poll_reset(cx).is_ready()).await {
             Output::Bytes => {}
             // The session ended without an answer (`http-request reject`, a client gone).
-            Output::End => return respond.send_reset(h2::Reason::CANCEL),
+            Output::End => return reset(respond, h2::Reason::CANCEL),
             Output::Reset => {
                 // The session's client is gone: it stops at its next step.
                 pipe.break_off();
                 ctx.resets.set(ctx.resets.get() + 1);
-                return;
+                return None;
             }
         }
     };
     ctx.answered.set(ctx.answered.get() + 1);
-    let resp = match http2::response(&buf, &head) {
+    let mut resp = match http2::response(&buf, &head) {
         Ok(r) => r,
-        Err(_) => return respond.send_reset(h2::Reason::INTERNAL_ERROR),
+        Err(_) => return reset(respond, h2::Reason::INTERNAL_ERROR),
     };
+    let switched = head.status == 101;
+    if switched {
+        *resp.status_mut() = http::StatusCode::OK;
+        resp.headers_mut().remove("sec-websocket-accept");
+    }
     let Ok(mut send) = respond.send_response(resp, kind == BodyKind::None) else {
-        return;
+        return None;
     };
+    buf.drain(..head.len);
+    if switched {
+        return Some((send, buf));
+    }
     if kind != BodyKind::None {
-        buf.drain(..head.len);
         let stall = ctx.fe.timeouts.client;
         let _ = h2_body::send_from(pipe, &mut send, buf, kind, stall).await;
     }
+    None
+}
+
+fn reset<T>(mut respond: SendResponse<Bytes>, reason: h2::Reason) -> Option<T> {
+    respond.send_reset(reason);
+    None
 }

@@ -4,7 +4,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -114,7 +114,6 @@ pub async fn proxy(
     pool: &BufferPool,
     transfer: Transfer,
 ) -> TunnelStats {
-    let fds = [client.as_raw_fd(), server.as_raw_fd()];
     // Splicing moves bytes unseen: TLS needs them decrypted or encrypted on the way.
     let transfer = match client.tls().or(server.tls()) {
         Some(_) => Transfer::Copy,
@@ -154,7 +153,7 @@ pub async fn proxy(
                     if r.1.is_err() && up_first.is_none() {
                         // Wakes the other direction's pending read or write with end-of-stream
                         // or EPIPE, so it finishes on its own instead of being dropped.
-                        abort(fds);
+                        abort([client, server]);
                     }
                     up_first.get_or_insert(is_up);
                     *res = Some(r);
@@ -200,7 +199,7 @@ pub async fn proxy(
             let now = Instant::now();
             if when <= now || (fired && when <= now + TIMER_SLACK) {
                 expired = Some(end);
-                abort(fds);
+                abort([client, server]);
                 continue;
             }
             if timer.deadline() != when {
@@ -247,10 +246,10 @@ fn down_end(e: PumpError) -> TunnelEnd {
     }
 }
 
-fn abort(fds: [RawFd; 2]) {
-    for fd in fds {
-        // SAFETY: both descriptors stay open until `proxy` returns.
-        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+fn abort(ends: [&UnsafeCell<Stream>; 2]) {
+    for end in ends {
+        // SAFETY: a shared reference for a call that takes `&self` (see `Half`).
+        unsafe { &*end.get() }.abort();
     }
 }
 
@@ -284,7 +283,9 @@ async fn pump_copy(
 ) -> (u64, Result<(), PumpError>) {
     let mut total = 0u64;
     let mut held: Option<Vec<u8>> = None;
-    let tls = rd.stream().tls().is_some() || wr.stream().tls().is_some();
+    // Direct non-blocking calls work on a plain socket only: TLS records and an HTTP/2
+    // stream's in-memory buffers go through their stream's own reads and writes.
+    let direct_write = wr.stream().is_plain();
     loop {
         let buf = match held.take() {
             Some(b) => b,
@@ -297,7 +298,7 @@ async fn pump_copy(
                 pool.take()
             }
         };
-        let (res, buf) = if rd.stream().tls().is_some() {
+        let (res, buf) = if !rd.stream().is_plain() {
             // Boxed, as the driver's write below: what a copy loop holds while it waits
             // for its source (every idle tunnel, in both directions) stays small.
             let (r, b) = Box::pin(rd.stream_mut().read(buf)).await;
@@ -333,12 +334,12 @@ async fn pump_copy(
         };
         act.touch();
         // What the socket takes at once; the rest (and an error) through the driver.
-        let sent = if tls {
-            0
-        } else {
+        let sent = if direct_write {
             Fd(wr.stream().as_raw_fd())
                 .send_vectored(&[io::IoSlice::new(&buf[..n])], false)
                 .unwrap_or(0)
+        } else {
+            0
         };
         let mut buf = if sent < n {
             let rest = buf.slice(sent..n);
