@@ -884,3 +884,57 @@ both_drivers!(
     streams_of_a_closed_connection_are_logged,
     super::streams_of_a_closed_connection_are_logged
 );
+
+/// A server's interim answers (`103 Early Hints`, `100 Continue`) reach an HTTP/2 client as
+/// interim HEADERS before the final answer, as through haproxy.
+#[test]
+fn interim_answers_reach_h2_clients_as_through_haproxy() {
+    let origin = serve_each(|mut s| {
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = s.write_all(
+            b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    });
+    let both = SideBySide::start(|port| {
+        format!(
+            "defaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n default_backend app\nbackend app\n server s1 {origin}\n"
+        )
+    });
+    let mut seen = Vec::new();
+    both.lines(|port| {
+        let out = Command::new("curl")
+            .args(["-sS", "-v", "--max-time", "5", "--http2-prior-knowledge"])
+            .arg(format!("http://127.0.0.1:{port}/page"))
+            .output()
+            .expect("curl is installed (scripts/deps.sh)");
+        // What curl says it received: status lines and the hint, in order.
+        let said: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("< HTTP/2") || l.starts_with("< link"))
+            .map(str::to_string)
+            .collect();
+        seen.push((said, String::from_utf8_lossy(&out.stdout).into_owned()));
+    });
+    let expected: Vec<String> = [
+        "< HTTP/2 103 ",
+        "< link: </style.css>; rel=preload",
+        "< HTTP/2 200 ",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(
+        seen[1].0.iter().map(|l| l.trim_end()).collect::<Vec<_>>(),
+        expected.iter().map(|l| l.trim_end()).collect::<Vec<_>>()
+    );
+    assert_eq!(seen[1], seen[0], "ringlb, then haproxy");
+    assert_eq!(seen[1].1, "ok");
+}

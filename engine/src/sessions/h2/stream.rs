@@ -146,7 +146,14 @@ async fn answer<R>(
         match parse_response(&buf, limit) {
             Ok(Some(head)) if head.status == 101 && tunnel => break (head, BodyKind::UntilClose),
             Ok(Some(head)) if (100..200).contains(&head.status) => {
-                // Interim answers (100 Continue, 103) stay behind: the h2 client needs none.
+                // Interim answers (100 Continue, 103 Early Hints) go out as interim HEADERS
+                // (RFC 9113 §8.1); a `101` cannot (it is refused before it gets here unless
+                // the request asked to switch).
+                if head.status != 101 {
+                    if let Ok(interim) = http2::response(&buf, &head) {
+                        let _ = respond.send_informational(interim);
+                    }
+                }
                 buf.drain(..head.len);
                 continue;
             }
