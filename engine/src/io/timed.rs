@@ -212,27 +212,36 @@ pub(crate) enum ReadOutcome {
 /// Runs `op` on the socket `fd`; when `limit` passes first, shuts the socket down in
 /// direction `how` and waits for `op` to end. Returns its output (`None` if it outlived the
 /// grace period too) and whether the timeout fired.
-async fn bounded<F: Future>(
-    op: F,
+///
+/// A plain function around an `async move` block that polls `op` where it was captured: an
+/// `async fn` (or pinning `op` into a local) would hold it twice in the future, and this
+/// future is part of every read and write on the request path.
+#[allow(clippy::manual_async_fn)] // an `async fn` is what holds `op` twice
+fn bounded<F: Future>(
+    mut op: F,
     limit: Option<Duration>,
     fd: std::os::fd::RawFd,
     how: Shutdown,
-) -> (Option<F::Output>, bool) {
-    let Some(limit) = limit else {
-        return (Some(op.await), false);
-    };
-    let mut op = std::pin::pin!(op);
-    if let Ok(r) = within(limit, &mut op).await {
-        return (Some(r), false);
+) -> impl Future<Output = (Option<F::Output>, bool)> {
+    async move {
+        // SAFETY: `op` is part of this future's state, which does not move once polled,
+        // and `op` is never moved out of it.
+        let mut op = unsafe { std::pin::Pin::new_unchecked(&mut op) };
+        let Some(limit) = limit else {
+            return (Some(op.await), false);
+        };
+        if let Ok(r) = within(limit, op.as_mut()).await {
+            return (Some(r), false);
+        }
+        expiry_turn().await;
+        // SAFETY: `fd` is the stream's open socket, borrowed for the call; the std stream is
+        // never dropped, so the socket is not closed here.
+        let sock = std::mem::ManuallyDrop::new(unsafe {
+            <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        });
+        let _ = sock.shutdown(how);
+        (within(GRACE, op).await.ok(), true)
     }
-    expiry_turn().await;
-    // SAFETY: `fd` is the stream's open socket, borrowed for the call; the std stream is
-    // never dropped, so the socket is not closed here.
-    let sock = std::mem::ManuallyDrop::new(unsafe {
-        <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
-    });
-    let _ = sock.shutdown(how);
-    (within(GRACE, op).await.ok(), true)
 }
 
 /// Appends to `buf` what the peer has already sent, without waiting: `None` when nothing is

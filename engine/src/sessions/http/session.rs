@@ -2,6 +2,7 @@
 //! backend, forward the request, relay the response, then keep the connection or close it.
 //! See `LIFECYCLE.md` for the states and the timeouts that apply in each.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
@@ -118,41 +119,45 @@ impl Ended {
 /// [`Router::idle_after`] between requests. Never panics on bad input; every error is
 /// answered (when a response can still be sent) and ends in a close. A client that starts
 /// with HTTP/2's preface is handed back ([`Ended::Http2`]).
-pub async fn serve_http<R: Router>(
+pub fn serve_http<'a, R: Router>(
     client: Stream,
     peer: SocketAddr,
-    frontend: &HttpFrontend,
-    router: &R,
-    pool: &BufferPool,
-) -> Ended {
+    frontend: &'a HttpFrontend,
+    router: &'a R,
+    pool: &'a BufferPool,
+) -> impl Future<Output = Ended> + 'a {
     let local = client.local_addr();
-    serve_http_as(client, (peer, local), frontend, router, pool, true).await
+    serve_http_as(client, (peer, local), frontend, router, pool, true)
 }
 
 /// [`serve_http`]; with `h2: false` (`bind … proto h1`) HTTP/2's preface is a bad request
 /// like any other.
-pub async fn serve_http_as<R: Router>(
+///
+/// These entry points are plain functions returning the session's own future: an `async
+/// fn` would keep its arguments, and a session built from them, beside that future for as
+/// long as the connection lives (kilobytes per connection).
+pub fn serve_http_as<'a, R: Router>(
     client: Stream,
     (peer, local): crate::stream::Addrs,
-    frontend: &HttpFrontend,
-    router: &R,
-    pool: &BufferPool,
+    frontend: &'a HttpFrontend,
+    router: &'a R,
+    pool: &'a BufferPool,
     h2: bool,
-) -> Ended {
+) -> impl Future<Output = Ended> + 'a {
     client.set_nodelay();
     let mut s = Session::new(client, local, peer, frontend, router, pool);
     s.h2_preface = h2 && s.client.mux().is_none();
-    s.serve(false).await
+    s.serve(false)
 }
 
 /// Serves an idle connection again once its client sent something (or closed): the same
 /// session as before it was handed back, minus the futures and buffers it did not need.
-pub async fn resume_http<R: Router>(
+pub fn resume_http<'a, R: Router>(
     idle: IdleConn,
-    frontend: &HttpFrontend,
-    router: &R,
-    pool: &BufferPool,
-) -> Ended {
+    frontend: &'a HttpFrontend,
+    router: &'a R,
+    pool: &'a BufferPool,
+) -> impl Future<Output = Ended> + 'a {
     let (peer, local) = match idle.announced {
         Some(a) => *a,
         None => (idle.client.peer_addr(), idle.client.local_addr()),
@@ -160,7 +165,7 @@ pub async fn resume_http<R: Router>(
     let mut s = Session::new(idle.client, local, peer, frontend, router, pool);
     s.summary.requests = idle.requests;
     s.vars = idle.vars;
-    s.serve(true).await
+    s.serve(true)
 }
 
 pub(super) struct Session<'a, R> {
@@ -230,31 +235,36 @@ impl<'a, R: Router> Session<'a, R> {
     }
 
     /// Runs the session to its end. `ready`: the client is known to have sent something.
-    async fn serve(mut self, ready: bool) -> Ended {
-        let end = self.run(ready).await;
-        let early = match end {
-            NoHead::Http2 => self.inbuf.as_deref().unwrap_or_default().to_vec(),
-            _ => Vec::new(),
-        };
-        if let Some(buf) = self.inbuf.take() {
-            self.pool.give(buf);
-        }
-        match end {
-            NoHead::Http2 => Ended::Http2(self.client, early),
-            NoHead::Closed(t) => {
-                self.summary.termination = t;
-                Ended::Closed(self.summary)
+    /// The session lives in the returned future once (an `async fn` taking `self` would
+    /// hold it twice).
+    fn serve(self, ready: bool) -> impl Future<Output = Ended> + 'a {
+        let mut this = self;
+        async move {
+            let end = this.run(ready).await;
+            let early = match end {
+                NoHead::Http2 => this.inbuf.as_deref().unwrap_or_default().to_vec(),
+                _ => Vec::new(),
+            };
+            if let Some(buf) = this.inbuf.take() {
+                this.pool.give(buf);
             }
-            NoHead::Idle(idle_since) => Ended::Idle(IdleConn {
-                announced: {
-                    let own = (self.client.peer_addr(), self.client.local_addr());
-                    (own != (self.peer, self.local)).then(|| Box::new((self.peer, self.local)))
-                },
-                client: self.client,
-                requests: self.summary.requests,
-                vars: self.vars,
-                idle_since,
-            }),
+            match end {
+                NoHead::Http2 => Ended::Http2(this.client, early),
+                NoHead::Closed(t) => {
+                    this.summary.termination = t;
+                    Ended::Closed(this.summary)
+                }
+                NoHead::Idle(idle_since) => Ended::Idle(IdleConn {
+                    announced: {
+                        let own = (this.client.peer_addr(), this.client.local_addr());
+                        (own != (this.peer, this.local)).then(|| Box::new((this.peer, this.local)))
+                    },
+                    client: this.client,
+                    requests: this.summary.requests,
+                    vars: this.vars,
+                    idle_since,
+                }),
+            }
         }
     }
 
