@@ -2,6 +2,7 @@
 //! tasks wait on, and the PROXY protocol header a connection may start with.
 
 pub mod buffer;
+pub mod deadline;
 pub mod duplex;
 pub mod host;
 pub mod latch;

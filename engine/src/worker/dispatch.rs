@@ -12,7 +12,7 @@ use ringlb_config::model::{HttpProto, Mode};
 
 use crate::analysis::rules::ProxyRules;
 use crate::analysis::settings::HttpFrontend;
-use crate::sessions::http::{Ended, IdleConn};
+use crate::sessions::http::{Ended, IdleConn, Tunnel};
 use crate::sessions::tcp::proxy::TunnelTimeouts;
 use crate::sessions::tcp::session::{serve_tcp, TcpFrontend};
 use crate::stream::txn::Txn;
@@ -129,14 +129,23 @@ pub async fn serve_connection(
     }
     match plan.mode {
         Mode::Http => {
-            Box::pin(serve_http_connection(
+            let served = Box::pin(serve_http_connection(
                 worker,
                 plan,
                 stream,
                 (peer, local),
                 bind.proto,
             ))
-            .await
+            .await;
+            match served {
+                Served::Closed => None,
+                Served::Idle(conn) => Some(conn),
+                // The session's future is gone by now: the tunnel holds only its own state.
+                Served::Tunnel(t) => {
+                    t.await;
+                    None
+                }
+            }
         }
         Mode::Tcp | Mode::Health => {
             let fe = TcpFrontend {
@@ -164,14 +173,16 @@ pub async fn serve_connection(
 /// `mode http`: the HTTP session serves the connection, request after request, until it
 /// closes or goes idle; or the HTTP/2 multiplexer does, when TLS negotiated `h2`, the bind
 /// says `proto h2`, or the client starts with HTTP/2's preface (unless `proto h1`).
-pub async fn serve_http_connection(
-    worker: &Worker,
-    plan: &FrontendPlan,
+pub async fn serve_http_connection<'w>(
+    worker: &'w Worker,
+    plan: &'w FrontendPlan,
     stream: Stream,
     addrs: Addrs,
     proto: Option<HttpProto>,
-) -> Option<IdleConn> {
-    let http = plan.http.as_ref()?;
+) -> Served<'w> {
+    let Some(http) = plan.http.as_ref() else {
+        return Served::Closed;
+    };
     let alpn_h2 = stream
         .tls()
         .and_then(|t| t.alpn())
@@ -184,7 +195,7 @@ pub async fn serve_http_connection(
             crate::sessions::http::serve_http_as(stream, addrs, http, worker, &worker.pool, h2);
         match ended.await {
             Ended::Http2(stream, early) => (stream, early),
-            ended => return idle(ended),
+            ended => return served(ended),
         }
     };
     let end = Box::pin(crate::sessions::h2::serve_h2(
@@ -198,7 +209,7 @@ pub async fn serve_http_connection(
     .await;
     let misbehaved = matches!(end, crate::sessions::h2::H2End::Misbehaved(_));
     worker.obs.h2_ended(plan.index, misbehaved);
-    None
+    Served::Closed
 }
 
 /// A parked connection's client sent something: a session serves it again.
@@ -208,12 +219,29 @@ pub async fn resume_http_connection(
     conn: IdleConn,
 ) -> Option<IdleConn> {
     let http = plan.http.as_ref()?;
-    idle(crate::sessions::http::resume_http(conn, http, worker, &worker.pool).await)
+    match served(crate::sessions::http::resume_http(conn, http, worker, &worker.pool).await) {
+        Served::Tunnel(t) => {
+            t.await;
+            None
+        }
+        Served::Idle(conn) => Some(conn),
+        Served::Closed => None,
+    }
 }
 
-fn idle(ended: Ended) -> Option<IdleConn> {
+/// How an HTTP connection's session ended, for its owner.
+pub enum Served<'a> {
+    Closed,
+    /// It went idle between requests: to be parked.
+    Idle(IdleConn),
+    /// It became a tunnel, to be run once the session's future is gone.
+    Tunnel(Tunnel<'a>),
+}
+
+fn served(ended: Ended<'_>) -> Served<'_> {
     match ended {
-        Ended::Closed(_) | Ended::Http2(..) => None,
-        Ended::Idle(conn) => Some(conn),
+        Ended::Closed(_) | Ended::Http2(..) => Served::Closed,
+        Ended::Idle(conn) => Served::Idle(conn),
+        Ended::Tunnel(t) => Served::Tunnel(t),
     }
 }

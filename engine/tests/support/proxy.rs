@@ -122,7 +122,8 @@ impl TestProxy {
                 monoio::spawn(async move {
                     let summary = serve_http(stream.into(), peer, &fe, &*r, &p)
                         .await
-                        .summary();
+                        .finish()
+                        .await;
                     s.borrow_mut().push(summary);
                 });
             }

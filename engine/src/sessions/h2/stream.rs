@@ -70,6 +70,10 @@ pub(super) async fn serve<R: Router>(
         ctx.router,
         ctx.pool,
     );
+    // A stream that switched protocols (RFC 8441) runs its tunnel to its end here.
+    let session = async {
+        session.await.finish().await;
+    };
     let exchange = async move {
         {
             let limit = ctx.fe.head_limit.min(ctx.pool.buffer_size());

@@ -10,5 +10,5 @@ mod service;
 mod tunnel;
 
 pub use session::{
-    resume_http, serve_http, serve_http_as, Ended, IdleConn, SessionSummary, Termination,
+    resume_http, serve_http, serve_http_as, Ended, IdleConn, SessionSummary, Termination, Tunnel,
 };

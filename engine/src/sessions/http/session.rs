@@ -63,6 +63,8 @@ pub(super) enum NoHead {
     Idle(monoio::time::Instant),
     /// The client's first bytes were HTTP/2's preface.
     Http2,
+    /// The server switched protocols: what is left is the tunnel.
+    Switch(Box<crate::sessions::http::tunnel::Switched>),
 }
 
 impl From<Termination> for NoHead {
@@ -98,18 +100,29 @@ pub struct IdleConn {
 /// How a session ended: the connection closed, or it went idle and was handed back, or its
 /// client spoke HTTP/2 (the connection and the bytes read, preface first, for
 /// `sessions::h2`).
-pub enum Ended {
+#[must_use = "a tunnel handed back runs only when awaited"]
+pub enum Ended<'a> {
     Closed(SessionSummary),
     Idle(IdleConn),
     Http2(Stream, Vec<u8>),
+    /// The exchange switched protocols: the rest of the connection's life is this tunnel
+    /// (it closes both connections and logs the exchange when it ends). Handed back rather
+    /// than run inside the session so that the session's own future, and the caller's
+    /// around it, are freed for a tunnel's whole life: the tunnel holds the session's state
+    /// and its own, no more.
+    Tunnel(Tunnel<'a>),
 }
 
-impl Ended {
-    /// What the connection did, for callers that never hand connections back (their router
-    /// has no `idle_after`).
-    pub fn summary(self) -> SessionSummary {
+/// A tunnel handed back by a session ([`Ended::Tunnel`]): await it to run it.
+pub type Tunnel<'a> = std::pin::Pin<Box<dyn Future<Output = SessionSummary> + 'a>>;
+
+impl Ended<'_> {
+    /// Runs the tunnel, if the session handed one back, and says what the connection did,
+    /// for callers that never hand connections back (their router has no `idle_after`).
+    pub async fn finish(self) -> SessionSummary {
         match self {
             Ended::Closed(s) => s,
+            Ended::Tunnel(t) => t.await,
             Ended::Idle(_) | Ended::Http2(..) => SessionSummary::default(),
         }
     }
@@ -125,7 +138,7 @@ pub fn serve_http<'a, R: Router>(
     frontend: &'a HttpFrontend,
     router: &'a R,
     pool: &'a BufferPool,
-) -> impl Future<Output = Ended> + 'a {
+) -> impl Future<Output = Ended<'a>> + 'a {
     let local = client.local_addr();
     serve_http_as(client, (peer, local), frontend, router, pool, true)
 }
@@ -143,7 +156,7 @@ pub fn serve_http_as<'a, R: Router>(
     router: &'a R,
     pool: &'a BufferPool,
     h2: bool,
-) -> impl Future<Output = Ended> + 'a {
+) -> impl Future<Output = Ended<'a>> + 'a {
     client.set_nodelay();
     let mut s = Session::new(client, local, peer, frontend, router, pool);
     s.h2_preface = h2 && s.client.mux().is_none();
@@ -157,7 +170,7 @@ pub fn resume_http<'a, R: Router>(
     frontend: &'a HttpFrontend,
     router: &'a R,
     pool: &'a BufferPool,
-) -> impl Future<Output = Ended> + 'a {
+) -> impl Future<Output = Ended<'a>> + 'a {
     let (peer, local) = match idle.announced {
         Some(a) => *a,
         None => (idle.client.peer_addr(), idle.client.local_addr()),
@@ -237,7 +250,7 @@ impl<'a, R: Router> Session<'a, R> {
     /// Runs the session to its end. `ready`: the client is known to have sent something.
     /// The session lives in the returned future once (an `async fn` taking `self` would
     /// hold it twice).
-    fn serve(self, ready: bool) -> impl Future<Output = Ended> + 'a {
+    fn serve(self, ready: bool) -> impl Future<Output = Ended<'a>> + 'a {
         let mut this = self;
         async move {
             let end = this.run(ready).await;
@@ -249,6 +262,12 @@ impl<'a, R: Router> Session<'a, R> {
                 this.pool.give(buf);
             }
             match end {
+                NoHead::Switch(s) => Ended::Tunnel(Box::pin(async move {
+                    let t = this.tunnel(*s).await;
+                    this.trace_end(t);
+                    this.summary.termination = t;
+                    this.summary
+                })),
                 NoHead::Http2 => Ended::Http2(this.client, early),
                 NoHead::Closed(t) => {
                     this.summary.termination = t;
@@ -287,9 +306,9 @@ impl<'a, R: Router> Session<'a, R> {
             let end = match Box::pin(self.exchange(head)).await {
                 Next::KeepAlive => None,
                 Next::Close(t) => Some(t),
-                // The exchange's state is gone by now: a long-lived tunnel holds only its
-                // own, boxed too so that it does not size every session.
-                Next::Switch(s) => Some(Box::pin(self.tunnel(*s)).await),
+                // The exchange's state is gone by now; the tunnel runs once the session's
+                // future is gone too (`Ended::Tunnel`).
+                Next::Switch(s) => return NoHead::Switch(s),
             };
             self.trace_end(end.unwrap_or(Termination::Normal));
             if let Some(t) = end {

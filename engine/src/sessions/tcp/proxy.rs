@@ -14,14 +14,14 @@ use monoio::buf::IoBuf;
 use monoio::io::as_fd::{AsReadFd, AsWriteFd, SharedFdWrapper};
 use monoio::io::splice::{SpliceDestination, SpliceSource};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::time::{sleep_until, Instant};
+use monoio::time::Instant;
 
 use crate::io::buffer::BufferPool;
 use crate::io::timed::Fd;
 
 /// How early the tunnel's timer may fire (its wheel counts whole milliseconds) and still
 /// end the tunnel, rather than be armed again for what is left.
-const TIMER_SLACK: Duration = Duration::from_millis(1);
+const TIMER_SLACK: Duration = crate::io::deadline::SLACK;
 
 /// Inactivity timeouts of a tunnel. `tunnel`, when set, replaces both `client` and
 /// `server`: HAProxy applies it once both sides are connected, which in `mode tcp` is the
@@ -128,10 +128,11 @@ pub async fn proxy(
 
     let mut up = pin!(pump(&mut client_rd, &mut server_wr, &act, pool, transfer));
     let mut down = pin!(pump(&mut server_rd, &mut client_wr, &act, pool, transfer));
-    // One timer for the whole tunnel (a timer is 640 bytes; the directions wait for their
-    // source without one): it fires at the earliest inactivity limit of a direction still
-    // running, ends the tunnel there, and is moved as activity moves the limits.
-    let mut timer = pin!(sleep_until(Instant::now()));
+    // One deadline for the whole tunnel (the directions wait for their source without
+    // one): it passes at the earliest inactivity limit of a direction still running, ends
+    // the tunnel there, and is moved as activity moves the limits. The worker's shared
+    // timer serves it (`io/deadline.rs`): a few dozen bytes, not a timer of its own.
+    let mut timer = crate::io::deadline::Deadline::new();
     let mut up_res: Option<(u64, Result<(), PumpError>)> = None;
     let mut down_res: Option<(u64, Result<(), PumpError>)> = None;
     // Which direction finished first (`true`: client to server).
@@ -202,10 +203,7 @@ pub async fn proxy(
                 abort([client, server]);
                 continue;
             }
-            if timer.deadline() != when {
-                timer.as_mut().reset(when);
-            }
-            if timer.as_mut().poll(cx).is_pending() {
+            if timer.poll_at(when, cx).is_pending() {
                 return Poll::Pending;
             }
             fired = true;
@@ -441,9 +439,10 @@ pub fn splice_pays_off() -> bool {
 mod tests {
     use super::*;
 
-    /// Every idle tunnel holds this future (a WebSocket one too): one timer for the
-    /// tunnel, and per direction no more than a readiness wait. It was 6,656 bytes with a
-    /// timer per direction and the slow paths inline.
+    /// Every idle tunnel holds this future (a WebSocket one too): one deadline on the
+    /// worker's shared timer for the tunnel, and per direction no more than a readiness
+    /// wait. It was 6,656 bytes with a timer per direction and the slow paths inline, and
+    /// 1,664 with one monoio timer of its own (984 now).
     #[test]
     fn a_tunnel_future_stays_small() {
         let pool = BufferPool::new(16384, 4);
@@ -459,7 +458,7 @@ mod tests {
             let mut s: Stream = monoio::net::TcpStream::connect(a).await.unwrap().into();
             let tunnel = proxy(&mut c, &mut s, &timeouts, &pool, Transfer::Copy);
             let size = std::mem::size_of_val(&tunnel);
-            assert!(size <= 2048, "the tunnel future is {size} bytes");
+            assert!(size <= 1024, "the tunnel future is {size} bytes");
             drop(tunnel);
             let act = Activity::new();
             let (mut rd, mut wr) = (
