@@ -23,6 +23,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::status::{CheckResult, CheckStatus};
+use ringlb_config::model::ProxyVersion;
 
 /// What a health check sends and expects.
 #[derive(Debug, Clone)]
@@ -45,6 +46,25 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Bound on the whole exchange once connected.
     pub response_timeout: Duration,
+    /// The PROXY header the probe's connection starts with (`check-send-proxy`, or the
+    /// server's `send-proxy` when the check goes where the traffic goes); for a `tcp-check`
+    /// sequence, what its default connects send.
+    pub proxy: Option<ProxyVersion>,
+    /// The version a `tcp-check connect send-proxy` sends: the server's.
+    pub proxy_version: ProxyVersion,
+}
+
+impl Target {
+    /// A target probed without a PROXY header.
+    pub fn plain(addr: SocketAddr, connect_timeout: Duration, response_timeout: Duration) -> Self {
+        Target {
+            addr,
+            connect_timeout,
+            response_timeout,
+            proxy: None,
+            proxy_version: ProxyVersion::V1,
+        }
+    }
 }
 
 /// Runs one probe of `kind` against `target`.
@@ -99,15 +119,35 @@ async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 /// Opens the connection, or says why not (`L4TOUT`, `L4CON` with the OS error as info).
+/// The PROXY header `target.proxy` asks for is sent first, within the same bound.
 pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
-    match monoio::time::timeout(target.connect_timeout, TcpStream::connect_addr(target.addr)).await
-    {
+    let open = async {
+        let mut s = TcpStream::connect_addr(target.addr).await?;
+        let _ = s.set_nodelay(true);
+        if let Some(v) = target.proxy {
+            s.write_all(proxy_header(v)).await.0?;
+        }
+        Ok::<_, io::Error>(s)
+    };
+    match monoio::time::timeout(target.connect_timeout, open).await {
         Err(_) => Err(CheckResult::new(CheckStatus::L4Timeout)),
         Ok(Err(e)) => Err(CheckResult::new(CheckStatus::L4Con).with_info(os_error_text(&e))),
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
+        Ok(Ok(s)) => Ok(s),
+    }
+}
+
+/// The header a health check sends, as haproxy 2.6 does: a check has no client, so version
+/// 1 says `UNKNOWN` and version 2 is a `LOCAL` command.
+fn proxy_header(version: ProxyVersion) -> Vec<u8> {
+    match version {
+        ProxyVersion::V1 => ppp::v1::Addresses::Unknown.to_string().into_bytes(),
+        ProxyVersion::V2 => ppp::v2::Builder::with_addresses(
+            0x20,
+            ppp::v2::Protocol::Unspecified,
+            ppp::v2::Addresses::Unspecified,
+        )
+        .build()
+        .expect("an empty address block"),
     }
 }
 

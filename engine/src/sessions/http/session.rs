@@ -684,8 +684,8 @@ impl<'a, R: Router> Session<'a, R> {
             };
             let txn = txn.with_edits(&edits);
             let pick = Pick {
-                client_port: self.local.port(),
                 src: self.peer,
+                dst: self.local,
                 buf: self.buf(),
                 req: Some(&head),
                 prefer,
