@@ -16,7 +16,7 @@ pub mod tcp_check;
 pub mod tls;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -125,7 +125,7 @@ pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
         let mut s = TcpStream::connect_addr(target.addr).await?;
         let _ = s.set_nodelay(true);
         if let Some(v) = target.proxy {
-            s.write_all(proxy_header(v)).await.0?;
+            s.write_all(proxy_header(v, &s)?).await.0?;
         }
         Ok::<_, io::Error>(s)
     };
@@ -136,19 +136,31 @@ pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
     }
 }
 
-/// The header a health check sends, as haproxy 2.6 does: a check has no client, so version
-/// 1 says `UNKNOWN` and version 2 is a `LOCAL` command.
-fn proxy_header(version: ProxyVersion) -> Vec<u8> {
-    match version {
-        ProxyVersion::V1 => ppp::v1::Addresses::Unknown.to_string().into_bytes(),
-        ProxyVersion::V2 => ppp::v2::Builder::with_addresses(
-            0x20,
-            ppp::v2::Protocol::Unspecified,
-            ppp::v2::Addresses::Unspecified,
-        )
-        .build()
-        .expect("an empty address block"),
-    }
+/// The header a health check sends, as haproxy 2.6 does. A check has no client: version 1
+/// names the check connection's own addresses (its local one, then the server's), version
+/// 2 is a `LOCAL` command without addresses.
+fn proxy_header(version: ProxyVersion, conn: &TcpStream) -> io::Result<Vec<u8>> {
+    use ppp::{v1, v2};
+    Ok(match version {
+        ProxyVersion::V1 => {
+            let (src, dst) = (conn.local_addr()?, conn.peer_addr()?);
+            match (src.ip(), dst.ip()) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    v1::Addresses::new_tcp4(s, d, src.port(), dst.port())
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    v1::Addresses::new_tcp6(s, d, src.port(), dst.port())
+                }
+                _ => v1::Addresses::Unknown,
+            }
+            .to_string()
+            .into_bytes()
+        }
+        ProxyVersion::V2 => {
+            v2::Builder::with_addresses(0x20, v2::Protocol::Unspecified, v2::Addresses::Unspecified)
+                .build()?
+        }
+    })
 }
 
 /// The OS error without Rust's " (os error N)" suffix, as `strerror` words it.
