@@ -95,6 +95,7 @@ pub fn termination_state(t: Termination, phase: u8) -> [u8; 2] {
         Termination::BadResponse => *b"PH",
         Termination::ServerTimeout => [b's', phase],
         Termination::Killed => [b'K', phase],
+        Termination::ServerRedirect => *b"LC",
     }
 }
 

@@ -19,6 +19,16 @@ impl Upstream for BackendTable {
         pick: &Pick<'_>,
     ) -> Result<UpstreamConn, UpstreamError> {
         let mut a = self.assign(pick).await?;
+        if let Some(prefix) = &self.servers[a.server.0].conf.redir {
+            // HAProxy redirects the requests it may answer without their body: GET, HEAD.
+            if let Some(txn) = pick
+                .txn
+                .filter(|t| matches!(t.method(), Some(b"GET" | b"HEAD")))
+            {
+                let reply = crate::analysis::replies::server_redirect_reply(prefix, txn);
+                return Err(UpstreamError::Redirect(a.server.0, reply));
+            }
+        }
         let preferred = pick.prefer.map(ServerId);
         let sni_of = |e: &ringlb_config::acl::SampleExpr| pick.sni(e);
         if self.servers[a.server.0].conf.h2 {

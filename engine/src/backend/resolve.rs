@@ -50,6 +50,8 @@ pub struct ResolvedServer {
     /// `send-proxy[-v2]`: every connection starts with a PROXY header naming its client, so
     /// it serves that client only (`backend/reuse.rs`).
     pub send_proxy: Option<ringlb_config::model::ProxyVersion>,
+    /// `redir PREFIX`: GET and HEAD requests routed here are answered with a 302 instead.
+    pub redir: Option<Box<str>>,
 }
 
 impl ResolvedServer {
@@ -74,6 +76,7 @@ impl ResolvedServer {
             tls: None,
             h2: false,
             send_proxy: None,
+            redir: None,
         }
     }
 
@@ -314,6 +317,7 @@ impl ResolvedBackend {
                 tls: None,
                 h2: s.proto == Some(ringlb_config::model::HttpProto::H2),
                 send_proxy: s.send_proxy,
+                redir: s.redir.as_deref().map(Box::from),
             });
         }
         if servers.is_empty() {

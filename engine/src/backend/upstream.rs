@@ -92,6 +92,10 @@ pub enum UpstreamError {
     Connect(io::Error),
     /// Every server was full and the request waited in a queue past `timeout queue` (503).
     QueueTimeout,
+    /// Not a failure: the server chosen (its position in the backend) has `redir` and the
+    /// request is a GET or HEAD, so the session answers with a redirect and connects
+    /// nowhere. Holds the whole response.
+    Redirect(usize, Vec<u8>),
 }
 
 /// One backend's servers as the session sees them. Implemented by the worker's server table;
