@@ -607,3 +607,47 @@ fn server_redir_answers_get_and_head_as_haproxy_does() {
         "{ours}"
     );
 }
+
+/// `option httplog clf`: the Common Log Format line (strings quoted, an absent one `""`,
+/// numbers and dates bare, captured headers one quoted value each), rendered by ringlb and
+/// by haproxy 2.6 for the same requests: the same fields but for the client's port, the
+/// milliseconds, the byte count (docs/compatibility.md) and the timers, which must have the
+/// same shape.
+#[test]
+fn httplog_clf_renders_as_haproxy_does() {
+    let origin = origin();
+    let both = SideBySide::start(|port| {
+        format!(
+            "defaults\n mode http\n log global\n option httplog clf\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n capture request header Host len 20\n capture request header X-None len 8\n capture response header Server len 20\n default_backend web\nbackend web\n server web1 {origin}\n"
+        )
+    });
+    for path in ["/", "/missing?q=1"] {
+        let (theirs, ours) = both.lines(|port| {
+            raw_get(port, path);
+        });
+        let msg = |line: &str| line.split_once("]: ").unwrap().1.to_string();
+        let (t, o) = (msg(&theirs), msg(&ours));
+        // `127.0.0.1 - - [05/Dec/2026:11:41:28 +0000] "GET / HTTP/1.1" 200 49 "" "" 54014 928
+        // "www" "web" "web1" 0 0 0 1 1 ---- 1 1 0 0 0 0 0 "" "" "shop.example" "" ""`
+        let words = |m: &str| m.split(' ').map(String::from).collect::<Vec<_>>();
+        let (tw, ow) = (words(&t), words(&o));
+        assert_eq!(ow.len(), tw.len(), "{path}:\n{o}\n{t}");
+        // Client port, milliseconds, bytes, the five timers.
+        let moving = [9, 12, 13, 17, 18, 19, 20, 21];
+        for (i, (a, b)) in ow.iter().zip(&tw).enumerate() {
+            if i == 3 || i == 4 {
+                // `[%trg]`: the date in GMT to the second; the same layout.
+                assert_eq!(a.len(), b.len(), "{path}: date {a} / {b}");
+            } else if moving.contains(&i) {
+                assert!(a.parse::<i64>().is_ok(), "{path}: field {i} {a} in {o}");
+            } else {
+                assert_eq!(a, b, "{path}: field {i}:\n{o}\n{t}");
+            }
+        }
+        assert!(t.starts_with("127.0.0.1 - - ["), "{t}");
+        // %CC %CS, the two request captures (X-None absent), the response capture.
+        let tail = r#" 0 0 "" "" "shop.example" "" """#;
+        assert!(t.ends_with(tail), "haproxy: {t}");
+        assert!(o.ends_with(tail), "ringlb: {o}");
+    }
+}
