@@ -26,6 +26,8 @@ impl Upstream for BackendTable {
                 .filter(|t| matches!(t.method(), Some(b"GET" | b"HEAD")))
             {
                 let reply = crate::analysis::replies::server_redirect_reply(prefix, txn);
+                // The slot goes back with `a`: no connection will use it.
+                self.balancer.borrow().conn_released(a.server);
                 return Err(UpstreamError::Redirect(a.server.0, reply));
             }
         }
