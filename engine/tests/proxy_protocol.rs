@@ -625,3 +625,39 @@ fn health_check_headers_match_haproxy_s() {
     assert_eq!(none(&theirs[2].1), None);
     assert_eq!(none(&ours[2].1), None);
 }
+
+/// With `ssl`, the header goes first, in clear, and the TLS handshake follows it: haproxy
+/// 2.6 as the server (`accept-proxy ssl`) reads it and reports the client it names.
+fn the_header_precedes_the_tls_handshake_of_an_ssl_server(legacy: bool) {
+    let pki = Pki::new();
+    let pem = pki.server("origin", &["origin.test"]);
+    let dir = TempDir::new("send-proxy-ssl");
+    let port = free_port();
+    let sock = dir.path().join("haproxy.sock");
+    let cfg = dir.write(
+        "haproxy.cfg",
+        &format!(
+            "global\n stats socket {}\ndefaults\n mode http\n timeout client 5s\n timeout server 5s\n\
+             timeout connect 1s\nfrontend tls\n bind 127.0.0.1:{port} accept-proxy ssl crt {}\n\
+             http-request return status 200 content-type text/plain lf-string \"src=%[src]:%[src_port] dst=%[dst_port]\"\n",
+            sock.display(),
+            pem.display()
+        ),
+    );
+    let _server = Haproxy::start(&cfg, &sock);
+    let text = format!(
+        "frontend fe\n bind 127.0.0.1:0\n default_backend b\n\
+         backend b\n server s 127.0.0.1:{port} ssl verify none send-proxy-v2\n"
+    );
+    let h = run_with_origins(&text, &[], legacy);
+    let fe = addr_of(&h, "fe");
+    let mut c = Client::connect(fe);
+    let me = c.writer.local_addr().unwrap().port();
+    let r = c.get("/");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), format!("src=127.0.0.1:{me} dst={}", fe.port()));
+}
+both_drivers!(
+    the_header_precedes_the_tls_handshake_of_an_ssl_server,
+    super::the_header_precedes_the_tls_handshake_of_an_ssl_server
+);
