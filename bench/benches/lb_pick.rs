@@ -52,8 +52,8 @@ fn algorithms() -> Vec<(&'static str, Balance, HashMethod)> {
 fn pick(c: &mut Criterion) {
     let head = parse_request(REQUEST, 8192).unwrap().unwrap();
     let request = Pick {
-        client_port: 80,
         src: "192.0.2.7:40000".parse().unwrap(),
+        dst: "192.0.2.1:80".parse().unwrap(),
         buf: REQUEST,
         req: Some(&head),
         prefer: None,

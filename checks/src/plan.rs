@@ -163,9 +163,9 @@ fn server_plan(
             (Some(ip), Some(port)) => Some((
                 kind.clone(),
                 Target {
-                    addr: SocketAddr::new(ip, port),
-                    connect_timeout,
-                    response_timeout,
+                    proxy: s.check_proxy(),
+                    proxy_version: s.proxy_version(),
+                    ..Target::plain(SocketAddr::new(ip, port), connect_timeout, response_timeout)
                 },
             )),
             (None, _) => {
@@ -184,11 +184,12 @@ fn server_plan(
         let ip = a.addr.or(c.addr).or(ip)?;
         let inter = a.inter.unwrap_or(inter);
         Some(AgentPlan {
-            target: Target {
-                addr: SocketAddr::new(ip, a.port),
-                connect_timeout: connect_timeout.min(inter),
-                response_timeout: p.timeouts.check.unwrap_or(inter),
-            },
+            // An agent check never sends a PROXY header.
+            target: Target::plain(
+                SocketAddr::new(ip, a.port),
+                connect_timeout.min(inter),
+                p.timeouts.check.unwrap_or(inter),
+            ),
             inter,
             send: a.send.clone(),
         })

@@ -6,11 +6,11 @@ use crate::observe::Trigger;
 use std::sync::{Arc, Mutex};
 
 fn plan(name: &str, backup: bool, checked: bool) -> ServerPlan {
-    let t = crate::probe::Target {
-        addr: "127.0.0.1:1".parse().unwrap(),
-        connect_timeout: Duration::from_millis(10),
-        response_timeout: Duration::from_millis(10),
-    };
+    let t = crate::probe::Target::plain(
+        "127.0.0.1:1".parse().unwrap(),
+        Duration::from_millis(10),
+        Duration::from_millis(10),
+    );
     ServerPlan {
         check_tls: None,
         backend: "web".into(),

@@ -57,11 +57,7 @@ fn check(body: &str, addr: SocketAddr) -> CheckResult {
         .config
         .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
     let kind = probe_kind(config.proxy("b").unwrap()).unwrap();
-    let target = Target {
-        addr,
-        connect_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(300),
-    };
+    let target = Target::plain(addr, Duration::from_millis(500), Duration::from_millis(300));
     let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
         .enable_timer()
         .build()

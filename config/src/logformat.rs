@@ -141,6 +141,41 @@ impl LogAlias {
     pub fn from_name(name: &str) -> Option<LogAlias> {
         Self::ALL.iter().copied().find(|a| a.name() == name)
     }
+
+    /// Whether the `Q` flag quotes this variable: HAProxy quotes the ones it writes as
+    /// text (names, addresses, the request and its parts, captures), never numbers, dates
+    /// nor the termination state.
+    pub fn is_text(self) -> bool {
+        use LogAlias::*;
+        matches!(
+            self,
+            CapturedRequestCookie
+                | CapturedResponseCookie
+                | Hostname
+                | HttpMethod
+                | HttpPath
+                | HttpPathOnly
+                | HttpQuery
+                | HttpUri
+                | HttpVersion
+                | UniqueId
+                | Backend
+                | BackendIp
+                | ClientIp
+                | Frontend
+                | FrontendIp
+                | FrontendTransport
+                | CapturedRequestHeaders
+                | CapturedRequestHeadersList
+                | CapturedResponseHeaders
+                | CapturedResponseHeadersList
+                | RequestLine
+                | Server
+                | SslCipher
+                | SslVersion
+                | ServerIp
+        )
+    }
 }
 
 impl LogFormat {

@@ -25,12 +25,14 @@ pub enum TcpCheckAction {
     Comment(String),
 }
 
-/// `tcp-check connect [default] [port N] [addr IP] [linger]`.
+/// `tcp-check connect [default] [port N] [addr IP] [send-proxy] [linger]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TcpCheckConnect {
     pub default: bool,
     pub port: Option<u16>,
     pub addr: Option<IpAddr>,
+    /// `send-proxy`: the connection starts with a PROXY header (the server's version).
+    pub send_proxy: bool,
     pub linger: bool,
 }
 

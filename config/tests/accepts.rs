@@ -436,3 +436,30 @@ fn layer6_fetches_on_an_http_proxy_are_accepted_with_a_warning() {
     // `tcp-request content` (line 9) and each `use_backend` (lines 10 to 12).
     assert_eq!(ignored, [9, 10, 11, 12, 12], "{diags:#?}");
 }
+
+#[test]
+fn send_proxy_versions_follow_haproxy_s_two_flags_from_default_server() {
+    let (c, _) = accept(&format!(
+        "backend b\n{TIMEOUTS}    default-server send-proxy-v2 check-send-proxy\n\
+         \x20   server a 10.0.0.1:80\n    server b 10.0.0.2:80 no-send-proxy-v2\n\
+         \x20   server c 10.0.0.3:80 send-proxy\n    server d 10.0.0.4:80 no-send-proxy-v2 send-proxy\n\
+         \x20   server e 10.0.0.5:80 port 81\n"
+    ));
+    let s = &c.proxy("b").unwrap().servers;
+    let got: Vec<_> = s.iter().map(|s| s.send_proxy).collect();
+    use ProxyVersion::{V1, V2};
+    // Version 2 wins while its flag is set; each `no-` form clears its own flag only.
+    assert_eq!(got, [Some(V2), None, Some(V2), Some(V1), Some(V2)]);
+    assert!(s.iter().all(|s| s.check.send_proxy));
+    // `check-send-proxy` sends the server's version, v1 when it sends none.
+    assert_eq!(s[1].check_proxy(), Some(V1));
+    assert_eq!(s[0].check_proxy(), Some(V2));
+
+    let (c, _) = accept(&format!(
+        "backend b\n{TIMEOUTS}    server a 10.0.0.1:80 send-proxy\n    server b 10.0.0.2:80 send-proxy port 81\n"
+    ));
+    let s = &c.proxy("b").unwrap().servers;
+    // Checks follow the traffic's header unless they go elsewhere.
+    assert_eq!(s[0].check_proxy(), Some(V1));
+    assert_eq!(s[1].check_proxy(), None);
+}

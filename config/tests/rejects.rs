@@ -52,16 +52,14 @@ macro_rules! rejects {
 const B: &str = "\nbackend b\n    server s 10.0.0.1:80\n";
 
 rejects! {
-    send_proxy_is_refused_not_ignored:
-        "backend b\n    server s 10.0.0.1:80 send-proxy\n", line 2, "server parameter 'send-proxy' is not supported yet", help "X-Forwarded-For";
-    send_proxy_v2_on_default_server_is_refused:
-        "backend b\n    default-server send-proxy-v2\n    server s 10.0.0.1:80\n", line 2, "'send-proxy-v2' is not supported yet";
-    check_send_proxy_is_refused:
-        "backend b\n    server s 10.0.0.1:80 check check-send-proxy\n", line 2, "'check-send-proxy' is not supported yet";
-    server_redir_is_refused_not_ignored:
-        "backend b\n    mode http\n    server s 10.0.0.1:80 redir http://img.example\n", line 3, "'redir' is not supported yet", help "http-request redirect prefix";
-    httplog_clf_is_refused_not_ignored:
-        "defaults\n    mode http\n    option httplog clf\n", line 3, "'option httplog clf' is not supported yet", help "option httplog";
+    send_proxy_v2_ssl_is_refused_with_the_keyword_and_a_fix:
+        "backend b\n    server s 10.0.0.1:80 send-proxy-v2-ssl\n", line 2, "server parameter 'send-proxy-v2-ssl' is not supported", help "send-proxy-v2";
+    send_proxy_v2_ssl_cn_on_default_server_is_refused:
+        "backend b\n    default-server send-proxy-v2-ssl-cn\n    server s 10.0.0.1:80\n", line 2, "'send-proxy-v2-ssl-cn' is not supported";
+    proxy_v2_options_is_refused:
+        "backend b\n    server s 10.0.0.1:80 send-proxy-v2 proxy-v2-options authority\n", line 2, "'proxy-v2-options' is not supported", help "remove it";
+    send_proxy_towards_an_h2_server_is_refused_with_the_reason:
+        "backend b\n    mode http\n    default-server send-proxy\n    server s 10.0.0.1:80 proto h2\n", line 4, "'send-proxy' with 'proto h2' is not supported", help "remove 'proto h2'";
     unknown_bind_proto_is_named:
         "frontend f\n    mode http\n    bind :80 proto h3\n", line 3, "'proto' value", help "did you mean";
     bind_proto_outside_mode_http_is_refused:

@@ -164,6 +164,9 @@ backend app from base
     server c 10.0.0.3:+1 fastinter 500ms downinter 10s slowstart 1m rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
     server d [2001:db8::1]:-1 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions observe layer4 on-error sudden-death
     server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n"
+    server f 10.0.0.6:80 send-proxy check-send-proxy redir http://img.example
+    server g 10.0.0.7:80 send-proxy-v2
+    server h 10.0.0.8:80 send-proxy send-proxy-v2 no-send-proxy-v2
 
 backend hashed
     mode http
@@ -199,6 +202,8 @@ listen db
     balance random draws 3
     option tcplog
     no log
+    option tcp-check
+    tcp-check connect send-proxy
     server s 10.0.0.1:3306 check
 
 listen rdp
@@ -216,6 +221,7 @@ backend src
     server s 10.0.0.1:80
 backend rr
     balance static-rr
+    option httplog clf
     server s 10.0.0.1:80
 backend lc
     balance leastconn
@@ -244,7 +250,13 @@ fn every_keyword_round_trips() {
         )
     });
     // Spot checks that the inline configuration really set what it says.
-    assert_eq!(config.proxy("app").unwrap().servers.len(), 5);
+    let app = &config.proxy("app").unwrap().servers;
+    assert_eq!(app.len(), 8);
+    use ringlb_config::model::ProxyVersion::{V1, V2};
+    let versions: Vec<_> = app[5..].iter().map(|s| s.send_proxy).collect();
+    assert_eq!(versions, [Some(V1), Some(V2), Some(V1)]);
+    assert!(app[5].check.send_proxy && app[5].redir.is_some());
+    assert!(config.proxy("rr").unwrap().options.httplog.unwrap().clf);
     assert_eq!(config.proxy("www").unwrap().binds.len(), 7);
     let h2 = &config.global.tune.h2;
     assert_eq!(

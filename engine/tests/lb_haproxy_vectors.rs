@@ -120,7 +120,7 @@ fn map_based_hashing_picks_the_server_haproxy_picks() {
         let (raw, src) = request(name, key);
         let head = parse_request(raw.as_bytes(), 8192).unwrap().unwrap();
         let pick = Pick {
-            client_port: 80,
+            dst: "10.0.0.1:80".parse().unwrap(),
             src,
             buf: raw.as_bytes(),
             req: Some(&head),

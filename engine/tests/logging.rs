@@ -508,3 +508,146 @@ fn termination_states_match_haproxys() {
     }
     assert_eq!(halog_tc(&ours_all), halog_tc(&theirs_all));
 }
+
+/// A raw request `method path` with `extra` header lines, `Connection: close` and `body`:
+/// the whole answer.
+fn raw_request(port: u16, method: &str, path: &str, extra: &str, body: &str) -> String {
+    let mut s = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: shop.example\r\n{extra}Connection: close\r\n\r\n{body}"
+    )
+    .unwrap();
+    String::from_utf8_lossy(&read_to_end(&mut s).unwrap_or_default()).into_owned()
+}
+
+/// The status and the header lines of an answer, names lowercased and sorted: haproxy
+/// writes its own replies' names in lower case, in an order of its own.
+fn status_and_headers(answer: &str) -> (String, Vec<String>) {
+    let head = answer.split("\r\n\r\n").next().unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().to_string();
+    let mut headers: Vec<String> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            format!("{}:{}", n.to_ascii_lowercase(), v)
+        })
+        .collect();
+    headers.sort();
+    (status, headers)
+}
+
+/// `server … redir PREFIX`: a GET or HEAD routed to that server is answered with a 302 to
+/// the prefix and the request's path and query, nothing reaching the server, and logged
+/// `LC` with the server named and no connect time; any other method is proxied. Compared
+/// with haproxy 2.6 on the same requests.
+#[test]
+fn server_redir_answers_get_and_head_as_haproxy_does() {
+    let origin = Origin::text("proxied");
+    let both = SideBySide::start(|port| {
+        format!(
+            "defaults\n mode http\n log global\n option httplog\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n default_backend img\nbackend img\n server s1 {} redir http://img.example.com\n",
+            origin.addr
+        )
+    });
+    let cases = [
+        ("GET", "/a/b?x=1", "", ""),
+        ("HEAD", "/logo.png", "", ""),
+        // A body does not prevent it: haproxy looks at the method only.
+        ("GET", "/q", "Content-Length: 3\r\n", "abc"),
+        ("GET", "http://shop.example/abs?y", "", ""),
+    ];
+    for (method, path, extra, body) in cases {
+        let (theirs, ours) = both.lines(|port| {
+            raw_request(port, method, path, extra, body);
+        });
+        let (t, o) = (parse(&theirs).fields, parse(&ours).fields);
+        assert_eq!(t[5], "302", "haproxy: {theirs}");
+        assert_eq!(
+            (&o[3], &o[5], &o[9]),
+            (&t[3], &t[5], &t[9]),
+            "{method} {path}: server, status and state, ours then haproxy's:\n{ours}\n{theirs}"
+        );
+        // Tw/Tc/Tr: no queue, no connection, no response (`0/-1/-1`); Tq and Ta are times.
+        let timers = |f: &str| f.split('/').skip(1).take(3).collect::<Vec<_>>().join("/");
+        assert_eq!(timers(&t[4]), "0/-1/-1", "haproxy: {theirs}");
+        assert_eq!(timers(&o[4]), timers(&t[4]), "Tw/Tc/Tr:\n{ours}\n{theirs}");
+    }
+    assert_eq!(
+        origin.connections(),
+        0,
+        "a redirected request reaches no server"
+    );
+    // The answers themselves.
+    for (method, path) in [("GET", "/a/b?x=1"), ("HEAD", "/logo.png")] {
+        let theirs = raw_request(both.theirs.0, method, path, "", "");
+        let ours = raw_request(both.ours.0, method, path, "", "");
+        assert_eq!(
+            status_and_headers(&ours),
+            status_and_headers(&theirs),
+            "{ours}\n{theirs}"
+        );
+        let (_, headers) = status_and_headers(&ours);
+        let want = format!("location: http://img.example.com{path}");
+        assert!(headers.contains(&want), "{headers:?}");
+        both.theirs.1.line();
+        both.ours.1.line();
+    }
+    // Other methods go to the server.
+    let (theirs, ours) = (
+        raw_request(both.theirs.0, "POST", "/form", "Content-Length: 0\r\n", ""),
+        raw_request(both.ours.0, "POST", "/form", "Content-Length: 0\r\n", ""),
+    );
+    assert!(
+        theirs.starts_with("HTTP/1.1 200") && theirs.ends_with("proxied"),
+        "{theirs}"
+    );
+    assert!(
+        ours.starts_with("HTTP/1.1 200") && ours.ends_with("proxied"),
+        "{ours}"
+    );
+}
+
+/// `option httplog clf`: the Common Log Format line (strings quoted, an absent one `""`,
+/// numbers and dates bare, captured headers one quoted value each), rendered by ringlb and
+/// by haproxy 2.6 for the same requests: the same fields but for the client's port, the
+/// milliseconds, the byte count (docs/compatibility.md) and the timers, which must have the
+/// same shape.
+#[test]
+fn httplog_clf_renders_as_haproxy_does() {
+    let origin = origin();
+    let both = SideBySide::start(|port| {
+        format!(
+            "defaults\n mode http\n log global\n option httplog clf\n timeout client 5s\n timeout server 5s\n timeout connect 1s\nfrontend www\n bind 127.0.0.1:{port}\n capture request header Host len 20\n capture request header X-None len 8\n capture response header Server len 20\n default_backend web\nbackend web\n server web1 {origin}\n"
+        )
+    });
+    for path in ["/", "/missing?q=1"] {
+        let (theirs, ours) = both.lines(|port| {
+            raw_get(port, path);
+        });
+        let msg = |line: &str| line.split_once("]: ").unwrap().1.to_string();
+        let (t, o) = (msg(&theirs), msg(&ours));
+        // `127.0.0.1 - - [05/Dec/2026:11:41:28 +0000] "GET / HTTP/1.1" 200 49 "" "" 54014 928
+        // "www" "web" "web1" 0 0 0 1 1 ---- 1 1 0 0 0 0 0 "" "" "shop.example" "" ""`
+        let words = |m: &str| m.split(' ').map(String::from).collect::<Vec<_>>();
+        let (tw, ow) = (words(&t), words(&o));
+        assert_eq!(ow.len(), tw.len(), "{path}:\n{o}\n{t}");
+        // Client port, milliseconds, bytes, the five timers.
+        let moving = [9, 12, 13, 17, 18, 19, 20, 21];
+        for (i, (a, b)) in ow.iter().zip(&tw).enumerate() {
+            if i == 3 || i == 4 {
+                // `[%trg]`: the date in GMT to the second; the same layout.
+                assert_eq!(a.len(), b.len(), "{path}: date {a} / {b}");
+            } else if moving.contains(&i) {
+                assert!(a.parse::<i64>().is_ok(), "{path}: field {i} {a} in {o}");
+            } else {
+                assert_eq!(a, b, "{path}: field {i}:\n{o}\n{t}");
+            }
+        }
+        assert!(t.starts_with("127.0.0.1 - - ["), "{t}");
+        // %CC %CS, the two request captures (X-None absent), the response capture.
+        let tail = r#" 0 0 "" "" "shop.example" "" """#;
+        assert!(t.ends_with(tail), "haproxy: {t}");
+        assert!(o.ends_with(tail), "ringlb: {o}");
+    }
+}

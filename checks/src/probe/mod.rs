@@ -16,13 +16,14 @@ pub mod tcp_check;
 pub mod tls;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use crate::status::{CheckResult, CheckStatus};
+use ringlb_config::model::ProxyVersion;
 
 /// What a health check sends and expects.
 #[derive(Debug, Clone)]
@@ -45,6 +46,25 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Bound on the whole exchange once connected.
     pub response_timeout: Duration,
+    /// The PROXY header the probe's connection starts with (`check-send-proxy`, or the
+    /// server's `send-proxy` when the check goes where the traffic goes); for a `tcp-check`
+    /// sequence, what its default connects send.
+    pub proxy: Option<ProxyVersion>,
+    /// The version a `tcp-check connect send-proxy` sends: the server's.
+    pub proxy_version: ProxyVersion,
+}
+
+impl Target {
+    /// A target probed without a PROXY header.
+    pub fn plain(addr: SocketAddr, connect_timeout: Duration, response_timeout: Duration) -> Self {
+        Target {
+            addr,
+            connect_timeout,
+            response_timeout,
+            proxy: None,
+            proxy_version: ProxyVersion::V1,
+        }
+    }
 }
 
 /// Runs one probe of `kind` against `target`.
@@ -99,16 +119,48 @@ async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
 }
 
 /// Opens the connection, or says why not (`L4TOUT`, `L4CON` with the OS error as info).
+/// The PROXY header `target.proxy` asks for is sent first, within the same bound.
 pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
-    match monoio::time::timeout(target.connect_timeout, TcpStream::connect_addr(target.addr)).await
-    {
+    let open = async {
+        let mut s = TcpStream::connect_addr(target.addr).await?;
+        let _ = s.set_nodelay(true);
+        if let Some(v) = target.proxy {
+            s.write_all(proxy_header(v, &s)?).await.0?;
+        }
+        Ok::<_, io::Error>(s)
+    };
+    match monoio::time::timeout(target.connect_timeout, open).await {
         Err(_) => Err(CheckResult::new(CheckStatus::L4Timeout)),
         Ok(Err(e)) => Err(CheckResult::new(CheckStatus::L4Con).with_info(os_error_text(&e))),
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
-        }
+        Ok(Ok(s)) => Ok(s),
     }
+}
+
+/// The header a health check sends, as haproxy 2.6 does. A check has no client: version 1
+/// names the check connection's own addresses (its local one, then the server's), version
+/// 2 is a `LOCAL` command without addresses.
+fn proxy_header(version: ProxyVersion, conn: &TcpStream) -> io::Result<Vec<u8>> {
+    use ppp::{v1, v2};
+    Ok(match version {
+        ProxyVersion::V1 => {
+            let (src, dst) = (conn.local_addr()?, conn.peer_addr()?);
+            match (src.ip(), dst.ip()) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    v1::Addresses::new_tcp4(s, d, src.port(), dst.port())
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    v1::Addresses::new_tcp6(s, d, src.port(), dst.port())
+                }
+                _ => v1::Addresses::Unknown,
+            }
+            .to_string()
+            .into_bytes()
+        }
+        ProxyVersion::V2 => {
+            v2::Builder::with_addresses(0x20, v2::Protocol::Unspecified, v2::Addresses::Unspecified)
+                .build()?
+        }
+    })
 }
 
 /// The OS error without Rust's " (os error N)" suffix, as `strerror` words it.

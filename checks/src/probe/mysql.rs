@@ -96,6 +96,8 @@ pub fn probe(user: Option<&MysqlUser>) -> TcpCheckProbe {
     let mut steps = vec![StepKind::Connect {
         port: None,
         addr: None,
+        // HAProxy's built-in sequence connects with `default`.
+        proxy: super::tcp_check::ConnectProxy::Default,
     }];
     if let Some(u) = user {
         steps.push(StepKind::Send(client_auth(u)));

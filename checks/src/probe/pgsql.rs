@@ -38,6 +38,8 @@ pub fn probe(user: &str) -> TcpCheckProbe {
         StepKind::Connect {
             port: None,
             addr: None,
+            // HAProxy's built-in sequence connects with `default`.
+            proxy: super::tcp_check::ConnectProxy::Default,
         },
         StepKind::Send(startup_message(user)),
         StepKind::Expect(Box::new(not_error)),

@@ -39,9 +39,24 @@ pub(crate) enum StepKind {
     Connect {
         port: Option<u16>,
         addr: Option<IpAddr>,
+        /// The PROXY header it starts with: `Own` for `send-proxy`, `Default` for a
+        /// `default` or implicit connect, which follows the server's check settings.
+        proxy: ConnectProxy,
     },
     Send(Vec<u8>),
     Expect(Box<Expect>),
+}
+
+/// Whether a `tcp-check connect` starts with a PROXY header, as HAProxy decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectProxy {
+    /// No header.
+    None,
+    /// `send-proxy`: the header, in the server's version.
+    Own,
+    /// `default`, or the implicit first connect: the header when the server's checks send
+    /// one (`check-send-proxy`, or `send-proxy` with no check port nor address).
+    Default,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +205,11 @@ impl TcpCheckProbe {
                     StepKind::Connect {
                         port: c.port,
                         addr: c.addr,
+                        proxy: match (c.send_proxy, c.default) {
+                            (true, _) => ConnectProxy::Own,
+                            (false, true) => ConnectProxy::Default,
+                            (false, false) => ConnectProxy::None,
+                        },
                     }
                 }
                 TcpCheckAction::Send { data, .. } => StepKind::Send(data.clone()),
@@ -233,6 +253,7 @@ impl TcpCheckProbe {
                     kind: StepKind::Connect {
                         port: None,
                         addr: None,
+                        proxy: ConnectProxy::Default,
                     },
                 },
             );
@@ -260,7 +281,7 @@ impl TcpCheckProbe {
         for (i, step) in self.steps.iter().enumerate() {
             last = Some(step);
             match &step.kind {
-                StepKind::Connect { port, addr } => {
+                StepKind::Connect { port, addr, proxy } => {
                     drop(conn.take());
                     let addr = SocketAddr::new(
                         addr.unwrap_or(target.addr.ip()),
@@ -268,6 +289,11 @@ impl TcpCheckProbe {
                     );
                     let mut t = *target;
                     t.addr = addr;
+                    t.proxy = match proxy {
+                        ConnectProxy::None => None,
+                        ConnectProxy::Own => Some(target.proxy_version),
+                        ConnectProxy::Default => target.proxy,
+                    };
                     if let Some(d) = deadline {
                         t.connect_timeout = t
                             .connect_timeout

@@ -583,7 +583,15 @@ fn server_words(s: &Server) -> Vec<String> {
         ("check", c.enabled),
         ("backup", s.backup),
         ("disabled", s.disabled),
-        ("send-proxy", s.send_proxy),
+        (
+            "send-proxy",
+            s.send_proxy == Some(crate::model::ProxyVersion::V1),
+        ),
+        (
+            "send-proxy-v2",
+            s.send_proxy == Some(crate::model::ProxyVersion::V2),
+        ),
+        ("check-send-proxy", c.send_proxy),
         ("ssl", s.ssl),
         ("check-ssl", c.ssl),
     ] {

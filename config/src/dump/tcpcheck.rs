@@ -51,6 +51,9 @@ fn rule_words(r: &TcpCheckRule) -> Vec<String> {
             if let Some(a) = c.addr {
                 w.extend(["addr".into(), a.to_string()]);
             }
+            if c.send_proxy {
+                w.push("send-proxy".into());
+            }
             if c.linger {
                 w.push("linger".into());
             }

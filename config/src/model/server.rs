@@ -22,8 +22,12 @@ pub struct Server {
     pub cookie: Option<String>,
     pub check: ServerCheck,
     pub source: Option<SocketAddr>,
+    /// `redir PREFIX`: a GET or HEAD routed here is answered with a 302 to `PREFIX` followed
+    /// by the request's path and query, instead of being forwarded.
     pub redir: Option<String>,
-    pub send_proxy: bool,
+    /// `send-proxy` / `send-proxy-v2`: every connection to the server starts with a PROXY
+    /// protocol header naming the client.
+    pub send_proxy: Option<ProxyVersion>,
     /// `proto h2`: requests go to the server as streams of HTTP/2 connections (h2c, or h2
     /// over TLS with `ssl`), many at once on each.
     pub proto: Option<crate::model::HttpProto>,
@@ -50,7 +54,7 @@ impl Server {
             check: ServerCheck::default(),
             source: None,
             redir: None,
-            send_proxy: false,
+            send_proxy: None,
             proto: None,
             ssl: false,
             tls: Box::default(),
@@ -62,6 +66,32 @@ impl Server {
     pub fn check_tls(&self) -> bool {
         self.check.ssl || (self.ssl && self.check.port.is_none() && self.check.addr.is_none())
     }
+
+    /// The PROXY header this server's health checks start with: `check-send-proxy`, or
+    /// `send-proxy` when the check goes where the traffic goes (no `port` nor `addr` of its
+    /// own), HAProxy's rule. Version 2 when the server has `send-proxy-v2`, else version 1.
+    pub fn check_proxy(&self) -> Option<ProxyVersion> {
+        let own = self.check.port.is_none() && self.check.addr.is_none();
+        match (self.check.send_proxy, self.send_proxy) {
+            (true, v) => Some(v.unwrap_or(ProxyVersion::V1)),
+            (false, Some(v)) if own => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The header version a `tcp-check connect send-proxy` sends to this server.
+    pub fn proxy_version(&self) -> ProxyVersion {
+        self.send_proxy.unwrap_or(ProxyVersion::V1)
+    }
+}
+
+/// Which PROXY protocol header a server's connections start with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyVersion {
+    /// `send-proxy`: the text line (`PROXY TCP4 …\r\n`).
+    V1,
+    /// `send-proxy-v2`: the binary form.
+    V2,
 }
 
 /// `ADDR[:PORT]`; a name is resolved when the engine starts.
@@ -128,6 +158,8 @@ pub struct ServerCheck {
     pub slowstart: Option<Duration>,
     /// `check-ssl`: checks run over TLS even when traffic does not.
     pub ssl: bool,
+    /// `check-send-proxy`: checks start with a PROXY header even when traffic does not.
+    pub send_proxy: bool,
 }
 
 impl Default for ServerCheck {
@@ -149,6 +181,7 @@ impl Default for ServerCheck {
             agent: None,
             slowstart: None,
             ssl: false,
+            send_proxy: false,
         }
     }
 }

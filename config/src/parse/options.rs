@@ -90,18 +90,7 @@ pub(super) fn option(
             if on {
                 let clf = match args {
                     [] => false,
-                    // Refused rather than accepted and ignored (issue 26): its layout needs
-                    // log-format quoting (`%{+Q}o` quotes strings only, `""` for empty ones)
-                    // and `%trg`/`%ms`, which the log-format renderer does not write as
-                    // HAProxy does yet.
-                    [w] if w == "clf" => {
-                        return Err(line
-                            .error("'option httplog clf' is not supported yet")
-                            .with_help(
-                                "use 'option httplog' (HAProxy's default HTTP log layout), \
-                                 or remove 'clf'",
-                            ))
-                    }
+                    [w] if w == "clf" => true,
                     [w, ..] => return Err(unknown(line, "'option httplog' argument", w, &["clf"])),
                 };
                 o.httplog = Some(HttpLog { clf });

@@ -3,7 +3,8 @@
 use super::{unknown, LineRef, Step};
 use crate::diag::Diagnostic;
 use crate::model::{
-    AgentCheck, Host, Observe, OnError, OnMarkedDown, OnMarkedUp, Proxy, Server, ServerAddr, Weight,
+    AgentCheck, Host, Observe, OnError, OnMarkedDown, OnMarkedUp, Proxy, ProxyVersion, Server,
+    ServerAddr, Weight,
 };
 use crate::value::{self, TimeUnit};
 
@@ -17,6 +18,10 @@ pub(crate) struct Params {
     pub agent_inter: Option<std::time::Duration>,
     pub agent_addr: Option<std::net::IpAddr>,
     pub agent_send: Option<String>,
+    /// HAProxy's two PROXY protocol flags, which `send-proxy`, `send-proxy-v2` and their
+    /// `no-` forms set and clear one by one; version 2 wins when both are set.
+    pub proxy_v1: bool,
+    pub proxy_v2: bool,
 }
 
 impl Default for Params {
@@ -34,6 +39,8 @@ impl Default for Params {
             agent_inter: None,
             agent_addr: None,
             agent_send: None,
+            proxy_v1: false,
+            proxy_v2: false,
         }
     }
 }
@@ -52,6 +59,9 @@ const PARAMS: &[&str] = &[
     "enabled",
     "send-proxy",
     "no-send-proxy",
+    "send-proxy-v2",
+    "no-send-proxy-v2",
+    "check-send-proxy",
     "proto",
     "ssl",
     "no-ssl",
@@ -84,17 +94,17 @@ const PARAMS: &[&str] = &[
 ];
 
 /// Server parameters refused rather than accepted and ignored (issue 26), with the fix
-/// shown: the PROXY protocol towards servers and redirection mode are not applied yet.
-fn not_supported_yet(kw: &str) -> Option<&'static str> {
+/// shown: the PROXY protocol's TLVs (client TLS details, authority, unique ID, checksum)
+/// are not sent.
+fn not_supported(kw: &str) -> Option<&'static str> {
     match kw {
-        "send-proxy" | "send-proxy-v2" | "check-send-proxy" => Some(
-            "remove it and have the server take the client's address from \
-             X-Forwarded-For ('option forwardfor'); ringlb cannot send the PROXY protocol \
-             header to servers yet",
+        "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => Some(
+            "use 'send-proxy-v2' (the header without the TLS details) and pass what the \
+             server needs in a header, e.g. 'http-request set-header X-SSL %[ssl_fc]'",
         ),
-        "redir" => Some(
-            "redirect in the backend with 'http-request redirect prefix URL code 302' \
-             instead, or remove it",
+        "proxy-v2-options" => Some(
+            "remove it: 'send-proxy-v2' sends the addresses only, without TLVs; pass what the \
+             server needs in a header, e.g. 'http-request set-header X-Unique-ID %[unique-id]'",
         ),
         _ => None,
     }
@@ -150,6 +160,22 @@ pub(super) fn server(p: &mut Proxy, defaults: &Params, line: &LineRef<'_>) -> St
                 .with_help("add 'agent-check', or remove the agent-* parameters"));
         }
     }
+    if s.send_proxy.is_some() && s.proto == Some(crate::model::HttpProto::H2) {
+        // HAProxy shares a connection that carried a PROXY header only between streams of
+        // the client it names; ringlb's requests to a `proto h2` server are streams of one
+        // connection per worker, shared by every client.
+        return Err(line
+            .error(format!(
+                "server '{}': 'send-proxy' with 'proto h2' is not supported: ringlb's \
+                 HTTP/2 connection to a server carries the streams of every client, and a \
+                 PROXY header names one",
+                s.name
+            ))
+            .with_help(
+                "remove 'proto h2' (requests then go as HTTP/1.1, one client per \
+                 connection), or remove 'send-proxy' and use 'option forwardfor'",
+            ));
+    }
     p.servers.push(s);
     Ok(())
 }
@@ -179,15 +205,18 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
             continue;
         }
         let mut takes_value = true;
-        if let Some(help) = not_supported_yet(kw) {
+        if let Some(help) = not_supported(kw) {
             return Err(line
-                .error(format!("server parameter '{kw}' is not supported yet"))
+                .error(format!(
+                    "server parameter '{kw}' is not supported: ringlb sends no PROXY \
+                     protocol TLVs"
+                ))
                 .with_help(help));
         }
         match kw {
             "check" | "no-check" | "backup" | "no-backup" | "disabled" | "enabled"
-            | "send-proxy" | "no-send-proxy" | "ssl" | "no-ssl" | "agent-check"
-            | "no-agent-check" => {
+            | "send-proxy" | "no-send-proxy" | "send-proxy-v2" | "no-send-proxy-v2"
+            | "check-send-proxy" | "ssl" | "no-ssl" | "agent-check" | "no-agent-check" => {
                 takes_value = false;
                 let on = !kw.starts_with("no-");
                 match kw.trim_start_matches("no-") {
@@ -195,7 +224,18 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
                     "backup" => s.backup = on,
                     "disabled" => s.disabled = true,
                     "enabled" => s.disabled = false,
-                    "send-proxy" => s.send_proxy = on,
+                    "send-proxy" | "send-proxy-v2" => {
+                        match kw.ends_with("-v2") {
+                            true => params.proxy_v2 = on,
+                            false => params.proxy_v1 = on,
+                        }
+                        params.server.send_proxy = match (params.proxy_v1, params.proxy_v2) {
+                            (_, true) => Some(ProxyVersion::V2),
+                            (true, false) => Some(ProxyVersion::V1),
+                            (false, false) => None,
+                        };
+                    }
+                    "check-send-proxy" => c.send_proxy = true,
                     "ssl" => s.ssl = on,
                     _ => params.agent_check = on,
                 }

@@ -12,7 +12,7 @@ use crate::tcpcheck::text_bytes;
 use crate::value;
 
 const ACTIONS: &[&str] = &["connect", "send", "send-binary", "expect", "comment"];
-const CONNECT_OPTIONS: &[&str] = &["default", "port", "addr", "linger", "comment"];
+const CONNECT_OPTIONS: &[&str] = &["default", "port", "addr", "send-proxy", "linger", "comment"];
 const EXPECT_MATCHES: &[&str] = &["string", "rstring", "binary", "rbinary"];
 const EXPECT_OPTIONS: &[&str] = &[
     "min-recv",
@@ -83,6 +83,7 @@ fn connect(line: &LineRef<'_>) -> Result<TcpCheckRule, Diagnostic> {
         match w.as_str() {
             "default" => c.default = true,
             "linger" => c.linger = true,
+            "send-proxy" => c.send_proxy = true,
             "port" => {
                 let v = line.arg(i + 1, "tcp-check connect port", "PORT")?;
                 let port = value::port(v).map_err(|e| line.invalid("tcp-check connect port", e))?;
@@ -110,7 +111,7 @@ fn connect(line: &LineRef<'_>) -> Result<TcpCheckRule, Diagnostic> {
                     ))
                     .with_help("remove it, or check the TLS port with 'option ssl-hello-chk'"))
             }
-            "send-proxy" | "via-socks4" | "proto" => {
+            "via-socks4" | "proto" => {
                 return Err(line
                     .error(format!(
                         "'tcp-check connect {w}' is not supported: health checks open plain TCP \

@@ -71,6 +71,7 @@ fn a_send_expect_sequence_keeps_its_order_escapes_and_options() {
             default: false,
             port: Some(6380),
             addr: Some("10.0.0.2".parse().unwrap()),
+            send_proxy: false,
             linger: true,
         })
     );
@@ -204,8 +205,8 @@ fn bad_tcp_check_lines_name_the_line_and_the_fix() {
     );
     assert!(help.contains("ssl-hello-chk"), "{help}");
 
-    let (_, msg, _) = error(" tcp-check connect send-proxy\n");
-    assert!(msg.contains("send-proxy"), "{msg}");
+    let (_, msg, _) = error(" tcp-check connect via-socks4\n");
+    assert!(msg.contains("via-socks4"), "{msg}");
 
     let (_, msg, help) = error(" tcp-check send-lf %[src]\n");
     assert!(

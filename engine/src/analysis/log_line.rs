@@ -9,6 +9,9 @@ use crate::io::localtime::LocalTime;
 
 /// `option httplog`: HAProxy's HTTP log layout, as its manual writes it.
 pub const HTTPLOG: &str = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r";
+/// `option httplog clf`: the Common Log Format, then HAProxy's own fields, as haproxy 2.6
+/// writes it (`clf_http_log_format`): strings quoted, an absent one as `""`.
+pub const CLF_HTTPLOG: &str = "%{+Q}o %{-Q}ci - - [%trg] %r %ST %B \"\" \"\" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl";
 /// `option tcplog`.
 pub const TCPLOG: &str = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
 
@@ -95,6 +98,7 @@ pub fn termination_state(t: Termination, phase: u8) -> [u8; 2] {
         Termination::BadResponse => *b"PH",
         Termination::ServerTimeout => [b's', phase],
         Termination::Killed => [b'K', phase],
+        Termination::ServerRedirect => *b"LC",
     }
 }
 
@@ -117,7 +121,7 @@ mod tests {
 
     #[test]
     fn the_built_in_layouts_parse() {
-        for f in [HTTPLOG, TCPLOG] {
+        for f in [HTTPLOG, CLF_HTTPLOG, TCPLOG] {
             if let Err(e) = ringlb_config::logformat::LogFormat::parse(f) {
                 panic!("{f}: {e}");
             }

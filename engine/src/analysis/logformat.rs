@@ -42,6 +42,9 @@ fn render_with(lf: &LogFormat, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &
                 out.extend_from_slice(s);
             }
             LogPart::Options(flags) => {
+                // It prints nothing: the space after it is dropped where a space (or the
+                // start of the line) precedes it, as HAProxy merges separators.
+                skip_space = out.last().is_none_or(|&b| b == b' ');
                 for f in flags {
                     if f.kind == LogFlagKind::Quote {
                         quote_all = f.enable;
@@ -52,16 +55,26 @@ fn render_with(lf: &LogFormat, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &
                 }
             }
             LogPart::Alias { alias, flags } => {
-                let q = quoted(quote_all, flags);
-                if q {
+                let q = alias.is_text() && quoted(quote_all, flags);
+                // The list forms of captures quote each value rather than the list.
+                let list = matches!(
+                    alias,
+                    LogAlias::CapturedRequestHeadersList | LogAlias::CapturedResponseHeadersList
+                );
+                let outer = q && !list;
+                let before = out.len();
+                if outer {
                     out.push(b'"');
                 }
-                let before = out.len();
                 let hex = unique_id::hex_flag(hex_all, flags);
                 if !(hex && unique_id::write_hex(*alias, txn, out)) {
-                    alias_value(*alias, txn, info, out);
+                    alias_value(*alias, txn, info, q, out);
                 }
-                if q {
+                if outer {
+                    // No value is `""` when quoted, `-` otherwise, as HAProxy writes it.
+                    if out[before + 1..] == *b"-" {
+                        out.truncate(before + 1);
+                    }
                     out.push(b'"');
                 }
                 skip_space = out.len() == before && out.last() == Some(&b' ');
@@ -102,9 +115,17 @@ pub fn render_vec(lf: &LogFormat, txn: &Txn<'_>) -> Vec<u8> {
     v
 }
 
-fn alias_value(a: LogAlias, txn: &Txn<'_>, info: Option<&LogInfo<'_>>, out: &mut Vec<u8>) {
+/// Appends the value of `a`; `quote`: the `Q` flag is on (the list forms of captures quote
+/// each value).
+fn alias_value(
+    a: LogAlias,
+    txn: &Txn<'_>,
+    info: Option<&LogInfo<'_>>,
+    quote: bool,
+    out: &mut Vec<u8>,
+) {
     if let Some(info) = info {
-        if log_value(a, txn, info, out) {
+        if log_value(a, txn, info, quote, out) {
             return;
         }
     }
@@ -216,7 +237,13 @@ fn logged_url(txn: &Txn<'_>, url: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The variables only a log line has; `false` for the ones the stream answers.
-fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) -> bool {
+fn log_value(
+    a: LogAlias,
+    txn: &Txn<'_>,
+    info: &LogInfo<'_>,
+    quote: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let num = |out: &mut Vec<u8>, n: i64| {
         let _ = write!(out, "{n}");
     };
@@ -298,7 +325,7 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
                     });
                     v.map(|v| &v[..v.len().min(*len)])
                 });
-            captured_block(caps, braces, out);
+            captured_block(caps, braces, quote && !braces, out);
         }
         LogAlias::CapturedResponseHeaders | LogAlias::CapturedResponseHeadersList => {
             if info.response_capture_slots == 0 {
@@ -310,7 +337,7 @@ fn log_value(a: LogAlias, txn: &Txn<'_>, info: &LogInfo<'_>, out: &mut Vec<u8>) 
                 rule_capture(ruled.as_deref(), CaptureSide::Response, i)
                     .or_else(|| info.response_captures.get(i).and_then(|v| v.as_deref()))
             });
-            captured_block(caps, braces, out);
+            captured_block(caps, braces, quote && !braces, out);
         }
         LogAlias::RequestLine if info.bad_request => out.extend_from_slice(b"<BADREQ>"),
         _ => return false,
@@ -331,10 +358,12 @@ fn rule_capture(
         .map(|(_, _, v)| v.as_slice())
 }
 
-/// `{v1|v2}` (or `v1 v2` for the list form) with each value escaped.
+/// `{v1|v2}` (or `v1 v2` for the list form) with each value escaped; `quote_each`: each
+/// value in double quotes (`"v1" "v2"`, the list form under the `Q` flag).
 fn captured_block<'v>(
     caps: impl Iterator<Item = Option<&'v [u8]>>,
     braces: bool,
+    quote_each: bool,
     out: &mut Vec<u8>,
 ) {
     if braces {
@@ -344,8 +373,14 @@ fn captured_block<'v>(
         if i > 0 {
             out.push(if braces { b'|' } else { b' ' });
         }
+        if quote_each {
+            out.push(b'"');
+        }
         if let Some(v) = v {
             escape_capture(v, out);
+        }
+        if quote_each {
+            out.push(b'"');
         }
     }
     if braces {

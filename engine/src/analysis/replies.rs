@@ -136,6 +136,26 @@ pub fn redirect_reply(r: &Redirect, txn: &Txn<'_>, close: bool) -> Vec<u8> {
     out
 }
 
+/// The answer for a server with `redir PREFIX` (HAProxy's `http_perform_server_redirect`):
+/// a 302 to the prefix followed by the request's path and query, a prefix of `/` keeping
+/// the path alone. The connection closes after it, as in HAProxy.
+pub fn server_redirect_reply(prefix: &str, txn: &Txn<'_>) -> Vec<u8> {
+    let url = txn.url().unwrap_or(b"/");
+    // The path and what follows it, without the `scheme://authority` of an absolute URI.
+    let path = crate::codec::head::path_of(url).0;
+    let from = (path.as_ptr() as usize).saturating_sub(url.as_ptr() as usize);
+    let tail = url.get(from..).unwrap_or(url);
+    let mut out = Vec::with_capacity(128 + prefix.len() + tail.len());
+    status_line(&mut out, 302);
+    out.extend_from_slice(b"Cache-Control: no-cache\r\nContent-Length: 0\r\nLocation: ");
+    if prefix != "/" {
+        out.extend_from_slice(prefix.as_bytes());
+    }
+    out.extend_from_slice(tail);
+    out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    out
+}
+
 /// The answer to the monitor URI: 200, or 503 while a `monitor fail` condition holds.
 pub fn monitor_reply(failing: bool, close: bool) -> Vec<u8> {
     let status = if failing { 503 } else { 200 };

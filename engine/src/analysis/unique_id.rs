@@ -130,7 +130,9 @@ mod tests {
         uid.assign(&txn, &mut edits);
         let id = String::from_utf8(of(&txn).unwrap()).unwrap();
         let rt = request_number(&txn);
-        assert_eq!(id, format!(" 7F000001:80E8_0A00001E:1F90_{rt:04X}"));
+        // No leading space: HAProxy drops the separator after a leading `%{+X}o` (its
+        // manual's example ID starts with the address).
+        assert_eq!(id, format!("7F000001:80E8_0A00001E:1F90_{rt:04X}"));
         assert_eq!(edits.added, [(b"X-Unique-ID".to_vec(), id.into_bytes())]);
         vars.next_transaction();
         assert!(of(&txn).is_none(), "the ID belongs to one request");

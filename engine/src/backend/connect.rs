@@ -1,7 +1,8 @@
 //! Connecting to a server: `timeout connect`, `retries`, and `option redispatch` on the
 //! last retry; every attempt is reported to `observe`. A server with `ssl` is connected
 //! when its TLS handshake is done, within the same `timeout connect`; a failed handshake
-//! is a failed attempt.
+//! is a failed attempt. A server with `send-proxy[-v2]` gets its PROXY header first, before
+//! any TLS.
 //!
 //! Each attempt is bounded by `timeout connect`. A failed attempt is retried on the same
 //! server up to `retries` times; with `redispatch` the last retry goes to another server
@@ -12,15 +13,18 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::{TcpStream, UnixStream};
 
 use crate::backend::resolve::Target;
+use crate::io::proxy_protocol;
 use crate::io::tls::{HandshakeError, TlsConnector};
 use crate::io::transport::Stream;
 use ringlb_checks::Outcome;
 use ringlb_config::acl::SampleExpr;
 
 use crate::backend::{BackendTable, ServerId};
+use crate::stream::Addrs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectErrorKind {
@@ -71,19 +75,24 @@ pub type SniOf<'a> = &'a dyn Fn(&SampleExpr) -> Option<String>;
 /// The TLS of one attempt: the server's connector and the name to send.
 pub type TlsAttempt<'a> = Option<(&'a TlsConnector, Option<&'a str>)>;
 
-/// One connection attempt bounded by `timeout`, the TLS handshake included when `tls`
-/// asks for one. Dropping a pending connect or handshake on timeout is safe: no data is in
-/// flight yet, the handshake waits on readiness only, and the socket is closed with it.
+/// One connection attempt bounded by `timeout`: the PROXY header first when `proxy` holds
+/// one, then the TLS handshake when `tls` asks for one. Dropping a pending connect, header
+/// write or handshake on timeout is safe: no request is in flight yet, and the socket is
+/// closed with it.
 pub async fn connect_once(
     target: Target<'_>,
     tls: TlsAttempt<'_>,
+    proxy: Option<Vec<u8>>,
     timeout: Option<Duration>,
 ) -> Result<Stream, (ConnectErrorKind, Option<io::Error>)> {
     let attempt = async {
         match (target, tls) {
             (Target::Inet(addr), Some((connector, sni))) => {
-                let tcp = TcpStream::connect_addr(addr).await?;
+                let mut tcp = TcpStream::connect_addr(addr).await?;
                 let _ = tcp.set_nodelay(true);
+                if let Some(h) = proxy {
+                    write_header(&mut tcp, h).await?;
+                }
                 match connector.connect(tcp, sni, None).await {
                     Ok(t) => Ok(Stream::Tls(Box::new(t))),
                     Err(HandshakeError::Refused(e)) => Err(io::Error::new(
@@ -96,9 +105,21 @@ pub async fn connect_once(
                     )),
                 }
             }
-            (Target::Inet(addr), None) => TcpStream::connect_addr(addr).await.map(Stream::from),
+            (Target::Inet(addr), None) => {
+                let mut tcp = TcpStream::connect_addr(addr).await?;
+                if let Some(h) = proxy {
+                    write_header(&mut tcp, h).await?;
+                }
+                Ok(Stream::from(tcp))
+            }
             // `-c` refuses `ssl` on a Unix-socket server.
-            (Target::Unix(path), _) => UnixStream::connect(path).await.map(Stream::from),
+            (Target::Unix(path), _) => {
+                let mut unix = UnixStream::connect(path).await?;
+                if let Some(h) = proxy {
+                    write_header(&mut unix, h).await?;
+                }
+                Ok(Stream::from(unix))
+            }
         }
     };
     let res = match timeout {
@@ -115,6 +136,12 @@ pub async fn connect_once(
         }
         Err(e) => Err((ConnectErrorKind::Failed, Some(e))),
     }
+}
+
+/// Sends the PROXY header on a connection just opened. It fits any socket buffer, so this
+/// is one write that does not wait.
+async fn write_header<W: AsyncWriteRent>(conn: &mut W, header: Vec<u8>) -> io::Result<()> {
+    conn.write_all(header).await.0.map(|_| ())
 }
 
 fn no_server(attempts: u32) -> ConnectError {
@@ -137,11 +164,11 @@ impl BackendTable {
         }
     }
 
-    /// Connects to a server chosen by the balancing algorithm, for a client that reached
-    /// `client_port`. Returns the stream and the server it reached.
-    pub async fn connect(&self, client_port: u16) -> Result<(Stream, ServerId), ConnectError> {
+    /// Connects to a server chosen by the balancing algorithm, for a client `src` that
+    /// reached `dst`. Returns the stream and the server it reached.
+    pub async fn connect(&self, (src, dst): Addrs) -> Result<(Stream, ServerId), ConnectError> {
         let server = self.choose_server(None).ok_or_else(|| no_server(0))?;
-        self.connect_to(server, client_port).await
+        self.connect_to(server, (src, dst)).await
     }
 
     /// Connects to `server`, already chosen, with the same retries and redispatch (no SNI:
@@ -149,10 +176,9 @@ impl BackendTable {
     pub async fn connect_to(
         &self,
         server: ServerId,
-        client_port: u16,
+        client: Addrs,
     ) -> Result<(Stream, ServerId), ConnectError> {
-        self.connect_holding(server, client_port, &|_| None, None)
-            .await
+        self.connect_holding(server, client, &|_| None, None).await
     }
 
     /// The name a connection to `id` sends (its `sni` expression, evaluated by `sni_of`).
@@ -161,26 +187,29 @@ impl BackendTable {
     }
 
     /// [`Self::connect_to`] for a request holding `slot` on `server`: a redispatch moves
-    /// the slot to the new server, and happens only when that server has room.
+    /// the slot to the new server, and happens only when that server has room. `client`:
+    /// the client's address and the one it reached, which a server without a port follows
+    /// and a `send-proxy` server is told.
     pub(super) async fn connect_holding(
         &self,
         mut server: ServerId,
-        client_port: u16,
+        (src, dst): Addrs,
         sni_of: SniOf<'_>,
         mut slot: Option<&mut crate::backend::ConnSlot>,
     ) -> Result<(Stream, ServerId), ConnectError> {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let conf = &self.servers[server.0].conf;
             let sni = self.sni_for(server, sni_of);
-            let tls = self.servers[server.0]
-                .conf
-                .tls
-                .as_deref()
-                .map(|c| (c, sni.as_deref()));
+            let tls = conf.tls.as_deref().map(|c| (c, sni.as_deref()));
+            let proxy = conf
+                .send_proxy
+                .map(|v| proxy_protocol::header(v, Some(src), Some(dst)));
             let got = connect_once(
-                self.server_target(server, client_port),
+                self.server_target(server, dst.port()),
                 tls,
+                proxy,
                 self.connect_timeout,
             )
             .await;

@@ -156,7 +156,7 @@ impl crate::backend::BackendTable {
             Some(c) => (c, true, a.server),
             None => {
                 let (stream, reached) = self
-                    .connect_holding(a.server, pick.client_port, sni_of, Some(&mut a.slot))
+                    .connect_holding(a.server, (pick.src, pick.dst), sni_of, Some(&mut a.slot))
                     .await
                     .map_err(|e| match e.kind {
                         crate::backend::connect::ConnectErrorKind::NoServer => {
@@ -193,6 +193,8 @@ impl crate::backend::BackendTable {
             server: server.0,
             persisted: a.persisted,
             slot: Some(a.slot),
+            // `-c` refuses `send-proxy` with `proto h2`.
+            private: false,
         })
     }
 }

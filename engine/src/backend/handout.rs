@@ -19,6 +19,18 @@ impl Upstream for BackendTable {
         pick: &Pick<'_>,
     ) -> Result<UpstreamConn, UpstreamError> {
         let mut a = self.assign(pick).await?;
+        if let Some(prefix) = &self.servers[a.server.0].conf.redir {
+            // HAProxy redirects the requests it may answer without their body: GET, HEAD.
+            if let Some(txn) = pick
+                .txn
+                .filter(|t| matches!(t.method(), Some(b"GET" | b"HEAD")))
+            {
+                let reply = crate::analysis::replies::server_redirect_reply(prefix, txn);
+                // The slot goes back with `a`: no connection will use it.
+                self.balancer.borrow().conn_released(a.server);
+                return Err(UpstreamError::Redirect(a.server.0, reply));
+            }
+        }
         let preferred = pick.prefer.map(ServerId);
         let sni_of = |e: &ringlb_config::acl::SampleExpr| pick.sni(e);
         if self.servers[a.server.0].conf.h2 {
@@ -28,6 +40,10 @@ impl Upstream for BackendTable {
         }
         let sni = self.sni_for(a.server, &sni_of);
         let sni = sni.as_deref();
+        // A connection that carried a PROXY header names one client: HAProxy reuses it only
+        // for a stream whose header would be the same, so it stays with its client
+        // connection, as under `http-reuse never`, whatever the reuse mode.
+        let private = self.servers[a.server.0].conf.send_proxy.is_some();
         let kept = own
             .filter(|o| {
                 o.server == a.server.0
@@ -38,10 +54,11 @@ impl Upstream for BackendTable {
         // Reusing only the chosen server's idle connections keeps the algorithm's
         // distribution exact; an idle connection elsewhere would skew it.
         let idle = match reuse {
+            Reuse::NewOnly => None,
             Reuse::Private => kept,
+            _ if private => kept,
             Reuse::Allowed => self.take_idle(a.server, false, sni),
             Reuse::Proven => self.take_idle(a.server, true, sni),
-            Reuse::NewOnly => None,
         };
         if let Some(stream) = idle {
             self.track(&mut a.slot, a.server, &stream);
@@ -51,10 +68,11 @@ impl Upstream for BackendTable {
                 server: a.server.0,
                 persisted: a.persisted,
                 slot: Some(a.slot),
+                private,
             });
         }
         match self
-            .connect_holding(a.server, pick.client_port, &sni_of, Some(&mut a.slot))
+            .connect_holding(a.server, (pick.src, pick.dst), &sni_of, Some(&mut a.slot))
             .await
         {
             Ok((stream, reached)) => {
@@ -65,6 +83,8 @@ impl Upstream for BackendTable {
                     server: reached.0,
                     persisted: a.persisted && preferred == Some(reached),
                     slot: Some(a.slot),
+                    // A redispatch may have reached another server.
+                    private: self.servers[reached.0].conf.send_proxy.is_some(),
                 })
             }
             Err(e) if e.kind == ConnectErrorKind::NoServer => Err(UpstreamError::NoServer),

@@ -192,7 +192,10 @@ mod tests {
         let (a, bk) = (t.server_id("a").unwrap(), t.server_id("bk").unwrap());
         let mut rt = crate::backend::test_runtime();
         rt.block_on(async {
-            let pick = Pick::connection("127.0.0.1:9".parse().unwrap(), 0);
+            let pick = Pick::connection(
+                "127.0.0.1:9".parse().unwrap(),
+                "127.0.0.1:0".parse().unwrap(),
+            );
             let c = t.acquire(Reuse::Allowed, None, &pick).await.unwrap();
             let (mut peer, _) = l.accept().unwrap();
             assert_eq!((ServerId(c.server), t.sessions_tracked(a)), (a, 1));

@@ -234,7 +234,8 @@ impl BackendTable {
     /// hash (TCP without inspection, redispatch), ignoring connection limits. `avoid` is
     /// skipped when another server is eligible (redispatch).
     pub fn choose_server(&self, avoid: Option<ServerId>) -> Option<ServerId> {
-        let pick = Pick::connection(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), 0);
+        let none = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        let pick = Pick::connection(none, none);
         self.pick_server(&pick, avoid, false)
     }
 
@@ -444,7 +445,10 @@ pub(crate) mod tests {
         rt.block_on(async {
             let pick = Pick {
                 prefer: Some(0),
-                ..Pick::connection("127.0.0.1:9".parse().unwrap(), 0)
+                ..Pick::connection(
+                    "127.0.0.1:9".parse().unwrap(),
+                    "127.0.0.1:0".parse().unwrap(),
+                )
             };
             let got = |t: &'static str, c: crate::backend::upstream::UpstreamConn| {
                 (t, c.server, c.persisted)

@@ -47,6 +47,11 @@ pub struct ResolvedServer {
     pub tls: Option<Arc<TlsConnector>>,
     /// `proto h2`: requests are streams of one HTTP/2 connection per worker (`backend/h2.rs`).
     pub h2: bool,
+    /// `send-proxy[-v2]`: every connection starts with a PROXY header naming its client, so
+    /// it serves that client only (`backend/reuse.rs`).
+    pub send_proxy: Option<ringlb_config::model::ProxyVersion>,
+    /// `redir PREFIX`: GET and HEAD requests routed here are answered with a 302 instead.
+    pub redir: Option<Box<str>>,
 }
 
 impl ResolvedServer {
@@ -70,6 +75,8 @@ impl ResolvedServer {
             observe: None,
             tls: None,
             h2: false,
+            send_proxy: None,
+            redir: None,
         }
     }
 
@@ -309,6 +316,8 @@ impl ResolvedBackend {
                 observe: None,
                 tls: None,
                 h2: s.proto == Some(ringlb_config::model::HttpProto::H2),
+                send_proxy: s.send_proxy,
+                redir: s.redir.as_deref().map(Box::from),
             });
         }
         if servers.is_empty() {

@@ -1,5 +1,5 @@
 //! `http-reuse`: which server connection a request may travel over, and the connection a
-//! client connection keeps for itself under `http-reuse never`.
+//! client connection keeps for itself under `http-reuse never` or to a `send-proxy` server.
 //!
 //! HAProxy's reason for `safe` is that a server may close an idle connection just as a
 //! request is sent over it, and the client could not tell that failure from a real one.
@@ -40,13 +40,14 @@ impl OwnConn {
         std::ptr::eq(to, be).then_some(conn)
     }
 
-    /// Ends a clean exchange: under `http-reuse never` the client connection keeps the
-    /// server connection, otherwise it goes to the shared idle pool. A stream of an HTTP/2
-    /// connection carried its one request: it ends here (its connection stays shared).
+    /// Ends a clean exchange: under `http-reuse never`, or when the server connection
+    /// started with a PROXY header naming this client (`send-proxy`), the client connection
+    /// keeps the server connection; otherwise it goes to the shared idle pool. A stream of an
+    /// HTTP/2 connection carried its one request: it ends here (its connection stays shared).
     pub fn release<U: Upstream>(&mut self, be: &HttpBackend, upstream: &U, conn: UpstreamConn) {
         if conn.stream.mux().is_some() {
             upstream.discard(conn);
-        } else if be.reuse == HttpReuse::Never {
+        } else if be.reuse == HttpReuse::Never || conn.private {
             self.kept = Some((be, upstream.keep_private(conn)));
         } else {
             upstream.release(conn);

@@ -12,10 +12,11 @@ use crate::stream::txn::Txn;
 /// What the balancer may look at to pick a server for one request or connection.
 #[derive(Clone, Copy)]
 pub struct Pick<'a> {
-    /// The port the client reached: servers without a port, or with an offset, follow it.
-    pub client_port: u16,
-    /// The client's address (`balance source`).
+    /// The client's address (`balance source`, and what a `send-proxy` server is told).
     pub src: SocketAddr,
+    /// The address the client reached: servers without a port, or with an offset, follow its
+    /// port; a `send-proxy` server is told it.
+    pub dst: SocketAddr,
     /// The client read buffer that `req`'s offsets point into.
     pub buf: &'a [u8],
     /// The request head (`balance uri|url_param|hdr|rdp-cookie`); `None` in TCP mode.
@@ -30,10 +31,10 @@ pub struct Pick<'a> {
 
 impl<'a> Pick<'a> {
     /// A pick with nothing but the addresses: TCP mode, or a request nobody inspects.
-    pub fn connection(src: SocketAddr, client_port: u16) -> Self {
+    pub fn connection(src: SocketAddr, dst: SocketAddr) -> Self {
         Pick {
-            client_port,
             src,
+            dst,
             buf: &[],
             req: None,
             prefer: None,
@@ -78,6 +79,9 @@ pub struct UpstreamConn {
     /// The server connection slot this exchange holds (`maxconn`, `leastconn`); given
     /// back when the connection is released, discarded or dropped.
     pub slot: Option<crate::backend::ConnSlot>,
+    /// The connection started with a PROXY header naming this client (`send-proxy`): it
+    /// serves this client connection only, and never goes to the shared idle pool.
+    pub private: bool,
 }
 
 #[derive(Debug)]
@@ -88,6 +92,10 @@ pub enum UpstreamError {
     Connect(io::Error),
     /// Every server was full and the request waited in a queue past `timeout queue` (503).
     QueueTimeout,
+    /// Not a failure: the server chosen (its position in the backend) has `redir` and the
+    /// request is a GET or HEAD, so the session answers with a redirect and connects
+    /// nowhere. Holds the whole response.
+    Redirect(usize, Vec<u8>),
 }
 
 /// One backend's servers as the session sees them. Implemented by the worker's server table;

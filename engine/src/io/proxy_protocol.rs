@@ -257,20 +257,16 @@ fn looks_like_header(got: &[u8]) -> bool {
     starts(b"PROXY ") || starts(V2_SIGNATURE)
 }
 
-/// Which header a server connection starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    /// `send-proxy`: the text line.
-    V1,
-    /// `send-proxy-v2`: the binary form.
-    V2,
-}
+/// Which header a server connection starts with: `send-proxy` (the text line) or
+/// `send-proxy-v2` (the binary form).
+pub use ringlb_config::model::ProxyVersion as Version;
 
-/// The header telling a server that `src` reached `dst`. Addresses of two families are
-/// both given as IPv6 (IPv4-mapped); a Unix-socket client, which has no address, is
-/// `UNKNOWN` in version 1 and `LOCAL` in version 2.
+/// The header telling a server that `src` reached `dst`, as haproxy 2.6 writes it.
+/// Addresses of two families are both given as IPv6 (IPv4-mapped). A client without an
+/// address (a Unix-socket one, `0.0.0.0:0` here; a health check, `None`) is `UNKNOWN` in
+/// version 1 and `LOCAL` in version 2. No TLV is sent.
 pub fn header(version: Version, src: Option<SocketAddr>, dst: Option<SocketAddr>) -> Vec<u8> {
-    let pair = match (src, dst) {
+    let pair = match (src.and_then(described), dst.and_then(described)) {
         (Some(s), Some(d)) if s.is_ipv4() == d.is_ipv4() => Some((s, d)),
         (Some(s), Some(d)) => Some((v6(s), v6(d))),
         _ => None,
@@ -286,6 +282,12 @@ pub fn header(version: Version, src: Option<SocketAddr>, dst: Option<SocketAddr>
         (Version::V2, None) => v2_build(0x20, Protocol::Unspecified, v2::Addresses::Unspecified),
         (Version::V2, Some(p)) => v2_build(0x21, Protocol::Stream, p.into()),
     }
+}
+
+/// `a` unless it is the address a Unix-socket peer is given (`0.0.0.0:0`), which no TCP
+/// connection can have.
+fn described(a: SocketAddr) -> Option<SocketAddr> {
+    (!(a.ip().is_unspecified() && a.port() == 0)).then_some(a)
 }
 
 fn v2_build(version_command: u8, protocol: Protocol, addrs: v2::Addresses) -> Vec<u8> {
@@ -480,6 +482,12 @@ mod tests {
             assert_eq!(whole(&h), (Parsed::Done(Some((v6(s), d6))), h.len()));
         }
         assert_eq!(header(Version::V1, None, None), b"PROXY UNKNOWN\r\n");
+        let unix = Some(sa("0.0.0.0:0"));
+        assert_eq!(header(Version::V1, unix, unix), b"PROXY UNKNOWN\r\n");
+        assert_eq!(
+            header(Version::V2, unix, Some(d)),
+            header(Version::V2, None, None)
+        );
         assert_eq!(
             header(Version::V2, None, None),
             b"\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00"

@@ -18,7 +18,7 @@ use ringlb_config::logformat::{LogAlias, LogFormat, LogPart};
 use ringlb_config::model::{CaptureSide, Level, Mode, Proxy};
 use ringlb_config::Config;
 
-use crate::analysis::log_line::{HTTPLOG, TCPLOG};
+use crate::analysis::log_line::{CLF_HTTPLOG, HTTPLOG, TCPLOG};
 use crate::io::localtime::{Dates, LocalTime};
 use syslog::{frame, Identity};
 use target::Sink;
@@ -53,7 +53,9 @@ impl FrontendLog {
         }
         let source = match (&p.log_format, p.options.httplog, p.options.tcplog) {
             (Some(lf), _, _) => lf.clone(),
-            (None, Some(_), _) if p.mode == Mode::Http => LogFormat::parse(HTTPLOG).ok()?,
+            (None, Some(h), _) if p.mode == Mode::Http => {
+                LogFormat::parse(if h.clf { CLF_HTTPLOG } else { HTTPLOG }).ok()?
+            }
             (None, Some(_), _) | (None, None, true) => LogFormat::parse(TCPLOG).ok()?,
             (None, None, false) => return None,
         };

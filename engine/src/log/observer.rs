@@ -109,6 +109,36 @@ impl Observer {
         self.frontend_log(fe).is_some_and(|p| p.server_addrs)
     }
 
+    /// The server chosen for the traced request has `redir`: it answered with a redirect
+    /// and no connection was made.
+    pub fn server_redirected(&self, srv: usize, started: Instant, trace: &mut RequestTrace) {
+        if trace.backend.is_none() {
+            return;
+        }
+        self.server_chosen(srv, trace);
+        // No queue wait (`Tw` 0) and no connection (`Tc` -1), as haproxy logs it.
+        trace.connect_at = Some(started);
+        trace.dequeued_at = None;
+        trace.connected_at = None;
+    }
+
+    /// Counts a session on server `srv` of the traced request's backend, ending the one a
+    /// redispatch moved away from.
+    fn server_chosen(&self, srv: usize, trace: &mut RequestTrace) {
+        let Some(be) = trace.backend else {
+            return;
+        };
+        if let Some(c) = self.stats.servers.get(be).and_then(|s| s.get(srv)) {
+            if trace.server != Some(srv) {
+                if let Some(old) = trace.server.and_then(|o| self.stats.servers[be].get(o)) {
+                    old.session_end();
+                }
+                c.session_start(self.stats.tick());
+            }
+            trace.server = Some(srv);
+        }
+    }
+
     /// A server connection was obtained for the traced request (`started` is when asking
     /// for it began; `dequeued` when it left a queue, if it waited in one).
     #[inline]
@@ -123,15 +153,7 @@ impl Observer {
         let Some(be) = trace.backend else {
             return;
         };
-        if let Some(c) = self.stats.servers.get(be).and_then(|s| s.get(srv)) {
-            if trace.server != Some(srv) {
-                if let Some(old) = trace.server.and_then(|o| self.stats.servers[be].get(o)) {
-                    old.session_end();
-                }
-                c.session_start(self.stats.tick());
-            }
-            trace.server = Some(srv);
-        }
+        self.server_chosen(srv, trace);
         trace.connect_at = Some(started);
         trace.dequeued_at = dequeued;
         trace.connected_at = Some(now);

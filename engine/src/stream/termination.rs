@@ -28,6 +28,9 @@ pub enum Termination {
     BadResponse,
     /// The server did not answer in time (504, or silence mid-body).
     ServerTimeout,
+    /// The server chosen has `redir`: the proxy answered a 302 itself instead of
+    /// connecting (`LC` in the log).
+    ServerRedirect,
     /// `hard-stop-after` expired with the exchange under way: a request still waiting for
     /// its response gets a 502, as in haproxy (`K` in the log).
     Killed,

@@ -67,6 +67,7 @@ impl Upstream for FixedUpstream {
             server,
             persisted: false,
             slot: None,
+            private: false,
         })
     }
 

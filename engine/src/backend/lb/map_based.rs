@@ -115,7 +115,7 @@ mod tests {
             allbackups: false,
         });
         b.rebuild(&servers(&[1, 1]));
-        let pick = Pick::connection(src(), 80);
+        let pick = Pick::connection(src(), "10.0.0.9:80".parse().unwrap());
         let ctx = PickCtx {
             request: &pick,
             load: &load,

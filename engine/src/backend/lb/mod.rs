@@ -240,7 +240,7 @@ pub(crate) mod testing {
 
     /// Picks `n` times with nothing in the request and returns the server indexes.
     pub fn picks(b: &dyn Balancer, load: &BackendLoad, n: usize) -> Vec<usize> {
-        let pick = Pick::connection(src(), 80);
+        let pick = Pick::connection(src(), "10.0.0.9:80".parse().unwrap());
         (0..n)
             .map(|_| {
                 b.pick(&PickCtx {

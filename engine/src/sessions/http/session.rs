@@ -14,7 +14,7 @@ use crate::analysis::errors::error_response;
 use crate::analysis::settings::{HttpBackend, HttpFrontend};
 use crate::backend::persist;
 use crate::backend::reuse::{self, OwnConn, PrivateConn};
-use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn};
+use crate::backend::upstream::{Pick, Reuse, Upstream, UpstreamConn, UpstreamError};
 use crate::codec::body::{forward_body, BodyError, BodyTimeouts, UnreadBody};
 use crate::codec::chunked::ChunkedDecoder;
 use crate::codec::conn_mode::{ConnectionTokens, ExchangePlan};
@@ -713,8 +713,8 @@ impl<'a, R: Router> Session<'a, R> {
             };
             let txn = txn.with_edits(&edits);
             let pick = Pick {
-                client_port: self.local.port(),
                 src: self.peer,
+                dst: self.local,
                 buf: self.buf(),
                 req: Some(&head),
                 prefer,
@@ -734,9 +734,17 @@ impl<'a, R: Router> Session<'a, R> {
                     }
                     c
                 }
-                Err(Some(t)) => return Next::Close(t),
-                Err(None) => {
+                Err(NoConn::Aborted) => return Next::Close(Termination::ClientAborted),
+                Err(NoConn::Failed) => {
                     return Next::Close(self.fail(503, Termination::NoServer, Some(be)).await)
+                }
+                Err(NoConn::Redirect(server, reply)) => {
+                    if let Some((o, _)) = self.obs {
+                        o.server_redirected(server, asked, &mut self.trace);
+                    }
+                    self.pool.give(out);
+                    let end = (true, Termination::ServerRedirect);
+                    return self.reply_and_continue(reply, 302, end, head.len).await;
                 }
             };
             // A pooled connection the server already closed fails before any response byte;
@@ -1025,22 +1033,36 @@ impl<'a, R: Router> Session<'a, R> {
     }
 }
 
-/// Gets a server connection. The upstream owns `timeout connect`, `timeout queue`,
-/// `retries` and `redispatch`, so a failure here is final (503). With `abortonclose`, a
-/// client that closes meanwhile ends the wait: `Err(Some(ClientAborted))`, nothing sent.
+/// Why no server connection was made for a request.
+enum NoConn {
+    /// The upstream owns `timeout connect`, `timeout queue`, `retries` and `redispatch`, so
+    /// a failure is final (503).
+    Failed,
+    /// `abortonclose`: the client closed while waiting; nothing was sent.
+    Aborted,
+    /// The server chosen (its position) has `redir`: its redirect is the answer.
+    Redirect(usize, Vec<u8>),
+}
+
+/// Gets a server connection. With `abortonclose`, a client that closes meanwhile ends the
+/// wait.
 async fn connect<U: Upstream>(
     upstream: &U,
     reuse: Reuse,
     own: Option<PrivateConn>,
     pick: &Pick<'_>,
     client: &Stream,
-) -> Result<UpstreamConn, Option<Termination>> {
+) -> Result<UpstreamConn, NoConn> {
+    let why = |e| match e {
+        UpstreamError::Redirect(server, reply) => NoConn::Redirect(server, reply),
+        _ => NoConn::Failed,
+    };
     let acquire = upstream.acquire(reuse, own, pick);
     if !upstream.abort_on_close() {
-        return acquire.await.map_err(|_| None);
+        return acquire.await.map_err(why);
     }
     monoio::select! {
-        got = acquire => got.map_err(|_| None),
-        _ = crate::backend::client_closed(client) => Err(Some(Termination::ClientAborted)),
+        got = acquire => got.map_err(why),
+        _ = crate::backend::client_closed(client) => Err(NoConn::Aborted),
     }
 }

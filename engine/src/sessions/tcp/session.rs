@@ -103,12 +103,11 @@ async fn tunnel<R: Router>(
         stats.backends[b].session_start(stats.tick());
         end.backend = Some(b);
     }
-    let client_port = end.local.port();
     end.connect_at = Some(std::time::Instant::now());
     end.state = *b"SC";
     let pick = Pick {
         txn: Some(&txn),
-        ..Pick::connection(end.peer, client_port)
+        ..Pick::connection(end.peer, end.local)
     };
     // Boxed, as the write of the inspected bytes below: the future of a tunnel lives as
     // long as the tunnel, so it keeps no room for what only setting it up needs.
