@@ -287,7 +287,7 @@ fn server_parameters_parse_into_typed_values() {
         "backend b\n    mode http\n{TIMEOUTS}    cookie SRV insert indirect nocache\n\
          server a web1.local:8080 weight 6 check inter 2000 rise 2 fall 5 cookie A maxconn 100 backup\n\
          server b 10.0.0.2:+1 source 10.1.2.1 on-marked-down shutdown-sessions observe layer7 error-limit 5 on-error mark-down\n\
-         server c 10.0.0.3 agent-check agent-port 9999 agent-inter 3s disabled slowstart 10s\n"
+         server c 10.0.0.3 agent-check agent-port 9999 agent-inter 3s disabled\n"
     );
     let (c, _) = accept(&text);
     let s = &c.proxy("b").unwrap().servers;

@@ -161,7 +161,7 @@ backend app from base
     stats scope app
     server a 10.0.0.1:80 weight 256 check cookie A maxconn 100 minconn 10 backup
     server b web2.example:8080 weight 0 disabled source 10.1.2.3:0
-    server c 10.0.0.3:+1 fastinter 500ms downinter 10s slowstart 1m rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
+    server c 10.0.0.3:+1 fastinter 500ms downinter 10s rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
     server d [2001:db8::1]:-1 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions observe layer4 on-error sudden-death
     server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n"
 
@@ -172,7 +172,7 @@ backend hashed
 
 backend params
     mode http
-    balance url_param userid check_post 64 max_wait 5
+    balance url_param userid check_post 64
     option ssl-hello-chk
     option tcp-check
     option log-health-checks
@@ -183,10 +183,6 @@ backend params
     option tcpka
     option clitcpka
     option srvtcpka
-    option http-buffer-request
-    option accept-invalid-http-request
-    option accept-invalid-http-response
-    option http-use-htx
     option httpclose
     option dontlog-normal
     option log-separate-errors

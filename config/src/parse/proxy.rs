@@ -463,7 +463,7 @@ pub(super) fn keyword(
         "fullconn" => number(line, "fullconn").map(|n| p.fullconn = Some(n)),
         "backlog" => number(line, "backlog").map(|n| p.backlog = Some(n)),
         "balance" => {
-            p.balance = balance::balance(line)?;
+            p.balance = balance::balance(line, diags)?;
             d.site("balance", line);
             Ok(())
         }

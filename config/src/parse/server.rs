@@ -84,7 +84,8 @@ const PARAMS: &[&str] = &[
 ];
 
 /// Server parameters refused rather than accepted and ignored (issue 26), with the fix
-/// shown: the PROXY protocol towards servers and redirection mode are not applied yet.
+/// shown: the PROXY protocol towards servers, redirection mode and slow start are not
+/// applied yet.
 fn not_supported_yet(kw: &str) -> Option<&'static str> {
     match kw {
         "send-proxy" | "send-proxy-v2" | "check-send-proxy" => Some(
@@ -95,6 +96,10 @@ fn not_supported_yet(kw: &str) -> Option<&'static str> {
         "redir" => Some(
             "redirect in the backend with 'http-request redirect prefix URL code 302' \
              instead, or remove it",
+        ),
+        "slowstart" => Some(
+            "remove it: a server that comes back up takes its full weight at once; \
+             lower its 'weight' at run time ('set weight') to ramp it up by hand",
         ),
         _ => None,
     }
@@ -211,7 +216,6 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
             "inter" => c.inter = dur()?,
             "fastinter" => c.fastinter = Some(dur()?),
             "downinter" => c.downinter = Some(dur()?),
-            "slowstart" => c.slowstart = Some(dur()?),
             "rise" => c.rise = num(1, 1_000_000)? as u32,
             "fall" => c.fall = num(1, 1_000_000)? as u32,
             "error-limit" => c.error_limit = num(1, 1_000_000)? as u32,

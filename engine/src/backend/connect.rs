@@ -192,7 +192,12 @@ impl BackendTable {
                 },
             );
             match got {
-                Ok(s) => return Ok((s, server)),
+                Ok(s) => {
+                    if self.keepalive {
+                        s.set_keepalive();
+                    }
+                    return Ok((s, server));
+                }
                 Err((kind, source)) => {
                     if attempts > self.retries {
                         return Err(ConnectError {

@@ -118,6 +118,8 @@ pub struct ResolvedBackend {
     pub retries: u32,
     pub redispatch: bool,
     pub connect_timeout: Option<Duration>,
+    /// `option srvtcpka` (or `tcpka`): TCP keep-alive towards servers.
+    pub keepalive: bool,
     /// Idle server connections kept per server for keep-alive reuse.
     pub idle_per_server: usize,
     pub lb: LbSettings,
@@ -327,6 +329,7 @@ impl ResolvedBackend {
             retries: proxy.retries,
             redispatch: proxy.options.redispatch,
             connect_timeout: proxy.timeouts.connect,
+            keepalive: proxy.options.srvtcpka || proxy.options.tcpka,
             idle_per_server: DEFAULT_IDLE_PER_SERVER,
             lb: LbSettings::from_proxy(proxy),
             load,

@@ -33,6 +33,8 @@ pub struct FrontendPlan {
     pub limits: Limits,
     /// `option splice-auto` on the frontend or its backend.
     pub splice: bool,
+    /// `option clitcpka` (or `tcpka`) on the frontend: TCP keep-alive towards clients.
+    pub client_keepalive: bool,
     /// HTTP settings, for `mode http` frontends.
     pub http: Option<HttpFrontend>,
     /// ACLs and rules (shared with `http` for HTTP frontends).
@@ -66,6 +68,9 @@ pub async fn serve_connection(
 ) -> Option<IdleConn> {
     let accepted_at = std::time::SystemTime::now();
     stream.set_nodelay();
+    if plan.client_keepalive {
+        stream.set_keepalive();
+    }
     let mut local = stream.local_addr();
     let rules = &plan.rules;
     let accepted = {
