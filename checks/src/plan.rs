@@ -164,6 +164,7 @@ fn server_plan(
                 kind.clone(),
                 Target {
                     addr: SocketAddr::new(ip, port),
+                    source: s.source,
                     connect_timeout,
                     response_timeout,
                 },
@@ -186,6 +187,7 @@ fn server_plan(
         Some(AgentPlan {
             target: Target {
                 addr: SocketAddr::new(ip, a.port),
+                source: s.source,
                 connect_timeout: connect_timeout.min(inter),
                 response_timeout: p.timeouts.check.unwrap_or(inter),
             },

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 fn plan(name: &str, backup: bool, checked: bool) -> ServerPlan {
     let t = crate::probe::Target {
         addr: "127.0.0.1:1".parse().unwrap(),
+        source: None,
         connect_timeout: Duration::from_millis(10),
         response_timeout: Duration::from_millis(10),
     };

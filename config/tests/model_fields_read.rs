@@ -65,7 +65,30 @@ const HANDLED_IN_CONFIG: &[(&str, &str, &str)] = &[
     (
         "BindOptions",
         "expose_fd_listeners",
-        "always on, as for `stats socket … expose-fd listeners` above",
+        "announced at -c (parse/bind.rs): it sets what a runtime API socket hands over, and \
+         does nothing on a frontend's `bind`, in HAProxy as here",
+    ),
+    (
+        "BindOptions",
+        "level",
+        "announced at -c (parse/bind.rs): a runtime API privilege, meaningless on a \
+         frontend's `bind`, in HAProxy as here",
+    ),
+    (
+        "BindOptions",
+        "process",
+        "announced at -c (parse/bind.rs): ringlb runs one process; HAProxy 2.6 deprecates it",
+    ),
+    (
+        "StatsSocket",
+        "process",
+        "announced at -c (parse/global.rs): one control thread serves the runtime API",
+    ),
+    (
+        "ErrorSource::File",
+        "path",
+        "the file is read while loading into `contents`, which the engine serves; the path \
+         is kept for `dump` and messages",
     ),
     (
         "TcpCheckAction::Send",
@@ -121,6 +144,10 @@ struct Reads {
     by_name: HashSet<String>,
     /// Method names called (`x.m()` or `T::m()`).
     calls: HashSet<String>,
+    /// Field names of the consumers' own structs: an unresolved `x.name` may be one of
+    /// those (the engine's plans copy model fields under the same names), so it does not
+    /// count for the model.
+    own_fields: HashSet<String>,
     /// (type, method) called on a receiver whose model type could be guessed.
     typed_calls: HashSet<(String, String)>,
 }
@@ -217,6 +244,11 @@ struct Model {
     /// Struct names and `Enum::Variant` names with named fields.
     owners: HashSet<String>,
     methods: Vec<ModelMethod>,
+    /// Tuple variants (`TcpCheckAction::Connect`) and the idents of their payload types.
+    tuple_variants: HashMap<String, Vec<String>>,
+    /// Model types held by the consumers' own struct fields, by field name
+    /// (`source: BindCert` in the engine's listener): filled before the walk.
+    consumer_fields: HashMap<String, Vec<String>>,
 }
 
 impl Model {
@@ -224,6 +256,7 @@ impl Model {
         let mut fields = Vec::new();
         let mut methods = Vec::new();
         let mut raw_types: Vec<Vec<String>> = Vec::new();
+        let mut tuple_variants: HashMap<String, Vec<String>> = HashMap::new();
         let root = workspace_root();
         for path in files {
             let file = path
@@ -267,6 +300,10 @@ impl Model {
                     Item::Enum(e) if matches!(e.vis, syn::Visibility::Public(_)) => {
                         for v in &e.variants {
                             let owner = format!("{}::{}", e.ident, v.ident);
+                            if let Fields::Unnamed(u) = &v.fields {
+                                let idents = u.unnamed.iter().flat_map(|f| type_idents(&f.ty));
+                                tuple_variants.insert(owner.clone(), idents.collect());
+                            }
                             named(owner, docs(&v.attrs), &v.fields);
                         }
                     }
@@ -293,11 +330,38 @@ impl Model {
         for (f, idents) in fields.iter_mut().zip(raw_types) {
             f.types = idents.into_iter().filter(|t| owners.contains(t)).collect();
         }
+        for idents in tuple_variants.values_mut() {
+            idents.retain(|t| owners.contains(t));
+        }
         Model {
             fields,
             owners,
             methods,
+            tuple_variants,
+            consumer_fields: HashMap::new(),
         }
+    }
+
+    /// Records the model types the consumers' own struct fields hold.
+    fn learn_consumer_fields(&mut self, file: &syn::File) {
+        struct Fields<'m>(&'m mut Model);
+        impl<'a> Visit<'a> for Fields<'_> {
+            fn visit_field(&mut self, f: &'a syn::Field) {
+                if let Some(id) = &f.ident {
+                    let types: Vec<String> = type_idents(&f.ty)
+                        .into_iter()
+                        .filter(|t| self.0.owners.contains(t))
+                        .collect();
+                    if !types.is_empty() {
+                        let e = self.0.consumer_fields.entry(id.to_string()).or_default();
+                        e.extend(types);
+                        e.sort();
+                        e.dedup();
+                    }
+                }
+            }
+        }
+        Fields(self).visit_file(file);
     }
 
     fn has_field(&self, owner: &str, field: &str) -> bool {
@@ -313,6 +377,13 @@ impl Model {
             .iter()
             .filter(|f| f.field == name)
             .flat_map(|f| f.types.iter().cloned())
+            .chain(
+                self.consumer_fields
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            )
             .collect();
         out.sort();
         out.dedup();
@@ -349,7 +420,42 @@ struct Walker<'m> {
     reads: Reads,
     /// The type `self` stands for, inside a model method.
     self_type: Option<String>,
+    /// Model types of the current function's variables, where they could be guessed (one
+    /// flat scope per function: shadowing is not followed).
+    env: HashMap<String, Vec<String>>,
 }
+
+/// Methods that hand back (an element of) their receiver: `servers.iter()`, `tls.as_ref()`.
+const PASS_THROUGH: &[&str] = &[
+    "as_ref",
+    "as_deref",
+    "as_mut",
+    "unwrap",
+    "expect",
+    "clone",
+    "iter",
+    "iter_mut",
+    "into_iter",
+    "first",
+    "last",
+    "get",
+    "cloned",
+    "copied",
+    "filter",
+    "find",
+    "rev",
+    "skip",
+    "take",
+    "enumerate",
+    "flatten",
+    "as_slice",
+    "unwrap_or_default",
+    "unwrap_or",
+    "or",
+    "or_else",
+    "chain",
+    "peekable",
+];
 
 impl Walker<'_> {
     /// The model types `e` may have, when that can be guessed from the expression alone.
@@ -359,14 +465,10 @@ impl Walker<'_> {
             Expr::Reference(r) => self.receiver_types(&r.expr),
             Expr::Unary(u) => self.receiver_types(&u.expr),
             Expr::Index(i) => self.receiver_types(&i.expr),
-            Expr::MethodCall(m)
-                if matches!(
-                    m.method.to_string().as_str(),
-                    "as_ref" | "as_deref" | "unwrap" | "expect" | "clone" | "as_mut"
-                ) =>
-            {
+            Expr::MethodCall(m) if PASS_THROUGH.contains(&m.method.to_string().as_str()) => {
                 self.receiver_types(&m.receiver)
             }
+            Expr::Try(t) => self.receiver_types(&t.expr),
             Expr::Field(f) => match &f.member {
                 Member::Named(m) => self.model.types_of_field(&m.to_string()),
                 Member::Unnamed(_) => Vec::new(),
@@ -379,12 +481,73 @@ impl Walker<'_> {
                 if id == "self" {
                     return self.self_type.iter().cloned().collect();
                 }
+                if let Some(t) = self.env.get(&id) {
+                    return t.clone();
+                }
                 let mut t = self.model.types_of_field(&id);
                 t.extend(self.model.type_named(&id));
                 t
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Model types named in a type annotation (`&[Server]` → `Server`).
+    fn annotated(&self, ty: &Type) -> Vec<String> {
+        type_idents(ty)
+            .into_iter()
+            .filter(|t| self.model.owners.contains(t))
+            .collect()
+    }
+
+    /// Binds the variables of `pat` to `types`: `x`, `&x`, `Some(x)`, `(i, x)`, `x: T`.
+    fn bind(&mut self, pat: &Pat, types: Vec<String>) {
+        match pat {
+            Pat::Ident(i) => {
+                if types.is_empty() {
+                    self.env.remove(&i.ident.to_string());
+                } else {
+                    self.env.insert(i.ident.to_string(), types);
+                }
+            }
+            Pat::Reference(r) => self.bind(&r.pat, types),
+            Pat::Type(t) => {
+                let own = self.annotated(&t.ty);
+                self.bind(&t.pat, if own.is_empty() { types } else { own });
+            }
+            Pat::TupleStruct(ts) if ts.elems.len() == 1 => {
+                let types = self.variant_payload(&ts.path).unwrap_or(types);
+                self.bind(&ts.elems[0], types);
+            }
+            Pat::Tuple(t) => {
+                if let Some(last) = t.elems.last() {
+                    self.bind(last, types);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The payload types of a model tuple variant (`TcpCheckAction::Connect` → `TcpCheckConnect`).
+    fn variant_payload(&self, path: &syn::Path) -> Option<Vec<String>> {
+        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let [.., e, v] = segs.as_slice() else {
+            return None;
+        };
+        self.model.tuple_variants.get(&format!("{e}::{v}")).cloned()
+    }
+
+    /// A function body with its own variables, its typed parameters bound.
+    fn in_fn(&mut self, sig: &syn::Signature, body: impl FnOnce(&mut Self)) {
+        let saved = std::mem::take(&mut self.env);
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(t) = input {
+                let types = self.annotated(&t.ty);
+                self.bind(&t.pat, types);
+            }
+        }
+        body(self);
+        self.env = saved;
     }
 
     fn read(&mut self, receiver_types: &[String], field: &str) {
@@ -466,7 +629,7 @@ impl<'a> Visit<'a> for Walker<'_> {
     }
     fn visit_item_fn(&mut self, f: &'a syn::ItemFn) {
         if !is_test_only(&f.attrs) {
-            visit::visit_item_fn(self, f);
+            self.in_fn(&f.sig, |w| visit::visit_item_fn(w, f));
         }
     }
     fn visit_item_impl(&mut self, i: &'a syn::ItemImpl) {
@@ -476,8 +639,51 @@ impl<'a> Visit<'a> for Walker<'_> {
     }
     fn visit_impl_item_fn(&mut self, f: &'a syn::ImplItemFn) {
         if !is_test_only(&f.attrs) {
-            visit::visit_impl_item_fn(self, f);
+            self.in_fn(&f.sig, |w| visit::visit_impl_item_fn(w, f));
         }
+    }
+
+    fn visit_local(&mut self, l: &'a syn::Local) {
+        if let Some(init) = &l.init {
+            self.visit_expr(&init.expr);
+            let types = self.receiver_types(&init.expr);
+            self.bind(&l.pat, types);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+        }
+        self.visit_pat(&l.pat);
+    }
+
+    fn visit_expr_for_loop(&mut self, f: &'a syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        let types = self.receiver_types(&f.expr);
+        self.bind(&f.pat, types);
+        self.visit_pat(&f.pat);
+        self.visit_block(&f.body);
+    }
+
+    fn visit_expr_match(&mut self, m: &'a syn::ExprMatch) {
+        self.visit_expr(&m.expr);
+        let types = self.receiver_types(&m.expr);
+        for arm in &m.arms {
+            self.bind(&arm.pat, types.clone());
+            self.visit_arm(arm);
+        }
+    }
+
+    fn visit_expr_let(&mut self, l: &'a syn::ExprLet) {
+        self.visit_expr(&l.expr);
+        let types = self.receiver_types(&l.expr);
+        self.bind(&l.pat, types);
+        self.visit_pat(&l.pat);
+    }
+
+    fn visit_field(&mut self, f: &'a syn::Field) {
+        if let Some(id) = &f.ident {
+            self.reads.own_fields.insert(id.to_string());
+        }
+        visit::visit_field(self, f);
     }
 
     fn visit_expr_field(&mut self, e: &'a syn::ExprField) {
@@ -486,6 +692,14 @@ impl<'a> Visit<'a> for Walker<'_> {
             self.read(&types, &m.to_string());
         }
         visit::visit_expr_field(self, e);
+    }
+
+    fn visit_pat_tuple_struct(&mut self, p: &'a syn::PatTupleStruct) {
+        // `TcpCheckAction::Connect(c)` in a match arm: `c` is a `TcpCheckConnect`.
+        if let (Some(types), 1) = (self.variant_payload(&p.path), p.elems.len()) {
+            self.bind(&p.elems[0], types);
+        }
+        visit::visit_pat_tuple_struct(self, p);
     }
 
     fn visit_pat_struct(&mut self, p: &'a syn::PatStruct) {
@@ -519,7 +733,16 @@ impl<'a> Visit<'a> for Walker<'_> {
 
     fn visit_expr_method_call(&mut self, m: &'a syn::ExprMethodCall) {
         let name = m.method.to_string();
-        for t in self.receiver_types(&m.receiver) {
+        let types = self.receiver_types(&m.receiver);
+        // `servers.iter().map(|s| …)`: the closure's first parameter is an element.
+        for arg in &m.args {
+            if let Expr::Closure(c) = arg {
+                if let Some(p) = c.inputs.first() {
+                    self.bind(p, types.clone());
+                }
+            }
+        }
+        for t in types {
             self.reads.typed_calls.insert((t, name.clone()));
         }
         self.reads.calls.insert(name);
@@ -573,23 +796,35 @@ fn audit() -> (Model, Reads) {
     let mut model_files = Vec::new();
     rust_files(&root.join("config/src/model"), &mut model_files);
     model_files.push(root.join("config/src/tcpcheck.rs"));
-    let model = Model::load(&model_files);
+    let mut model = Model::load(&model_files);
 
     let mut consumer_files = Vec::new();
     for d in consumer_dirs(&root) {
         rust_files(&d, &mut consumer_files);
     }
+    let consumer_files: Vec<(PathBuf, syn::File)> = consumer_files
+        .into_iter()
+        .map(|f| {
+            let parsed = parse_file(&f);
+            (f, parsed)
+        })
+        .collect();
+    for (_, f) in &consumer_files {
+        model.learn_consumer_fields(f);
+    }
     assert!(
         consumer_files.len() > 50,
-        "too few consumer files found: {consumer_files:?}"
+        "too few consumer files found: {}",
+        consumer_files.len()
     );
     let mut w = Walker {
         model: &model,
         reads: Reads::default(),
         self_type: None,
+        env: HashMap::new(),
     };
-    for f in &consumer_files {
-        w.visit_file(&parse_file(f));
+    for (_, f) in &consumer_files {
+        w.visit_file(f);
     }
     // A model method a consumer calls reads on the consumer's behalf (one level deep).
     for m in &model.methods {
@@ -628,7 +863,7 @@ fn every_model_field_is_read_by_a_consumer() {
             continue;
         }
         let exact = reads.exact.contains(&(f.owner.clone(), f.field.clone()));
-        let by_name = reads.by_name.contains(&f.field);
+        let by_name = reads.by_name.contains(&f.field) && !reads.own_fields.contains(&f.field);
         let allowlisted = allowed.contains_key(&(f.owner.as_str(), f.field.as_str()));
         if allowlisted {
             assert!(

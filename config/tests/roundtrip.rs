@@ -120,7 +120,7 @@ defaults base
 frontend www from base
     bind *:80,:8080 name plain
     bind [::]:443 v6only
-    bind 10.0.0.1:9000-9010 backlog 512 maxconn 1000 interface eth0 transparent accept-proxy process 1 thread 1-2
+    bind 10.0.0.1:9000-9010 backlog 512 maxconn 1000 interface eth0 transparent accept-proxy process 1
     bind /run/www.sock mode 600 user www group www
     bind fd@4
     bind 127.0.0.1:8081 proto h2

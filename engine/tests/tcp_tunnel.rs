@@ -85,3 +85,22 @@ both_drivers!(
     ten_mebibytes_cross_intact_in_both_directions,
     super::ten_mebibytes_cross_intact_in_both_directions
 );
+
+fn server_source_is_the_address_connections_leave_from(legacy: bool) {
+    // The server tells each client the address the connection came from.
+    let backend = serve_each(|mut s| {
+        let peer = s.peer_addr().unwrap().ip().to_string();
+        s.write_all(peer.as_bytes()).unwrap();
+    });
+    let mut p = listen("tcp_in", &[("s1", backend)]);
+    p.servers[0].source = Some("127.0.0.2:0".parse().unwrap());
+    let h = run(config(1, vec![p]), legacy);
+    let mut c = connect(addr_of(&h, "tcp_in"));
+    let mut got = String::new();
+    c.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "127.0.0.2");
+}
+both_drivers!(
+    server_source,
+    super::server_source_is_the_address_connections_leave_from
+);

@@ -17,10 +17,12 @@ pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::status::{CheckResult, CheckStatus};
 
@@ -41,6 +43,8 @@ pub enum ProbeKind {
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// The server's `source` address, which checks leave from too (as in HAProxy).
+    pub source: Option<SocketAddr>,
     /// Bound on establishing the connection.
     pub connect_timeout: Duration,
     /// Bound on the whole exchange once connected.
@@ -98,9 +102,39 @@ async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     }
 }
 
+/// A TCP connection to `addr`, from the server's `source` address when it has one: used
+/// by checks and by the engine's connections to servers alike.
+pub async fn connect_tcp(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect_addr(addr).await;
+    };
+    // Bound before connecting, which monoio's connect cannot do: a non-blocking connect
+    // on our own socket, then a wait for it to become writable and its error, if any.
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&source.into())?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let tcp = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    tcp.writable(false).await?;
+    // SAFETY: the descriptor is `tcp`'s, open for the length of the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(tcp.as_raw_fd()) };
+    match socket2::SockRef::from(&fd).take_error()? {
+        Some(e) => Err(e),
+        None => Ok(tcp),
+    }
+}
+
 /// Opens the connection, or says why not (`L4TOUT`, `L4CON` with the OS error as info).
 pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
-    match monoio::time::timeout(target.connect_timeout, TcpStream::connect_addr(target.addr)).await
+    match monoio::time::timeout(
+        target.connect_timeout,
+        connect_tcp(target.addr, target.source),
+    )
+    .await
     {
         Err(_) => Err(CheckResult::new(CheckStatus::L4Timeout)),
         Ok(Err(e)) => Err(CheckResult::new(CheckStatus::L4Con).with_info(os_error_text(&e))),

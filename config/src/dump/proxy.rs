@@ -408,7 +408,6 @@ fn bind_words(b: &Bind) -> Vec<String> {
     }
     for (kw, v) in [
         ("process", &o.process),
-        ("thread", &o.thread),
         ("interface", &o.interface),
         ("user", &o.user),
         ("group", &o.group),

@@ -1,7 +1,7 @@
 //! Connecting to a server: `timeout connect`, `retries`, and `option redispatch` on the
 //! last retry; every attempt is reported to `observe`. A server with `ssl` is connected
 //! when its TLS handshake is done, within the same `timeout connect`; a failed handshake
-//! is a failed attempt.
+//! is a failed attempt. A server with `source` is connected from that address.
 //!
 //! Each attempt is bounded by `timeout connect`. A failed attempt is retried on the same
 //! server up to `retries` times; with `redispatch` the last retry goes to another server
@@ -12,7 +12,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use monoio::net::{TcpStream, UnixStream};
+use monoio::net::UnixStream;
 
 use crate::backend::resolve::Target;
 use crate::io::tls::{HandshakeError, TlsConnector};
@@ -81,8 +81,8 @@ pub async fn connect_once(
 ) -> Result<Stream, (ConnectErrorKind, Option<io::Error>)> {
     let attempt = async {
         match (target, tls) {
-            (Target::Inet(addr), Some((connector, sni))) => {
-                let tcp = TcpStream::connect_addr(addr).await?;
+            (Target::Inet(addr, source), Some((connector, sni))) => {
+                let tcp = ringlb_checks::probe::connect_tcp(addr, source).await?;
                 let _ = tcp.set_nodelay(true);
                 match connector.connect(tcp, sni, None).await {
                     Ok(t) => Ok(Stream::Tls(Box::new(t))),
@@ -96,7 +96,9 @@ pub async fn connect_once(
                     )),
                 }
             }
-            (Target::Inet(addr), None) => TcpStream::connect_addr(addr).await.map(Stream::from),
+            (Target::Inet(addr, source), None) => ringlb_checks::probe::connect_tcp(addr, source)
+                .await
+                .map(Stream::from),
             // `-c` refuses `ssl` on a Unix-socket server.
             (Target::Unix(path), _) => UnixStream::connect(path).await.map(Stream::from),
         }

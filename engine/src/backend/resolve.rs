@@ -47,6 +47,8 @@ pub struct ResolvedServer {
     pub tls: Option<Arc<TlsConnector>>,
     /// `proto h2`: requests are streams of one HTTP/2 connection per worker (`backend/h2.rs`).
     pub h2: bool,
+    /// `source ADDR[:PORT]`: the local address connections to it leave from.
+    pub source: Option<SocketAddr>,
 }
 
 impl ResolvedServer {
@@ -70,6 +72,7 @@ impl ResolvedServer {
             observe: None,
             tls: None,
             h2: false,
+            source: None,
         }
     }
 
@@ -77,7 +80,7 @@ impl ResolvedServer {
     pub fn target(&self, client_port: u16) -> Target<'_> {
         match &self.unix {
             Some(path) => Target::Unix(path),
-            None => Target::Inet(self.addr(client_port)),
+            None => Target::Inet(self.addr(client_port), self.source),
         }
     }
 
@@ -95,14 +98,15 @@ impl ResolvedServer {
 /// Where a server connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
-    Inet(SocketAddr),
+    /// The server's address, and the `source` address to connect from.
+    Inet(SocketAddr, Option<SocketAddr>),
     Unix(&'a Path),
 }
 
 impl std::fmt::Display for Target<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Inet(a) => write!(f, "{a}"),
+            Target::Inet(a, _) => write!(f, "{a}"),
             Target::Unix(p) => write!(f, "unix@{}", p.display()),
         }
     }
@@ -311,6 +315,7 @@ impl ResolvedBackend {
                 observe: None,
                 tls: None,
                 h2: s.proto == Some(ringlb_config::model::HttpProto::H2),
+                source: s.source,
             });
         }
         if servers.is_empty() {

@@ -311,6 +311,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 tls,
                 proto: b.options.proto,
                 accept_proxy: b.options.accept_proxy,
+                maxconn: b.options.maxconn.map(ConnLimit::new),
             });
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
                 addrs.push((fe.name.clone(), a, side.clone()));

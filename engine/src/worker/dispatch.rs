@@ -54,6 +54,9 @@ pub struct BindSide {
     pub proto: Option<HttpProto>,
     /// `accept-proxy`: every connection starts with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `maxconn`: this line's own ceiling on open connections, over every worker and
+    /// address of the line (the frontend's and the global one still apply).
+    pub maxconn: Option<Arc<crate::worker::limits::ConnLimit>>,
 }
 
 /// Serves one accepted connection according to its frontend's mode, after `monitor-net`
