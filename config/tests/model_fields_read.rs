@@ -16,20 +16,34 @@
 //! ringlb, it applies nothing), and test code (`#[cfg(test)]`, `#[test]`, `*tests.rs`).
 //!
 //! A field counts as read where a consumer:
-//! - accesses it, `x.field`; when the receiver's type can be guessed (it is itself a model
-//!   field, `p.options.httplog`, or a variable named after a model field or type,
-//!   `check.inter`, `server.weight`), only the structs of that type count as read;
-//!   otherwise every model struct with a field of that name does;
+//! - accesses it, `x.field`, and the receiver's model type can be guessed: it is itself a
+//!   model field (`p.options.httplog`) or an engine struct field of a model type, a
+//!   parameter or a `let` with a model type, the element of a model collection bound by
+//!   `for`, `if let`, `match` or a closure (`for s in &p.servers`, `.iter().map(|s| …)`,
+//!   `TcpCheckAction::Connect(c) =>`), `self` in a model method, or a variable named after
+//!   a model field or type (`check.inter`, `server.weight`). Only the struct(s) of that type
+//!   count as read;
+//! - accesses it through a receiver whose type cannot be guessed, and no struct of the
+//!   consumers has a field of that name (the engine's plans copy model fields under the
+//!   same names: `plan.dontlognull` says nothing about `Options::dontlognull`); such a read
+//!   counts for every model struct with a field of that name;
 //! - names it in a struct pattern, `Balance::Uri { depth, .. }`;
-//! - calls a model method (`server.check_tls()`) whose body reads it.
+//! - calls a model method whose body reads it (`server.check_tls()`), by a name that is not
+//!   also a common std method, or on a receiver of a guessed model type.
+//!
+//! Startup notices (`engine/src/boot/pending.rs`) are engine code: a field they read counts,
+//! since they announce what they do not apply.
 //!
 //! What it cannot catch: a field read only to be dropped, or read under the wrong
-//! condition (a name match is not a behaviour test); a field whose name is shared by
-//! several structs and read through a receiver whose type cannot be guessed counts for all
-//! of them (those are printed as "weakly covered", run with `--nocapture` to see them);
-//! enum variants and tuple fields (`Weight(u16)`) are not checked; the rule and ACL types
-//! (`config/src/rules`, `config/src/acl`) are not checked. Struct literals do not count:
-//! building a model value is not reading it.
+//! condition (a read is not a behaviour test); a wrong guess (shadowed variables, a variable
+//! named like a model field that is not one) that makes a field look read; a field read
+//! only through a receiver whose type is not guessed and whose name a consumer struct
+//! shares fails the test although it is read: make the type visible (a typed parameter or
+//! `let`) rather than allowlisting it. Fields read only by an unresolved name that several
+//! model structs share are printed as "weakly covered" (`--nocapture`). Enum variants and
+//! tuple fields (`Weight(u16)`) are not checked, nor are the rule and ACL types
+//! (`config/src/rules`, `config/src/acl`), nor `location` fields (positions for
+//! diagnostics). Struct literals do not count: building a model value is not reading it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;

@@ -60,6 +60,18 @@ rejects! {
         "backend b\n    server s 10.0.0.1:80 check check-send-proxy\n", line 2, "'check-send-proxy' is not supported yet";
     server_redir_is_refused_not_ignored:
         "backend b\n    mode http\n    server s 10.0.0.1:80 redir http://img.example\n", line 3, "'redir' is not supported yet", help "http-request redirect prefix";
+    slowstart_is_refused_not_ignored:
+        "backend b\n    server s 10.0.0.1:80 check slowstart 30s\n", line 2, "server parameter 'slowstart' is not supported yet", help "full weight";
+    slowstart_on_default_server_is_refused:
+        "defaults\n    default-server inter 2s slowstart 1m\n", line 2, "'slowstart' is not supported yet";
+    http_buffer_request_is_refused_not_ignored:
+        "defaults\n    mode http\n    option http-buffer-request\n", line 3, "'option http-buffer-request' is not supported yet", help "forwards the body as it arrives";
+    accept_invalid_http_request_is_refused_not_ignored:
+        "frontend f\n    mode http\n    option accept-invalid-http-request\n", line 3, "'option accept-invalid-http-request' is not supported yet", help "with 400";
+    accept_invalid_http_response_is_refused_not_ignored:
+        "backend b\n    mode http\n    option accept-invalid-http-response\n", line 3, "'option accept-invalid-http-response' is not supported yet", help "with 502";
+    bind_thread_is_refused_not_ignored:
+        "frontend f\n    bind :80 thread 1-2\n", line 2, "'bind … thread' is not supported yet", help "every worker thread";
     httplog_clf_is_refused_not_ignored:
         "defaults\n    mode http\n    option httplog clf\n", line 3, "'option httplog clf' is not supported yet", help "option httplog";
     unknown_bind_proto_is_named:
