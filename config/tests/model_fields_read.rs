@@ -677,6 +677,19 @@ impl<'a> Visit<'a> for Walker<'_> {
         self.visit_block(&f.body);
     }
 
+    fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
+        // `|o: Option<&OriginalTo>| …`: a typed parameter says what it holds.
+        for input in &c.inputs {
+            if let Pat::Type(t) = input {
+                let types = self.annotated(&t.ty);
+                if !types.is_empty() {
+                    self.bind(&t.pat, types);
+                }
+            }
+        }
+        visit::visit_expr_closure(self, c);
+    }
+
     fn visit_expr_match(&mut self, m: &'a syn::ExprMatch) {
         self.visit_expr(&m.expr);
         let types = self.receiver_types(&m.expr);

@@ -99,7 +99,7 @@ pub(super) fn keyword(
                 .is_some_and(|p| !crate::value::id_set_has(p, 1))
             {
                 diags.push(
-                    line.warning("'cpu-map' for a process other than 1 maps nothing: ringlb runs one process, as HAProxy 2.6 does")
+                    line.warning("'cpu-map' for a process other than 1 maps nothing: there is one process, and HAProxy 2.6 ignores the others too")
                         .with_help("write the thread set as '1/THREADS', or remove the line"),
                 );
             }

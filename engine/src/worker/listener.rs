@@ -1,6 +1,7 @@
 //! Listening sockets: `bind` lines expanded to addresses, one `SO_REUSEPORT` socket per
-//! address per worker, inherited `fd@N` sockets shared by `dup`, and the refusal to share a
-//! port with another process.
+//! address per worker with the line's socket options (`transparent`, `defer-accept`,
+//! `interface`), inherited `fd@N` sockets shared by `dup`, and the refusal to share a port
+//! with another process.
 //!
 //! `*:80` and `:80` listen on 0.0.0.0 (IPv4 only); write `[::]:80` with `v4v6` for both
 //! families. Port 0 picks a free port once and every worker shares it (used by tests).
