@@ -54,9 +54,10 @@ use syn::punctuated::Punctuated;
 use syn::visit::{self, Visit};
 use syn::{Expr, Fields, Item, Member, Pat, Token, Type};
 
-/// Fields that only the configuration crate reads, and why that is enough. Each entry is
-/// (struct, field, why). An entry that a consumer reads after all makes the test fail, so
-/// the list never outlives its reason.
+/// Fields no consumer has to read, each with why: refused or announced at `-c`, kept only
+/// for `dump`, or in effect whatever they say. Each entry is (struct, field, why). An entry
+/// that a consumer reads after all makes the test fail, so the list never outlives its
+/// reason.
 const HANDLED_IN_CONFIG: &[(&str, &str, &str)] = &[
     (
         "Proxy",
