@@ -436,6 +436,33 @@ mod tests {
     }
 
     #[test]
+    fn transparent_is_set_or_refuses_the_bind() {
+        let opts = InetOptions {
+            transparent: true,
+            ..InetOptions::default()
+        };
+        match reuseport_listener("127.0.0.1:0".parse().unwrap(), false, 16, &opts) {
+            Ok(l) => {
+                let mut on: libc::c_int = 0;
+                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                // SAFETY: the listener is open; `on` and `len` outlive the call.
+                let r = unsafe {
+                    libc::getsockopt(
+                        l.as_raw_fd(),
+                        libc::SOL_IP,
+                        libc::IP_TRANSPARENT,
+                        (&mut on as *mut libc::c_int).cast(),
+                        &mut len,
+                    )
+                };
+                assert_eq!((r, on), (0, 1));
+            }
+            // Without CAP_NET_ADMIN the start fails, naming the option.
+            Err(e) => assert!(e.to_string().starts_with("transparent: "), "{e}"),
+        }
+    }
+
+    #[test]
     fn an_interface_that_does_not_exist_refuses_the_bind() {
         let opts = InetOptions {
             interface: Some("nosuch0".into()),
