@@ -27,7 +27,8 @@
 //!   consumers has a field of that name (the engine's plans copy model fields under the
 //!   same names: `plan.dontlognull` says nothing about `Options::dontlognull`); such a read
 //!   counts for every model struct with a field of that name;
-//! - names it in a struct pattern, `Balance::Uri { depth, .. }`;
+//! - names it in a struct pattern of a model type, `Balance::Uri { depth, .. }` (through
+//!   `use … as` aliases and `Self`); a pattern of another type counts for nothing;
 //! - calls a model method whose body reads it (`server.check_tls()`), by a name that is not
 //!   also a common std method, or on a receiver of a guessed model type.
 //!
@@ -110,6 +111,13 @@ const HANDLED_IN_CONFIG: &[(&str, &str, &str)] = &[
         "binary",
         "`data` holds the decoded bytes either way; the flag only tells `dump` to write \
          `send-binary HEX` back rather than `send STRING`",
+    ),
+    (
+        "TcpCheckConnect",
+        "default",
+        "in effect whatever it says: what `default` takes from the server line is its check \
+         address and port, which a connect rule without its own always takes here; the rest \
+         (`check-ssl`, `check-send-proxy`) is refused at -c with `tcp-check`",
     ),
     (
         "TcpCheckConnect",
@@ -264,6 +272,8 @@ struct Model {
     /// Model types held by the consumers' own struct fields, by field name
     /// (`source: BindCert` in the engine's listener): filled before the walk.
     consumer_fields: HashMap<String, Vec<String>>,
+    /// `use Model as Alias` in consumer code: alias → model type name.
+    aliases: HashMap<String, String>,
 }
 
 impl Model {
@@ -354,13 +364,45 @@ impl Model {
             methods,
             tuple_variants,
             consumer_fields: HashMap::new(),
+            aliases: HashMap::new(),
         }
     }
 
-    /// Records the model types the consumers' own struct fields hold.
+    /// The model struct or struct-like variant a pattern's path names, through `use … as`
+    /// aliases (`A::ReplacePath`) and `Self`.
+    fn pattern_owner(&self, segs: &[String], self_type: Option<&str>) -> Option<String> {
+        let mut segs = segs.to_vec();
+        if let Some(first) = segs.first_mut() {
+            if first == "Self" {
+                *first = self_type?.to_string();
+            } else if let Some(real) = self.aliases.get(first.as_str()) {
+                *first = real.clone();
+            }
+        }
+        match segs.as_slice() {
+            [.., e, v] if self.owners.contains(&format!("{e}::{v}")) => Some(format!("{e}::{v}")),
+            [.., s] if self.owners.contains(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Records the model types the consumers' own struct fields hold, and the names model
+    /// types are imported under (`use HttpRequestAction as A`).
     fn learn_consumer_fields(&mut self, file: &syn::File) {
         struct Fields<'m>(&'m mut Model);
         impl<'a> Visit<'a> for Fields<'_> {
+            fn visit_use_rename(&mut self, r: &'a syn::UseRename) {
+                let real = r.ident.to_string();
+                let prefix = format!("{real}::");
+                if self
+                    .0
+                    .owners
+                    .iter()
+                    .any(|o| *o == real || o.starts_with(&prefix))
+                {
+                    self.0.aliases.insert(r.rename.to_string(), real);
+                }
+            }
             fn visit_field(&mut self, f: &'a syn::Field) {
                 if let Some(id) = &f.ident {
                     let types: Vec<String> = type_idents(&f.ty)
@@ -737,23 +779,12 @@ impl<'a> Visit<'a> for Walker<'_> {
             .iter()
             .map(|s| s.ident.to_string())
             .collect();
-        let owner = match segs.as_slice() {
-            [.., e, v] if self.model.owners.contains(&format!("{e}::{v}")) => {
-                Some(format!("{e}::{v}"))
-            }
-            [.., s] if self.model.owners.contains(s) => Some(s.clone()),
-            _ => None,
-        };
+        let owner = self.model.pattern_owner(&segs, self.self_type.as_deref());
+        // A pattern names its type: one that is not the model's reads no model field
+        // (`Fetch::Var { default, .. }` says nothing of `TcpCheckConnect::default`).
         for fp in &p.fields {
-            if let Member::Named(m) = &fp.member {
-                match &owner {
-                    Some(o) => {
-                        self.reads.exact.insert((o.clone(), m.to_string()));
-                    }
-                    None => {
-                        self.reads.by_name.insert(m.to_string());
-                    }
-                }
+            if let (Member::Named(m), Some(o)) = (&fp.member, &owner) {
+                self.reads.exact.insert((o.clone(), m.to_string()));
             }
         }
         visit::visit_pat_struct(self, p);
