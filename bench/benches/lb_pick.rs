@@ -34,7 +34,6 @@ fn algorithms() -> Vec<(&'static str, Balance, HashMethod)> {
             Balance::UrlParam {
                 name: "user".into(),
                 check_post: None,
-                max_wait: None,
             },
             HashMethod::MapBased,
         ),

@@ -165,6 +165,7 @@ fn server_plan(
                 Target {
                     proxy: s.check_proxy(),
                     proxy_version: s.proxy_version(),
+                    source: s.source,
                     ..Target::plain(SocketAddr::new(ip, port), connect_timeout, response_timeout)
                 },
             )),
@@ -185,11 +186,14 @@ fn server_plan(
         let inter = a.inter.unwrap_or(inter);
         Some(AgentPlan {
             // An agent check never sends a PROXY header.
-            target: Target::plain(
-                SocketAddr::new(ip, a.port),
-                connect_timeout.min(inter),
-                p.timeouts.check.unwrap_or(inter),
-            ),
+            target: Target {
+                source: s.source,
+                ..Target::plain(
+                    SocketAddr::new(ip, a.port),
+                    connect_timeout.min(inter),
+                    p.timeouts.check.unwrap_or(inter),
+                )
+            },
             inter,
             send: a.send.clone(),
         })

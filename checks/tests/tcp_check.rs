@@ -422,3 +422,28 @@ fn ldap_check_binds_anonymously_and_reads_the_result_code() {
     assert_eq!(r.status, CheckStatus::L7Rsp, "{r:?}");
     assert_eq!(info(&r), "Not LDAPv3 protocol");
 }
+
+#[test]
+fn a_check_leaves_from_the_servers_source_address() {
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let seen = peers.clone();
+    let addr = serve(move |c| seen.lock().unwrap().push(c.peer_addr().unwrap().ip()));
+    let target = Target {
+        source: Some("127.0.0.2:0".parse().unwrap()),
+        ..Target::plain(addr, Duration::from_millis(500), Duration::from_millis(300))
+    };
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    let r = rt.block_on(probe::run(&probe::ProbeKind::Tcp, &target));
+    assert_eq!(r.status, CheckStatus::L4Ok, "{r:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while peers.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        peers.lock().unwrap().as_slice(),
+        &["127.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

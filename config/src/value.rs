@@ -617,6 +617,16 @@ pub fn fmt_id_set(set: &IdSet) -> String {
 }
 
 /// The highest id in a set, if bounded.
+/// Whether `set` names `id` (`odd` names 1, `even` does not).
+pub fn id_set_has(set: &IdSet, id: u32) -> bool {
+    match set {
+        IdSet::All => true,
+        IdSet::Odd => id % 2 == 1,
+        IdSet::Even => id.is_multiple_of(2),
+        IdSet::Ranges(r) => r.iter().any(|&(a, b)| (a..=b).contains(&id)),
+    }
+}
+
 pub fn id_set_max(set: &IdSet) -> Option<u32> {
     match set {
         IdSet::Ranges(r) => r.iter().map(|(_, b)| *b).max(),

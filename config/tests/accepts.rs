@@ -287,7 +287,7 @@ fn server_parameters_parse_into_typed_values() {
         "backend b\n    mode http\n{TIMEOUTS}    cookie SRV insert indirect nocache\n\
          server a web1.local:8080 weight 6 check inter 2000 rise 2 fall 5 cookie A maxconn 100 backup\n\
          server b 10.0.0.2:+1 source 10.1.2.1 on-marked-down shutdown-sessions observe layer7 error-limit 5 on-error mark-down\n\
-         server c 10.0.0.3 agent-check agent-port 9999 agent-inter 3s disabled slowstart 10s\n"
+         server c 10.0.0.3 agent-check agent-port 9999 agent-inter 3s disabled\n"
     );
     let (c, _) = accept(&text);
     let s = &c.proxy("b").unwrap().servers;
@@ -462,4 +462,46 @@ fn send_proxy_versions_follow_haproxy_s_two_flags_from_default_server() {
     // Checks follow the traffic's header unless they go elsewhere.
     assert_eq!(s[0].check_proxy(), Some(V1));
     assert_eq!(s[1].check_proxy(), None);
+}
+
+/// Keywords that HAProxy ignores too, or that do nothing where they are written: accepted,
+/// each with a warning on its line (nothing the user wrote is dropped without a word).
+#[test]
+fn keywords_without_effect_are_announced_on_their_line() {
+    let text = format!(
+        "global\n    cpu-map 2/1 0\n    stats socket /run/a.sock level admin process 1\n\
+         defaults\n    mode http\n{TIMEOUTS}\
+         frontend f\n    bind :80 process 1 level admin expose-fd listeners\n    option http-use-htx\n    default_backend b\n\
+         backend b\n    balance url_param id check_post 64 max_wait 5\n    server s 10.0.0.1:80\n"
+    );
+    let (c, diags) = accept(&text);
+    for (line, needle) in [
+        (2, "maps nothing"),
+        (3, "'process' on 'stats socket' is ignored"),
+        (10, "'process' on 'bind' lines is ignored"),
+        (10, "'level' applies to 'stats socket' lines only"),
+        (10, "'expose-fd' applies to 'stats socket' lines only"),
+        (11, "'option http-use-htx' is ignored"),
+        (14, "'max_wait' of 'balance url_param' is ignored"),
+    ] {
+        assert!(warning_on(&diags, line, needle), "{needle}: {diags:#?}");
+    }
+    assert_eq!(
+        c.proxy("b").unwrap().balance,
+        Balance::UrlParam {
+            name: "id".into(),
+            check_post: Some(64),
+        }
+    );
+}
+
+/// `no option X` for the refused options states their default: accepted quietly.
+#[test]
+fn negated_refused_options_are_their_default() {
+    let text = format!(
+        "defaults\n    mode http\n{TIMEOUTS}\
+         backend b\n    no option http-buffer-request\n    no option accept-invalid-http-response\n    server s 10.0.0.1:80\n"
+    );
+    let (_, diags) = accept(&text);
+    assert!(diags.is_empty(), "{diags:#?}");
 }

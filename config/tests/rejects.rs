@@ -60,6 +60,18 @@ rejects! {
         "backend b\n    server s 10.0.0.1:80 send-proxy-v2 proxy-v2-options authority\n", line 2, "'proxy-v2-options' is not supported", help "remove it";
     send_proxy_towards_an_h2_server_is_refused_with_the_reason:
         "backend b\n    mode http\n    default-server send-proxy\n    server s 10.0.0.1:80 proto h2\n", line 4, "'send-proxy' with 'proto h2' is not supported", help "remove 'proto h2'";
+    slowstart_is_refused_not_ignored:
+        "backend b\n    server s 10.0.0.1:80 check slowstart 30s\n", line 2, "server parameter 'slowstart' is not supported yet", help "full weight";
+    slowstart_on_default_server_is_refused:
+        "defaults\n    default-server inter 2s slowstart 1m\n", line 2, "'slowstart' is not supported yet";
+    http_buffer_request_is_refused_not_ignored:
+        "defaults\n    mode http\n    option http-buffer-request\n", line 3, "'option http-buffer-request' is not supported yet", help "forwards the body as it arrives";
+    accept_invalid_http_request_is_refused_not_ignored:
+        "frontend f\n    mode http\n    option accept-invalid-http-request\n", line 3, "'option accept-invalid-http-request' is not supported yet", help "with 400";
+    accept_invalid_http_response_is_refused_not_ignored:
+        "backend b\n    mode http\n    option accept-invalid-http-response\n", line 3, "'option accept-invalid-http-response' is not supported yet", help "with 502";
+    bind_thread_is_refused_not_ignored:
+        "frontend f\n    bind :80 thread 1-2\n", line 2, "'bind … thread' is not supported yet", help "every worker thread";
     unknown_bind_proto_is_named:
         "frontend f\n    mode http\n    bind :80 proto h3\n", line 3, "'proto' value", help "did you mean";
     bind_proto_outside_mode_http_is_refused:

@@ -120,7 +120,7 @@ defaults base
 frontend www from base
     bind *:80,:8080 name plain
     bind [::]:443 v6only
-    bind 10.0.0.1:9000-9010 backlog 512 maxconn 1000 interface eth0 transparent accept-proxy process 1 thread 1-2
+    bind 10.0.0.1:9000-9010 backlog 512 maxconn 1000 interface eth0 transparent accept-proxy process 1
     bind /run/www.sock mode 600 user www group www
     bind fd@4
     bind 127.0.0.1:8081 proto h2
@@ -161,7 +161,7 @@ backend app from base
     stats scope app
     server a 10.0.0.1:80 weight 256 check cookie A maxconn 100 minconn 10 backup
     server b web2.example:8080 weight 0 disabled source 10.1.2.3:0
-    server c 10.0.0.3:+1 fastinter 500ms downinter 10s slowstart 1m rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
+    server c 10.0.0.3:+1 fastinter 500ms downinter 10s rise 1 fall 9 port 8081 addr 10.9.9.9 error-limit 3
     server d [2001:db8::1]:-1 on-marked-down shutdown-sessions on-marked-up shutdown-backup-sessions observe layer4 on-error sudden-death
     server e unix@/run/app.sock agent-check agent-port 5555 agent-inter 2s agent-addr 10.0.0.5 agent-send "ready\n"
     server f 10.0.0.6:80 send-proxy check-send-proxy redir http://img.example
@@ -175,7 +175,7 @@ backend hashed
 
 backend params
     mode http
-    balance url_param userid check_post 64 max_wait 5
+    balance url_param userid check_post 64
     option ssl-hello-chk
     option tcp-check
     option log-health-checks
@@ -186,10 +186,6 @@ backend params
     option tcpka
     option clitcpka
     option srvtcpka
-    option http-buffer-request
-    option accept-invalid-http-request
-    option accept-invalid-http-response
-    option http-use-htx
     option httpclose
     option dontlog-normal
     option log-separate-errors

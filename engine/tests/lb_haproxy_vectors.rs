@@ -48,7 +48,6 @@ fn backend(name: &str) -> (Balance, HashType, Vec<u16>) {
             Balance::UrlParam {
                 name: "key".into(),
                 check_post: None,
-                max_wait: None,
             },
             hash(Sdbm, false),
             w123,

@@ -241,6 +241,31 @@ both_drivers!(
     super::dontlognull_skips_connections_that_sent_nothing
 );
 
+fn dontlog_normal_logs_only_failed_exchanges(legacy: bool) {
+    let rx = Receiver::new();
+    let with = SITE.replace(
+        "option httplog\n",
+        "option httplog\n option dontlog-normal\n",
+    );
+    let (h, port) = start(&with, origin(), rx.addr(), legacy);
+    raw_get(port, "/");
+    raw_get(port, "/missing");
+    let (cport, _) = raw_get(port, "/empty");
+    let l = parse(&rx.line());
+    assert_eq!(
+        l.fields[0],
+        format!("127.0.0.1:{cport}"),
+        "the 200 and the 404 left no line: {:?}",
+        l.fields
+    );
+    assert_eq!(l.fields[5], "503", "{:?}", l.fields);
+    drop(h);
+}
+both_drivers!(
+    dontlog_normal,
+    super::dontlog_normal_logs_only_failed_exchanges
+);
+
 #[test]
 fn tcplog_line_shows_the_tunnel() {
     let rx = Receiver::new();

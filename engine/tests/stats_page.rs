@@ -325,3 +325,24 @@ both_drivers!(
     admin_post_maint,
     super::admin_post_puts_a_server_in_maintenance_and_routing_follows
 );
+
+#[test]
+fn a_proxy_description_is_shown_beside_its_name() {
+    let web = Origin::text("hello").addr;
+    let port = free_port();
+    let h = run_http(
+        1,
+        &format!(
+            "listen shop\n bind 127.0.0.1:{port}\n description Front <shop> & co\n stats enable\n stats uri /st\n server web1 {web}\n"
+        ),
+        false,
+    );
+    let page = get_page(SocketAddr::from(([127, 0, 0, 1], port)), "/st", "").text();
+    assert!(
+        page.contains(
+            "<a name=\"shop\"></a>shop <span class=\"desc\">Front &lt;shop&gt; &amp; co</span></th>"
+        ),
+        "{page}"
+    );
+    drop(h);
+}

@@ -17,10 +17,12 @@ pub mod tls;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::status::{CheckResult, CheckStatus};
 use ringlb_config::model::ProxyVersion;
@@ -42,6 +44,8 @@ pub enum ProbeKind {
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// The server's `source` address, which checks leave from too (as in HAProxy).
+    pub source: Option<SocketAddr>,
     /// Bound on establishing the connection.
     pub connect_timeout: Duration,
     /// Bound on the whole exchange once connected.
@@ -59,6 +63,7 @@ impl Target {
     pub fn plain(addr: SocketAddr, connect_timeout: Duration, response_timeout: Duration) -> Self {
         Target {
             addr,
+            source: None,
             connect_timeout,
             response_timeout,
             proxy: None,
@@ -118,11 +123,37 @@ async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     }
 }
 
+/// A TCP connection to `addr`, from the server's `source` address when it has one: used
+/// by checks and by the engine's connections to servers alike.
+pub async fn connect_tcp(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect_addr(addr).await;
+    };
+    // Bound before connecting, which monoio's connect cannot do: a non-blocking connect
+    // on our own socket, then a wait for it to become writable and its error, if any.
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&source.into())?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let tcp = TcpStream::from_std(std::net::TcpStream::from(sock))?;
+    tcp.writable(false).await?;
+    // SAFETY: the descriptor is `tcp`'s, open for the length of the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(tcp.as_raw_fd()) };
+    match socket2::SockRef::from(&fd).take_error()? {
+        Some(e) => Err(e),
+        None => Ok(tcp),
+    }
+}
+
 /// Opens the connection, or says why not (`L4TOUT`, `L4CON` with the OS error as info).
 /// The PROXY header `target.proxy` asks for is sent first, within the same bound.
 pub async fn connect(target: &Target) -> Result<TcpStream, CheckResult> {
     let open = async {
-        let mut s = TcpStream::connect_addr(target.addr).await?;
+        let mut s = connect_tcp(target.addr, target.source).await?;
         let _ = s.set_nodelay(true);
         if let Some(v) = target.proxy {
             s.write_all(proxy_header(v, &s)?).await.0?;

@@ -260,18 +260,11 @@ fn dump_options(out: &mut Out, p: &Proxy) {
         ("allbackups", o.allbackups),
         ("ssl-hello-chk", o.ssl_hello_chk),
         ("tcp-check", o.tcp_check),
-        ("http-use-htx", o.http_use_htx),
         ("splice-auto", o.splice_auto),
         ("tcpka", o.tcpka),
         ("clitcpka", o.clitcpka),
         ("srvtcpka", o.srvtcpka),
-        ("http-buffer-request", o.http_buffer_request),
         ("http-no-delay", o.http_no_delay),
-        ("accept-invalid-http-request", o.accept_invalid_http_request),
-        (
-            "accept-invalid-http-response",
-            o.accept_invalid_http_response,
-        ),
     ] {
         if on {
             out.line(vec!["option".into(), name.into()]);
@@ -380,17 +373,10 @@ fn balance_words(b: &Balance) -> Vec<String> {
                 w.push("whole".into());
             }
         }
-        Balance::UrlParam {
-            name,
-            check_post,
-            max_wait,
-        } => {
+        Balance::UrlParam { name, check_post } => {
             w.extend(["url_param".into(), q(name)]);
             if let Some(n) = check_post {
                 w.extend(["check_post".into(), n.to_string()]);
-            }
-            if let Some(n) = max_wait {
-                w.extend(["max_wait".into(), n.to_string()]);
             }
         }
         Balance::Hdr {
@@ -422,7 +408,6 @@ fn bind_words(b: &Bind) -> Vec<String> {
     }
     for (kw, v) in [
         ("process", &o.process),
-        ("thread", &o.thread),
         ("interface", &o.interface),
         ("user", &o.user),
         ("group", &o.group),
@@ -516,11 +501,7 @@ fn server_words(s: &Server) -> Vec<String> {
     if c.inter != dc.inter {
         push("inter", fmt_duration(c.inter));
     }
-    for (kw, v) in [
-        ("fastinter", c.fastinter),
-        ("downinter", c.downinter),
-        ("slowstart", c.slowstart),
-    ] {
+    for (kw, v) in [("fastinter", c.fastinter), ("downinter", c.downinter)] {
         if let Some(v) = v {
             push(kw, fmt_duration(v));
         }

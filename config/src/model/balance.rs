@@ -18,7 +18,6 @@ pub enum Balance {
     UrlParam {
         name: String,
         check_post: Option<u32>,
-        max_wait: Option<u32>,
     },
     Hdr {
         name: String,

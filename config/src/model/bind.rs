@@ -55,8 +55,8 @@ pub struct BindOptions {
     pub interface: Option<String>,
     pub maxconn: Option<u32>,
     pub backlog: Option<u32>,
+    /// `process N`: announced at -c and ignored (one process).
     pub process: Option<String>,
-    pub thread: Option<String>,
     pub mode: Option<u32>,
     pub user: Option<String>,
     pub group: Option<String>,

@@ -243,17 +243,13 @@ pub struct Options {
     pub tcp_check: bool,
     /// `option redis-check`, `smtpchk`, `mysql-check`, `pgsql-check` or `ldap-check`.
     pub protocol_check: Option<ProtocolCheck>,
-    pub http_use_htx: bool,
     pub splice_auto: bool,
     pub tcpka: bool,
     pub clitcpka: bool,
     pub srvtcpka: bool,
-    pub http_buffer_request: bool,
     /// `option http-no-delay`: every write leaves at once, never held back for the bytes
     /// that follow it (in the frontend or the backend of an exchange).
     pub http_no_delay: bool,
-    pub accept_invalid_http_request: bool,
-    pub accept_invalid_http_response: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

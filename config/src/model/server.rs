@@ -155,7 +155,6 @@ pub struct ServerCheck {
     pub error_limit: u32,
     pub on_error: Option<OnError>,
     pub agent: Option<AgentCheck>,
-    pub slowstart: Option<Duration>,
     /// `check-ssl`: checks run over TLS even when traffic does not.
     pub ssl: bool,
     /// `check-send-proxy`: checks start with a PROXY header even when traffic does not.
@@ -179,7 +178,6 @@ impl Default for ServerCheck {
             error_limit: 10,
             on_error: None,
             agent: None,
-            slowstart: None,
             ssl: false,
             send_proxy: false,
         }

@@ -18,7 +18,10 @@ const BALANCES: &[&str] = &[
     "rdp-cookie",
 ];
 
-pub(super) fn balance(line: &LineRef<'_>) -> Result<Balance, Diagnostic> {
+pub(super) fn balance(
+    line: &LineRef<'_>,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Balance, Diagnostic> {
     let algo = line.arg(1, "balance", "ALGORITHM")?;
     let opt_num = |i: usize, what: &str| -> Result<u32, Diagnostic> {
         let w = line.arg(i + 1, what, "NUMBER")?;
@@ -61,14 +64,24 @@ pub(super) fn balance(line: &LineRef<'_>) -> Result<Balance, Diagnostic> {
         }
         "url_param" => {
             let name = line
-                .arg(2, "balance url_param", "NAME [check_post N] [max_wait N]")?
+                .arg(2, "balance url_param", "NAME [check_post N]")?
                 .to_string();
-            let (mut check_post, mut max_wait) = (None, None);
+            let mut check_post = None;
             let mut i = 3;
             while let Some(w) = line.words.get(i) {
                 match w.as_str() {
                     "check_post" => check_post = Some(opt_num(i, "check_post")?),
-                    "max_wait" => max_wait = Some(opt_num(i, "max_wait")?),
+                    // Announced and dropped: HAProxy 2.6 ignores it too.
+                    "max_wait" => {
+                        opt_num(i, "max_wait")?;
+                        diags.push(
+                            line.warning(
+                                "'max_wait' of 'balance url_param' is ignored, as HAProxy \
+                                 2.6 ignores it",
+                            )
+                            .with_help("remove 'max_wait N'"),
+                        );
+                    }
                     other => {
                         return Err(unknown(
                             line,
@@ -80,11 +93,7 @@ pub(super) fn balance(line: &LineRef<'_>) -> Result<Balance, Diagnostic> {
                 }
                 i += 2;
             }
-            Ok(Balance::UrlParam {
-                name,
-                check_post,
-                max_wait,
-            })
+            Ok(Balance::UrlParam { name, check_post })
         }
         "random" => {
             let draws = match line.words.get(2).map(String::as_str) {

@@ -1,6 +1,7 @@
 //! `bind ADDR[,ADDR…] [options]`: listening addresses of a frontend.
 
 use super::{global::admin_level, unknown, LineRef, Step};
+use crate::diag::Diagnostic;
 use crate::model::{Bind, BindOptions, BindTls, DerFile, HttpProto, Proxy, TlsOptions};
 use crate::tls;
 use crate::value;
@@ -32,7 +33,7 @@ const OPTIONS: &[&str] = &[
     "proto",
 ];
 
-pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
+pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>, diags: &mut Vec<Diagnostic>) -> Step {
     let list = line.arg(1, "bind", "ADDRESS[:PORT][,ADDRESS…] [options]")?;
     let addrs = list
         .split(',')
@@ -79,8 +80,23 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             "name" => b.name = Some(arg()?.to_string()),
             "maxconn" => o.maxconn = Some(num()?),
             "backlog" => o.backlog = Some(num()?),
-            "process" => o.process = Some(arg()?.to_string()),
-            "thread" => o.thread = Some(arg()?.to_string()),
+            "process" => {
+                o.process = Some(arg()?.to_string());
+                diags.push(
+                    line.warning(
+                        "'process' on 'bind' lines is ignored: ringlb runs one process \
+                         (HAProxy 2.6 deprecates it too)",
+                    )
+                    .with_help("remove 'process …'"),
+                );
+            }
+            "thread" => {
+                return Err(line
+                    .error("'bind … thread' is not supported yet")
+                    .with_help(
+                        "remove 'thread …': every worker thread accepts on every 'bind' line",
+                    ))
+            }
             "interface" => o.interface = Some(arg()?.to_string()),
             "crt" => t.crt.push(arg()?.into()),
             "crt-list" => t.crt_list.push(arg()?.into()),
@@ -101,7 +117,10 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
             }
             "user" => o.user = Some(arg()?.to_string()),
             "group" => o.group = Some(arg()?.to_string()),
-            "level" => o.level = Some(admin_level(line, arg()?)?),
+            "level" => {
+                o.level = Some(admin_level(line, arg()?)?);
+                diags.push(only_for_stats_socket(line, "level"));
+            }
             "proto" => {
                 o.proto = Some(match arg()? {
                     "h1" => HttpProto::H1,
@@ -110,7 +129,10 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
                 })
             }
             "expose-fd" => match arg()? {
-                "listeners" => o.expose_fd_listeners = true,
+                "listeners" => {
+                    o.expose_fd_listeners = true;
+                    diags.push(only_for_stats_socket(line, "expose-fd"));
+                }
                 other => return Err(unknown(line, "'expose-fd' value", other, &["listeners"])),
             },
             _ => {
@@ -158,4 +180,15 @@ pub(super) fn bind(p: &mut Proxy, line: &LineRef<'_>) -> Step {
     }
     p.binds.push(b);
     Ok(())
+}
+
+/// `level` and `expose-fd` set what a runtime API socket allows; on a frontend's `bind`
+/// they do nothing, in HAProxy as here.
+fn only_for_stats_socket(line: &LineRef<'_>, kw: &str) -> Diagnostic {
+    line.warning(format!(
+        "'{kw}' applies to 'stats socket' lines only; it does nothing on a frontend's 'bind'"
+    ))
+    .with_help(format!(
+        "remove '{kw} …', or set it on a 'stats socket' line in 'global'"
+    ))
 }

@@ -92,6 +92,17 @@ pub(super) fn keyword(
         }
         "cpu-map" => {
             let map = cpu_map(line)?;
+            // HAProxy 2.6 ignores process ids above 1, and so does the engine (`pin.rs`).
+            if map
+                .process
+                .as_ref()
+                .is_some_and(|p| !crate::value::id_set_has(p, 1))
+            {
+                diags.push(
+                    line.warning("'cpu-map' for a process other than 1 maps nothing: there is one process, and HAProxy 2.6 ignores the others too")
+                        .with_help("write the thread set as '1/THREADS', or remove the line"),
+                );
+            }
             sites.cpu_maps.push((g.cpu_map.len(), line.site()));
             g.cpu_map.push(map);
             Ok(())
@@ -164,7 +175,7 @@ pub(super) fn keyword(
             g.logs.push(super::log::log_target(line, false)?);
             Ok(())
         }
-        "stats" => stats(g, line),
+        "stats" => stats(g, line, diags),
         _ => {
             let d = line.error(format!("unknown keyword '{kw}' in 'global' section"));
             Err(match did_you_mean(kw, KEYWORDS.iter().copied()) {
@@ -228,7 +239,7 @@ const SOCKET_OPTIONS: &[&str] = &[
     "expose-fd",
 ];
 
-fn stats(g: &mut Global, line: &LineRef<'_>) -> Step {
+fn stats(g: &mut Global, line: &LineRef<'_>, diags: &mut Vec<Diagnostic>) -> Step {
     let sub = line.arg(1, "stats", "socket ADDRESS [options] | timeout DURATION")?;
     match sub {
         "timeout" => {
@@ -263,7 +274,16 @@ fn stats(g: &mut Global, line: &LineRef<'_>) -> Step {
                         )
                     }
                     "level" => s.level = admin_level(line, val("level")?)?,
-                    "process" | "thread" => s.process = Some(val(opt)?.to_string()),
+                    "process" | "thread" => {
+                        s.process = Some(val(opt)?.to_string());
+                        diags.push(
+                            line.warning(format!(
+                                "'{opt}' on 'stats socket' is ignored: one control thread \
+                                 serves the runtime API"
+                            ))
+                            .with_help(format!("remove '{opt} …'")),
+                        );
+                    }
                     "user" => s.user = Some(val("user")?.to_string()),
                     "group" => s.group = Some(val("group")?.to_string()),
                     "expose-fd" => match val("expose-fd")? {

@@ -158,7 +158,13 @@ pub(super) fn option(
             "option tcp-check"
         }
         "http-use-htx" => {
-            flag!(http_use_htx);
+            if on {
+                no_args()?;
+                diags.push(
+                    line.warning("'option http-use-htx' is ignored: HTX has been HAProxy's only HTTP engine since 2.1, and 2.6 refuses the option")
+                        .with_help("remove it"),
+                );
+            }
             "option http-use-htx"
         }
         "splice-auto" => {
@@ -178,20 +184,41 @@ pub(super) fn option(
             "option srvtcpka"
         }
         "http-buffer-request" => {
-            flag!(http_buffer_request);
+            if on {
+                return Err(not_supported_yet(
+                    line,
+                    name,
+                    "remove it: ringlb chooses the server on the request head and forwards \
+                     the body as it arrives",
+                ));
+            }
             "option http-buffer-request"
         }
         "http-no-delay" => {
             flag!(http_no_delay);
             "option http-no-delay"
         }
-        "accept-invalid-http-request" => {
-            flag!(accept_invalid_http_request);
-            "option accept-invalid-http-request"
-        }
-        "accept-invalid-http-response" => {
-            flag!(accept_invalid_http_response);
-            "option accept-invalid-http-response"
+        "accept-invalid-http-request" | "accept-invalid-http-response" => {
+            if on {
+                let (side, status) = if name.ends_with("request") {
+                    ("requests", "400")
+                } else {
+                    ("responses", "502")
+                };
+                return Err(not_supported_yet(
+                    line,
+                    name,
+                    &format!(
+                        "remove it: ringlb answers invalid {side} with {status}, as HAProxy \
+                         does without this option"
+                    ),
+                ));
+            }
+            if name.ends_with("request") {
+                "option accept-invalid-http-request"
+            } else {
+                "option accept-invalid-http-response"
+            }
         }
         "http-keep-alive" | "http-server-close" | "httpclose" | "forceclose" => {
             let mode = match name {
@@ -273,6 +300,13 @@ pub(super) fn option(
     };
     d.sites.insert(key, line.site());
     Ok(())
+}
+
+/// An option refused rather than accepted and ignored (issue "every accepted keyword
+/// applied"); `no option NAME`, the default, stays accepted.
+fn not_supported_yet(line: &LineRef<'_>, name: &str, help: &str) -> Diagnostic {
+    line.error(format!("'option {name}' is not supported yet"))
+        .with_help(help)
 }
 
 fn conn_key(mode: HttpConnMode) -> &'static str {

@@ -386,7 +386,7 @@ pub(super) fn keyword(
         "bind" => {
             // Recorded even when the line is refused, so that its error is not followed by
             // a spurious "has no 'bind' line" (`validate::proxy_shape`).
-            let parsed = bind::bind(p, line);
+            let parsed = bind::bind(p, line, diags);
             d.site("bind", line);
             parsed
         }
@@ -463,7 +463,7 @@ pub(super) fn keyword(
         "fullconn" => number(line, "fullconn").map(|n| p.fullconn = Some(n)),
         "backlog" => number(line, "backlog").map(|n| p.backlog = Some(n)),
         "balance" => {
-            p.balance = balance::balance(line)?;
+            p.balance = balance::balance(line, diags)?;
             d.site("balance", line);
             Ok(())
         }

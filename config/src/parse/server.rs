@@ -95,7 +95,7 @@ const PARAMS: &[&str] = &[
 
 /// Server parameters refused rather than accepted and ignored (issue 26), with the fix
 /// shown: the PROXY protocol's TLVs (client TLS details, authority, unique ID, checksum)
-/// are not sent.
+/// are not sent, and slow start is not applied yet.
 fn not_supported(kw: &str) -> Option<&'static str> {
     match kw {
         "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" => Some(
@@ -105,6 +105,10 @@ fn not_supported(kw: &str) -> Option<&'static str> {
         "proxy-v2-options" => Some(
             "remove it: 'send-proxy-v2' sends the addresses only, without TLVs; pass what the \
              server needs in a header, e.g. 'http-request set-header X-Unique-ID %[unique-id]'",
+        ),
+        "slowstart" => Some(
+            "remove it: a server that comes back up takes its full weight at once; \
+             lower its 'weight' at run time ('set weight') to ramp it up by hand",
         ),
         _ => None,
     }
@@ -206,11 +210,12 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
         }
         let mut takes_value = true;
         if let Some(help) = not_supported(kw) {
+            let why = match kw {
+                "slowstart" => "yet",
+                _ => "yet: ringlb sends no PROXY protocol TLVs",
+            };
             return Err(line
-                .error(format!(
-                    "server parameter '{kw}' is not supported: ringlb sends no PROXY \
-                     protocol TLVs"
-                ))
+                .error(format!("server parameter '{kw}' is not supported {why}"))
                 .with_help(help));
         }
         match kw {
@@ -251,7 +256,6 @@ fn apply(params: &mut Params, line: &LineRef<'_>, from: usize) -> Step {
             "inter" => c.inter = dur()?,
             "fastinter" => c.fastinter = Some(dur()?),
             "downinter" => c.downinter = Some(dur()?),
-            "slowstart" => c.slowstart = Some(dur()?),
             "rise" => c.rise = num(1, 1_000_000)? as u32,
             "fall" => c.fall = num(1, 1_000_000)? as u32,
             "error-limit" => c.error_limit = num(1, 1_000_000)? as u32,

@@ -2,7 +2,7 @@
 //! last retry; every attempt is reported to `observe`. A server with `ssl` is connected
 //! when its TLS handshake is done, within the same `timeout connect`; a failed handshake
 //! is a failed attempt. A server with `send-proxy[-v2]` gets its PROXY header first, before
-//! any TLS.
+//! any TLS. A server with `source` is connected from that address.
 //!
 //! Each attempt is bounded by `timeout connect`. A failed attempt is retried on the same
 //! server up to `retries` times; with `redispatch` the last retry goes to another server
@@ -14,7 +14,7 @@ use std::io;
 use std::time::Duration;
 
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::{TcpStream, UnixStream};
+use monoio::net::UnixStream;
 
 use crate::backend::resolve::Target;
 use crate::io::proxy_protocol;
@@ -87,8 +87,8 @@ pub async fn connect_once(
 ) -> Result<Stream, (ConnectErrorKind, Option<io::Error>)> {
     let attempt = async {
         match (target, tls) {
-            (Target::Inet(addr), Some((connector, sni))) => {
-                let mut tcp = TcpStream::connect_addr(addr).await?;
+            (Target::Inet(addr, source), Some((connector, sni))) => {
+                let mut tcp = ringlb_checks::probe::connect_tcp(addr, source).await?;
                 let _ = tcp.set_nodelay(true);
                 if let Some(h) = proxy {
                     write_header(&mut tcp, h).await?;
@@ -105,8 +105,8 @@ pub async fn connect_once(
                     )),
                 }
             }
-            (Target::Inet(addr), None) => {
-                let mut tcp = TcpStream::connect_addr(addr).await?;
+            (Target::Inet(addr, source), None) => {
+                let mut tcp = ringlb_checks::probe::connect_tcp(addr, source).await?;
                 if let Some(h) = proxy {
                     write_header(&mut tcp, h).await?;
                 }
@@ -221,7 +221,12 @@ impl BackendTable {
                 },
             );
             match got {
-                Ok(s) => return Ok((s, server)),
+                Ok(s) => {
+                    if self.keepalive {
+                        s.set_keepalive();
+                    }
+                    return Ok((s, server));
+                }
                 Err((kind, source)) => {
                     if attempts > self.retries {
                         return Err(ConnectError {

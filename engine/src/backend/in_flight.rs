@@ -179,6 +179,7 @@ mod tests {
             retries: 0,
             redispatch: false,
             connect_timeout: None,
+            keepalive: false,
             idle_per_server: 1,
             lb: LbSettings::default(),
             http: crate::analysis::settings::HttpBackend::from_proxy(&proxy),

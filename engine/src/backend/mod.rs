@@ -80,6 +80,8 @@ pub struct BackendTable {
     retries: u32,
     redispatch: bool,
     connect_timeout: Option<Duration>,
+    /// `option srvtcpka`: server connections get TCP keep-alive probes.
+    keepalive: bool,
     lb: LbSettings,
     load: Arc<BackendLoad>,
     /// The `balance` algorithm; told of every state and weight change.
@@ -120,6 +122,7 @@ impl BackendTable {
             retries: conf.retries,
             redispatch: conf.redispatch,
             connect_timeout: conf.connect_timeout,
+            keepalive: conf.keepalive,
             lb: conf.lb.clone(),
             load: conf.load.clone(),
             balancer: RefCell::new(balancer),
@@ -333,6 +336,7 @@ pub(crate) mod tests {
             retries: 0,
             redispatch: false,
             connect_timeout: None,
+            keepalive: false,
             idle_per_server: 2,
             lb: LbSettings::default(),
             http: crate::analysis::settings::HttpBackend::from_proxy(&proxy),

@@ -52,6 +52,8 @@ pub struct ResolvedServer {
     pub send_proxy: Option<ringlb_config::model::ProxyVersion>,
     /// `redir PREFIX`: GET and HEAD requests routed here are answered with a 302 instead.
     pub redir: Option<Box<str>>,
+    /// `source ADDR[:PORT]`: the local address connections to it leave from.
+    pub source: Option<SocketAddr>,
 }
 
 impl ResolvedServer {
@@ -77,6 +79,7 @@ impl ResolvedServer {
             h2: false,
             send_proxy: None,
             redir: None,
+            source: None,
         }
     }
 
@@ -84,7 +87,7 @@ impl ResolvedServer {
     pub fn target(&self, client_port: u16) -> Target<'_> {
         match &self.unix {
             Some(path) => Target::Unix(path),
-            None => Target::Inet(self.addr(client_port)),
+            None => Target::Inet(self.addr(client_port), self.source),
         }
     }
 
@@ -102,14 +105,15 @@ impl ResolvedServer {
 /// Where a server connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
-    Inet(SocketAddr),
+    /// The server's address, and the `source` address to connect from.
+    Inet(SocketAddr, Option<SocketAddr>),
     Unix(&'a Path),
 }
 
 impl std::fmt::Display for Target<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Inet(a) => write!(f, "{a}"),
+            Target::Inet(a, _) => write!(f, "{a}"),
             Target::Unix(p) => write!(f, "unix@{}", p.display()),
         }
     }
@@ -125,6 +129,8 @@ pub struct ResolvedBackend {
     pub retries: u32,
     pub redispatch: bool,
     pub connect_timeout: Option<Duration>,
+    /// `option srvtcpka` (or `tcpka`): TCP keep-alive towards servers.
+    pub keepalive: bool,
     /// Idle server connections kept per server for keep-alive reuse.
     pub idle_per_server: usize,
     pub lb: LbSettings,
@@ -318,6 +324,7 @@ impl ResolvedBackend {
                 h2: s.proto == Some(ringlb_config::model::HttpProto::H2),
                 send_proxy: s.send_proxy,
                 redir: s.redir.as_deref().map(Box::from),
+                source: s.source,
             });
         }
         if servers.is_empty() {
@@ -336,6 +343,7 @@ impl ResolvedBackend {
             retries: proxy.retries,
             redispatch: proxy.options.redispatch,
             connect_timeout: proxy.timeouts.connect,
+            keepalive: proxy.options.srvtcpka || proxy.options.tcpka,
             idle_per_server: DEFAULT_IDLE_PER_SERVER,
             lb: LbSettings::from_proxy(proxy),
             load,

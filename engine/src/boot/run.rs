@@ -311,6 +311,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 tls,
                 proto: b.options.proto,
                 accept_proxy: b.options.accept_proxy,
+                maxconn: b.options.maxconn.map(ConnLimit::new),
             });
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
                 addrs.push((fe.name.clone(), a, side.clone()));
@@ -379,6 +380,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 frontend: ConnLimit::new(fe.maxconn.unwrap_or(budget.maxconn)),
             },
             splice: fe.options.splice_auto || be.is_some_and(|b| b.options.splice_auto),
+            client_keepalive: fe.options.clitcpka || fe.options.tcpka,
             http: (fe.mode == Mode::Http).then(|| HttpFrontend {
                 errors: ErrorPages::in_config(fe, Shared::of(&config)),
                 ..HttpFrontend::with_rules(fe, &config.global.tune, rules.clone())

@@ -126,6 +126,19 @@ impl Stream {
         }
     }
 
+    /// Turns on TCP keep-alive probes where there is TCP (`option clitcpka`, `srvtcpka`,
+    /// `tcpka`), with the system's timings, as HAProxy does.
+    pub fn set_keepalive(&self) {
+        let fd = match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.tcp().as_raw_fd(),
+            Stream::Unix(_) | Stream::Mux(_) => return,
+        };
+        // SAFETY: `fd` is this stream's open socket, borrowed for the one call.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        drop(socket2::SockRef::from(&fd).set_keepalive(true));
+    }
+
     /// The TLS session, when the stream is TLS (or an HTTP/2 stream carried over TLS).
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {

@@ -33,6 +33,8 @@ pub struct FrontendLog {
     pub format: LogFormat,
     /// `option dontlognull`: connections that sent nothing are not logged.
     pub dontlognull: bool,
+    /// `option dontlog-normal`: only streams that failed, retried or got a 5xx are logged.
+    pub dontlog_normal: bool,
     /// `option log-separate-errors`: lines of failed streams are sent at `err` level.
     pub separate_errors: bool,
     pub request_captures: Vec<(String, usize)>,
@@ -69,6 +71,7 @@ impl FrontendLog {
         Some(Self {
             sinks,
             dontlognull: p.options.dontlognull,
+            dontlog_normal: p.options.dontlog_normal,
             separate_errors: p.options.log_separate_errors,
             // `http-request capture … len` slots follow the declared ones.
             request_captures: captures(CaptureSide::Request)

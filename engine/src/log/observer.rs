@@ -297,6 +297,11 @@ impl Observer {
             ctx.termination,
             Termination::Normal | Termination::IdleTimeout
         );
+        // HAProxy's test (`strm_log`): an error, a retry or a 5xx is never "normal".
+        let normal = !failed && trace.retries == 0 && ctx.status.is_none_or(|s| s < 500);
+        if normal && plan.dontlog_normal {
+            return;
+        }
         let mut conns = self.conns(Some(fe), trace.backend, trace.server);
         conns[4] = trace.retries;
         let (backend, server) = self.names(trace.backend, trace.server);
@@ -454,6 +459,10 @@ impl Observer {
         if plan.dontlognull && t.bytes_in == 0 {
             return;
         }
+        let failed = t.state != *b"--";
+        if plan.dontlog_normal && !failed {
+            return;
+        }
         let log = self.log.as_ref().expect("checked by frontend_log");
         let end = Instant::now();
         let wall = SystemTime::now() - (end - t.accepted);
@@ -490,7 +499,6 @@ impl Observer {
             server,
             ..txn
         };
-        let failed = t.state != *b"--";
         log.emit(plan, plan.level(failed), st, |out| {
             render_log(&plan.format, &txn, &info, out)
         });

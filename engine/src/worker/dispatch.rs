@@ -33,6 +33,8 @@ pub struct FrontendPlan {
     pub limits: Limits,
     /// `option splice-auto` on the frontend or its backend.
     pub splice: bool,
+    /// `option clitcpka` (or `tcpka`) on the frontend: TCP keep-alive towards clients.
+    pub client_keepalive: bool,
     /// HTTP settings, for `mode http` frontends.
     pub http: Option<HttpFrontend>,
     /// ACLs and rules (shared with `http` for HTTP frontends).
@@ -52,6 +54,9 @@ pub struct BindSide {
     pub proto: Option<HttpProto>,
     /// `accept-proxy`: every connection starts with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// `maxconn`: this line's own ceiling on open connections, over every worker and
+    /// address of the line (the frontend's and the global one still apply).
+    pub maxconn: Option<Arc<crate::worker::limits::ConnLimit>>,
 }
 
 /// Serves one accepted connection according to its frontend's mode, after `monitor-net`
@@ -66,6 +71,9 @@ pub async fn serve_connection(
 ) -> Option<IdleConn> {
     let accepted_at = std::time::SystemTime::now();
     stream.set_nodelay();
+    if plan.client_keepalive {
+        stream.set_keepalive();
+    }
     let mut local = stream.local_addr();
     let rules = &plan.rules;
     let accepted = {

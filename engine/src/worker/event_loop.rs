@@ -439,7 +439,7 @@ async fn accept_loop(
             if worker.stop_accepting.is_set() {
                 return;
             }
-            if let Some(slot) = plan.limits.try_acquire() {
+            if let Some(slot) = plan.limits.try_acquire_on(bind.maxconn.as_ref()) {
                 break slot;
             }
             let _ = first_of(

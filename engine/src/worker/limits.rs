@@ -1,11 +1,12 @@
-//! Connection limits: global and per-frontend `maxconn`, and the descriptor arithmetic that
-//! decides whether a configuration fits in `RLIMIT_NOFILE`.
+//! Connection limits: global, per-frontend and per-`bind` `maxconn`, and the descriptor
+//! arithmetic that decides whether a configuration fits in `RLIMIT_NOFILE`.
 //!
-//! A limit is one shared atomic counter per frontend plus one global counter, not a
-//! per-worker share: `SO_REUSEPORT` spreads connections unevenly, and a share would refuse
-//! connections on a busy worker while another sits idle. Acquiring is one `fetch_add` on
-//! accept, releasing one `fetch_sub` on close; a worker at the limit stops accepting (the
-//! kernel backlog holds the waiting clients) and looks again every few milliseconds.
+//! A limit is one shared atomic counter per frontend (and per `bind` line with its own
+//! `maxconn`) plus one global counter, not a per-worker share: `SO_REUSEPORT` spreads
+//! connections unevenly, and a share would refuse connections on a busy worker while another
+//! sits idle. Acquiring is one `fetch_add` on accept, releasing one `fetch_sub` on close; a
+//! worker at the limit stops accepting (the kernel backlog holds the waiting clients) and
+//! looks again every few milliseconds.
 
 use std::fmt;
 use std::io;
@@ -65,6 +66,12 @@ pub struct Limits {
 impl Limits {
     /// A slot for one more connection, or `None` when either limit is reached.
     pub fn try_acquire(&self) -> Option<ConnSlot> {
+        self.try_acquire_on(None)
+    }
+
+    /// A slot for one more connection on a `bind` line with its own `maxconn` (`bind`), or
+    /// `None` when any of the three limits is reached.
+    pub fn try_acquire_on(&self, bind: Option<&Arc<ConnLimit>>) -> Option<ConnSlot> {
         if !self.global.try_take() {
             return None;
         }
@@ -72,8 +79,16 @@ impl Limits {
             self.global.put();
             return None;
         }
+        if let Some(b) = bind {
+            if !b.try_take() {
+                self.frontend.put();
+                self.global.put();
+                return None;
+            }
+        }
         Some(ConnSlot {
             limits: self.clone(),
+            bind: bind.cloned(),
         })
     }
 }
@@ -82,10 +97,14 @@ impl Limits {
 #[derive(Debug)]
 pub struct ConnSlot {
     limits: Limits,
+    bind: Option<Arc<ConnLimit>>,
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
+        if let Some(b) = &self.bind {
+            b.put();
+        }
         self.limits.frontend.put();
         self.limits.global.put();
     }
@@ -254,6 +273,29 @@ pub fn memory_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bind_maxconn_limits_its_line_only() {
+        let limits = Limits {
+            global: ConnLimit::new(10),
+            frontend: ConnLimit::new(10),
+        };
+        let line = ConnLimit::new(1);
+        let a = limits.try_acquire_on(Some(&line)).unwrap();
+        assert!(
+            limits.try_acquire_on(Some(&line)).is_none(),
+            "bind maxconn 1 refuses a second on its line"
+        );
+        assert_eq!(
+            (limits.global.current(), limits.frontend.current()),
+            (1, 1),
+            "a refused attempt gives the other slots back"
+        );
+        let _other_line = limits.try_acquire().unwrap();
+        drop(a);
+        assert_eq!(line.current(), 0);
+        assert!(limits.try_acquire_on(Some(&line)).is_some());
+    }
 
     #[test]
     fn a_slot_counts_against_both_limits_until_dropped() {

@@ -1,6 +1,7 @@
 //! Listening sockets: `bind` lines expanded to addresses, one `SO_REUSEPORT` socket per
-//! address per worker, inherited `fd@N` sockets shared by `dup`, and the refusal to share a
-//! port with another process.
+//! address per worker with the line's socket options (`transparent`, `defer-accept`,
+//! `interface`), inherited `fd@N` sockets shared by `dup`, and the refusal to share a port
+//! with another process.
 //!
 //! `*:80` and `:80` listen on 0.0.0.0 (IPv4 only); write `[::]:80` with `v4v6` for both
 //! families. Port 0 picks a free port once and every worker shares it (used by tests).
@@ -26,11 +27,74 @@ pub enum ListenAddr {
         addr: SocketAddr,
         v6only: bool,
         backlog: i32,
+        opts: InetOptions,
     },
     /// An inherited listening socket, shared by all workers.
     Fd(RawFd),
     /// A Unix socket path (`unix@PATH`, or a path): one socket, shared by all workers.
     Unix(UnixBind),
+}
+
+/// Socket options of a `bind` line on an IP address, set before the socket binds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InetOptions {
+    /// `transparent`: accept connections to foreign addresses (`IP_TRANSPARENT`).
+    pub transparent: bool,
+    /// `defer-accept`: a connection is accepted once data arrived (`TCP_DEFER_ACCEPT`).
+    pub defer_accept: bool,
+    /// `interface NAME`: only connections arriving on that interface (`SO_BINDTODEVICE`).
+    pub interface: Option<String>,
+}
+
+impl InetOptions {
+    fn of(bind: &Bind) -> Self {
+        Self {
+            transparent: bind.options.transparent,
+            defer_accept: bind.options.defer_accept,
+            interface: bind.options.interface.clone(),
+        }
+    }
+
+    /// Sets the options on a socket not bound yet. A failure is an error, not a warning as
+    /// HAProxy makes of `interface` and `defer-accept`: a listener quietly bound to every
+    /// interface would accept more than the configuration says.
+    fn apply(&self, sock: &Socket, addr: SocketAddr) -> io::Result<()> {
+        let fd = sock.as_raw_fd();
+        let on: libc::c_int = 1;
+        let set = |level, name, what: &str| {
+            // SAFETY: `fd` is an open socket; the value is a c_int that outlives the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    name,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                Ok(())
+            } else {
+                let e = io::Error::last_os_error();
+                Err(io::Error::new(e.kind(), format!("{what}: {e}")))
+            }
+        };
+        if self.transparent {
+            if addr.is_ipv6() {
+                set(libc::SOL_IPV6, libc::IPV6_TRANSPARENT, "transparent")?;
+            } else {
+                set(libc::SOL_IP, libc::IP_TRANSPARENT, "transparent")?;
+            }
+        }
+        if self.defer_accept {
+            set(libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, "defer-accept")?;
+        }
+        if let Some(name) = &self.interface {
+            sock.bind_device(Some(name.as_bytes()))
+                .map_err(|e| io::Error::new(e.kind(), format!("interface '{name}': {e}")))?;
+        }
+        Ok(())
+    }
 }
 
 /// A `bind` on a Unix socket path, with the file's `mode`, `user` and `group`.
@@ -181,6 +245,7 @@ pub fn expand(bind: &Bind, default_backlog: u32) -> Result<Vec<ListenAddr>, List
                         addr: SocketAddr::new(ip, port),
                         v6only,
                         backlog,
+                        opts: InetOptions::of(bind),
                     });
                 }
             }
@@ -218,14 +283,20 @@ pub fn probe_unused(addr: SocketAddr) -> Result<(), ListenError> {
     }
 }
 
-/// One `SO_REUSEPORT` listening socket on `addr`.
-pub fn reuseport_listener(addr: SocketAddr, v6only: bool, backlog: i32) -> io::Result<TcpListener> {
+/// One `SO_REUSEPORT` listening socket on `addr`, with the `bind` line's options.
+pub fn reuseport_listener(
+    addr: SocketAddr,
+    v6only: bool,
+    backlog: i32,
+    opts: &InetOptions,
+) -> io::Result<TcpListener> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
     if addr.is_ipv6() {
         sock.set_only_v6(v6only)?;
     }
+    opts.apply(&sock, addr)?;
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
@@ -268,18 +339,20 @@ pub fn bind_for_workers(
             addr,
             v6only,
             backlog,
+            ref opts,
         } => {
             if !takeover {
                 probe_unused(addr)?;
             }
             let first =
-                reuseport_listener(addr, v6only, backlog).map_err(|e| bind_error(addr, e))?;
+                reuseport_listener(addr, v6only, backlog, opts).map_err(|e| bind_error(addr, e))?;
             // Port 0: every worker joins the port the first socket got.
             let bound = first.local_addr().map_err(|e| ListenError::Bind(addr, e))?;
             let mut out = vec![first];
             for _ in 1..workers {
                 out.push(
-                    reuseport_listener(bound, v6only, backlog).map_err(|e| bind_error(bound, e))?,
+                    reuseport_listener(bound, v6only, backlog, opts)
+                        .map_err(|e| bind_error(bound, e))?,
                 );
             }
             Ok((bound, out))
@@ -334,6 +407,69 @@ mod tests {
             })
             .collect();
         assert_eq!(ports, vec![8080, 8081, 8082]);
+    }
+
+    #[test]
+    fn defer_accept_and_interface_are_set_on_the_listening_socket() {
+        let opts = InetOptions {
+            defer_accept: true,
+            interface: Some("lo".into()),
+            ..InetOptions::default()
+        };
+        let l = reuseport_listener("127.0.0.1:0".parse().unwrap(), false, 16, &opts).unwrap();
+        let sock = socket2::SockRef::from(&l);
+        assert_eq!(sock.device().unwrap().as_deref(), Some(&b"lo"[..]));
+        let mut delay: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the listener is open; `delay` and `len` outlive the call.
+        let r = unsafe {
+            libc::getsockopt(
+                l.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&mut delay as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(r, 0);
+        assert!(delay > 0, "TCP_DEFER_ACCEPT is {delay}");
+    }
+
+    #[test]
+    fn transparent_is_set_or_refuses_the_bind() {
+        let opts = InetOptions {
+            transparent: true,
+            ..InetOptions::default()
+        };
+        match reuseport_listener("127.0.0.1:0".parse().unwrap(), false, 16, &opts) {
+            Ok(l) => {
+                let mut on: libc::c_int = 0;
+                let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+                // SAFETY: the listener is open; `on` and `len` outlive the call.
+                let r = unsafe {
+                    libc::getsockopt(
+                        l.as_raw_fd(),
+                        libc::SOL_IP,
+                        libc::IP_TRANSPARENT,
+                        (&mut on as *mut libc::c_int).cast(),
+                        &mut len,
+                    )
+                };
+                assert_eq!((r, on), (0, 1));
+            }
+            // Without CAP_NET_ADMIN the start fails, naming the option.
+            Err(e) => assert!(e.to_string().starts_with("transparent: "), "{e}"),
+        }
+    }
+
+    #[test]
+    fn an_interface_that_does_not_exist_refuses_the_bind() {
+        let opts = InetOptions {
+            interface: Some("nosuch0".into()),
+            ..InetOptions::default()
+        };
+        let e = reuseport_listener("127.0.0.1:0".parse().unwrap(), false, 16, &opts).unwrap_err();
+        assert!(e.to_string().starts_with("interface 'nosuch0': "), "{e}");
     }
 
     #[test]

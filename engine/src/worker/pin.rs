@@ -26,6 +26,14 @@ pub fn cpus_for_thread(
     let max_cpu = allowed.iter().copied().max().unwrap_or(0) as u32;
     let mut chosen = None;
     for map in maps {
+        // `cpu-map 2/1-4 …`: HAProxy 2.6 ignores process ids above 1 (there is one process).
+        if map
+            .process
+            .as_ref()
+            .is_some_and(|p| !ids(p, 1, 1).contains(&1))
+        {
+            continue;
+        }
         let threads = ids(&map.threads, 1, nbthread.max(1));
         let Some(pos) = threads.iter().position(|&t| t == thread) else {
             continue;
@@ -147,6 +155,30 @@ mod tests {
         // cpu-map 1/all 0-1
         let maps = [map(false, IdSet::All, IdSet::Ranges(vec![(0, 1)]))];
         assert_eq!(cpus_for_thread(&maps, 3, 4, &[0, 1, 2, 3]), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_line_for_another_process_maps_nothing() {
+        // cpu-map 2/1 3, then cpu-map 1/2 2: HAProxy 2.6 ignores processes above 1.
+        let other = CpuMap {
+            process: Some(IdSet::Ranges(vec![(2, 2)])),
+            ..map(
+                false,
+                IdSet::Ranges(vec![(1, 1)]),
+                IdSet::Ranges(vec![(3, 3)]),
+            )
+        };
+        let ours = CpuMap {
+            process: Some(IdSet::Ranges(vec![(1, 1)])),
+            ..map(
+                false,
+                IdSet::Ranges(vec![(2, 2)]),
+                IdSet::Ranges(vec![(2, 2)]),
+            )
+        };
+        let maps = [other, ours];
+        assert_eq!(cpus_for_thread(&maps, 1, 2, &[0, 1, 2, 3]), vec![0]);
+        assert_eq!(cpus_for_thread(&maps, 2, 2, &[0, 1, 2, 3]), vec![2]);
     }
 
     #[test]

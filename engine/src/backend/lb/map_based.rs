@@ -108,7 +108,6 @@ mod tests {
             key: Balance::UrlParam {
                 name: "id".into(),
                 check_post: None,
-                max_wait: None,
             },
             hash_type: HashType::default(),
             load: load.clone(),

@@ -41,6 +41,7 @@ pub fn bind_or_inherit(
             addr: a,
             v6only,
             backlog,
+            opts,
         },
         Some(inherited),
     ) = (addr, inherited)
@@ -58,7 +59,7 @@ pub fn bind_or_inherit(
             }
             while socks.len() < workers {
                 socks.push(
-                    listener::reuseport_listener(a, *v6only, *backlog)
+                    listener::reuseport_listener(a, *v6only, *backlog, opts)
                         .map_err(|e| ListenError::Bind(a, e))?,
                 );
             }

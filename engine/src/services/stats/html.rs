@@ -280,10 +280,15 @@ fn proxy_table(out: &mut String, page: &StatsPage, opts: &PageOptions, admin: bo
             escape(&page.uri)
         );
     }
+    // HAProxy writes the proxy's `description` in the header, after its name.
+    let desc = match &v.description {
+        Some(d) => format!(" <span class=\"desc\">{}</span>", escape(d)),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
         "<table class=\"tbl\" id=\"{}\"><tr><th class=\"pxname\" colspan=\"{}\">\
-         <a name=\"{0}\"></a>{0}</th></tr>",
+         <a name=\"{0}\"></a>{0}{desc}</th></tr>",
         escape(&v.name),
         COLUMNS + usize::from(can_act)
     );

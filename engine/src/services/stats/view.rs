@@ -281,6 +281,8 @@ pub struct H2View {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyView {
     pub name: String,
+    /// `description TEXT`: shown beside the name in the page's proxy header.
+    pub description: Option<String>,
     pub mode: Mode,
     pub frontend: Option<Row>,
     pub servers: Vec<Row>,
@@ -336,6 +338,7 @@ pub fn proxies(src: &Sources, scope: &[String]) -> Vec<ProxyView> {
         };
         out.push(ProxyView {
             name: p.name.clone(),
+            description: p.description.clone(),
             mode: p.mode,
             frontend,
             servers,
