@@ -52,6 +52,8 @@ pub struct BindSide {
     pub proto: Option<HttpProto>,
     /// `accept-proxy`: every connection starts with a PROXY protocol header.
     pub accept_proxy: bool,
+    /// The line's listen backlog, for listening again after `enable frontend`.
+    pub backlog: i32,
 }
 
 /// Serves one accepted connection according to its frontend's mode, after `monitor-net`

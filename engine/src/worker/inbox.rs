@@ -35,6 +35,12 @@ pub enum ShardEvent {
     Pause,
     /// Accept again after `Pause` (SIGTTIN).
     Resume,
+    /// `disable|enable|shutdown frontend`: the frontend at this index (`FrontendPlan::index`)
+    /// refuses clients, accepts again, or closes its sockets for good.
+    SetFrontendState {
+        frontend: usize,
+        state: crate::worker::frontends::FrontendState,
+    },
     /// Report every server's state (for the process taking over).
     ReportServerState {
         reply: Sender<Vec<crate::backend::ServerStatus>>,

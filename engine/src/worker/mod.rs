@@ -3,6 +3,7 @@
 
 pub mod dispatch;
 pub mod event_loop;
+pub mod frontends;
 pub mod inbox;
 pub mod limits;
 pub mod listener;

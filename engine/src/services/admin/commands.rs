@@ -6,7 +6,8 @@ use ringlb_checks::AdminState;
 use ringlb_config::model::AdminLevel;
 
 use crate::services::admin::state::{StateError, WeightSpec};
-use crate::services::admin::{info, process, stat, Runtime};
+use crate::services::admin::{frontends, info, process, stat, Runtime};
+use crate::worker::frontends::FrontendState;
 
 /// One connection's state.
 #[derive(Debug, Clone)]
@@ -55,6 +56,10 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("show activity", "show activity                           : show per-thread activity counters", AdminLevel::User),
     ("show pools", "show pools                              : report information about the buffer pools", AdminLevel::User),
     ("clear counters", "clear counters [all]                    : clear the peaks (all: every counter)", AdminLevel::Operator),
+    ("disable frontend", "disable frontend <frontend>             : temporarily disable specific frontend", AdminLevel::Admin),
+    ("enable frontend", "enable frontend <frontend>              : re-enable specific frontend", AdminLevel::Admin),
+    ("shutdown frontend", "shutdown frontend <frontend>            : stop a specific frontend", AdminLevel::Admin),
+    ("set maxconn frontend", "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting", AdminLevel::Admin),
     ("set maxconn global", "set maxconn global <value>              : change the per-process maxconn setting", AdminLevel::Admin),
     ("set timeout cli", "set timeout cli <delay>                 : change this CLI session's idle timeout (seconds)", AdminLevel::User),
     ("show ssl cert", "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file", AdminLevel::Operator),
@@ -176,6 +181,12 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
             rt.stats.clear_maxima();
             Ok(String::new())
         }
+        ["disable", "frontend", rest @ ..] => frontend_state(rt, rest, FrontendState::Paused),
+        ["enable", "frontend", rest @ ..] => frontend_state(rt, rest, FrontendState::Open),
+        ["shutdown", "frontend", rest @ ..] => frontend_state(rt, rest, FrontendState::Stopped),
+        ["set", "maxconn", "frontend", rest @ ..] => {
+            frontends::set_maxconn(&rt.config, &rt.frontends, rest)
+        }
         ["set", "maxconn", "global", rest @ ..] => Ok(process::set_maxconn_global(rt, rest)),
         ["set", "timeout", "cli", rest @ ..] => set_timeout_cli(session, rest),
         ["show", "servers", "state", rest @ ..] => {
@@ -241,13 +252,9 @@ fn needs_data_plane(w: &[&str]) -> Option<String> {
         return Some(format!("set server <bk>/<srv> {what}"));
     }
     let known: &[&[&str]] = &[
-        &["enable", "frontend"],
-        &["disable", "frontend"],
-        &["shutdown", "frontend"],
         &["shutdown", "session"],
         &["shutdown", "sessions"],
         &["show", "sess"],
-        &["set", "maxconn", "frontend"],
         &["set", "rate-limit"],
     ];
     known
@@ -268,6 +275,10 @@ fn set_weight(rt: &Runtime, t: Option<&&str>, w: Option<&&str>) -> Result<String
     let spec = WeightSpec::parse(w).ok_or("Require <weight> or <weight%>.\n")?;
     rt.servers.set_weight(&b, &s, spec).map_err(state_error)?;
     Ok(String::new())
+}
+
+fn frontend_state(rt: &Runtime, rest: &[&str], to: FrontendState) -> Result<String, String> {
+    frontends::set_state(&rt.config, &rt.frontends, &rt.inboxes, rest.first(), to)
 }
 
 fn set_maxconn(rt: &Runtime, rest: &[&str]) -> Result<String, String> {

@@ -36,6 +36,8 @@ pub struct StatsContext {
     pub started: SystemTime,
     /// Set once the control side runs (after every worker serves).
     states: OnceLock<Arc<dyn PageStates>>,
+    /// The running frontends' states and limits (`disable frontend`, `set maxconn frontend`).
+    pub frontends: Arc<crate::services::admin::frontends::Frontends>,
 }
 
 impl StatsContext {
@@ -44,8 +46,10 @@ impl StatsContext {
         registry: Registry,
         backends: Arc<Vec<ResolvedBackend>>,
         maxconn: u64,
+        frontends: Arc<crate::services::admin::frontends::Frontends>,
     ) -> Self {
         Self {
+            frontends,
             config,
             registry,
             backends,
@@ -89,6 +93,7 @@ impl StatsContext {
             downtime: &downtime,
             maxconn: self.maxconn,
             pid: self.pid,
+            frontends: Some(&self.frontends),
         };
         view::proxies(&src, scope)
     }

@@ -11,6 +11,7 @@ use ringlb_config::Config;
 
 use crate::backend::ResolvedBackend;
 use crate::metrics::{CounterSnapshot, Registry, Snapshot};
+use crate::worker::frontends::FrontendState;
 
 /// What the rows are read from; all of it taken at one moment by the caller.
 pub struct Sources<'a> {
@@ -28,6 +29,9 @@ pub struct Sources<'a> {
     /// The process-wide connection limit (`maxconn` as applied).
     pub maxconn: u64,
     pub pid: u32,
+    /// The running frontends' states and limits as the runtime API set them (`None`:
+    /// as configured).
+    pub frontends: Option<&'a crate::services::admin::frontends::Frontends>,
 }
 
 /// Which part of a proxy a row describes; HAProxy's `type` column.
@@ -56,6 +60,8 @@ pub enum Status {
     Open,
     /// A frontend that is disabled.
     Stop,
+    /// A frontend refusing clients for now (`disable frontend`).
+    Paused,
     Up,
     Down,
     /// UP, failing checks: `failed` of `fall` seen.
@@ -82,6 +88,7 @@ impl Status {
         match self {
             Self::Open => "OPEN".into(),
             Self::Stop => "STOP".into(),
+            Self::Paused => "PAUSED".into(),
             Self::Up => "UP".into(),
             Self::Down => "DOWN".into(),
             Self::GoingDown { failed, fall } => format!("UP {failed}/{fall}"),
@@ -464,10 +471,12 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         .frontends
         .iter()
         .position(|n| n == &p.name);
-    let status = if p.disabled {
-        Status::Stop
-    } else {
-        Status::Open
+    let running = src.frontends.and_then(|f| f.get(&p.name));
+    let status = match running.map(|f| f.state()) {
+        _ if p.disabled => Status::Stop,
+        Some(FrontendState::Paused) => Status::Paused,
+        Some(FrontendState::Stopped) => Status::Stop,
+        _ => Status::Open,
     };
     let base = counted_row(
         src,
@@ -477,7 +486,10 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         status,
     );
     Row {
-        slim: Some(u64::from(p.maxconn.unwrap_or(src.maxconn as u32))),
+        slim: Some(u64::from(running.map_or_else(
+            || p.maxconn.unwrap_or(src.maxconn as u32),
+            |f| f.maxconn(),
+        ))),
         dreq: Some(c.denied_req),
         ereq: Some(c.err_req),
         rate_lim: Some(0),

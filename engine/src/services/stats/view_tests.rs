@@ -91,6 +91,7 @@ fn view(f: &Fixture, checks: &[CheckState], scope: &[String]) -> Vec<ProxyView> 
         downtime: &down,
         maxconn: 500,
         pid: 77,
+        frontends: None,
     };
     proxies(&src, scope)
 }
