@@ -51,8 +51,9 @@ struct ServerSlot {
     weight: Cell<u16>,
     up: Cell<bool>,
     idle: RefCell<IdlePool>,
-    /// Connections in use by requests, kept only when a state change may end them.
-    in_flight: Option<Rc<in_flight::InFlight>>,
+    /// Connections in use by requests, which a state change or `shutdown sessions server`
+    /// may end.
+    in_flight: Rc<in_flight::InFlight>,
     /// `proto h2`: the connection this worker's requests to the server are streams of.
     h2: RefCell<Option<Rc<h2::H2Conn>>>,
 }
@@ -98,8 +99,7 @@ impl BackendTable {
                 weight: Cell::new(s.weight),
                 up: Cell::new(true),
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
-                in_flight: in_flight::needs_registry(s, &conf.servers)
-                    .then(|| Rc::new(in_flight::InFlight::default())),
+                in_flight: Rc::new(in_flight::InFlight::default()),
                 h2: RefCell::new(None),
             })
             .collect();

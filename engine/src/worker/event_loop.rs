@@ -26,6 +26,7 @@ use crate::worker::dispatch::{BindSide, FrontendPlan};
 use crate::worker::frontends::{FrontendState, Gates, OwnedListener};
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
+use crate::worker::streams::Streams;
 use crate::worker::park::Parking;
 use crate::worker::WorkerInfo;
 
@@ -73,6 +74,8 @@ pub struct Worker {
     paused: Cell<bool>,
     /// `disable|enable|shutdown frontend`: which frontends accept.
     gates: Gates,
+    /// The client connections, for `show sess` and `shutdown session`.
+    pub streams: Streams,
     /// Set when `hard-stop-after` expires (`ShardEvent::Kill`), seen by sessions through
     /// `Router::killed`.
     pub killed: Latch,
@@ -155,11 +158,22 @@ pub struct Admitted {
     _slot: ConnSlot,
     /// Its descriptor is in the worker's parking set (parked before).
     pub watched: bool,
+    /// Its entry in the worker's `streams`.
+    stream_key: usize,
 }
 
 impl Admitted {
-    fn new(worker: Rc<Worker>, plan: Arc<FrontendPlan>, slot: ConnSlot) -> Self {
+    fn new(
+        worker: Rc<Worker>,
+        plan: Arc<FrontendPlan>,
+        slot: ConnSlot,
+        stream: &Stream,
+        peer: SocketAddr,
+    ) -> Self {
         worker.active.set(worker.active.get() + 1);
+        let stream_key = worker
+            .streams
+            .insert(stream.as_raw_fd(), peer, plan.index);
         let stats = &worker.obs.stats;
         let tick = stats.tick();
         stats.process.session_start(tick);
@@ -169,12 +183,14 @@ impl Admitted {
             plan,
             _slot: slot,
             watched: false,
+            stream_key,
         }
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        self.worker.streams.remove(self.stream_key);
         let stats = &self.worker.obs.stats;
         stats.frontends[self.plan.index].session_end();
         stats.process.session_end();
@@ -239,6 +255,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         listeners: RefCell::new(Vec::new()),
         paused: Cell::new(false),
         gates: Gates::new(stats_frontends),
+        streams: Streams::new(info.index),
         parking: match Parking::new(obs_stats) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -332,6 +349,17 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 ShardEvent::Resume => worker.paused.set(false),
                 ShardEvent::SetFrontendState { frontend, state } => {
                     worker.set_frontend_state(frontend, state)
+                }
+                ShardEvent::ShowSessions { reply } => {
+                    let _ = reply.send(worker.streams.list());
+                }
+                ShardEvent::ShutdownSession { id, reply } => {
+                    let _ = reply.send(worker.streams.shut_down(id));
+                }
+                ShardEvent::ShutdownServerSessions { .. } => {
+                    for b in worker.backends.values() {
+                        ev.apply_to(b);
+                    }
                 }
                 ShardEvent::ReportServerState { reply } => {
                     let _ = reply.send(worker.server_statuses());
@@ -502,7 +530,7 @@ async fn accept_loop(
         };
         match res {
             Ok((stream, peer)) => {
-                let conn = Admitted::new(worker.clone(), plan.clone(), slot);
+                let conn = Admitted::new(worker.clone(), plan.clone(), slot, &stream, peer);
                 monoio::spawn(serve(conn, stream, peer, bind.clone()));
             }
             Err(e) => {

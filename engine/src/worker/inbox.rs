@@ -41,6 +41,14 @@ pub enum ShardEvent {
         frontend: usize,
         state: crate::worker::frontends::FrontendState,
     },
+    /// `show sess`: this worker's client connections.
+    ShowSessions {
+        reply: Sender<Vec<crate::worker::streams::StreamInfo>>,
+    },
+    /// `shutdown session ID`: ends the client connection `id` if this worker has it.
+    ShutdownSession { id: u64, reply: Sender<bool> },
+    /// `shutdown sessions server B/S`: ends the server's connections in use by requests.
+    ShutdownServerSessions { backend: String, server: String },
     /// Report every server's state (for the process taking over).
     ReportServerState {
         reply: Sender<Vec<crate::backend::ServerStatus>>,
@@ -72,6 +80,10 @@ impl ShardEvent {
             } if *backend == table.name() => table
                 .server_id(server)
                 .map(|id| table.set_weight(id, *weight))
+                .is_some(),
+            Self::ShutdownServerSessions { backend, server } if *backend == table.name() => table
+                .server_id(server)
+                .map(|id| table.shut_down_sessions(id))
                 .is_some(),
             _ => false,
         }
@@ -123,6 +135,11 @@ pub struct Inboxes {
 impl Inboxes {
     pub fn new(senders: Vec<InboxSender>) -> Self {
         Self { senders }
+    }
+
+    /// Sends `event` to worker `i` (from 0); false when there is no such worker running.
+    pub fn send_to(&self, i: usize, event: ShardEvent) -> bool {
+        self.senders.get(i).is_some_and(|s| s.send(event).is_ok())
     }
 
     /// Sends a copy of `event` to every worker still running.

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod listener;
 pub mod park;
 pub mod pin;
+pub mod streams;
 pub mod upstream;
 
 use std::fmt;

@@ -6,7 +6,7 @@ use ringlb_checks::AdminState;
 use ringlb_config::model::AdminLevel;
 
 use crate::services::admin::state::{StateError, WeightSpec};
-use crate::services::admin::{frontends, info, process, stat, Runtime};
+use crate::services::admin::{frontends, info, process, sessions, stat, Runtime};
 use crate::worker::frontends::FrontendState;
 
 /// One connection's state.
@@ -60,6 +60,9 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("enable frontend", "enable frontend <frontend>              : re-enable specific frontend", AdminLevel::Admin),
     ("shutdown frontend", "shutdown frontend <frontend>            : stop a specific frontend", AdminLevel::Admin),
     ("set maxconn frontend", "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting", AdminLevel::Admin),
+    ("show sess", "show sess                               : report the list of current sessions", AdminLevel::Operator),
+    ("shutdown session", "shutdown session <id>                   : kill a specific session", AdminLevel::Admin),
+    ("shutdown sessions server", "shutdown sessions server <bk>/<srv>     : kill sessions on a server", AdminLevel::Admin),
     ("set maxconn global", "set maxconn global <value>              : change the per-process maxconn setting", AdminLevel::Admin),
     ("set timeout cli", "set timeout cli <delay>                 : change this CLI session's idle timeout (seconds)", AdminLevel::User),
     ("show ssl cert", "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file", AdminLevel::Operator),
@@ -112,7 +115,7 @@ fn denied() -> String {
     "Permission denied\n".into()
 }
 
-fn state_error(e: StateError) -> String {
+pub(super) fn state_error(e: StateError) -> String {
     match e {
         StateError::NoSuchBackend => "No such backend.\n".into(),
         StateError::NoSuchServer => "No such server.\n".into(),
@@ -187,6 +190,9 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
         ["set", "maxconn", "frontend", rest @ ..] => {
             frontends::set_maxconn(&rt.config, &rt.frontends, rest)
         }
+        ["show", "sess", ..] => Ok(sessions::show_sess(rt)),
+        ["shutdown", "session", rest @ ..] => sessions::shutdown_session(rt, rest),
+        ["shutdown", "sessions", "server", rest @ ..] => sessions::shutdown_server_sessions(rt, rest),
         ["set", "maxconn", "global", rest @ ..] => Ok(process::set_maxconn_global(rt, rest)),
         ["set", "timeout", "cli", rest @ ..] => set_timeout_cli(session, rest),
         ["show", "servers", "state", rest @ ..] => {
@@ -252,9 +258,6 @@ fn needs_data_plane(w: &[&str]) -> Option<String> {
         return Some(format!("set server <bk>/<srv> {what}"));
     }
     let known: &[&[&str]] = &[
-        &["shutdown", "session"],
-        &["shutdown", "sessions"],
-        &["show", "sess"],
         &["set", "rate-limit"],
     ];
     known

@@ -17,6 +17,9 @@ pub struct FrontendEntry {
     pub name: String,
     /// Its position among the frontends (`FrontendPlan::index`), which names it to workers.
     pub index: usize,
+    /// Where its connections go unless a rule says otherwise (`default_backend`, or the
+    /// `listen` section itself).
+    pub backend: Option<String>,
     state: AtomicU8,
     /// The connection limit every worker takes from.
     pub limit: Arc<ConnLimit>,
@@ -55,6 +58,7 @@ impl Frontends {
                 .map(|p| FrontendEntry {
                     name: p.name.clone(),
                     index: p.index,
+                    backend: p.backend.clone(),
                     state: AtomicU8::new(0),
                     limit: p.limits.frontend.clone(),
                 })
@@ -64,6 +68,11 @@ impl Frontends {
 
     pub fn get(&self, name: &str) -> Option<&FrontendEntry> {
         self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// The frontend at `index` (`FrontendPlan::index`).
+    pub fn at(&self, index: usize) -> Option<&FrontendEntry> {
+        self.entries.iter().find(|e| e.index == index)
     }
 }
 
