@@ -51,13 +51,18 @@ impl Rig {
 /// `listen web` (HTTP, round robin over s1 "one" and s2 "two"), an admin Unix socket
 /// (mode 600), an admin TCP socket and a user-level TCP socket, on one worker.
 fn rig() -> Rig {
+    rig_with(1, &[("s1", named("one")), ("s2", named("two"))])
+}
+
+/// [`rig`] with `threads` workers and `servers` in `listen web`.
+fn rig_with(threads: u16, servers: &[(&str, SocketAddr)]) -> Rig {
     let dir = TempDir::new("runtime-socket");
     let unix = dir.path().join("admin.sock");
-    let mut p = listen("web", &[("s1", named("one")), ("s2", named("two"))]);
+    let mut p = listen("web", servers);
     p.mode = Mode::Http;
     p.timeouts.client = Some(Duration::from_secs(5));
     p.timeouts.server = Some(Duration::from_secs(5));
-    let base = config(1, vec![p]);
+    let base = config(threads, vec![p]);
     // The TCP sockets' ports are free when chosen but may be taken by another test's
     // connection before the engine binds them: choose again then.
     for _ in 0..5 {
@@ -391,4 +396,191 @@ fn check_socket_is_healthy_while_a_backend_has_a_server_up() {
     both(&rig, "disable server web/s1; disable server web/s2");
     let err = probe.run(Duration::from_secs(2)).unwrap_err();
     assert!(err.contains("no backend has a server up"), "{err}");
+}
+
+/// Whether a client can open a connection to `addr` now.
+fn connects(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
+#[test]
+fn a_disabled_frontend_refuses_clients_in_every_worker_until_enabled() {
+    let rig = rig_with(2, &[("s1", named("one"))]);
+    assert_eq!(bodies(rig.web(), 2), vec!["one"; 2]);
+    assert_eq!(tcp(rig.admin_tcp, "disable frontend web"), "\n");
+    assert_eq!(
+        tcp(rig.admin_tcp, "disable frontend web"),
+        "All sockets are already disabled.\n\n"
+    );
+    let csv = tcp(rig.admin_tcp, "show stat");
+    assert_eq!(stat(&csv, "web", "FRONTEND", "status"), "PAUSED");
+    // Clients from many source ports, so both workers' sockets would be hit if either
+    // still listened.
+    for _ in 0..12 {
+        assert!(!connects(rig.web()), "a disabled frontend refuses");
+    }
+    assert_eq!(tcp(rig.admin_tcp, "enable frontend web"), "\n");
+    assert_eq!(
+        tcp(rig.admin_tcp, "enable frontend web"),
+        "All sockets are already enabled.\n\n"
+    );
+    assert_eq!(bodies(rig.web(), 12), vec!["one"; 12]);
+    let csv = tcp(rig.admin_tcp, "show stat");
+    assert_eq!(stat(&csv, "web", "FRONTEND", "status"), "OPEN");
+}
+
+#[test]
+fn shutdown_frontend_stops_it_for_good() {
+    let rig = rig_with(2, &[("s1", named("one"))]);
+    assert_eq!(tcp(rig.admin_tcp, "shutdown frontend web"), "\n");
+    for _ in 0..8 {
+        assert!(!connects(rig.web()), "a stopped frontend refuses");
+    }
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "FRONTEND", "status"),
+        "STOP"
+    );
+    for (q, answer) in [
+        ("shutdown frontend web", "Frontend was already shut down.\n\n"),
+        (
+            "enable frontend web",
+            "Frontend was previously shut down, cannot enable.\n\n",
+        ),
+        (
+            "disable frontend web",
+            "Frontend was previously shut down, cannot disable.\n\n",
+        ),
+        ("shutdown frontend nope", "No such frontend.\n\n"),
+        ("disable frontend", "A frontend name is expected.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+    assert!(!connects(rig.web()), "still refused");
+    assert_eq!(
+        tcp(rig.user_tcp, "enable frontend web"),
+        "Permission denied\n\n"
+    );
+}
+
+#[test]
+fn set_maxconn_frontend_holds_new_clients_at_the_new_limit() {
+    let rig = rig();
+    assert_eq!(tcp(rig.admin_tcp, "set maxconn frontend web 1"), "\n");
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "FRONTEND", "slim"),
+        "1"
+    );
+    let first = TcpStream::connect(rig.web()).unwrap();
+    stat_until(&rig, |c| stat(c, "web", "FRONTEND", "scur") == "1");
+    let mut second = TcpStream::connect(rig.web()).unwrap();
+    second
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(600)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        second.read(&mut buf).is_err(),
+        "the second client waits in the backlog"
+    );
+    drop(first);
+    second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = String::new();
+    second.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(
+        tcp(rig.admin_tcp, "set maxconn frontend nope 3"),
+        "No such frontend.\n\n"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set maxconn frontend web"),
+        "Integer value expected.\n\n"
+    );
+}
+
+/// The `show sess` line of the client whose local address is `client`.
+fn sess_line(rig: &Rig, client: SocketAddr) -> String {
+    let out = tcp(rig.admin_tcp, "show sess");
+    out.lines()
+        .find(|l| l.contains(&format!(" src={client} ")))
+        .unwrap_or_else(|| panic!("{client} in {out}"))
+        .to_string()
+}
+
+#[test]
+fn shutdown_session_closes_the_client_show_sess_names() {
+    let rig = rig_with(2, &[("s1", named("one"))]);
+    let clients: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(rig.web()).unwrap())
+        .collect();
+    stat_until(&rig, |c| stat(c, "web", "FRONTEND", "scur") == "4");
+    let mut ids = Vec::new();
+    for c in &clients {
+        let line = sess_line(&rig, c.local_addr().unwrap());
+        assert!(line.starts_with("0x"), "{line}");
+        assert!(
+            line.contains(": proto=tcpv4 src=") && line.contains(" fe=web be=web "),
+            "{line}"
+        );
+        ids.push(line.split(':').next().unwrap().to_string());
+    }
+    // The last client stays; the others are ended one by one, whichever worker has them.
+    for (c, id) in clients.iter().zip(&ids).take(3) {
+        assert_eq!(tcp(rig.admin_tcp, &format!("shutdown session {id}")), "\n");
+        let mut c = c.try_clone().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(c.read(&mut buf).unwrap(), 0, "the client sees its close");
+        assert_eq!(
+            tcp(rig.admin_tcp, &format!("shutdown session {id}")),
+            "No such session (use 'show sess').\n\n"
+        );
+    }
+    let mut last = clients[3].try_clone().unwrap();
+    last.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    last.read_to_string(&mut out).unwrap();
+    assert!(out.ends_with("one"), "the other client is served: {out}");
+    for (q, answer) in [
+        ("shutdown session", "Session pointer expected (use 'show sess').\n\n"),
+        ("shutdown session 0x1", "No such session (use 'show sess').\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+    assert_eq!(tcp(rig.user_tcp, "show sess"), "Permission denied\n\n");
+}
+
+#[test]
+fn shutdown_sessions_server_cuts_the_requests_in_flight_to_it() {
+    let slow = Origin::serve(|_| Reply::text("late").after(Duration::from_secs(4)));
+    let rig = rig_with(2, &[("s1", slow.addr)]);
+    let web = rig.web();
+    let pending = thread::spawn(move || {
+        let start = Instant::now();
+        let got = http_get(web, "/");
+        (got, start.elapsed())
+    });
+    stat_until(&rig, |c| stat(c, "web", "s1", "scur") == "1");
+    assert_eq!(
+        tcp(rig.admin_tcp, "shutdown sessions server web/s1"),
+        "\n"
+    );
+    let (got, took) = pending.join().unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "cut before the server answered"
+    );
+    assert!(
+        got.as_ref().map_or(true, |(_, body)| body != "late"),
+        "{got:?}"
+    );
+    for (q, answer) in [
+        ("shutdown sessions server web/nope", "No such server.\n\n"),
+        ("shutdown sessions server nope/s1", "No such backend.\n\n"),
+        ("shutdown sessions server", "Require 'backend/server'.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
 }

@@ -149,6 +149,25 @@ impl Inboxes {
         }
     }
 
+    /// Sends `event` to every worker and waits (up to `within`) until each has applied it,
+    /// so a runtime command answers once its change holds everywhere. Each worker applies
+    /// its events in order, so its answer to a probe sent after `event` says it is done.
+    pub fn broadcast_and_wait(&self, event: &ShardEvent, within: Duration) {
+        self.broadcast(event);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.broadcast(&ShardEvent::Probe {
+            sent: Instant::now(),
+            reply: tx,
+        });
+        let deadline = Instant::now() + within;
+        for _ in 0..self.senders.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.senders.len()
     }

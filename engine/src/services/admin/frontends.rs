@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringlb_config::Config;
 
@@ -116,10 +117,13 @@ pub fn set_state(
         return Err(refusal(from, to).into());
     }
     e.set_state(to);
-    inboxes.broadcast(&ShardEvent::SetFrontendState {
-        frontend: e.index,
-        state: to,
-    });
+    inboxes.broadcast_and_wait(
+        &ShardEvent::SetFrontendState {
+            frontend: e.index,
+            state: to,
+        },
+        Duration::from_secs(2),
+    );
     Ok(String::new())
 }
 

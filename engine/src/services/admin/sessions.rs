@@ -116,10 +116,13 @@ pub fn shutdown_server_sessions(rt: &Runtime, rest: &[&str]) -> Result<String, S
     let t = rest.first().ok_or("Require 'backend/server'.\n")?;
     let (b, s) = t.split_once('/').ok_or("Require 'backend/server'.\n")?;
     rt.servers.server(b, s).map_err(super::commands::state_error)?;
-    rt.inboxes.broadcast(&ShardEvent::ShutdownServerSessions {
-        backend: b.into(),
-        server: s.into(),
-    });
+    rt.inboxes.broadcast_and_wait(
+        &ShardEvent::ShutdownServerSessions {
+            backend: b.into(),
+            server: s.into(),
+        },
+        ANSWER_WITHIN,
+    );
     Ok(String::new())
 }
 
