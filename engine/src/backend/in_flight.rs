@@ -110,7 +110,7 @@ impl BackendTable {
     /// `id`; returns how many.
     pub fn shut_down_sessions(&self, id: ServerId) -> usize {
         let s = &self.servers[id.0];
-        s.in_flight.shut_down_all(s.conf.ip)
+        s.in_flight.shut_down_all(s.addr.get().0)
     }
 
     /// What HAProxy does to sessions in flight when `id` changes state: going down with
@@ -119,7 +119,7 @@ impl BackendTable {
     /// backup server. Returns how many connections were cut.
     pub(super) fn end_sessions_on_change(&self, id: ServerId, up: bool) -> usize {
         let s = &self.servers[id.0];
-        let cut = |t: &crate::backend::ServerSlot| t.in_flight.shut_down_all(t.conf.ip);
+        let cut = |t: &crate::backend::ServerSlot| t.in_flight.shut_down_all(t.addr.get().0);
         if !up {
             return if s.conf.shutdown_sessions_on_down {
                 cut(s)

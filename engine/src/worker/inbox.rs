@@ -31,6 +31,13 @@ pub enum ShardEvent {
         server: String,
         weight: u16,
     },
+    /// `set server … addr`: new connections to the server go to `ip` and `port`.
+    SetServerAddr {
+        backend: String,
+        server: String,
+        ip: std::net::IpAddr,
+        port: Option<ringlb_config::model::PortSpec>,
+    },
     /// Stop accepting new clients for now (SIGTTOU); queued clients wait.
     Pause,
     /// Accept again after `Pause` (SIGTTIN).
@@ -80,6 +87,15 @@ impl ShardEvent {
             } if *backend == table.name() => table
                 .server_id(server)
                 .map(|id| table.set_weight(id, *weight))
+                .is_some(),
+            Self::SetServerAddr {
+                backend,
+                server,
+                ip,
+                port,
+            } if *backend == table.name() => table
+                .server_id(server)
+                .map(|id| table.set_addr(id, *ip, *port))
                 .is_some(),
             Self::ShutdownServerSessions { backend, server } if *backend == table.name() => table
                 .server_id(server)

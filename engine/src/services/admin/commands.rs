@@ -6,7 +6,7 @@ use ringlb_checks::AdminState;
 use ringlb_config::model::AdminLevel;
 
 use crate::services::admin::state::{StateError, WeightSpec};
-use crate::services::admin::{frontends, info, process, sessions, stat, Runtime};
+use crate::services::admin::{frontends, info, process, sessions, set_server, stat, Runtime};
 use crate::worker::frontends::FrontendState;
 
 /// One connection's state.
@@ -43,7 +43,7 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("show backend", "show backend                            : list backends", AdminLevel::User),
     ("get weight", "get weight <bk>/<srv>                   : report a server's current weight", AdminLevel::User),
     ("set weight", "set weight <bk>/<srv> (<w>|<w>%)        : change a server's weight (deprecated)", AdminLevel::Admin),
-    ("set server", "set server <bk>/<srv> state|weight ...  : change a server's state or weight", AdminLevel::Admin),
+    ("set server", "set server <bk>/<srv> [opts]            : change a server's state, weight, address or check settings", AdminLevel::Admin),
     ("set maxconn server", "set maxconn server <bk>/<srv> <n>       : change a server's maxconn setting", AdminLevel::Admin),
     ("disable server", "disable server <bk>/<srv>               : disable a server for maintenance (use 'set server' instead)", AdminLevel::Admin),
     ("enable server", "enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)", AdminLevel::Admin),
@@ -250,8 +250,7 @@ fn set_timeout_cli(session: &mut Session, rest: &[&str]) -> Result<String, Strin
 /// API cannot reach yet: answered with an error rather than accepted and ignored.
 fn needs_data_plane(w: &[&str]) -> Option<String> {
     let set_server = match w {
-        ["set", "server", _, what @ ("addr" | "health" | "agent" | "check-port" | "agent-addr" | "agent-port"
-        | "agent-send" | "check-addr" | "fqdn" | "ssl"), ..] => Some(*what),
+        ["set", "server", _, what @ ("fqdn" | "ssl"), ..] => Some(*what),
         _ => None,
     };
     if let Some(what) = set_server {
@@ -313,7 +312,15 @@ fn set_server(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
         ["state"] => Err("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()),
         ["weight", rest2 @ ..] => set_weight(rt, rest.first(), rest2.first()),
         ["maxconn", n, ..] => set_maxconn(rt, &[&format!("{b}/{s}"), n]),
-        _ => Err("'set server <srv>' only supports 'state', 'weight' and 'maxconn'.\n".into()),
+        ["addr", args @ ..] => set_server::addr(rt, &b, &s, args),
+        ["health", args @ ..] => set_server::health(rt, &b, &s, args),
+        ["agent", args @ ..] => set_server::agent(rt, &b, &s, args),
+        ["check-port", args @ ..] => set_server::check_port(rt, &b, &s, args),
+        ["check-addr", args @ ..] => set_server::check_addr(rt, &b, &s, args),
+        [what @ ("agent-addr" | "agent-port" | "agent-send"), args @ ..] => {
+            set_server::agent_setting(rt, &b, &s, what, args)
+        }
+        _ => Err(set_server::USAGE.into()),
     }
 }
 

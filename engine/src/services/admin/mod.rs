@@ -8,6 +8,7 @@
 //! - [`stat`]: `show stat` with HAProxy's filters and formats.
 //! - [`process`]: the process-wide commands (`show env|errors|activity|pools`,
 //!   `set maxconn global`).
+//! - [`set_server`]: `set server … addr|health|agent|check-port|check-addr|agent-*`.
 //! - [`sessions`]: `show sess`, `shutdown session`, `shutdown sessions server`.
 //! - [`listener`]: binding `stats socket` addresses and serving connections.
 //! - [`hangup`]: the server states dump a SIGHUP asks for.
@@ -20,6 +21,7 @@ pub mod info;
 pub mod listener;
 pub mod process;
 pub mod sessions;
+pub mod set_server;
 pub mod stat;
 pub mod state;
 
