@@ -56,9 +56,13 @@ fn rig() -> Rig {
 
 /// [`rig`] with `threads` workers and `servers` in `listen web`.
 fn rig_with(threads: u16, servers: &[(&str, SocketAddr)]) -> Rig {
+    rig_of(threads, listen("web", servers))
+}
+
+/// [`rig`] with `threads` workers serving `p` (named `web`) in HTTP.
+fn rig_of(threads: u16, mut p: ringlb_config::model::Proxy) -> Rig {
     let dir = TempDir::new("runtime-socket");
     let unix = dir.path().join("admin.sock");
-    let mut p = listen("web", servers);
     p.mode = Mode::Http;
     p.timeouts.client = Some(Duration::from_secs(5));
     p.timeouts.server = Some(Duration::from_secs(5));
@@ -580,6 +584,153 @@ fn shutdown_sessions_server_cuts_the_requests_in_flight_to_it() {
         ("shutdown sessions server web/nope", "No such server.\n\n"),
         ("shutdown sessions server nope/s1", "No such backend.\n\n"),
         ("shutdown sessions server", "Require 'backend/server'.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+}
+
+/// The `srv_addr` and `srv_port` fields of a server's `show servers state` line.
+fn state_addr(rig: &Rig, server: &str) -> (String, String) {
+    let out = tcp(rig.admin_tcp, "show servers state web");
+    let line = out
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some(server))
+        .unwrap_or_else(|| panic!("{server} in {out}"));
+    let f: Vec<&str> = line.split(' ').collect();
+    (f[4].to_string(), f[18].to_string())
+}
+
+#[test]
+fn set_server_addr_sends_new_connections_to_the_new_origin() {
+    let first = Origin::text("first");
+    let moved = Origin::serve_on("127.0.0.2:0".parse().unwrap(), |_| Reply::text("moved"));
+    let rig = rig_with(2, &[("s1", first.addr)]);
+    assert_eq!(bodies(rig.web(), 2), vec!["first"; 2]);
+    let (old, new) = (first.addr.port(), moved.addr.port());
+    assert_eq!(
+        tcp(
+            rig.admin_tcp,
+            &format!("set server web/s1 addr 127.0.0.2 port {new}")
+        ),
+        format!(
+            "IP changed from '127.0.0.1' to '127.0.0.2', port changed from '{old}' to '{new}' \
+             by 'stats socket command'\n\n"
+        )
+    );
+    assert_eq!(bodies(rig.web(), 6), vec!["moved"; 6], "every worker follows");
+    assert_eq!(state_addr(&rig, "s1"), ("127.0.0.2".into(), new.to_string()));
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 addr 127.0.0.2"),
+        "no need to change the addr by 'stats socket command'\n\n"
+    );
+    for (q, answer) in [
+        (
+            "set server web/s1 addr",
+            "set server <b>/<s> addr requires an address and optionally a port.\n\n",
+        ),
+        (
+            "set server web/s1 addr nothost",
+            "Invalid addr 'nothost' by 'stats socket command'\n\n",
+        ),
+        (
+            "set server web/s1 addr 127.0.0.2 port abc",
+            "no need to change the addr, problem converting port 'abc' to an int by 'stats socket command'\n\n",
+        ),
+        ("set server web/nope addr 127.0.0.1", "No such server.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+    assert_eq!(bodies(rig.web(), 2), vec!["moved"; 2], "errors changed nothing");
+}
+
+#[test]
+fn health_checks_follow_set_server_addr_and_check_port() {
+    let live = Origin::text("live");
+    let mut p = listen("web", &[]);
+    p.servers = vec![checked("s1", dead_addr(), 50)];
+    let rig = rig_of(1, p);
+    wait_state(&rig.engine, "s1", false);
+    assert_eq!(http_get(rig.web(), "/").unwrap().0, 503);
+    tcp(
+        rig.admin_tcp,
+        &format!("set server web/s1 addr 127.0.0.1 port {}", live.addr.port()),
+    );
+    wait_state(&rig.engine, "s1", true);
+    assert_eq!(bodies(rig.web(), 2), vec!["live"; 2]);
+    // The check alone moves to a dead port: the server goes down though its traffic port
+    // answers.
+    let dead = dead_addr().port();
+    assert_eq!(
+        tcp(rig.admin_tcp, &format!("set server web/s1 check-port {dead}")),
+        "\n"
+    );
+    wait_state(&rig.engine, "s1", false);
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 check-port 70000"),
+        "provided port is invalid\n"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 check-port x"),
+        "provided port is not an integer\n"
+    );
+    tcp(
+        rig.admin_tcp,
+        &format!("set server web/s1 check-port {}", live.addr.port()),
+    );
+    wait_state(&rig.engine, "s1", true);
+    // Forced down: the checks bring it back after `rise` passes.
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health down"), "\n");
+    assert!(!is_up(&rig.engine, "s1"));
+    wait_state(&rig.engine, "s1", true);
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 agent up"),
+        "agent checks are not enabled on this server.\n\n"
+    );
+}
+
+#[test]
+fn forced_health_takes_an_unchecked_server_out_until_health_up() {
+    let rig = rig();
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health down"), "\n");
+    assert_eq!(bodies(rig.web(), 3), vec!["two"; 3]);
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "status"),
+        "DOWN"
+    );
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health stopping"), "\n");
+    assert_eq!(bodies(rig.web(), 3), vec!["two"; 3], "stopping: no new traffic");
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "status"),
+        "NOLB"
+    );
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health up"), "\n");
+    let mut seen = bodies(rig.web(), 4);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "one", "two", "two"]);
+    for (q, answer) in [
+        (
+            "set server web/s1 health sick",
+            "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n\n",
+        ),
+        (
+            "set server web/s1 check-port 81",
+            "health checks are not enabled on this server\n",
+        ),
+        (
+            "set server web/s1 agent-send hello",
+            "agent checks are not enabled on this server.\n\n",
+        ),
+        (
+            "set server web/s1 fqdn example.com",
+            "'set server <bk>/<srv> fqdn' is not supported by ringlb yet (see docs/compatibility.md).\n\n",
+        ),
+        (
+            "set server web/s1 bogus",
+            "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | \
+             agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n\n",
+        ),
+        ("set rate-limit connections global 0", "\n"),
+        ("set rate-limit connections global", "Expects an integer value.\n"),
     ] {
         assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
     }

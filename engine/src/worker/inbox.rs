@@ -170,6 +170,11 @@ impl Inboxes {
     /// its events in order, so its answer to a probe sent after `event` says it is done.
     pub fn broadcast_and_wait(&self, event: &ShardEvent, within: Duration) {
         self.broadcast(event);
+        self.wait_applied(within);
+    }
+
+    /// Waits (up to `within`) until every worker has applied the events sent so far.
+    pub fn wait_applied(&self, within: Duration) {
         let (tx, rx) = crossbeam_channel::unbounded();
         self.broadcast(&ShardEvent::Probe {
             sent: Instant::now(),

@@ -63,6 +63,7 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("show sess", "show sess                               : report the list of current sessions", AdminLevel::Operator),
     ("shutdown session", "shutdown session <id>                   : kill a specific session", AdminLevel::Admin),
     ("shutdown sessions server", "shutdown sessions server <bk>/<srv>     : kill sessions on a server", AdminLevel::Admin),
+    ("set rate-limit", "set rate-limit <setting> <value>        : change a rate limiting value (none is enforced: 0 only)", AdminLevel::Admin),
     ("set maxconn global", "set maxconn global <value>              : change the per-process maxconn setting", AdminLevel::Admin),
     ("set timeout cli", "set timeout cli <delay>                 : change this CLI session's idle timeout (seconds)", AdminLevel::User),
     ("show ssl cert", "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file", AdminLevel::Operator),
@@ -141,11 +142,8 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
             w.len() >= n.len() && w[..n.len()] == n[..]
         })
         .max_by_key(|(name, _, _)| name.len());
-    if let Some(what) = needs_data_plane(w) {
-        return format!(
-            "'{what}' is not supported by ringlb yet (it needs the workers' connections; \
-             see docs/compatibility.md).\n"
-        );
+    if let Some(what) = not_supported(w) {
+        return format!("'{what}' is not supported by ringlb yet (see docs/compatibility.md).\n");
     }
     let Some((_, _, need)) = need else {
         return format!(
@@ -193,6 +191,7 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
         ["show", "sess", ..] => Ok(sessions::show_sess(rt)),
         ["shutdown", "session", rest @ ..] => sessions::shutdown_session(rt, rest),
         ["shutdown", "sessions", "server", rest @ ..] => sessions::shutdown_server_sessions(rt, rest),
+        ["set", "rate-limit", rest @ ..] => process::set_rate_limit(rest),
         ["set", "maxconn", "global", rest @ ..] => Ok(process::set_maxconn_global(rt, rest)),
         ["set", "timeout", "cli", rest @ ..] => set_timeout_cli(session, rest),
         ["show", "servers", "state", rest @ ..] => {
@@ -246,23 +245,16 @@ fn set_timeout_cli(session: &mut Session, rest: &[&str]) -> Result<String, Strin
     Ok(String::new())
 }
 
-/// HAProxy commands that act on the workers' listeners or connections, which the runtime
-/// API cannot reach yet: answered with an error rather than accepted and ignored.
-fn needs_data_plane(w: &[&str]) -> Option<String> {
-    let set_server = match w {
-        ["set", "server", _, what @ ("fqdn" | "ssl"), ..] => Some(*what),
+/// HAProxy commands ringlb does not carry out yet: answered with an error rather than
+/// accepted and ignored.
+fn not_supported(w: &[&str]) -> Option<String> {
+    match w {
+        // A server's name resolution and TLS are fixed when the workers build their tables.
+        ["set", "server", _, what @ ("fqdn" | "ssl"), ..] => {
+            Some(format!("set server <bk>/<srv> {what}"))
+        }
         _ => None,
-    };
-    if let Some(what) = set_server {
-        return Some(format!("set server <bk>/<srv> {what}"));
     }
-    let known: &[&[&str]] = &[
-        &["set", "rate-limit"],
-    ];
-    known
-        .iter()
-        .find(|k| w.len() >= k.len() && w[..k.len()] == k[..])
-        .map(|k| k.join(" "))
 }
 
 fn get_weight(rt: &Runtime, rest: &[&str]) -> Result<String, String> {

@@ -24,6 +24,9 @@ pub const USAGE: &str = "usage: set server <backend>/<server> addr | agent | age
 const NO_CHECK: &str = "health checks are not enabled on this server";
 const NO_AGENT: &str = "agent checks are not enabled on this server";
 
+/// How long a change waits for every worker to apply it before answering.
+const APPLIED_WITHIN: Duration = Duration::from_secs(2);
+
 /// Where HAProxy says a change came from.
 const BY: &str = "by 'stats socket command'";
 
@@ -68,7 +71,7 @@ pub fn addr(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, Str
                 ip,
                 port,
             },
-            Duration::from_secs(2),
+            APPLIED_WITHIN,
         );
     }
     Ok(format!("{msg} {BY}\n"))
@@ -114,6 +117,8 @@ pub fn health(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, S
         .checker()
         .force_health(b, s, to)
         .map_err(|e| state_error(e.into()))?;
+    // The checker told the workers; answer once they applied it.
+    rt.inboxes.wait_applied(APPLIED_WITHIN);
     Ok(String::new())
 }
 
@@ -137,6 +142,7 @@ pub fn agent(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, St
         .checker()
         .force_agent(b, s, up)
         .map_err(|e| state_error(e.into()))?;
+    rt.inboxes.wait_applied(APPLIED_WITHIN);
     Ok(String::new())
 }
 
