@@ -200,6 +200,13 @@ impl CheckerHandle {
         Ok(t.change_agent(i, f))
     }
 
+    /// Whether a server's check has a port of its own (`port`, `set server … check-port`).
+    pub fn own_check_port(&self, backend: &str, server: &str) -> Result<bool, AdminError> {
+        let t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.own_check_port(i))
+    }
+
     /// The address a server's health check probes (`None`: not checked).
     pub fn check_target(
         &self,

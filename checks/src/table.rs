@@ -463,6 +463,11 @@ impl Table {
         }
     }
 
+    /// Whether the check of `i` has a port of its own (`port`, `set server … check-port`).
+    pub fn own_check_port(&self, i: usize) -> bool {
+        self.servers[i].plan.own_check_port
+    }
+
     /// The address the health check of `i` probes, when it has one.
     pub fn check_target(&self, i: usize) -> Option<crate::probe::Target> {
         self.servers[i].plan.check.as_ref().map(|(_, t)| *t)

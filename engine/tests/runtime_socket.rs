@@ -730,7 +730,7 @@ fn forced_health_takes_an_unchecked_server_out_until_health_up() {
              agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n\n",
         ),
         ("set rate-limit connections global 0", "\n"),
-        ("set rate-limit connections global", "Expects an integer value.\n"),
+        ("set rate-limit connections global", "Expects an integer value.\n\n"),
     ] {
         assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
     }

@@ -113,23 +113,24 @@ pub fn set_maxconn_global(rt: &Runtime, words: &[&str]) -> String {
     String::new()
 }
 
-/// `set rate-limit connections|sessions|ssl-sessions global N`, with HAProxy's usage and
+/// `set rate-limit connections|sessions|ssl-sessions|http-compression global N`, with HAProxy's usage and
 /// error texts. ringlb has no per-process rate limits: 0 (none, what runs) is accepted, any
 /// other value is refused rather than accepted and ignored.
 pub fn set_rate_limit(words: &[&str]) -> Result<String, String> {
     const USAGE: &str = "'set rate-limit' only supports :\n   \
         - 'connections global' to set the per-process maximum connection rate\n   \
         - 'sessions global' to set the per-process maximum session rate\n   \
-        - 'ssl-sessions global' to set the per-process maximum SSL session rate";
+        - 'ssl-sessions global' to set the per-process maximum SSL session rate\n   \
+        - 'http-compression global' to set the per-process maximum compression speed in kB/s\n";
     let (what, value) = match words {
-        [what @ ("connections" | "sessions" | "ssl-sessions"), "global", rest @ ..] => {
+        [what @ ("connections" | "sessions" | "ssl-sessions" | "http-compression"), "global", rest @ ..] => {
             (*what, rest.first())
         }
         _ => return Err(USAGE.into()),
     };
     let n: u64 = value
         .and_then(|v| v.parse().ok())
-        .ok_or("Expects an integer value.")?;
+        .ok_or("Expects an integer value.\n")?;
     if n == 0 {
         return Ok(String::new());
     }

@@ -51,6 +51,22 @@ pub fn addr(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, Str
         match parse_port(w) {
             None => msg.push_str(&format!(", problem converting port '{w}' to an int")),
             Some(p) if p == old_port => msg.push_str(", no need to change the port"),
+            // As HAProxy: a check following the server's port could not follow a mapping.
+            Some(p @ Some(PortSpec::Offset(_)))
+                if !matches!(old_port, Some(PortSpec::Offset(_)))
+                    && !rt
+                        .servers
+                        .checker()
+                        .own_check_port(b, s)
+                        .map_err(|e| state_error(e.into()))?
+                    && p != old_port =>
+            {
+                msg.push_str(
+                    ", can't change <port> to port map because it is incompatible with current \
+                     health check port configuration (use 'port' statement from the 'server' \
+                     directive.",
+                )
+            }
             Some(p) => {
                 msg.push_str(&format!(
                     ", port changed from '{}' to '{}'",
