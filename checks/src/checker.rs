@@ -169,7 +169,12 @@ impl CheckerHandle {
     }
 
     /// `set server B/S check-port N`: `Ok(false)` when the server has no health check.
-    pub fn set_check_port(&self, backend: &str, server: &str, port: u16) -> Result<bool, AdminError> {
+    pub fn set_check_port(
+        &self,
+        backend: &str,
+        server: &str,
+        port: u16,
+    ) -> Result<bool, AdminError> {
         let mut t = self.shared.table();
         let i = self.index(&t, backend, server)?;
         Ok(t.set_check_port(i, port))

@@ -246,7 +246,10 @@ fn forced_health_holds_until_the_checks_say_otherwise() {
     assert_eq!(t.snapshot()[1].status, "no check");
     t.force_health(0, ForcedHealth::Stopping);
     let snap = t.snapshot();
-    assert_eq!((snap[0].up, snap[0].weight, snap[0].status.as_str()), (true, 0, "NOLB"));
+    assert_eq!(
+        (snap[0].up, snap[0].weight, snap[0].status.as_str()),
+        (true, 0, "NOLB")
+    );
     t.record_check(0, CheckResult::new(CheckStatus::L4Ok));
     assert_eq!(t.snapshot()[0].status, "UP", "the next check ends it");
 }

@@ -441,11 +441,19 @@ fn shutdown_frontend_stops_it_for_good() {
         assert!(!connects(rig.web()), "a stopped frontend refuses");
     }
     assert_eq!(
-        stat(&tcp(rig.admin_tcp, "show stat"), "web", "FRONTEND", "status"),
+        stat(
+            &tcp(rig.admin_tcp, "show stat"),
+            "web",
+            "FRONTEND",
+            "status"
+        ),
         "STOP"
     );
     for (q, answer) in [
-        ("shutdown frontend web", "Frontend was already shut down.\n\n"),
+        (
+            "shutdown frontend web",
+            "Frontend was already shut down.\n\n",
+        ),
         (
             "enable frontend web",
             "Frontend was previously shut down, cannot enable.\n\n",
@@ -489,7 +497,9 @@ fn set_maxconn_frontend_holds_new_clients_at_the_new_limit() {
         "the second client waits in the backlog"
     );
     drop(first);
-    second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut out = String::new();
     second.read_to_string(&mut out).unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
@@ -548,8 +558,14 @@ fn shutdown_session_closes_the_client_show_sess_names() {
     last.read_to_string(&mut out).unwrap();
     assert!(out.ends_with("one"), "the other client is served: {out}");
     for (q, answer) in [
-        ("shutdown session", "Session pointer expected (use 'show sess').\n\n"),
-        ("shutdown session 0x1", "No such session (use 'show sess').\n\n"),
+        (
+            "shutdown session",
+            "Session pointer expected (use 'show sess').\n\n",
+        ),
+        (
+            "shutdown session 0x1",
+            "No such session (use 'show sess').\n\n",
+        ),
     ] {
         assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
     }
@@ -567,10 +583,7 @@ fn shutdown_sessions_server_cuts_the_requests_in_flight_to_it() {
         (got, start.elapsed())
     });
     stat_until(&rig, |c| stat(c, "web", "s1", "scur") == "1");
-    assert_eq!(
-        tcp(rig.admin_tcp, "shutdown sessions server web/s1"),
-        "\n"
-    );
+    assert_eq!(tcp(rig.admin_tcp, "shutdown sessions server web/s1"), "\n");
     let (got, took) = pending.join().unwrap();
     assert!(
         took < Duration::from_secs(3),
@@ -617,8 +630,15 @@ fn set_server_addr_sends_new_connections_to_the_new_origin() {
              by 'stats socket command'\n\n"
         )
     );
-    assert_eq!(bodies(rig.web(), 6), vec!["moved"; 6], "every worker follows");
-    assert_eq!(state_addr(&rig, "s1"), ("127.0.0.2".into(), new.to_string()));
+    assert_eq!(
+        bodies(rig.web(), 6),
+        vec!["moved"; 6],
+        "every worker follows"
+    );
+    assert_eq!(
+        state_addr(&rig, "s1"),
+        ("127.0.0.2".into(), new.to_string())
+    );
     assert_eq!(
         tcp(rig.admin_tcp, "set server web/s1 addr 127.0.0.2"),
         "no need to change the addr by 'stats socket command'\n\n"
@@ -640,7 +660,11 @@ fn set_server_addr_sends_new_connections_to_the_new_origin() {
     ] {
         assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
     }
-    assert_eq!(bodies(rig.web(), 2), vec!["moved"; 2], "errors changed nothing");
+    assert_eq!(
+        bodies(rig.web(), 2),
+        vec!["moved"; 2],
+        "errors changed nothing"
+    );
 }
 
 #[test]
@@ -661,7 +685,10 @@ fn health_checks_follow_set_server_addr_and_check_port() {
     // answers.
     let dead = dead_addr().port();
     assert_eq!(
-        tcp(rig.admin_tcp, &format!("set server web/s1 check-port {dead}")),
+        tcp(
+            rig.admin_tcp,
+            &format!("set server web/s1 check-port {dead}")
+        ),
         "\n"
     );
     wait_state(&rig.engine, "s1", false);
@@ -697,8 +724,15 @@ fn forced_health_takes_an_unchecked_server_out_until_health_up() {
         stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "status"),
         "DOWN"
     );
-    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health stopping"), "\n");
-    assert_eq!(bodies(rig.web(), 3), vec!["two"; 3], "stopping: no new traffic");
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 health stopping"),
+        "\n"
+    );
+    assert_eq!(
+        bodies(rig.web(), 3),
+        vec!["two"; 3],
+        "stopping: no new traffic"
+    );
     assert_eq!(
         stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "status"),
         "NOLB"

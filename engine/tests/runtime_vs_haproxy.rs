@@ -440,7 +440,11 @@ fn frontend_session_and_server_commands_answer_as_haproxys() {
         ("www", "FRONTEND", "status"),
         ("drained", "d2", "status"),
     ] {
-        assert_eq!(cell(&ours, px, sv, col), cell(&theirs, px, sv, col), "{px}/{sv} {col}");
+        assert_eq!(
+            cell(&ours, px, sv, col),
+            cell(&theirs, px, sv, col),
+            "{px}/{sv} {col}"
+        );
     }
     assert_eq!(cell(&ours, "drained", "d2", "status"), "DOWN");
     let addr = |out: &str| -> Vec<String> {
@@ -477,7 +481,10 @@ fn frontend_session_and_server_commands_answer_as_haproxys() {
     let (ours, theirs) = (p.ours.cmd("show stat"), p.theirs.cmd("show stat"));
     assert_eq!(cell(&ours, "www", "FRONTEND", "status"), "STOP");
     assert_eq!(cell(&theirs, "www", "FRONTEND", "status"), "STOP");
-    assert!(http_get(p.ours.www, "/").is_err(), "a stopped frontend refuses");
+    assert!(
+        http_get(p.ours.www, "/").is_err(),
+        "a stopped frontend refuses"
+    );
 }
 
 #[test]
@@ -502,14 +509,25 @@ fn show_sess_lists_a_held_connection_with_haproxys_leading_fields() {
             .filter(|k| ["proto", "src", "fe", "be", "srv", "ts", "age"].contains(&k.as_str()))
             .collect()
     };
-    assert_eq!(order(&line), order(theirs.lines().next().unwrap()), "{line}\n{theirs}");
-    assert!(line.contains(": proto=tcpv4 ") && line.contains(" fe=www be=web "), "{line}");
+    assert_eq!(
+        order(&line),
+        order(theirs.lines().next().unwrap()),
+        "{line}\n{theirs}"
+    );
+    assert!(
+        line.contains(": proto=tcpv4 ") && line.contains(" fe=www be=web "),
+        "{line}"
+    );
     let id = line.split(':').next().unwrap();
     assert_eq!(p.ours.cmd(&format!("shutdown session {id}")), "\n");
     let mut held = held;
     held.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut buf = [0u8; 8];
-    assert_eq!(held.read(&mut buf).unwrap(), 0, "closed by shutdown session");
+    assert_eq!(
+        held.read(&mut buf).unwrap(),
+        0,
+        "closed by shutdown session"
+    );
 }
 
 #[test]

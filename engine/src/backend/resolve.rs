@@ -98,8 +98,7 @@ pub fn addr_for(ip: IpAddr, port: Option<PortSpec>, client_port: u16) -> SocketA
     SocketAddr::new(ip, port)
 }
 
-impl ResolvedServer {
-}
+impl ResolvedServer {}
 
 /// Where a server connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

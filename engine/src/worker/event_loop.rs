@@ -26,8 +26,8 @@ use crate::worker::dispatch::{BindSide, FrontendPlan};
 use crate::worker::frontends::{FrontendState, Gates, OwnedListener};
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
-use crate::worker::streams::Streams;
 use crate::worker::park::Parking;
+use crate::worker::streams::Streams;
 use crate::worker::WorkerInfo;
 
 /// The sockets a worker accepts on for one frontend's `bind` line, and what that line says
@@ -171,9 +171,7 @@ impl Admitted {
         peer: SocketAddr,
     ) -> Self {
         worker.active.set(worker.active.get() + 1);
-        let stream_key = worker
-            .streams
-            .insert(stream.as_raw_fd(), peer, plan.index);
+        let stream_key = worker.streams.insert(stream.as_raw_fd(), peer, plan.index);
         let stats = &worker.obs.stats;
         let tick = stats.tick();
         stats.process.session_start(tick);

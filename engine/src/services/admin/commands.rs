@@ -190,7 +190,9 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
         }
         ["show", "sess", ..] => Ok(sessions::show_sess(rt)),
         ["shutdown", "session", rest @ ..] => sessions::shutdown_session(rt, rest),
-        ["shutdown", "sessions", "server", rest @ ..] => sessions::shutdown_server_sessions(rt, rest),
+        ["shutdown", "sessions", "server", rest @ ..] => {
+            sessions::shutdown_server_sessions(rt, rest)
+        }
         ["set", "rate-limit", rest @ ..] => process::set_rate_limit(rest),
         ["set", "maxconn", "global", rest @ ..] => Ok(process::set_maxconn_global(rt, rest)),
         ["set", "timeout", "cli", rest @ ..] => set_timeout_cli(session, rest),

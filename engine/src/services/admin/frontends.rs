@@ -175,7 +175,9 @@ impl FrontendEntry {
 /// `atoi`: the leading digits of `v`, 0 when there are none.
 fn leading_number(v: &str) -> u32 {
     let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap_or(if digits.is_empty() { 0 } else { u32::MAX })
+    digits
+        .parse()
+        .unwrap_or(if digits.is_empty() { 0 } else { u32::MAX })
 }
 
 #[cfg(test)]
@@ -185,9 +187,15 @@ mod tests {
     #[test]
     fn refusals_are_haproxys_words() {
         use FrontendState::*;
-        assert_eq!(refusal(Paused, Paused), "All sockets are already disabled.\n");
+        assert_eq!(
+            refusal(Paused, Paused),
+            "All sockets are already disabled.\n"
+        );
         assert_eq!(refusal(Open, Open), "All sockets are already enabled.\n");
-        assert_eq!(refusal(Stopped, Stopped), "Frontend was already shut down.\n");
+        assert_eq!(
+            refusal(Stopped, Stopped),
+            "Frontend was already shut down.\n"
+        );
         assert_eq!(
             refusal(Stopped, Open),
             "Frontend was previously shut down, cannot enable.\n"

@@ -19,7 +19,8 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// uses is not tracked per connection, so `srv` is `<none>` as for a stream not assigned.
 pub fn show_sess(rt: &Runtime) -> String {
     let (tx, rx) = crossbeam_channel::unbounded();
-    rt.inboxes.broadcast(&ShardEvent::ShowSessions { reply: tx });
+    rt.inboxes
+        .broadcast(&ShardEvent::ShowSessions { reply: tx });
     let mut all: Vec<StreamInfo> = Vec::new();
     for _ in 0..rt.inboxes.len() {
         match rx.recv_timeout(ANSWER_WITHIN) {
@@ -115,7 +116,9 @@ pub fn shutdown_session(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
 pub fn shutdown_server_sessions(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
     let t = rest.first().ok_or("Require 'backend/server'.\n")?;
     let (b, s) = t.split_once('/').ok_or("Require 'backend/server'.\n")?;
-    rt.servers.server(b, s).map_err(super::commands::state_error)?;
+    rt.servers
+        .server(b, s)
+        .map_err(super::commands::state_error)?;
     rt.inboxes.broadcast_and_wait(
         &ShardEvent::ShutdownServerSessions {
             backend: b.into(),

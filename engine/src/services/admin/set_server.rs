@@ -123,11 +123,7 @@ pub fn health(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, S
         Some(&"up") => ForcedHealth::Up,
         Some(&"stopping") => ForcedHealth::Stopping,
         Some(&"down") => ForcedHealth::Down,
-        _ => {
-            return Err(
-                "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into(),
-            )
-        }
+        _ => return Err("'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into()),
     };
     rt.servers
         .checker()

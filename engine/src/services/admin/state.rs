@@ -241,6 +241,12 @@ impl ServerStates {
             .unwrap_or((b.servers[i].ip, b.servers[i].port)))
     }
 
+    /// Where the configuration puts the server.
+    pub fn configured_addr(&self, backend: &str, server: &str) -> Option<ServerAddr> {
+        let (b, i) = self.find(backend, server).ok()?;
+        Some((b.servers[i].ip, b.servers[i].port))
+    }
+
     /// `set server B/S addr`: records the new address and moves the checks there (unless
     /// they have an address or port of their own); the caller tells the workers.
     pub fn set_addr(&self, backend: &str, server: &str, to: ServerAddr) -> Result<(), StateError> {
