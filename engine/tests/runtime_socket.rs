@@ -769,3 +769,29 @@ fn forced_health_takes_an_unchecked_server_out_until_health_up() {
         assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
     }
 }
+
+#[test]
+fn shutdown_session_closes_a_keep_alive_connection_parked_between_requests() {
+    let rig = rig_with(1, &[("s1", named("one"))]);
+    let mut c = TcpStream::connect(rig.web()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let head = support::read_head(&mut r).expect("a response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = [0u8; 3];
+    r.read_exact(&mut body).unwrap();
+    // Idle long enough to leave its session and wait parked.
+    thread::sleep(Duration::from_millis(600));
+    let line = sess_line(&rig, c.local_addr().unwrap());
+    let id = line.split(':').next().unwrap();
+    assert_eq!(tcp(rig.admin_tcp, &format!("shutdown session {id}")), "\n");
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "the client sees its close");
+    // The worker lets go of it once the parked connection sees the shutdown.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while tcp(rig.admin_tcp, "show sess").contains(id) {
+        assert!(Instant::now() < deadline, "{id} still in show sess");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
