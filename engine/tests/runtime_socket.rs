@@ -60,7 +60,12 @@ fn rig_with(threads: u16, servers: &[(&str, SocketAddr)]) -> Rig {
 }
 
 /// [`rig`] with `threads` workers serving `p` (named `web`) in HTTP.
-fn rig_of(threads: u16, mut p: ringlb_config::model::Proxy) -> Rig {
+fn rig_of(threads: u16, p: ringlb_config::model::Proxy) -> Rig {
+    rig_on(threads, p, false)
+}
+
+/// [`rig_of`] on the epoll driver when `legacy`.
+fn rig_on(threads: u16, mut p: ringlb_config::model::Proxy, legacy: bool) -> Rig {
     let dir = TempDir::new("runtime-socket");
     let unix = dir.path().join("admin.sock");
     p.mode = Mode::Http;
@@ -85,6 +90,7 @@ fn rig_of(threads: u16, mut p: ringlb_config::model::Proxy) -> Rig {
         ];
         let opts = RunOptions {
             handle_signals: false,
+            legacy_driver: legacy,
             ..RunOptions::default()
         };
         if let Ok(engine) = ringlb::boot::run::start(c, opts) {
@@ -407,9 +413,8 @@ fn connects(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
 }
 
-#[test]
-fn a_disabled_frontend_refuses_clients_in_every_worker_until_enabled() {
-    let rig = rig_with(2, &[("s1", named("one"))]);
+fn a_disabled_frontend_refuses_clients_in_every_worker_until_enabled(legacy: bool) {
+    let rig = rig_on(2, listen("web", &[("s1", named("one"))]), legacy);
     assert_eq!(bodies(rig.web(), 2), vec!["one"; 2]);
     assert_eq!(tcp(rig.admin_tcp, "disable frontend web"), "\n");
     assert_eq!(
@@ -522,9 +527,8 @@ fn sess_line(rig: &Rig, client: SocketAddr) -> String {
         .to_string()
 }
 
-#[test]
-fn shutdown_session_closes_the_client_show_sess_names() {
-    let rig = rig_with(2, &[("s1", named("one"))]);
+fn shutdown_session_closes_the_client_show_sess_names(legacy: bool) {
+    let rig = rig_on(2, listen("web", &[("s1", named("one"))]), legacy);
     let clients: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect(rig.web()).unwrap())
         .collect();
@@ -770,9 +774,8 @@ fn forced_health_takes_an_unchecked_server_out_until_health_up() {
     }
 }
 
-#[test]
-fn shutdown_session_closes_a_keep_alive_connection_parked_between_requests() {
-    let rig = rig_with(1, &[("s1", named("one"))]);
+fn shutdown_session_closes_a_keep_alive_connection_parked_between_requests(legacy: bool) {
+    let rig = rig_on(1, listen("web", &[("s1", named("one"))]), legacy);
     let mut c = TcpStream::connect(rig.web()).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -795,3 +798,16 @@ fn shutdown_session_closes_a_keep_alive_connection_parked_between_requests() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+both_drivers!(
+    a_disabled_frontend_refuses_clients_in_every_worker_until_enabled,
+    super::a_disabled_frontend_refuses_clients_in_every_worker_until_enabled
+);
+both_drivers!(
+    shutdown_session_closes_the_client_show_sess_names,
+    super::shutdown_session_closes_the_client_show_sess_names
+);
+both_drivers!(
+    shutdown_session_closes_a_keep_alive_connection_parked_between_requests,
+    super::shutdown_session_closes_a_keep_alive_connection_parked_between_requests
+);
