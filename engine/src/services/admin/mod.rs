@@ -72,6 +72,7 @@ impl Runtime {
             downtime: &downtime,
             maxconn: self.maxconn,
             pid: std::process::id(),
+            moved: &|b: &str, s: &str| self.servers.moved_addr(b, s),
             frontends: Some(&self.frontends),
         };
         view::proxies(&src, scope)

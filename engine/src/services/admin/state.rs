@@ -241,6 +241,12 @@ impl ServerStates {
             .unwrap_or((b.servers[i].ip, b.servers[i].port)))
     }
 
+    /// The server's address when `set server … addr` changed it.
+    pub fn moved_addr(&self, backend: &str, server: &str) -> Option<ServerAddr> {
+        let m = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&(backend.to_string(), server.to_string())).copied()
+    }
+
     /// Where the configuration puts the server.
     pub fn configured_addr(&self, backend: &str, server: &str) -> Option<ServerAddr> {
         let (b, i) = self.find(backend, server).ok()?;

@@ -29,6 +29,8 @@ pub struct Sources<'a> {
     /// The process-wide connection limit (`maxconn` as applied).
     pub maxconn: u64,
     pub pid: u32,
+    /// A server's address when `set server … addr` changed it, by (backend, server).
+    pub moved: &'a dyn Fn(&str, &str) -> Option<crate::services::admin::state::ServerAddr>,
     /// The running frontends' states and limits as the runtime API set them (`None`:
     /// as configured).
     pub frontends: Option<&'a crate::services::admin::frontends::Frontends>,
@@ -588,12 +590,15 @@ fn server_row(
         check_rise: state.filter(|st| st.checked).map(|st| st.rise),
         check_fall: state.filter(|st| st.checked).map(|st| st.fall),
         check_health: state.filter(|st| st.checked).map(|st| st.health),
-        addr: Some(match (&s.unix, s.port) {
-            (Some(path), _) => format!("unix@{}", path.display()),
-            (None, Some(ringlb_config::model::PortSpec::Fixed(port))) => {
-                std::net::SocketAddr::new(s.ip, port).to_string()
+        addr: Some({
+            let (ip, port) = (src.moved)(&p.name, &s.name).unwrap_or((s.ip, s.port));
+            match (&s.unix, port) {
+                (Some(path), _) => format!("unix@{}", path.display()),
+                (None, Some(ringlb_config::model::PortSpec::Fixed(port))) => {
+                    std::net::SocketAddr::new(ip, port).to_string()
+                }
+                (None, _) => ip.to_string(),
             }
-            (None, _) => s.ip.to_string(),
         }),
         cookie: s.cookie.clone(),
         uweight: Some(u64::from(s.weight)),
