@@ -431,6 +431,9 @@ fn frontend_session_and_server_commands_answer_as_haproxys() {
         "set server web/s1 bogus",
         "set rate-limit connections",
         "set rate-limit connections global",
+        "set rate-limit connections global 0",
+        "set maxconn frontend www abc",
+        "shutdown session zz",
     ] {
         assert_eq!(p.ours.cmd(q), p.theirs.cmd(q), "{q}");
     }

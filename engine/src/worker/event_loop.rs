@@ -354,11 +354,6 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 ShardEvent::ShutdownSession { id, reply } => {
                     let _ = reply.send(worker.streams.shut_down(id));
                 }
-                ShardEvent::ShutdownServerSessions { .. } => {
-                    for b in worker.backends.values() {
-                        ev.apply_to(b);
-                    }
-                }
                 ShardEvent::ReportServerState { reply } => {
                     let _ = reply.send(worker.server_statuses());
                 }
