@@ -621,3 +621,29 @@ fn grace_keeps_serving_new_connections_after_a_soft_stop_then_closes() {
         lb.stderr()
     );
 }
+
+/// A frontend disabled through the runtime socket has its sockets shut down; a reload that
+/// takes those sockets over makes them listen again, as the new configuration says.
+#[test]
+fn a_frontend_disabled_before_a_sf_reload_serves_again_after_it() {
+    let dir = TempDir::new("reload-disabled");
+    let port = free_port();
+    let front = loopback(port);
+    let sock = dir.path().join("admin.sock");
+    let global = format!("    stats socket {} level admin\n", sock.display());
+    let config = dir.write(
+        "web.cfg",
+        &proxy_config(port, &[("s1", Origin::text("one").addr)], &global),
+    );
+    let mut a = start(&dir, &config, &[]);
+    a.wait_serving(front);
+    assert_eq!(runtime_command(&sock, "disable frontend web"), "\n");
+    assert!(TcpStream::connect(front).is_err(), "disabled");
+    let pid = a.pid();
+    let mut b = start(&dir, &config, &["-sf", &pid.to_string()]);
+    b.wait_serving(front);
+    assert!(wait_gone(pid, Duration::from_secs(10)), "{}", b.stderr());
+    assert_eq!(bodies(front, 4), ["one"; 4], "{}", b.stderr());
+    assert_eq!(b.stop_with(libc::SIGTERM).code(), Some(0));
+    drop(a);
+}
