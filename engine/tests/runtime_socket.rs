@@ -2,6 +2,8 @@
 //! one-command TCP connections, exact counters in `show stat` after known traffic, levels
 //! and Unix permissions, and admin changes taking effect on routing.
 
+#[path = "../../checks/tests/fixture/mod.rs"]
+mod fixture;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -811,3 +813,40 @@ both_drivers!(
     shutdown_session_closes_a_keep_alive_connection_parked_between_requests,
     super::shutdown_session_closes_a_keep_alive_connection_parked_between_requests
 );
+
+#[test]
+fn set_server_agent_forces_the_agents_word_until_it_speaks_again() {
+    // An agent that answers every 300 ms with a weight and no word on the state, for now.
+    let agent = fixture::Fixture::start(fixture::Answer::Agent("100%\n".into()));
+    let mut p = listen("web", &[("s1", named("one")), ("s2", named("two"))]);
+    p.servers[0].check.agent = Some(ringlb_config::model::AgentCheck {
+        port: agent.addr.port(),
+        inter: Some(Duration::from_millis(300)),
+        addr: None,
+        send: None,
+    });
+    let rig = rig_of(1, p);
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 agent down"), "\n");
+    assert_eq!(
+        bodies(rig.web(), 3),
+        vec!["two"; 3],
+        "the agent's down holds"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 agent sideways"),
+        "'set server <srv> agent' expects 'up' or 'down'.\n\n"
+    );
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 agent up"), "\n");
+    let mut seen = bodies(rig.web(), 4);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "one", "two", "two"]);
+    // Forced down again: the agent's next "up" brings it back.
+    tcp(rig.admin_tcp, "set server web/s1 agent down");
+    assert!(!is_up(&rig.engine, "s1"));
+    agent.set(fixture::Answer::Agent("up\n".into()));
+    wait_state(&rig.engine, "s1", true);
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s2 agent up"),
+        "agent checks are not enabled on this server.\n\n"
+    );
+}
