@@ -134,6 +134,95 @@ impl CheckerHandle {
         Ok(())
     }
 
+    /// `set server B/S health up|stopping|down`.
+    pub fn force_health(
+        &self,
+        backend: &str,
+        server: &str,
+        to: crate::table::ForcedHealth,
+    ) -> Result<(), AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        t.force_health(i, to);
+        Ok(())
+    }
+
+    /// `set server B/S agent up|down`: `Ok(false)` when the server has no agent check.
+    pub fn force_agent(&self, backend: &str, server: &str, up: bool) -> Result<bool, AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.force_agent(i, up))
+    }
+
+    /// `set server B/S addr`: the checks follow the new address from their next run.
+    pub fn set_addr(
+        &self,
+        backend: &str,
+        server: &str,
+        ip: std::net::IpAddr,
+        port: Option<u16>,
+    ) -> Result<(), AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        t.set_addr(i, ip, port);
+        Ok(())
+    }
+
+    /// `set server B/S check-port N`: `Ok(false)` when the server has no health check.
+    pub fn set_check_port(
+        &self,
+        backend: &str,
+        server: &str,
+        port: u16,
+    ) -> Result<bool, AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.set_check_port(i, port))
+    }
+
+    /// `set server B/S check-addr IP [port N]`: `Ok(false)` when the server has no check.
+    pub fn set_check_addr(
+        &self,
+        backend: &str,
+        server: &str,
+        ip: std::net::IpAddr,
+        port: Option<u16>,
+    ) -> Result<bool, AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.set_check_addr(i, ip, port))
+    }
+
+    /// `set server B/S agent-addr|agent-port|agent-send`: `Ok(false)` without an agent.
+    pub fn change_agent(
+        &self,
+        backend: &str,
+        server: &str,
+        f: impl FnOnce(&mut AgentPlan),
+    ) -> Result<bool, AdminError> {
+        let mut t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.change_agent(i, f))
+    }
+
+    /// Whether a server's check has a port of its own (`port`, `set server … check-port`).
+    pub fn own_check_port(&self, backend: &str, server: &str) -> Result<bool, AdminError> {
+        let t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.own_check_port(i))
+    }
+
+    /// The address a server's health check probes (`None`: not checked).
+    pub fn check_target(
+        &self,
+        backend: &str,
+        server: &str,
+    ) -> Result<Option<crate::probe::Target>, AdminError> {
+        let t = self.shared.table();
+        let i = self.index(&t, backend, server)?;
+        Ok(t.check_target(i))
+    }
+
     /// The configured (user) weight of a server.
     pub fn user_weight(&self, backend: &str, server: &str) -> Result<u16, AdminError> {
         let t = self.shared.table();
@@ -328,10 +417,14 @@ struct CheckTask {
 }
 
 impl CheckTask {
-    async fn run(self, kind: ProbeKind, target: Target, first: Duration) {
+    async fn run(self, kind: ProbeKind, mut target: Target, first: Duration) {
         self.wait(first).await;
         while !self.shared.stopped() {
             if self.shared.table().check_due(self.i) {
+                // `set server … addr|check-port` may have moved it since the last check.
+                if let Some(t) = self.shared.table().check_target(self.i) {
+                    target = t;
+                }
                 let tls = self.shared.table().plan(self.i).check_tls.clone();
                 let result = probe::run_over(&kind, &target, tls.as_deref()).await;
                 if self.shared.stopped() {
@@ -366,7 +459,10 @@ impl CheckTask {
 async fn agent_loop(shared: Arc<Shared>, i: usize, plan: AgentPlan) {
     while !shared.stopped() {
         let start = Instant::now();
-        let reply = agent::probe(&plan.target, plan.send.as_deref())
+        // `set server … addr|agent-addr|agent-port|agent-send` may have changed it.
+        let now = shared.table().plan(i).agent.clone();
+        let now = now.as_ref().unwrap_or(&plan);
+        let reply = agent::probe(&now.target, now.send.as_deref())
             .await
             .map(|r| (r, start.elapsed()));
         if shared.stopped() {

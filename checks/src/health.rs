@@ -84,6 +84,11 @@ impl Health {
         }
     }
 
+    /// Forces the fully UP end (`set server … health up|stopping`).
+    pub fn force_up(&mut self) {
+        self.value = self.top();
+    }
+
     /// `on-error sudden-death`: a server more than one failure above DOWN is put exactly
     /// one failure away from it, before the failure the error counts as.
     pub fn sudden_death(&mut self) {

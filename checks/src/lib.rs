@@ -31,7 +31,7 @@ pub use checker::{start, start_always, start_observed, AdminError, CheckerHandle
 pub use observe::{Outcome, Watch, Watches};
 pub use ringlb_config::model::Level;
 pub use status::{CheckResult, CheckStatus};
-pub use table::ServerSnapshot;
+pub use table::{ForcedHealth, ServerSnapshot};
 
 /// A server's administrative state, set by an operator or an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,11 +37,17 @@ pub struct ServerPlan {
     pub shutdown_sessions_on_down: bool,
     /// `option log-health-checks` on the backend.
     pub log_checks: bool,
+    /// The check has an address (`addr`) or a port (`port`, `set server … check-port`) of
+    /// its own: it does not follow `set server … addr` there.
+    pub own_check_addr: bool,
+    pub own_check_port: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct AgentPlan {
     pub target: Target,
+    /// `agent-addr` or the check's `addr`: the agent does not follow `set server … addr`.
+    pub own_addr: bool,
     pub inter: Duration,
     pub send: Option<String>,
 }
@@ -196,6 +202,7 @@ fn server_plan(
             },
             inter,
             send: a.send.clone(),
+            own_addr: a.addr.or(c.addr).is_some(),
         })
     });
     ServerPlan {
@@ -212,6 +219,8 @@ fn server_plan(
         agent,
         shutdown_sessions_on_down: c.on_marked_down == Some(OnMarkedDown::ShutdownSessions),
         log_checks: p.options.log_health_checks,
+        own_check_addr: c.addr.is_some(),
+        own_check_port: c.port.is_some(),
     }
 }
 

@@ -55,8 +55,11 @@ struct Record {
     /// The agent's last word on the operational state was "down".
     agent_down: bool,
     agent_pct: Option<u32>,
-    /// `http-check disable-on-404` saw a 404: up, but no new traffic.
+    /// `http-check disable-on-404` saw a 404, or `set server … health stopping`: up, but no
+    /// new traffic, until the next check says otherwise.
     nolb: bool,
+    /// `set server … health down` on a server without a check: down until `health up`.
+    forced_down: bool,
     last: Option<CheckResult>,
     last_agent: Option<CheckResult>,
     checks: u64,
@@ -80,6 +83,7 @@ impl Record {
     fn up(&self) -> bool {
         self.admin != AdminState::Maint
             && !self.agent_down
+            && !self.forced_down
             && (!self.checked() || !self.check_enabled || self.health.is_up())
     }
 
@@ -100,6 +104,10 @@ impl Record {
         if !self.checked() || !self.check_enabled {
             return if self.admin == AdminState::Drain {
                 "DRAIN".into()
+            } else if self.forced_down {
+                "DOWN".into()
+            } else if self.nolb {
+                "NOLB".into()
             } else {
                 "no check".into()
             };
@@ -113,10 +121,24 @@ impl Record {
         };
         if self.admin == AdminState::Drain && h.is_up() {
             "DRAIN".into()
+        } else if self.nolb && base == "UP" {
+            "NOLB".into()
         } else {
             base
         }
     }
+}
+
+/// A state `set server … health` forces, as HAProxy's CLI does: it holds until the next
+/// check results move the server again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForcedHealth {
+    /// Fully UP.
+    Up,
+    /// UP without new traffic (`NOLB`).
+    Stopping,
+    /// DOWN: a checked server needs `rise` passed checks to come back.
+    Down,
 }
 
 /// Why a server is being republished.
@@ -146,6 +168,7 @@ impl Table {
                     agent_down: false,
                     agent_pct: None,
                     nolb: false,
+                    forced_down: false,
                     last: None,
                     last_agent: None,
                     checks: 0,
@@ -350,6 +373,104 @@ impl Table {
     pub fn set_check_enabled(&mut self, i: usize, on: bool) {
         self.servers[i].check_enabled = on;
         self.publish(i, Cause::Admin);
+    }
+
+    /// `set server B/S health up|stopping|down`.
+    pub fn force_health(&mut self, i: usize, to: ForcedHealth) {
+        let r = &mut self.servers[i];
+        match to {
+            ForcedHealth::Down => {
+                r.health.force_down();
+                r.forced_down = !r.checked();
+                r.nolb = false;
+            }
+            ForcedHealth::Up | ForcedHealth::Stopping => {
+                r.health.force_up();
+                r.forced_down = false;
+                r.nolb = to == ForcedHealth::Stopping;
+            }
+        }
+        self.publish(i, Cause::Admin);
+    }
+
+    /// `set server B/S agent up|down`; false when the server has no agent.
+    pub fn force_agent(&mut self, i: usize, up: bool) -> bool {
+        if self.servers[i].plan.agent.is_none() {
+            return false;
+        }
+        self.servers[i].agent_down = !up;
+        self.publish(i, Cause::Admin);
+        true
+    }
+
+    /// `set server B/S addr`: the check (and agent) follow the server's new address where
+    /// they have none of their own; `port` replaces the check port unless it has its own.
+    pub fn set_addr(&mut self, i: usize, ip: std::net::IpAddr, port: Option<u16>) {
+        let plan = &mut self.servers[i].plan;
+        let (own_addr, own_port) = (plan.own_check_addr, plan.own_check_port);
+        if let Some((_, t)) = &mut plan.check {
+            if !own_addr {
+                t.addr.set_ip(ip);
+            }
+            if let Some(p) = port.filter(|_| !own_port) {
+                t.addr.set_port(p);
+            }
+        }
+        if let Some(a) = plan.agent.as_mut().filter(|a| !a.own_addr) {
+            a.target.addr.set_ip(ip);
+        }
+    }
+
+    /// `set server B/S check-addr IP [port N]`; false when the server has no health check.
+    pub fn set_check_addr(&mut self, i: usize, ip: std::net::IpAddr, port: Option<u16>) -> bool {
+        let plan = &mut self.servers[i].plan;
+        match &mut plan.check {
+            Some((_, t)) => {
+                t.addr.set_ip(ip);
+                plan.own_check_addr = true;
+                if let Some(p) = port {
+                    t.addr.set_port(p);
+                    plan.own_check_port = true;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `set server B/S agent-addr|agent-port|agent-send`: changes the agent's plan with
+    /// `f`; false when the server has no agent check.
+    pub fn change_agent(&mut self, i: usize, f: impl FnOnce(&mut crate::plan::AgentPlan)) -> bool {
+        match &mut self.servers[i].plan.agent {
+            Some(a) => {
+                f(a);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `set server B/S check-port N`; false when the server has no health check.
+    pub fn set_check_port(&mut self, i: usize, port: u16) -> bool {
+        let plan = &mut self.servers[i].plan;
+        match &mut plan.check {
+            Some((_, t)) => {
+                t.addr.set_port(port);
+                plan.own_check_port = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the check of `i` has a port of its own (`port`, `set server … check-port`).
+    pub fn own_check_port(&self, i: usize) -> bool {
+        self.servers[i].plan.own_check_port
+    }
+
+    /// The address the health check of `i` probes, when it has one.
+    pub fn check_target(&self, i: usize) -> Option<crate::probe::Target> {
+        self.servers[i].plan.check.as_ref().map(|(_, t)| *t)
     }
 
     /// Servers of `backend` currently up: (active, backup).

@@ -29,6 +29,8 @@ fn plan(name: &str, backup: bool, checked: bool) -> ServerPlan {
         agent: None,
         shutdown_sessions_on_down: false,
         log_checks: false,
+        own_check_addr: false,
+        own_check_port: false,
     }
 }
 
@@ -222,4 +224,32 @@ fn failed_checks_count_while_they_take_health_away_not_once_down() {
     assert_eq!(drain(&out).0, [Change::Down]);
     // fall 2 from full health: two failures take it DOWN; the four after it do not count.
     assert_eq!(t.snapshot()[0].failed_checks, 2);
+}
+
+#[test]
+fn forced_health_holds_until_the_checks_say_otherwise() {
+    use crate::table::ForcedHealth;
+    let (mut t, out) = table(vec![plan("a", false, true), plan("n", false, false)]);
+    t.force_health(0, ForcedHealth::Down);
+    t.force_health(1, ForcedHealth::Down);
+    let snap = t.snapshot();
+    assert_eq!((snap[0].up, snap[0].status.as_str()), (false, "DOWN"));
+    assert_eq!((snap[1].up, snap[1].status.as_str()), (false, "DOWN"));
+    assert_eq!(drain(&out).0, vec![Change::Down, Change::Down]);
+    // A checked server climbs back with `rise` passed checks; an unchecked one stays.
+    for _ in 0..2 {
+        t.record_check(0, CheckResult::new(CheckStatus::L4Ok));
+    }
+    assert!(t.snapshot()[0].up);
+    assert!(!t.snapshot()[1].up);
+    t.force_health(1, ForcedHealth::Up);
+    assert_eq!(t.snapshot()[1].status, "no check");
+    t.force_health(0, ForcedHealth::Stopping);
+    let snap = t.snapshot();
+    assert_eq!(
+        (snap[0].up, snap[0].weight, snap[0].status.as_str()),
+        (true, 0, "NOLB")
+    );
+    t.record_check(0, CheckResult::new(CheckStatus::L4Ok));
+    assert_eq!(t.snapshot()[0].status, "UP", "the next check ends it");
 }

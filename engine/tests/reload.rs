@@ -494,7 +494,7 @@ fn admin_and_weight(path: &Path, server: &str) -> (String, String) {
 }
 
 /// A reload in `mode` (`-sf` or a master's SIGUSR2) keeps `s1` in maintenance and `s2`'s
-/// run-time weight and maxconn, all set through the runtime socket.
+/// run-time weight, maxconn and address, all set through the runtime socket.
 fn operator_state_survives(master_worker: bool) {
     let dir = TempDir::new("reload-admin");
     let port = free_port();
@@ -520,6 +520,7 @@ fn operator_state_survives(master_worker: bool) {
             &global,
         ),
     );
+    let moved = Origin::text("moved");
     let mut a = start(&dir, &config, &[]);
     a.wait_serving(front);
     for cmd in [
@@ -529,8 +530,13 @@ fn operator_state_survives(master_worker: bool) {
     ] {
         assert_eq!(runtime_command(&sock, cmd), "\n", "{cmd}");
     }
+    let set_addr = format!(
+        "set server web/s2 addr 127.0.0.1 port {}",
+        moved.addr.port()
+    );
+    assert!(runtime_command(&sock, &set_addr).contains("port changed from"));
     assert_eq!(admin_and_weight(&sock, "s1").0, "1");
-    assert_eq!(bodies(front, 4), ["two"; 4]);
+    assert_eq!(bodies(front, 4), ["moved"; 4]);
 
     // The replaced process, kept so it can exit by itself.
     let mut replaced = None;
@@ -560,18 +566,23 @@ fn operator_state_survives(master_worker: bool) {
     let slim = header.iter().position(|c| *c == "slim").unwrap();
     let s2 = csv.lines().find(|l| l.starts_with("web,s2,")).unwrap();
     assert_eq!(s2.split(',').nth(slim), Some("9"), "{csv}");
-    assert_eq!(bodies(front, 4), ["two"; 4], "{}", a.stderr());
+    assert_eq!(bodies(front, 4), ["moved"; 4], "{}", a.stderr());
+    let state = runtime_command(&sock, "show servers state web");
+    assert!(
+        state.contains(&format!(" - {} - ", moved.addr.port())),
+        "srv_port: {state}"
+    );
     assert_eq!(a.stop_with(libc::SIGTERM).code(), Some(0));
     drop(replaced);
 }
 
 #[test]
-fn maintenance_weight_and_maxconn_set_at_run_time_survive_a_sf_reload() {
+fn maintenance_weight_maxconn_and_address_set_at_run_time_survive_a_sf_reload() {
     operator_state_survives(false);
 }
 
 #[test]
-fn maintenance_weight_and_maxconn_set_at_run_time_survive_a_master_reload() {
+fn maintenance_weight_maxconn_and_address_set_at_run_time_survive_a_master_reload() {
     operator_state_survives(true);
 }
 
@@ -609,4 +620,30 @@ fn grace_keeps_serving_new_connections_after_a_soft_stop_then_closes() {
         "{}",
         lb.stderr()
     );
+}
+
+/// A frontend disabled through the runtime socket has its sockets shut down; a reload that
+/// takes those sockets over makes them listen again, as the new configuration says.
+#[test]
+fn a_frontend_disabled_before_a_sf_reload_serves_again_after_it() {
+    let dir = TempDir::new("reload-disabled");
+    let port = free_port();
+    let front = loopback(port);
+    let sock = dir.path().join("admin.sock");
+    let global = format!("    stats socket {} level admin\n", sock.display());
+    let config = dir.write(
+        "web.cfg",
+        &proxy_config(port, &[("s1", Origin::text("one").addr)], &global),
+    );
+    let mut a = start(&dir, &config, &[]);
+    a.wait_serving(front);
+    assert_eq!(runtime_command(&sock, "disable frontend web"), "\n");
+    assert!(TcpStream::connect(front).is_err(), "disabled");
+    let pid = a.pid();
+    let mut b = start(&dir, &config, &["-sf", &pid.to_string()]);
+    b.wait_serving(front);
+    assert!(wait_gone(pid, Duration::from_secs(10)), "{}", b.stderr());
+    assert_eq!(bodies(front, 4), ["one"; 4], "{}", b.stderr());
+    assert_eq!(b.stop_with(libc::SIGTERM).code(), Some(0));
+    drop(a);
 }

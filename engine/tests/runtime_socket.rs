@@ -2,6 +2,8 @@
 //! one-command TCP connections, exact counters in `show stat` after known traffic, levels
 //! and Unix permissions, and admin changes taking effect on routing.
 
+#[path = "../../checks/tests/fixture/mod.rs"]
+mod fixture;
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -51,13 +53,27 @@ impl Rig {
 /// `listen web` (HTTP, round robin over s1 "one" and s2 "two"), an admin Unix socket
 /// (mode 600), an admin TCP socket and a user-level TCP socket, on one worker.
 fn rig() -> Rig {
+    rig_with(1, &[("s1", named("one")), ("s2", named("two"))])
+}
+
+/// [`rig`] with `threads` workers and `servers` in `listen web`.
+fn rig_with(threads: u16, servers: &[(&str, SocketAddr)]) -> Rig {
+    rig_of(threads, listen("web", servers))
+}
+
+/// [`rig`] with `threads` workers serving `p` (named `web`) in HTTP.
+fn rig_of(threads: u16, p: ringlb_config::model::Proxy) -> Rig {
+    rig_on(threads, p, false)
+}
+
+/// [`rig_of`] on the epoll driver when `legacy`.
+fn rig_on(threads: u16, mut p: ringlb_config::model::Proxy, legacy: bool) -> Rig {
     let dir = TempDir::new("runtime-socket");
     let unix = dir.path().join("admin.sock");
-    let mut p = listen("web", &[("s1", named("one")), ("s2", named("two"))]);
     p.mode = Mode::Http;
     p.timeouts.client = Some(Duration::from_secs(5));
     p.timeouts.server = Some(Duration::from_secs(5));
-    let base = config(1, vec![p]);
+    let base = config(threads, vec![p]);
     // The TCP sockets' ports are free when chosen but may be taken by another test's
     // connection before the engine binds them: choose again then.
     for _ in 0..5 {
@@ -76,6 +92,7 @@ fn rig() -> Rig {
         ];
         let opts = RunOptions {
             handle_signals: false,
+            legacy_driver: legacy,
             ..RunOptions::default()
         };
         if let Ok(engine) = ringlb::boot::run::start(c, opts) {
@@ -391,4 +408,445 @@ fn check_socket_is_healthy_while_a_backend_has_a_server_up() {
     both(&rig, "disable server web/s1; disable server web/s2");
     let err = probe.run(Duration::from_secs(2)).unwrap_err();
     assert!(err.contains("no backend has a server up"), "{err}");
+}
+
+/// Whether a client can open a connection to `addr` now.
+fn connects(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
+fn a_disabled_frontend_refuses_clients_in_every_worker_until_enabled(legacy: bool) {
+    let rig = rig_on(2, listen("web", &[("s1", named("one"))]), legacy);
+    assert_eq!(bodies(rig.web(), 2), vec!["one"; 2]);
+    assert_eq!(tcp(rig.admin_tcp, "disable frontend web"), "\n");
+    assert_eq!(
+        tcp(rig.admin_tcp, "disable frontend web"),
+        "All sockets are already disabled.\n\n"
+    );
+    let csv = tcp(rig.admin_tcp, "show stat");
+    assert_eq!(stat(&csv, "web", "FRONTEND", "status"), "PAUSED");
+    // Clients from many source ports, so both workers' sockets would be hit if either
+    // still listened.
+    for _ in 0..12 {
+        assert!(!connects(rig.web()), "a disabled frontend refuses");
+    }
+    assert_eq!(tcp(rig.admin_tcp, "enable frontend web"), "\n");
+    assert_eq!(
+        tcp(rig.admin_tcp, "enable frontend web"),
+        "All sockets are already enabled.\n\n"
+    );
+    assert_eq!(bodies(rig.web(), 12), vec!["one"; 12]);
+    let csv = tcp(rig.admin_tcp, "show stat");
+    assert_eq!(stat(&csv, "web", "FRONTEND", "status"), "OPEN");
+}
+
+#[test]
+fn shutdown_frontend_stops_it_for_good() {
+    let rig = rig_with(2, &[("s1", named("one"))]);
+    assert_eq!(tcp(rig.admin_tcp, "shutdown frontend web"), "\n");
+    for _ in 0..8 {
+        assert!(!connects(rig.web()), "a stopped frontend refuses");
+    }
+    assert_eq!(
+        stat(
+            &tcp(rig.admin_tcp, "show stat"),
+            "web",
+            "FRONTEND",
+            "status"
+        ),
+        "STOP"
+    );
+    for (q, answer) in [
+        (
+            "shutdown frontend web",
+            "Frontend was already shut down.\n\n",
+        ),
+        (
+            "enable frontend web",
+            "Frontend was previously shut down, cannot enable.\n\n",
+        ),
+        (
+            "disable frontend web",
+            "Frontend was previously shut down, cannot disable.\n\n",
+        ),
+        ("shutdown frontend nope", "No such frontend.\n\n"),
+        ("disable frontend", "A frontend name is expected.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+    assert!(!connects(rig.web()), "still refused");
+    assert_eq!(
+        tcp(rig.user_tcp, "enable frontend web"),
+        "Permission denied\n\n"
+    );
+}
+
+#[test]
+fn set_maxconn_frontend_holds_new_clients_at_the_new_limit() {
+    let rig = rig();
+    assert_eq!(tcp(rig.admin_tcp, "set maxconn frontend web 1"), "\n");
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "FRONTEND", "slim"),
+        "1"
+    );
+    let first = TcpStream::connect(rig.web()).unwrap();
+    stat_until(&rig, |c| stat(c, "web", "FRONTEND", "scur") == "1");
+    let mut second = TcpStream::connect(rig.web()).unwrap();
+    second
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(600)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        second.read(&mut buf).is_err(),
+        "the second client waits in the backlog"
+    );
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut out = String::new();
+    second.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert_eq!(
+        tcp(rig.admin_tcp, "set maxconn frontend nope 3"),
+        "No such frontend.\n\n"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set maxconn frontend web"),
+        "Integer value expected.\n\n"
+    );
+}
+
+/// The `show sess` line of the client whose local address is `client`.
+fn sess_line(rig: &Rig, client: SocketAddr) -> String {
+    let out = tcp(rig.admin_tcp, "show sess");
+    out.lines()
+        .find(|l| l.contains(&format!(" src={client} ")))
+        .unwrap_or_else(|| panic!("{client} in {out}"))
+        .to_string()
+}
+
+fn shutdown_session_closes_the_client_show_sess_names(legacy: bool) {
+    let rig = rig_on(2, listen("web", &[("s1", named("one"))]), legacy);
+    let clients: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(rig.web()).unwrap())
+        .collect();
+    stat_until(&rig, |c| stat(c, "web", "FRONTEND", "scur") == "4");
+    let mut ids = Vec::new();
+    for c in &clients {
+        let line = sess_line(&rig, c.local_addr().unwrap());
+        assert!(line.starts_with("0x"), "{line}");
+        assert!(
+            line.contains(": proto=tcpv4 src=") && line.contains(" fe=web be=web "),
+            "{line}"
+        );
+        ids.push(line.split(':').next().unwrap().to_string());
+    }
+    // The last client stays; the others are ended one by one, whichever worker has them.
+    for (c, id) in clients.iter().zip(&ids).take(3) {
+        assert_eq!(tcp(rig.admin_tcp, &format!("shutdown session {id}")), "\n");
+        let mut c = c.try_clone().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(c.read(&mut buf).unwrap(), 0, "the client sees its close");
+        assert_eq!(
+            tcp(rig.admin_tcp, &format!("shutdown session {id}")),
+            "No such session (use 'show sess').\n\n"
+        );
+    }
+    let mut last = clients[3].try_clone().unwrap();
+    last.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    last.read_to_string(&mut out).unwrap();
+    assert!(out.ends_with("one"), "the other client is served: {out}");
+    for (q, answer) in [
+        (
+            "shutdown session",
+            "Session pointer expected (use 'show sess').\n\n",
+        ),
+        (
+            "shutdown session 0x1",
+            "No such session (use 'show sess').\n\n",
+        ),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+    assert_eq!(tcp(rig.user_tcp, "show sess"), "Permission denied\n\n");
+}
+
+#[test]
+fn shutdown_sessions_server_cuts_the_requests_in_flight_to_it() {
+    let slow = Origin::serve(|_| Reply::text("late").after(Duration::from_secs(4)));
+    let rig = rig_with(2, &[("s1", slow.addr)]);
+    let web = rig.web();
+    let pending = thread::spawn(move || {
+        let start = Instant::now();
+        let got = http_get(web, "/");
+        (got, start.elapsed())
+    });
+    stat_until(&rig, |c| stat(c, "web", "s1", "scur") == "1");
+    assert_eq!(tcp(rig.admin_tcp, "shutdown sessions server web/s1"), "\n");
+    let (got, took) = pending.join().unwrap();
+    assert!(
+        took < Duration::from_secs(3),
+        "cut before the server answered"
+    );
+    assert!(
+        got.as_ref().map_or(true, |(_, body)| body != "late"),
+        "{got:?}"
+    );
+    for (q, answer) in [
+        ("shutdown sessions server web/nope", "No such server.\n\n"),
+        ("shutdown sessions server nope/s1", "No such backend.\n\n"),
+        ("shutdown sessions server", "Require 'backend/server'.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+}
+
+/// The `srv_addr` and `srv_port` fields of a server's `show servers state` line.
+fn state_addr(rig: &Rig, server: &str) -> (String, String) {
+    let out = tcp(rig.admin_tcp, "show servers state web");
+    let line = out
+        .lines()
+        .find(|l| l.split(' ').nth(3) == Some(server))
+        .unwrap_or_else(|| panic!("{server} in {out}"));
+    let f: Vec<&str> = line.split(' ').collect();
+    (f[4].to_string(), f[18].to_string())
+}
+
+#[test]
+fn set_server_addr_sends_new_connections_to_the_new_origin() {
+    let first = Origin::text("first");
+    let moved = Origin::serve_on("127.0.0.2:0".parse().unwrap(), |_| Reply::text("moved"));
+    let rig = rig_with(2, &[("s1", first.addr)]);
+    assert_eq!(bodies(rig.web(), 2), vec!["first"; 2]);
+    let (old, new) = (first.addr.port(), moved.addr.port());
+    assert_eq!(
+        tcp(
+            rig.admin_tcp,
+            &format!("set server web/s1 addr 127.0.0.2 port {new}")
+        ),
+        format!(
+            "IP changed from '127.0.0.1' to '127.0.0.2', port changed from '{old}' to '{new}' \
+             by 'stats socket command'\n\n"
+        )
+    );
+    assert_eq!(
+        bodies(rig.web(), 6),
+        vec!["moved"; 6],
+        "every worker follows"
+    );
+    assert_eq!(
+        state_addr(&rig, "s1"),
+        ("127.0.0.2".into(), new.to_string())
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 addr 127.0.0.2"),
+        "no need to change the addr by 'stats socket command'\n\n"
+    );
+    for (q, answer) in [
+        (
+            "set server web/s1 addr",
+            "set server <b>/<s> addr requires an address and optionally a port.\n\n",
+        ),
+        (
+            "set server web/s1 addr nothost",
+            "Invalid addr 'nothost' by 'stats socket command'\n\n",
+        ),
+        (
+            "set server web/s1 addr 127.0.0.2 port abc",
+            "no need to change the addr, problem converting port 'abc' to an int by 'stats socket command'\n\n",
+        ),
+        ("set server web/nope addr 127.0.0.1", "No such server.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+    assert_eq!(
+        bodies(rig.web(), 2),
+        vec!["moved"; 2],
+        "errors changed nothing"
+    );
+}
+
+#[test]
+fn health_checks_follow_set_server_addr_and_check_port() {
+    let live = Origin::text("live");
+    let mut p = listen("web", &[]);
+    p.servers = vec![checked("s1", dead_addr(), 50)];
+    let rig = rig_of(1, p);
+    wait_state(&rig.engine, "s1", false);
+    assert_eq!(http_get(rig.web(), "/").unwrap().0, 503);
+    tcp(
+        rig.admin_tcp,
+        &format!("set server web/s1 addr 127.0.0.1 port {}", live.addr.port()),
+    );
+    wait_state(&rig.engine, "s1", true);
+    assert_eq!(bodies(rig.web(), 2), vec!["live"; 2]);
+    // The check alone moves to a dead port: the server goes down though its traffic port
+    // answers.
+    let dead = dead_addr().port();
+    assert_eq!(
+        tcp(
+            rig.admin_tcp,
+            &format!("set server web/s1 check-port {dead}")
+        ),
+        "\n"
+    );
+    wait_state(&rig.engine, "s1", false);
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 check-port 70000"),
+        "provided port is invalid\n"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 check-port x"),
+        "provided port is not an integer\n"
+    );
+    tcp(
+        rig.admin_tcp,
+        &format!("set server web/s1 check-port {}", live.addr.port()),
+    );
+    wait_state(&rig.engine, "s1", true);
+    // Forced down: the checks bring it back after `rise` passes.
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health down"), "\n");
+    assert!(!is_up(&rig.engine, "s1"));
+    wait_state(&rig.engine, "s1", true);
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 agent up"),
+        "agent checks are not enabled on this server.\n\n"
+    );
+}
+
+#[test]
+fn forced_health_takes_an_unchecked_server_out_until_health_up() {
+    let rig = rig();
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health down"), "\n");
+    assert_eq!(bodies(rig.web(), 3), vec!["two"; 3]);
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "status"),
+        "DOWN"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 health stopping"),
+        "\n"
+    );
+    assert_eq!(
+        bodies(rig.web(), 3),
+        vec!["two"; 3],
+        "stopping: no new traffic"
+    );
+    assert_eq!(
+        stat(&tcp(rig.admin_tcp, "show stat"), "web", "s1", "status"),
+        "NOLB"
+    );
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 health up"), "\n");
+    let mut seen = bodies(rig.web(), 4);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "one", "two", "two"]);
+    for (q, answer) in [
+        (
+            "set server web/s1 health sick",
+            "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n\n",
+        ),
+        (
+            "set server web/s1 check-port 81",
+            "health checks are not enabled on this server\n",
+        ),
+        (
+            "set server web/s1 agent-send hello",
+            "agent checks are not enabled on this server.\n\n",
+        ),
+        (
+            "set server web/s1 fqdn example.com",
+            "'set server <bk>/<srv> fqdn' is not supported by ringlb yet (see docs/compatibility.md).\n\n",
+        ),
+        (
+            "set server web/s1 bogus",
+            "usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | \
+             agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n\n",
+        ),
+        ("set rate-limit connections global 0", "\n"),
+        ("set rate-limit connections global", "Expects an integer value.\n\n"),
+    ] {
+        assert_eq!(tcp(rig.admin_tcp, q), answer, "{q}");
+    }
+}
+
+fn shutdown_session_closes_a_keep_alive_connection_parked_between_requests(legacy: bool) {
+    let rig = rig_on(1, listen("web", &[("s1", named("one"))]), legacy);
+    let mut c = TcpStream::connect(rig.web()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let head = support::read_head(&mut r).expect("a response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut body = [0u8; 3];
+    r.read_exact(&mut body).unwrap();
+    // Idle long enough to leave its session and wait parked.
+    thread::sleep(Duration::from_millis(600));
+    let line = sess_line(&rig, c.local_addr().unwrap());
+    let id = line.split(':').next().unwrap();
+    assert_eq!(tcp(rig.admin_tcp, &format!("shutdown session {id}")), "\n");
+    let mut buf = [0u8; 8];
+    assert_eq!(c.read(&mut buf).unwrap(), 0, "the client sees its close");
+    // The worker lets go of it once the parked connection sees the shutdown.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while tcp(rig.admin_tcp, "show sess").contains(id) {
+        assert!(Instant::now() < deadline, "{id} still in show sess");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+both_drivers!(
+    a_disabled_frontend_refuses_clients_in_every_worker_until_enabled,
+    super::a_disabled_frontend_refuses_clients_in_every_worker_until_enabled
+);
+both_drivers!(
+    shutdown_session_closes_the_client_show_sess_names,
+    super::shutdown_session_closes_the_client_show_sess_names
+);
+both_drivers!(
+    shutdown_session_closes_a_keep_alive_connection_parked_between_requests,
+    super::shutdown_session_closes_a_keep_alive_connection_parked_between_requests
+);
+
+#[test]
+fn set_server_agent_forces_the_agents_word_until_it_speaks_again() {
+    // An agent that answers every 300 ms with a weight and no word on the state, for now.
+    let agent = fixture::Fixture::start(fixture::Answer::Agent("100%\n".into()));
+    let mut p = listen("web", &[("s1", named("one")), ("s2", named("two"))]);
+    p.servers[0].check.agent = Some(ringlb_config::model::AgentCheck {
+        port: agent.addr.port(),
+        inter: Some(Duration::from_millis(300)),
+        addr: None,
+        send: None,
+    });
+    let rig = rig_of(1, p);
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 agent down"), "\n");
+    assert_eq!(
+        bodies(rig.web(), 3),
+        vec!["two"; 3],
+        "the agent's down holds"
+    );
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s1 agent sideways"),
+        "'set server <srv> agent' expects 'up' or 'down'.\n\n"
+    );
+    assert_eq!(tcp(rig.admin_tcp, "set server web/s1 agent up"), "\n");
+    let mut seen = bodies(rig.web(), 4);
+    seen.sort();
+    assert_eq!(seen, vec!["one", "one", "two", "two"]);
+    // Forced down again: the agent's next "up" brings it back.
+    tcp(rig.admin_tcp, "set server web/s1 agent down");
+    assert!(!is_up(&rig.engine, "s1"));
+    agent.set(fixture::Answer::Agent("up\n".into()));
+    wait_state(&rig.engine, "s1", true);
+    assert_eq!(
+        tcp(rig.admin_tcp, "set server web/s2 agent up"),
+        "agent checks are not enabled on this server.\n\n"
+    );
 }

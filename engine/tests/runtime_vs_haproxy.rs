@@ -389,23 +389,148 @@ fn process_commands_answer_as_haproxys() {
 }
 
 #[test]
-fn commands_needing_the_workers_are_refused_not_ignored() {
+fn frontend_session_and_server_commands_answer_as_haproxys() {
     let p = pair(1);
+    // Each line runs on both, in order; the answers must be byte for byte the same.
     for q in [
+        "disable frontend www",
+        "disable frontend www",
+        "enable frontend www",
+        "enable frontend www",
+        "disable frontend nope",
+        "disable frontend",
+        "shutdown frontend",
+        "set maxconn frontend www 7",
+        "set maxconn frontend nope 5",
+        "set maxconn frontend www",
+        "set maxconn frontend",
+        "shutdown session",
+        "shutdown session 0x1",
+        "shutdown sessions server web/s1",
+        "shutdown sessions server web/nope",
+        "shutdown sessions server nope/s1",
+        "shutdown sessions server",
+        "set server drained/d1 addr 127.0.0.9",
+        "set server drained/d1 addr 127.0.0.9",
+        "set server drained/d1 addr",
+        "set server drained/d1 addr nothost",
+        "set server drained/d1 addr 127.0.0.9 port abc",
+        "set server drained/d1 addr 127.0.0.1 port +5",
+        "set server drained/d1 addr 127.0.0.1 port +5",
+        "set server drained/d2 health down",
+        "set server drained/d2 health sick",
+        "set server drained/d2 agent up",
+        "set server drained/d2 agent-send x",
+        "set server drained/d2 agent-port 80",
+        "set server drained/d2 check-port 81",
+        "set server drained/d2 check-addr 127.0.0.1",
+        "set server web/s1 check-port abc",
+        "set server web/s1 check-port 70000",
+        "set server web/s1 check-addr foo",
+        "set server web/s1 check-addr",
+        "set server web/s1 bogus",
+        "set rate-limit connections",
+        "set rate-limit connections global",
+        "set rate-limit connections global 0",
+        "set maxconn frontend www abc",
+        "shutdown session zz",
+    ] {
+        assert_eq!(p.ours.cmd(q), p.theirs.cmd(q), "{q}");
+    }
+    let (ours, theirs) = (p.ours.cmd("show stat"), p.theirs.cmd("show stat"));
+    for (px, sv, col) in [
+        ("www", "FRONTEND", "slim"),
+        ("www", "FRONTEND", "status"),
+        ("drained", "d2", "status"),
+    ] {
+        assert_eq!(
+            cell(&ours, px, sv, col),
+            cell(&theirs, px, sv, col),
+            "{px}/{sv} {col}"
+        );
+    }
+    assert_eq!(cell(&ours, "drained", "d2", "status"), "DOWN");
+    let addr = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.split(' ').nth(3) == Some("d1"))
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{} {}", f[4], f[18])
+            })
+            .collect()
+    };
+    assert_eq!(
+        addr(&p.ours.cmd("show servers state drained")),
+        addr(&p.theirs.cmd("show servers state drained"))
+    );
+    // A disabled frontend shows as haproxy shows it, and so does a stopped one.
+    for q in ["disable frontend www", "show stat", "enable frontend www"] {
+        let (o, t) = (p.ours.cmd(q), p.theirs.cmd(q));
+        if q == "show stat" {
+            assert_eq!(cell(&o, "www", "FRONTEND", "status"), "PAUSED");
+            assert_eq!(cell(&t, "www", "FRONTEND", "status"), "PAUSED");
+        } else {
+            assert_eq!(o, t, "{q}");
+        }
+    }
+    for q in [
+        "shutdown frontend www",
+        "shutdown frontend www",
         "enable frontend www",
         "disable frontend www",
-        "shutdown session 0x1",
-        "show sess",
-        "set server web/s1 addr 127.0.0.2",
-        "set server web/s1 health down",
-        "set server web/s1 agent up",
-        "set server web/s1 check-port 81",
     ] {
-        let out = p.ours.cmd(q);
-        assert!(out.contains("is not supported by ringlb yet"), "{q}: {out}");
+        assert_eq!(p.ours.cmd(q), p.theirs.cmd(q), "{q}");
     }
-    // Nothing changed: s1 still takes the traffic.
-    assert_eq!(http_get(p.ours.www, "/").unwrap().0, 200);
+    let (ours, theirs) = (p.ours.cmd("show stat"), p.theirs.cmd("show stat"));
+    assert_eq!(cell(&ours, "www", "FRONTEND", "status"), "STOP");
+    assert_eq!(cell(&theirs, "www", "FRONTEND", "status"), "STOP");
+    assert!(
+        http_get(p.ours.www, "/").is_err(),
+        "a stopped frontend refuses"
+    );
+}
+
+#[test]
+fn show_sess_lists_a_held_connection_with_haproxys_leading_fields() {
+    let p = pair(2);
+    let held = std::net::TcpStream::connect(p.ours.www).unwrap();
+    let me = held.local_addr().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let line = loop {
+        let out = p.ours.cmd("show sess");
+        if let Some(l) = out.lines().find(|l| l.contains(&format!(" src={me} "))) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "{me} not in {out}");
+        thread::sleep(Duration::from_millis(20));
+    };
+    // HAProxy's own listing, for the order of the fields both print.
+    let theirs = p.theirs.cmd("show sess");
+    let order = |l: &str| -> Vec<String> {
+        l.split(' ')
+            .filter_map(|w| w.split_once('=').map(|(k, _)| k.to_string()))
+            .filter(|k| ["proto", "src", "fe", "be", "srv", "ts", "age"].contains(&k.as_str()))
+            .collect()
+    };
+    assert_eq!(
+        order(&line),
+        order(theirs.lines().next().unwrap()),
+        "{line}\n{theirs}"
+    );
+    assert!(
+        line.contains(": proto=tcpv4 ") && line.contains(" fe=www be=web "),
+        "{line}"
+    );
+    let id = line.split(':').next().unwrap();
+    assert_eq!(p.ours.cmd(&format!("shutdown session {id}")), "\n");
+    let mut held = held;
+    held.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        held.read(&mut buf).unwrap(),
+        0,
+        "closed by shutdown session"
+    );
 }
 
 #[test]

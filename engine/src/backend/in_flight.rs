@@ -1,6 +1,6 @@
-//! `on-marked-down shutdown-sessions` and `on-marked-up shutdown-backup-sessions`: the
-//! server connections a worker's requests are using right now, kept only for servers whose
-//! state change may have to end them, and ending them.
+//! `on-marked-down shutdown-sessions`, `on-marked-up shutdown-backup-sessions` and the
+//! runtime API's `shutdown sessions server`: the server connections a worker's requests are
+//! using right now, and ending them.
 //!
 //! A connection is registered when a request takes it and leaves the registry with the
 //! request's connection slot (see `ConnSlot`), before it goes back to the idle pool or is
@@ -10,7 +10,10 @@
 //! The session then ends through its usual error path and its owner closes the descriptor
 //! exactly once.
 //!
-//! Servers without either option have no registry: a request to them pays one branch.
+//! Every server has a registry, since `shutdown sessions server` may name any of them: a
+//! request pays one `RefCell` borrow and one slot write when it takes a connection and the
+//! same when it lets go; the slab reuses freed slots and allocates only while it grows to
+//! the worker's peak of connections in use to that server.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -100,9 +103,14 @@ impl BackendTable {
     /// Registers `stream`, the connection to `id` a request holds `slot` for, when a state
     /// change of `id` may have to end it.
     pub(super) fn track(&self, slot: &mut ConnSlot, id: ServerId, stream: &Stream) {
-        if let Some(registry) = &self.servers[id.0].in_flight {
-            slot.tracked = Some(registry.register(stream.as_raw_fd()));
-        }
+        slot.tracked = Some(self.servers[id.0].in_flight.register(stream.as_raw_fd()));
+    }
+
+    /// `shutdown sessions server`: ends every connection this worker's requests hold to
+    /// `id`; returns how many.
+    pub fn shut_down_sessions(&self, id: ServerId) -> usize {
+        let s = &self.servers[id.0];
+        s.in_flight.shut_down_all(s.addr.get().0)
     }
 
     /// What HAProxy does to sessions in flight when `id` changes state: going down with
@@ -111,11 +119,7 @@ impl BackendTable {
     /// backup server. Returns how many connections were cut.
     pub(super) fn end_sessions_on_change(&self, id: ServerId, up: bool) -> usize {
         let s = &self.servers[id.0];
-        let cut = |t: &crate::backend::ServerSlot| {
-            t.in_flight
-                .as_ref()
-                .map_or(0, |r| r.shut_down_all(t.conf.ip))
-        };
+        let cut = |t: &crate::backend::ServerSlot| t.in_flight.shut_down_all(t.addr.get().0);
         if !up {
             return if s.conf.shutdown_sessions_on_down {
                 cut(s)
@@ -131,25 +135,8 @@ impl BackendTable {
 
     /// Connections this worker's requests hold to `id` that a state change could end.
     pub fn sessions_tracked(&self, id: ServerId) -> usize {
-        self.servers[id.0]
-            .in_flight
-            .as_ref()
-            .map_or(0, |r| r.in_use())
+        self.servers[id.0].in_flight.in_use()
     }
-}
-
-/// Whether `server` of a backend whose servers are `all` needs a registry: its own
-/// `on-marked-down shutdown-sessions`, or, for a backup, an active server's
-/// `on-marked-up shutdown-backup-sessions`.
-pub(super) fn needs_registry(
-    server: &crate::backend::ResolvedServer,
-    all: &[crate::backend::ResolvedServer],
-) -> bool {
-    server.shutdown_sessions_on_down
-        || (server.backup
-            && all
-                .iter()
-                .any(|s| !s.backup && s.shutdown_backup_sessions_on_up))
 }
 
 #[cfg(test)]

@@ -48,11 +48,14 @@ pub struct ServerId(pub usize);
 /// One server's live state in a worker.
 struct ServerSlot {
     conf: ResolvedServer,
+    /// Where it is reached now: the configured address until `set server … addr`.
+    addr: Cell<(std::net::IpAddr, Option<ringlb_config::model::PortSpec>)>,
     weight: Cell<u16>,
     up: Cell<bool>,
     idle: RefCell<IdlePool>,
-    /// Connections in use by requests, kept only when a state change may end them.
-    in_flight: Option<Rc<in_flight::InFlight>>,
+    /// Connections in use by requests, which a state change or `shutdown sessions server`
+    /// may end.
+    in_flight: Rc<in_flight::InFlight>,
     /// `proto h2`: the connection this worker's requests to the server are streams of.
     h2: RefCell<Option<Rc<h2::H2Conn>>>,
 }
@@ -97,11 +100,11 @@ impl BackendTable {
             .iter()
             .map(|s| ServerSlot {
                 conf: s.clone(),
+                addr: Cell::new((s.ip, s.port)),
                 weight: Cell::new(s.weight),
                 up: Cell::new(true),
                 idle: RefCell::new(IdlePool::new(conf.idle_per_server)),
-                in_flight: in_flight::needs_registry(s, &conf.servers)
-                    .then(|| Rc::new(in_flight::InFlight::default())),
+                in_flight: Rc::new(in_flight::InFlight::default()),
                 h2: RefCell::new(None),
             })
             .collect();
@@ -164,7 +167,28 @@ impl BackendTable {
 
     /// The address server `id` is reached at for a client that connected to `client_port`.
     pub fn server_target(&self, id: ServerId, client_port: u16) -> resolve::Target<'_> {
-        self.servers[id.0].conf.target(client_port)
+        let s = &self.servers[id.0];
+        match &s.conf.unix {
+            Some(path) => resolve::Target::Unix(path),
+            None => {
+                let (ip, port) = s.addr.get();
+                resolve::Target::Inet(resolve::addr_for(ip, port, client_port), s.conf.source)
+            }
+        }
+    }
+
+    /// `set server … addr`: new connections go to `ip` and `port`; idle connections to the
+    /// old address are closed, those in use finish where they are.
+    pub fn set_addr(
+        &self,
+        id: ServerId,
+        ip: std::net::IpAddr,
+        port: Option<ringlb_config::model::PortSpec>,
+    ) {
+        let s = &self.servers[id.0];
+        s.addr.set((ip, port));
+        s.idle.borrow_mut().clear();
+        s.h2.borrow_mut().take();
     }
 
     /// Servers that can take traffic now (`nbsrv`): usable active ones, else usable backups.

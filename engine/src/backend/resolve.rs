@@ -93,14 +93,22 @@ impl ResolvedServer {
 
     /// The IP address to connect to for a client that reached `client_port`.
     pub fn addr(&self, client_port: u16) -> SocketAddr {
-        let port = match self.port {
-            None => client_port,
-            Some(PortSpec::Fixed(p)) => p,
-            Some(PortSpec::Offset(o)) => (i32::from(client_port) + o).clamp(1, 65535) as u16,
-        };
-        SocketAddr::new(self.ip, port)
+        addr_for(self.ip, self.port, client_port)
     }
 }
+
+/// The address a server at `ip` and `port` is reached at by a client that reached
+/// `client_port` (no port: the same one; an offset: relative to it).
+pub fn addr_for(ip: IpAddr, port: Option<PortSpec>, client_port: u16) -> SocketAddr {
+    let port = match port {
+        None => client_port,
+        Some(PortSpec::Fixed(p)) => p,
+        Some(PortSpec::Offset(o)) => (i32::from(client_port) + o).clamp(1, 65535) as u16,
+    };
+    SocketAddr::new(ip, port)
+}
+
+impl ResolvedServer {}
 
 /// Where a server connection goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -312,6 +312,7 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
                 proto: b.options.proto,
                 accept_proxy: b.options.accept_proxy,
                 maxconn: b.options.maxconn.map(ConnLimit::new),
+                backlog: b.options.backlog.unwrap_or(backlog).min(i32::MAX as u32) as i32,
             });
             for a in listener::expand(b, backlog).map_err(RunError::Listen)? {
                 addrs.push((fe.name.clone(), a, side.clone()));
@@ -446,11 +447,13 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
     );
     let stats = Registry::new(layout, nbthread);
     let backends = Arc::new(backends);
+    let frontend_states = Arc::new(crate::services::admin::frontends::Frontends::new(&plans));
     let stats_context = Arc::new(crate::services::stats::service::StatsContext::new(
         Arc::new(config.clone()),
         stats.clone(),
         backends.clone(),
         u64::from(budget.maxconn),
+        frontend_states.clone(),
     ));
     let logs = Arc::new(logs);
     let hub = Hub::new(&config).map_err(RunError::Io)?;
@@ -542,6 +545,8 @@ pub fn start(config: Config, opts: RunOptions) -> Result<RunHandle, RunError> {
         nbthread,
         certs: crate::services::admin::certs::Certs::new(tls_listeners),
         global_limit: global,
+        frontends: frontend_states,
+        inboxes: inboxes.clone(),
     });
     stats_context.set_states(runtime.servers.clone());
     handle.runtime = Some(runtime.clone());

@@ -57,6 +57,8 @@ pub struct BindSide {
     /// `maxconn`: this line's own ceiling on open connections, over every worker and
     /// address of the line (the frontend's and the global one still apply).
     pub maxconn: Option<Arc<crate::worker::limits::ConnLimit>>,
+    /// The line's listen backlog, for listening again after `enable frontend`.
+    pub backlog: i32,
 }
 
 /// Serves one accepted connection according to its frontend's mode, after `monitor-net`

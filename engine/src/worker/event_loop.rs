@@ -23,9 +23,11 @@ use crate::log::observer::Observer;
 use crate::log::{FrontendLog, Hub};
 use crate::metrics::Registry;
 use crate::worker::dispatch::{BindSide, FrontendPlan};
+use crate::worker::frontends::{FrontendState, Gates, OwnedListener};
 use crate::worker::inbox::{InboxReceiver, ShardEvent};
 use crate::worker::limits::ConnSlot;
 use crate::worker::park::Parking;
+use crate::worker::streams::Streams;
 use crate::worker::WorkerInfo;
 
 /// The sockets a worker accepts on for one frontend's `bind` line, and what that line says
@@ -67,9 +69,13 @@ pub struct Worker {
     stop_accepting: Latch,
     /// This worker's listening sockets, kept so a stop can close them to new clients at
     /// once, whatever their accept loops are doing at that moment.
-    listeners: RefCell<Vec<Rc<Acceptor>>>,
+    listeners: RefCell<Vec<OwnedListener>>,
     /// SIGTTOU: accept loops wait instead of accepting until SIGTTIN.
     paused: Cell<bool>,
+    /// `disable|enable|shutdown frontend`: which frontends accept.
+    gates: Gates,
+    /// The client connections, for `show sess` and `shutdown session`.
+    pub streams: Streams,
     /// Set when `hard-stop-after` expires (`ShardEvent::Kill`), seen by sessions through
     /// `Router::killed`.
     pub killed: Latch,
@@ -112,7 +118,7 @@ impl Worker {
         for l in self.listeners.borrow_mut().drain(..) {
             if !shared {
                 // SAFETY: `l` keeps the descriptor open for the duration of the call.
-                unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+                unsafe { libc::shutdown(l.acceptor.as_raw_fd(), libc::SHUT_RDWR) };
             }
         }
         self.stop_accepting.set();
@@ -130,6 +136,17 @@ impl Worker {
     pub fn active(&self) -> usize {
         self.active.get()
     }
+
+    /// `disable|enable|shutdown frontend` in this worker.
+    fn set_frontend_state(&self, frontend: usize, state: FrontendState) {
+        self.gates
+            .apply(frontend, state, &mut self.listeners.borrow_mut());
+    }
+
+    /// Whether an accept loop of `frontend` waits instead of accepting.
+    fn holding(&self, frontend: usize) -> bool {
+        self.paused.get() || self.gates.state(frontend) != FrontendState::Open
+    }
 }
 
 /// An accepted connection's standing in its worker, for as long as the connection lives,
@@ -141,11 +158,20 @@ pub struct Admitted {
     _slot: ConnSlot,
     /// Its descriptor is in the worker's parking set (parked before).
     pub watched: bool,
+    /// Its entry in the worker's `streams`.
+    stream_key: usize,
 }
 
 impl Admitted {
-    fn new(worker: Rc<Worker>, plan: Arc<FrontendPlan>, slot: ConnSlot) -> Self {
+    fn new(
+        worker: Rc<Worker>,
+        plan: Arc<FrontendPlan>,
+        slot: ConnSlot,
+        stream: &Stream,
+        peer: SocketAddr,
+    ) -> Self {
         worker.active.set(worker.active.get() + 1);
+        let stream_key = worker.streams.insert(stream.as_raw_fd(), peer, plan.index);
         let stats = &worker.obs.stats;
         let tick = stats.tick();
         stats.process.session_start(tick);
@@ -155,12 +181,14 @@ impl Admitted {
             plan,
             _slot: slot,
             watched: false,
+            stream_key,
         }
     }
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        self.worker.streams.remove(self.stream_key);
         let stats = &self.worker.obs.stats;
         stats.frontends[self.plan.index].session_end();
         stats.process.session_end();
@@ -207,6 +235,7 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             return;
         }
     };
+    let stats_frontends = stats.layout().frontends.len();
     let obs = Observer::new(stats, info.index, logs, log);
     let obs_stats = obs.stats.clone();
     let worker = Rc::new(Worker {
@@ -223,6 +252,8 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
         killed: Latch::new(),
         listeners: RefCell::new(Vec::new()),
         paused: Cell::new(false),
+        gates: Gates::new(stats_frontends),
+        streams: Streams::new(info.index),
         parking: match Parking::new(obs_stats) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -249,7 +280,11 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
             match Acceptor::adopt(l) {
                 Ok(l) => {
                     let l = Rc::new(l);
-                    worker.listeners.borrow_mut().push(l.clone());
+                    worker.listeners.borrow_mut().push(OwnedListener {
+                        frontend: plan.index,
+                        backlog: bind.backlog,
+                        acceptor: l.clone(),
+                    });
                     monoio::spawn(accept_loop(worker.clone(), plan.clone(), bind.clone(), l));
                 }
                 Err(e) => eprintln!(
@@ -310,6 +345,15 @@ pub async fn worker_main(info: WorkerInfo, setup: WorkerSetup) {
                 }
                 ShardEvent::Pause => worker.paused.set(true),
                 ShardEvent::Resume => worker.paused.set(false),
+                ShardEvent::SetFrontendState { frontend, state } => {
+                    worker.set_frontend_state(frontend, state)
+                }
+                ShardEvent::ShowSessions { reply } => {
+                    let _ = reply.send(worker.streams.list());
+                }
+                ShardEvent::ShutdownSession { id, reply } => {
+                    let _ = reply.send(worker.streams.shut_down(id));
+                }
                 ShardEvent::ReportServerState { reply } => {
                     let _ = reply.send(worker.server_statuses());
                 }
@@ -409,9 +453,12 @@ async fn accept_loop(
     listener: Rc<Acceptor>,
 ) {
     loop {
-        // Paused: clients queue in the kernel until SIGTTIN, or until a stop.
-        while worker.paused.get() {
-            if worker.stop_accepting.is_set() {
+        // Paused: clients queue in the kernel until SIGTTIN, or until a stop. A disabled
+        // frontend's sockets refuse clients meanwhile (`worker/frontends.rs`).
+        while worker.holding(plan.index) {
+            if worker.stop_accepting.is_set()
+                || worker.gates.state(plan.index) == FrontendState::Stopped
+            {
                 return;
             }
             let _ = first_of(
@@ -431,7 +478,7 @@ async fn accept_loop(
                 continue;
             }
             // Paused while waiting: the client stays queued.
-            Some(Ok(())) if worker.paused.get() => continue,
+            Some(Ok(())) if worker.holding(plan.index) => continue,
             Some(Ok(())) => {}
         }
         // Above maxconn nothing is accepted; waiting clients stay in the kernel backlog.
@@ -476,12 +523,16 @@ async fn accept_loop(
         };
         match res {
             Ok((stream, peer)) => {
-                let conn = Admitted::new(worker.clone(), plan.clone(), slot);
+                let conn = Admitted::new(worker.clone(), plan.clone(), slot, &stream, peer);
                 monoio::spawn(serve(conn, stream, peer, bind.clone()));
             }
             Err(e) => {
                 if worker.stop_accepting.is_set() {
                     return;
+                }
+                // The frontend was disabled while the accept was under way.
+                if worker.holding(plan.index) {
+                    continue;
                 }
                 // Out of descriptors or memory: back off instead of spinning.
                 eprintln!("ringlb: frontend '{}': accept failed: {e}", plan.name);

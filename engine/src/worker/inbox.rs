@@ -31,10 +31,31 @@ pub enum ShardEvent {
         server: String,
         weight: u16,
     },
+    /// `set server … addr`: new connections to the server go to `ip` and `port`.
+    SetServerAddr {
+        backend: String,
+        server: String,
+        ip: std::net::IpAddr,
+        port: Option<ringlb_config::model::PortSpec>,
+    },
     /// Stop accepting new clients for now (SIGTTOU); queued clients wait.
     Pause,
     /// Accept again after `Pause` (SIGTTIN).
     Resume,
+    /// `disable|enable|shutdown frontend`: the frontend at this index (`FrontendPlan::index`)
+    /// refuses clients, accepts again, or closes its sockets for good.
+    SetFrontendState {
+        frontend: usize,
+        state: crate::worker::frontends::FrontendState,
+    },
+    /// `show sess`: this worker's client connections.
+    ShowSessions {
+        reply: Sender<Vec<crate::worker::streams::StreamInfo>>,
+    },
+    /// `shutdown session ID`: ends the client connection `id` if this worker has it.
+    ShutdownSession { id: u64, reply: Sender<bool> },
+    /// `shutdown sessions server B/S`: ends the server's connections in use by requests.
+    ShutdownServerSessions { backend: String, server: String },
     /// Report every server's state (for the process taking over).
     ReportServerState {
         reply: Sender<Vec<crate::backend::ServerStatus>>,
@@ -66,6 +87,19 @@ impl ShardEvent {
             } if *backend == table.name() => table
                 .server_id(server)
                 .map(|id| table.set_weight(id, *weight))
+                .is_some(),
+            Self::SetServerAddr {
+                backend,
+                server,
+                ip,
+                port,
+            } if *backend == table.name() => table
+                .server_id(server)
+                .map(|id| table.set_addr(id, *ip, *port))
+                .is_some(),
+            Self::ShutdownServerSessions { backend, server } if *backend == table.name() => table
+                .server_id(server)
+                .map(|id| table.shut_down_sessions(id))
                 .is_some(),
             _ => false,
         }
@@ -119,10 +153,39 @@ impl Inboxes {
         Self { senders }
     }
 
+    /// Sends `event` to worker `i` (from 0); false when there is no such worker running.
+    pub fn send_to(&self, i: usize, event: ShardEvent) -> bool {
+        self.senders.get(i).is_some_and(|s| s.send(event).is_ok())
+    }
+
     /// Sends a copy of `event` to every worker still running.
     pub fn broadcast(&self, event: &ShardEvent) {
         for s in &self.senders {
             let _ = s.send(event.clone());
+        }
+    }
+
+    /// Sends `event` to every worker and waits (up to `within`) until each has applied it,
+    /// so a runtime command answers once its change holds everywhere. Each worker applies
+    /// its events in order, so its answer to a probe sent after `event` says it is done.
+    pub fn broadcast_and_wait(&self, event: &ShardEvent, within: Duration) {
+        self.broadcast(event);
+        self.wait_applied(within);
+    }
+
+    /// Waits (up to `within`) until every worker has applied the events sent so far.
+    pub fn wait_applied(&self, within: Duration) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.broadcast(&ShardEvent::Probe {
+            sent: Instant::now(),
+            reply: tx,
+        });
+        let deadline = Instant::now() + within;
+        for _ in 0..self.senders.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                break;
+            }
         }
     }
 

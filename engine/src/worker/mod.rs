@@ -3,11 +3,13 @@
 
 pub mod dispatch;
 pub mod event_loop;
+pub mod frontends;
 pub mod inbox;
 pub mod limits;
 pub mod listener;
 pub mod park;
 pub mod pin;
+pub mod streams;
 pub mod upstream;
 
 use std::fmt;

@@ -56,6 +56,13 @@ pub fn bind_or_inherit(
             for s in &socks {
                 s.set_nonblocking(true)
                     .map_err(|e| ListenError::Bind(a, e))?;
+                // The old process may have had the frontend disabled (`disable frontend`
+                // shuts its sockets down): listening again re-arms such a socket, and on a
+                // listening one only sets the backlog.
+                // SAFETY: a plain syscall on a descriptor `s` owns.
+                if unsafe { libc::listen(s.as_raw_fd(), *backlog) } != 0 {
+                    return Err(ListenError::Bind(a, std::io::Error::last_os_error()));
+                }
             }
             while socks.len() < workers {
                 socks.push(

@@ -118,7 +118,7 @@ pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
         // Ports an old process holds and did not hand over are joined through SO_REUSEPORT.
         takeover: !old_pids.is_empty(),
         inherited: Some(inherited),
-        initial_events: initial.iter().flat_map(|s| s.events()).collect(),
+        initial_events: initial.iter().flat_map(|s| s.events(&config)).collect(),
         privileges: Some(privileges),
         quiet: opts.quiet,
         ..RunOptions::default()
@@ -137,8 +137,8 @@ pub fn serve(config: Config, opts: &ProcessOptions) -> i32 {
         }
     }
     let owner = handle.runtime().map(|r| r.servers.clone());
-    if let Some(owner) = &owner {
-        state::apply_operator_state(&initial, owner);
+    if let Some(rt) = handle.runtime() {
+        state::apply_operator_state(&initial, &rt.servers, &rt.config);
     }
     let inboxes = handle.inboxes();
     let offer = Offer {

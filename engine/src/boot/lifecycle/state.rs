@@ -6,15 +6,20 @@
 //! server in maintenance stays out of rotation and unchecked.
 //!
 //! A line is `server BACKEND SERVER up|down WEIGHT` followed by optional `key=value`
-//! fields: `admin=ready|drain|maint`, `uweight=NOW/CONFIGURED`, `maxconn=NOW/CONFIGURED`.
-//! A run-time weight or `maxconn` is only applied when the new configuration still gives
-//! the value it replaced: an edited configuration wins over an old run-time change.
+//! fields: `admin=ready|drain|maint`, `uweight=NOW/CONFIGURED`, `maxconn=NOW/CONFIGURED`,
+//! `addr=IP,PORT/IP,PORT` (`set server … addr`; port `0` is the client's port, `+N`/`-N`
+//! an offset). A run-time weight, `maxconn` or address is only applied when the new
+//! configuration still gives the value it replaced: an edited configuration wins over an
+//! old run-time change.
 
 use std::io;
 use std::path::Path;
 
 use ringlb_checks::AdminState;
+use ringlb_config::model::{Host, PortSpec};
+use ringlb_config::Config;
 
+use crate::services::admin::state::ServerAddr;
 use crate::services::admin::{ServerStates, WeightSpec};
 use crate::worker::inbox::ShardEvent;
 
@@ -32,6 +37,43 @@ pub struct ServerState {
     pub user_weight: Option<(u16, u16)>,
     /// The run-time `maxconn` and the configured one, when they differ.
     pub maxconn: Option<(u32, u32)>,
+    /// The address `set server … addr` gave and the configured one, when they differ.
+    pub addr: Option<(ServerAddr, ServerAddr)>,
+}
+
+fn addr_text((ip, port): ServerAddr) -> String {
+    let port = match port {
+        None => "0".to_string(),
+        Some(PortSpec::Fixed(p)) => p.to_string(),
+        Some(PortSpec::Offset(o)) => format!("{o:+}"),
+    };
+    format!("{ip},{port}")
+}
+
+fn parse_addr(v: &str) -> Option<ServerAddr> {
+    let (ip, port) = v.split_once(',')?;
+    let port = if port.starts_with('+') || port.starts_with('-') {
+        Some(PortSpec::Offset(port.parse().ok()?))
+    } else {
+        match port.parse().ok()? {
+            0 => None,
+            p => Some(PortSpec::Fixed(p)),
+        }
+    };
+    Some((ip.parse().ok()?, port))
+}
+
+/// The address `config` gives a server, when it names one by IP.
+fn configured_addr(config: &Config, backend: &str, server: &str) -> Option<ServerAddr> {
+    let s = config
+        .proxy(backend)?
+        .servers
+        .iter()
+        .find(|s| s.name == server)?;
+    match s.addr.host {
+        Host::Ip(ip) => Some((ip, s.addr.port)),
+        _ => None,
+    }
 }
 
 fn admin_word(a: AdminState) -> &'static str {
@@ -58,6 +100,7 @@ impl ServerState {
             admin: AdminState::Ready,
             user_weight: None,
             maxconn: None,
+            addr: None,
         }
     }
 
@@ -80,6 +123,9 @@ impl ServerState {
         }
         if let Some((now, cfg)) = self.maxconn {
             line.push_str(&format!(" maxconn={now}/{cfg}"));
+        }
+        if let Some((now, cfg)) = self.addr {
+            line.push_str(&format!(" addr={}/{}", addr_text(now), addr_text(cfg)));
         }
         line
     }
@@ -105,15 +151,20 @@ impl ServerState {
                 ("admin", "maint") => s.admin = AdminState::Maint,
                 ("uweight", v) => s.user_weight = Some(pair(v)?),
                 ("maxconn", v) => s.maxconn = Some(pair(v)?),
+                ("addr", v) => {
+                    let (now, cfg) = v.split_once('/')?;
+                    s.addr = Some((parse_addr(now)?, parse_addr(cfg)?));
+                }
                 _ => return None,
             }
         }
         Some(s)
     }
 
-    /// The events that put a freshly started worker's server in this state.
-    pub fn events(&self) -> [ShardEvent; 2] {
-        [
+    /// The events that put a freshly started worker's server in this state, under the
+    /// new `config`.
+    pub fn events(&self, config: &Config) -> Vec<ShardEvent> {
+        let mut out = vec![
             ShardEvent::SetServerState {
                 backend: self.backend.clone(),
                 server: self.server.clone(),
@@ -124,7 +175,18 @@ impl ServerState {
                 server: self.server.clone(),
                 weight: self.weight,
             },
-        ]
+        ];
+        if let Some(((ip, port), was)) = self.addr {
+            if configured_addr(config, &self.backend, &self.server) == Some(was) {
+                out.push(ShardEvent::SetServerAddr {
+                    backend: self.backend.clone(),
+                    server: self.server.clone(),
+                    ip,
+                    port,
+                });
+            }
+        }
+        out
     }
 }
 
@@ -145,12 +207,18 @@ pub fn add_operator_state(states: &mut [ServerState], owner: &ServerStates) {
         if let Ok((now, cfg)) = owner.maxconns(&s.backend, &s.server) {
             s.maxconn = (now != cfg).then_some((now, cfg));
         }
+        if let (Ok(now), Some(cfg)) = (
+            owner.addr(&s.backend, &s.server),
+            owner.configured_addr(&s.backend, &s.server),
+        ) {
+            s.addr = (now != cfg).then_some((now, cfg));
+        }
     }
 }
 
 /// Gives the operator's settings of `states` to a new process's state owner. Servers the
 /// configuration no longer has are skipped.
-pub fn apply_operator_state(states: &[ServerState], owner: &ServerStates) {
+pub fn apply_operator_state(states: &[ServerState], owner: &ServerStates, config: &Config) {
     for s in states {
         let (b, sv) = (s.backend.as_str(), s.server.as_str());
         if let Some((now, was)) = s.user_weight {
@@ -161,6 +229,12 @@ pub fn apply_operator_state(states: &[ServerState], owner: &ServerStates) {
         if let Some((now, was)) = s.maxconn {
             if owner.maxconns(b, sv).is_ok_and(|(_, cfg)| cfg == was) {
                 let _ = owner.set_maxconn(b, sv, now);
+            }
+        }
+        // The same test as the workers' (`ServerState::events`), so both move or neither.
+        if let Some((now, was)) = s.addr {
+            if configured_addr(config, b, sv) == Some(was) {
+                let _ = owner.set_addr(b, sv, now);
             }
         }
         if s.admin != AdminState::Ready {
@@ -196,7 +270,7 @@ pub fn read_file(path: &Path) -> io::Result<Vec<ServerState>> {
 /// sees half of it).
 pub fn write_file(path: &Path, states: &[ServerState]) -> io::Result<()> {
     let mut text = String::from(
-        "# ringlb server state: server BACKEND SERVER up|down WEIGHT [admin=…] [uweight=N/C] [maxconn=N/C]\n",
+        "# ringlb server state: server BACKEND SERVER up|down WEIGHT [admin=…] [uweight=N/C] [maxconn=N/C] [addr=IP,PORT/IP,PORT]\n",
     );
     for s in states {
         text.push_str(&s.to_line());
@@ -219,9 +293,13 @@ mod tests {
         s.admin = AdminState::Maint;
         s.user_weight = Some((5, 30));
         s.maxconn = Some((7, 0));
+        s.addr = Some((
+            ("::1".parse().unwrap(), Some(PortSpec::Offset(5))),
+            ("127.0.0.1".parse().unwrap(), None),
+        ));
         assert_eq!(
             s.to_line(),
-            "server web s2 down 30 admin=maint uweight=5/30 maxconn=7/0"
+            "server web s2 down 30 admin=maint uweight=5/30 maxconn=7/0 addr=::1,+5/127.0.0.1,0"
         );
         assert_eq!(ServerState::from_line(&s.to_line()), Some(s));
         assert_eq!(ServerState::from_line("server web s2 maybe 3"), None);

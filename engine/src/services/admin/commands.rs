@@ -6,7 +6,8 @@ use ringlb_checks::AdminState;
 use ringlb_config::model::AdminLevel;
 
 use crate::services::admin::state::{StateError, WeightSpec};
-use crate::services::admin::{info, process, stat, Runtime};
+use crate::services::admin::{frontends, info, process, sessions, set_server, stat, Runtime};
+use crate::worker::frontends::FrontendState;
 
 /// One connection's state.
 #[derive(Debug, Clone)]
@@ -42,7 +43,7 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("show backend", "show backend                            : list backends", AdminLevel::User),
     ("get weight", "get weight <bk>/<srv>                   : report a server's current weight", AdminLevel::User),
     ("set weight", "set weight <bk>/<srv> (<w>|<w>%)        : change a server's weight (deprecated)", AdminLevel::Admin),
-    ("set server", "set server <bk>/<srv> state|weight ...  : change a server's state or weight", AdminLevel::Admin),
+    ("set server", "set server <bk>/<srv> [opts]            : change a server's state, weight, address or check settings", AdminLevel::Admin),
     ("set maxconn server", "set maxconn server <bk>/<srv> <n>       : change a server's maxconn setting", AdminLevel::Admin),
     ("disable server", "disable server <bk>/<srv>               : disable a server for maintenance (use 'set server' instead)", AdminLevel::Admin),
     ("enable server", "enable server <bk>/<srv>                : enable a disabled server (use 'set server' instead)", AdminLevel::Admin),
@@ -55,6 +56,14 @@ const COMMANDS: &[(&str, &str, AdminLevel)] = &[
     ("show activity", "show activity                           : show per-thread activity counters", AdminLevel::User),
     ("show pools", "show pools                              : report information about the buffer pools", AdminLevel::User),
     ("clear counters", "clear counters [all]                    : clear the peaks (all: every counter)", AdminLevel::Operator),
+    ("disable frontend", "disable frontend <frontend>             : temporarily disable specific frontend", AdminLevel::Admin),
+    ("enable frontend", "enable frontend <frontend>              : re-enable specific frontend", AdminLevel::Admin),
+    ("shutdown frontend", "shutdown frontend <frontend>            : stop a specific frontend", AdminLevel::Admin),
+    ("set maxconn frontend", "set maxconn frontend <frontend> <value> : change a frontend's maxconn setting", AdminLevel::Admin),
+    ("show sess", "show sess                               : report the list of current sessions", AdminLevel::Operator),
+    ("shutdown session", "shutdown session <id>                   : kill a specific session", AdminLevel::Admin),
+    ("shutdown sessions server", "shutdown sessions server <bk>/<srv>     : kill sessions on a server", AdminLevel::Admin),
+    ("set rate-limit", "set rate-limit <setting> <value>        : change a rate limiting value (none is enforced: 0 only)", AdminLevel::Admin),
     ("set maxconn global", "set maxconn global <value>              : change the per-process maxconn setting", AdminLevel::Admin),
     ("set timeout cli", "set timeout cli <delay>                 : change this CLI session's idle timeout (seconds)", AdminLevel::User),
     ("show ssl cert", "show ssl cert [<certfile>]              : display the SSL certificates used in memory, or the details of a file", AdminLevel::Operator),
@@ -107,7 +116,7 @@ fn denied() -> String {
     "Permission denied\n".into()
 }
 
-fn state_error(e: StateError) -> String {
+pub(super) fn state_error(e: StateError) -> String {
     match e {
         StateError::NoSuchBackend => "No such backend.\n".into(),
         StateError::NoSuchServer => "No such server.\n".into(),
@@ -133,11 +142,8 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
             w.len() >= n.len() && w[..n.len()] == n[..]
         })
         .max_by_key(|(name, _, _)| name.len());
-    if let Some(what) = needs_data_plane(w) {
-        return format!(
-            "'{what}' is not supported by ringlb yet (it needs the workers' connections; \
-             see docs/compatibility.md).\n"
-        );
+    if let Some(what) = not_supported(w) {
+        return format!("'{what}' is not supported by ringlb yet (see docs/compatibility.md).\n");
     }
     let Some((_, _, need)) = need else {
         return format!(
@@ -176,6 +182,18 @@ pub fn run(rt: &Runtime, session: &mut Session, w: &[&str], payload: Option<&str
             rt.stats.clear_maxima();
             Ok(String::new())
         }
+        ["disable", "frontend", rest @ ..] => frontend_state(rt, rest, FrontendState::Paused),
+        ["enable", "frontend", rest @ ..] => frontend_state(rt, rest, FrontendState::Open),
+        ["shutdown", "frontend", rest @ ..] => frontend_state(rt, rest, FrontendState::Stopped),
+        ["set", "maxconn", "frontend", rest @ ..] => {
+            frontends::set_maxconn(&rt.config, &rt.frontends, rest)
+        }
+        ["show", "sess", ..] => Ok(sessions::show_sess(rt)),
+        ["shutdown", "session", rest @ ..] => sessions::shutdown_session(rt, rest),
+        ["shutdown", "sessions", "server", rest @ ..] => {
+            sessions::shutdown_server_sessions(rt, rest)
+        }
+        ["set", "rate-limit", rest @ ..] => process::set_rate_limit(rest),
         ["set", "maxconn", "global", rest @ ..] => Ok(process::set_maxconn_global(rt, rest)),
         ["set", "timeout", "cli", rest @ ..] => set_timeout_cli(session, rest),
         ["show", "servers", "state", rest @ ..] => {
@@ -229,31 +247,16 @@ fn set_timeout_cli(session: &mut Session, rest: &[&str]) -> Result<String, Strin
     Ok(String::new())
 }
 
-/// HAProxy commands that act on the workers' listeners or connections, which the runtime
-/// API cannot reach yet: answered with an error rather than accepted and ignored.
-fn needs_data_plane(w: &[&str]) -> Option<String> {
-    let set_server = match w {
-        ["set", "server", _, what @ ("addr" | "health" | "agent" | "check-port" | "agent-addr" | "agent-port"
-        | "agent-send" | "check-addr" | "fqdn" | "ssl"), ..] => Some(*what),
+/// HAProxy commands ringlb does not carry out yet: answered with an error rather than
+/// accepted and ignored.
+fn not_supported(w: &[&str]) -> Option<String> {
+    match w {
+        // A server's name resolution and TLS are fixed when the workers build their tables.
+        ["set", "server", _, what @ ("fqdn" | "ssl"), ..] => {
+            Some(format!("set server <bk>/<srv> {what}"))
+        }
         _ => None,
-    };
-    if let Some(what) = set_server {
-        return Some(format!("set server <bk>/<srv> {what}"));
     }
-    let known: &[&[&str]] = &[
-        &["enable", "frontend"],
-        &["disable", "frontend"],
-        &["shutdown", "frontend"],
-        &["shutdown", "session"],
-        &["shutdown", "sessions"],
-        &["show", "sess"],
-        &["set", "maxconn", "frontend"],
-        &["set", "rate-limit"],
-    ];
-    known
-        .iter()
-        .find(|k| w.len() >= k.len() && w[..k.len()] == k[..])
-        .map(|k| k.join(" "))
 }
 
 fn get_weight(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
@@ -268,6 +271,10 @@ fn set_weight(rt: &Runtime, t: Option<&&str>, w: Option<&&str>) -> Result<String
     let spec = WeightSpec::parse(w).ok_or("Require <weight> or <weight%>.\n")?;
     rt.servers.set_weight(&b, &s, spec).map_err(state_error)?;
     Ok(String::new())
+}
+
+fn frontend_state(rt: &Runtime, rest: &[&str], to: FrontendState) -> Result<String, String> {
+    frontends::set_state(&rt.config, &rt.frontends, &rt.inboxes, rest.first(), to)
 }
 
 fn set_maxconn(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
@@ -299,7 +306,15 @@ fn set_server(rt: &Runtime, rest: &[&str]) -> Result<String, String> {
         ["state"] => Err("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into()),
         ["weight", rest2 @ ..] => set_weight(rt, rest.first(), rest2.first()),
         ["maxconn", n, ..] => set_maxconn(rt, &[&format!("{b}/{s}"), n]),
-        _ => Err("'set server <srv>' only supports 'state', 'weight' and 'maxconn'.\n".into()),
+        ["addr", args @ ..] => set_server::addr(rt, &b, &s, args),
+        ["health", args @ ..] => set_server::health(rt, &b, &s, args),
+        ["agent", args @ ..] => set_server::agent(rt, &b, &s, args),
+        ["check-port", args @ ..] => set_server::check_port(rt, &b, &s, args),
+        ["check-addr", args @ ..] => set_server::check_addr(rt, &b, &s, args),
+        [what @ ("agent-addr" | "agent-port" | "agent-send"), args @ ..] => {
+            set_server::agent_setting(rt, &b, &s, what, args)
+        }
+        _ => Err(set_server::USAGE.into()),
     }
 }
 

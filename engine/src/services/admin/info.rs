@@ -248,9 +248,12 @@ pub fn show_servers_state(rt: &Runtime, only: Option<&str>) -> Result<String, St
                 Some(x) if x.checked => 2,
                 _ => 0,
             };
-            let port = match s.port {
-                Some(ringlb_config::model::PortSpec::Fixed(n)) => n,
-                _ => 0,
+            // As `set server … addr` left it.
+            let (ip, port) = rt.servers.addr(&p.name, &s.name).unwrap_or((s.ip, s.port));
+            let port = match port {
+                Some(ringlb_config::model::PortSpec::Fixed(n)) => i32::from(n),
+                Some(ringlb_config::model::PortSpec::Offset(o)) => o,
+                None => 0,
             };
             let _ = writeln!(
                 out,
@@ -259,7 +262,7 @@ pub fn show_servers_state(rt: &Runtime, only: Option<&str>) -> Result<String, St
                 p.name,
                 si + 1,
                 s.name,
-                s.ip,
+                ip,
                 admin_bits(admin, s.disabled),
                 s.weight,
                 st.map_or(0, |x| x.since_change.as_secs()),

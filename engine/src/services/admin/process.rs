@@ -112,3 +112,30 @@ pub fn set_maxconn_global(rt: &Runtime, words: &[&str]) -> String {
     rt.global_limit.set_max(max);
     String::new()
 }
+
+/// `set rate-limit connections|sessions|ssl-sessions|http-compression global N`, with HAProxy's usage and
+/// error texts. ringlb has no per-process rate limits: 0 (none, what runs) is accepted, any
+/// other value is refused rather than accepted and ignored.
+pub fn set_rate_limit(words: &[&str]) -> Result<String, String> {
+    const USAGE: &str = "'set rate-limit' only supports :\n   \
+        - 'connections global' to set the per-process maximum connection rate\n   \
+        - 'sessions global' to set the per-process maximum session rate\n   \
+        - 'ssl-sessions global' to set the per-process maximum SSL session rate\n   \
+        - 'http-compression global' to set the per-process maximum compression speed in kB/s\n";
+    let (what, value) = match words {
+        [what @ ("connections" | "sessions" | "ssl-sessions" | "http-compression"), "global", rest @ ..] => {
+            (*what, rest.first())
+        }
+        _ => return Err(USAGE.into()),
+    };
+    let n: u64 = value
+        .and_then(|v| v.parse().ok())
+        .ok_or("Expects an integer value.\n")?;
+    if n == 0 {
+        return Ok(String::new());
+    }
+    Err(format!(
+        "'set rate-limit {what} global' is not supported by ringlb yet (it has no per-process \
+         rate limit; see docs/compatibility.md).\n"
+    ))
+}

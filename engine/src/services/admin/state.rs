@@ -10,11 +10,14 @@
 //! by every worker at its next pick without an event.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ringlb_checks::{AdminError, AdminState, Change, CheckerHandle, ServerEvent, ServerSnapshot};
+
+use ringlb_config::model::PortSpec;
 
 use crate::backend::{ResolvedBackend, ServerLoad};
 
@@ -87,11 +90,16 @@ impl From<AdminError> for StateError {
     }
 }
 
+/// Where a server is reached: its IP and port (`None`: the port the client reached).
+pub type ServerAddr = (IpAddr, Option<PortSpec>);
+
 /// Every server's state, for the whole process.
 pub struct ServerStates {
     checker: CheckerHandle,
     backends: Arc<Vec<ResolvedBackend>>,
     downtime: Arc<Downtime>,
+    /// Addresses changed by `set server … addr`, by (backend, server).
+    addrs: Mutex<HashMap<(String, String), ServerAddr>>,
 }
 
 impl ServerStates {
@@ -104,6 +112,7 @@ impl ServerStates {
             checker,
             backends,
             downtime,
+            addrs: Mutex::default(),
         }
     }
 
@@ -221,6 +230,41 @@ impl ServerStates {
     pub fn conns(&self, backend: &str, server: &str) -> Result<(u32, u32), StateError> {
         let l = self.load(backend, server)?;
         Ok((l.current(), l.maxconn()))
+    }
+
+    /// Where the server is reached now.
+    pub fn addr(&self, backend: &str, server: &str) -> Result<ServerAddr, StateError> {
+        let (b, i) = self.find(backend, server)?;
+        let m = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(m.get(&(backend.to_string(), server.to_string()))
+            .copied()
+            .unwrap_or((b.servers[i].ip, b.servers[i].port)))
+    }
+
+    /// The server's address when `set server … addr` changed it.
+    pub fn moved_addr(&self, backend: &str, server: &str) -> Option<ServerAddr> {
+        let m = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&(backend.to_string(), server.to_string())).copied()
+    }
+
+    /// Where the configuration puts the server.
+    pub fn configured_addr(&self, backend: &str, server: &str) -> Option<ServerAddr> {
+        let (b, i) = self.find(backend, server).ok()?;
+        Some((b.servers[i].ip, b.servers[i].port))
+    }
+
+    /// `set server B/S addr`: records the new address and moves the checks there (unless
+    /// they have an address or port of their own); the caller tells the workers.
+    pub fn set_addr(&self, backend: &str, server: &str, to: ServerAddr) -> Result<(), StateError> {
+        self.find(backend, server)?;
+        let check_port = match to.1 {
+            Some(PortSpec::Fixed(p)) => Some(p),
+            _ => None,
+        };
+        self.checker.set_addr(backend, server, to.0, check_port)?;
+        let mut m = self.addrs.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert((backend.to_string(), server.to_string()), to);
+        Ok(())
     }
 
     /// Asks the checker thread to end (it is joined when the last holder drops this).

@@ -255,7 +255,7 @@ fn row_class(r: &Row) -> &'static str {
             Status::Drain => "drain",
             Status::Maint => "maint",
             Status::NoCheck => "nocheck",
-            Status::Open | Status::Stop => "up",
+            Status::Open | Status::Stop | Status::Paused => "up",
         },
     }
 }

@@ -20,6 +20,12 @@ pub trait PageStates: Send + Sync {
     fn checks(&self) -> Vec<CheckState>;
     /// Total time a server spent DOWN; `None` when it never was.
     fn downtime(&self, backend: &str, server: &str) -> Option<Duration>;
+    /// A server's address when `set server … addr` changed it.
+    fn moved_addr(
+        &self,
+        backend: &str,
+        server: &str,
+    ) -> Option<crate::services::admin::state::ServerAddr>;
     /// Applies an admin form action to one server. `Ok(true)`: changed; `Ok(false)`:
     /// nothing to change; `Err`: no such server.
     fn apply(&self, backend: &str, server: &str, action: AdminAction) -> Result<bool, String>;
@@ -36,6 +42,8 @@ pub struct StatsContext {
     pub started: SystemTime,
     /// Set once the control side runs (after every worker serves).
     states: OnceLock<Arc<dyn PageStates>>,
+    /// The running frontends' states and limits (`disable frontend`, `set maxconn frontend`).
+    pub frontends: Arc<crate::services::admin::frontends::Frontends>,
 }
 
 impl StatsContext {
@@ -44,8 +52,10 @@ impl StatsContext {
         registry: Registry,
         backends: Arc<Vec<ResolvedBackend>>,
         maxconn: u64,
+        frontends: Arc<crate::services::admin::frontends::Frontends>,
     ) -> Self {
         Self {
+            frontends,
             config,
             registry,
             backends,
@@ -80,6 +90,7 @@ impl StatsContext {
         let checks = self.states().map(|s| s.checks()).unwrap_or_default();
         let states = self.states();
         let downtime = |b: &str, s: &str| states.and_then(|st| st.downtime(b, s));
+        let moved = |b: &str, s: &str| states.and_then(|st| st.moved_addr(b, s));
         let src = Sources {
             config: &self.config,
             registry: &self.registry,
@@ -89,6 +100,8 @@ impl StatsContext {
             downtime: &downtime,
             maxconn: self.maxconn,
             pid: self.pid,
+            moved: &moved,
+            frontends: Some(&self.frontends),
         };
         view::proxies(&src, scope)
     }
@@ -102,6 +115,14 @@ impl PageStates for crate::services::admin::ServerStates {
 
     fn downtime(&self, backend: &str, server: &str) -> Option<Duration> {
         crate::services::admin::ServerStates::downtime(self).total(backend, server)
+    }
+
+    fn moved_addr(
+        &self,
+        backend: &str,
+        server: &str,
+    ) -> Option<crate::services::admin::state::ServerAddr> {
+        crate::services::admin::ServerStates::moved_addr(self, backend, server)
     }
 
     fn apply(&self, backend: &str, server: &str, action: AdminAction) -> Result<bool, String> {

@@ -11,6 +11,7 @@ use ringlb_config::Config;
 
 use crate::backend::ResolvedBackend;
 use crate::metrics::{CounterSnapshot, Registry, Snapshot};
+use crate::worker::frontends::FrontendState;
 
 /// What the rows are read from; all of it taken at one moment by the caller.
 pub struct Sources<'a> {
@@ -28,6 +29,11 @@ pub struct Sources<'a> {
     /// The process-wide connection limit (`maxconn` as applied).
     pub maxconn: u64,
     pub pid: u32,
+    /// A server's address when `set server … addr` changed it, by (backend, server).
+    pub moved: &'a dyn Fn(&str, &str) -> Option<crate::services::admin::state::ServerAddr>,
+    /// The running frontends' states and limits as the runtime API set them (`None`:
+    /// as configured).
+    pub frontends: Option<&'a crate::services::admin::frontends::Frontends>,
 }
 
 /// Which part of a proxy a row describes; HAProxy's `type` column.
@@ -56,6 +62,8 @@ pub enum Status {
     Open,
     /// A frontend that is disabled.
     Stop,
+    /// A frontend refusing clients for now (`disable frontend`).
+    Paused,
     Up,
     Down,
     /// UP, failing checks: `failed` of `fall` seen.
@@ -82,6 +90,7 @@ impl Status {
         match self {
             Self::Open => "OPEN".into(),
             Self::Stop => "STOP".into(),
+            Self::Paused => "PAUSED".into(),
             Self::Up => "UP".into(),
             Self::Down => "DOWN".into(),
             Self::GoingDown { failed, fall } => format!("UP {failed}/{fall}"),
@@ -467,10 +476,12 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         .frontends
         .iter()
         .position(|n| n == &p.name);
-    let status = if p.disabled {
-        Status::Stop
-    } else {
-        Status::Open
+    let running = src.frontends.and_then(|f| f.get(&p.name));
+    let status = match running.map(|f| f.state()) {
+        _ if p.disabled => Status::Stop,
+        Some(FrontendState::Paused) => Status::Paused,
+        Some(FrontendState::Stopped) => Status::Stop,
+        _ => Status::Open,
     };
     let base = counted_row(
         src,
@@ -480,7 +491,10 @@ fn frontend_row(src: &Sources, p: &Proxy, iid: u32) -> Row {
         status,
     );
     Row {
-        slim: Some(u64::from(p.maxconn.unwrap_or(src.maxconn as u32))),
+        slim: Some(u64::from(running.map_or_else(
+            || p.maxconn.unwrap_or(src.maxconn as u32),
+            |f| f.maxconn(),
+        ))),
         dreq: Some(c.denied_req),
         ereq: Some(c.err_req),
         rate_lim: Some(0),
@@ -579,12 +593,15 @@ fn server_row(
         check_rise: state.filter(|st| st.checked).map(|st| st.rise),
         check_fall: state.filter(|st| st.checked).map(|st| st.fall),
         check_health: state.filter(|st| st.checked).map(|st| st.health),
-        addr: Some(match (&s.unix, s.port) {
-            (Some(path), _) => format!("unix@{}", path.display()),
-            (None, Some(ringlb_config::model::PortSpec::Fixed(port))) => {
-                std::net::SocketAddr::new(s.ip, port).to_string()
+        addr: Some({
+            let (ip, port) = (src.moved)(&p.name, &s.name).unwrap_or((s.ip, s.port));
+            match (&s.unix, port) {
+                (Some(path), _) => format!("unix@{}", path.display()),
+                (None, Some(ringlb_config::model::PortSpec::Fixed(port))) => {
+                    std::net::SocketAddr::new(ip, port).to_string()
+                }
+                (None, _) => ip.to_string(),
             }
-            (None, _) => s.ip.to_string(),
         }),
         cookie: s.cookie.clone(),
         uweight: Some(u64::from(s.weight)),

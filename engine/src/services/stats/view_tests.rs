@@ -91,6 +91,8 @@ fn view(f: &Fixture, checks: &[CheckState], scope: &[String]) -> Vec<ProxyView> 
         downtime: &down,
         maxconn: 500,
         pid: 77,
+        moved: &|_: &str, _: &str| None,
+        frontends: None,
     };
     proxies(&src, scope)
 }
