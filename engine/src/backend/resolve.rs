@@ -83,14 +83,6 @@ impl ResolvedServer {
         }
     }
 
-    /// Where to connect for a client that reached `client_port`.
-    pub fn target(&self, client_port: u16) -> Target<'_> {
-        match &self.unix {
-            Some(path) => Target::Unix(path),
-            None => Target::Inet(self.addr(client_port), self.source),
-        }
-    }
-
     /// The IP address to connect to for a client that reached `client_port`.
     pub fn addr(&self, client_port: u16) -> SocketAddr {
         addr_for(self.ip, self.port, client_port)
