@@ -117,7 +117,8 @@ fn websocket_key() -> Vec<u8> {
     // The key only proves that the server speaks WebSocket; should the system's random
     // source fail, a fixed nonce still does that.
     let _ = aws_lc_rs::rand::fill(&mut nonce);
-    crate::analysis::acl::fetch::base64(&nonce)
+    use base64ct::Encoding;
+    base64ct::Base64::encode_string(&nonce).into_bytes()
 }
 
 /// How a message whose HTTP/1.1 head is being written into `out` carries its body: none
