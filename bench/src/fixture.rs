@@ -65,6 +65,11 @@ pub struct Ask {
     /// The request asks to switch protocols (`Upgrade`): it is answered `101` and the
     /// connection is then held open, read and discarded, until the peer closes.
     pub upgrade: bool,
+    /// `n=1`: the answer goes out with Nagle's algorithm on, head and body in two sends, as
+    /// from a server that never sets `TCP_NODELAY` (Python's `http.server`): the body
+    /// waits for the peer to acknowledge the head, which a delayed acknowledgement holds
+    /// up to 40 ms.
+    pub nagle: bool,
 }
 
 /// Reads `s=` and `d=` from the request line's query and `Connection: close` /
@@ -80,12 +85,14 @@ pub fn parse_ask(head: &[u8]) -> Ask {
         close: line.ends_with("HTTP/1.0"),
         content_length: 0,
         upgrade: false,
+        nagle: false,
     };
     if let Some((_, query)) = target.split_once('?') {
         for pair in query.split('&') {
             match pair.split_once('=') {
                 Some(("s", v)) => ask.size = v.parse().unwrap_or(6).min(MAX_BODY),
                 Some(("d", v)) => ask.delay_ms = v.parse().unwrap_or(0),
+                Some(("n", v)) => ask.nagle = v == "1",
                 _ => {}
             }
         }
@@ -156,6 +163,7 @@ async fn serve_connection(mut stream: TcpStream, body: &'static [u8]) {
                 ""
             }
         );
+        let _ = stream.set_nodelay(!ask.nagle);
         let (res, _) = stream.write_all(head.into_bytes()).await;
         if res.is_err() {
             return;
@@ -185,7 +193,8 @@ mod tests {
         let ask = parse_ask(b"GET /?s=65536&d=5 HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(ask.size, 65536);
         assert_eq!(ask.delay_ms, 5);
-        assert!(!ask.close);
+        assert!(!ask.close && !ask.nagle);
+        assert!(parse_ask(b"GET /?s=6&n=1 HTTP/1.1\r\n\r\n").nagle);
     }
 
     #[test]

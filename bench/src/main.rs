@@ -70,8 +70,9 @@ struct Args {
     /// Comma-separated targets (ringlb, haproxy, nginx, direct); default all.
     #[arg(long)]
     targets: Option<String>,
-    /// Comma-separated workloads (keepalive, close, 64k, tcp, routing, h2load, idle,
-    /// tls-handshake, tls-handshake-rsa, tls-keepalive, tls-idle); default all.
+    /// Comma-separated workloads (keepalive, close, nagle, 64k, tcp, routing, h2load, h2,
+    /// h2-idle, idle, ws-idle, tcp-idle, tls-handshake, tls-handshake-rsa, tls-keepalive,
+    /// tls-idle); default all.
     #[arg(long)]
     workloads: Option<String>,
     /// Write rows, ratios and raw samples as JSON.

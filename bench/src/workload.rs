@@ -78,6 +78,16 @@ pub fn all() -> Vec<Workload> {
                 "/?s=6",
             )
         },
+        Workload {
+            close: true,
+            ..Workload::load(
+                "nagle",
+                "one client connection per request, the server sending head and body in two \
+                 writes with Nagle's algorithm on: a proxy that delays its acknowledgements \
+                 of reused server connections shows ~40 ms in the latency columns",
+                "/?s=6&n=1",
+            )
+        },
         Workload::load("64k", "keep-alive, 64 KiB responses", "/?s=65536"),
         Workload {
             mode: Mode::Tcp,

@@ -195,6 +195,24 @@ fn show_info_answers_with_haproxys_fields_through_socat_and_tcp() {
         assert!(out.contains(field), "{field} in {out}");
     }
     assert!(out.ends_with("\n\n"), "an answer ends with an empty line");
+    assert!(out.contains("\nStopping: 0\n"), "{out}");
+}
+
+/// `Stopping` turns 1 once a soft stop went to the workers, while connections they still
+/// serve keep the process alive.
+#[test]
+fn show_info_says_stopping_during_a_soft_stop() {
+    let rig = rig();
+    let web = addr_of(&rig.engine, "web");
+    // A client in the middle of its request head holds its worker for a moment.
+    let mut held = TcpStream::connect(web).unwrap();
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    rig.engine.soft_stop();
+    std::thread::sleep(Duration::from_millis(100));
+    let out = tcp(rig.admin_tcp, "show info");
+    assert!(out.contains("\nStopping: 1\n"), "{out}");
+    drop(held);
 }
 
 #[test]

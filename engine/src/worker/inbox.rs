@@ -146,11 +146,21 @@ impl InboxSender {
 #[derive(Default)]
 pub struct Inboxes {
     senders: Vec<InboxSender>,
+    /// A stop (soft or hard) went to every worker: `show info`'s `Stopping`.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Inboxes {
     pub fn new(senders: Vec<InboxSender>) -> Self {
-        Self { senders }
+        Self {
+            senders,
+            stopping: Default::default(),
+        }
+    }
+
+    /// Whether the workers were told to stop.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sends `event` to worker `i` (from 0); false when there is no such worker running.
@@ -160,6 +170,13 @@ impl Inboxes {
 
     /// Sends a copy of `event` to every worker still running.
     pub fn broadcast(&self, event: &ShardEvent) {
+        if matches!(
+            event,
+            ShardEvent::SoftStop | ShardEvent::Stop | ShardEvent::Kill
+        ) {
+            self.stopping
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         for s in &self.senders {
             let _ = s.send(event.clone());
         }

@@ -132,7 +132,13 @@ fn info_fields(rt: &Runtime) -> Vec<Field<'static>> {
             "str",
             Some(crate::io::host::hostname().to_string()),
         ),
-        (52, "Stopping", "MGP", "u32", zero()),
+        (
+            52,
+            "Stopping",
+            "MGP",
+            "u32",
+            n(u64::from(rt.inboxes.stopping())),
+        ),
         // The listeners, the connections being served and this runtime API session.
         (53, "Jobs", "MGP", "u32", n(listeners + p.sess_cur + 1)),
         (54, "Unstoppable Jobs", "MGP", "u32", zero()),
