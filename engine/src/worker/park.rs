@@ -258,7 +258,16 @@ impl Parking {
         let all: Vec<Entry> = self.entries.borrow_mut().drain().collect();
         self.deadlines.borrow_mut().clear();
         self.stats.set_parked(0);
-        drop(all);
+        close(all);
+    }
+}
+
+/// Closes parked connections. Their sockets are shut down at once: on io_uring a dropped
+/// socket is closed by an operation the runtime submits later, which a worker ending right
+/// after (its last connection gone) may never submit, leaving the client waiting.
+fn close(entries: Vec<Entry>) {
+    for e in entries {
+        e.idle.client.abort();
     }
 }
 
@@ -282,7 +291,7 @@ pub async fn watch(worker: Rc<Worker>) {
         let (expired, next) = parking.take_expired(Instant::now());
         // Closed as a session ending on its keep-alive timeout would be: no response, no
         // log line (no request came), the connection's counters released with it.
-        drop(expired);
+        close(expired);
         if !stop_seen && worker.stopping().is_set() {
             stop_seen = true;
             parking.stopping();
