@@ -49,13 +49,7 @@ pub struct Streams {
     /// The worker's number (from 1) shifted into place.
     prefix: u64,
     next: Cell<u64>,
-    slab: RefCell<Slab>,
-}
-
-#[derive(Debug, Default)]
-struct Slab {
-    entries: Vec<Option<Entry>>,
-    free: Vec<usize>,
+    slab: RefCell<slab::Slab<Entry>>,
 }
 
 impl Streams {
@@ -84,33 +78,19 @@ impl Streams {
             frontend,
             since: Instant::now(),
         };
-        let mut slab = self.slab.borrow_mut();
-        match slab.free.pop() {
-            Some(k) => {
-                slab.entries[k] = Some(entry);
-                k
-            }
-            None => {
-                slab.entries.push(Some(entry));
-                slab.entries.len() - 1
-            }
-        }
+        self.slab.borrow_mut().insert(entry)
     }
 
     pub fn remove(&self, key: usize) {
-        let mut slab = self.slab.borrow_mut();
-        slab.entries[key] = None;
-        slab.free.push(key);
+        self.slab.borrow_mut().try_remove(key);
     }
 
     /// Every connection, oldest slot first.
     pub fn list(&self) -> Vec<StreamInfo> {
         self.slab
             .borrow()
-            .entries
             .iter()
-            .flatten()
-            .map(|e| StreamInfo {
+            .map(|(_, e)| StreamInfo {
                 id: e.id,
                 peer: e.peer,
                 frontend: e.frontend,
@@ -125,10 +105,9 @@ impl Streams {
         let fd = self
             .slab
             .borrow()
-            .entries
             .iter()
-            .flatten()
-            .find(|e| e.id == id)
+            .find(|(_, e)| e.id == id)
+            .map(|(_, e)| e)
             .map(|e| e.fd);
         match fd {
             // SAFETY: the entry lives while its connection's owner keeps the descriptor

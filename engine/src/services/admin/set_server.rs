@@ -137,12 +137,7 @@ pub fn health(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, S
 /// `set server B/S agent up|down`: only for a server with an agent check.
 pub fn agent(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, String> {
     rt.servers.server(b, s).map_err(state_error)?;
-    let has_agent = rt
-        .servers
-        .checker()
-        .change_agent(b, s, |_| {})
-        .map_err(|e| state_error(e.into()))?;
-    if !has_agent {
+    if !has_agent(rt, b, s)? {
         return Err(format!("{NO_AGENT}.\n"));
     }
     let up = match args.first() {
@@ -156,6 +151,14 @@ pub fn agent(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<String, St
         .map_err(|e| state_error(e.into()))?;
     rt.inboxes.wait_applied(APPLIED_WITHIN);
     Ok(String::new())
+}
+
+/// Whether the server has an agent check.
+fn has_agent(rt: &Runtime, b: &str, s: &str) -> Result<bool, String> {
+    rt.servers
+        .checker()
+        .change_agent(b, s, |_| {})
+        .map_err(|e| state_error(e.into()))
 }
 
 /// Whether the server has a health check.
@@ -177,8 +180,7 @@ pub fn check_port(rt: &Runtime, b: &str, s: &str, args: &[&str]) -> Result<Strin
     if !checked(rt, b, s)? {
         return Err(NO_CHECK.into());
     }
-    let n: i64 = w.parse().map_err(|_| "provided port is not an integer")?;
-    let port = u16::try_from(n).map_err(|_| "provided port is invalid")?;
+    let port = parse_check_port(w)?;
     rt.servers
         .checker()
         .set_check_port(b, s, port)
@@ -221,12 +223,7 @@ pub fn agent_setting(
     args: &[&str],
 ) -> Result<String, String> {
     rt.servers.server(b, s).map_err(state_error)?;
-    let has_agent = rt
-        .servers
-        .checker()
-        .change_agent(b, s, |_| {})
-        .map_err(|e| state_error(e.into()))?;
-    if !has_agent {
+    if !has_agent(rt, b, s)? {
         // HAProxy ends only this one with a full stop and a newline.
         return Err(if what == "agent-send" {
             format!("{NO_AGENT}.\n")
